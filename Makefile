@@ -1,0 +1,48 @@
+# asyncrl: `make demo` trains A3C on CartPole-v1 and evaluates it; `make test` runs the test suite.
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_VERSION ?= 2.13.0
+BIN := $(VENV)/bin
+RUN_DIR ?= runs/demo
+
+.PHONY: setup demo test bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+# A stamp file so `make` reinstalls only when the package metadata changes.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q "torch==$(TORCH_VERSION)"
+	$(BIN)/pip install -q -e ".[test]"
+	touch $@
+
+setup: $(VENV)/.installed
+
+demo: setup
+	rm -rf $(RUN_DIR)
+	$(BIN)/asyncrl train --algo a3c --env CartPole-v1 --target-return 475 --run-dir $(RUN_DIR)
+	$(BIN)/asyncrl eval $(RUN_DIR) --episodes 100
+	@echo "run directory: $(RUN_DIR) (learning curve: $(RUN_DIR)/curve.png)"
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache
+
+# Peer environment for benchmarks/time_to_solve.py: Stable-Baselines3 in its own venv,
+# so the asyncrl venv stays free of SB3's dependency pins.
+BENCH_VENV ?= .venv-bench
+SB3_VERSION ?= 2.9.2
+
+.PHONY: bench-env
+bench-env: $(BENCH_VENV)/.installed
+
+$(BENCH_VENV)/.installed:
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install -q --upgrade pip
+	$(BENCH_VENV)/bin/pip install -q "torch==$(TORCH_VERSION)"
+	$(BENCH_VENV)/bin/pip install -q "stable-baselines3==$(SB3_VERSION)" "gymnasium[classic-control]"
+	$(BENCH_VENV)/bin/python -c "import stable_baselines3, gymnasium, torch; print('sb3', stable_baselines3.__version__, 'gymnasium', gymnasium.__version__, 'torch', torch.__version__)"
+	touch $@

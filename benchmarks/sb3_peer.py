@@ -1,0 +1,125 @@
+"""One Stable-Baselines3 training run for the time-to-solve benchmark.
+
+Protocol (shared with benchmarks/time_to_solve.py): train until the mean return of
+the last 100 finished training episodes (all envs together, in finishing order,
+full window of 100 required) first reaches the env's threshold (CartPole-v1: 475,
+Pendulum-v1: -200), then stop. A step budget and a wall-clock cap end runs that
+never solve. Prints one JSON line on stdout:
+
+    {"algo", "env", "seed", "solved", "seconds", "env_steps", "final_mean100", ...}
+
+`seconds` counts from just after the stdlib imports (before torch/SB3) to the
+solve (or stop) moment; the harness reports its own outer wall time of the whole
+subprocess instead. `env_steps` is SB3's num_timesteps (all envs) at that moment.
+
+Run it inside the peer venv (`make bench-env`):
+
+    .venv-bench/bin/python benchmarks/sb3_peer.py --algo ppo --env CartPole-v1 --seed 0
+"""
+
+import argparse
+import json
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+T0 = time.perf_counter()  # before torch/SB3 are imported (in main): they are part of the cost
+
+THRESHOLDS: dict[str, float] = {"CartPole-v1": 475.0, "Pendulum-v1": -200.0}
+WINDOW = 100
+
+# RL Zoo tuned hyperparameters, copied by value from rl-baselines3-zoo
+# (rl_zoo3 2.9.2, rl_zoo3/hyperparams/ppo.yml and a2c.yml; policy 'MlpPolicy' for all).
+# "lin_X" is the zoo's linear schedule X * progress_remaining, decaying to 0 at
+# n_timesteps. Everything not listed is the SB3 default (e.g. A2C: n_steps 5,
+# lr 7e-4, RMSprop; PPO Pendulum: batch_size 64).
+#   ppo CartPole-v1: n_envs 8, n_timesteps 1e5, n_steps 32, batch_size 256,
+#       gae_lambda 0.8, gamma 0.98, n_epochs 20, ent_coef 0.0,
+#       learning_rate lin_0.001, clip_range lin_0.2
+#   a2c CartPole-v1: n_envs 8, n_timesteps 5e5, ent_coef 0.0
+#   ppo Pendulum-v1: n_envs 4, n_timesteps 1e5, n_steps 1024, gae_lambda 0.95,
+#       gamma 0.9, n_epochs 10, ent_coef 0.0, learning_rate 1e-3, clip_range 0.2,
+#       use_sde True, sde_sample_freq 4
+ZOO: dict[tuple[str, str], dict[str, Any]] = {
+    ("ppo", "CartPole-v1"): {
+        "n_envs": 8, "n_timesteps": 100_000, "n_steps": 32, "batch_size": 256, "gae_lambda": 0.8,
+        "gamma": 0.98, "n_epochs": 20, "ent_coef": 0.0, "learning_rate": "lin_0.001", "clip_range": "lin_0.2",
+    },
+    ("a2c", "CartPole-v1"): {"n_envs": 8, "n_timesteps": 500_000, "ent_coef": 0.0},
+    ("ppo", "Pendulum-v1"): {
+        "n_envs": 4, "n_timesteps": 100_000, "n_steps": 1024, "gae_lambda": 0.95, "gamma": 0.9,
+        "n_epochs": 10, "ent_coef": 0.0, "learning_rate": 1e-3, "clip_range": 0.2, "use_sde": True,
+        "sde_sample_freq": 4,
+    },
+}
+
+
+def linear(start: float, budget: int, anchor: int) -> Callable[[float], float]:
+    """The zoo's lin_X schedule, anchored at `anchor` steps although learn() runs `budget`.
+
+    SB3 passes progress_remaining = 1 - steps/budget; the zoo decays to 0 at its own
+    n_timesteps, so rescale to keep the tuned decay rate (0 from `anchor` on).
+    """
+    return lambda remaining: start * max(0.0, 1.0 - (1.0 - remaining) * budget / anchor)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--algo", choices=sorted({a for a, _ in ZOO}), required=True)
+    p.add_argument("--env", choices=sorted(THRESHOLDS), required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--budget-steps", type=int, help="step cap (default: 5x the zoo n_timesteps)")
+    p.add_argument("--max-seconds", type=float, default=float("inf"), help="wall-clock cap")
+    p.add_argument("--threshold", type=float, help="override the env's solve threshold")
+    p.add_argument("--schedule-steps", type=int,
+                   help="steps at which lin_ schedules reach 0 (default: the zoo n_timesteps)")
+    p.add_argument("--torch-threads", type=int, default=1, help="torch.set_num_threads (default 1)")
+    args = p.parse_args()
+    if (args.algo, args.env) not in ZOO:
+        p.error(f"no zoo hyperparameters for {args.algo} on {args.env}")
+
+    import stable_baselines3 as sb3
+    import torch
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.env_util import make_vec_env
+
+    torch.set_num_threads(args.torch_threads)
+    hp = dict(ZOO[args.algo, args.env])
+    n_envs, zoo_steps = hp.pop("n_envs"), hp.pop("n_timesteps")
+    budget = args.budget_steps or 5 * zoo_steps
+    anchor = args.schedule_steps or zoo_steps
+    for key, value in hp.items():
+        if isinstance(value, str) and value.startswith("lin_"):
+            hp[key] = linear(float(value[4:]), budget, anchor)
+    threshold = THRESHOLDS[args.env] if args.threshold is None else args.threshold
+    returns: deque[float] = deque(maxlen=WINDOW)
+    result: dict[str, Any] = {"solved": False}
+
+    class SolveWatch(BaseCallback):
+        def _on_step(self) -> bool:
+            for info in self.locals["infos"]:
+                if "episode" in info:  # added by the Monitor wrapper of make_vec_env
+                    returns.append(float(info["episode"]["r"]))
+                    if len(returns) == WINDOW and sum(returns) / WINDOW >= threshold:
+                        result["solved"] = True
+                        return False
+            return bool(time.perf_counter() - T0 < args.max_seconds)
+
+    env = make_vec_env(args.env, n_envs=n_envs, seed=args.seed)
+    algo_cls = {"ppo": sb3.PPO, "a2c": sb3.A2C}[args.algo]
+    model = algo_cls("MlpPolicy", env, seed=args.seed, device="cpu", verbose=0, **hp)
+    model.learn(total_timesteps=budget, callback=SolveWatch())
+    seconds = time.perf_counter() - T0
+    print(json.dumps({
+        "algo": args.algo, "env": args.env, "seed": args.seed, "solved": result["solved"],
+        "seconds": round(seconds, 3), "env_steps": int(model.num_timesteps),
+        "final_mean100": sum(returns) / len(returns) if returns else None,
+        "episodes_window": len(returns), "threshold": threshold, "budget_steps": budget,
+        "schedule_steps": anchor, "torch_threads": args.torch_threads,
+        "sb3_version": sb3.__version__, "torch_version": torch.__version__,
+    }), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,57 @@
+"""Advantage actor-critic on a rollout: the model's forward, the returns, the loss (A3C and A2C)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from asyncrl.losses.actor_critic import LossOutput, actor_critic_loss
+from asyncrl.losses.returns import gae_advantages, n_step_returns
+from asyncrl.nn.model import ActorCritic
+from asyncrl.runtime.rollout import Rollout
+
+
+@dataclass
+class ActorCriticParams:
+    """The loss's hyperparameters (a view of :class:`~asyncrl.config.TrainConfig`)."""
+
+    gae_lambda: float = 1.0
+    value_coef: float = 0.5
+    entropy_coef: float = 0.01
+    normalize_advantages: bool = False
+
+    @classmethod
+    def from_config(cls, cfg) -> ActorCriticParams:
+        return cls(cfg.gae_lambda, cfg.value_coef, cfg.entropy_coef, cfg.normalize_advantages)
+
+
+def rollout_loss(model: ActorCritic, rollout: Rollout, p: ActorCriticParams) -> LossOutput:
+    """Forward the whole rollout (``T + 1`` steps) with gradients and return the A2C loss.
+
+    ``gae_lambda == 1`` gives A3C's n-step returns (every step bootstraps from ``V(s_T)``);
+    smaller values give GAE.
+    """
+    out = model(rollout.obs, rollout.core_state, rollout.first)
+    v_t = out.value[:-1]
+    bootstrap = out.value[-1].detach()
+    if p.gae_lambda == 1.0:
+        returns = n_step_returns(rollout.r_t, rollout.discount_t, bootstrap)
+        adv = returns - v_t.detach()
+    else:
+        adv = gae_advantages(rollout.r_t, rollout.discount_t, v_t.detach(), bootstrap, p.gae_lambda)
+        returns = adv + v_t.detach()
+    if p.normalize_advantages and adv.numel() > 1:
+        adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+    log_prob, entropy = model.log_prob_entropy(out.params[:-1], rollout.actions)
+    return actor_critic_loss(log_prob, entropy, v_t, adv, returns, p.value_coef, p.entropy_coef)
+
+
+def backward_and_clip(model: ActorCritic, loss: torch.Tensor, max_grad_norm: float) -> float:
+    """Fresh gradients of ``loss`` in ``model`` (previous ones discarded), clipped; returns the norm."""
+    model.zero_grad(set_to_none=True)
+    loss.backward()
+    params = [p for p in model.parameters() if p.grad is not None]
+    if max_grad_norm > 0:
+        return float(torch.nn.utils.clip_grad_norm_(params, max_grad_norm))
+    return float(torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params])))

@@ -1,0 +1,74 @@
+"""Checkpoints as plain data, written atomically, loaded with ``weights_only=True``.
+
+A checkpoint is a dict of tensors, numbers, strings and lists: the model's ``state_dict``,
+the optimizer state, the model spec and config as JSON strings, step counters and RNG state.
+Nothing is unpickled as a Python object on load.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from typing import Any
+
+import torch
+
+from asyncrl.errors import UsageError
+
+FORMAT = "asyncrl-checkpoint-v1"
+
+
+def save_checkpoint(path: str, payload: dict[str, Any]) -> None:
+    """Write ``payload`` to ``path`` atomically: a temp file in the same folder, fsync, rename."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pt", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save({"format": FORMAT, **payload}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def load_checkpoint(path: str) -> dict[str, Any]:
+    """Load a checkpoint file; a missing, corrupt or foreign file raises :class:`UsageError`."""
+    if not os.path.isfile(path):
+        raise UsageError(f"checkpoint {path!r} does not exist")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # corrupt, truncated, or holds pickled objects
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UsageError(f"checkpoint {path!r} cannot be read ({first[:200]})") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise UsageError(f"checkpoint {path!r} is not an asyncrl checkpoint")
+    return data
+
+
+def resolve_checkpoint_path(path: str, prefer: str = "best") -> str:
+    """A checkpoint file, or a run dir (then ``checkpoints/<prefer>.pt``, else the other one)."""
+    if os.path.isdir(path):
+        order = [prefer, "latest" if prefer == "best" else "best"]
+        for name in order:
+            p = os.path.join(path, "checkpoints", f"{name}.pt")
+            if os.path.isfile(p):
+                return p
+        raise UsageError(f"run dir {path!r} has no checkpoints/best.pt or checkpoints/latest.pt")
+    if not os.path.exists(path):
+        raise UsageError(f"{path!r} does not exist (give a run dir or a .pt checkpoint)")
+    return path
+
+
+def model_from_checkpoint(data: dict[str, Any]):
+    """Rebuild the :class:`~asyncrl.nn.model.ActorCritic` stored in a loaded checkpoint."""
+    from asyncrl.nn.model import ActorCritic, ModelSpec
+
+    model = ActorCritic(ModelSpec(**json.loads(data["model_spec"])))
+    model.load_state_dict(data["model"])
+    model.eval()
+    return model

@@ -1,0 +1,173 @@
+"""The ``asyncrl`` command: ``train``, ``eval``, ``plot``, ``record``.
+
+User mistakes print one line, ``asyncrl: error: ...``, and exit with code 2 (no traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from asyncrl.errors import UsageError
+
+# (flag, config field, type, help); bools get --x/--no-x.
+_TRAIN_FLAGS: list[tuple[str, str, object, str]] = [
+    ("--algo", "algo", str, "a3c (Hogwild worker processes) or a2c (synchronous)"),
+    ("--env", "env", str, "Gymnasium id, or package.module:EnvClass"),
+    ("--workers", "workers", int, "A3C worker processes (default: all cores)"),
+    ("--num-envs", "num_envs", int, "envs per worker (A3C) or in total (A2C), stepped with one batched forward"),
+    ("--seed", "seed", int, "random seed"),
+    ("--total-steps", "total_steps", int, "env step budget"),
+    ("--target-return", "target_return", float, "stop when the mean of the last 100 training episodes reaches this"),
+    ("--max-seconds", "max_seconds", float, "stop after this many seconds"),
+    ("--run-dir", "run_dir", str, "where logs and checkpoints go"),
+    ("--lr", "lr", float, "learning rate"),
+    ("--lr-schedule", "lr_schedule", str, "constant or linear (to 0 at --total-steps)"),
+    ("--gamma", "gamma", float, "discount factor"),
+    ("--n-steps", "n_steps", int, "rollout length per update (alias --t-max)"),
+    ("--gae-lambda", "gae_lambda", float, "GAE lambda (1.0: n-step returns)"),
+    ("--entropy-coef", "entropy_coef", float, "entropy bonus weight"),
+    ("--value-coef", "value_coef", float, "value loss weight"),
+    ("--max-grad-norm", "max_grad_norm", float, "gradient clipping norm (0: off)"),
+    ("--normalize-advantages", "normalize_advantages", bool, "standardise advantages per update"),
+    ("--reward-scale", "reward_scale", float, "multiply rewards by this for learning"),
+    ("--optimizer", "optimizer", str, "rmsprop or adam"),
+    ("--optimizer-eps", "optimizer_eps", float, "optimizer epsilon"),
+    ("--rms-alpha", "rms_alpha", float, "RMSprop smoothing constant"),
+    ("--shared-optimizer", "shared_optimizer", bool, "A3C: optimizer statistics shared by all workers"),
+    ("--hidden", "hidden", int, "MLP hidden sizes, e.g. --hidden 64 64"),
+    ("--activation", "activation", str, "tanh, relu or elu"),
+    ("--lstm", "lstm", bool, "add an LSTM core"),
+    ("--lstm-size", "lstm_size", int, "LSTM hidden size"),
+    ("--log-std-init", "log_std_init", float, "initial log-std of Gaussian policies"),
+    ("--eval-every", "eval_every", int, "test run every this many env steps (0: off)"),
+    ("--eval-episodes", "eval_episodes", int, "episodes per test run"),
+    ("--checkpoint-every", "checkpoint_every_s", float, "seconds between checkpoints/latest.pt writes"),
+    ("--vector-env", "vector_env", str, "auto, native or gymnasium"),
+    ("--start-method", "start_method", str, "fork, spawn or forkserver"),
+    ("--tensorboard", "tensorboard", bool, "write TensorBoard events"),
+    ("--progress", "progress", bool, "print the live progress line"),
+]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit 2
+        self.exit(2, f"asyncrl: error: {message} (see 'asyncrl {self.prog.split()[-1]} --help')\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="asyncrl", description="Asynchronous actor-critic RL (A3C, A2C) on PyTorch and Gymnasium.")
+    sub = p.add_subparsers(dest="command", parser_class=_Parser)
+
+    t = sub.add_parser("train", help="train an agent (no arguments: A3C on CartPole-v1 with all cores)")
+    for flag, dest, typ, help_ in _TRAIN_FLAGS:
+        names = [flag, "--t-max"] if flag == "--n-steps" else [flag]
+        if typ is bool:
+            t.add_argument(*names, dest=dest, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
+                           help=help_)
+        elif dest == "hidden":
+            t.add_argument(*names, dest=dest, type=int, nargs="+", default=argparse.SUPPRESS, help=help_)
+        else:
+            t.add_argument(*names, dest=dest, type=typ, default=argparse.SUPPRESS, help=help_)
+    t.add_argument("--resume", metavar="DIR", default=None, help="continue the run in DIR")
+
+    e = sub.add_parser("eval", help="evaluate a run dir or checkpoint")
+    e.add_argument("path", help="run dir (uses checkpoints/best.pt) or a .pt checkpoint")
+    e.add_argument("--episodes", type=int, default=100)
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--stochastic", action="store_true", help="sample actions instead of the deterministic policy")
+    e.add_argument("--checkpoint", choices=["best", "latest"], default="best", help="which checkpoint of a run dir")
+    e.add_argument("--json", action="store_true", help="print one JSON object")
+
+    pl = sub.add_parser("plot", help="plot learning curves of run dirs")
+    pl.add_argument("run_dirs", nargs="+")
+    pl.add_argument("-o", "--out", default="curve.png")
+    pl.add_argument("--title", default=None)
+
+    r = sub.add_parser("record", help="record one episode as a GIF")
+    r.add_argument("path", help="run dir or .pt checkpoint")
+    r.add_argument("-o", "--out", default="episode.gif")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--fps", type=int, default=30)
+    r.add_argument("--checkpoint", choices=["best", "latest"], default="best")
+    return p
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from asyncrl.config import TrainConfig
+    from asyncrl.runtime.hogwild import WorkerFailed
+    from asyncrl.train import format_result, train
+
+    given = {dest for _, dest, _, _ in _TRAIN_FLAGS if hasattr(args, dest)}
+    cfg = TrainConfig(**{k: getattr(args, k) for k in given})
+    try:
+        result = train(cfg, resume=args.resume, given=given)
+    except WorkerFailed as e:
+        print(f"asyncrl: training failed: {e}", file=sys.stderr)
+        return 1
+    print(format_result(result))
+    return 0
+
+
+def _load(path: str, which: str):
+    from asyncrl.checkpoint import load_checkpoint, model_from_checkpoint, resolve_checkpoint_path
+
+    ckpt_path = resolve_checkpoint_path(path, which)
+    data = load_checkpoint(ckpt_path)
+    return ckpt_path, data, model_from_checkpoint(data)
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from asyncrl.evaluate import run_episodes, summarize
+
+    if args.episodes < 1:
+        raise UsageError(f"--episodes must be a positive integer, got {args.episodes}")
+    ckpt_path, data, model = _load(args.path, args.checkpoint)
+    s = summarize(run_episodes(model, data["env"], args.episodes, seed=args.seed, deterministic=not args.stochastic))
+    if args.json:
+        print(json.dumps({"mean": s["mean"], "std": s["std"], "min": s["min"], "max": s["max"],
+                          "episodes": s["episodes"], "checkpoint": ckpt_path, "env": data["env"]}))
+    else:
+        print(f"{data['env']} ({ckpt_path}): {s['mean']:.2f} ± {s['std']:.2f} over {s['episodes']} episodes "
+              f"(min {s['min']:.2f}, max {s['max']:.2f})")
+    return 0
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from asyncrl.plot import plot_runs
+
+    print(plot_runs(args.run_dirs, args.out, title=args.title))
+    return 0
+
+
+def _cmd_record(args: argparse.Namespace) -> int:
+    from asyncrl.record import record_gif
+
+    _, data, model = _load(args.path, args.checkpoint)
+    total, frames = record_gif(model, data["env"], args.out, seed=args.seed, fps=args.fps)
+    print(f"{args.out}: {frames} frames, episode return {total:.2f}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv:
+        argv = ["train"]
+    args = build_parser().parse_args(argv)
+    if args.command is None:
+        build_parser().print_help()
+        return 2
+    handlers = {"train": _cmd_train, "eval": _cmd_eval, "plot": _cmd_plot, "record": _cmd_record}
+    try:
+        return handlers[args.command](args)
+    except UsageError as e:
+        print(f"asyncrl: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("asyncrl: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,204 @@
+"""The typed training configuration, its per-env defaults and its validation.
+
+Every field left as ``None`` is filled by :func:`resolve` from :data:`DEFAULTS` (first the
+exact ``(algo, env id)`` entry, then the algorithm's entry for the action-space family), so a
+user only names what they want to change. The resolved config is saved as ``config.json``
+beside every run and is enough to reproduce it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from asyncrl.errors import UsageError
+
+ALGOS = ("a3c", "a2c")
+OPTIMIZERS = ("rmsprop", "adam")
+LR_SCHEDULES = ("constant", "linear")
+START_METHODS = ("fork", "spawn", "forkserver")
+
+
+@dataclass
+class TrainConfig:
+    """Settings of one training run. ``None`` means "the default for this algorithm and env"."""
+
+    algo: str = "a3c"
+    """Algorithm: ``a3c`` (Hogwild worker processes) or ``a2c`` (synchronous, one process)."""
+    env: str = "CartPole-v1"
+    """Any Gymnasium id, or ``package.module:EnvClass``."""
+    workers: int | None = None
+    """A3C worker processes (default: the machine's cores). A2C runs in one process."""
+    num_envs: int | None = None
+    """Envs stepped together with one batched forward: per worker (A3C) or in total (A2C)."""
+    seed: int = 0
+    """Seed of the model initialisation, the envs and the action sampling."""
+    total_steps: int | None = None
+    """Budget of env steps (all workers together)."""
+    target_return: float | None = None
+    """Stop when the mean return of the last 100 training episodes reaches this."""
+    max_seconds: float | None = None
+    """Stop after this many seconds of training."""
+    run_dir: str | None = None
+    """Where logs and checkpoints go (default: ``runs/<algo>-<env>-s<seed>-<time>``)."""
+
+    # ---- algorithm hyperparameters ------------------------------------------------------
+    lr: float | None = None
+    """Learning rate."""
+    lr_schedule: str | None = None
+    """``constant``, or ``linear`` decay to 0 at ``total_steps``."""
+    gamma: float | None = None
+    """Discount factor."""
+    n_steps: int | None = None
+    """Rollout length per update (A3C's t_max)."""
+    gae_lambda: float | None = None
+    """GAE lambda; 1.0 gives A3C's n-step returns."""
+    entropy_coef: float | None = None
+    """Weight of the entropy bonus."""
+    value_coef: float | None = None
+    """Weight of the value loss."""
+    max_grad_norm: float | None = None
+    """Clip each update's gradient to this global norm (0: no clipping)."""
+    normalize_advantages: bool | None = None
+    """Standardise the advantages of each update."""
+    reward_scale: float | None = None
+    """Multiply rewards by this for learning (logs report the unscaled return)."""
+    optimizer: str | None = None
+    """``rmsprop`` (as in the A3C paper) or ``adam``."""
+    optimizer_eps: float | None = None
+    """Optimizer epsilon."""
+    rms_alpha: float | None = None
+    """RMSprop smoothing constant."""
+    shared_optimizer: bool | None = None
+    """A3C: one optimizer state in shared memory for all workers (else one per worker)."""
+
+    # ---- model --------------------------------------------------------------------------
+    hidden: list[int] | None = None
+    """Hidden layer sizes of the MLP torso."""
+    activation: str | None = None
+    """``tanh``, ``relu`` or ``elu``."""
+    lstm: bool | None = None
+    """Add an LSTM core after the torso."""
+    lstm_size: int | None = None
+    """LSTM hidden size."""
+    log_std_init: float | None = None
+    """Initial log standard deviation of Gaussian policies."""
+
+    # ---- test runs, checkpoints, logs ---------------------------------------------------
+    eval_every: int | None = None
+    """Run test episodes every this many env steps (0: never)."""
+    eval_episodes: int | None = None
+    """Episodes per test run (deterministic policy)."""
+    checkpoint_every_s: float = 60.0
+    """Write ``checkpoints/latest.pt`` this often (and always at the end)."""
+    vector_env: str = "auto"
+    """``auto`` (native numpy envs where they exist), ``native`` or ``gymnasium``."""
+    start_method: str | None = None
+    """Multiprocessing start method for worker processes (default: fork on Linux, else spawn)."""
+    tensorboard: bool = True
+    """Write TensorBoard event files."""
+    progress: bool = True
+    """Print the live progress line."""
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise UsageError(f"unknown config keys {unknown}")
+        return cls(**data)
+
+
+# Per-(algo, env) defaults; "discrete"/"continuous" entries cover every other env.
+_COMMON: dict[str, Any] = dict(
+    lr_schedule="constant", gamma=0.99, gae_lambda=1.0, entropy_coef=0.01, value_coef=0.5,
+    max_grad_norm=0.5, normalize_advantages=False, reward_scale=1.0, optimizer="rmsprop",
+    optimizer_eps=1e-5, rms_alpha=0.99, shared_optimizer=True, hidden=[64, 64], activation="tanh",
+    lstm=False, lstm_size=64, log_std_init=0.0, eval_episodes=10,
+)
+DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {
+    ("a3c", "discrete"): dict(num_envs=1, n_steps=5, lr=7e-4, total_steps=1_000_000, eval_every=100_000),
+    ("a3c", "continuous"): dict(num_envs=1, n_steps=5, lr=3e-4, entropy_coef=0.0, total_steps=1_000_000,
+                                eval_every=100_000),
+    ("a2c", "discrete"): dict(num_envs=16, n_steps=5, lr=7e-4, total_steps=1_000_000, eval_every=100_000),
+    ("a2c", "continuous"): dict(num_envs=16, n_steps=8, lr=7e-4, entropy_coef=0.0, total_steps=1_000_000,
+                                eval_every=100_000),
+    ("a3c", "CartPole-v1"): dict(),
+    ("a2c", "CartPole-v1"): dict(),
+    ("a3c", "Pendulum-v1"): dict(),
+    ("a2c", "Pendulum-v1"): dict(),
+}
+
+
+def default_run_dir(cfg: TrainConfig) -> str:
+    import time
+
+    env = cfg.env.replace("/", "_").replace(":", "_")
+    return os.path.join("runs", f"{cfg.algo}-{env}-s{cfg.seed}-{time.strftime('%Y%m%d-%H%M%S')}")
+
+
+def resolve(cfg: TrainConfig, action_family: str) -> TrainConfig:
+    """Fill every ``None`` field from :data:`DEFAULTS` and validate; returns a new config."""
+    if cfg.algo not in ALGOS:
+        raise UsageError(f"--algo {cfg.algo!r} is not supported (allowed: {', '.join(ALGOS)})")
+    values = dict(_COMMON)
+    values.update(DEFAULTS[(cfg.algo, action_family)])
+    values.update(DEFAULTS.get((cfg.algo, cfg.env), {}))
+    if cfg.algo == "a3c":
+        values["workers"] = os.cpu_count() or 1
+    else:
+        values["workers"] = 1
+    values["start_method"] = "fork" if os.name == "posix" and hasattr(os, "fork") else "spawn"
+    data = asdict(cfg)
+    for k, v in data.items():
+        if v is None and k in values:
+            data[k] = values[k]
+    if data["run_dir"] is None:
+        data["run_dir"] = default_run_dir(cfg)
+    out = TrainConfig(**data)
+    validate(out)
+    return out
+
+
+def validate(cfg: TrainConfig) -> None:
+    """Raise :class:`UsageError` naming the first bad value and what is allowed."""
+
+    def need(ok: bool, msg: str) -> None:
+        if not ok:
+            raise UsageError(msg)
+
+    need(cfg.algo in ALGOS, f"--algo {cfg.algo!r} is not supported (allowed: {', '.join(ALGOS)})")
+    need(cfg.workers is None or cfg.workers >= 1, f"--workers must be a positive integer, got {cfg.workers}")
+    need(cfg.num_envs is None or cfg.num_envs >= 1, f"--num-envs must be a positive integer, got {cfg.num_envs}")
+    need(cfg.total_steps is None or cfg.total_steps >= 1,
+         f"--total-steps must be a positive integer, got {cfg.total_steps}")
+    need(cfg.max_seconds is None or cfg.max_seconds > 0, f"--max-seconds must be positive, got {cfg.max_seconds}")
+    need(cfg.lr is None or cfg.lr > 0, f"--lr must be positive, got {cfg.lr}")
+    need(cfg.gamma is None or 0.0 <= cfg.gamma <= 1.0, f"--gamma must be in [0, 1], got {cfg.gamma}")
+    need(cfg.gae_lambda is None or 0.0 <= cfg.gae_lambda <= 1.0,
+         f"--gae-lambda must be in [0, 1], got {cfg.gae_lambda}")
+    need(cfg.n_steps is None or cfg.n_steps >= 1, f"--n-steps must be a positive integer, got {cfg.n_steps}")
+    for name in ("entropy_coef", "value_coef", "max_grad_norm"):
+        v = getattr(cfg, name)
+        need(v is None or v >= 0, f"--{name.replace('_', '-')} must be >= 0, got {v}")
+    need(cfg.reward_scale is None or cfg.reward_scale > 0, f"--reward-scale must be positive, got {cfg.reward_scale}")
+    need(cfg.optimizer is None or cfg.optimizer in OPTIMIZERS,
+         f"--optimizer {cfg.optimizer!r} is not supported (allowed: {', '.join(OPTIMIZERS)})")
+    need(cfg.lr_schedule is None or cfg.lr_schedule in LR_SCHEDULES,
+         f"--lr-schedule {cfg.lr_schedule!r} is not supported (allowed: {', '.join(LR_SCHEDULES)})")
+    need(cfg.activation is None or cfg.activation in ("tanh", "relu", "elu"),
+         f"--activation {cfg.activation!r} is not supported (allowed: tanh, relu, elu)")
+    need(cfg.hidden is None or (len(cfg.hidden) >= 1 and all(h >= 1 for h in cfg.hidden)),
+         f"--hidden must be one or more positive sizes, got {cfg.hidden}")
+    need(cfg.lstm_size is None or cfg.lstm_size >= 1, f"--lstm-size must be positive, got {cfg.lstm_size}")
+    need(cfg.eval_every is None or cfg.eval_every >= 0, f"--eval-every must be >= 0, got {cfg.eval_every}")
+    need(cfg.eval_episodes is None or cfg.eval_episodes >= 1,
+         f"--eval-episodes must be a positive integer, got {cfg.eval_episodes}")
+    need(cfg.checkpoint_every_s > 0, f"--checkpoint-every must be positive, got {cfg.checkpoint_every_s}")
+    need(cfg.start_method is None or cfg.start_method in START_METHODS,
+         f"--start-method {cfg.start_method!r} is not supported (allowed: {', '.join(START_METHODS)})")

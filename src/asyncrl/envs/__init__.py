@@ -1,0 +1,1 @@
+"""Environments: construction, batching and native numpy-batched classic-control envs."""

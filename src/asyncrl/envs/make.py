@@ -1,0 +1,59 @@
+"""Turn an env id into environments: any Gymnasium id, or ``package.module:EnvClass``."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+
+import gymnasium as gym
+
+from asyncrl.errors import UsageError
+
+
+def env_factory(env_id: str, render_mode: str | None = None) -> Callable[[], gym.Env]:
+    """A zero-argument constructor for ``env_id``; raises :class:`UsageError` if it cannot exist.
+
+    ``env_id`` is a registered Gymnasium id (``CartPole-v1``, ``ALE/Pong-v5``) or
+    ``package.module:EnvClass`` naming a ``gymnasium.Env`` subclass (or any callable returning
+    an env) in the user's own code.
+    """
+    if ":" in env_id:
+        module_name, _, attr = env_id.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as e:
+            raise UsageError(f"--env {env_id!r}: cannot import module {module_name!r} ({e})") from None
+        target = getattr(module, attr, None)
+        if target is None:
+            if attr in gym.envs.registry:  # Gymnasium's own "module:Id" form: the import registered it
+                return lambda: gym.make(attr, render_mode=render_mode)
+            raise UsageError(f"--env {env_id!r}: module {module_name!r} has no attribute {attr!r}")
+        if not callable(target):
+            raise UsageError(f"--env {env_id!r}: {attr!r} is not an env class or factory")
+        return lambda: target(render_mode=render_mode) if render_mode else target()
+    if env_id not in gym.envs.registry:
+        close = [k for k in gym.envs.registry if k.lower().startswith(env_id.split("-")[0].lower())][:5]
+        hint = f" (did you mean {', '.join(close)}?)" if close else " (any registered Gymnasium id, or package.module:EnvClass)"
+        raise UsageError(f"--env {env_id!r} is not a registered environment{hint}")
+    return lambda: gym.make(env_id, render_mode=render_mode)
+
+
+def make_env(env_id: str, render_mode: str | None = None) -> gym.Env:
+    """Build one env; errors in the user's constructor become a :class:`UsageError`."""
+    factory = env_factory(env_id, render_mode)
+    try:
+        env = factory()
+    except gym.error.Error as e:
+        raise UsageError(f"--env {env_id!r} cannot be created: {e}") from None
+    if not isinstance(env, gym.Env):
+        raise UsageError(f"--env {env_id!r} did not produce a gymnasium.Env (got {type(env).__name__})")
+    return env
+
+
+def env_spaces(env_id: str) -> tuple[gym.Space, gym.Space]:
+    """``(observation_space, action_space)`` of one instance of ``env_id``."""
+    env = make_env(env_id)
+    try:
+        return env.observation_space, env.action_space
+    finally:
+        env.close()

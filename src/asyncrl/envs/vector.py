@@ -1,0 +1,91 @@
+"""Batches of envs stepped together, with same-step autoreset and episode bookkeeping.
+
+Every vector env in asyncrl returns a :class:`~asyncrl.envs.classic.StepResult`: when an
+episode ends at step ``t``, ``obs`` already holds the first observation of the next episode
+and ``final_obs`` the last observation of the one that ended (needed to bootstrap truncated
+episodes). CartPole-v1 and Pendulum-v1 have native numpy-batched versions
+(:mod:`asyncrl.envs.classic`); every other id is a list of Gymnasium envs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from asyncrl.envs.classic import NATIVE_ENVS, StepResult
+from asyncrl.envs.make import env_factory
+from asyncrl.errors import UsageError
+
+VECTOR_IMPLS = ("auto", "native", "gymnasium")
+
+
+class SyncVecEnv:
+    """``num_envs`` Gymnasium envs in one process, stepped one after another."""
+
+    def __init__(self, env_id: str, num_envs: int, seed: int | None = None):
+        factory = env_factory(env_id)
+        self.envs = [factory() for _ in range(num_envs)]
+        self.num_envs = num_envs
+        self.single_observation_space = self.envs[0].observation_space
+        self.single_action_space = self.envs[0].action_space
+        self._seed = seed
+
+    def reset(self, seed: int | None = None) -> np.ndarray:
+        seed = self._seed if seed is None else seed
+        obs = [e.reset(seed=None if seed is None else seed + i)[0] for i, e in enumerate(self.envs)]
+        for i, e in enumerate(self.envs):
+            e.action_space.seed(None if seed is None else seed + i)
+        return np.stack(obs)
+
+    def step(self, actions: np.ndarray) -> StepResult:
+        n = self.num_envs
+        obs, final = [], []
+        reward = np.zeros(n, np.float32)
+        terminated = np.zeros(n, bool)
+        truncated = np.zeros(n, bool)
+        for i, env in enumerate(self.envs):
+            o, r, te, tr, _ = env.step(actions[i])
+            reward[i], terminated[i], truncated[i] = r, te, tr and not te
+            final.append(o)
+            if te or tr:
+                o, _ = env.reset()
+            obs.append(o)
+        return StepResult(np.stack(obs), reward, terminated, truncated, np.stack(final))
+
+    def close(self) -> None:
+        for e in self.envs:
+            e.close()
+
+
+def make_vec_env(env_id: str, num_envs: int, seed: int | None = None, impl: str = "auto"):
+    """A vector env of ``num_envs`` copies of ``env_id``.
+
+    ``impl``: ``"native"`` requires a numpy-batched implementation, ``"gymnasium"`` always
+    uses Gymnasium's envs, ``"auto"`` takes the native one where it exists.
+    """
+    if impl not in VECTOR_IMPLS:
+        raise UsageError(f"--vector-env {impl!r} is not allowed (allowed: {', '.join(VECTOR_IMPLS)})")
+    if impl == "native" and env_id not in NATIVE_ENVS:
+        raise UsageError(f"--vector-env native: no native version of {env_id!r} (have: {', '.join(NATIVE_ENVS)})")
+    if impl != "gymnasium" and env_id in NATIVE_ENVS:
+        return NATIVE_ENVS[env_id](num_envs, seed)
+    return SyncVecEnv(env_id, num_envs, seed)
+
+
+class EpisodeTracker:
+    """Running return and length of each env's current episode; reports the finished ones."""
+
+    def __init__(self, num_envs: int):
+        self.returns = np.zeros(num_envs, np.float64)
+        self.lengths = np.zeros(num_envs, np.int64)
+
+    def update(self, reward: np.ndarray, done: np.ndarray) -> list[tuple[float, int]]:
+        """Add one step; returns ``[(episode_return, episode_length), ...]`` of envs that ended."""
+        self.returns += reward
+        self.lengths += 1
+        if not done.any():
+            return []
+        idx = np.flatnonzero(done)
+        out = [(float(self.returns[i]), int(self.lengths[i])) for i in idx]
+        self.returns[idx] = 0.0
+        self.lengths[idx] = 0
+        return out

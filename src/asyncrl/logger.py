@@ -1,0 +1,144 @@
+"""One logger for a run: ``episodes.csv``, ``metrics.csv``, ``tests.csv``, TensorBoard, the progress line.
+
+Log keys are namespaced (``charts/``, ``loss/``, ``test/``) as in CleanRL, so TensorBoard groups them.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import sys
+import time
+from collections import deque
+
+EPISODE_COLUMNS = ["wall_time_s", "env_steps", "episode_return", "episode_length", "worker"]
+TEST_COLUMNS = ["wall_time_s", "env_steps", "mean", "median", "std", "min", "max", "episodes"]
+
+
+class _CsvFile:
+    """Append-mode CSV with a fixed header (written only when the file is new)."""
+
+    def __init__(self, path: str, columns: list[str]):
+        new = not os.path.exists(path) or os.path.getsize(path) == 0
+        self.file = open(path, "a", newline="")
+        self.writer = csv.writer(self.file)
+        self.columns = columns
+        if new:
+            self.writer.writerow(columns)
+
+    def row(self, values: dict) -> None:
+        self.writer.writerow([_fmt(values.get(c, "")) for c in self.columns])
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return str(v)
+
+
+class RunLogger:
+    """Writes every log of one run. ``time_offset`` continues the wall clock of a resumed run."""
+
+    def __init__(self, run_dir: str, metric_columns: list[str], tensorboard: bool = True,
+                 progress: bool = True, time_offset: float = 0.0, recent_returns: list[float] | None = None):
+        self.run_dir = run_dir
+        self.t0 = time.perf_counter() - time_offset
+        self.episodes = _CsvFile(os.path.join(run_dir, "episodes.csv"), EPISODE_COLUMNS)
+        self.metrics = _CsvFile(os.path.join(run_dir, "metrics.csv"), ["wall_time_s", "env_steps", *metric_columns])
+        self.tests = _CsvFile(os.path.join(run_dir, "tests.csv"), TEST_COLUMNS)
+        self.recent = deque(recent_returns or [], maxlen=100)
+        self.episode_count = 0
+        self.best_test = -math.inf
+        self.progress = progress
+        self._tty = sys.stdout.isatty()
+        self._last_print = 0.0
+        self._last_flush = time.perf_counter()
+        self.tb = None
+        if tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tb = SummaryWriter(os.path.join(run_dir, "tb"))
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.t0
+
+    def mean_recent(self) -> float:
+        """Mean return of the last 100 finished training episodes (NaN before the first)."""
+        return sum(self.recent) / len(self.recent) if self.recent else math.nan
+
+    def episode(self, env_steps: int, episode_return: float, episode_length: int, worker: int,
+                wall_time_s: float | None = None) -> None:
+        wall = self.elapsed() if wall_time_s is None else wall_time_s
+        self.episodes.row(dict(wall_time_s=wall, env_steps=env_steps, episode_return=episode_return,
+                               episode_length=episode_length, worker=worker))
+        self.recent.append(episode_return)
+        self.episode_count += 1
+        if self.tb is not None:
+            self.tb.add_scalar("charts/episode_return", episode_return, env_steps)
+            self.tb.add_scalar("charts/episode_length", episode_length, env_steps)
+
+    def metric_row(self, env_steps: int, values: dict[str, float]) -> None:
+        self.metrics.row({"wall_time_s": self.elapsed(), "env_steps": env_steps, **values})
+        if self.tb is not None:
+            for k, v in values.items():
+                if isinstance(v, (int, float)) and math.isfinite(v):
+                    self.tb.add_scalar(k if "/" in k else f"charts/{k}", v, env_steps)
+        self._maybe_flush()
+
+    def test_result(self, env_steps: int, returns: list[float]) -> dict[str, float]:
+        from asyncrl.evaluate import summarize
+
+        s = summarize(returns)
+        self.tests.row({"wall_time_s": self.elapsed(), "env_steps": env_steps, **s})
+        self.best_test = max(self.best_test, s["mean"])
+        if self.tb is not None:
+            self.tb.add_scalar("test/mean", s["mean"], env_steps)
+            self.tb.add_scalar("test/median", s["median"], env_steps)
+        return s
+
+    def print_progress(self, env_steps: int, steps_per_s: float, extra: str = "", force: bool = False) -> None:
+        """The live line: steps, steps/s, mean of the last 100 episodes, best test, elapsed time."""
+        if not self.progress:
+            return
+        now = time.perf_counter()
+        if not force and now - self._last_print < (0.5 if self._tty else 10.0):
+            return
+        self._last_print = now
+        best = f"{self.best_test:.1f}" if math.isfinite(self.best_test) else "-"
+        mean = self.mean_recent()
+        line = (f"steps {env_steps:>10,} | {steps_per_s:>8,.0f} steps/s | mean100 "
+                f"{mean:>8.1f} | best test {best:>7} | episodes {self.episode_count:>6} | "
+                f"{self.elapsed():>6.1f}s{extra}")
+        if self._tty:
+            sys.stdout.write("\r" + line + "\033[K")
+        else:
+            sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+    def end_progress(self) -> None:
+        if self.progress and self._tty:
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+
+    def _maybe_flush(self) -> None:
+        now = time.perf_counter()
+        if now - self._last_flush > 2.0:
+            self.flush()
+            self._last_flush = now
+
+    def flush(self) -> None:
+        for f in (self.episodes, self.metrics, self.tests):
+            f.file.flush()
+        if self.tb is not None:
+            self.tb.flush()
+
+    def close(self) -> None:
+        self.flush()
+        for f in (self.episodes, self.metrics, self.tests):
+            f.close()
+        if self.tb is not None:
+            self.tb.close()

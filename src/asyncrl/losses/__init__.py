@@ -1,0 +1,1 @@
+"""Pure loss and return math: functions of time-major tensors, no processes, no envs."""

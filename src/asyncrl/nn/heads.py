@@ -1,0 +1,48 @@
+"""Action distributions as small pure functions (faster than ``torch.distributions`` on tiny batches).
+
+Categorical heads take ``logits [..., n]``; diagonal-Gaussian heads take ``mean [..., d]`` and a
+``log_std [d]`` that broadcasts over the leading dimensions.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+_LOG_2PI = math.log(2.0 * math.pi)
+
+
+def categorical_sample(logits: Tensor, deterministic: bool = False) -> Tensor:
+    """``logits [..., n]`` -> actions ``[...]`` (int64): argmax or a sample."""
+    if deterministic:
+        return logits.argmax(dim=-1)
+    # Inverse-CDF sampling: much cheaper than torch.multinomial on tiny batches.
+    cdf = torch.softmax(logits, dim=-1).cumsum(-1)
+    u = torch.rand(logits.shape[:-1] + (1,), dtype=cdf.dtype)
+    return (cdf < u * cdf[..., -1:]).sum(-1).clamp_(max=logits.shape[-1] - 1)
+
+
+def categorical_log_prob_entropy(logits: Tensor, actions: Tensor) -> tuple[Tensor, Tensor]:
+    """``logits [..., n]``, ``actions [...]`` -> ``(log_prob [...], entropy [...])``."""
+    logp = torch.log_softmax(logits, dim=-1)
+    log_prob = logp.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
+    entropy = -(logp.exp() * logp).sum(-1)
+    return log_prob, entropy
+
+
+def gaussian_sample(mean: Tensor, log_std: Tensor, deterministic: bool = False) -> Tensor:
+    """``mean [..., d]`` -> actions ``[..., d]`` (unclipped; the env wrapper clips to bounds)."""
+    if deterministic:
+        return mean
+    return mean + log_std.exp() * torch.randn_like(mean)
+
+
+def gaussian_log_prob_entropy(mean: Tensor, log_std: Tensor, actions: Tensor) -> tuple[Tensor, Tensor]:
+    """Diagonal Gaussian: ``mean [..., d]``, ``log_std [d]``, ``actions [..., d]`` ->
+    ``(log_prob [...], entropy [...])``, summed over the action dimensions."""
+    z = (actions - mean) * torch.exp(-log_std)
+    log_prob = (-0.5 * z.pow(2) - log_std - 0.5 * _LOG_2PI).sum(-1)
+    entropy = (0.5 + 0.5 * _LOG_2PI + log_std).sum(-1).expand(log_prob.shape)
+    return log_prob, entropy

@@ -1,0 +1,119 @@
+"""RMSprop and Adam with explicit gradients and state that can live in shared memory.
+
+A3C's workers compute gradients on local model copies and apply them to the shared model.
+These optimizers take the gradients as an argument, ``opt.step(params, grads)``, instead of
+reading ``param.grad``: the hand-off cannot go stale when ``zero_grad()`` sets gradients to
+``None``, and no per-process ``.grad`` link has to be kept alive. All state, the step count
+included, is created eagerly in ``__init__`` and, with ``shared=True``, moved to shared memory
+before any worker starts, so every worker updates the same statistics (the paper's
+"shared RMSProp"). With ``shared=False`` each worker builds its own instance.
+
+The update rules equal ``torch.optim.RMSprop`` (no momentum, not centered) and
+``torch.optim.Adam`` (no weight decay, no amsgrad); tests check this step by step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+
+class _SharedStateOptimizer:
+    """Common state handling: named lists of tensors plus one step counter."""
+
+    kind = ""
+    slots: tuple[str, ...] = ()
+
+    def __init__(self, params: Sequence[Tensor], lr: float, shared: bool):
+        if lr <= 0:
+            raise ValueError(f"learning rate must be positive, got {lr}")
+        self.lr = lr
+        self.state: dict[str, list[Tensor]] = {
+            name: [torch.zeros_like(p, memory_format=torch.preserve_format) for p in params]
+            for name in self.slots
+        }
+        self.step_count = torch.zeros((), dtype=torch.float64)
+        if shared:
+            for tensors in self.state.values():
+                for t in tensors:
+                    t.share_memory_()
+            self.step_count.share_memory_()
+
+    @torch.no_grad()
+    def step(self, params: Sequence[Tensor], grads: Sequence[Tensor | None], lr: float | None = None) -> None:
+        """Apply one update of ``params`` (in place) with ``grads``; ``None`` grads are skipped."""
+        self.step_count += 1
+        lr = self.lr if lr is None else lr
+        for i, (p, g) in enumerate(zip(params, grads, strict=True)):
+            if g is not None:
+                self._update(i, p, g, lr)
+
+    def _update(self, i: int, p: Tensor, g: Tensor, lr: float) -> None:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict:
+        """Plain tensors only (safe for ``torch.load(weights_only=True)``)."""
+        return {"kind": self.kind, "step": self.step_count.clone(),
+                **{k: [t.clone() for t in v] for k, v in self.state.items()}}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Copy saved state in place (shared tensors stay shared)."""
+        if state.get("kind") != self.kind:
+            raise ValueError(f"optimizer state is for {state.get('kind')!r}, not {self.kind!r}")
+        self.step_count.copy_(state["step"])
+        for k, tensors in self.state.items():
+            for t, s in zip(tensors, state[k], strict=True):
+                t.copy_(s)
+
+
+class RMSprop(_SharedStateOptimizer):
+    """``v = alpha * v + (1 - alpha) * g^2``; ``p -= lr * g / (sqrt(v) + eps)``."""
+
+    kind = "rmsprop"
+    slots = ("square_avg",)
+
+    def __init__(self, params: Sequence[Tensor], lr: float, alpha: float = 0.99, eps: float = 1e-5,
+                 shared: bool = True):
+        super().__init__(params, lr, shared)
+        self.alpha, self.eps = alpha, eps
+
+    def _update(self, i: int, p: Tensor, g: Tensor, lr: float) -> None:
+        v = self.state["square_avg"][i]
+        v.mul_(self.alpha).addcmul_(g, g, value=1.0 - self.alpha)
+        p.addcdiv_(g, v.sqrt().add_(self.eps), value=-lr)
+
+
+class Adam(_SharedStateOptimizer):
+    """Adam (Kingma and Ba, 2015) with bias correction, as ``torch.optim.Adam`` computes it."""
+
+    kind = "adam"
+    slots = ("exp_avg", "exp_avg_sq")
+
+    def __init__(self, params: Sequence[Tensor], lr: float, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, shared: bool = True):
+        super().__init__(params, lr, shared)
+        self.betas, self.eps = betas, eps
+
+    def _update(self, i: int, p: Tensor, g: Tensor, lr: float) -> None:
+        b1, b2 = self.betas
+        m, v = self.state["exp_avg"][i], self.state["exp_avg_sq"][i]
+        step = float(self.step_count)
+        m.lerp_(g, 1.0 - b1)
+        v.mul_(b2).addcmul_(g, g, value=1.0 - b2)
+        bias1 = 1.0 - b1**step
+        bias2_sqrt = (1.0 - b2**step) ** 0.5
+        denom = (v.sqrt() / bias2_sqrt).add_(self.eps)
+        p.addcdiv_(m, denom, value=-lr / bias1)
+
+
+def make_optimizer(name: str, params: Sequence[Tensor], lr: float, shared: bool, eps: float | None = None,
+                   alpha: float = 0.99) -> _SharedStateOptimizer:
+    """``name`` is ``"rmsprop"`` or ``"adam"``; ``eps`` defaults to each one's usual value."""
+    params = list(params)
+    if name == "rmsprop":
+        return RMSprop(params, lr, alpha=alpha, eps=1e-5 if eps is None else eps, shared=shared)
+    if name == "adam":
+        return Adam(params, lr, eps=1e-8 if eps is None else eps, shared=shared)
+    raise ValueError(f"optimizer {name!r} is not supported (allowed: rmsprop, adam)")

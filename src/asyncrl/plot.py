@@ -1,0 +1,102 @@
+"""Learning curves from run dirs: return against env steps and against wall time.
+
+Runs that share a configuration (``config.json`` equal up to ``seed`` and ``run_dir``)
+become one curve, the mean ± std over seeds of the 100-episode rolling mean; a single run
+shows its episode returns faintly behind the rolling mean.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+
+import numpy as np
+
+from asyncrl.errors import UsageError
+
+
+def read_episodes(run_dir: str) -> dict[str, np.ndarray]:
+    """Columns of ``episodes.csv`` as float arrays (``wall_time_s``, ``env_steps``, ``episode_return``...)."""
+    path = os.path.join(run_dir, "episodes.csv")
+    if not os.path.isfile(path):
+        raise UsageError(f"{run_dir!r} has no episodes.csv (not an asyncrl run dir?)")
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    cols = ["wall_time_s", "env_steps", "episode_return", "episode_length", "worker"]
+    return {c: np.array([float(r[c]) for r in rows], dtype=np.float64) for c in cols}
+
+
+def rolling_mean(x: np.ndarray, window: int = 100) -> np.ndarray:
+    """Mean of the last ``window`` values at each index (fewer at the start)."""
+    if len(x) == 0:
+        return x
+    c = np.cumsum(np.insert(x, 0, 0.0))
+    idx = np.arange(1, len(x) + 1)
+    lo = np.maximum(0, idx - window)
+    return (c[idx] - c[lo]) / (idx - lo)
+
+
+def _group_key(run_dir: str) -> str:
+    try:
+        with open(os.path.join(run_dir, "config.json")) as f:
+            cfg = json.load(f)
+    except (OSError, ValueError):
+        return run_dir
+    for k in ("seed", "run_dir", "max_seconds", "total_steps", "target_return", "progress", "tensorboard"):
+        cfg.pop(k, None)
+    return json.dumps(cfg, sort_keys=True)
+
+
+def _label(run_dirs: list[str]) -> str:
+    try:
+        with open(os.path.join(run_dirs[0], "config.json")) as f:
+            cfg = json.load(f)
+        name = f"{cfg['algo']} {cfg['env']}"
+    except (OSError, ValueError, KeyError):
+        name = os.path.basename(os.path.normpath(run_dirs[0]))
+    return f"{name} ({len(run_dirs)} runs)" if len(run_dirs) > 1 else name
+
+
+def plot_runs(run_dirs: list[str], out: str, title: str | None = None, window: int = 100) -> str:
+    """Draw the curves of ``run_dirs`` into the PNG ``out``; returns ``out``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups: dict[str, list[str]] = {}
+    for d in run_dirs:
+        groups.setdefault(_group_key(d), []).append(d)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    for i, dirs in enumerate(groups.values()):
+        color = f"C{i}"
+        data = [read_episodes(d) for d in dirs]
+        data = [e for e in data if len(e["episode_return"])]
+        for ax, xkey in zip(axes, ("env_steps", "wall_time_s")):
+            if not data:
+                continue
+            if len(data) == 1:
+                e = data[0]
+                ax.plot(e[xkey], e["episode_return"], color=color, alpha=0.2, lw=0.5)
+                ax.plot(e[xkey], rolling_mean(e["episode_return"], window), color=color, label=_label(dirs))
+                continue
+            hi = min(e[xkey][-1] for e in data)
+            grid = np.linspace(max(e[xkey][0] for e in data), hi, 200)
+            ys = np.stack([np.interp(grid, e[xkey], rolling_mean(e["episode_return"], window)) for e in data])
+            m, s = ys.mean(0), ys.std(0)
+            ax.plot(grid, m, color=color, label=_label(dirs))
+            ax.fill_between(grid, m - s, m + s, color=color, alpha=0.25)
+    for ax, xlabel in zip(axes, ("env steps", "wall time (s)")):
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(f"episode return (mean of last {window})")
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(loc="lower right", fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out

@@ -1,0 +1,136 @@
+"""What every runtime shares while it trains: logs, stop conditions, periodic tests, checkpoints.
+
+A runtime owns acting and learning; it hands finished episodes and update statistics to
+:class:`TrainingControl` and calls :meth:`TrainingControl.tick` often. ``tick`` prints the
+progress line, writes ``checkpoints/latest.pt`` every ``checkpoint_every_s`` seconds, starts
+test runs every ``eval_every`` env steps (saving ``checkpoints/best.pt`` when a test beats the
+best so far) and returns why training should stop, or ``None``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from asyncrl.checkpoint import save_checkpoint
+from asyncrl.config import TrainConfig
+from asyncrl.logger import RunLogger
+from asyncrl.runtime.procs import StopSignal
+
+
+@dataclass
+class Counters:
+    """Progress that a checkpoint carries across a resume."""
+
+    env_steps: int = 0
+    updates: int = 0
+    episodes: int = 0
+    wall_time_s: float = 0.0
+    best_test: float = -math.inf
+    recent_returns: list[float] = field(default_factory=list)
+
+
+class TrainingControl:
+    def __init__(self, cfg: TrainConfig, spec_json: str, logger: RunLogger, counters: Counters,
+                 stop_signal: StopSignal, tester=None):
+        self.cfg, self.spec_json, self.logger, self.counters = cfg, spec_json, logger, counters
+        self.stop_signal = stop_signal
+        self.tester = tester
+        self.ckpt_dir = os.path.join(cfg.run_dir, "checkpoints")
+        self.logger.best_test = counters.best_test
+        self._next_test = (counters.env_steps // cfg.eval_every + 1) * cfg.eval_every if cfg.eval_every else 0
+        self._last_ckpt = time.monotonic()
+        self._last_steps, self._last_t = counters.env_steps, time.perf_counter()
+        self.steps_per_s = 0.0
+        self.stop_reason: str | None = None
+        self.extra_progress: Callable[[], str] = lambda: ""
+
+    # ---- inputs from the runtime --------------------------------------------------------
+    def episode(self, env_steps: int, episode_return: float, length: int, worker: int) -> None:
+        self.logger.episode(env_steps, episode_return, length, worker)
+        self.counters.episodes += 1
+
+    def metrics(self, values: dict[str, float]) -> None:
+        self.logger.metric_row(self.counters.env_steps, {"steps_per_s": self.steps_per_s,
+                                                          "updates": self.counters.updates, **values})
+
+    # ---- the periodic work --------------------------------------------------------------
+    def tick(self, state_fn: Callable[[], dict], optimizer_state_fn: Callable[[], dict]) -> str | None:
+        """Housekeeping; returns the reason to stop (``None`` to go on)."""
+        c, cfg = self.counters, self.cfg
+        now = time.perf_counter()
+        if now - self._last_t >= 1.0:
+            self.steps_per_s = (c.env_steps - self._last_steps) / (now - self._last_t)
+            self._last_steps, self._last_t = c.env_steps, now
+        self.logger.print_progress(c.env_steps, self.steps_per_s, self.extra_progress())
+        if self.tester is not None:
+            for steps, returns, snapshot in self.tester.poll():
+                self._test_done(steps, returns, snapshot, optimizer_state_fn)
+            if cfg.eval_every and c.env_steps >= self._next_test:
+                if self.tester.submit(c.env_steps, state_fn()):
+                    self._next_test = (c.env_steps // cfg.eval_every + 1) * cfg.eval_every
+        if time.monotonic() - self._last_ckpt >= cfg.checkpoint_every_s:
+            self.save("latest", state_fn(), optimizer_state_fn())
+            self._last_ckpt = time.monotonic()
+        self.stop_reason = self._stop_reason()
+        return self.stop_reason
+
+    def _stop_reason(self) -> str | None:
+        c, cfg = self.counters, self.cfg
+        if self.stop_signal.requested:
+            return f"interrupted ({self.stop_signal.requested})"
+        if (cfg.target_return is not None and len(self.logger.recent) == 100
+                and self.logger.mean_recent() >= cfg.target_return):
+            return f"target return {cfg.target_return:g} reached"
+        if cfg.total_steps is not None and c.env_steps >= cfg.total_steps:
+            return "step budget reached"
+        if cfg.max_seconds is not None and self.logger.elapsed() >= cfg.max_seconds:
+            return "time budget reached"
+        return None
+
+    def _test_done(self, steps: int, returns: list[float], snapshot: dict, optimizer_state_fn) -> None:
+        best_before = self.logger.best_test
+        s = self.logger.test_result(steps, returns)
+        if s["mean"] > best_before or not os.path.exists(os.path.join(self.ckpt_dir, "best.pt")):
+            self.counters.best_test = self.logger.best_test
+            self.save("best", snapshot, optimizer_state_fn(), test_mean=s["mean"], test_steps=steps)
+
+    # ---- checkpoints --------------------------------------------------------------------
+    def save(self, name: str, model_state: dict, optimizer_state: dict, **extra) -> None:
+        c = self.counters
+        c.wall_time_s = self.logger.elapsed()
+        payload = {
+            "algo": self.cfg.algo,
+            "env": self.cfg.env,
+            "model_spec": self.spec_json,
+            "config": self.cfg.to_json(),
+            "model": model_state,
+            "optimizer": optimizer_state,
+            "counters": {"env_steps": c.env_steps, "updates": c.updates, "episodes": c.episodes,
+                         "wall_time_s": c.wall_time_s, "best_test": self.logger.best_test,
+                         "recent_returns": list(self.logger.recent)},
+            **extra,
+        }
+        save_checkpoint(os.path.join(self.ckpt_dir, f"{name}.pt"), payload)
+
+    def finish(self, state_fn: Callable[[], dict], optimizer_state_fn: Callable[[], dict]) -> None:
+        """Final test (if tests are on), ``latest.pt``, and ``best.pt`` if no test ever wrote one."""
+        state = state_fn()
+        if self.tester is not None and self.cfg.eval_every:
+            for item in self.tester.wait(timeout=30.0):
+                self._test_done(*item, optimizer_state_fn)
+            if not self.stop_signal.requested and self.tester.submit(self.counters.env_steps, state):
+                for item in self.tester.wait(timeout=60.0):
+                    self._test_done(*item, optimizer_state_fn)
+        self.save("latest", state, optimizer_state_fn())
+        if not os.path.exists(os.path.join(self.ckpt_dir, "best.pt")):
+            self.save("best", state, optimizer_state_fn())
+        self.logger.end_progress()
+
+
+def spec_json(spec) -> str:
+    return json.dumps(spec.to_dict(), sort_keys=True)

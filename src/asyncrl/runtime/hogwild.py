@@ -1,0 +1,178 @@
+"""The Hogwild runtime (A3C, Mnih et al., 2016): worker processes update one shared model.
+
+Each worker owns its envs and a local model copy. Per rollout it copies the shared weights
+into the local model, collects ``n_steps`` steps, computes the loss and gradients locally and
+applies them to the shared parameters with the optimizer (whose statistics are shared by all
+workers, or the worker's own with ``--no-shared-optimizer``). Gradients are passed to the
+optimizer explicitly (``opt.step(shared_params, local_grads)``), so the hand-off is fresh on
+every step. The parent process only supervises: it logs episodes and metrics, runs the test
+process, writes checkpoints, and stops the workers; a worker that raises or dies ends the run.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import sys
+import time
+import traceback
+
+import numpy as np
+import torch
+
+from asyncrl.algos.actor_critic import ActorCriticParams, backward_and_clip, rollout_loss
+from asyncrl.config import TrainConfig
+from asyncrl.envs.vector import make_vec_env
+from asyncrl.nn.model import ActorCritic, ModelSpec
+from asyncrl.optim import make_optimizer
+from asyncrl.runtime.control import TrainingControl
+from asyncrl.runtime.procs import child_preamble, get_context, stop_processes
+from asyncrl.runtime.rollout import RolloutCollector
+from asyncrl.runtime.schedule import learning_rate
+
+
+class WorkerFailed(RuntimeError):
+    """A worker process raised or died; the message holds its traceback or exit status."""
+
+
+def hogwild_step(local: ActorCritic, shared_params: list[torch.Tensor], optimizer, collector: RolloutCollector,
+                 loss_params: ActorCriticParams, max_grad_norm: float, lr: float) -> tuple[int, dict[str, float]]:
+    """One A3C worker iteration: sync, roll out, compute gradients, update the shared model.
+
+    Returns the number of env steps taken and the loss statistics.
+    """
+    with torch.no_grad():
+        for lp, sp in zip(local.parameters(), shared_params):
+            lp.copy_(sp)
+    rollout = collector.collect(local)
+    out = rollout_loss(local, rollout, loss_params)
+    grad_norm = backward_and_clip(local, out.loss, max_grad_norm)
+    optimizer.step(shared_params, [p.grad for p in local.parameters()], lr)
+    return rollout.num_steps, {**out.stats, "grad_norm": grad_norm, "lr": lr}
+
+
+def _worker_main(rank: int, cfg_json: str, spec_json: str, shared: ActorCritic, shared_opt, step_counter,
+                 stop_event, out_q) -> None:
+    child_preamble()
+    try:
+        cfg = TrainConfig(**json.loads(cfg_json))
+        torch.manual_seed(cfg.seed * 1000 + rank + 1)
+        local = ActorCritic(ModelSpec(**json.loads(spec_json)))
+        shared_params = list(shared.parameters())
+        optimizer = shared_opt or make_optimizer(cfg.optimizer, shared_params, cfg.lr, shared=False,
+                                                 eps=cfg.optimizer_eps, alpha=cfg.rms_alpha)
+        seed = cfg.seed * 1000 + 100 * rank + 7919 * (step_counter.value // 1000)
+        venv = make_vec_env(cfg.env, cfg.num_envs, seed=seed, impl=cfg.vector_env)
+        collector = RolloutCollector(venv, local, cfg.n_steps, cfg.gamma, cfg.reward_scale, seed=seed)
+        loss_params = ActorCriticParams.from_config(cfg)
+        stats: dict[str, list[float]] = {}
+        last_report = time.perf_counter()
+        steps = step_counter.value
+        while not stop_event.is_set():
+            lr = learning_rate(cfg.lr, cfg.lr_schedule, steps, cfg.total_steps)
+            n, s = hogwild_step(local, shared_params, optimizer, collector, loss_params, cfg.max_grad_norm, lr)
+            with step_counter.get_lock():
+                step_counter.value += n
+                steps = step_counter.value
+            if collector.finished:
+                out_q.put(("episodes", rank, steps, collector.finished))
+                collector.finished = []
+            for k, v in s.items():
+                stats.setdefault(k, []).append(v)
+            if time.perf_counter() - last_report >= 1.0:
+                out_q.put(("metrics", rank, len(stats["lr"]), {k: float(np.mean(v)) for k, v in stats.items()}))
+                stats.clear()
+                last_report = time.perf_counter()
+        venv.close()
+    except Exception:
+        tb = traceback.format_exc()
+        print(f"asyncrl worker {rank} failed:\n{tb}", file=sys.stderr, flush=True)
+        out_q.put(("error", rank, tb))
+        out_q.close()
+        out_q.join_thread()
+        sys.exit(1)
+
+
+def run_hogwild(cfg: TrainConfig, model: ActorCritic, control: TrainingControl, optimizer_state: dict | None,
+                spec_json: str) -> None:
+    ctx = get_context(cfg.start_method)
+    model.share_memory()
+    shared_params = list(model.parameters())
+    shared_opt = None
+    if cfg.shared_optimizer:
+        shared_opt = make_optimizer(cfg.optimizer, shared_params, cfg.lr, shared=True, eps=cfg.optimizer_eps,
+                                    alpha=cfg.rms_alpha)
+        if optimizer_state is not None:
+            shared_opt.load_state_dict(optimizer_state)
+    opt_state_fn = shared_opt.state_dict if shared_opt is not None else (lambda: {})
+    c = control.counters
+    step_counter = ctx.Value("q", c.env_steps)
+    stop_event = ctx.Event()
+    out_q = ctx.Queue()
+    procs = [ctx.Process(target=_worker_main, name=f"asyncrl-worker-{r}", daemon=True,
+                         args=(r, cfg.to_json(), spec_json, model, shared_opt, step_counter, stop_event, out_q))
+             for r in range(cfg.workers)]
+    pending: dict[int, tuple[int, dict[str, float]]] = {}
+    last_metrics = time.perf_counter()
+    failure: str | None = None
+    try:
+        for p in procs:
+            p.start()
+        while failure is None:
+            failure = _drain(out_q, control, pending, timeout=0.05)
+            c.env_steps = step_counter.value
+            if failure is None and (dead := _dead_worker(procs)):
+                failure = _drain(out_q, control, pending, timeout=0.5) or dead  # prefer the traceback
+            if time.perf_counter() - last_metrics >= 1.0 and pending:
+                control.metrics(_merge(pending))
+                c.updates += sum(n for n, _ in pending.values())
+                pending.clear()
+                last_metrics = time.perf_counter()
+            if failure is None and control.tick(model.state_dict, opt_state_fn):
+                break
+    finally:
+        stop_event.set()
+        deadline = time.monotonic() + 5.0
+        while any(p.is_alive() for p in procs) and time.monotonic() < deadline:
+            failure = _drain(out_q, control, pending, timeout=0.05) or failure
+        stop_processes(procs, timeout=1.0)
+        out_q.cancel_join_thread()
+        c.env_steps = step_counter.value
+    if failure is not None:
+        control.save("latest", model.state_dict(), opt_state_fn())
+        control.logger.end_progress()
+        raise WorkerFailed(failure)
+    control.finish(model.state_dict, opt_state_fn)
+
+
+def _drain(out_q, control: TrainingControl, pending: dict, timeout: float) -> str | None:
+    """Handle every message waiting in ``out_q``; returns a failure description, if any."""
+    block = True
+    while True:
+        try:
+            msg = out_q.get(timeout=timeout) if block else out_q.get_nowait()
+        except queue.Empty:
+            return None
+        block = False
+        kind, rank = msg[0], msg[1]
+        if kind == "episodes":
+            for ret, length in msg[3]:
+                control.episode(msg[2], ret, length, rank)
+        elif kind == "metrics":
+            n, values = msg[2], msg[3]
+            pending[rank] = (pending.get(rank, (0, {}))[0] + n, values)
+        elif kind == "error":
+            return f"worker {rank} raised an exception:\n{msg[2]}"
+
+
+def _dead_worker(procs) -> str | None:
+    for r, p in enumerate(procs):
+        if p.exitcode is not None:
+            how = f"was killed by signal {-p.exitcode}" if p.exitcode < 0 else f"exited with code {p.exitcode}"
+            return f"worker {r} (pid {p.pid}) {how}"
+    return None
+
+
+def _merge(pending: dict[int, tuple[int, dict[str, float]]]) -> dict[str, float]:
+    keys = set().union(*(v.keys() for _, v in pending.values()))
+    return {k: float(np.mean([v[k] for _, v in pending.values() if k in v])) for k in sorted(keys)}

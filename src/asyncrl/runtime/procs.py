@@ -1,0 +1,72 @@
+"""Process hygiene shared by every multi-process runtime.
+
+Children ignore SIGINT and SIGTERM (the parent decides when to stop and saves the checkpoint), run one
+torch thread, and die with their parent (``PR_SET_PDEATHSIG`` on Linux), so a killed trainer
+leaves no orphans. The parent turns SIGINT/SIGTERM into a flag that the training loop polls.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import multiprocessing as mp
+import os
+import signal
+import sys
+import time
+from collections.abc import Sequence
+
+import torch
+
+
+def child_preamble() -> None:
+    """Call first thing in every child process."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a group-wide SIGTERM is the parent's to handle
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL("libc.so.6", use_errno=True)
+            libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: die when the parent dies
+        except OSError:
+            pass
+    torch.set_num_threads(1)
+
+
+class StopSignal:
+    """Turns SIGINT and SIGTERM into ``self.requested`` while installed (main thread only)."""
+
+    def __init__(self) -> None:
+        self.requested: str | None = None
+        self._old: dict[int, object] = {}
+
+    def __enter__(self) -> StopSignal:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._old[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread (e.g. inside a notebook worker thread)
+                pass
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        self.requested = signal.Signals(signum).name
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._old.items():
+            signal.signal(sig, handler)
+
+
+def get_context(start_method: str) -> mp.context.BaseContext:
+    import torch.multiprocessing as tmp
+
+    return tmp.get_context(start_method)
+
+
+def stop_processes(procs: Sequence[mp.Process], timeout: float = 5.0) -> None:
+    """Join ``procs``; kill any that are still alive after ``timeout`` seconds (children ignore SIGTERM)."""
+    deadline = time.monotonic() + timeout
+    for p in procs:
+        p.join(max(0.0, deadline - time.monotonic()))
+    for p in procs:
+        if p.is_alive():
+            p.kill()
+    for p in procs:
+        p.join(2.0)

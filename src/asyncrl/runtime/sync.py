@@ -1,0 +1,55 @@
+"""The synchronous runtime (A2C): ``num_envs`` envs in one process, one batched forward per step,
+one update per rollout of ``n_steps x num_envs`` transitions."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from asyncrl.algos.actor_critic import ActorCriticParams, backward_and_clip, rollout_loss
+from asyncrl.config import TrainConfig
+from asyncrl.envs.vector import make_vec_env
+from asyncrl.nn.model import ActorCritic
+from asyncrl.optim import make_optimizer
+from asyncrl.runtime.control import TrainingControl
+from asyncrl.runtime.rollout import RolloutCollector
+from asyncrl.runtime.schedule import learning_rate
+
+
+def run_sync(cfg: TrainConfig, model: ActorCritic, control: TrainingControl, optimizer_state: dict | None) -> None:
+    venv = make_vec_env(cfg.env, cfg.num_envs, seed=cfg.seed, impl=cfg.vector_env)
+    seed = cfg.seed + 7919 * control.counters.updates  # a resumed run does not replay the same episodes
+    collector = RolloutCollector(venv, model, cfg.n_steps, cfg.gamma, cfg.reward_scale, seed=seed)
+    params = list(model.parameters())
+    optimizer = make_optimizer(cfg.optimizer, params, cfg.lr, shared=False, eps=cfg.optimizer_eps,
+                               alpha=cfg.rms_alpha)
+    if optimizer_state is not None:
+        optimizer.load_state_dict(optimizer_state)
+    loss_params = ActorCriticParams.from_config(cfg)
+    c = control.counters
+    stats: dict[str, list[float]] = {}
+    last_metrics = time.perf_counter()
+    try:
+        while True:
+            rollout = collector.collect(model)
+            out = rollout_loss(model, rollout, loss_params)
+            grad_norm = backward_and_clip(model, out.loss, cfg.max_grad_norm)
+            lr = learning_rate(cfg.lr, cfg.lr_schedule, c.env_steps, cfg.total_steps)
+            optimizer.step(params, [p.grad for p in params], lr)
+            c.env_steps += rollout.num_steps
+            c.updates += 1
+            for ret, length in collector.finished:
+                control.episode(c.env_steps, ret, length, worker=0)
+            collector.finished.clear()
+            for k, v in {**out.stats, "grad_norm": grad_norm, "lr": lr}.items():
+                stats.setdefault(k, []).append(v)
+            if time.perf_counter() - last_metrics >= 1.0:
+                control.metrics({k: float(np.mean(v)) for k, v in stats.items()})
+                stats.clear()
+                last_metrics = time.perf_counter()
+            if control.tick(model.state_dict, optimizer.state_dict):
+                break
+    finally:
+        venv.close()
+    control.finish(model.state_dict, optimizer.state_dict)

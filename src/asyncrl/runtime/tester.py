@@ -1,0 +1,93 @@
+"""Periodic test runs in a separate process, so they never stall training.
+
+The trainer submits ``(env_steps, state_dict)`` snapshots; the tester plays ``episodes``
+deterministic episodes with each and sends back the returns. One test runs at a time: a
+submission made while the previous test still runs is skipped, so tests never queue up.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import traceback
+
+import torch
+
+from asyncrl.runtime.procs import child_preamble
+
+
+def _tester_main(requests, results, env_id: str, spec_json: str, episodes: int, seed: int) -> None:
+    child_preamble()
+    from asyncrl.evaluate import run_episodes
+    from asyncrl.nn.model import ActorCritic, ModelSpec
+
+    model = ActorCritic(ModelSpec(**json.loads(spec_json)))
+    model.eval()
+    try:
+        while True:
+            item = requests.get()
+            if item is None:
+                return
+            steps, state = item
+            model.load_state_dict(state)
+            results.put((steps, run_episodes(model, env_id, episodes, seed=seed)))
+    except Exception:
+        results.put(("error", traceback.format_exc()))
+
+
+class PeriodicTester:
+    """Owns the tester process; ``submit`` never blocks, ``poll`` returns finished tests."""
+
+    def __init__(self, ctx, env_id: str, spec_json: str, episodes: int, seed: int):
+        self.requests = ctx.Queue()
+        self.results = ctx.Queue()
+        self.snapshots: dict[int, dict] = {}
+        self.busy = 0
+        self.proc = ctx.Process(target=_tester_main, name="asyncrl-tester", daemon=True,
+                                args=(self.requests, self.results, env_id, spec_json, episodes, seed))
+        self.proc.start()
+
+    def submit(self, env_steps: int, state_dict: dict) -> bool:
+        """Start a test of ``state_dict``; ``False`` (skipped) while the previous one runs."""
+        if self.busy:
+            return False
+        snap = {k: v.detach().clone() for k, v in state_dict.items()}
+        self.snapshots[env_steps] = snap
+        self.requests.put((env_steps, snap))
+        self.busy += 1
+        return True
+
+    def poll(self) -> list[tuple[int, list[float], dict]]:
+        """Finished tests as ``(env_steps, returns, the snapshot tested)``."""
+        done = []
+        while True:
+            try:
+                steps, returns = self.results.get_nowait()
+            except queue.Empty:
+                return done
+            if steps == "error":
+                raise RuntimeError(f"test process failed:\n{returns}")
+            self.busy -= 1
+            done.append((steps, returns, self.snapshots.pop(steps)))
+
+    def wait(self, timeout: float) -> list[tuple[int, list[float], dict]]:
+        """Wait up to ``timeout`` seconds for the tests still running."""
+        import time
+
+        out, deadline = [], time.monotonic() + timeout
+        while self.busy > 0 and time.monotonic() < deadline and self.proc.is_alive():
+            out += self.poll()
+            time.sleep(0.02)
+        return out
+
+    def close(self) -> None:
+        from asyncrl.runtime.procs import stop_processes
+
+        try:
+            self.requests.put(None)
+        except (ValueError, OSError):
+            pass
+        stop_processes([self.proc], timeout=2.0)
+        for q in (self.requests, self.results):
+            q.cancel_join_thread()
+            q.close()

@@ -1,0 +1,141 @@
+"""Run one training session: set up (or resume) the run dir, build the model, hand it to the runtime.
+
+``train(cfg)`` is what ``asyncrl train`` and the Python API call. The run dir receives
+``config.json``, ``episodes.csv``, ``metrics.csv``, ``tests.csv``, TensorBoard events under
+``tb/``, ``checkpoints/{latest,best}.pt`` and ``curve.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, replace
+
+import gymnasium as gym
+import torch
+
+from asyncrl.checkpoint import load_checkpoint
+from asyncrl.config import TrainConfig, resolve
+from asyncrl.envs.make import env_spaces
+from asyncrl.errors import UsageError
+from asyncrl.logger import RunLogger
+from asyncrl.nn.model import ActorCritic, spec_from_spaces
+from asyncrl.runtime.control import Counters, TrainingControl, spec_json
+from asyncrl.runtime.procs import StopSignal, get_context
+
+# Settings a resumed run may change; everything else must match the saved run.
+RESUME_OVERRIDABLE = {"total_steps", "target_return", "max_seconds", "eval_every", "eval_episodes",
+                      "checkpoint_every_s", "tensorboard", "progress", "workers", "start_method"}
+
+
+@dataclass
+class TrainResult:
+    run_dir: str
+    stop_reason: str
+    env_steps: int
+    episodes: int
+    mean_return_100: float
+    best_test: float
+    seconds: float
+
+
+def prepare_config(cfg: TrainConfig, resume: str | None = None, given: set[str] | None = None
+                   ) -> tuple[TrainConfig, dict | None]:
+    """Resolve ``cfg`` (or the saved config of ``resume`` with the ``given`` overrides)."""
+    ckpt = None
+    if resume is not None:
+        cfg_path = os.path.join(resume, "config.json")
+        if not os.path.isfile(cfg_path):
+            raise UsageError(f"--resume {resume!r}: no config.json there (not an asyncrl run dir)")
+        with open(cfg_path) as f:
+            saved = TrainConfig.from_dict(json.load(f))
+        given = given or set()
+        changes = {k: getattr(cfg, k) for k in given if k in RESUME_OVERRIDABLE}
+        bad = sorted(k for k in given - RESUME_OVERRIDABLE - {"run_dir"} if getattr(cfg, k) != getattr(saved, k))
+        if bad:
+            raise UsageError(f"--resume: cannot change {', '.join('--' + b.replace('_', '-') for b in bad)} "
+                             f"of a saved run (allowed: budgets, tests, logging, workers)")
+        cfg = replace(saved, run_dir=resume, **changes)
+        ckpt = load_checkpoint(os.path.join(resume, "checkpoints", "latest.pt"))
+    obs_space, act_space = env_spaces(cfg.env)
+    family = "discrete" if isinstance(act_space, gym.spaces.Discrete) else "continuous"
+    cfg = resolve(cfg, family)
+    if resume is None and os.path.exists(os.path.join(cfg.run_dir, "config.json")):
+        raise UsageError(f"--run-dir {cfg.run_dir!r} already holds a run (resume it with --resume "
+                         f"{cfg.run_dir}, or choose another --run-dir)")
+    return cfg, ckpt
+
+
+def build_model(cfg: TrainConfig) -> ActorCritic:
+    obs_space, act_space = env_spaces(cfg.env)
+    try:
+        spec = spec_from_spaces(obs_space, act_space, hidden=list(cfg.hidden), activation=cfg.activation,
+                                lstm=cfg.lstm, lstm_size=cfg.lstm_size, log_std_init=cfg.log_std_init)
+    except ValueError as e:
+        raise UsageError(f"--env {cfg.env!r}: {e}") from None
+    return ActorCritic(spec)
+
+
+def train(cfg: TrainConfig, resume: str | None = None, given: set[str] | None = None) -> TrainResult:
+    """Train until a stop condition; raises ``UsageError`` for bad settings and
+    :class:`~asyncrl.runtime.hogwild.WorkerFailed` if a worker fails."""
+    torch.set_num_threads(1)  # before any parallel torch work, so forked workers cannot deadlock
+    cfg, ckpt = prepare_config(cfg, resume, given)
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg)
+    counters = Counters()
+    if ckpt is not None:
+        model.load_state_dict(ckpt["model"])
+        saved = ckpt["counters"]
+        counters = Counters(saved["env_steps"], saved["updates"], saved["episodes"], saved["wall_time_s"],
+                            saved["best_test"], list(saved["recent_returns"]))
+        torch.manual_seed(cfg.seed + counters.updates)
+    os.makedirs(os.path.join(cfg.run_dir, "checkpoints"), exist_ok=True)
+    with open(os.path.join(cfg.run_dir, "config.json"), "w") as f:
+        f.write(cfg.to_json())
+    sjson = spec_json(model.spec)
+    logger = RunLogger(cfg.run_dir, ["updates", "steps_per_s", "lr", "loss/policy", "loss/value",
+                                     "loss/entropy", "grad_norm"],
+                       tensorboard=cfg.tensorboard, progress=cfg.progress, time_offset=counters.wall_time_s,
+                       recent_returns=counters.recent_returns)
+    logger.episode_count = counters.episodes
+    tester = None
+    if cfg.eval_every:
+        from asyncrl.runtime.tester import PeriodicTester
+
+        tester = PeriodicTester(get_context(cfg.start_method), cfg.env, sjson, cfg.eval_episodes, cfg.seed + 10_000)
+    opt_state = ckpt["optimizer"] if ckpt is not None and ckpt["optimizer"] else None
+    try:
+        with StopSignal() as stop:
+            control = TrainingControl(cfg, sjson, logger, counters, stop, tester)
+            if cfg.algo == "a3c":
+                from asyncrl.runtime.hogwild import run_hogwild
+
+                run_hogwild(cfg, model, control, opt_state, sjson)
+            else:
+                from asyncrl.runtime.sync import run_sync
+
+                run_sync(cfg, model, control, opt_state)
+    finally:
+        if tester is not None:
+            tester.close()
+        logger.close()
+    result = TrainResult(cfg.run_dir, control.stop_reason or "stopped", counters.env_steps, counters.episodes,
+                         logger.mean_recent(), logger.best_test, logger.elapsed())
+    try:
+        from asyncrl.plot import plot_runs
+
+        plot_runs([cfg.run_dir], os.path.join(cfg.run_dir, "curve.png"), title=f"{cfg.algo} on {cfg.env}")
+    except Exception as e:  # a missing plot must not lose a finished run
+        print(f"warning: could not write curve.png: {e}")
+    return result
+
+
+def format_result(r: TrainResult) -> str:
+    best = f"{r.best_test:.1f}" if math.isfinite(r.best_test) else "-"
+    return (f"{r.stop_reason}: {r.env_steps:,} env steps, {r.episodes:,} episodes, "
+            f"mean100 {r.mean_return_100:.1f}, best test {best}, {r.seconds:.1f}s\nrun dir: {r.run_dir}")
+
+
+__all__ = ["TrainResult", "train", "format_result", "prepare_config"]
