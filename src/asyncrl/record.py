@@ -34,6 +34,9 @@ def record_gif(model: ActorCritic, env_id: str, out: str, seed: int = 0, determi
             first = torch.zeros(1, dtype=torch.bool)
             total += float(r)
             done = terminated or truncated
+        frame = env.render()
+        if frame is not None:
+            frames.append(Image.fromarray(np.asarray(frame, dtype=np.uint8)))
     finally:
         env.close()
     frames[0].save(out, save_all=True, append_images=frames[1:], duration=max(1, 1000 // fps), loop=0)

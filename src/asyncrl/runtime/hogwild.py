@@ -79,7 +79,7 @@ def _worker_main(rank: int, cfg_json: str, spec_json: str, shared: ActorCritic, 
                 collector.finished = []
             for k, v in s.items():
                 stats.setdefault(k, []).append(v)
-            if time.perf_counter() - last_report >= 1.0:
+            if time.perf_counter() - last_report >= 1.0 or stop_event.is_set():
                 out_q.put(("metrics", rank, len(stats["lr"]), {k: float(np.mean(v)) for k, v in stats.items()}))
                 stats.clear()
                 last_report = time.perf_counter()
@@ -138,6 +138,9 @@ def run_hogwild(cfg: TrainConfig, model: ActorCritic, control: TrainingControl, 
         stop_processes(procs, timeout=1.0)
         out_q.cancel_join_thread()
         c.env_steps = step_counter.value
+        if pending:
+            control.metrics(_merge(pending))
+            c.updates += sum(n for n, _ in pending.values())
     if failure is not None:
         control.save("latest", model.state_dict(), opt_state_fn())
         control.logger.end_progress()

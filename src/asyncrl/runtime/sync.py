@@ -50,6 +50,8 @@ def run_sync(cfg: TrainConfig, model: ActorCritic, control: TrainingControl, opt
                 last_metrics = time.perf_counter()
             if control.tick(model.state_dict, optimizer.state_dict):
                 break
+        if stats:
+            control.metrics({k: float(np.mean(v)) for k, v in stats.items()})
     finally:
         venv.close()
     control.finish(model.state_dict, optimizer.state_dict)

@@ -1,0 +1,113 @@
+"""Python API in the Stable-Baselines3 spirit.
+
+    from asyncrl import A3C, load
+    agent = A3C("CartPole-v1", workers=2, seed=0)
+    agent.learn(total_steps=200_000, target_return=475)
+    agent.save("cartpole.pt")
+    action, _ = load("cartpole.pt").predict(obs, deterministic=True)
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import fields
+
+import numpy as np
+import torch
+
+from asyncrl.checkpoint import load_checkpoint, model_from_checkpoint, resolve_checkpoint_path
+from asyncrl.config import TrainConfig
+from asyncrl.errors import UsageError
+from asyncrl.nn.model import ActorCritic, CoreState
+
+
+class Policy:
+    """A trained policy: ``predict`` maps observations to env actions."""
+
+    def __init__(self, model: ActorCritic, env_id: str, checkpoint: dict | None = None):
+        self.model, self.env_id, self.checkpoint = model, env_id, checkpoint
+
+    def predict(self, obs, state: CoreState = None, episode_start=None, deterministic: bool = True
+                ) -> tuple[np.ndarray, CoreState]:
+        """``obs`` (one observation or a batch ``[B, *obs_shape]``) -> ``(actions, core state)``.
+
+        Pass the returned state back for LSTM policies; ``episode_start`` (bool ``[B]``) resets it.
+        """
+        x = torch.as_tensor(np.asarray(obs))
+        single = x.dim() == len(self.model.spec.obs_shape)
+        if single:
+            x = x.unsqueeze(0)
+        B = x.shape[0]
+        if state is None:
+            state = self.model.initial_state(B)
+        first = torch.zeros(B, dtype=torch.bool) if episode_start is None else \
+            torch.as_tensor(np.asarray(episode_start, dtype=bool)).reshape(B)
+        action, _, state = self.model.act(x, state, first, deterministic)
+        a = self.model.env_actions(action)
+        return (a[0] if single else a), state
+
+
+def load(path: str) -> Policy:
+    """Load a policy from a checkpoint file or a run dir (its ``best.pt``)."""
+    p = resolve_checkpoint_path(path)
+    data = load_checkpoint(p)
+    return Policy(model_from_checkpoint(data), data["env"], data)
+
+
+class _Agent:
+    algo = ""
+
+    def __init__(self, env: str = "CartPole-v1", **settings):
+        known = {f.name for f in fields(TrainConfig)} - {"algo", "env"}
+        unknown = sorted(set(settings) - known)
+        if unknown:
+            raise UsageError(f"unknown setting(s) {unknown} (allowed: {sorted(known)})")
+        self.config = TrainConfig(algo=self.algo, env=env, **settings)
+        self.run_dir: str | None = None
+        self.policy: Policy | None = None
+        self.result = None
+
+    def learn(self, total_steps: int | None = None, target_return: float | None = None,
+              max_seconds: float | None = None) -> _Agent:
+        """Train; a second call continues the same run for ``total_steps`` more steps."""
+        from asyncrl.train import train
+
+        budget = {"total_steps": total_steps, "target_return": target_return, "max_seconds": max_seconds}
+        budget = {k: v for k, v in budget.items() if v is not None}
+        if self.run_dir is None:
+            for k, v in budget.items():
+                setattr(self.config, k, v)
+            self.result = train(self.config)
+        else:
+            if "total_steps" in budget:
+                budget["total_steps"] += self.result.env_steps
+            cfg = TrainConfig(**{**self.config.__dict__, **budget})
+            self.result = train(cfg, resume=self.run_dir, given=set(budget))
+        self.run_dir = self.result.run_dir
+        self.policy = load(os.path.join(self.run_dir, "checkpoints", "latest.pt"))
+        return self
+
+    def predict(self, obs, state: CoreState = None, episode_start=None, deterministic: bool = True):
+        """See :meth:`Policy.predict`."""
+        if self.policy is None:
+            raise RuntimeError("call learn() before predict()")
+        return self.policy.predict(obs, state, episode_start, deterministic)
+
+    def save(self, path: str) -> None:
+        """Copy the latest checkpoint to ``path`` (a ``.pt`` file ``asyncrl.load`` reads)."""
+        if self.run_dir is None:
+            raise RuntimeError("call learn() before save()")
+        shutil.copyfile(os.path.join(self.run_dir, "checkpoints", "latest.pt"), path)
+
+
+class A3C(_Agent):
+    """Asynchronous advantage actor-critic: Hogwild worker processes on a shared model."""
+
+    algo = "a3c"
+
+
+class A2C(_Agent):
+    """Synchronous advantage actor-critic: batched envs, one process."""
+
+    algo = "a2c"

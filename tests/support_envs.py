@@ -1,0 +1,34 @@
+"""Small envs for fault and bad-input tests, importable as ``support_envs:Name`` (tests/ on PYTHONPATH)."""
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.envs.classic_control.cartpole import CartPoleEnv
+
+
+class CrashingCartPole(CartPoleEnv):
+    """CartPole that raises after 300 steps of one env instance (a worker's bug, say)."""
+
+    def __init__(self, render_mode=None):
+        super().__init__(render_mode=render_mode)
+        self.calls = 0
+
+    def step(self, action):
+        self.calls += 1
+        if self.calls > 300:
+            raise RuntimeError("boom: the env crashed on purpose")
+        obs, r, te, tr, info = super().step(action)
+        return obs, r, te, tr or self.calls % 200 == 0, info
+
+
+class MultiDiscreteActions(gym.Env):
+    """An env whose action space the actor-critic heads do not support."""
+
+    observation_space = gym.spaces.Box(-1, 1, (2,), np.float32)
+    action_space = gym.spaces.MultiDiscrete([2, 3])
+
+    def reset(self, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.zeros(2, np.float32), {}
+
+    def step(self, action):
+        return np.zeros(2, np.float32), 0.0, True, False, {}

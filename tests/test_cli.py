@@ -1,0 +1,126 @@
+"""End to end through the command line: train (a2c, a3c), eval, plot, record, and bad input."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+
+import pytest
+import torch
+from PIL import Image
+
+from conftest import FAST, run_cli
+
+TINY = ["--total-steps", "3000", "--eval-every", "1000", "--eval-episodes", "2", *FAST]
+
+
+def _rows(path: str) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def a2c_run(tmp_path_factory) -> str:
+    d = str(tmp_path_factory.mktemp("cli") / "a2c")
+    run_cli("train", "--algo", "a2c", "--seed", "1", "--run-dir", d, *TINY, check=True)
+    return d
+
+
+@pytest.mark.parametrize("algo", ["a2c", "a3c"])
+def test_train_writes_the_run_dir(algo, tmp_path):
+    d = str(tmp_path / algo)
+    p = run_cli("train", "--algo", algo, "--workers", "2", "--run-dir", d, *TINY, check=True)
+    assert "step budget reached" in p.stdout
+    for name in ("config.json", "episodes.csv", "metrics.csv", "tests.csv", "curve.png",
+                 "checkpoints/latest.pt", "checkpoints/best.pt"):
+        assert os.path.isfile(os.path.join(d, name)), name
+    with open(os.path.join(d, "episodes.csv")) as f:
+        assert f.readline().strip().split(",")[:5] == ["wall_time_s", "env_steps", "episode_return",
+                                                      "episode_length", "worker"]
+    rows = _rows(os.path.join(d, "episodes.csv"))
+    assert len(rows) >= 20  # CartPole episodes with a random-ish policy last ~20 steps
+    assert all(float(r["episode_return"]) == float(r["episode_length"]) for r in rows)  # CartPole: +1 per step
+    steps = [int(r["env_steps"]) for r in rows]
+    if algo == "a3c":
+        assert {r["worker"] for r in rows} == {"0", "1"}
+    else:
+        assert steps == sorted(steps)
+    cfg = json.load(open(os.path.join(d, "config.json")))
+    assert cfg["algo"] == algo and cfg["env"] == "CartPole-v1" and cfg["lr"] > 0
+    ckpt = torch.load(os.path.join(d, "checkpoints", "latest.pt"), weights_only=True)
+    assert ckpt["counters"]["env_steps"] >= 3000
+    metrics = _rows(os.path.join(d, "metrics.csv"))
+    assert metrics and {"loss/policy", "loss/value", "grad_norm", "steps_per_s", "lr"} <= set(metrics[0])
+    tests = _rows(os.path.join(d, "tests.csv"))
+    assert tests and all(int(t["episodes"]) == 2 for t in tests)
+
+
+def test_eval_json(a2c_run):
+    p = run_cli("eval", a2c_run, "--episodes", "5", "--json", check=True)
+    out = json.loads(p.stdout)
+    assert out["episodes"] == 5
+    assert out["min"] <= out["mean"] <= out["max"]
+    assert {"mean", "std", "min", "max", "episodes"} <= set(out)
+    p = run_cli("eval", os.path.join(a2c_run, "checkpoints", "latest.pt"), "--episodes", "3", check=True)
+    assert "over 3 episodes" in p.stdout and "±" in p.stdout
+
+
+def test_plot_several_runs(a2c_run, tmp_path):
+    second = str(tmp_path / "second")
+    run_cli("train", "--algo", "a2c", "--seed", "2", "--run-dir", second, *TINY, check=True)
+    out = str(tmp_path / "curves.png")
+    run_cli("plot", a2c_run, second, "-o", out, check=True)
+    img = Image.open(out)
+    assert img.format == "PNG" and img.size[0] > 500
+
+
+def test_record_gif(a2c_run, tmp_path):
+    out = str(tmp_path / "ep.gif")
+    p = run_cli("record", a2c_run, "-o", out, check=True)
+    img = Image.open(out)
+    frames = int(p.stdout.split(":")[1].split("frames")[0])
+    # Pillow merges identical consecutive frames, so the GIF may hold fewer than were played.
+    assert img.format == "GIF" and 5 < img.n_frames <= frames
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["train", "--env", "NoSuchEnv-v9"], "NoSuchEnv-v9"),
+    (["train", "--workers", "0"], "--workers"),
+    (["train", "--total-steps", "-5"], "--total-steps"),
+    (["train", "--algo", "dqn"], "dqn"),
+    (["train", "--env", "support_envs:MultiDiscreteActions"], "MultiDiscrete"),
+    (["train", "--env", "no_such_module:Env"], "no_such_module"),
+    (["train", "--optimizer", "sgd"], "sgd"),
+    (["eval", "/nonexistent/run"], "/nonexistent/run"),
+    (["train", "--resume", "/nonexistent/run"], "/nonexistent/run"),
+    (["train", "--bogus-flag"], "--bogus-flag"),
+])
+def test_bad_input_is_one_line_and_exit_2(args, needle, tmp_path):
+    p = run_cli(*args, "--run-dir", str(tmp_path / "r")) if args[0] == "train" else run_cli(*args)
+    assert p.returncode == 2, p.stderr
+    assert "Traceback" not in p.stderr
+    lines = [l for l in p.stderr.strip().splitlines() if l.strip()]
+    assert len(lines) == 1 and needle in lines[0], p.stderr
+    assert not os.path.exists(tmp_path / "r" / "config.json")
+
+
+def test_corrupt_checkpoint_is_a_usage_error(tmp_path):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"this is not a checkpoint")
+    p = run_cli("eval", str(bad))
+    assert p.returncode == 2 and "cannot be read" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_pickled_object_checkpoint_is_refused(tmp_path):
+    import argparse
+
+    path = tmp_path / "evil.pt"  # holds a pickled Python object: loading must not unpickle it
+    torch.save({"format": "asyncrl-checkpoint-v1", "obj": argparse.Namespace(x=1)}, path)
+    p = run_cli("eval", str(path))
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+
+
+def test_run_dir_holding_a_run_is_refused(a2c_run):
+    p = run_cli("train", "--algo", "a2c", "--run-dir", a2c_run, *TINY)
+    assert p.returncode == 2 and "already holds a run" in p.stderr

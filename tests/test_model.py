@@ -1,0 +1,236 @@
+"""ActorCritic and its action heads: shapes, LSTM resets, distributions against torch.distributions,
+sampling, action clipping, and the spaces ``spec_from_spaces`` accepts."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from torch.distributions import Categorical, Normal
+
+from asyncrl.nn import heads
+from asyncrl.nn.model import ActorCritic, spec_from_spaces
+
+T, B = 6, 3
+BOX_OBS = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)
+DISCRETE_ACT = gym.spaces.Discrete(5)
+BOX_ACT = gym.spaces.Box(np.array([-2.0, -0.5], np.float32), np.array([2.0, 1.5], np.float32))
+
+
+def _model(action_space, lstm, obs_space=BOX_OBS, seed=0):
+    torch.manual_seed(seed)
+    spec = spec_from_spaces(obs_space, action_space, hidden=[16, 16], lstm=lstm, lstm_size=8)
+    return ActorCritic(spec)
+
+
+def _obs(T, B, seed=1):
+    return torch.randn(T, B, 4, generator=torch.Generator().manual_seed(seed))
+
+
+def _random_state(model, batch, seed=2):
+    g = torch.Generator().manual_seed(seed)
+    H = model.spec.lstm_size
+    return (torch.randn(batch, H, generator=g), torch.randn(batch, H, generator=g))
+
+
+@pytest.mark.parametrize("lstm", [False, True])
+@pytest.mark.parametrize("action_space,A", [(DISCRETE_ACT, 5), (BOX_ACT, 2)])
+def test_output_shapes(action_space, A, lstm):
+    model = _model(action_space, lstm)
+    first = torch.zeros(T, B, dtype=torch.bool)
+    out = model(_obs(T, B), model.initial_state(B), first)
+    assert out.params.shape == (T, B, A)
+    assert out.value.shape == (T, B)
+    if lstm:
+        h, c = out.core_state
+        assert h.shape == c.shape == (B, 8)
+    else:
+        assert out.core_state is None
+        assert model.initial_state(B) is None
+    actions, value, _ = model.act(_obs(1, B)[0], model.initial_state(B), torch.ones(B, dtype=torch.bool))
+    assert value.shape == (B,)
+    assert actions.shape == ((B,) if action_space is DISCRETE_ACT else (B, A))
+    log_prob, entropy = model.log_prob_entropy(out.params, model.sample(out.params))
+    assert log_prob.shape == entropy.shape == (T, B)
+
+
+def test_discrete_observations_are_one_hot():
+    model = _model(DISCRETE_ACT, False, obs_space=gym.spaces.Discrete(7))
+    obs = torch.randint(0, 7, (T, B))
+    out = model(obs, None, torch.zeros(T, B, dtype=torch.bool))
+    assert out.params.shape == (T, B, 5)
+    one_hot = torch.nn.functional.one_hot(obs, 7).float()
+    torch.testing.assert_close(model.torso(one_hot.reshape(T * B, 7)).shape, torch.Size([T * B, 16]))
+    # Same index -> same output; the index is not fed in as a raw number.
+    same = model(torch.full((1, 2), 3), None, torch.zeros(1, 2, dtype=torch.bool))
+    torch.testing.assert_close(same.params[0, 0], same.params[0, 1])
+
+
+@pytest.mark.parametrize("action_space", [DISCRETE_ACT, BOX_ACT])
+def test_lstm_state_is_zeroed_where_first(action_space):
+    model = _model(action_space, lstm=True)
+    obs = _obs(T, B)
+    start = _random_state(model, B)
+    cut = 3
+    first = torch.zeros(T, B, dtype=torch.bool)
+    first[cut, 0] = True  # env 0 starts a new episode at step `cut`; envs 1, 2 do not
+    with torch.no_grad():
+        full = model(obs, start, first)
+        fresh = model(obs[cut:], model.initial_state(B), torch.zeros(T - cut, B, dtype=torch.bool))
+        no_reset = model(obs, start, torch.zeros(T, B, dtype=torch.bool))
+    # Env 0 from `cut` on equals a run from a fresh zero state.
+    torch.testing.assert_close(full.params[cut:, 0], fresh.params[:, 0])
+    torch.testing.assert_close(full.value[cut:, 0], fresh.value[:, 0])
+    torch.testing.assert_close(full.core_state[0][0], fresh.core_state[0][0])
+    # Before `cut`, and in the other envs, the reset changes nothing.
+    torch.testing.assert_close(full.params[:cut], no_reset.params[:cut])
+    torch.testing.assert_close(full.params[:, 1:], no_reset.params[:, 1:])
+    # And the reset mattered: carrying the state on gives different outputs in env 0.
+    assert (full.params[cut:, 0] - no_reset.params[cut:, 0]).abs().max() > 1e-6
+    assert (full.params[cut:, 1] - fresh.params[:, 1]).abs().max() > 1e-6
+
+
+def test_lstm_first_at_step_zero_ignores_the_given_state():
+    model = _model(DISCRETE_ACT, lstm=True)
+    obs = _obs(T, B)
+    first = torch.zeros(T, B, dtype=torch.bool)
+    first[0] = True
+    with torch.no_grad():
+        a = model(obs, _random_state(model, B), first)
+        b = model(obs, model.initial_state(B), torch.zeros(T, B, dtype=torch.bool))
+    torch.testing.assert_close(a.params, b.params)
+    torch.testing.assert_close(a.value, b.value)
+
+
+def test_lstm_sequence_equals_step_by_step_acting():
+    """One batched forward over T steps equals T single steps carrying the state (as the learner assumes)."""
+    model = _model(DISCRETE_ACT, lstm=True)
+    obs = _obs(T, B)
+    first = torch.rand(T, B, generator=torch.Generator().manual_seed(3)) < 0.3
+    state = _random_state(model, B)
+    with torch.no_grad():
+        full = model(obs, state, first)
+        outs = []
+        for t in range(T):
+            o = model(obs[t:t + 1], state, first[t:t + 1])
+            state = o.core_state
+            outs.append(o.params[0])
+    torch.testing.assert_close(full.params, torch.stack(outs))
+
+
+def test_categorical_log_prob_entropy_match_torch():
+    g = torch.Generator().manual_seed(4)
+    logits = torch.randn(T, B, 5, generator=g) * 3
+    actions = torch.randint(0, 5, (T, B), generator=g)
+    log_prob, entropy = heads.categorical_log_prob_entropy(logits, actions)
+    dist = Categorical(logits=logits)
+    torch.testing.assert_close(log_prob, dist.log_prob(actions))
+    torch.testing.assert_close(entropy, dist.entropy())
+
+
+def test_gaussian_log_prob_entropy_match_torch():
+    g = torch.Generator().manual_seed(5)
+    mean = torch.randn(T, B, 2, generator=g)
+    log_std = torch.tensor([-0.7, 0.4])
+    actions = mean + torch.randn(T, B, 2, generator=g) * 2
+    log_prob, entropy = heads.gaussian_log_prob_entropy(mean, log_std, actions)
+    dist = Normal(mean, log_std.exp())
+    torch.testing.assert_close(log_prob, dist.log_prob(actions).sum(-1))
+    torch.testing.assert_close(entropy, dist.entropy().sum(-1))
+    assert entropy.shape == (T, B)
+
+
+def test_model_log_prob_uses_its_log_std_and_gradients_flow():
+    model = _model(BOX_ACT, lstm=False)
+    with torch.no_grad():
+        model.log_std.copy_(torch.tensor([0.3, -1.2]))
+    out = model(_obs(T, B), None, torch.zeros(T, B, dtype=torch.bool))
+    actions = torch.randn(T, B, 2)
+    log_prob, entropy = model.log_prob_entropy(out.params, actions)
+    dist = Normal(out.params, model.log_std.exp())
+    torch.testing.assert_close(log_prob, dist.log_prob(actions).sum(-1))
+    torch.testing.assert_close(entropy, dist.entropy().sum(-1))
+    (log_prob.mean() + entropy.mean()).backward()
+    assert model.log_std.grad is not None and model.log_std.grad.abs().max() > 0
+
+
+def test_categorical_sample_deterministic_is_argmax():
+    logits = torch.randn(50, 4, 6, generator=torch.Generator().manual_seed(6))
+    torch.testing.assert_close(heads.categorical_sample(logits, deterministic=True), logits.argmax(-1))
+    model = _model(DISCRETE_ACT, lstm=False)
+    torch.testing.assert_close(model.sample(logits[..., :5], deterministic=True), logits[..., :5].argmax(-1))
+
+
+def test_categorical_sample_frequencies():
+    probs = torch.tensor([0.2, 0.5, 0.3])
+    n = 20000
+    logits = probs.log().expand(n, 3)
+    torch.manual_seed(7)
+    samples = heads.categorical_sample(logits)
+    assert samples.shape == (n,) and samples.dtype == torch.int64
+    assert samples.min() >= 0 and samples.max() <= 2
+    freq = torch.bincount(samples, minlength=3).float() / n
+    # The standard error is about 0.0035 per class; 0.015 is about 4 of them.
+    torch.testing.assert_close(freq, probs, rtol=0, atol=0.015)
+
+
+def test_categorical_sample_never_picks_zero_probability_actions():
+    logits = torch.tensor([0.0, -float("inf"), 1.0, -float("inf")]).expand(5000, 4)
+    torch.manual_seed(8)
+    samples = heads.categorical_sample(logits)
+    assert set(samples.tolist()) == {0, 2}
+
+
+def test_gaussian_sample():
+    mean = torch.tensor([1.0, -2.0])
+    log_std = torch.tensor([0.0, -1.0])
+    torch.testing.assert_close(heads.gaussian_sample(mean, log_std, deterministic=True), mean)
+    torch.manual_seed(9)
+    s = heads.gaussian_sample(mean.expand(20000, 2), log_std)
+    torch.testing.assert_close(s.mean(0), mean, rtol=0, atol=0.04)
+    torch.testing.assert_close(s.std(0), log_std.exp(), rtol=0, atol=0.03)
+
+
+def test_env_actions_clip_continuous_actions():
+    model = _model(BOX_ACT, lstm=False)
+    actions = torch.tensor([[-5.0, 0.0], [1.0, 3.0], [0.5, -0.6], [2.0, 1.5]])
+    got = model.env_actions(actions)
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, np.array([[-2.0, 0.0], [1.0, 1.5], [0.5, -0.5], [2.0, 1.5]], np.float32))
+    # The sampled tensor itself is left unclipped (the loss needs the action actually sampled).
+    assert actions[0, 0] == -5.0
+
+
+def test_env_actions_discrete_pass_through():
+    model = _model(DISCRETE_ACT, lstm=False)
+    got = model.env_actions(torch.tensor([0, 4, 2]))
+    np.testing.assert_array_equal(got, np.array([0, 4, 2]))
+    assert np.issubdtype(got.dtype, np.integer)
+
+
+def test_spec_from_spaces_accepts_supported_spaces():
+    spec = spec_from_spaces(BOX_OBS, BOX_ACT)
+    assert spec.action_kind == "continuous" and spec.action_dim == 2
+    assert spec.action_low == [-2.0, -0.5] and spec.action_high == [2.0, 1.5]
+    assert spec.obs_size == 4
+    spec = spec_from_spaces(gym.spaces.Discrete(9), DISCRETE_ACT)
+    assert spec.action_kind == "discrete" and spec.action_dim == 5 and spec.obs_size == 9
+    spec = spec_from_spaces(gym.spaces.Box(0, 1, (2, 3)), DISCRETE_ACT)
+    assert spec.obs_size == 6
+
+
+@pytest.mark.parametrize("obs_space,action_space", [
+    (BOX_OBS, gym.spaces.MultiBinary(3)),
+    (BOX_OBS, gym.spaces.MultiDiscrete([2, 3])),
+    (BOX_OBS, gym.spaces.Box(-1, 1, (2, 2))),
+    (gym.spaces.Dict({"a": BOX_OBS}), DISCRETE_ACT),
+    (gym.spaces.Tuple((BOX_OBS, BOX_OBS)), DISCRETE_ACT),
+])
+def test_spec_from_spaces_rejects_unsupported(obs_space, action_space):
+    with pytest.raises(ValueError):
+        spec_from_spaces(obs_space, action_space)
+
+
+def test_unknown_activation_rejected():
+    spec = spec_from_spaces(BOX_OBS, DISCRETE_ACT, activation="sigmoid")
+    with pytest.raises(ValueError):
+        ActorCritic(spec)
