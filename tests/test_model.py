@@ -55,14 +55,15 @@ def test_output_shapes(action_space, A, lstm):
 
 def test_discrete_observations_are_one_hot():
     model = _model(DISCRETE_ACT, False, obs_space=gym.spaces.Discrete(7))
-    obs = torch.randint(0, 7, (T, B))
-    out = model(obs, None, torch.zeros(T, B, dtype=torch.bool))
-    assert out.params.shape == (T, B, 5)
-    one_hot = torch.nn.functional.one_hot(obs, 7).float()
-    torch.testing.assert_close(model.torso(one_hot.reshape(T * B, 7)).shape, torch.Size([T * B, 16]))
-    # Same index -> same output; the index is not fed in as a raw number.
-    same = model(torch.full((1, 2), 3), None, torch.zeros(1, 2, dtype=torch.bool))
-    torch.testing.assert_close(same.params[0, 0], same.params[0, 1])
+    obs = torch.randint(0, 7, (T, B), generator=torch.Generator().manual_seed(10))
+    with torch.no_grad():
+        out = model(obs, None, torch.zeros(T, B, dtype=torch.bool))
+        # The same network applied by hand to one-hot vectors.
+        x = torch.nn.functional.one_hot(obs, 7).float().reshape(T * B, 7)
+        want_params = model.policy_head(model.torso(x)).reshape(T, B, 5)
+        want_value = model.value_head(model.critic_torso(x)).reshape(T, B)
+    torch.testing.assert_close(out.params, want_params)
+    torch.testing.assert_close(out.value, want_value)
 
 
 @pytest.mark.parametrize("action_space", [DISCRETE_ACT, BOX_ACT])
@@ -178,6 +179,13 @@ def test_categorical_sample_never_picks_zero_probability_actions():
     torch.manual_seed(8)
     samples = heads.categorical_sample(logits)
     assert set(samples.tolist()) == {0, 2}
+
+
+def test_categorical_sample_zero_draw_skips_leading_zero_probability_action(monkeypatch):
+    # torch.rand draws from [0, 1), so u == 0 is a possible (if rare, ~2**-24) draw.
+    monkeypatch.setattr(torch, "rand", lambda *shape, **kw: torch.zeros(*shape, **kw))
+    logits = torch.tensor([[-float("inf"), 0.0, 1.0]])
+    assert heads.categorical_sample(logits).item() != 0
 
 
 def test_gaussian_sample():

@@ -96,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from asyncrl.config import TrainConfig
-    from asyncrl.runtime.hogwild import WorkerFailed
+    from asyncrl.runtime.procs import WorkerFailed
     from asyncrl.train import format_result, train
 
     given = {dest for _, dest, _, _ in _TRAIN_FLAGS if hasattr(args, dest)}

@@ -21,7 +21,7 @@ def categorical_sample(logits: Tensor, deterministic: bool = False) -> Tensor:
     # Inverse-CDF sampling: much cheaper than torch.multinomial on tiny batches.
     cdf = torch.softmax(logits, dim=-1).cumsum(-1)
     u = torch.rand(logits.shape[:-1] + (1,), dtype=cdf.dtype)
-    return (cdf < u * cdf[..., -1:]).sum(-1).clamp_(max=logits.shape[-1] - 1)
+    return (cdf <= u * cdf[..., -1:]).sum(-1).clamp_(max=logits.shape[-1] - 1)
 
 
 def categorical_log_prob_entropy(logits: Tensor, actions: Tensor) -> tuple[Tensor, Tensor]:

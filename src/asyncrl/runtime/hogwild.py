@@ -26,13 +26,9 @@ from asyncrl.envs.vector import make_vec_env
 from asyncrl.nn.model import ActorCritic, ModelSpec
 from asyncrl.optim import make_optimizer
 from asyncrl.runtime.control import TrainingControl
-from asyncrl.runtime.procs import child_preamble, get_context, stop_processes
+from asyncrl.runtime.procs import WorkerFailed, child_preamble, get_context, stop_processes
 from asyncrl.runtime.rollout import RolloutCollector
 from asyncrl.runtime.schedule import learning_rate
-
-
-class WorkerFailed(RuntimeError):
-    """A worker process raised or died; the message holds its traceback or exit status."""
 
 
 def hogwild_step(local: ActorCritic, shared_params: list[torch.Tensor], optimizer, collector: RolloutCollector,

@@ -18,6 +18,10 @@ from collections.abc import Sequence
 import torch
 
 
+class WorkerFailed(RuntimeError):
+    """A child process (worker or tester) raised or died; the message holds its traceback or exit status."""
+
+
 def child_preamble() -> None:
     """Call first thing in every child process."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)

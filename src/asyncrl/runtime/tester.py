@@ -13,7 +13,7 @@ import traceback
 
 import torch
 
-from asyncrl.runtime.procs import child_preamble
+from asyncrl.runtime.procs import WorkerFailed, child_preamble
 
 
 def _tester_main(requests, results, env_id: str, spec_json: str, episodes: int, seed: int) -> None:
@@ -64,9 +64,12 @@ class PeriodicTester:
             try:
                 steps, returns = self.results.get_nowait()
             except queue.Empty:
+                if not self.proc.is_alive():
+                    raise WorkerFailed(f"the test process (pid {self.proc.pid}) died "
+                                       f"(exit code {self.proc.exitcode})") from None
                 return done
             if steps == "error":
-                raise RuntimeError(f"test process failed:\n{returns}")
+                raise WorkerFailed(f"the test process raised an exception:\n{returns}")
             self.busy -= 1
             done.append((steps, returns, self.snapshots.pop(steps)))
 

@@ -1,0 +1,145 @@
+"""Faults and control: worker crash or kill, Ctrl-C and SIGTERM, resume, the spawn start method.
+
+Every test bounds its subprocess with a timeout and checks that no process of the run is left.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+import torch
+
+from conftest import ASYNCRL, FAST, cli_env, procs_mentioning, run_cli
+
+
+def _start(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([*ASYNCRL, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=cli_env(), start_new_session=True)
+
+
+def _wait_for_episodes(run_dir: str, proc: subprocess.Popen, n: int = 5, timeout: float = 60) -> None:
+    path = os.path.join(run_dir, "episodes.csv")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        if os.path.exists(path) and sum(1 for _ in open(path)) > n:
+            return
+        time.sleep(0.1)
+    raise AssertionError("training did not start")
+
+
+def _no_leftovers(run_dir: str) -> None:
+    deadline = time.monotonic() + 5
+    while procs_mentioning(run_dir) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert procs_mentioning(run_dir) == []
+
+
+def _children(pid: int) -> list[int]:
+    kids = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/children") as f:
+            kids += [int(x) for x in f.read().split()]
+    return kids
+
+
+def test_worker_exception_ends_the_run(run_dir):
+    t0 = time.monotonic()
+    p = run_cli("train", "--algo", "a3c", "--workers", "2", "--env", "support_envs:CrashingCartPole",
+                "--total-steps", "1000000", "--eval-every", "0", "--run-dir", run_dir, *FAST, timeout=90)
+    assert p.returncode == 1
+    assert "boom: the env crashed on purpose" in p.stderr and "Traceback" in p.stderr
+    assert time.monotonic() - t0 < 60
+    _no_leftovers(run_dir)
+
+
+def test_killed_worker_ends_the_run(run_dir):
+    proc = _start("train", "--algo", "a3c", "--workers", "2", "--total-steps", "100000000", "--eval-every", "0",
+                  "--run-dir", run_dir, *FAST)
+    try:
+        _wait_for_episodes(run_dir, proc)
+        workers = [k for k in _children(proc.pid) if run_dir in open(f"/proc/{k}/cmdline").read()]
+        assert workers
+        os.kill(workers[0], signal.SIGKILL)
+        t0 = time.monotonic()
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 1 and "killed by signal 9" in err
+        assert time.monotonic() - t0 < 10
+    finally:
+        proc.kill()
+    _no_leftovers(run_dir)
+
+
+def test_killed_tester_ends_the_run(run_dir):
+    proc = _start("train", "--algo", "a2c", "--total-steps", "100000000", "--eval-every", "1000",
+                  "--run-dir", run_dir, *FAST)
+    try:
+        _wait_for_episodes(run_dir, proc)
+        (tester,) = _children(proc.pid)
+        os.kill(tester, signal.SIGKILL)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 1 and "test process" in err
+    finally:
+        proc.kill()
+    _no_leftovers(run_dir)
+
+
+@pytest.mark.parametrize("how", ["sigint-group", "sigterm-main", "sigint-main"])
+@pytest.mark.parametrize("algo", ["a3c", "a2c"])
+def test_signal_saves_and_exits_0(how, algo, run_dir):
+    proc = _start("train", "--algo", algo, "--workers", "2", "--total-steps", "100000000",
+                  "--eval-every", "5000", "--run-dir", run_dir, *FAST)
+    try:
+        _wait_for_episodes(run_dir, proc)
+        if how == "sigint-group":
+            os.killpg(proc.pid, signal.SIGINT)
+        else:
+            os.kill(proc.pid, signal.SIGINT if how == "sigint-main" else signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert "interrupted" in out
+    ckpt = torch.load(os.path.join(run_dir, "checkpoints", "latest.pt"), weights_only=True)
+    assert ckpt["counters"]["env_steps"] > 0
+    _no_leftovers(run_dir)
+
+
+@pytest.mark.parametrize("algo", ["a2c", "a3c"])
+def test_resume_continues_counters_optimizer_and_logs(algo, run_dir):
+    run_cli("train", "--algo", algo, "--workers", "2", "--total-steps", "4000", "--eval-every", "0",
+            "--run-dir", run_dir, *FAST, check=True)
+    first = torch.load(os.path.join(run_dir, "checkpoints", "latest.pt"), weights_only=True)
+    rows_before = list(csv.reader(open(os.path.join(run_dir, "episodes.csv"))))
+    p = run_cli("train", "--resume", run_dir, "--total-steps", "8000", *FAST, check=True)
+    second = torch.load(os.path.join(run_dir, "checkpoints", "latest.pt"), weights_only=True)
+    rows_after = list(csv.reader(open(os.path.join(run_dir, "episodes.csv"))))
+    assert second["counters"]["env_steps"] >= 8000 > first["counters"]["env_steps"] >= 4000
+    assert second["counters"]["updates"] > first["counters"]["updates"]
+    assert float(second["optimizer"]["step"]) > float(first["optimizer"]["step"]) > 0
+    assert rows_after[: len(rows_before)] == rows_before  # appended, not rewritten
+    assert sum(r[0] == "wall_time_s" for r in rows_after) == 1
+    new = rows_after[len(rows_before):]
+    assert new and min(int(r[1]) for r in new) >= first["counters"]["env_steps"]
+    assert min(float(r[0]) for r in new) >= max(float(r[0]) for r in rows_before[1:])  # the clock continues
+    assert "step budget reached" in p.stdout
+
+
+def test_resume_refuses_changed_settings(run_dir):
+    run_cli("train", "--algo", "a2c", "--total-steps", "1000", "--eval-every", "0", "--run-dir", run_dir, *FAST,
+            check=True)
+    p = run_cli("train", "--resume", run_dir, "--lr", "0.5", *FAST)
+    assert p.returncode == 2 and "--lr" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_spawn_start_method(run_dir):
+    run_cli("train", "--algo", "a3c", "--workers", "2", "--start-method", "spawn", "--total-steps", "3000",
+            "--eval-every", "1000", "--eval-episodes", "1", "--run-dir", run_dir, *FAST, check=True, timeout=120)
+    rows = list(csv.DictReader(open(os.path.join(run_dir, "episodes.csv"))))
+    assert {r["worker"] for r in rows} == {"0", "1"}
+    assert os.path.isfile(os.path.join(run_dir, "checkpoints", "best.pt"))
