@@ -157,7 +157,11 @@ def main() -> None:
     p.add_argument("--sb3-args", default="", help='extra args for sb3_peer.py, e.g. "--torch-threads 2"')
     p.add_argument("--keep-runs", type=Path, help="keep asyncrl run dirs here (default: a temp dir, deleted)")
     p.add_argument("--json", type=Path, help="write raw per-run results here")
-    a = p.parse_args()
+    argv = sys.argv[1:]
+    for i, tok in enumerate(argv[:-1]):  # let "--asyncrl-args '--lr 1e-3'" through argparse
+        if tok in ("--asyncrl-args", "--sb3-args"):
+            argv[i : i + 2] = [f"{tok}={argv[i + 1]}", ""]
+    a = p.parse_args([t for t in argv if t])
     for s in a.runs:
         if s.split(":", 1)[0] not in ("asyncrl", "sb3") or ":" not in s:
             p.error(f"bad run spec {s!r}: use asyncrl:ALGO or sb3:ALGO")

@@ -12,7 +12,7 @@ import copy
 import pytest
 import torch
 
-from asyncrl.algos.actor_critic import ActorCriticParams, backward_and_clip, rollout_loss
+from asyncrl.algos.actor_critic import ActorCriticParams, rollout_loss
 from asyncrl.envs.vector import make_vec_env
 from asyncrl.nn.model import ActorCritic, spec_from_spaces
 from asyncrl.optim import make_optimizer
@@ -42,8 +42,8 @@ class _Setup:
         self.rollouts = []
         collect = self.collector.collect
 
-        def capturing_collect(model):
-            r = collect(model)
+        def capturing_collect():
+            r = collect()
             self.rollouts.append(r)
             return r
 
@@ -62,7 +62,9 @@ class _Setup:
             for rp, b in zip(self.ref.parameters(), before):
                 rp.copy_(b)
         out = rollout_loss(self.ref, rollout, LOSS)
-        backward_and_clip(self.ref, out.loss, MAX_GRAD_NORM)
+        self.ref.zero_grad(set_to_none=True)  # independent of the library's hand-off code
+        out.loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.ref.parameters(), MAX_GRAD_NORM)
         for group in self.ref_opt.param_groups:
             group["lr"] = lr
         self.ref_opt.step()
@@ -80,9 +82,11 @@ def _stale_step(s: _Setup, lr: float):
     with torch.no_grad():
         for lp, sp in zip(s.local.parameters(), s.shared_params):
             lp.copy_(sp)
-    rollout = s.collector.collect(s.local)
+    rollout = s.collector.collect()
     out = rollout_loss(s.local, rollout, LOSS)
-    backward_and_clip(s.local, out.loss, MAX_GRAD_NORM)
+    s.local.zero_grad(set_to_none=True)
+    out.loss.backward()
+    torch.nn.utils.clip_grad_norm_(s.local.parameters(), MAX_GRAD_NORM)
     for lp, sp in zip(s.local.parameters(), s.shared_params):
         if sp.grad is None:
             sp.grad = lp.grad

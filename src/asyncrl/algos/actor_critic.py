@@ -47,11 +47,16 @@ def rollout_loss(model: ActorCritic, rollout: Rollout, p: ActorCriticParams) -> 
     return actor_critic_loss(log_prob, entropy, v_t, adv, returns, p.value_coef, p.entropy_coef)
 
 
-def backward_and_clip(model: ActorCritic, loss: torch.Tensor, max_grad_norm: float) -> float:
-    """Fresh gradients of ``loss`` in ``model`` (previous ones discarded), clipped; returns the norm."""
-    model.zero_grad(set_to_none=True)
-    loss.backward()
-    params = [p for p in model.parameters() if p.grad is not None]
+def backward_and_clip(params: list[torch.Tensor], loss: torch.Tensor, max_grad_norm: float
+                      ) -> tuple[list[torch.Tensor], float]:
+    """Fresh gradients of ``loss`` w.r.t. ``params`` (never accumulated into old ones), clipped
+    to ``max_grad_norm`` (0: no clipping) as ``clip_grad_norm_`` does. Returns the gradients (also
+    left in ``.grad``) and their norm before clipping."""
+    grads = list(torch.autograd.grad(loss, params, allow_unused=True))
+    grads = [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
+    norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
     if max_grad_norm > 0:
-        return float(torch.nn.utils.clip_grad_norm_(params, max_grad_norm))
-    return float(torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params])))
+        torch._foreach_mul_(grads, torch.clamp(max_grad_norm / (norm + 1e-6), max=1.0).item())
+    for p, g in zip(params, grads):
+        p.grad = g
+    return grads, float(norm)

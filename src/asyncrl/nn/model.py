@@ -178,9 +178,9 @@ class ActorCritic(nn.Module):
             return heads.categorical_log_prob_entropy(params, actions)
         return heads.gaussian_log_prob_entropy(params, self.log_std, actions)
 
-    def env_actions(self, actions: Tensor) -> np.ndarray:
+    def env_actions(self, actions: Tensor | np.ndarray) -> np.ndarray:
         """Actions as the env takes them: int indices, or floats clipped to the action bounds."""
-        a = actions.numpy()
+        a = actions.numpy() if isinstance(actions, Tensor) else actions
         if self.spec.action_kind == "continuous":
             a = np.clip(a, self.spec.action_low, self.spec.action_high).astype(np.float32)
         return a

@@ -46,11 +46,15 @@ class _SharedStateOptimizer:
         """Apply one update of ``params`` (in place) with ``grads``; ``None`` grads are skipped."""
         self.step_count += 1
         lr = self.lr if lr is None else lr
-        for i, (p, g) in enumerate(zip(params, grads, strict=True)):
-            if g is not None:
-                self._update(i, p, g, lr)
+        idx = [i for i, g in enumerate(grads) if g is not None]
+        if len(params) != len(grads):
+            raise ValueError(f"got {len(params)} parameters but {len(grads)} gradients")
+        if idx:
+            state = {k: [v[i] for i in idx] for k, v in self.state.items()}
+            self._update([params[i] for i in idx], [grads[i] for i in idx], state, lr)
 
-    def _update(self, i: int, p: Tensor, g: Tensor, lr: float) -> None:
+    def _update(self, ps: list[Tensor], gs: list[Tensor], state: dict[str, list[Tensor]], lr: float) -> None:
+        """Update the parameters ``ps`` in place (``torch._foreach_*``: one kernel call per op)."""
         raise NotImplementedError
 
     def state_dict(self) -> dict:
@@ -79,10 +83,13 @@ class RMSprop(_SharedStateOptimizer):
         super().__init__(params, lr, shared)
         self.alpha, self.eps = alpha, eps
 
-    def _update(self, i: int, p: Tensor, g: Tensor, lr: float) -> None:
-        v = self.state["square_avg"][i]
-        v.mul_(self.alpha).addcmul_(g, g, value=1.0 - self.alpha)
-        p.addcdiv_(g, v.sqrt().add_(self.eps), value=-lr)
+    def _update(self, ps: list[Tensor], gs: list[Tensor], state: dict[str, list[Tensor]], lr: float) -> None:
+        v = state["square_avg"]
+        torch._foreach_mul_(v, self.alpha)
+        torch._foreach_addcmul_(v, gs, gs, value=1.0 - self.alpha)
+        denom = torch._foreach_sqrt(v)
+        torch._foreach_add_(denom, self.eps)
+        torch._foreach_addcdiv_(ps, gs, denom, value=-lr)
 
 
 class Adam(_SharedStateOptimizer):
@@ -96,16 +103,19 @@ class Adam(_SharedStateOptimizer):
         super().__init__(params, lr, shared)
         self.betas, self.eps = betas, eps
 
-    def _update(self, i: int, p: Tensor, g: Tensor, lr: float) -> None:
+    def _update(self, ps: list[Tensor], gs: list[Tensor], state: dict[str, list[Tensor]], lr: float) -> None:
         b1, b2 = self.betas
-        m, v = self.state["exp_avg"][i], self.state["exp_avg_sq"][i]
+        m, v = state["exp_avg"], state["exp_avg_sq"]
         step = float(self.step_count)
-        m.lerp_(g, 1.0 - b1)
-        v.mul_(b2).addcmul_(g, g, value=1.0 - b2)
+        torch._foreach_lerp_(m, gs, 1.0 - b1)
+        torch._foreach_mul_(v, b2)
+        torch._foreach_addcmul_(v, gs, gs, value=1.0 - b2)
         bias1 = 1.0 - b1**step
         bias2_sqrt = (1.0 - b2**step) ** 0.5
-        denom = (v.sqrt() / bias2_sqrt).add_(self.eps)
-        p.addcdiv_(m, denom, value=-lr / bias1)
+        denom = torch._foreach_sqrt(v)
+        torch._foreach_div_(denom, bias2_sqrt)
+        torch._foreach_add_(denom, self.eps)
+        torch._foreach_addcdiv_(ps, m, denom, value=-lr / bias1)
 
 
 def make_optimizer(name: str, params: Sequence[Tensor], lr: float, shared: bool, eps: float | None = None,

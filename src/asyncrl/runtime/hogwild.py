@@ -37,13 +37,13 @@ def hogwild_step(local: ActorCritic, shared_params: list[torch.Tensor], optimize
 
     Returns the number of env steps taken and the loss statistics.
     """
+    local_params = list(local.parameters())
     with torch.no_grad():
-        for lp, sp in zip(local.parameters(), shared_params):
-            lp.copy_(sp)
-    rollout = collector.collect(local)
+        torch._foreach_copy_(local_params, shared_params)
+    rollout = collector.collect()
     out = rollout_loss(local, rollout, loss_params)
-    grad_norm = backward_and_clip(local, out.loss, max_grad_norm)
-    optimizer.step(shared_params, [p.grad for p in local.parameters()], lr)
+    grads, grad_norm = backward_and_clip(local_params, out.loss, max_grad_norm)
+    optimizer.step(shared_params, grads, lr)
     return rollout.num_steps, {**out.stats, "grad_norm": grad_norm, "lr": lr}
 
 

@@ -1,7 +1,8 @@
 """Collect time-major rollouts from a vector env with a policy; shared by every runtime.
 
-Acting runs without gradients; the learner re-runs the model on the whole rollout in one
-batched forward (exact, because the acting parameters do not change during a rollout).
+Acting runs without gradients (in numpy for feed-forward MLPs, see
+:mod:`asyncrl.nn.numpy_policy`); the learner re-runs the model on the whole rollout in one
+batched forward, which is exact because the acting parameters do not change during a rollout.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from asyncrl.envs.vector import EpisodeTracker
 from asyncrl.losses.returns import fold_truncation_bootstrap
 from asyncrl.nn.model import ActorCritic, CoreState
-from asyncrl.envs.vector import EpisodeTracker
+from asyncrl.nn.numpy_policy import NumpyPolicy
 
 
 @dataclass
@@ -43,57 +45,70 @@ class Rollout:
 
 
 class RolloutCollector:
-    """Steps ``venv`` for ``n_steps`` at a time; keeps the env and core state between rollouts."""
+    """Steps ``venv`` with ``model`` for ``n_steps`` at a time; keeps env and core state between rollouts.
+
+    ``model``'s parameters may change between rollouts (in place); the collector always acts
+    with their current values.
+    """
 
     def __init__(self, venv, model: ActorCritic, n_steps: int, gamma: float, reward_scale: float = 1.0,
                  seed: int | None = None):
-        self.venv, self.n_steps, self.gamma, self.reward_scale = venv, n_steps, gamma, reward_scale
+        self.venv, self.model, self.n_steps = venv, model, n_steps
+        self.gamma, self.reward_scale = gamma, reward_scale
         B = venv.num_envs
         self.obs = np.asarray(venv.reset(seed=seed))
-        self.first = torch.ones(B, dtype=torch.bool)
+        self.first = np.ones(B, dtype=bool)
         self.core_state = model.initial_state(B)
+        self.fast = NumpyPolicy(model, seed) if NumpyPolicy.supports(model) else None
+        if seed is not None:
+            torch.manual_seed(seed)
         self.tracker = EpisodeTracker(B)
         self.finished: list[tuple[float, int]] = []
         """Episodes (return, length) finished since the caller last cleared this list."""
+        spec = model.spec
+        self._action_shape = (B,) if spec.action_kind == "discrete" else (B, spec.action_dim)
+        self._action_dtype = np.int64 if spec.action_kind == "discrete" else np.float32
 
-    def collect(self, model: ActorCritic) -> Rollout:
-        T, B = self.n_steps, self.venv.num_envs
-        obs = torch.empty((T + 1, B, *self.obs.shape[1:]), dtype=torch.as_tensor(self.obs).dtype)
-        first = torch.empty((T + 1, B), dtype=torch.bool)
-        rewards = torch.empty((T, B))
-        discounts = torch.empty((T, B))
-        truncs = torch.zeros((T, B), dtype=torch.bool)
-        v_final = torch.zeros((T, B))
-        actions = []
-        start_state = self.core_state
-        state = self.core_state
+    def collect(self) -> Rollout:
+        model, T, B = self.model, self.n_steps, self.venv.num_envs
+        obs = np.empty((T + 1, *self.obs.shape), dtype=self.obs.dtype)
+        first = np.empty((T + 1, B), dtype=bool)
+        actions = np.empty((T, *self._action_shape), dtype=self._action_dtype)
+        rewards = np.empty((T, B), np.float32)
+        terminated = np.empty((T, B), bool)
+        truncs = np.zeros((T, B), bool)
+        v_final = np.zeros((T, B), np.float32)
+        start_state = state = self.core_state
         for t in range(T):
-            obs[t] = torch.from_numpy(self.obs)
-            first[t] = self.first
-            action, _, state = model.act(obs[t], state, self.first)
+            obs[t], first[t] = self.obs, self.first
+            if self.fast is not None:
+                action = self.fast.act(self.obs)
+            else:
+                a, _, state = model.act(torch.from_numpy(self.obs), state, torch.from_numpy(self.first))
+                action = a.numpy()
+            actions[t] = action
             res = self.venv.step(model.env_actions(action))
-            actions.append(action)
             done = res.terminated | res.truncated
             self.finished += self.tracker.update(res.reward, done)
-            rewards[t] = torch.from_numpy(res.reward.astype(np.float32, copy=False))
-            discounts[t] = torch.from_numpy((~res.terminated).astype(np.float32)) * self.gamma
+            rewards[t], terminated[t] = res.reward, res.terminated
             if res.truncated.any():
                 idx = np.flatnonzero(res.truncated)
                 truncs[t, idx] = True
-                v_final[t, idx] = self._final_values(model, res.final_obs[idx], state, idx)
-            self.obs = res.obs
-            self.first = torch.from_numpy(done)
-        obs[T] = torch.from_numpy(self.obs)
-        first[T] = self.first
+                v_final[t, idx] = self._final_values(res.final_obs[idx], state, idx)
+            self.obs, self.first = res.obs, done
+        obs[T], first[T] = self.obs, self.first
         self.core_state = state
-        r_t, discount_t = fold_truncation_bootstrap(rewards * self.reward_scale, discounts, truncs, v_final,
-                                                    self.gamma)
-        return Rollout(obs, first, torch.stack(actions), r_t, discount_t, start_state)
+        discounts = torch.from_numpy((~terminated).astype(np.float32) * np.float32(self.gamma))
+        r_t, discount_t = fold_truncation_bootstrap(torch.from_numpy(rewards * np.float32(self.reward_scale)),
+                                                    discounts, torch.from_numpy(truncs),
+                                                    torch.from_numpy(v_final), self.gamma)
+        return Rollout(torch.from_numpy(obs), torch.from_numpy(first), torch.from_numpy(actions), r_t, discount_t,
+                       start_state)
 
     @torch.no_grad()
-    def _final_values(self, model: ActorCritic, final_obs: np.ndarray, state: CoreState, idx: np.ndarray) -> Tensor:
+    def _final_values(self, final_obs: np.ndarray, state: CoreState, idx: np.ndarray) -> Tensor:
         """``V(final_obs)`` for the truncated envs ``idx``, continuing their core state."""
         sub = None if state is None else (state[0][idx], state[1][idx])
         o = torch.as_tensor(final_obs).unsqueeze(0)
-        out = model(o, sub, torch.zeros((1, len(idx)), dtype=torch.bool))
-        return out.value[0]
+        out = self.model(o, sub, torch.zeros((1, len(idx)), dtype=torch.bool))
+        return out.value[0].numpy()

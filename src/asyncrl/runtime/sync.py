@@ -32,11 +32,11 @@ def run_sync(cfg: TrainConfig, model: ActorCritic, control: TrainingControl, opt
     last_metrics = time.perf_counter()
     try:
         while True:
-            rollout = collector.collect(model)
+            rollout = collector.collect()
             out = rollout_loss(model, rollout, loss_params)
-            grad_norm = backward_and_clip(model, out.loss, cfg.max_grad_norm)
+            grads, grad_norm = backward_and_clip(params, out.loss, cfg.max_grad_norm)
             lr = learning_rate(cfg.lr, cfg.lr_schedule, c.env_steps, cfg.total_steps)
-            optimizer.step(params, [p.grad for p in params], lr)
+            optimizer.step(params, grads, lr)
             c.env_steps += rollout.num_steps
             c.updates += 1
             for ret, length in collector.finished:
