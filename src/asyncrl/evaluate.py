@@ -10,12 +10,14 @@ import torch
 
 from asyncrl.envs.make import make_env
 from asyncrl.nn.model import ActorCritic
+from asyncrl.nn.numpy_policy import NumpyPolicy
 
 
 def run_episodes(model: ActorCritic, env_id: str, episodes: int, seed: int | None = 0,
                  deterministic: bool = True, max_steps: int = 1_000_000) -> list[float]:
     """Returns of ``episodes`` episodes played by ``model``; episode ``i`` resets with ``seed + i``."""
     env = make_env(env_id)
+    fast = NumpyPolicy(model, seed) if NumpyPolicy.supports(model) else None
     returns: list[float] = []
     try:
         for i in range(episodes):
@@ -24,8 +26,11 @@ def run_episodes(model: ActorCritic, env_id: str, episodes: int, seed: int | Non
             first = torch.ones(1, dtype=torch.bool)
             total, steps, done = 0.0, 0, False
             while not done and steps < max_steps:
-                action, _, state = model.act(torch.as_tensor(np.asarray(obs)).unsqueeze(0), state, first,
-                                             deterministic)
+                if fast is not None:
+                    action = fast.act(np.asarray(obs)[None], deterministic)
+                else:
+                    action, _, state = model.act(torch.as_tensor(np.asarray(obs)).unsqueeze(0), state, first,
+                                                 deterministic)
                 obs, r, terminated, truncated, _ = env.step(model.env_actions(action)[0])
                 first = torch.zeros(1, dtype=torch.bool)
                 total += float(r)

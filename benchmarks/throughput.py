@@ -1,0 +1,86 @@
+"""Steady-state training throughput (env steps/s) against the raw env loop, on this machine.
+
+For each algorithm it runs ``asyncrl train`` for a fixed time with no stop target and reads the
+``steps_per_s`` column of ``metrics.csv`` (one row a second), dropping the first
+``--warmup`` seconds; the median of the rest is the steady rate. The raw rate of the same env
+(random actions, no policy, no learning) is measured in the same run as the physical limit.
+
+    .venv/bin/python benchmarks/throughput.py --env CartPole-v1 --seconds 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+
+def raw_rate(env_id: str, num_envs: int, impl: str, seconds: float = 3.0) -> float:
+    """Env steps/s of the vector env alone with random actions."""
+    from asyncrl.envs.vector import make_vec_env
+
+    venv = make_vec_env(env_id, num_envs, seed=0, impl=impl)
+    venv.reset()
+    space = venv.single_action_space
+    rng = np.random.default_rng(0)
+    if hasattr(space, "n"):
+        acts = [rng.integers(0, space.n, size=num_envs) for _ in range(64)]
+    else:
+        acts = [rng.uniform(space.low, space.high, size=(num_envs, *space.shape)).astype(np.float32)
+                for _ in range(64)]
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        venv.step(acts[n % 64])
+        n += 1
+    return n * num_envs / (time.perf_counter() - t0)
+
+
+def train_rate(algo: str, env_id: str, seconds: float, warmup: float, extra: list[str]) -> tuple[float, float]:
+    """(median steady steps/s, final mean100) of one ``asyncrl train`` run."""
+    with tempfile.TemporaryDirectory() as tmp:
+        run_dir = os.path.join(tmp, "run")
+        cmd = [os.path.join(os.path.dirname(sys.executable), "asyncrl"), "train", "--algo", algo, "--env", env_id,
+               "--max-seconds", str(seconds), "--total-steps", str(10**10), "--eval-every", "0",
+               "--no-tensorboard", "--no-progress", "--run-dir", run_dir, *extra]
+        subprocess.run(cmd, check=True, capture_output=True, text=True)
+        with open(os.path.join(run_dir, "metrics.csv")) as f:
+            rows = [r for r in csv.DictReader(f) if float(r["wall_time_s"]) > warmup and r["steps_per_s"]]
+        rates = [float(r["steps_per_s"]) for r in rows if float(r["steps_per_s"]) > 0]
+        with open(os.path.join(run_dir, "episodes.csv")) as f:
+            rets = [float(r["episode_return"]) for r in csv.DictReader(f)][-100:]
+        return statistics.median(rates), (sum(rets) / len(rets) if rets else float("nan"))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--env", default="CartPole-v1")
+    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--warmup", type=float, default=4.0)
+    ap.add_argument("--runs", nargs="+", default=["a2c", "a3c"],
+                    help="algo[:extra flags], e.g. 'a3c:--workers 2 --num-envs 16'")
+    args = ap.parse_args()
+    print(f"throughput: {args.env}, {args.seconds:.0f} s per run, {time.strftime('%Y-%m-%d')}, "
+          f"{os.cpu_count()} cores ({platform.processor() or platform.machine()}), Python {platform.python_version()}\n")
+    print("| what | env steps/s | final mean100 |")
+    print("|---|---|---|")
+    for impl in ("native", "gymnasium"):
+        try:
+            print(f"| raw env loop, 1 process, 16 envs ({impl}) | {raw_rate(args.env, 16, impl):,.0f} | - |")
+        except Exception as e:  # no native version of this env
+            print(f"| raw env loop ({impl}) | n/a ({e}) | - |")
+    for spec in args.runs:
+        algo, _, extra = spec.partition(":")
+        rate, mean = train_rate(algo, args.env, args.seconds, args.warmup, extra.split())
+        print(f"| asyncrl {algo} {extra} | {rate:,.0f} | {mean:.1f} |")
+
+
+if __name__ == "__main__":
+    main()
