@@ -56,6 +56,19 @@ def test_train_writes_the_run_dir(algo, tmp_path):
     assert tests and all(int(t["episodes"]) == 2 for t in tests)
 
 
+@pytest.mark.parametrize("algo, extra", [("a3c", ["--lstm"]), ("a2c", ["--env", "Pendulum-v1"]),
+                                         ("a3c", ["--env", "Pendulum-v1", "--vector-env", "gymnasium"])])
+def test_train_variants(algo, extra, tmp_path):
+    """LSTM policies and continuous actions through both runtimes, then evaluated."""
+    d = str(tmp_path / "v")
+    run_cli("train", "--algo", algo, "--workers", "2", "--run-dir", d, "--total-steps", "2000",
+            "--eval-every", "0", *FAST, *extra, check=True)
+    out = json.loads(run_cli("eval", d, "--episodes", "2", "--json", check=True).stdout)
+    assert out["episodes"] == 2 and out["env"] == ("Pendulum-v1" if "Pendulum-v1" in extra else "CartPole-v1")
+    cfg = json.load(open(os.path.join(d, "config.json")))
+    assert cfg["lstm"] == ("--lstm" in extra)
+
+
 def test_eval_json(a2c_run):
     p = run_cli("eval", a2c_run, "--episodes", "5", "--json", check=True)
     out = json.loads(p.stdout)
