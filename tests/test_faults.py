@@ -54,6 +54,7 @@ def test_worker_exception_ends_the_run(run_dir):
                 "--total-steps", "1000000", "--eval-every", "0", "--run-dir", run_dir, *FAST, timeout=90)
     assert p.returncode == 1
     assert "boom: the env crashed on purpose" in p.stderr and "Traceback" in p.stderr
+    assert "boom: the env crashed on purpose" in open(os.path.join(run_dir, "error.log")).read()
     assert time.monotonic() - t0 < 60
     _no_leftovers(run_dir)
 

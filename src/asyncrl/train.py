@@ -22,7 +22,7 @@ from asyncrl.errors import UsageError
 from asyncrl.logger import RunLogger
 from asyncrl.nn.model import ActorCritic, spec_from_spaces
 from asyncrl.runtime.control import Counters, TrainingControl, spec_json
-from asyncrl.runtime.procs import StopSignal, get_context
+from asyncrl.runtime.procs import StopSignal, WorkerFailed, get_context
 
 # Settings a resumed run may change; everything else must match the saved run.
 RESUME_OVERRIDABLE = {"total_steps", "target_return", "max_seconds", "eval_every", "eval_episodes",
@@ -117,6 +117,10 @@ def train(cfg: TrainConfig, resume: str | None = None, given: set[str] | None = 
                 from asyncrl.runtime.sync import run_sync
 
                 run_sync(cfg, model, control, opt_state)
+    except WorkerFailed as e:
+        with open(os.path.join(cfg.run_dir, "error.log"), "a") as f:
+            f.write(f"{e}\n")
+        raise
     finally:
         if tester is not None:
             tester.close()
