@@ -52,3 +52,17 @@ def test_unknown_setting_is_refused():
 def test_load_of_a_missing_file_is_a_usage_error(tmp_path):
     with pytest.raises(UsageError, match="does not exist"):
         load(str(tmp_path / "nope.pt"))
+
+
+def test_a2c_is_deterministic_for_a_seed(tmp_path):
+    """Same seed, same results: the synchronous runtime has no hidden randomness."""
+    runs = []
+    for i in range(2):
+        A2C("CartPole-v1", seed=3, run_dir=str(tmp_path / f"r{i}"), **QUIET).learn(total_steps=3000)
+        with open(tmp_path / f"r{i}" / "episodes.csv") as f:
+            runs.append([line.split(",")[1:4] for line in f])  # env_steps, return, length (not wall time)
+        ckpt = torch.load(tmp_path / f"r{i}" / "checkpoints" / "latest.pt", weights_only=True)
+        runs[-1].append([ckpt["model"][k] for k in sorted(ckpt["model"])])
+    assert runs[0][:-1] == runs[1][:-1] and len(runs[0]) > 50
+    for a, b in zip(runs[0][-1], runs[1][-1]):
+        assert torch.equal(a, b)
