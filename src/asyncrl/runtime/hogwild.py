@@ -48,7 +48,7 @@ def hogwild_step(local: ActorCritic, shared_params: list[torch.Tensor], optimize
 
 
 def _worker_main(rank: int, cfg_json: str, spec_json: str, shared: ActorCritic, shared_opt, step_counter,
-                 stop_event, out_q) -> None:
+                 ready, stop_event, out_q) -> None:
     child_preamble()
     try:
         cfg = TrainConfig(**json.loads(cfg_json))
@@ -62,6 +62,12 @@ def _worker_main(rank: int, cfg_json: str, spec_json: str, shared: ActorCritic, 
         collector = RolloutCollector(venv, local, cfg.n_steps, cfg.gamma, cfg.reward_scale, seed=seed)
         loss_params = ActorCriticParams.from_config(cfg)
         stats: dict[str, list[float]] = {}
+        # Start together: under spawn a worker takes seconds to import torch, and an early one
+        # would otherwise spend a small step budget alone.
+        with ready.get_lock():
+            ready.value += 1
+        while ready.value < cfg.workers and not stop_event.is_set():
+            time.sleep(0.005)
         last_report = time.perf_counter()
         steps = step_counter.value
         while not stop_event.is_set():
@@ -103,10 +109,11 @@ def run_hogwild(cfg: TrainConfig, model: ActorCritic, control: TrainingControl, 
     opt_state_fn = shared_opt.state_dict if shared_opt is not None else (lambda: {})
     c = control.counters
     step_counter = ctx.Value("q", c.env_steps)
+    ready = ctx.Value("i", 0)
     stop_event = ctx.Event()
     out_q = ctx.Queue()
     procs = [ctx.Process(target=_worker_main, name=f"asyncrl-worker-{r}", daemon=True,
-                         args=(r, cfg.to_json(), spec_json, model, shared_opt, step_counter, stop_event, out_q))
+                         args=(r, cfg.to_json(), spec_json, model, shared_opt, step_counter, ready, stop_event, out_q))
              for r in range(cfg.workers)]
     pending: dict[int, tuple[int, dict[str, float]]] = {}
     last_metrics = time.perf_counter()
