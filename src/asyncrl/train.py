@@ -41,8 +41,12 @@ class TrainResult:
 
 
 def prepare_config(cfg: TrainConfig, resume: str | None = None, given: set[str] | None = None
-                   ) -> tuple[TrainConfig, dict | None]:
-    """Resolve ``cfg`` (or the saved config of ``resume`` with the ``given`` overrides)."""
+                   ) -> tuple[TrainConfig, dict | None, tuple[gym.Space, gym.Space]]:
+    """Resolve ``cfg`` (or the saved config of ``resume`` with the ``given`` overrides).
+
+    Returns the config, the checkpoint to resume from (or ``None``) and the env's
+    ``(observation_space, action_space)``.
+    """
     ckpt = None
     if resume is not None:
         cfg_path = os.path.join(resume, "config.json")
@@ -64,11 +68,10 @@ def prepare_config(cfg: TrainConfig, resume: str | None = None, given: set[str] 
     if resume is None and os.path.exists(os.path.join(cfg.run_dir, "config.json")):
         raise UsageError(f"--run-dir {cfg.run_dir!r} already holds a run (resume it with --resume "
                          f"{cfg.run_dir}, or choose another --run-dir)")
-    return cfg, ckpt
+    return cfg, ckpt, (obs_space, act_space)
 
 
-def build_model(cfg: TrainConfig) -> ActorCritic:
-    obs_space, act_space = env_spaces(cfg.env)
+def build_model(cfg: TrainConfig, obs_space: gym.Space, act_space: gym.Space) -> ActorCritic:
     try:
         spec = spec_from_spaces(obs_space, act_space, hidden=list(cfg.hidden), activation=cfg.activation,
                                 lstm=cfg.lstm, lstm_size=cfg.lstm_size, log_std_init=cfg.log_std_init)
@@ -81,9 +84,9 @@ def train(cfg: TrainConfig, resume: str | None = None, given: set[str] | None = 
     """Train until a stop condition; raises ``UsageError`` for bad settings and
     :class:`~asyncrl.runtime.hogwild.WorkerFailed` if a worker fails."""
     torch.set_num_threads(1)  # before any parallel torch work, so forked workers cannot deadlock
-    cfg, ckpt = prepare_config(cfg, resume, given)
+    cfg, ckpt, spaces = prepare_config(cfg, resume, given)
     torch.manual_seed(cfg.seed)
-    model = build_model(cfg)
+    model = build_model(cfg, *spaces)
     counters = Counters()
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])

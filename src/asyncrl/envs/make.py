@@ -33,7 +33,8 @@ def env_factory(env_id: str, render_mode: str | None = None) -> Callable[[], gym
         return lambda: target(render_mode=render_mode) if render_mode else target()
     if env_id not in gym.envs.registry:
         close = [k for k in gym.envs.registry if k.lower().startswith(env_id.split("-")[0].lower())][:5]
-        hint = f" (did you mean {', '.join(close)}?)" if close else " (any registered Gymnasium id, or package.module:EnvClass)"
+        hint = (f" (did you mean {', '.join(close)}?)" if close
+                else " (any registered Gymnasium id, or package.module:EnvClass)")
         raise UsageError(f"--env {env_id!r} is not a registered environment{hint}")
     return lambda: gym.make(env_id, render_mode=render_mode)
 
