@@ -129,9 +129,9 @@ DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {
     ("a2c", "continuous"): dict(num_envs=16, n_steps=8, lr=7e-4, entropy_coef=0.0, total_steps=1_000_000,
                                 eval_every=100_000),
     # Tuned on 2 cores (BENCHMARKS.md): larger batches with a larger learning rate, no entropy bonus.
-    ("a3c", "CartPole-v1"): dict(num_envs=16, n_steps=5, lr=2e-3, entropy_coef=0.0, total_steps=500_000,
+    ("a3c", "CartPole-v1"): dict(num_envs=32, n_steps=5, lr=4e-3, entropy_coef=0.0, total_steps=500_000,
                                  eval_every=50_000),
-    ("a2c", "CartPole-v1"): dict(num_envs=32, n_steps=5, lr=5e-3, entropy_coef=0.0, total_steps=500_000,
+    ("a2c", "CartPole-v1"): dict(num_envs=64, n_steps=5, lr=5e-3, entropy_coef=0.0, total_steps=500_000,
                                  eval_every=50_000),
     # Pendulum: short horizon (gamma 0.9), rewards scaled to ~[-1.6, 0], Adam, normalised advantages,
     # learning rate decayed linearly to 0 at total_steps (BENCHMARKS.md: more seeds solve than with a constant lr).
