@@ -58,11 +58,11 @@ def test_a2c_is_deterministic_for_a_seed(tmp_path):
     """Same seed, same results: the synchronous runtime has no hidden randomness."""
     runs = []
     for i in range(2):
-        A2C("CartPole-v1", seed=3, run_dir=str(tmp_path / f"r{i}"), **QUIET).learn(total_steps=3000)
+        A2C("CartPole-v1", seed=3, run_dir=str(tmp_path / f"r{i}"), **QUIET).learn(total_steps=6000)
         with open(tmp_path / f"r{i}" / "episodes.csv") as f:
             runs.append([line.split(",")[1:4] for line in f])  # env_steps, return, length (not wall time)
         ckpt = torch.load(tmp_path / f"r{i}" / "checkpoints" / "latest.pt", weights_only=True)
         runs[-1].append([ckpt["model"][k] for k in sorted(ckpt["model"])])
-    assert runs[0][:-1] == runs[1][:-1] and len(runs[0]) > 50
+    assert runs[0][:-1] == runs[1][:-1] and len(runs[0]) > 40
     for a, b in zip(runs[0][-1], runs[1][-1]):
         assert torch.equal(a, b)
