@@ -26,11 +26,21 @@ def test_a2c_learn_save_load_predict(tmp_path):
     with torch.no_grad():
         logits = policy.model(torch.as_tensor(obs)[None, None], None, torch.zeros(1, 1, dtype=torch.bool)).params
     assert int(action) == int(logits.argmax())
-    batch, _ = policy.predict(np.stack([obs, obs, obs]))
+    batch, _ = policy.predict(np.stack([obs, obs, obs]), deterministic=True)
     assert batch.shape == (3,) and (batch == action).all()
     # A second learn() continues the same run and step counter.
     agent.learn(total_steps=1000)
     assert agent.result.env_steps >= 3000
+
+
+def test_second_learn_is_not_stopped_by_the_first_target(tmp_path):
+    agent = A2C("CartPole-v1", seed=0, run_dir=str(tmp_path / "run"), **QUIET)
+    agent.learn(total_timesteps=200_000, target_return=30.0)  # SB3's keyword works too
+    first = agent.result
+    assert first.stop_reason.startswith("target return") and first.env_steps < 200_000
+    agent.learn(total_steps=3000)
+    assert agent.result.stop_reason == "step budget reached"
+    assert agent.result.env_steps >= first.env_steps + 3000
 
 
 def test_a3c_continuous_lstm_policy_predicts_within_bounds(tmp_path):

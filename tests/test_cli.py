@@ -108,6 +108,11 @@ def test_record_gif(a2c_run, tmp_path):
     (["eval", "/nonexistent/run"], "/nonexistent/run"),
     (["train", "--resume", "/nonexistent/run"], "/nonexistent/run"),
     (["train", "--bogus-flag"], "--bogus-flag"),
+    (["train", "--seed", "-3"], "--seed"),
+    (["train", "--vector-env", "fast"], "--vector-env"),
+    (["train", "--algo", "a3c", "--env", "Acrobot-v1", "--vector-env", "native"], "native"),
+    (["train", "--optimizer-eps", "0"], "--optimizer-eps"),
+    (["train", "--rms-alpha", "1.5"], "--rms-alpha"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, needle, tmp_path):
     p = run_cli(*args, "--run-dir", str(tmp_path / "r")) if args[0] == "train" else run_cli(*args)

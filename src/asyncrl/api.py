@@ -28,11 +28,12 @@ class Policy:
     def __init__(self, model: ActorCritic, env_id: str, checkpoint: dict | None = None):
         self.model, self.env_id, self.checkpoint = model, env_id, checkpoint
 
-    def predict(self, obs, state: CoreState = None, episode_start=None, deterministic: bool = True
+    def predict(self, obs, state: CoreState = None, episode_start=None, deterministic: bool = False
                 ) -> tuple[np.ndarray, CoreState]:
         """``obs`` (one observation or a batch ``[B, *obs_shape]``) -> ``(actions, core state)``.
 
         Pass the returned state back for LSTM policies; ``episode_start`` (bool ``[B]``) resets it.
+        As in Stable-Baselines3, actions are sampled unless ``deterministic=True``.
         """
         x = torch.as_tensor(np.asarray(obs))
         single = x.dim() == len(self.model.spec.obs_shape)
@@ -69,26 +70,33 @@ class _Agent:
         self.result = None
 
     def learn(self, total_steps: int | None = None, target_return: float | None = None,
-              max_seconds: float | None = None) -> _Agent:
-        """Train; a second call continues the same run for ``total_steps`` more steps."""
+              max_seconds: float | None = None, total_timesteps: int | None = None) -> _Agent:
+        """Train. A second call continues the same run: ``total_steps`` and ``max_seconds`` then
+        count from where the first call stopped, and ``target_return`` applies only if given again.
+        ``total_timesteps`` is Stable-Baselines3's name for ``total_steps``."""
         from asyncrl.train import train
 
+        total_steps = total_steps if total_steps is not None else total_timesteps
         budget = {"total_steps": total_steps, "target_return": target_return, "max_seconds": max_seconds}
-        budget = {k: v for k, v in budget.items() if v is not None}
         if self.run_dir is None:
             for k, v in budget.items():
-                setattr(self.config, k, v)
+                if v is not None:
+                    setattr(self.config, k, v)
             self.result = train(self.config)
         else:
-            if "total_steps" in budget:
-                budget["total_steps"] += self.result.env_steps
+            if total_steps is not None:
+                budget["total_steps"] = total_steps + self.result.env_steps
+            else:
+                del budget["total_steps"]
+            if max_seconds is not None:
+                budget["max_seconds"] = max_seconds + self.result.seconds
             cfg = TrainConfig(**{**self.config.__dict__, **budget})
             self.result = train(cfg, resume=self.run_dir, given=set(budget))
         self.run_dir = self.result.run_dir
         self.policy = load(os.path.join(self.run_dir, "checkpoints", "latest.pt"))
         return self
 
-    def predict(self, obs, state: CoreState = None, episode_start=None, deterministic: bool = True):
+    def predict(self, obs, state: CoreState = None, episode_start=None, deterministic: bool = False):
         """See :meth:`Policy.predict`."""
         if self.policy is None:
             raise RuntimeError("call learn() before predict()")

@@ -19,6 +19,7 @@ ALGOS = ("a3c", "a2c")
 OPTIMIZERS = ("rmsprop", "adam")
 LR_SCHEDULES = ("constant", "linear")
 START_METHODS = ("fork", "spawn", "forkserver")
+VECTOR_IMPLS = ("auto", "native", "gymnasium")
 
 
 @dataclass
@@ -146,6 +147,13 @@ DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {
 }
 
 
+def _usable_cores() -> int:
+    """Cores this process may run on (respects CPU affinity, unlike ``os.cpu_count``)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
 def default_run_dir(cfg: TrainConfig) -> str:
     import time
 
@@ -161,7 +169,7 @@ def resolve(cfg: TrainConfig, action_family: str) -> TrainConfig:
     values.update(DEFAULTS[(cfg.algo, action_family)])
     values.update(DEFAULTS.get((cfg.algo, cfg.env), {}))
     if cfg.algo == "a3c":
-        values["workers"] = os.cpu_count() or 1
+        values["workers"] = _usable_cores()
     else:
         values["workers"] = 1
     values["start_method"] = "fork" if os.name == "posix" and hasattr(os, "fork") else "spawn"
@@ -184,6 +192,11 @@ def validate(cfg: TrainConfig) -> None:
             raise UsageError(msg)
 
     need(cfg.algo in ALGOS, f"--algo {cfg.algo!r} is not supported (allowed: {', '.join(ALGOS)})")
+    need(cfg.seed >= 0, f"--seed must be a non-negative integer, got {cfg.seed}")
+    need(cfg.vector_env in VECTOR_IMPLS,
+         f"--vector-env {cfg.vector_env!r} is not supported (allowed: {', '.join(VECTOR_IMPLS)})")
+    need(cfg.optimizer_eps is None or cfg.optimizer_eps > 0, f"--optimizer-eps must be positive, got {cfg.optimizer_eps}")
+    need(cfg.rms_alpha is None or 0.0 <= cfg.rms_alpha < 1.0, f"--rms-alpha must be in [0, 1), got {cfg.rms_alpha}")
     need(cfg.workers is None or cfg.workers >= 1, f"--workers must be a positive integer, got {cfg.workers}")
     need(cfg.num_envs is None or cfg.num_envs >= 1, f"--num-envs must be a positive integer, got {cfg.num_envs}")
     need(cfg.total_steps is None or cfg.total_steps >= 1,

@@ -66,8 +66,17 @@ def prepare_config(cfg: TrainConfig, resume: str | None = None, given: set[str] 
     family = "discrete" if isinstance(act_space, gym.spaces.Discrete) else "continuous"
     cfg = resolve(cfg, family)
     if resume is None and os.path.exists(os.path.join(cfg.run_dir, "config.json")):
-        raise UsageError(f"--run-dir {cfg.run_dir!r} already holds a run (resume it with --resume "
-                         f"{cfg.run_dir}, or choose another --run-dir)")
+        if os.path.exists(os.path.join(cfg.run_dir, "checkpoints", "latest.pt")):
+            raise UsageError(f"--run-dir {cfg.run_dir!r} already holds a run (resume it with --resume "
+                             f"{cfg.run_dir}, or choose another --run-dir)")
+        raise UsageError(f"--run-dir {cfg.run_dir!r} holds a run that never wrote a checkpoint "
+                         f"(delete it or choose another --run-dir)")
+    if cfg.vector_env == "native":
+        from asyncrl.envs.classic import NATIVE_ENVS
+
+        if cfg.env not in NATIVE_ENVS:
+            raise UsageError(f"--vector-env native: no native version of {cfg.env!r} "
+                             f"(have: {', '.join(NATIVE_ENVS)}; use auto or gymnasium)")
     return cfg, ckpt, (obs_space, act_space)
 
 
@@ -99,7 +108,7 @@ def train(cfg: TrainConfig, resume: str | None = None, given: set[str] | None = 
         f.write(cfg.to_json())
     sjson = spec_json(model.spec)
     logger = RunLogger(cfg.run_dir, ["updates", "steps_per_s", "lr", "loss/policy", "loss/value",
-                                     "loss/entropy", "grad_norm"],
+                                     "loss/entropy", "grad_norm", "skipped_updates"],
                        tensorboard=cfg.tensorboard, progress=cfg.progress, time_offset=counters.wall_time_s,
                        recent_returns=counters.recent_returns)
     logger.episode_count = counters.episodes

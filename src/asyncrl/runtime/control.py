@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from asyncrl.checkpoint import save_checkpoint
 from asyncrl.config import TrainConfig
 from asyncrl.logger import RunLogger
-from asyncrl.runtime.procs import StopSignal
+from asyncrl.runtime.procs import StopSignal, WorkerFailed
 
 
 @dataclass
@@ -68,7 +68,12 @@ class TrainingControl:
             self._last_steps, self._last_t = c.env_steps, now
         self.logger.print_progress(c.env_steps, self.steps_per_s, self.extra_progress())
         if self.tester is not None:
-            for steps, returns, snapshot in self.tester.poll():
+            try:
+                finished = self.tester.poll()
+            except WorkerFailed:
+                self.save("latest", state_fn(), optimizer_state_fn())  # keep the training done so far
+                raise
+            for steps, returns, snapshot in finished:
                 self._test_done(steps, returns, snapshot, optimizer_state_fn)
             if cfg.eval_every and c.env_steps >= self._next_test:
                 if self.tester.submit(c.env_steps, state_fn()):

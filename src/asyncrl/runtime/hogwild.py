@@ -12,6 +12,7 @@ process, writes checkpoints, and stops the workers; a worker that raises or dies
 from __future__ import annotations
 
 import json
+import math
 import queue
 import sys
 import time
@@ -43,8 +44,10 @@ def hogwild_step(local: ActorCritic, shared_params: list[torch.Tensor], optimize
     rollout = collector.collect()
     out = rollout_loss(local, rollout, loss_params)
     grads, grad_norm = backward_and_clip(local_params, out.loss, max_grad_norm)
-    optimizer.step(shared_params, grads, lr)
-    return rollout.num_steps, {**out.stats, "grad_norm": grad_norm, "lr": lr}
+    skipped = not math.isfinite(grad_norm)  # never let a non-finite gradient into the shared weights
+    if not skipped:
+        optimizer.step(shared_params, grads, lr)
+    return rollout.num_steps, {**out.stats, "grad_norm": grad_norm, "lr": lr, "skipped_updates": float(skipped)}
 
 
 def _worker_main(rank: int, cfg_json: str, spec_json: str, shared: ActorCritic, shared_opt, step_counter,
@@ -52,12 +55,13 @@ def _worker_main(rank: int, cfg_json: str, spec_json: str, shared: ActorCritic, 
     child_preamble()
     try:
         cfg = TrainConfig(**json.loads(cfg_json))
-        torch.manual_seed(cfg.seed * 1000 + rank + 1)
+        # Distinct, collision-free seeds per (run seed, worker, resume point).
+        seed = int(np.random.SeedSequence([cfg.seed, rank, step_counter.get_obj().value]).generate_state(1)[0])
+        torch.manual_seed(seed)
         local = ActorCritic(ModelSpec(**json.loads(spec_json)))
         shared_params = list(shared.parameters())
         optimizer = shared_opt or make_optimizer(cfg.optimizer, shared_params, cfg.lr, shared=False,
                                                  eps=cfg.optimizer_eps, alpha=cfg.rms_alpha)
-        seed = cfg.seed * 1000 + 100 * rank + 7919 * (step_counter.value // 1000)
         venv = make_vec_env(cfg.env, cfg.num_envs, seed=seed, impl=cfg.vector_env)
         collector = RolloutCollector(venv, local, cfg.n_steps, cfg.gamma, cfg.reward_scale, seed=seed)
         loss_params = ActorCriticParams.from_config(cfg)
@@ -81,10 +85,12 @@ def _worker_main(rank: int, cfg_json: str, spec_json: str, shared: ActorCritic, 
                 collector.finished = []
             for k, v in s.items():
                 stats.setdefault(k, []).append(v)
-            if time.perf_counter() - last_report >= 1.0 or stop_event.is_set():
+            if time.perf_counter() - last_report >= 1.0:
                 out_q.put(("metrics", rank, len(stats["lr"]), {k: float(np.mean(v)) for k, v in stats.items()}))
                 stats.clear()
                 last_report = time.perf_counter()
+        if stats:
+            out_q.put(("metrics", rank, len(stats["lr"]), {k: float(np.mean(v)) for k, v in stats.items()}))
         venv.close()
     except Exception:
         tb = traceback.format_exc()
@@ -123,7 +129,7 @@ def run_hogwild(cfg: TrainConfig, model: ActorCritic, control: TrainingControl, 
             p.start()
         while failure is None:
             failure = _drain(out_q, control, pending, timeout=0.05)
-            c.env_steps = step_counter.value
+            c.env_steps = step_counter.get_obj().value  # lock-free read: a killed worker may hold the lock
             if failure is None and (dead := _dead_worker(procs)):
                 failure = _drain(out_q, control, pending, timeout=0.5) or dead  # prefer the traceback
             if time.perf_counter() - last_metrics >= 1.0 and pending:
@@ -139,8 +145,9 @@ def run_hogwild(cfg: TrainConfig, model: ActorCritic, control: TrainingControl, 
         while any(p.is_alive() for p in procs) and time.monotonic() < deadline:
             failure = _drain(out_q, control, pending, timeout=0.05) or failure
         stop_processes(procs, timeout=1.0)
+        failure = _drain(out_q, control, pending, timeout=0.0) or failure  # what exited workers left behind
         out_q.cancel_join_thread()
-        c.env_steps = step_counter.value
+        c.env_steps = step_counter.get_obj().value
         if pending:
             control.metrics(_merge(pending))
             c.updates += sum(n for n, _ in pending.values())
@@ -156,7 +163,7 @@ def _drain(out_q, control: TrainingControl, pending: dict, timeout: float) -> st
     block = True
     while True:
         try:
-            msg = out_q.get(timeout=timeout) if block else out_q.get_nowait()
+            msg = out_q.get(timeout=timeout) if block and timeout > 0 else out_q.get_nowait()
         except queue.Empty:
             return None
         block = False

@@ -3,6 +3,7 @@ one update per rollout of ``n_steps x num_envs`` transitions."""
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
@@ -36,13 +37,15 @@ def run_sync(cfg: TrainConfig, model: ActorCritic, control: TrainingControl, opt
             out = rollout_loss(model, rollout, loss_params)
             grads, grad_norm = backward_and_clip(params, out.loss, cfg.max_grad_norm)
             lr = learning_rate(cfg.lr, cfg.lr_schedule, c.env_steps, cfg.total_steps)
-            optimizer.step(params, grads, lr)
+            skipped = not math.isfinite(grad_norm)  # a non-finite gradient never reaches the weights
+            if not skipped:
+                optimizer.step(params, grads, lr)
             c.env_steps += rollout.num_steps
             c.updates += 1
             for ret, length in collector.finished:
                 control.episode(c.env_steps, ret, length, worker=0)
             collector.finished.clear()
-            for k, v in {**out.stats, "grad_norm": grad_norm, "lr": lr}.items():
+            for k, v in {**out.stats, "grad_norm": grad_norm, "lr": lr, "skipped_updates": float(skipped)}.items():
                 stats.setdefault(k, []).append(v)
             if time.perf_counter() - last_metrics >= 1.0:
                 control.metrics({k: float(np.mean(v)) for k, v in stats.items()})
