@@ -59,9 +59,7 @@ class RolloutCollector:
         self.obs = np.asarray(venv.reset(seed=seed))
         self.first = np.ones(B, dtype=bool)
         self.core_state = model.initial_state(B)
-        # Action sampling gets its own stream, independent of the envs' reset stream.
-        policy_seed = None if seed is None else int(np.random.SeedSequence([seed, 1]).generate_state(1)[0])
-        self.fast = NumpyPolicy(model, policy_seed) if NumpyPolicy.supports(model) else None
+        self.fast = NumpyPolicy(model, seed) if NumpyPolicy.supports(model) else None
         if seed is not None:
             torch.manual_seed(seed)
         self.tracker = EpisodeTracker(B)
