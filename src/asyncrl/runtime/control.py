@@ -137,5 +137,10 @@ class TrainingControl:
         self.logger.end_progress()
 
 
+def mean_stats(stats: dict[str, list[float]]) -> dict[str, float]:
+    """Average each key's values collected since the last metrics row."""
+    return {k: float(sum(v) / len(v)) for k, v in stats.items() if v}
+
+
 def spec_json(spec) -> str:
     return json.dumps(spec.to_dict(), sort_keys=True)

@@ -26,7 +26,7 @@ from asyncrl.config import TrainConfig
 from asyncrl.envs.vector import make_vec_env
 from asyncrl.nn.model import ActorCritic, ModelSpec
 from asyncrl.optim import make_optimizer
-from asyncrl.runtime.control import TrainingControl
+from asyncrl.runtime.control import TrainingControl, mean_stats
 from asyncrl.runtime.procs import WorkerFailed, child_preamble, get_context, stop_processes
 from asyncrl.runtime.rollout import RolloutCollector
 from asyncrl.runtime.schedule import learning_rate
@@ -86,11 +86,11 @@ def _worker_main(rank: int, cfg_json: str, spec_json: str, shared: ActorCritic, 
             for k, v in s.items():
                 stats.setdefault(k, []).append(v)
             if time.perf_counter() - last_report >= 1.0:
-                out_q.put(("metrics", rank, len(stats["lr"]), {k: float(np.mean(v)) for k, v in stats.items()}))
+                out_q.put(("metrics", rank, len(stats["lr"]), mean_stats(stats)))
                 stats.clear()
                 last_report = time.perf_counter()
         if stats:
-            out_q.put(("metrics", rank, len(stats["lr"]), {k: float(np.mean(v)) for k, v in stats.items()}))
+            out_q.put(("metrics", rank, len(stats["lr"]), mean_stats(stats)))
         venv.close()
     except Exception:
         tb = traceback.format_exc()

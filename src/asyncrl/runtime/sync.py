@@ -6,14 +6,12 @@ from __future__ import annotations
 import math
 import time
 
-import numpy as np
-
 from asyncrl.algos.actor_critic import ActorCriticParams, backward_and_clip, rollout_loss
 from asyncrl.config import TrainConfig
 from asyncrl.envs.vector import make_vec_env
 from asyncrl.nn.model import ActorCritic
 from asyncrl.optim import make_optimizer
-from asyncrl.runtime.control import TrainingControl
+from asyncrl.runtime.control import TrainingControl, mean_stats
 from asyncrl.runtime.rollout import RolloutCollector
 from asyncrl.runtime.schedule import learning_rate
 
@@ -48,13 +46,13 @@ def run_sync(cfg: TrainConfig, model: ActorCritic, control: TrainingControl, opt
             for k, v in {**out.stats, "grad_norm": grad_norm, "lr": lr, "skipped_updates": float(skipped)}.items():
                 stats.setdefault(k, []).append(v)
             if time.perf_counter() - last_metrics >= 1.0:
-                control.metrics({k: float(np.mean(v)) for k, v in stats.items()})
+                control.metrics(mean_stats(stats))
                 stats.clear()
                 last_metrics = time.perf_counter()
             if control.tick(model.state_dict, optimizer.state_dict):
                 break
         if stats:
-            control.metrics({k: float(np.mean(v)) for k, v in stats.items()})
+            control.metrics(mean_stats(stats))
     finally:
         venv.close()
     control.finish(model.state_dict, optimizer.state_dict)

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import queue
+import time
 import traceback
 
 import torch
 
-from asyncrl.runtime.procs import WorkerFailed, child_preamble
+from asyncrl.runtime.procs import WorkerFailed, child_preamble, stop_processes
 
 
 def _tester_main(requests, results, env_id: str, spec_json: str, episodes: int, seed: int) -> None:
@@ -75,8 +76,6 @@ class PeriodicTester:
 
     def wait(self, timeout: float) -> list[tuple[int, list[float], dict]]:
         """Wait up to ``timeout`` seconds for the tests still running."""
-        import time
-
         out, deadline = [], time.monotonic() + timeout
         while self.busy > 0 and time.monotonic() < deadline and self.proc.is_alive():
             out += self.poll()
@@ -84,8 +83,6 @@ class PeriodicTester:
         return out
 
     def close(self) -> None:
-        from asyncrl.runtime.procs import stop_processes
-
         try:
             self.requests.put(None)
         except (ValueError, OSError):
