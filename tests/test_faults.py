@@ -113,8 +113,9 @@ def test_signal_saves_and_exits_0(how, algo, run_dir):
 
 @pytest.mark.parametrize("algo", ["a2c", "a3c"])
 def test_resume_continues_counters_optimizer_and_logs(algo, run_dir):
-    run_cli("train", "--algo", algo, "--workers", "2", "--total-steps", "4000", "--eval-every", "0",
-            "--run-dir", run_dir, *FAST, check=True)
+    # Few envs, so episodes finish within the small budgets (the CartPole defaults step 64 at once).
+    run_cli("train", "--algo", algo, "--workers", "2", "--num-envs", "4", "--total-steps", "4000",
+            "--eval-every", "0", "--run-dir", run_dir, *FAST, check=True)
     first = torch.load(os.path.join(run_dir, "checkpoints", "latest.pt"), weights_only=True)
     rows_before = list(csv.reader(open(os.path.join(run_dir, "episodes.csv"))))
     p = run_cli("train", "--resume", run_dir, "--total-steps", "8000", *FAST, check=True)
