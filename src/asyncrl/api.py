@@ -119,3 +119,21 @@ class A2C(_Agent):
     """Synchronous advantage actor-critic: batched envs, one process."""
 
     algo = "a2c"
+
+
+class IMPALA(_Agent):
+    """IMPALA: actor processes and a central learner with V-trace off-policy correction."""
+
+    algo = "impala"
+
+
+class APPO(_Agent):
+    """Asynchronous PPO: the clipped surrogate on V-trace (or GAE) targets, on the actor-learner runtime."""
+
+    algo = "appo"
+
+
+class A3CPS(_Agent):
+    """A3C with a parameter server: actors send gradients, one learner applies them in arrival order."""
+
+    algo = "a3c-ps"

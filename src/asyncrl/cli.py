@@ -13,9 +13,9 @@ from asyncrl.errors import UsageError
 
 # (flag, config field, type, help); bools get --x/--no-x.
 _TRAIN_FLAGS: list[tuple[str, str, object, str]] = [
-    ("--algo", "algo", str, "a3c (Hogwild worker processes) or a2c (synchronous)"),
+    ("--algo", "algo", str, "a3c (Hogwild workers), a2c (synchronous), impala, appo or a3c-ps (actor-learner)"),
     ("--env", "env", str, "Gymnasium id, or package.module:EnvClass"),
-    ("--workers", "workers", int, "A3C worker processes (default: all cores)"),
+    ("--workers", "workers", int, "A3C workers or actor processes (default: all cores; actor-learner: one fewer)"),
     ("--num-envs", "num_envs", int, "envs per worker (A3C) or in total (A2C), stepped with one batched forward"),
     ("--seed", "seed", int, "random seed"),
     ("--total-steps", "total_steps", int, "env step budget"),
@@ -36,6 +36,19 @@ _TRAIN_FLAGS: list[tuple[str, str, object, str]] = [
     ("--optimizer-eps", "optimizer_eps", float, "optimizer epsilon"),
     ("--rms-alpha", "rms_alpha", float, "RMSprop smoothing constant"),
     ("--shared-optimizer", "shared_optimizer", bool, "A3C: optimizer statistics shared by all workers"),
+    ("--batch-rollouts", "batch_rollouts", int, "actor-learner: actor rollouts per learner update"),
+    ("--slots-per-actor", "slots_per_actor", int, "actor-learner: shared-memory trajectory slots per actor"),
+    ("--rho-bar", "rho_bar", float, "V-trace: clipping of the importance weights in the value targets"),
+    ("--c-bar", "c_bar", float, "V-trace: clipping of the trace coefficients"),
+    ("--pg-rho-bar", "pg_rho_bar", float, "V-trace: clipping of the importance weights in the policy gradient"),
+    ("--targets", "targets", str, "APPO: vtrace or gae value targets and advantages"),
+    ("--clip-range", "clip_range", float, "APPO: surrogate clipping range"),
+    ("--epochs", "epochs", int, "APPO: passes over each batch"),
+    ("--minibatches", "minibatches", int, "APPO: minibatches per epoch (split along envs)"),
+    ("--kl-coef", "kl_coef", float, "APPO: KL penalty weight (0: off)"),
+    ("--max-policy-lag", "max_policy_lag", int, "drop samples more than this many updates stale (0: keep all)"),
+    ("--restart-actors", "restart_actors", bool, "restart a failed actor instead of ending the run"),
+    ("--serial", "serial", bool, "actor-learner algorithms: run actors and learner in one process"),
     ("--hidden", "hidden", int, "MLP hidden sizes, e.g. --hidden 64 64"),
     ("--activation", "activation", str, "tanh, relu or elu"),
     ("--lstm", "lstm", bool, "add an LSTM core"),
@@ -57,7 +70,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="asyncrl", description="Asynchronous actor-critic RL (A3C, A2C) on PyTorch and Gymnasium.")
+    p = _Parser(prog="asyncrl", description="Asynchronous actor-critic RL (A3C, A2C, IMPALA, APPO) on PyTorch and Gymnasium.")
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
 
     t = sub.add_parser("train", help="train an agent (no arguments: A3C on CartPole-v1 with all cores)")

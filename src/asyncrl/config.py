@@ -15,7 +15,10 @@ from typing import Any
 
 from asyncrl.errors import UsageError
 
-ALGOS = ("a3c", "a2c")
+ALGOS = ("a3c", "a2c", "impala", "appo", "a3c-ps")
+ACTOR_LEARNER_ALGOS = ("impala", "appo", "a3c-ps")
+"""Algorithms on the actor-learner runtime (:mod:`asyncrl.runtime.actor_learner`)."""
+TARGETS = ("vtrace", "gae")
 OPTIMIZERS = ("rmsprop", "adam")
 LR_SCHEDULES = ("constant", "linear")
 START_METHODS = ("fork", "spawn", "forkserver")
@@ -27,13 +30,17 @@ class TrainConfig:
     """Settings of one training run. ``None`` means "the default for this algorithm and env"."""
 
     algo: str = "a3c"
-    """Algorithm: ``a3c`` (Hogwild worker processes) or ``a2c`` (synchronous, one process)."""
+    """Algorithm: ``a3c`` (Hogwild worker processes), ``a2c`` (synchronous, one process), or on the
+    actor-learner runtime ``impala`` (V-trace), ``appo`` (clipped surrogate on V-trace or GAE targets)
+    and ``a3c-ps`` (actors send gradients to a central learner, applied in arrival order)."""
     env: str = "CartPole-v1"
     """Any Gymnasium id, or ``package.module:EnvClass``."""
     workers: int | None = None
-    """A3C worker processes (default: the machine's cores). A2C runs in one process."""
+    """A3C worker processes or actor processes of the actor-learner algorithms (default: the
+    machine's cores; one fewer for actor-learner algorithms, whose learner takes a core). A2C runs
+    in one process."""
     num_envs: int | None = None
-    """Envs stepped together with one batched forward: per worker (A3C) or in total (A2C)."""
+    """Envs stepped together with one batched forward: per worker/actor, or in total (A2C)."""
     seed: int = 0
     """Seed of the model initialisation, the envs and the action sampling."""
     total_steps: int | None = None
@@ -74,6 +81,35 @@ class TrainConfig:
     """RMSprop smoothing constant."""
     shared_optimizer: bool | None = None
     """A3C: one optimizer state in shared memory for all workers (else one per worker)."""
+
+    # ---- actor-learner runtime (impala, appo, a3c-ps) ------------------------------------
+    batch_rollouts: int | None = None
+    """Actor rollouts (of ``n_steps x num_envs`` steps each) per learner update."""
+    slots_per_actor: int | None = None
+    """Preallocated shared-memory trajectory slots per actor; an actor waits for a free one
+    (backpressure), so at most ``workers x slots_per_actor`` rollouts are in flight."""
+    rho_bar: float | None = None
+    """V-trace: clipping of the importance weights in the value targets (rho-bar)."""
+    c_bar: float | None = None
+    """V-trace: clipping of the trace coefficients (c-bar)."""
+    pg_rho_bar: float | None = None
+    """V-trace: clipping of the importance weights in the policy gradient."""
+    targets: str | None = None
+    """APPO: value targets and advantages from ``vtrace`` or ``gae``."""
+    clip_range: float | None = None
+    """APPO: the surrogate's clipping range epsilon."""
+    epochs: int | None = None
+    """APPO: passes over each batch of rollouts."""
+    minibatches: int | None = None
+    """APPO: minibatches per epoch (split along the env axis, so sequences stay whole)."""
+    kl_coef: float | None = None
+    """APPO: weight of a KL(behaviour || current) penalty (0: none)."""
+    max_policy_lag: int | None = None
+    """Drop samples produced by a policy more than this many updates old (0: keep all)."""
+    restart_actors: bool = False
+    """Restart an actor that raises or dies (counted in the logs) instead of ending the run."""
+    serial: bool = False
+    """Run the actor-learner algorithms' actors and learner in one process (debugging, determinism)."""
 
     # ---- model --------------------------------------------------------------------------
     hidden: list[int] | None = None
@@ -121,6 +157,8 @@ _COMMON: dict[str, Any] = dict(
     max_grad_norm=0.5, normalize_advantages=False, reward_scale=1.0, optimizer="rmsprop",
     optimizer_eps=1e-5, rms_alpha=0.99, shared_optimizer=True, hidden=[64, 64], activation="tanh",
     lstm=False, lstm_size=64, log_std_init=0.0, eval_episodes=10,
+    batch_rollouts=1, slots_per_actor=2, rho_bar=1.0, c_bar=1.0, pg_rho_bar=1.0, targets="vtrace",
+    clip_range=0.2, epochs=1, minibatches=1, kl_coef=0.0, max_policy_lag=0,
 )
 DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {
     ("a3c", "discrete"): dict(num_envs=1, n_steps=5, lr=7e-4, total_steps=1_000_000, eval_every=100_000),
@@ -129,6 +167,17 @@ DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {
     ("a2c", "discrete"): dict(num_envs=16, n_steps=5, lr=7e-4, total_steps=1_000_000, eval_every=100_000),
     ("a2c", "continuous"): dict(num_envs=16, n_steps=8, lr=7e-4, entropy_coef=0.0, total_steps=1_000_000,
                                 eval_every=100_000),
+    ("impala", "discrete"): dict(num_envs=32, n_steps=20, lr=6e-4, total_steps=1_000_000, eval_every=100_000),
+    ("impala", "continuous"): dict(num_envs=32, n_steps=20, lr=3e-4, entropy_coef=0.0, total_steps=1_000_000,
+                                   eval_every=100_000),
+    ("appo", "discrete"): dict(num_envs=32, n_steps=16, lr=3e-4, optimizer="adam", optimizer_eps=1e-8, epochs=2,
+                               minibatches=2, total_steps=1_000_000, eval_every=100_000),
+    ("appo", "continuous"): dict(num_envs=32, n_steps=16, lr=3e-4, optimizer="adam", optimizer_eps=1e-8,
+                                 entropy_coef=0.0, epochs=2, minibatches=2, total_steps=1_000_000,
+                                 eval_every=100_000),
+    ("a3c-ps", "discrete"): dict(num_envs=1, n_steps=5, lr=7e-4, total_steps=1_000_000, eval_every=100_000),
+    ("a3c-ps", "continuous"): dict(num_envs=1, n_steps=5, lr=3e-4, entropy_coef=0.0, total_steps=1_000_000,
+                                   eval_every=100_000),
     # Tuned on 2 cores (BENCHMARKS.md): larger batches with a larger learning rate, no entropy bonus.
     ("a3c", "CartPole-v1"): dict(num_envs=32, n_steps=5, lr=4e-3, entropy_coef=0.0, total_steps=500_000,
                                  eval_every=50_000),
@@ -168,8 +217,10 @@ def resolve(cfg: TrainConfig, action_family: str) -> TrainConfig:
     values = dict(_COMMON)
     values.update(DEFAULTS[(cfg.algo, action_family)])
     values.update(DEFAULTS.get((cfg.algo, cfg.env), {}))
-    if cfg.algo == "a3c":
+    if cfg.algo in ("a3c", "a3c-ps"):
         values["workers"] = _usable_cores()
+    elif cfg.algo in ACTOR_LEARNER_ALGOS:
+        values["workers"] = max(1, _usable_cores() - 1)  # the learner takes a core
     else:
         values["workers"] = 1
     values["start_method"] = "fork" if os.name == "posix" and hasattr(os, "fork") else "spawn"
@@ -224,5 +275,30 @@ def validate(cfg: TrainConfig) -> None:
     need(cfg.eval_episodes is None or cfg.eval_episodes >= 1,
          f"--eval-episodes must be a positive integer, got {cfg.eval_episodes}")
     need(cfg.checkpoint_every_s > 0, f"--checkpoint-every must be positive, got {cfg.checkpoint_every_s}")
+    need(cfg.batch_rollouts is None or cfg.batch_rollouts >= 1,
+         f"--batch-rollouts must be a positive integer, got {cfg.batch_rollouts}")
+    need(cfg.slots_per_actor is None or cfg.slots_per_actor >= 1,
+         f"--slots-per-actor must be a positive integer, got {cfg.slots_per_actor}")
+    for name in ("rho_bar", "c_bar", "pg_rho_bar", "clip_range"):
+        v = getattr(cfg, name)
+        need(v is None or v > 0, f"--{name.replace('_', '-')} must be positive, got {v}")
+    need(cfg.targets is None or cfg.targets in TARGETS,
+         f"--targets {cfg.targets!r} is not supported (allowed: {', '.join(TARGETS)})")
+    need(cfg.epochs is None or cfg.epochs >= 1, f"--epochs must be a positive integer, got {cfg.epochs}")
+    need(cfg.minibatches is None or cfg.minibatches >= 1,
+         f"--minibatches must be a positive integer, got {cfg.minibatches}")
+    need(cfg.kl_coef is None or cfg.kl_coef >= 0, f"--kl-coef must be >= 0, got {cfg.kl_coef}")
+    need(cfg.max_policy_lag is None or cfg.max_policy_lag >= 0,
+         f"--max-policy-lag must be >= 0 (0: keep all samples), got {cfg.max_policy_lag}")
+    if cfg.algo == "appo" and cfg.minibatches is not None and cfg.num_envs is not None \
+            and cfg.batch_rollouts is not None:
+        columns = cfg.num_envs * cfg.batch_rollouts
+        need(cfg.minibatches <= columns,
+             f"--minibatches {cfg.minibatches} is more than the {columns} env columns of a batch "
+             f"(--num-envs x --batch-rollouts); allowed: 1 to {columns}")
+    if cfg.algo in ACTOR_LEARNER_ALGOS and None not in (cfg.workers, cfg.slots_per_actor, cfg.batch_rollouts):
+        need(cfg.batch_rollouts <= cfg.workers * cfg.slots_per_actor,
+             f"--batch-rollouts {cfg.batch_rollouts} is more than the {cfg.workers * cfg.slots_per_actor} slots "
+             f"(--workers x --slots-per-actor) that exist; allowed: 1 to {cfg.workers * cfg.slots_per_actor}")
     need(cfg.start_method is None or cfg.start_method in START_METHODS,
          f"--start-method {cfg.start_method!r} is not supported (allowed: {', '.join(START_METHODS)})")

@@ -13,10 +13,11 @@ import os
 from dataclasses import dataclass, replace
 
 import gymnasium as gym
+import numpy as np
 import torch
 
 from asyncrl.checkpoint import load_checkpoint
-from asyncrl.config import TrainConfig, resolve
+from asyncrl.config import ACTOR_LEARNER_ALGOS, TrainConfig, resolve
 from asyncrl.envs.make import env_spaces
 from asyncrl.errors import UsageError
 from asyncrl.logger import RunLogger
@@ -26,7 +27,8 @@ from asyncrl.runtime.procs import StopSignal, WorkerFailed, get_context
 
 # Settings a resumed run may change; everything else must match the saved run.
 RESUME_OVERRIDABLE = {"total_steps", "target_return", "max_seconds", "eval_every", "eval_episodes",
-                      "checkpoint_every_s", "tensorboard", "progress", "workers", "start_method"}
+                      "checkpoint_every_s", "tensorboard", "progress", "workers", "start_method",
+                      "restart_actors", "serial", "max_policy_lag"}
 
 
 @dataclass
@@ -89,6 +91,13 @@ def build_model(cfg: TrainConfig, obs_space: gym.Space, act_space: gym.Space) ->
     return ActorCritic(spec)
 
 
+def _obs_dtype(obs_space: gym.Space) -> torch.dtype:
+    """The torch dtype of the observations the envs return (uint8 frames stay uint8)."""
+    if isinstance(obs_space, gym.spaces.Discrete):
+        return torch.int64
+    return torch.from_numpy(np.zeros(0, dtype=obs_space.dtype)).dtype
+
+
 def train(cfg: TrainConfig, resume: str | None = None, given: set[str] | None = None) -> TrainResult:
     """Train until a stop condition; raises ``UsageError`` for bad settings and
     :class:`~asyncrl.runtime.hogwild.WorkerFailed` if a worker fails."""
@@ -107,8 +116,13 @@ def train(cfg: TrainConfig, resume: str | None = None, given: set[str] | None = 
     with open(os.path.join(cfg.run_dir, "config.json"), "w") as f:
         f.write(cfg.to_json())
     sjson = spec_json(model.spec)
-    logger = RunLogger(cfg.run_dir, ["updates", "steps_per_s", "lr", "loss/policy", "loss/value",
-                                     "loss/entropy", "grad_norm", "skipped_updates"],
+    columns = ["updates", "steps_per_s", "lr", "loss/policy", "loss/value", "loss/entropy", "grad_norm",
+               "skipped_updates"]
+    if cfg.algo in ACTOR_LEARNER_ALGOS:
+        from asyncrl.runtime.actor_learner import METRIC_COLUMNS
+
+        columns += METRIC_COLUMNS
+    logger = RunLogger(cfg.run_dir, columns,
                        tensorboard=cfg.tensorboard, progress=cfg.progress, time_offset=counters.wall_time_s,
                        recent_returns=counters.recent_returns)
     logger.episode_count = counters.episodes
@@ -125,6 +139,14 @@ def train(cfg: TrainConfig, resume: str | None = None, given: set[str] | None = 
                 from asyncrl.runtime.hogwild import run_hogwild
 
                 run_hogwild(cfg, model, control, opt_state, sjson)
+            elif cfg.algo in ACTOR_LEARNER_ALGOS and cfg.serial:
+                from asyncrl.runtime.serial import run_serial
+
+                run_serial(cfg, model, control, opt_state, _obs_dtype(spaces[0]))
+            elif cfg.algo in ACTOR_LEARNER_ALGOS:
+                from asyncrl.runtime.actor_learner import run_actor_learner
+
+                run_actor_learner(cfg, model, control, opt_state, sjson, _obs_dtype(spaces[0]))
             else:
                 from asyncrl.runtime.sync import run_sync
 

@@ -47,16 +47,30 @@ class NumpyPolicy:
         w, b = self.head
         return x @ w + b
 
+    def act_logp(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Sampled actions and their log-probabilities ``[B]`` (float32) under this policy."""
+        p = self.params(obs)
+        a = self._sample(p)
+        if self.discrete:
+            m = p.max(-1, keepdims=True)
+            log_z = m[:, 0] + np.log(np.exp(p - m).sum(-1))
+            logp = np.take_along_axis(p, a[:, None], -1)[:, 0] - log_z
+        else:
+            z = (a - p) * np.exp(-self.log_std)
+            logp = (-0.5 * z * z - self.log_std - np.float32(0.5 * np.log(2 * np.pi))).sum(-1)
+        return a, logp.astype(np.float32)
+
     def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
         p = self.params(obs)
+        if deterministic:
+            return p.argmax(-1) if self.discrete else p
+        return self._sample(p)
+
+    def _sample(self, p: np.ndarray) -> np.ndarray:
         if self.discrete:
-            if deterministic:
-                return p.argmax(-1)
             e = np.exp(p - p.max(-1, keepdims=True))
             cdf = np.cumsum(e, -1)
             u = self.rng.random((p.shape[0], 1), dtype=np.float32) * cdf[:, -1:]
             return np.minimum((cdf <= u).sum(-1), p.shape[-1] - 1).astype(np.int64)
-        if deterministic:
-            return p
         noise = self.rng.standard_normal(p.shape, dtype=np.float32)
         return (p + np.exp(self.log_std) * noise).astype(np.float32)

@@ -30,6 +30,7 @@ class Rollout:
         r_t: ``[T, B]`` scaled rewards, with truncated episodes' bootstrap folded in.
         discount_t: ``[T, B]`` ``gamma``, or ``0`` where the episode ended after step ``t``.
         core_state: the model's core state before ``obs[0]`` (``None`` without LSTM).
+        behaviour_logp: ``[T, B]`` ``log mu(a_t|x_t)`` of the acting policy (``None`` unless recorded).
     """
 
     obs: Tensor
@@ -38,23 +39,42 @@ class Rollout:
     r_t: Tensor
     discount_t: Tensor
     core_state: CoreState
+    behaviour_logp: Tensor | None = None
 
     @property
     def num_steps(self) -> int:
         return self.r_t.numel()
 
 
+def empty_rollout(spec, T: int, B: int, obs_dtype: torch.dtype = torch.float32, logp: bool = True) -> Rollout:
+    """A zero-filled :class:`Rollout` of ``T`` steps and ``B`` envs for a model ``spec`` (to fill in place)."""
+    obs_shape = tuple(spec.obs_shape)
+    discrete = spec.action_kind == "discrete"
+    core = None
+    if spec.lstm:
+        core = (torch.zeros(B, spec.lstm_size), torch.zeros(B, spec.lstm_size))
+    return Rollout(
+        obs=torch.zeros((T + 1, B, *obs_shape), dtype=torch.int64 if spec.obs_discrete_n else obs_dtype),
+        first=torch.zeros((T + 1, B), dtype=torch.bool),
+        actions=torch.zeros((T, B) if discrete else (T, B, spec.action_dim),
+                            dtype=torch.int64 if discrete else torch.float32),
+        r_t=torch.zeros((T, B)), discount_t=torch.zeros((T, B)), core_state=core,
+        behaviour_logp=torch.zeros((T, B)) if logp else None)
+
+
 class RolloutCollector:
     """Steps ``venv`` with ``model`` for ``n_steps`` at a time; keeps env and core state between rollouts.
 
     ``model``'s parameters may change between rollouts (in place); the collector always acts
-    with their current values.
+    with their current values. With ``record_logp`` every rollout also carries the behaviour
+    policy's log-probabilities of its actions (for off-policy corrections such as V-trace).
     """
 
     def __init__(self, venv, model: ActorCritic, n_steps: int, gamma: float, reward_scale: float = 1.0,
-                 seed: int | None = None):
+                 seed: int | None = None, record_logp: bool = False):
         self.venv, self.model, self.n_steps = venv, model, n_steps
         self.gamma, self.reward_scale = gamma, reward_scale
+        self.record_logp = record_logp
         B = venv.num_envs
         self.obs = np.asarray(venv.reset(seed=seed))
         self.first = np.ones(B, dtype=bool)
@@ -65,15 +85,15 @@ class RolloutCollector:
         self.tracker = EpisodeTracker(B)
         self.finished: list[tuple[float, int]] = []
         """Episodes (return, length) finished since the caller last cleared this list."""
-        spec = model.spec
-        self._action_shape = (B,) if spec.action_kind == "discrete" else (B, spec.action_dim)
-        self._action_dtype = np.int64 if spec.action_kind == "discrete" else np.float32
 
-    def collect(self) -> Rollout:
+    def collect(self, out: Rollout | None = None) -> Rollout:
+        """Collect ``n_steps`` steps; writes into ``out`` in place when given (e.g. a shared-memory slot)."""
+        if out is None:
+            out = empty_rollout(self.model.spec, self.n_steps, self.venv.num_envs,
+                                obs_dtype=torch.from_numpy(self.obs[:0]).dtype, logp=self.record_logp)
         model, T, B = self.model, self.n_steps, self.venv.num_envs
-        obs = np.empty((T + 1, *self.obs.shape), dtype=self.obs.dtype)
-        first = np.empty((T + 1, B), dtype=bool)
-        actions = np.empty((T, *self._action_shape), dtype=self._action_dtype)
+        obs, first, actions = out.obs.numpy(), out.first.numpy(), out.actions.numpy()
+        logps = out.behaviour_logp.numpy() if self.record_logp else None
         rewards = np.empty((T, B), np.float32)
         terminated = np.empty((T, B), bool)
         truncs = np.zeros((T, B), bool)
@@ -82,11 +102,12 @@ class RolloutCollector:
         for t in range(T):
             obs[t], first[t] = self.obs, self.first
             if self.fast is not None:
-                action = self.fast.act(self.obs)
+                action, logp = self.fast.act_logp(self.obs) if logps is not None else (self.fast.act(self.obs), None)
             else:
-                a, _, state = model.act(torch.from_numpy(self.obs), state, torch.from_numpy(self.first))
-                action = a.numpy()
+                action, logp, state = self._torch_act(state)
             actions[t] = action
+            if logps is not None:
+                logps[t] = logp
             res = self.venv.step(model.env_actions(action))
             done = res.terminated | res.truncated
             self.finished += self.tracker.update(res.reward, done)
@@ -102,8 +123,25 @@ class RolloutCollector:
         r_t, discount_t = fold_truncation_bootstrap(torch.from_numpy(rewards * np.float32(self.reward_scale)),
                                                     discounts, torch.from_numpy(truncs),
                                                     torch.from_numpy(v_final), self.gamma)
-        return Rollout(torch.from_numpy(obs), torch.from_numpy(first), torch.from_numpy(actions), r_t, discount_t,
-                       start_state)
+        out.r_t.copy_(r_t)
+        out.discount_t.copy_(discount_t)
+        if start_state is not None:
+            if out.core_state is None:
+                out.core_state = (start_state[0].clone(), start_state[1].clone())
+            else:
+                out.core_state[0].copy_(start_state[0])
+                out.core_state[1].copy_(start_state[1])
+        return out
+
+    @torch.no_grad()
+    def _torch_act(self, state: CoreState) -> tuple[np.ndarray, np.ndarray | None, CoreState]:
+        model = self.model
+        o = torch.from_numpy(self.obs).unsqueeze(0)
+        out = model(o, state, torch.from_numpy(self.first).unsqueeze(0))
+        params = out.params[0]
+        a = model.sample(params)
+        logp = model.log_prob_entropy(params, a)[0].numpy() if self.record_logp else None
+        return a.numpy(), logp, out.core_state
 
     @torch.no_grad()
     def _final_values(self, final_obs: np.ndarray, state: CoreState, idx: np.ndarray) -> Tensor:

@@ -1,0 +1,36 @@
+"""A3C with a parameter server (``a3c-ps``): the design the AsyncRL seed argues for, done asynchronously.
+
+Each actor computes the advantage actor-critic gradient (:mod:`asyncrl.algos.actor_critic`) of its
+own rollout with the weights it last received, clips it and writes it, flattened, into its
+trajectory slot; the learner applies the gradients one at a time in arrival order with one
+(non-shared) optimizer and publishes fresh weights after each. Unlike Hogwild A3C, only the
+learner ever writes the weights, and the staleness of every gradient is measured.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from asyncrl.algos.actor_critic import ActorCriticParams, backward_and_clip, rollout_loss
+from asyncrl.nn.model import ActorCritic
+from asyncrl.runtime.rollout import Rollout
+
+
+def actor_gradient(model: ActorCritic, rollout: Rollout, p: ActorCriticParams, max_grad_norm: float,
+                   out: torch.Tensor) -> tuple[bool, dict[str, float]]:
+    """Write the clipped gradient of the rollout's loss, flattened, into ``out [P]``.
+
+    Returns whether it is finite (a non-finite gradient must not be applied) and the loss statistics.
+    """
+    params = list(model.parameters())
+    res = rollout_loss(model, rollout, p)
+    grads, norm = backward_and_clip(params, res.loss, max_grad_norm)
+    torch.cat([g.reshape(-1) for g in grads], out=out)
+    return math.isfinite(norm), {**res.stats, "grad_norm": norm}
+
+
+def grad_views(flat: torch.Tensor, params: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Views of a flat gradient ``[P]`` shaped like ``params``."""
+    return [v.view_as(p) for v, p in zip(flat.split([p.numel() for p in params]), params)]

@@ -1,0 +1,97 @@
+"""APPO (asynchronous PPO, as in Sample Factory; Petrenko et al., 2020): the clipped surrogate
+objective (Schulman et al., 2017) on V-trace (default) or GAE targets, several epochs and
+minibatches over each batch of actor rollouts, an optional KL penalty.
+
+The ratio in the surrogate is ``pi / mu`` against the behaviour policy that acted, so the same
+loss covers the policy lag of asynchronous actors. Targets are recomputed for every minibatch
+with the current value function. Minibatches split the batch along the env axis, so LSTM
+sequences stay whole.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from asyncrl.losses.actor_critic import LossOutput
+from asyncrl.losses.returns import gae_advantages
+from asyncrl.losses.surrogate import clipped_surrogate_loss
+from asyncrl.losses.vtrace import vtrace
+from asyncrl.nn.model import ActorCritic
+from asyncrl.runtime.rollout import Rollout
+
+
+@dataclass
+class APPOParams:
+    """The APPO loss's hyperparameters (a view of :class:`~asyncrl.config.TrainConfig`)."""
+
+    targets: str = "vtrace"
+    clip_range: float = 0.2
+    epochs: int = 1
+    minibatches: int = 1
+    kl_coef: float = 0.0
+    rho_bar: float = 1.0
+    c_bar: float = 1.0
+    lambda_: float = 1.0
+    value_coef: float = 0.5
+    entropy_coef: float = 0.0
+    normalize_advantages: bool = False
+
+    @classmethod
+    def from_config(cls, cfg) -> APPOParams:
+        return cls(cfg.targets, cfg.clip_range, cfg.epochs, cfg.minibatches, cfg.kl_coef, cfg.rho_bar, cfg.c_bar,
+                   cfg.gae_lambda, cfg.value_coef, cfg.entropy_coef, cfg.normalize_advantages)
+
+
+def appo_targets(log_rhos: torch.Tensor, r_t: torch.Tensor, discount_t: torch.Tensor, v_t: torch.Tensor,
+                 bootstrap: torch.Tensor, p: APPOParams) -> tuple[torch.Tensor, torch.Tensor]:
+    """Value targets and advantages ``[T, B]`` (constants).
+
+    ``vtrace``: targets ``v_s`` from V-trace and advantages ``r_s + discount_s * v_{s+1} - V(x_s)``
+    (no importance weight: the surrogate's ratio applies it). ``gae``: GAE advantages with
+    ``lambda`` and targets ``A + V``, ignoring the policy lag.
+    """
+    v_t = v_t.detach()
+    if p.targets == "gae":
+        adv = gae_advantages(r_t, discount_t, v_t, bootstrap, p.lambda_)
+        return adv + v_t, adv
+    vs, _ = vtrace(log_rhos, discount_t, r_t, v_t, bootstrap, rho_bar=p.rho_bar, c_bar=p.c_bar,
+                   lambda_=p.lambda_)
+    vs_tp1 = torch.cat([vs[1:], bootstrap.unsqueeze(0)], dim=0)
+    return vs, r_t + discount_t * vs_tp1 - v_t
+
+
+def appo_loss(model: ActorCritic, batch: Rollout, p: APPOParams) -> LossOutput:
+    """The loss on one minibatch ``[T + 1, b]``: surrogate + value_coef * value - entropy_coef * entropy
+    + kl_coef * KL, where KL is the estimator ``mean((ratio - 1) - log ratio)`` of KL(mu || pi)."""
+    assert batch.behaviour_logp is not None, "APPO needs the behaviour log-probabilities"
+    out = model(batch.obs, batch.core_state, batch.first)
+    v_t = out.value[:-1]
+    log_prob, entropy = model.log_prob_entropy(out.params[:-1], batch.actions)
+    log_ratio = log_prob - batch.behaviour_logp
+    vs, adv = appo_targets(log_ratio.detach(), batch.r_t, batch.discount_t, v_t, out.value[-1].detach(), p)
+    if p.normalize_advantages and adv.numel() > 1:
+        adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+    policy_loss, s = clipped_surrogate_loss(log_prob, batch.behaviour_logp, adv, p.clip_range)
+    value_loss = 0.5 * (vs - v_t).pow(2).mean()
+    ent = entropy.mean()
+    kl = (torch.exp(log_ratio) - 1.0 - log_ratio).mean()
+    loss = policy_loss + p.value_coef * value_loss - p.entropy_coef * ent
+    if p.kl_coef > 0:
+        loss = loss + p.kl_coef * kl
+    stats = {"loss/policy": policy_loss.item(), "loss/value": value_loss.item(), "loss/entropy": ent.item(),
+             "appo/clip_fraction": s["clip_fraction"], "appo/approx_kl": float(kl)}
+    return LossOutput(loss, stats)
+
+
+def minibatch_columns(B: int, minibatches: int, generator: torch.Generator) -> list[torch.Tensor]:
+    """A random split of the env columns ``0..B-1`` into ``minibatches`` near-equal index sets."""
+    return list(torch.randperm(B, generator=generator).tensor_split(minibatches))
+
+
+def select_columns(batch: Rollout, cols: torch.Tensor) -> Rollout:
+    """The env columns ``cols`` of a time-major batch."""
+    core = None if batch.core_state is None else (batch.core_state[0][cols], batch.core_state[1][cols])
+    return Rollout(batch.obs[:, cols], batch.first[:, cols], batch.actions[:, cols], batch.r_t[:, cols],
+                   batch.discount_t[:, cols], core, batch.behaviour_logp[:, cols])

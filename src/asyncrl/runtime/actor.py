@@ -1,0 +1,77 @@
+"""The actor of the actor-learner runtime: steps its envs with the latest published weights and
+fills trajectory slots. It knows nothing of processes; runtimes call :meth:`Actor.step`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from asyncrl.algos.actor_critic import ActorCriticParams
+from asyncrl.config import TrainConfig
+from asyncrl.envs.vector import make_vec_env
+from asyncrl.nn.model import ActorCritic, ModelSpec
+from asyncrl.runtime.rollout import RolloutCollector
+from asyncrl.runtime.slots import TrajectorySlots
+from asyncrl.runtime.weights import WeightStore
+
+
+@dataclass
+class ActorReport:
+    """What one :meth:`Actor.step` produced besides the slot's contents."""
+
+    env_steps: int
+    episodes: list[tuple[float, int]] = field(default_factory=list)
+    stats: dict[str, float] = field(default_factory=dict)
+
+
+def actor_seed(run_seed: int, rank: int, env_steps: int, restarts: int = 0) -> int:
+    """Distinct, collision-free seeds per (run seed, actor, resume point, restart)."""
+    return int(np.random.SeedSequence([run_seed, rank, env_steps, restarts]).generate_state(1)[0])
+
+
+class Actor:
+    """Owns ``cfg.num_envs`` envs and a local model; ``step(slot)`` writes one rollout into ``slot``.
+
+    Before each rollout it copies the newest published weights, if any (never waits for them), and
+    stamps the slot with their version. For ``a3c-ps`` it also computes the rollout's gradient
+    into the slot.
+    """
+
+    def __init__(self, cfg: TrainConfig, spec: ModelSpec, slots: TrajectorySlots, weights: WeightStore, seed: int):
+        torch.manual_seed(seed)
+        self.cfg, self.slots, self.weights = cfg, slots, weights
+        self.model = ActorCritic(spec)
+        self.params = list(self.model.parameters())
+        self.version = -1
+        self._sync()
+        self.venv = make_vec_env(cfg.env, cfg.num_envs, seed=seed, impl=cfg.vector_env)
+        self.collector = RolloutCollector(self.venv, self.model, cfg.n_steps, cfg.gamma, cfg.reward_scale,
+                                          seed=seed, record_logp=True)
+        self.gradients = cfg.algo == "a3c-ps"
+        self.loss_params = ActorCriticParams.from_config(cfg)
+
+    def _sync(self) -> None:
+        v = self.weights.read_into(self.params, self.version)
+        if v is not None:
+            self.version = v
+
+    def step(self, slot: int) -> ActorReport:
+        self._sync()
+        rollout = self.slots.rollout(slot)
+        self.collector.collect(rollout)
+        self.slots.version[slot] = self.version
+        stats: dict[str, float] = {}
+        if self.gradients:
+            from asyncrl.algos.a3c_ps import actor_gradient
+
+            ok, stats = actor_gradient(self.model, rollout, self.loss_params, self.cfg.max_grad_norm,
+                                       self.slots.grads[slot])
+            self.slots.grad_ok[slot] = ok
+        episodes, self.collector.finished = self.collector.finished, []
+        return ActorReport(rollout.num_steps, episodes, stats)
+
+    def close(self) -> None:
+        self.venv.close()

@@ -1,0 +1,234 @@
+"""The actor-learner runtime (IMPALA, APPO, a3c-ps): actor processes fill shared-memory trajectory
+slots, the learner (in the main process) consumes them and publishes versioned weights.
+
+Transport only; the logic lives in :class:`~asyncrl.runtime.actor.Actor` and
+:class:`~asyncrl.runtime.learner.Learner`, which :mod:`asyncrl.runtime.serial` also runs in one
+process. Each actor owns ``slots_per_actor`` slots and talks to the learner over its own pipe:
+the learner sends it the index of a free slot, the actor fills that slot and sends back the index
+with its finished episodes. Only indices and episode summaries are pickled, never observations.
+An actor with no free slot waits (backpressure), so nothing grows without bound. The learner
+takes ``batch_rollouts`` full slots in arrival order, updates, publishes the new weights and
+returns the slots to their actors.
+
+An actor that raises or dies ends the run within a second (exit code 1 and the actor's traceback),
+or, with ``restart_actors``, is restarted with a fresh seed while training goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import traceback
+from multiprocessing.connection import wait
+
+import torch
+
+from asyncrl.config import TrainConfig
+from asyncrl.nn.model import ActorCritic, ModelSpec
+from asyncrl.runtime.actor import Actor, ActorReport, actor_seed
+from asyncrl.runtime.control import TrainingControl
+from asyncrl.runtime.learner import Learner
+from asyncrl.runtime.procs import WorkerFailed, child_preamble, get_context, stop_processes
+from asyncrl.runtime.slots import TrajectorySlots
+from asyncrl.runtime.weights import WeightStore
+
+METRIC_COLUMNS = ["policy_lag_mean", "policy_lag_max", "dropped_samples", "queue_depth", "actor_restarts",
+                  "vtrace/rho_mean", "appo/clip_fraction", "appo/approx_kl"]
+"""Columns of ``metrics.csv`` besides the foundation's, for the actor-learner algorithms."""
+
+
+def build_slots(cfg: TrainConfig, model: ActorCritic, obs_dtype: torch.dtype) -> TrajectorySlots:
+    grad_size = sum(p.numel() for p in model.parameters()) if cfg.algo == "a3c-ps" else 0
+    return TrajectorySlots(model.spec, cfg.workers * cfg.slots_per_actor, cfg.n_steps, cfg.num_envs, obs_dtype,
+                           grad_size)
+
+
+class StatsWindow:
+    """Learner and actor statistics between two ``metrics.csv`` rows, plus the run's running totals."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, list[float]] = {}
+        self.dropped_total = 0.0
+        self.restarts = 0
+
+    def add(self, stats: dict[str, float]) -> None:
+        for k, v in stats.items():
+            if k == "dropped_samples":
+                self.dropped_total += v
+            else:
+                self.values.setdefault(k, []).append(v)
+
+    def row(self, queue_depth: int) -> dict[str, float]:
+        """Means over the window (maxima for ``policy_lag_max``, sums for ``skipped_updates``)."""
+        out = {}
+        for k, v in self.values.items():
+            if v:
+                out[k] = max(v) if k == "policy_lag_max" else sum(v) if k == "skipped_updates" else sum(v) / len(v)
+        out.update(dropped_samples=self.dropped_total, queue_depth=float(queue_depth),
+                   actor_restarts=float(self.restarts))
+        self.values = {}
+        return out
+
+    def progress(self, queue_depth: int) -> str:
+        lag = self.values.get("policy_lag_mean")
+        lag_max = self.values.get("policy_lag_max")
+        lag_s = f"{sum(lag) / len(lag):.1f}/{max(lag_max):.0f}" if lag else "-"
+        return f" | lag {lag_s} | queue {queue_depth}"
+
+
+def record_report(control: TrainingControl, window: StatsWindow, rank: int, rep: ActorReport) -> None:
+    """Count an arrived rollout's env steps and log its finished episodes."""
+    c = control.counters
+    c.env_steps += rep.env_steps
+    for ret, length in rep.episodes:
+        control.episode(c.env_steps, ret, length, rank)
+    if rep.stats:
+        window.add(rep.stats)
+
+
+def _actor_main(rank: int, seed: int, cfg_json: str, spec_json: str, slots: TrajectorySlots, weights: WeightStore,
+                conn, stop_event) -> None:
+    child_preamble()
+    try:
+        cfg = TrainConfig(**json.loads(cfg_json))
+        actor = Actor(cfg, ModelSpec(**json.loads(spec_json)), slots, weights, seed)
+        while not stop_event.is_set():
+            if not conn.poll(0.1):
+                continue
+            slot = conn.recv()
+            if slot is None:
+                break
+            rep = actor.step(slot)
+            conn.send(("full", slot, rep.env_steps, rep.episodes, rep.stats))
+        actor.close()
+    except (EOFError, BrokenPipeError, ConnectionResetError):
+        pass  # the learner closed our pipe: it is shutting down
+    except Exception:
+        tb = traceback.format_exc()
+        print(f"asyncrl actor {rank} failed:\n{tb}", file=sys.stderr, flush=True)
+        try:
+            conn.send(("error", tb))
+        except OSError:
+            pass
+        sys.exit(1)
+
+
+class _ActorHandle:
+    def __init__(self, rank: int, slots: list[int]):
+        self.rank, self.slots = rank, slots
+        self.proc = None
+        self.conn = None
+        self.error: str | None = None
+
+
+def run_actor_learner(cfg: TrainConfig, model: ActorCritic, control: TrainingControl,
+                      optimizer_state: dict | None, spec_json: str, obs_dtype: torch.dtype) -> None:
+    ctx = get_context(cfg.start_method)
+    c = control.counters
+    slots = build_slots(cfg, model, obs_dtype)
+    weights = WeightStore(list(model.parameters()))
+    learner = Learner(cfg, model, slots, weights, version=c.updates, optimizer_state=optimizer_state)
+    stop_event = ctx.Event()
+    k = cfg.slots_per_actor
+    handles = [_ActorHandle(r, list(range(r * k, (r + 1) * k))) for r in range(cfg.workers)]
+    ready: list[int] = []  # full slots waiting for the learner, in arrival order
+    window = StatsWindow()
+    cfg_json = cfg.to_json()
+
+    def start(h: _ActorHandle) -> None:
+        parent_conn, child_conn = ctx.Pipe()
+        seed = actor_seed(cfg.seed, h.rank, c.env_steps, window.restarts)
+        h.proc = ctx.Process(target=_actor_main, name=f"asyncrl-actor-{h.rank}", daemon=True,
+                             args=(h.rank, seed, cfg_json, spec_json, slots, weights, child_conn, stop_event))
+        h.proc.start()
+        child_conn.close()
+        h.conn, h.error = parent_conn, None
+        for s in h.slots:
+            if s not in ready:
+                parent_conn.send(s)
+
+    def receive(h: _ActorHandle) -> None:
+        try:
+            while h.conn.poll():
+                msg = h.conn.recv()
+                if msg[0] == "full":
+                    _, slot, steps, episodes, stats = msg
+                    record_report(control, window, h.rank, ActorReport(steps, episodes, stats))
+                    ready.append(slot)
+                elif msg[0] == "error":
+                    h.error = msg[1]
+        except (EOFError, OSError):
+            pass  # the actor is gone; its exit code tells how
+
+    def free(slot: int) -> None:
+        h = handles[slot // k]
+        try:
+            h.conn.send(slot)
+        except OSError:
+            pass  # a dead actor: its slots go to its replacement
+
+    failure: str | None = None
+    last_metrics = time.perf_counter()
+    try:
+        for h in handles:
+            start(h)
+        control.extra_progress = lambda: window.progress(len(ready))
+        while failure is None:
+            for conn in wait([h.conn for h in handles], timeout=0.05):
+                receive(next(h for h in handles if h.conn is conn))
+            for h in handles:
+                if h.proc.exitcode is None:
+                    continue
+                receive(h)
+                how = (f"was killed by signal {-h.proc.exitcode}" if h.proc.exitcode < 0
+                       else f"exited with code {h.proc.exitcode}")
+                desc = f"actor {h.rank} (pid {h.proc.pid}) {how}"
+                if h.error:
+                    desc = f"actor {h.rank} raised an exception:\n{h.error}"
+                if not cfg.restart_actors:
+                    failure = desc
+                    break
+                window.restarts += 1
+                _note_restart(cfg.run_dir, desc, window.restarts)
+                h.proc.join(1.0)
+                h.conn.close()
+                start(h)
+            while failure is None and len(ready) >= cfg.batch_rollouts:
+                batch, ready[:] = ready[:cfg.batch_rollouts], ready[cfg.batch_rollouts:]
+                window.add(learner.step(batch, c.env_steps))
+                c.updates = learner.version
+                for s in batch:
+                    free(s)
+            if time.perf_counter() - last_metrics >= 1.0 and window.values:
+                control.metrics(window.row(len(ready)))
+                last_metrics = time.perf_counter()
+            if failure is None and control.tick(model.state_dict, learner.optimizer.state_dict):
+                break
+    finally:
+        stop_event.set()
+        for h in handles:
+            if h.conn is not None:
+                try:
+                    h.conn.send(None)
+                except OSError:
+                    pass
+        stop_processes([h.proc for h in handles if h.proc is not None], timeout=5.0)
+        for h in handles:
+            if h.conn is not None:
+                h.conn.close()
+        if window.values:
+            control.metrics(window.row(len(ready)))
+    if failure is not None:
+        control.save("latest", model.state_dict(), learner.optimizer.state_dict())
+        control.logger.end_progress()
+        raise WorkerFailed(failure)
+    control.finish(model.state_dict, learner.optimizer.state_dict)
+
+
+def _note_restart(run_dir: str, desc: str, n: int) -> None:
+    first = desc.strip().splitlines()[-1] if desc.strip() else desc
+    print(f"\nasyncrl: {desc.splitlines()[0]} ({first}); restarting it (restart {n})", file=sys.stderr, flush=True)
+    with open(os.path.join(run_dir, "error.log"), "a") as f:
+        f.write(f"restart {n}: {desc}\n")

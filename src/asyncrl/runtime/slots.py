@@ -1,0 +1,73 @@
+"""Preallocated trajectory slots in shared memory: what actors fill and the learner consumes.
+
+Every field is one tensor ``[S, ...]`` over the ``S`` slots, moved to shared memory once before
+any actor starts; a slot ``i`` is a :class:`~asyncrl.runtime.rollout.Rollout` of views into
+row ``i``. Only slot indices travel between processes, never observations. Besides the rollout
+(time-major ``[T + 1, B, ...]`` observations and ``first`` flags, ``[T, B]`` actions, rewards,
+``discount_t`` and behaviour log-probabilities, the LSTM state before the rollout), a slot holds
+the policy version that produced it and, for ``a3c-ps``, the flat gradient its actor computed.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from asyncrl.nn.model import ModelSpec
+from asyncrl.runtime.rollout import Rollout, empty_rollout
+
+
+class TrajectorySlots:
+    """``num_slots`` rollouts of ``T`` steps and ``B`` envs, plus a version ``[S]`` and gradients ``[S, P]``.
+
+    Args:
+        spec: the model spec (observation and action shapes, LSTM size).
+        num_slots: ``S``.
+        T: rollout length (``n_steps``).
+        B: envs per actor.
+        obs_dtype: dtype of the observations (uint8 frames stay uint8).
+        grad_size: ``P``, the number of model parameters, when slots carry gradients (``a3c-ps``); else 0.
+    """
+
+    def __init__(self, spec: ModelSpec, num_slots: int, T: int, B: int, obs_dtype: torch.dtype = torch.float32,
+                 grad_size: int = 0):
+        self.num_slots, self.T, self.B = num_slots, T, B
+        one = empty_rollout(spec, T, B, obs_dtype=obs_dtype, logp=True)
+
+        def stacked(t: Tensor) -> Tensor:
+            return torch.zeros((num_slots, *t.shape), dtype=t.dtype).share_memory_()
+
+        self.obs, self.first, self.actions = stacked(one.obs), stacked(one.first), stacked(one.actions)
+        self.r_t, self.discount_t, self.behaviour_logp = stacked(one.r_t), stacked(one.discount_t), \
+            stacked(one.behaviour_logp)
+        self.core_h = self.core_c = None
+        if one.core_state is not None:
+            self.core_h, self.core_c = stacked(one.core_state[0]), stacked(one.core_state[1])
+        self.version = torch.zeros(num_slots, dtype=torch.int64).share_memory_()
+        """Policy version (learner updates) of the weights that acted in each slot."""
+        self.grads = torch.zeros((num_slots, grad_size)).share_memory_() if grad_size else None
+        """``a3c-ps``: the flat, clipped gradient each slot's actor computed (``None`` otherwise)."""
+        self.grad_ok = torch.ones(num_slots, dtype=torch.bool).share_memory_()
+        """``a3c-ps``: ``False`` where the gradient was not finite (the learner skips it)."""
+
+    def rollout(self, i: int) -> Rollout:
+        """Slot ``i`` as a :class:`Rollout` of views (writing to it writes to shared memory)."""
+        core = None if self.core_h is None else (self.core_h[i], self.core_c[i])
+        return Rollout(self.obs[i], self.first[i], self.actions[i], self.r_t[i], self.discount_t[i], core,
+                       self.behaviour_logp[i])
+
+    def batch(self, ids: list[int]) -> Rollout:
+        """Slots ``ids`` side by side along the env axis: a :class:`Rollout` of ``[T(+1), len(ids) * B, ...]``
+        (a copy, so the slots can be freed at once)."""
+        idx = torch.as_tensor(ids, dtype=torch.int64)
+
+        def cat(t: Tensor, time_major: bool = True) -> Tensor:
+            x = t.index_select(0, idx)  # [k, T, B, ...]
+            if time_major:
+                x = x.transpose(0, 1)  # [T, k, B, ...]
+                return x.reshape(x.shape[0], -1, *x.shape[3:])
+            return x.reshape(-1, *x.shape[2:])  # [k * B, ...]
+
+        core = None if self.core_h is None else (cat(self.core_h, False), cat(self.core_c, False))
+        return Rollout(cat(self.obs), cat(self.first), cat(self.actions), cat(self.r_t), cat(self.discount_t), core,
+                       cat(self.behaviour_logp))

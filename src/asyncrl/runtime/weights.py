@@ -1,0 +1,58 @@
+"""Versioned model weights in shared memory: the learner publishes, actors pick them up without waiting.
+
+A triple buffer. Publication number ``n`` lives in ``buffers[n % 3]`` together with its policy
+version (the learner's update count). The learner writes publication ``n + 1`` into the next
+buffer and only then sets ``seq = n + 1``; a reader that copied ``buffers[n0 % 3]`` keeps the copy
+if ``seq`` is still ``n0`` or ``n0 + 1`` afterwards (the learner only overwrites that buffer when it
+writes publication ``n0 + 3``, after publishing ``n0 + 2``) and retries otherwise. Neither side
+ever blocks the other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+
+class WeightStore:
+    """Shared ``[3, P]`` buffers, their policy versions ``[3]`` and a publication counter."""
+
+    def __init__(self, params: Sequence[Tensor]):
+        self.shapes = [tuple(p.shape) for p in params]
+        self.numels = [p.numel() for p in params]
+        self.buffers = torch.zeros(3, sum(self.numels)).share_memory_()
+        self.versions = torch.full((3,), -1, dtype=torch.int64).share_memory_()
+        self.seq = torch.full((1,), -1, dtype=torch.int64).share_memory_()
+        """The latest publication number (-1: none yet)."""
+
+    def _views(self, b: int) -> list[Tensor]:
+        return [v.view(s) for v, s in zip(self.buffers[b].split(self.numels), self.shapes)]
+
+    @property
+    def latest_version(self) -> int:
+        """The policy version of the latest publication (-1: none yet)."""
+        n = int(self.seq[0])
+        return -1 if n < 0 else int(self.versions[n % 3])
+
+    @torch.no_grad()
+    def publish(self, params: Sequence[Tensor], version: int) -> None:
+        """Make ``params`` (their current values) readable as policy ``version``. One writer only."""
+        n = int(self.seq[0]) + 1
+        torch._foreach_copy_(self._views(n % 3), [p.detach() for p in params])
+        self.versions[n % 3] = version
+        self.seq[0] = n
+
+    @torch.no_grad()
+    def read_into(self, params: Sequence[Tensor], have: int) -> int | None:
+        """Copy the latest weights into ``params`` if their version is newer than ``have``; returns
+        the version copied, or ``None`` when there is nothing newer."""
+        while True:
+            n0 = int(self.seq[0])
+            if n0 < 0 or int(self.versions[n0 % 3]) <= have:
+                return None
+            version = int(self.versions[n0 % 3])
+            torch._foreach_copy_(list(params), self._views(n0 % 3))
+            if int(self.seq[0]) - n0 <= 1:
+                return version
