@@ -76,12 +76,12 @@ def appo_loss(model: ActorCritic, batch: Rollout, p: APPOParams) -> LossOutput:
     policy_loss, s = clipped_surrogate_loss(log_prob, batch.behaviour_logp, adv, p.clip_range)
     value_loss = 0.5 * (vs - v_t).pow(2).mean()
     ent = entropy.mean()
-    kl = (torch.exp(log_ratio) - 1.0 - log_ratio).mean()
+    kl = (torch.exp(log_ratio) - 1.0 - log_ratio).mean()  # >= 0, unbiased for KL(mu || pi) under a ~ mu
     loss = policy_loss + p.value_coef * value_loss - p.entropy_coef * ent
     if p.kl_coef > 0:
         loss = loss + p.kl_coef * kl
     stats = {"loss/policy": policy_loss.item(), "loss/value": value_loss.item(), "loss/entropy": ent.item(),
-             "appo/clip_fraction": s["clip_fraction"], "appo/approx_kl": float(kl)}
+             "appo/clip_fraction": s["clip_fraction"], "appo/approx_kl": kl.item()}
     return LossOutput(loss, stats)
 
 

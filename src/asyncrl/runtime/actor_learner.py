@@ -31,7 +31,7 @@ from asyncrl.runtime.actor import Actor, ActorReport, actor_seed
 from asyncrl.runtime.control import TrainingControl
 from asyncrl.runtime.learner import Learner
 from asyncrl.runtime.procs import WorkerFailed, child_preamble, get_context, stop_processes
-from asyncrl.runtime.slots import TrajectorySlots
+from asyncrl.runtime.slots import SlotLedger, TrajectorySlots
 from asyncrl.runtime.weights import WeightStore
 
 METRIC_COLUMNS = ["policy_lag_mean", "policy_lag_max", "dropped_samples", "queue_depth", "actor_restarts",
@@ -116,8 +116,8 @@ def _actor_main(rank: int, seed: int, cfg_json: str, spec_json: str, slots: Traj
 
 
 class _ActorHandle:
-    def __init__(self, rank: int, slots: list[int]):
-        self.rank, self.slots = rank, slots
+    def __init__(self, rank: int):
+        self.rank = rank
         self.proc = None
         self.conn = None
         self.error: str | None = None
@@ -131,9 +131,8 @@ def run_actor_learner(cfg: TrainConfig, model: ActorCritic, control: TrainingCon
     weights = WeightStore(list(model.parameters()))
     learner = Learner(cfg, model, slots, weights, version=c.updates, optimizer_state=optimizer_state)
     stop_event = ctx.Event()
-    k = cfg.slots_per_actor
-    handles = [_ActorHandle(r, list(range(r * k, (r + 1) * k))) for r in range(cfg.workers)]
-    ready: list[int] = []  # full slots waiting for the learner, in arrival order
+    handles = [_ActorHandle(r) for r in range(cfg.workers)]
+    ledger = SlotLedger(cfg.workers, cfg.slots_per_actor)
     window = StatsWindow()
     cfg_json = cfg.to_json()
 
@@ -145,9 +144,9 @@ def run_actor_learner(cfg: TrainConfig, model: ActorCritic, control: TrainingCon
         h.proc.start()
         child_conn.close()
         h.conn, h.error = parent_conn, None
-        for s in h.slots:
-            if s not in ready:
-                parent_conn.send(s)
+        ledger.reclaim(h.rank)  # slots a dead predecessor was filling
+        for s in ledger.hand_out(h.rank):
+            parent_conn.send(s)
 
     def receive(h: _ActorHandle) -> None:
         try:
@@ -156,16 +155,18 @@ def run_actor_learner(cfg: TrainConfig, model: ActorCritic, control: TrainingCon
                 if msg[0] == "full":
                     _, slot, steps, episodes, stats = msg
                     record_report(control, window, h.rank, ActorReport(steps, episodes, stats))
-                    ready.append(slot)
+                    ledger.filled(slot)
                 elif msg[0] == "error":
                     h.error = msg[1]
         except (EOFError, OSError):
             pass  # the actor is gone; its exit code tells how
 
     def free(slot: int) -> None:
-        h = handles[slot // k]
+        ledger.release(slot)
+        h = handles[ledger.owner(slot)]
         try:
-            h.conn.send(slot)
+            for s in ledger.hand_out(h.rank):
+                h.conn.send(s)
         except OSError:
             pass  # a dead actor: its slots go to its replacement
 
@@ -174,7 +175,7 @@ def run_actor_learner(cfg: TrainConfig, model: ActorCritic, control: TrainingCon
     try:
         for h in handles:
             start(h)
-        control.extra_progress = lambda: window.progress(len(ready))
+        control.extra_progress = lambda: window.progress(len(ledger.ready))
         while failure is None:
             for conn in wait([h.conn for h in handles], timeout=0.05):
                 receive(next(h for h in handles if h.conn is conn))
@@ -195,14 +196,14 @@ def run_actor_learner(cfg: TrainConfig, model: ActorCritic, control: TrainingCon
                 h.proc.join(1.0)
                 h.conn.close()
                 start(h)
-            while failure is None and len(ready) >= cfg.batch_rollouts:
-                batch, ready[:] = ready[:cfg.batch_rollouts], ready[cfg.batch_rollouts:]
+            while failure is None and len(ledger.ready) >= cfg.batch_rollouts:
+                batch = ledger.take(cfg.batch_rollouts)
                 window.add(learner.step(batch, c.env_steps))
                 c.updates = learner.version
                 for s in batch:
                     free(s)
             if time.perf_counter() - last_metrics >= 1.0 and window.values:
-                control.metrics(window.row(len(ready)))
+                control.metrics(window.row(len(ledger.ready)))
                 last_metrics = time.perf_counter()
             if failure is None and control.tick(model.state_dict, learner.optimizer.state_dict):
                 break
@@ -219,7 +220,7 @@ def run_actor_learner(cfg: TrainConfig, model: ActorCritic, control: TrainingCon
             if h.conn is not None:
                 h.conn.close()
         if window.values:
-            control.metrics(window.row(len(ready)))
+            control.metrics(window.row(len(ledger.ready)))
     if failure is not None:
         control.save("latest", model.state_dict(), learner.optimizer.state_dict())
         control.logger.end_progress()

@@ -8,7 +8,7 @@ them. The same seed gives the same run, bit for bit.
 
 from __future__ import annotations
 
-from collections import deque
+import time
 
 import torch
 
@@ -18,8 +18,8 @@ from asyncrl.runtime.actor import Actor, actor_seed
 from asyncrl.runtime.actor_learner import StatsWindow, build_slots, record_report
 from asyncrl.runtime.control import TrainingControl
 from asyncrl.runtime.learner import Learner
+from asyncrl.runtime.slots import SlotLedger
 from asyncrl.runtime.weights import WeightStore
-import time
 
 
 def run_serial(cfg: TrainConfig, model: ActorCritic, control: TrainingControl, optimizer_state: dict | None,
@@ -28,35 +28,35 @@ def run_serial(cfg: TrainConfig, model: ActorCritic, control: TrainingControl, o
     slots = build_slots(cfg, model, obs_dtype)
     weights = WeightStore(list(model.parameters()))
     learner = Learner(cfg, model, slots, weights, version=c.updates, optimizer_state=optimizer_state)
-    k = cfg.slots_per_actor
     actors = [Actor(cfg, model.spec, slots, weights, actor_seed(cfg.seed, r, c.env_steps)) for r in range(cfg.workers)]
-    free = [deque(range(r * k, (r + 1) * k)) for r in range(cfg.workers)]
-    ready: list[int] = []
+    ledger = SlotLedger(cfg.workers, cfg.slots_per_actor)
+    free = [ledger.hand_out(r) for r in range(cfg.workers)]  # each actor's free slots, oldest first
     window = StatsWindow()
-    control.extra_progress = lambda: window.progress(len(ready))
+    control.extra_progress = lambda: window.progress(len(ledger.ready))
     last_metrics = time.perf_counter()
     try:
         stop = False
         while not stop:
             for rank, actor in enumerate(actors):
                 if free[rank]:
-                    slot = free[rank].popleft()
+                    slot = free[rank].pop(0)
                     record_report(control, window, rank, actor.step(slot))
-                    ready.append(slot)
-                if len(ready) >= cfg.batch_rollouts:
-                    batch, ready[:] = ready[:cfg.batch_rollouts], ready[cfg.batch_rollouts:]
+                    ledger.filled(slot)
+                if len(ledger.ready) >= cfg.batch_rollouts:
+                    batch = ledger.take(cfg.batch_rollouts)
                     window.add(learner.step(batch, c.env_steps))
                     c.updates = learner.version
                     for s in batch:
-                        free[s // k].append(s)
+                        ledger.release(s)
+                        free[ledger.owner(s)] += ledger.hand_out(ledger.owner(s))
                 if time.perf_counter() - last_metrics >= 1.0 and window.values:
-                    control.metrics(window.row(len(ready)))
+                    control.metrics(window.row(len(ledger.ready)))
                     last_metrics = time.perf_counter()
                 if control.tick(model.state_dict, learner.optimizer.state_dict):
                     stop = True
                     break
         if window.values:
-            control.metrics(window.row(len(ready)))
+            control.metrics(window.row(len(ledger.ready)))
     finally:
         for actor in actors:
             actor.close()

@@ -71,3 +71,62 @@ class TrajectorySlots:
         core = None if self.core_h is None else (cat(self.core_h, False), cat(self.core_c, False))
         return Rollout(cat(self.obs), cat(self.first), cat(self.actions), cat(self.r_t), cat(self.discount_t), core,
                        cat(self.behaviour_logp))
+
+
+FREE, ACTING, FULL, LEARNING = "free", "acting", "full", "learning"
+
+
+class SlotLedger:
+    """Where every slot is in its cycle ``free -> acting -> full -> learning -> free``, and the
+    queue of full slots in arrival order. Actor ``r`` owns slots ``r * k .. r * k + k - 1``.
+
+    Each transition checks the slot's current state, so a slot handed out twice or freed twice
+    raises at once; ``fills[i]`` and ``frees[i]`` count the completed cycles of slot ``i``.
+    """
+
+    def __init__(self, num_actors: int, slots_per_actor: int):
+        self.k = slots_per_actor
+        n = num_actors * slots_per_actor
+        self.state = [FREE] * n
+        self.ready: list[int] = []
+        self.fills = [0] * n
+        self.frees = [0] * n
+
+    def owner(self, slot: int) -> int:
+        return slot // self.k
+
+    def _move(self, slot: int, old: str, new: str) -> None:
+        if self.state[slot] != old:
+            raise RuntimeError(f"slot {slot} is {self.state[slot]}, expected {old}")
+        self.state[slot] = new
+
+    def hand_out(self, rank: int) -> list[int]:
+        """The free slots of actor ``rank``, now marked as acting."""
+        out = [s for s in range(rank * self.k, (rank + 1) * self.k) if self.state[s] == FREE]
+        for s in out:
+            self._move(s, FREE, ACTING)
+        return out
+
+    def filled(self, slot: int) -> None:
+        """An actor filled ``slot``: it joins the queue for the learner."""
+        self._move(slot, ACTING, FULL)
+        self.fills[slot] += 1
+        self.ready.append(slot)
+
+    def take(self, n: int) -> list[int]:
+        """The ``n`` oldest full slots (fewer if fewer are full), now marked as learning."""
+        out, self.ready = self.ready[:n], self.ready[n:]
+        for s in out:
+            self._move(s, FULL, LEARNING)
+        return out
+
+    def release(self, slot: int) -> None:
+        """The learner is done with ``slot``: it is free for its actor again."""
+        self._move(slot, LEARNING, FREE)
+        self.frees[slot] += 1
+
+    def reclaim(self, rank: int) -> None:
+        """Actor ``rank`` died: the slots it was filling are free again (their contents are dropped)."""
+        for s in range(rank * self.k, (rank + 1) * self.k):
+            if self.state[s] == ACTING:
+                self.state[s] = FREE

@@ -1,0 +1,274 @@
+"""The actor-learner machinery in one process: weights, slots, the slot cycle, policy lag, the
+a3c-ps gradient hand-off, the APPO pieces, and determinism of the serial runtime."""
+
+from __future__ import annotations
+
+import copy
+import random
+from dataclasses import replace
+
+import pytest
+import torch
+
+from asyncrl.algos.actor_critic import ActorCriticParams, backward_and_clip, rollout_loss
+from asyncrl.algos.appo import APPOParams, appo_targets, minibatch_columns, select_columns
+from asyncrl.config import TrainConfig, resolve
+from asyncrl.losses.returns import gae_advantages, n_step_returns
+from asyncrl.nn.model import ActorCritic, spec_from_spaces
+from asyncrl.envs.make import env_spaces
+from asyncrl.runtime.actor import Actor, actor_seed
+from asyncrl.runtime.actor_learner import build_slots
+from asyncrl.runtime.learner import Learner
+from asyncrl.runtime.slots import SlotLedger, TrajectorySlots
+from asyncrl.runtime.weights import WeightStore
+
+
+def _cfg(algo="impala", env="CartPole-v1", **kw) -> TrainConfig:
+    base = dict(algo=algo, env=env, workers=2, num_envs=3, n_steps=4, hidden=[16], seed=0, run_dir="unused",
+                lr=1e-2)
+    base.update(kw)
+    obs, act = env_spaces(env)
+    return resolve(TrainConfig(**base), "discrete" if hasattr(act, "n") else "continuous")
+
+
+def _model(cfg: TrainConfig) -> ActorCritic:
+    obs, act = env_spaces(cfg.env)
+    torch.manual_seed(cfg.seed)
+    return ActorCritic(spec_from_spaces(obs, act, hidden=list(cfg.hidden), activation=cfg.activation,
+                                        lstm=cfg.lstm, lstm_size=cfg.lstm_size, log_std_init=cfg.log_std_init))
+
+
+class _Pieces:
+    """Slots, weights, a learner and ``cfg.workers`` actors, wired as the runtimes wire them."""
+
+    def __init__(self, cfg: TrainConfig):
+        self.cfg = cfg
+        self.model = _model(cfg)
+        self.slots = build_slots(cfg, self.model, torch.float32)
+        self.weights = WeightStore(list(self.model.parameters()))
+        self.learner = Learner(cfg, self.model, self.slots, self.weights)
+        self.actors = [Actor(cfg, self.model.spec, self.slots, self.weights, actor_seed(cfg.seed, r, 0))
+                       for r in range(cfg.workers)]
+        self.ledger = SlotLedger(cfg.workers, cfg.slots_per_actor)
+        self.free = [self.ledger.hand_out(r) for r in range(cfg.workers)]
+
+    def act(self, rank: int) -> int:
+        slot = self.free[rank].pop(0)
+        self.actors[rank].step(slot)
+        self.ledger.filled(slot)
+        return slot
+
+    def learn(self, n: int = 1) -> dict:
+        batch = self.ledger.take(n)
+        stats = self.learner.step(batch, env_steps=0)
+        for s in batch:
+            self.ledger.release(s)
+            self.free[self.ledger.owner(s)] += self.ledger.hand_out(self.ledger.owner(s))
+        return stats
+
+    def params(self) -> list[torch.Tensor]:
+        return [p.detach().clone() for p in self.model.parameters()]
+
+
+# ---- weights -------------------------------------------------------------------------------
+
+def test_weight_store_publishes_versions_and_readers_only_copy_newer_ones():
+    src = [torch.randn(3, 2), torch.randn(4)]
+    store = WeightStore(src)
+    dst = [torch.zeros(3, 2), torch.zeros(4)]
+    assert store.read_into(dst, -1) is None  # nothing published yet
+    for version in range(5, 10):  # more publications than buffers
+        for p in src:
+            p.add_(1.0)
+        store.publish(src, version)
+        assert store.latest_version == version
+        assert store.read_into(dst, version) is None  # not newer than what the reader has
+        assert store.read_into(dst, version - 1) == version
+        assert all(torch.equal(a, b) for a, b in zip(dst, src))
+
+
+def test_weight_store_reader_retries_when_the_buffer_it_read_was_overwritten():
+    src = [torch.zeros(6)]
+    store = WeightStore(src)
+    store.publish(src, 0)
+    dst = [torch.full((6,), -1.0)]
+    calls = {"n": 0}
+    real_copy = torch._foreach_copy_
+
+    def copy_while_learner_publishes_three_times(a, b):
+        real_copy(a, b)
+        calls["n"] += 1
+        if calls["n"] == 1:  # a slow reader: the learner publishes 3 versions during its copy
+            for v in (1, 2, 3):
+                store.publish([torch.full((6,), float(v))], v)
+
+    torch._foreach_copy_ = copy_while_learner_publishes_three_times
+    try:
+        got = store.read_into(dst, -1)
+    finally:
+        torch._foreach_copy_ = real_copy
+    assert calls["n"] >= 2 and got == 3 and torch.equal(dst[0], torch.full((6,), 3.0))
+
+
+# ---- slots ---------------------------------------------------------------------------------
+
+def test_batch_puts_slots_side_by_side_on_the_env_axis():
+    cfg = _cfg(lstm=True, lstm_size=5)
+    slots = build_slots(cfg, _model(cfg), torch.float32)
+    for name in ("obs", "r_t", "behaviour_logp", "core_h"):
+        t = getattr(slots, name)
+        t.copy_(torch.randn(t.shape))
+    b = slots.batch([3, 1])
+    T, B = cfg.n_steps, cfg.num_envs
+    assert b.obs.shape == (T + 1, 2 * B, 4) and b.r_t.shape == (T, 2 * B) and b.core_state[0].shape == (2 * B, 5)
+    assert torch.equal(b.obs[:, :B], slots.obs[3]) and torch.equal(b.obs[:, B:], slots.obs[1])
+    assert torch.equal(b.behaviour_logp[:, B:], slots.behaviour_logp[1])
+    assert torch.equal(b.core_state[0][:B], slots.core_h[3])
+    assert slots.obs.is_shared() and slots.version.is_shared()
+
+
+def test_ledger_refuses_a_double_free_and_a_second_hand_out():
+    ledger = SlotLedger(num_actors=2, slots_per_actor=2)
+    assert ledger.hand_out(1) == [2, 3] and ledger.hand_out(1) == []
+    ledger.filled(3)
+    with pytest.raises(RuntimeError, match="slot 3 is full"):
+        ledger.filled(3)
+    assert ledger.take(5) == [3]
+    ledger.release(3)
+    with pytest.raises(RuntimeError, match="slot 3 is free"):
+        ledger.release(3)
+    ledger.reclaim(1)  # actor 1 died while filling slot 2
+    assert ledger.hand_out(1) == [2, 3]
+
+
+def test_every_slot_is_freed_exactly_once_per_fill_under_a_random_schedule():
+    cfg = _cfg(workers=3, slots_per_actor=2, batch_rollouts=2)
+    p = _Pieces(cfg)
+    rng = random.Random(0)
+    for _ in range(60):
+        ranks = [r for r in range(cfg.workers) if p.free[r]]
+        if ranks and (len(p.ledger.ready) < cfg.batch_rollouts or rng.random() < 0.5):
+            p.act(rng.choice(ranks))
+        else:
+            p.learn(cfg.batch_rollouts)
+    p.learn(len(p.ledger.ready))
+    assert sum(p.ledger.fills) > 20
+    assert p.ledger.fills == p.ledger.frees
+    assert all(s == "free" or s == "acting" for s in p.ledger.state)
+
+
+# ---- versions and lag ------------------------------------------------------------------------
+
+def test_samples_carry_their_policy_version_and_the_learner_measures_the_lag():
+    cfg = _cfg(workers=2, slots_per_actor=2, batch_rollouts=1)
+    p = _Pieces(cfg)
+    a0, a1 = p.actors
+    a0.step(0)  # slot 0 acted with version 0
+    assert int(p.slots.version[0]) == 0
+    for _ in range(2):  # two updates from actor 1's rollouts
+        a1.step(2)
+        assert p.learner.step([2], env_steps=0)["policy_lag_max"] == 0
+    assert p.learner.version == 2
+    a1.step(3)
+    assert int(p.slots.version[3]) == 2  # actors pick up the newest weights between rollouts
+    stats = p.learner.step([0, 3], env_steps=0)
+    assert stats["policy_lag_mean"] == 1.0 and stats["policy_lag_max"] == 2.0 and stats["dropped_samples"] == 0
+    assert p.learner.version == 3
+
+
+def test_max_policy_lag_drops_stale_samples_without_updating():
+    cfg = _cfg(workers=2, slots_per_actor=2, batch_rollouts=1, max_policy_lag=1)
+    p = _Pieces(cfg)
+    a0, a1 = p.actors
+    a0.step(0)
+    for _ in range(2):
+        a1.step(2)
+        p.learner.step([2], env_steps=0)
+    before = p.params()
+    stats = p.learner.step([0], env_steps=0)
+    assert stats["dropped_samples"] == cfg.n_steps * cfg.num_envs and stats["policy_lag_max"] == 2
+    assert p.learner.version == 2 and all(torch.equal(a, b) for a, b in zip(before, p.params()))
+    a0.step(1)  # a fresh rollout (lag 0) next to the stale one: only the stale one is dropped
+    stats = p.learner.step([0, 1], env_steps=0)
+    assert stats["dropped_samples"] == cfg.n_steps * cfg.num_envs and p.learner.version == 3
+
+
+# ---- a3c-ps: the learner applies each actor's gradient, in arrival order ----------------------
+
+def test_a3c_ps_applies_each_gradient_as_torch_rmsprop_would():
+    cfg = _cfg(algo="a3c-ps", workers=2, slots_per_actor=1, batch_rollouts=2, optimizer="rmsprop",
+               max_grad_norm=0.5, entropy_coef=0.01)
+    p = _Pieces(cfg)
+    ref = copy.deepcopy(p.model)
+    ref_opt = torch.optim.RMSprop(ref.parameters(), lr=cfg.lr, alpha=cfg.rms_alpha, eps=cfg.optimizer_eps)
+    for _ in range(3):
+        arrival = [p.act(1), p.act(0)]  # actor 1 first: arrival order, not rank order
+        # Each actor's gradient is computed from its own rollout with the weights it acted with.
+        expected = []
+        for s in arrival:
+            actor = p.actors[p.ledger.owner(s)]
+            local = copy.deepcopy(actor.model)
+            loss = rollout_loss(local, p.slots.rollout(s), ActorCriticParams.from_config(cfg)).loss
+            grads, _ = backward_and_clip(list(local.parameters()), loss, cfg.max_grad_norm)
+            expected.append(grads)
+        for grads in expected:
+            for q, g in zip(ref.parameters(), grads):
+                q.grad = g.clone()
+            ref_opt.step()
+        p.learn(2)
+        for a, b in zip(p.model.parameters(), ref.parameters()):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
+    assert p.learner.version == 6  # one version per gradient
+
+
+# ---- APPO pieces -------------------------------------------------------------------------------
+
+def test_appo_targets_on_policy_equal_n_step_returns_and_gae():
+    g = torch.Generator().manual_seed(0)
+    T, B = 6, 3
+    r = torch.randn(T, B, generator=g, dtype=torch.float64)
+    d = 0.9 * (torch.rand(T, B, generator=g, dtype=torch.float64) > 0.2).double()
+    v = torch.randn(T, B, generator=g, dtype=torch.float64)
+    boot = torch.randn(B, generator=g, dtype=torch.float64)
+    zeros = torch.zeros(T, B, dtype=torch.float64)
+    vs, adv = appo_targets(zeros, r, d, v, boot, APPOParams(targets="vtrace"))
+    ret = n_step_returns(r, d, boot)
+    torch.testing.assert_close(vs, ret)
+    torch.testing.assert_close(adv, r + d * torch.cat([ret[1:], boot[None]]) - v)
+    vs, adv = appo_targets(zeros, r, d, v, boot, APPOParams(targets="gae", lambda_=0.95))
+    torch.testing.assert_close(adv, gae_advantages(r, d, v, boot, 0.95))
+    torch.testing.assert_close(vs, adv + v)
+
+
+def test_minibatches_partition_the_env_columns():
+    cols = minibatch_columns(10, 3, torch.Generator().manual_seed(1))
+    assert len(cols) == 3 and sorted(torch.cat(cols).tolist()) == list(range(10))
+    cfg = _cfg(lstm=True, lstm_size=4)
+    slots = build_slots(cfg, _model(cfg), torch.float32)
+    slots.obs.copy_(torch.randn(slots.obs.shape))
+    slots.core_h.copy_(torch.randn(slots.core_h.shape))
+    batch = slots.batch([0, 1])
+    sub = select_columns(batch, torch.tensor([4, 0]))
+    assert torch.equal(sub.obs[:, 0], batch.obs[:, 4]) and torch.equal(sub.core_state[0][1], batch.core_state[0][0])
+
+
+# ---- determinism -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("algo, extra", [("impala", {}), ("appo", dict(epochs=2, minibatches=2)),
+                                         ("a3c-ps", {}), ("impala", dict(lstm=True, lstm_size=8)),
+                                         ("appo", dict(env="Pendulum-v1"))])
+def test_a_scripted_schedule_gives_identical_parameters_twice(algo, extra):
+    def run():
+        cfg = _cfg(algo=algo, workers=2, slots_per_actor=2, batch_rollouts=2, **extra)
+        p = _Pieces(cfg)
+        for step in "A0 A1 L A0 A0 L A1 A1 L A0 A1 L".split():
+            if step == "L":
+                p.learn(2)
+            else:
+                p.act(int(step[1]))
+        return p.params(), p.learner.version
+
+    (a, va), (b, vb) = run(), run()
+    assert va == vb == (8 if algo == "a3c-ps" else 4)  # a3c-ps: one version per applied gradient
+    assert all(torch.equal(x, y) for x, y in zip(a, b))
+    assert not all(torch.equal(x, y) for x, y in zip(a, [q.detach() for q in _model(_cfg(algo=algo, **extra)).parameters()]))

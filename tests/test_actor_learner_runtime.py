@@ -1,0 +1,220 @@
+"""The actor-learner runtime in processes: lockstep equals serial, every algorithm end to end through
+the CLI, faults (crash, kill, restart, signals), resume, and no leaked shared memory."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+import torch
+
+from conftest import ASYNCRL, FAST, cli_env, procs_mentioning, run_cli
+
+SMALL = ["--num-envs", "4", "--n-steps", "5", "--hidden", "16", "--eval-every", "0"]
+
+
+def _shm() -> set[str]:
+    return set(os.listdir("/dev/shm")) if os.path.isdir("/dev/shm") else set()
+
+
+@pytest.fixture
+def no_shm_leak():
+    before = _shm()
+    yield
+    deadline = time.monotonic() + 5
+    while (_shm() - before) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _shm() - before == set()
+
+
+def _start(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([*ASYNCRL, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=cli_env(), start_new_session=True)
+
+
+def _rows(run_dir: str, name: str) -> list[dict]:
+    with open(os.path.join(run_dir, name)) as f:
+        return list(csv.DictReader(f))
+
+
+def _wait_for_episodes(run_dir: str, proc: subprocess.Popen, n: int = 5, timeout: float = 60) -> None:
+    path = os.path.join(run_dir, "episodes.csv")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        if os.path.exists(path) and sum(1 for _ in open(path)) > n:
+            return
+        time.sleep(0.1)
+    raise AssertionError("training did not start")
+
+
+def _no_leftovers(run_dir: str) -> None:
+    deadline = time.monotonic() + 5
+    while procs_mentioning(run_dir) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert procs_mentioning(run_dir) == []
+
+
+def _actor_pids(pid: int, run_dir: str) -> list[int]:
+    kids = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/children") as f:
+            kids += [int(x) for x in f.read().split()]
+    return [k for k in kids if run_dir in open(f"/proc/{k}/cmdline").read()]
+
+
+def _latest(run_dir: str) -> dict:
+    return torch.load(os.path.join(run_dir, "checkpoints", "latest.pt"), weights_only=True)
+
+
+@pytest.mark.parametrize("algo", ["impala", "appo", "a3c-ps"])
+def test_one_actor_in_lockstep_equals_the_serial_runtime(algo, tmp_path, no_shm_leak):
+    # One actor with one slot and one rollout per update: the actor always waits for the learner's
+    # newest weights, so the process runtime must do exactly what the serial runtime does.
+    args = ["train", "--algo", algo, "--workers", "1", "--slots-per-actor", "1", "--batch-rollouts", "1",
+            "--total-steps", "3000", *SMALL, *FAST]
+    run_cli(*args, "--run-dir", str(tmp_path / "procs"), check=True)
+    run_cli(*args, "--serial", "--run-dir", str(tmp_path / "serial"), check=True)
+    a, b = _latest(str(tmp_path / "procs")), _latest(str(tmp_path / "serial"))
+    assert a["counters"]["updates"] == b["counters"]["updates"] > 100
+    assert a["counters"]["env_steps"] == b["counters"]["env_steps"]
+    for k in a["model"]:
+        assert torch.equal(a["model"][k], b["model"][k]), k
+    lags = [float(r["policy_lag_max"]) for r in _rows(str(tmp_path / "procs"), "metrics.csv")]
+    assert lags and max(lags) == 0.0  # lockstep: never stale
+
+
+@pytest.mark.parametrize("algo, extra", [
+    ("impala", ["--workers", "2"]),
+    ("impala", ["--workers", "1", "--lstm", "--lstm-size", "16"]),
+    ("appo", ["--workers", "2", "--targets", "gae", "--kl-coef", "0.1", "--epochs", "2", "--minibatches", "2"]),
+    ("appo", ["--env", "Pendulum-v1", "--workers", "1", "--start-method", "spawn"]),
+    ("a3c-ps", ["--workers", "2"]),
+])
+def test_cli_trains_evaluates_and_logs_policy_lag(algo, extra, run_dir, no_shm_leak):
+    p = run_cli("train", "--algo", algo, "--total-steps", "6000", *SMALL, *extra, "--run-dir", run_dir, *FAST,
+                check=True, timeout=120)
+    assert "step budget reached" in p.stdout
+    cfg = json.load(open(os.path.join(run_dir, "config.json")))
+    assert cfg["algo"] == algo
+    episodes = _rows(run_dir, "episodes.csv")
+    assert len(episodes) > 5
+    workers = int(extra[extra.index("--workers") + 1])
+    assert {r["worker"] for r in episodes} == {str(w) for w in range(workers)}
+    metrics = _rows(run_dir, "metrics.csv")
+    assert metrics and all(r["policy_lag_mean"] != "" and r["queue_depth"] != "" for r in metrics)
+    assert int(_latest(run_dir)["counters"]["updates"]) > 0
+    ev = run_cli("eval", run_dir, "--episodes", "3", "--json", check=True)
+    assert json.loads(ev.stdout)["episodes"] == 3
+    _no_leftovers(run_dir)
+
+
+def test_bad_actor_learner_settings_get_one_line_and_exit_2(run_dir):
+    for args, needle in [(["--algo", "appo", "--targets", "td"], "--targets 'td'"),
+                         (["--algo", "appo", "--num-envs", "2", "--minibatches", "5"], "--minibatches 5"),
+                         (["--algo", "impala", "--workers", "1", "--slots-per-actor", "2", "--batch-rollouts", "3"],
+                          "--batch-rollouts 3"),
+                         (["--algo", "impala", "--max-policy-lag", "-1"], "--max-policy-lag"),
+                         (["--algo", "impala", "--rho-bar", "0"], "--rho-bar"),
+                         (["--algo", "imapla"], "--algo 'imapla'")]:
+        p = run_cli("train", *args, "--run-dir", run_dir, *FAST)
+        assert p.returncode == 2, (args, p.stderr)
+        assert needle in p.stderr and "Traceback" not in p.stderr and len(p.stderr.strip().splitlines()) == 1
+
+
+def test_actor_exception_ends_the_run(run_dir, no_shm_leak):
+    t0 = time.monotonic()
+    p = run_cli("train", "--algo", "impala", "--workers", "2", "--env", "support_envs:CrashingCartPole",
+                "--total-steps", "10000000", *SMALL, "--run-dir", run_dir, *FAST, timeout=90)
+    assert p.returncode == 1, p.stderr
+    assert "boom: the env crashed on purpose" in p.stderr and "Traceback" in p.stderr and "actor" in p.stderr
+    assert "boom" in open(os.path.join(run_dir, "error.log")).read()
+    assert os.path.isfile(os.path.join(run_dir, "checkpoints", "latest.pt"))
+    assert time.monotonic() - t0 < 60
+    _no_leftovers(run_dir)
+
+
+def test_killed_actor_ends_the_run_within_seconds(run_dir, no_shm_leak):
+    proc = _start("train", "--algo", "impala", "--workers", "2", "--total-steps", "100000000", *SMALL,
+                  "--run-dir", run_dir, *FAST)
+    try:
+        _wait_for_episodes(run_dir, proc)
+        actors = _actor_pids(proc.pid, run_dir)
+        assert len(actors) == 2
+        os.kill(actors[0], signal.SIGKILL)
+        t0 = time.monotonic()
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 1 and "killed by signal 9" in err
+        assert time.monotonic() - t0 < 10
+    finally:
+        proc.kill()
+    _no_leftovers(run_dir)
+
+
+def test_restart_actors_replaces_a_killed_actor_and_training_goes_on(run_dir, no_shm_leak):
+    proc = _start("train", "--algo", "appo", "--workers", "2", "--total-steps", "100000000", "--restart-actors",
+                  *SMALL, "--run-dir", run_dir, *FAST)
+    try:
+        _wait_for_episodes(run_dir, proc)
+        victim = _actor_pids(proc.pid, run_dir)[0]
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # a replacement appears and the run keeps going
+            actors = _actor_pids(proc.pid, run_dir)
+            if len(actors) == 2 and victim not in actors:
+                break
+            time.sleep(0.1)
+        assert len(actors) == 2 and victim not in actors
+        steps_then = len(_rows(run_dir, "episodes.csv"))
+        time.sleep(3)
+        assert proc.poll() is None
+        os.kill(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert "restarting it (restart 1)" in err and "killed by signal 9" in open(os.path.join(run_dir, "error.log")).read()
+    assert len(_rows(run_dir, "episodes.csv")) > steps_then
+    restarts = [float(r["actor_restarts"]) for r in _rows(run_dir, "metrics.csv")]
+    assert max(restarts) == 1.0
+    _no_leftovers(run_dir)
+
+
+@pytest.mark.parametrize("how", ["sigint-group", "sigterm-main"])
+def test_signal_saves_and_exits_0(how, run_dir, no_shm_leak):
+    proc = _start("train", "--algo", "impala", "--workers", "2", "--total-steps", "100000000",
+                  "--num-envs", "4", "--eval-every", "5000", "--run-dir", run_dir, *FAST)
+    try:
+        _wait_for_episodes(run_dir, proc)
+        if how == "sigint-group":
+            os.killpg(proc.pid, signal.SIGINT)
+        else:
+            os.kill(proc.pid, signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert "interrupted" in out
+    assert _latest(run_dir)["counters"]["env_steps"] > 0
+    _no_leftovers(run_dir)
+
+
+@pytest.mark.parametrize("algo", ["impala", "a3c-ps"])
+def test_resume_continues_counters_optimizer_and_versions(algo, run_dir, no_shm_leak):
+    run_cli("train", "--algo", algo, "--workers", "2", "--total-steps", "4000", *SMALL, "--run-dir", run_dir,
+            *FAST, check=True)
+    first = _latest(run_dir)
+    p = run_cli("train", "--resume", run_dir, "--total-steps", "8000", *FAST, check=True)
+    second = _latest(run_dir)
+    assert second["counters"]["env_steps"] >= 8000 > first["counters"]["env_steps"] >= 4000
+    assert second["counters"]["updates"] > first["counters"]["updates"]
+    assert float(second["optimizer"]["step"]) > float(first["optimizer"]["step"]) > 0
+    assert "step budget reached" in p.stdout
+    # The policy version continues from the saved update count, so lags stay small after resuming.
+    lags = [float(r["policy_lag_max"]) for r in _rows(run_dir, "metrics.csv")]
+    assert max(lags) < 20
