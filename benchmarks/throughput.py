@@ -6,6 +6,12 @@ For each algorithm it runs ``asyncrl train`` for a fixed time with no stop targe
 (random actions, no policy, no learning) is measured in the same run as the physical limit.
 
     .venv/bin/python benchmarks/throughput.py --env CartPole-v1 --seconds 20
+
+Policy lag (mean and max over the run, in learner updates) comes from the same ``metrics.csv``,
+so one table gives lag against throughput, e.g. for several actor counts and batch sizes:
+
+    .venv/bin/python benchmarks/throughput.py --seconds 15 --runs impala "impala:--workers 2" \
+        "impala:--batch-rollouts 2" "impala:--workers 2 --batch-rollouts 4"
 """
 
 from __future__ import annotations
@@ -43,8 +49,9 @@ def raw_rate(env_id: str, num_envs: int, impl: str, seconds: float = 3.0) -> flo
     return n * num_envs / (time.perf_counter() - t0)
 
 
-def train_rate(algo: str, env_id: str, seconds: float, warmup: float, extra: list[str]) -> tuple[float, float]:
-    """(median steady steps/s, final mean100) of one ``asyncrl train`` run."""
+def train_rate(algo: str, env_id: str, seconds: float, warmup: float, extra: list[str]) -> dict[str, float]:
+    """Median steady steps/s, policy lag (mean of the per-second means, max of the maxima) and the
+    final mean100 of one ``asyncrl train`` run."""
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = os.path.join(tmp, "run")
         cmd = [os.path.join(os.path.dirname(sys.executable), "asyncrl"), "train", "--algo", algo, "--env", env_id,
@@ -54,9 +61,14 @@ def train_rate(algo: str, env_id: str, seconds: float, warmup: float, extra: lis
         with open(os.path.join(run_dir, "metrics.csv")) as f:
             rows = [r for r in csv.DictReader(f) if float(r["wall_time_s"]) > warmup and r["steps_per_s"]]
         rates = [float(r["steps_per_s"]) for r in rows if float(r["steps_per_s"]) > 0]
+        lag_mean = [float(r["policy_lag_mean"]) for r in rows if r.get("policy_lag_mean")]
+        lag_max = [float(r["policy_lag_max"]) for r in rows if r.get("policy_lag_max")]
         with open(os.path.join(run_dir, "episodes.csv")) as f:
             rets = [float(r["episode_return"]) for r in csv.DictReader(f)][-100:]
-        return statistics.median(rates), (sum(rets) / len(rets) if rets else float("nan"))
+        return {"rate": statistics.median(rates),
+                "lag_mean": statistics.mean(lag_mean) if lag_mean else float("nan"),
+                "lag_max": max(lag_max) if lag_max else float("nan"),
+                "mean100": sum(rets) / len(rets) if rets else float("nan")}
 
 
 def main() -> None:
@@ -69,17 +81,18 @@ def main() -> None:
     args = ap.parse_args()
     print(f"throughput: {args.env}, {args.seconds:.0f} s per run, {time.strftime('%Y-%m-%d')}, "
           f"{os.cpu_count()} cores ({platform.processor() or platform.machine()}), Python {platform.python_version()}\n")
-    print("| what | env steps/s | final mean100 |")
-    print("|---|---|---|")
+    print("| what | env steps/s | policy lag mean | policy lag max | final mean100 |")
+    print("|---|---|---|---|---|")
     for impl in ("native", "gymnasium"):
         try:
-            print(f"| raw env loop, 1 process, 16 envs ({impl}) | {raw_rate(args.env, 16, impl):,.0f} | - |")
+            print(f"| raw env loop, 1 process, 16 envs ({impl}) | {raw_rate(args.env, 16, impl):,.0f} | - | - | - |")
         except Exception as e:  # no native version of this env
-            print(f"| raw env loop ({impl}) | n/a ({e}) | - |")
+            print(f"| raw env loop ({impl}) | n/a ({e}) | - | - | - |")
     for spec in args.runs:
         algo, _, extra = spec.partition(":")
-        rate, mean = train_rate(algo, args.env, args.seconds, args.warmup, extra.split())
-        print(f"| asyncrl {algo} {extra} | {rate:,.0f} | {mean:.1f} |")
+        r = train_rate(algo, args.env, args.seconds, args.warmup, extra.split())
+        print(f"| asyncrl {algo} {extra} | {r['rate']:,.0f} | {r['lag_mean']:.2f} | {r['lag_max']:.0f} | "
+              f"{r['mean100']:.1f} |", flush=True)
 
 
 if __name__ == "__main__":

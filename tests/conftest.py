@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,40 @@ def procs_mentioning(text: str) -> list[int]:
             if text in cmd and state != "Z":
                 out.append(int(d.name))
     return out
+
+
+def start_cli(*args: str) -> subprocess.Popen:
+    """Start ``asyncrl ARGS`` in its own session (so a test can signal its whole process group)."""
+    return subprocess.Popen([*ASYNCRL, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=cli_env(), start_new_session=True)
+
+
+def wait_for_episodes(run_dir: str, proc: subprocess.Popen, n: int = 5, timeout: float = 60) -> None:
+    """Wait until the run has logged more than ``n`` episodes (and is still running)."""
+    path = os.path.join(run_dir, "episodes.csv")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        if os.path.exists(path) and sum(1 for _ in open(path)) > n:
+            return
+        time.sleep(0.1)
+    raise AssertionError("training did not start")
+
+
+def no_leftovers(run_dir: str) -> None:
+    """Assert that no process of the run outlives it (allowing 5 s to exit)."""
+    deadline = time.monotonic() + 5
+    while procs_mentioning(run_dir) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert procs_mentioning(run_dir) == []
+
+
+def child_pids(pid: int) -> list[int]:
+    kids = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/children") as f:
+            kids += [int(x) for x in f.read().split()]
+    return kids
 
 
 @pytest.fixture

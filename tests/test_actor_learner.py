@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import random
-from dataclasses import replace
 
 import pytest
 import torch
@@ -19,7 +18,7 @@ from asyncrl.envs.make import env_spaces
 from asyncrl.runtime.actor import Actor, actor_seed
 from asyncrl.runtime.actor_learner import build_slots
 from asyncrl.runtime.learner import Learner
-from asyncrl.runtime.slots import SlotLedger, TrajectorySlots
+from asyncrl.runtime.slots import SlotLedger
 from asyncrl.runtime.weights import WeightStore
 
 

@@ -7,13 +7,12 @@ import csv
 import json
 import os
 import signal
-import subprocess
 import time
 
 import pytest
 import torch
 
-from conftest import ASYNCRL, FAST, cli_env, procs_mentioning, run_cli
+from conftest import FAST, child_pids, no_leftovers, run_cli, start_cli, wait_for_episodes
 
 SMALL = ["--num-envs", "4", "--n-steps", "5", "--hidden", "16", "--eval-every", "0"]
 
@@ -32,40 +31,13 @@ def no_shm_leak():
     assert _shm() - before == set()
 
 
-def _start(*args: str) -> subprocess.Popen:
-    return subprocess.Popen([*ASYNCRL, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=cli_env(), start_new_session=True)
-
-
 def _rows(run_dir: str, name: str) -> list[dict]:
     with open(os.path.join(run_dir, name)) as f:
         return list(csv.DictReader(f))
 
 
-def _wait_for_episodes(run_dir: str, proc: subprocess.Popen, n: int = 5, timeout: float = 60) -> None:
-    path = os.path.join(run_dir, "episodes.csv")
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.communicate()
-        if os.path.exists(path) and sum(1 for _ in open(path)) > n:
-            return
-        time.sleep(0.1)
-    raise AssertionError("training did not start")
-
-
-def _no_leftovers(run_dir: str) -> None:
-    deadline = time.monotonic() + 5
-    while procs_mentioning(run_dir) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert procs_mentioning(run_dir) == []
-
-
 def _actor_pids(pid: int, run_dir: str) -> list[int]:
-    kids = []
-    for task in os.listdir(f"/proc/{pid}/task"):
-        with open(f"/proc/{pid}/task/{task}/children") as f:
-            kids += [int(x) for x in f.read().split()]
-    return [k for k in kids if run_dir in open(f"/proc/{k}/cmdline").read()]
+    return [k for k in child_pids(pid) if run_dir in open(f"/proc/{k}/cmdline").read()]
 
 
 def _latest(run_dir: str) -> dict:
@@ -111,7 +83,7 @@ def test_cli_trains_evaluates_and_logs_policy_lag(algo, extra, run_dir, no_shm_l
     assert int(_latest(run_dir)["counters"]["updates"]) > 0
     ev = run_cli("eval", run_dir, "--episodes", "3", "--json", check=True)
     assert json.loads(ev.stdout)["episodes"] == 3
-    _no_leftovers(run_dir)
+    no_leftovers(run_dir)
 
 
 def test_bad_actor_learner_settings_get_one_line_and_exit_2(run_dir):
@@ -121,6 +93,7 @@ def test_bad_actor_learner_settings_get_one_line_and_exit_2(run_dir):
                           "--batch-rollouts 3"),
                          (["--algo", "impala", "--max-policy-lag", "-1"], "--max-policy-lag"),
                          (["--algo", "impala", "--rho-bar", "0"], "--rho-bar"),
+                         (["--algo", "a2c", "--serial"], "--serial applies"),
                          (["--algo", "imapla"], "--algo 'imapla'")]:
         p = run_cli("train", *args, "--run-dir", run_dir, *FAST)
         assert p.returncode == 2, (args, p.stderr)
@@ -136,14 +109,14 @@ def test_actor_exception_ends_the_run(run_dir, no_shm_leak):
     assert "boom" in open(os.path.join(run_dir, "error.log")).read()
     assert os.path.isfile(os.path.join(run_dir, "checkpoints", "latest.pt"))
     assert time.monotonic() - t0 < 60
-    _no_leftovers(run_dir)
+    no_leftovers(run_dir)
 
 
 def test_killed_actor_ends_the_run_within_seconds(run_dir, no_shm_leak):
-    proc = _start("train", "--algo", "impala", "--workers", "2", "--total-steps", "100000000", *SMALL,
+    proc = start_cli("train", "--algo", "impala", "--workers", "2", "--total-steps", "100000000", *SMALL,
                   "--run-dir", run_dir, *FAST)
     try:
-        _wait_for_episodes(run_dir, proc)
+        wait_for_episodes(run_dir, proc)
         actors = _actor_pids(proc.pid, run_dir)
         assert len(actors) == 2
         os.kill(actors[0], signal.SIGKILL)
@@ -153,14 +126,14 @@ def test_killed_actor_ends_the_run_within_seconds(run_dir, no_shm_leak):
         assert time.monotonic() - t0 < 10
     finally:
         proc.kill()
-    _no_leftovers(run_dir)
+    no_leftovers(run_dir)
 
 
 def test_restart_actors_replaces_a_killed_actor_and_training_goes_on(run_dir, no_shm_leak):
-    proc = _start("train", "--algo", "appo", "--workers", "2", "--total-steps", "100000000", "--restart-actors",
+    proc = start_cli("train", "--algo", "appo", "--workers", "2", "--total-steps", "100000000", "--restart-actors",
                   *SMALL, "--run-dir", run_dir, *FAST)
     try:
-        _wait_for_episodes(run_dir, proc)
+        wait_for_episodes(run_dir, proc)
         victim = _actor_pids(proc.pid, run_dir)[0]
         os.kill(victim, signal.SIGKILL)
         deadline = time.monotonic() + 30
@@ -182,15 +155,15 @@ def test_restart_actors_replaces_a_killed_actor_and_training_goes_on(run_dir, no
     assert len(_rows(run_dir, "episodes.csv")) > steps_then
     restarts = [float(r["actor_restarts"]) for r in _rows(run_dir, "metrics.csv")]
     assert max(restarts) == 1.0
-    _no_leftovers(run_dir)
+    no_leftovers(run_dir)
 
 
 @pytest.mark.parametrize("how", ["sigint-group", "sigterm-main"])
 def test_signal_saves_and_exits_0(how, run_dir, no_shm_leak):
-    proc = _start("train", "--algo", "impala", "--workers", "2", "--total-steps", "100000000",
+    proc = start_cli("train", "--algo", "impala", "--workers", "2", "--total-steps", "100000000",
                   "--num-envs", "4", "--eval-every", "5000", "--run-dir", run_dir, *FAST)
     try:
-        _wait_for_episodes(run_dir, proc)
+        wait_for_episodes(run_dir, proc)
         if how == "sigint-group":
             os.killpg(proc.pid, signal.SIGINT)
         else:
@@ -201,7 +174,7 @@ def test_signal_saves_and_exits_0(how, run_dir, no_shm_leak):
     assert proc.returncode == 0, err
     assert "interrupted" in out
     assert _latest(run_dir)["counters"]["env_steps"] > 0
-    _no_leftovers(run_dir)
+    no_leftovers(run_dir)
 
 
 @pytest.mark.parametrize("algo", ["impala", "a3c-ps"])
@@ -218,3 +191,14 @@ def test_resume_continues_counters_optimizer_and_versions(algo, run_dir, no_shm_
     # The policy version continues from the saved update count, so lags stay small after resuming.
     lags = [float(r["policy_lag_max"]) for r in _rows(run_dir, "metrics.csv")]
     assert max(lags) < 20
+
+
+@pytest.mark.parametrize("algo, lagged", [("a3c", True), ("a2c", False)])
+def test_hogwild_and_sync_runtimes_log_policy_lag_too(algo, lagged, run_dir):
+    run_cli("train", "--algo", algo, "--workers", "2", "--total-steps", "20000", *SMALL, "--run-dir", run_dir,
+            *FAST, check=True)
+    rows = _rows(run_dir, "metrics.csv")
+    lag_max = [float(r["policy_lag_max"]) for r in rows]
+    assert rows and min(lag_max) >= 0
+    # Two Hogwild workers update the shared model while the other one is rolling out; A2C never lags.
+    assert (max(lag_max) >= 1) if lagged else (max(lag_max) == 0)

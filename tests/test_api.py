@@ -76,3 +76,18 @@ def test_a2c_is_deterministic_for_a_seed(tmp_path):
     assert runs[0][:-1] == runs[1][:-1] and len(runs[0]) > 40
     for a, b in zip(runs[0][-1], runs[1][-1]):
         assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("cls", ["IMPALA", "APPO", "A3CPS"])
+def test_actor_learner_agents_learn_and_predict(cls, tmp_path):
+    import asyncrl
+
+    agent = getattr(asyncrl, cls)("CartPole-v1", seed=0, workers=1, num_envs=4, run_dir=str(tmp_path / "run"),
+                                  **QUIET).learn(total_steps=3000)
+    assert agent.config.algo == {"IMPALA": "impala", "APPO": "appo", "A3CPS": "a3c-ps"}[cls]
+    assert agent.result.env_steps >= 3000
+    obs, _ = gym.make("CartPole-v1").reset(seed=0)
+    action, _ = agent.predict(obs, deterministic=True)
+    assert int(action) in (0, 1)
+    agent.learn(total_steps=1000)  # continues the run
+    assert agent.result.env_steps >= 4000

@@ -8,44 +8,12 @@ from __future__ import annotations
 import csv
 import os
 import signal
-import subprocess
 import time
 
 import pytest
 import torch
 
-from conftest import ASYNCRL, FAST, cli_env, procs_mentioning, run_cli
-
-
-def _start(*args: str) -> subprocess.Popen:
-    return subprocess.Popen([*ASYNCRL, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=cli_env(), start_new_session=True)
-
-
-def _wait_for_episodes(run_dir: str, proc: subprocess.Popen, n: int = 5, timeout: float = 60) -> None:
-    path = os.path.join(run_dir, "episodes.csv")
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.communicate()
-        if os.path.exists(path) and sum(1 for _ in open(path)) > n:
-            return
-        time.sleep(0.1)
-    raise AssertionError("training did not start")
-
-
-def _no_leftovers(run_dir: str) -> None:
-    deadline = time.monotonic() + 5
-    while procs_mentioning(run_dir) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert procs_mentioning(run_dir) == []
-
-
-def _children(pid: int) -> list[int]:
-    kids = []
-    for task in os.listdir(f"/proc/{pid}/task"):
-        with open(f"/proc/{pid}/task/{task}/children") as f:
-            kids += [int(x) for x in f.read().split()]
-    return kids
+from conftest import FAST, child_pids, no_leftovers, run_cli, start_cli, wait_for_episodes
 
 
 def test_worker_exception_ends_the_run(run_dir):
@@ -56,15 +24,15 @@ def test_worker_exception_ends_the_run(run_dir):
     assert "boom: the env crashed on purpose" in p.stderr and "Traceback" in p.stderr
     assert "boom: the env crashed on purpose" in open(os.path.join(run_dir, "error.log")).read()
     assert time.monotonic() - t0 < 60
-    _no_leftovers(run_dir)
+    no_leftovers(run_dir)
 
 
 def test_killed_worker_ends_the_run(run_dir):
-    proc = _start("train", "--algo", "a3c", "--workers", "2", "--total-steps", "100000000", "--eval-every", "0",
+    proc = start_cli("train", "--algo", "a3c", "--workers", "2", "--total-steps", "100000000", "--eval-every", "0",
                   "--run-dir", run_dir, *FAST)
     try:
-        _wait_for_episodes(run_dir, proc)
-        workers = [k for k in _children(proc.pid) if run_dir in open(f"/proc/{k}/cmdline").read()]
+        wait_for_episodes(run_dir, proc)
+        workers = [k for k in child_pids(proc.pid) if run_dir in open(f"/proc/{k}/cmdline").read()]
         assert workers
         os.kill(workers[0], signal.SIGKILL)
         t0 = time.monotonic()
@@ -73,30 +41,30 @@ def test_killed_worker_ends_the_run(run_dir):
         assert time.monotonic() - t0 < 10
     finally:
         proc.kill()
-    _no_leftovers(run_dir)
+    no_leftovers(run_dir)
 
 
 def test_killed_tester_ends_the_run(run_dir):
-    proc = _start("train", "--algo", "a2c", "--total-steps", "100000000", "--eval-every", "1000",
+    proc = start_cli("train", "--algo", "a2c", "--total-steps", "100000000", "--eval-every", "1000",
                   "--run-dir", run_dir, *FAST)
     try:
-        _wait_for_episodes(run_dir, proc)
-        (tester,) = _children(proc.pid)
+        wait_for_episodes(run_dir, proc)
+        (tester,) = child_pids(proc.pid)
         os.kill(tester, signal.SIGKILL)
         _, err = proc.communicate(timeout=30)
         assert proc.returncode == 1 and "test process" in err
     finally:
         proc.kill()
-    _no_leftovers(run_dir)
+    no_leftovers(run_dir)
 
 
 @pytest.mark.parametrize("how", ["sigint-group", "sigterm-main", "sigint-main"])
 @pytest.mark.parametrize("algo", ["a3c", "a2c"])
 def test_signal_saves_and_exits_0(how, algo, run_dir):
-    proc = _start("train", "--algo", algo, "--workers", "2", "--total-steps", "100000000",
+    proc = start_cli("train", "--algo", algo, "--workers", "2", "--total-steps", "100000000",
                   "--eval-every", "5000", "--run-dir", run_dir, *FAST)
     try:
-        _wait_for_episodes(run_dir, proc)
+        wait_for_episodes(run_dir, proc)
         if how == "sigint-group":
             os.killpg(proc.pid, signal.SIGINT)
         else:
@@ -108,7 +76,7 @@ def test_signal_saves_and_exits_0(how, algo, run_dir):
     assert "interrupted" in out
     ckpt = torch.load(os.path.join(run_dir, "checkpoints", "latest.pt"), weights_only=True)
     assert ckpt["counters"]["env_steps"] > 0
-    _no_leftovers(run_dir)
+    no_leftovers(run_dir)
 
 
 @pytest.mark.parametrize("algo", ["a2c", "a3c"])

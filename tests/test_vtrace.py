@@ -80,3 +80,22 @@ def test_clipping_limits_the_importance_weight():
     torch.testing.assert_close(vtrace(big, discounts, rewards, values, bootstrap).vs,
                                vtrace(torch.zeros(T, B, dtype=torch.float64), discounts, rewards, values,
                                       bootstrap).vs)
+
+
+def test_truncation_bootstraps_from_the_final_observation():
+    # A time limit after step 1: the folded reward r + gamma * V(final_obs) and a zero discount make
+    # v_1 exactly that one-step target (on-policy), and nothing of the next episode leaks back.
+    from asyncrl.losses.returns import fold_truncation_bootstrap
+
+    gamma = 0.9
+    r = torch.tensor([[1.0], [2.0], [3.0]], dtype=torch.float64)
+    d = torch.full((3, 1), gamma, dtype=torch.float64)
+    trunc = torch.tensor([[False], [True], [False]])
+    v_final = torch.tensor([[0.0], [10.0], [0.0]], dtype=torch.float64)
+    r_t, discount_t = fold_truncation_bootstrap(r, d, trunc, v_final, gamma)
+    values = torch.tensor([[0.5], [0.25], [-1.0]], dtype=torch.float64)
+    boot = torch.tensor([4.0], dtype=torch.float64)
+    vs = vtrace(torch.zeros(3, 1, dtype=torch.float64), discount_t, r_t, values, boot).vs
+    assert vs[1, 0].item() == pytest.approx(2.0 + gamma * 10.0)
+    assert vs[0, 0].item() == pytest.approx(1.0 + gamma * (2.0 + gamma * 10.0))
+    assert vs[2, 0].item() == pytest.approx(3.0 + gamma * 4.0)

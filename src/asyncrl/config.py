@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from asyncrl.errors import UsageError
@@ -183,6 +183,13 @@ DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {
                                  eval_every=50_000),
     ("a2c", "CartPole-v1"): dict(num_envs=64, n_steps=5, lr=5e-3, entropy_coef=0.0, total_steps=500_000,
                                  eval_every=50_000),
+    # Actor-learner algorithms on CartPole, tuned on 2 cores (BENCHMARKS.md): one actor of 64 envs.
+    ("impala", "CartPole-v1"): dict(num_envs=64, n_steps=10, lr=4e-3, entropy_coef=0.0, total_steps=500_000,
+                                    eval_every=50_000),
+    ("appo", "CartPole-v1"): dict(num_envs=64, n_steps=10, lr=3e-3, entropy_coef=0.0, epochs=2, minibatches=2,
+                                  total_steps=500_000, eval_every=50_000),
+    ("a3c-ps", "CartPole-v1"): dict(num_envs=32, n_steps=5, lr=4e-3, entropy_coef=0.0, total_steps=500_000,
+                                    eval_every=50_000),
     # Pendulum: short horizon (gamma 0.9), rewards scaled to ~[-1.6, 0], Adam, normalised advantages,
     # learning rate decayed linearly to 0 at total_steps (BENCHMARKS.md: more seeds solve than with a constant lr).
     ("a3c", "Pendulum-v1"): dict(num_envs=32, n_steps=10, gamma=0.9, gae_lambda=0.9, lr=2e-3, reward_scale=0.1,
@@ -193,6 +200,12 @@ DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {
                                  lr_schedule="linear",
                                  log_std_init=-0.5, optimizer="adam", optimizer_eps=1e-8,
                                  normalize_advantages=True, total_steps=2_000_000, eval_every=100_000),
+    # APPO on Pendulum: the A2C settings above with 64 envs, one epoch of one minibatch per batch
+    # (Sample Factory's default too): more env steps than several epochs, but less wall time (BENCHMARKS.md).
+    ("appo", "Pendulum-v1"): dict(num_envs=64, n_steps=10, gamma=0.9, gae_lambda=0.9, lr=3e-3, reward_scale=0.1,
+                                  lr_schedule="linear", log_std_init=-0.5, optimizer="adam", optimizer_eps=1e-8,
+                                  normalize_advantages=True, epochs=1, minibatches=1, total_steps=2_000_000,
+                                  eval_every=100_000),
 }
 
 
@@ -296,6 +309,12 @@ def validate(cfg: TrainConfig) -> None:
         need(cfg.minibatches <= columns,
              f"--minibatches {cfg.minibatches} is more than the {columns} env columns of a batch "
              f"(--num-envs x --batch-rollouts); allowed: 1 to {columns}")
+    need(not cfg.serial or cfg.algo in ACTOR_LEARNER_ALGOS,
+         f"--serial applies to the actor-learner algorithms only ({', '.join(ACTOR_LEARNER_ALGOS)}), "
+         f"not --algo {cfg.algo}")
+    need(not cfg.restart_actors or cfg.algo in ACTOR_LEARNER_ALGOS,
+         f"--restart-actors applies to the actor-learner algorithms only ({', '.join(ACTOR_LEARNER_ALGOS)}), "
+         f"not --algo {cfg.algo}")
     if cfg.algo in ACTOR_LEARNER_ALGOS and None not in (cfg.workers, cfg.slots_per_actor, cfg.batch_rollouts):
         need(cfg.batch_rollouts <= cfg.workers * cfg.slots_per_actor,
              f"--batch-rollouts {cfg.batch_rollouts} is more than the {cfg.workers * cfg.slots_per_actor} slots "

@@ -117,7 +117,7 @@ def train(cfg: TrainConfig, resume: str | None = None, given: set[str] | None = 
         f.write(cfg.to_json())
     sjson = spec_json(model.spec)
     columns = ["updates", "steps_per_s", "lr", "loss/policy", "loss/value", "loss/entropy", "grad_norm",
-               "skipped_updates"]
+               "skipped_updates", "policy_lag_mean", "policy_lag_max"]
     if cfg.algo in ACTOR_LEARNER_ALGOS:
         from asyncrl.runtime.actor_learner import METRIC_COLUMNS
 

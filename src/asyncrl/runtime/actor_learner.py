@@ -34,7 +34,7 @@ from asyncrl.runtime.procs import WorkerFailed, child_preamble, get_context, sto
 from asyncrl.runtime.slots import SlotLedger, TrajectorySlots
 from asyncrl.runtime.weights import WeightStore
 
-METRIC_COLUMNS = ["policy_lag_mean", "policy_lag_max", "dropped_samples", "queue_depth", "actor_restarts",
+METRIC_COLUMNS = ["dropped_samples", "queue_depth", "actor_restarts",
                   "vtrace/rho_mean", "appo/clip_fraction", "appo/approx_kl"]
 """Columns of ``metrics.csv`` besides the foundation's, for the actor-learner algorithms."""
 

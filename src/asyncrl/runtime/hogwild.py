@@ -5,7 +5,8 @@ into the local model, collects ``n_steps`` steps, computes the loss and gradient
 applies them to the shared parameters with the optimizer (whose statistics are shared by all
 workers, or the worker's own with ``--no-shared-optimizer``). Gradients are passed to the
 optimizer explicitly (``opt.step(shared_params, local_grads)``), so the hand-off is fresh on
-every step. The parent process only supervises: it logs episodes and metrics, runs the test
+every step. Each update also measures its policy lag: how many other workers' updates reached the
+shared model between this worker's sync and its own update. The parent process only supervises: it logs episodes and metrics, runs the test
 process, writes checkpoints, and stops the workers; a worker that raises or dies ends the run.
 """
 
@@ -51,7 +52,7 @@ def hogwild_step(local: ActorCritic, shared_params: list[torch.Tensor], optimize
 
 
 def _worker_main(rank: int, cfg_json: str, spec_json: str, shared: ActorCritic, shared_opt, step_counter,
-                 ready, stop_event, out_q) -> None:
+                 update_counter, ready, stop_event, out_q) -> None:
     child_preamble()
     try:
         cfg = TrainConfig(**json.loads(cfg_json))
@@ -76,7 +77,11 @@ def _worker_main(rank: int, cfg_json: str, spec_json: str, shared: ActorCritic, 
         steps = step_counter.value
         while not stop_event.is_set():
             lr = learning_rate(cfg.lr, cfg.lr_schedule, steps, cfg.total_steps)
+            synced_at = update_counter.get_obj().value  # the shared model's version this rollout acts with
             n, s = hogwild_step(local, shared_params, optimizer, collector, loss_params, cfg.max_grad_norm, lr)
+            with update_counter.get_lock():  # policy lag: other workers' updates since this one synced
+                s["policy_lag_mean"] = s["policy_lag_max"] = float(update_counter.value - synced_at)
+                update_counter.value += 1
             with step_counter.get_lock():
                 step_counter.value += n
                 steps = step_counter.value
@@ -86,11 +91,11 @@ def _worker_main(rank: int, cfg_json: str, spec_json: str, shared: ActorCritic, 
             for k, v in s.items():
                 stats.setdefault(k, []).append(v)
             if time.perf_counter() - last_report >= 1.0:
-                out_q.put(("metrics", rank, len(stats["lr"]), mean_stats(stats)))
+                out_q.put(("metrics", rank, len(stats["lr"]), _worker_stats(stats)))
                 stats.clear()
                 last_report = time.perf_counter()
         if stats:
-            out_q.put(("metrics", rank, len(stats["lr"]), mean_stats(stats)))
+            out_q.put(("metrics", rank, len(stats["lr"]), _worker_stats(stats)))
         venv.close()
     except Exception:
         tb = traceback.format_exc()
@@ -115,11 +120,13 @@ def run_hogwild(cfg: TrainConfig, model: ActorCritic, control: TrainingControl, 
     opt_state_fn = shared_opt.state_dict if shared_opt is not None else (lambda: {})
     c = control.counters
     step_counter = ctx.Value("q", c.env_steps)
+    update_counter = ctx.Value("q", c.updates)
     ready = ctx.Value("i", 0)
     stop_event = ctx.Event()
     out_q = ctx.Queue()
     procs = [ctx.Process(target=_worker_main, name=f"asyncrl-worker-{r}", daemon=True,
-                         args=(r, cfg.to_json(), spec_json, model, shared_opt, step_counter, ready, stop_event, out_q))
+                         args=(r, cfg.to_json(), spec_json, model, shared_opt, step_counter, update_counter, ready,
+                               stop_event, out_q))
              for r in range(cfg.workers)]
     pending: dict[int, tuple[int, dict[str, float]]] = {}
     last_metrics = time.perf_counter()
@@ -186,6 +193,13 @@ def _dead_worker(procs) -> str | None:
     return None
 
 
+def _worker_stats(stats: dict[str, list[float]]) -> dict[str, float]:
+    out = mean_stats(stats)
+    out["policy_lag_max"] = max(stats["policy_lag_max"])
+    return out
+
+
 def _merge(pending: dict[int, tuple[int, dict[str, float]]]) -> dict[str, float]:
     keys = set().union(*(v.keys() for _, v in pending.values()))
-    return {k: float(np.mean([v[k] for _, v in pending.values() if k in v])) for k in sorted(keys)}
+    reduce = {"policy_lag_max": np.max}
+    return {k: float(reduce.get(k, np.mean)([v[k] for _, v in pending.values() if k in v])) for k in sorted(keys)}

@@ -43,7 +43,9 @@ def run_sync(cfg: TrainConfig, model: ActorCritic, control: TrainingControl, opt
             for ret, length in collector.finished:
                 control.episode(c.env_steps, ret, length, worker=0)
             collector.finished.clear()
-            for k, v in {**out.stats, "grad_norm": grad_norm, "lr": lr, "skipped_updates": float(skipped)}.items():
+            # Synchronous: every sample comes from the weights being updated, so the policy lag is 0.
+            for k, v in {**out.stats, "grad_norm": grad_norm, "lr": lr, "skipped_updates": float(skipped),
+                         "policy_lag_mean": 0.0, "policy_lag_max": 0.0}.items():
                 stats.setdefault(k, []).append(v)
             if time.perf_counter() - last_metrics >= 1.0:
                 control.metrics(mean_stats(stats))

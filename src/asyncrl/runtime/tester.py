@@ -12,7 +12,6 @@ import queue
 import time
 import traceback
 
-import torch
 
 from asyncrl.runtime.procs import WorkerFailed, child_preamble, stop_processes
 
