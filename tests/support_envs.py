@@ -32,3 +32,10 @@ class MultiDiscreteActions(gym.Env):
 
     def step(self, action):
         return np.zeros(2, np.float32), 0.0, True, False, {}
+
+
+class CrashOnReset(CartPoleEnv):
+    """CartPole whose reset always raises: an actor that can never start."""
+
+    def reset(self, *, seed=None, options=None):
+        raise RuntimeError("boom: reset is broken on purpose")

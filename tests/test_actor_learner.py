@@ -214,7 +214,9 @@ def test_a3c_ps_applies_each_gradient_as_torch_rmsprop_would():
             for q, g in zip(ref.parameters(), grads):
                 q.grad = g.clone()
             ref_opt.step()
-        p.learn(2)
+        stats = p.learn(2)
+        # Both gradients came from the same weights; the second is applied after the first: lag 1.
+        assert stats["policy_lag_mean"] == 0.5 and stats["policy_lag_max"] == 1.0
         for a, b in zip(p.model.parameters(), ref.parameters()):
             torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
     assert p.learner.version == 6  # one version per gradient

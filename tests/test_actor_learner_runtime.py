@@ -63,7 +63,8 @@ def test_one_actor_in_lockstep_equals_the_serial_runtime(algo, tmp_path, no_shm_
 
 @pytest.mark.parametrize("algo, extra", [
     ("impala", ["--workers", "2"]),
-    ("impala", ["--workers", "1", "--lstm", "--lstm-size", "16"]),
+    ("impala", ["--workers", "1", "--lstm", "--lstm-size", "16", "--vector-env", "gymnasium"]),
+    ("impala", ["--env", "FrozenLake-v1", "--workers", "1"]),  # Discrete observations (int64 slots)
     ("appo", ["--workers", "2", "--targets", "gae", "--kl-coef", "0.1", "--epochs", "2", "--minibatches", "2"]),
     ("appo", ["--env", "Pendulum-v1", "--workers", "1", "--start-method", "spawn"]),
     ("a3c-ps", ["--workers", "2"]),
@@ -94,6 +95,8 @@ def test_bad_actor_learner_settings_get_one_line_and_exit_2(run_dir):
                          (["--algo", "impala", "--max-policy-lag", "-1"], "--max-policy-lag"),
                          (["--algo", "impala", "--rho-bar", "0"], "--rho-bar"),
                          (["--algo", "a2c", "--serial"], "--serial applies"),
+                         (["--algo", "impala", "--epochs", "3"], "--epochs does not apply to --algo impala"),
+                         (["--algo", "a3c", "--max-policy-lag", "3"], "--max-policy-lag does not apply"),
                          (["--algo", "imapla"], "--algo 'imapla'")]:
         p = run_cli("train", *args, "--run-dir", run_dir, *FAST)
         assert p.returncode == 2, (args, p.stderr)
@@ -202,3 +205,13 @@ def test_hogwild_and_sync_runtimes_log_policy_lag_too(algo, lagged, run_dir):
     assert rows and min(lag_max) >= 0
     # Two Hogwild workers update the shared model while the other one is rolling out; A2C never lags.
     assert (max(lag_max) >= 1) if lagged else (max(lag_max) == 0)
+
+
+def test_restart_actors_does_not_loop_on_an_actor_that_cannot_start(run_dir, no_shm_leak):
+    t0 = time.monotonic()
+    p = run_cli("train", "--algo", "impala", "--workers", "1", "--env", "support_envs:CrashOnReset",
+                "--restart-actors", "--total-steps", "10000000", *SMALL, "--run-dir", run_dir, *FAST, timeout=90)
+    assert p.returncode == 1, p.stderr
+    assert "reset is broken on purpose" in p.stderr and "not restarted" in p.stderr
+    assert time.monotonic() - t0 < 60
+    no_leftovers(run_dir)

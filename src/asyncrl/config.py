@@ -37,8 +37,8 @@ class TrainConfig:
     """Any Gymnasium id, or ``package.module:EnvClass``."""
     workers: int | None = None
     """A3C worker processes or actor processes of the actor-learner algorithms (default: the
-    machine's cores; one fewer for actor-learner algorithms, whose learner takes a core). A2C runs
-    in one process."""
+    machine's cores; one fewer for impala and appo, whose learner takes a core). A2C runs in one
+    process."""
     num_envs: int | None = None
     """Envs stepped together with one batched forward: per worker/actor, or in total (A2C)."""
     seed: int = 0
@@ -221,6 +221,25 @@ def default_run_dir(cfg: TrainConfig) -> str:
 
     env = cfg.env.replace("/", "_").replace(":", "_")
     return os.path.join("runs", f"{cfg.algo}-{env}-s{cfg.seed}-{time.strftime('%Y%m%d-%H%M%S')}")
+
+
+ONLY_FOR: dict[str, tuple[str, ...]] = {
+    "batch_rollouts": ACTOR_LEARNER_ALGOS, "slots_per_actor": ACTOR_LEARNER_ALGOS,
+    "max_policy_lag": ACTOR_LEARNER_ALGOS, "rho_bar": ("impala", "appo"), "c_bar": ("impala", "appo"),
+    "pg_rho_bar": ("impala",), "targets": ("appo",), "clip_range": ("appo",), "epochs": ("appo",),
+    "minibatches": ("appo",), "kl_coef": ("appo",), "shared_optimizer": ("a3c",),
+}
+"""Settings that only some algorithms use; giving one to another algorithm is an error, not a no-op."""
+
+
+def check_applicable(cfg: TrainConfig) -> None:
+    """Refuse settings the chosen algorithm would ignore (call on a user's config, before :func:`resolve`)."""
+    if cfg.algo not in ALGOS:
+        raise UsageError(f"--algo {cfg.algo!r} is not supported (allowed: {', '.join(ALGOS)})")
+    for name, algos in ONLY_FOR.items():
+        if getattr(cfg, name) is not None and cfg.algo not in algos:
+            raise UsageError(f"--{name.replace('_', '-')} does not apply to --algo {cfg.algo} "
+                             f"(it is used by: {', '.join(algos)})")
 
 
 def resolve(cfg: TrainConfig, action_family: str) -> TrainConfig:

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from asyncrl.checkpoint import load_checkpoint
-from asyncrl.config import ACTOR_LEARNER_ALGOS, TrainConfig, resolve
+from asyncrl.config import ACTOR_LEARNER_ALGOS, TrainConfig, check_applicable, resolve
 from asyncrl.envs.make import env_spaces
 from asyncrl.errors import UsageError
 from asyncrl.logger import RunLogger
@@ -50,7 +50,9 @@ def prepare_config(cfg: TrainConfig, resume: str | None = None, given: set[str] 
     ``(observation_space, action_space)``.
     """
     ckpt = None
-    if resume is not None:
+    if resume is None:
+        check_applicable(cfg)
+    else:
         cfg_path = os.path.join(resume, "config.json")
         if not os.path.isfile(cfg_path):
             raise UsageError(f"--resume {resume!r}: no config.json there (not an asyncrl run dir)")

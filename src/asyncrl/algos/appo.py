@@ -86,8 +86,9 @@ def appo_loss(model: ActorCritic, batch: Rollout, p: APPOParams) -> LossOutput:
 
 
 def minibatch_columns(B: int, minibatches: int, generator: torch.Generator) -> list[torch.Tensor]:
-    """A random split of the env columns ``0..B-1`` into ``minibatches`` near-equal index sets."""
-    return list(torch.randperm(B, generator=generator).tensor_split(minibatches))
+    """A random split of the env columns ``0..B-1`` into ``minibatches`` near-equal, non-empty index
+    sets (fewer when ``B < minibatches``, e.g. after stale rollouts were dropped)."""
+    return list(torch.randperm(B, generator=generator).tensor_split(min(minibatches, B)))
 
 
 def select_columns(batch: Rollout, cols: torch.Tensor) -> Rollout:

@@ -11,7 +11,8 @@ takes ``batch_rollouts`` full slots in arrival order, updates, publishes the new
 returns the slots to their actors.
 
 An actor that raises or dies ends the run within a second (exit code 1 and the actor's traceback),
-or, with ``restart_actors``, is restarted with a fresh seed while training goes on.
+or, with ``restart_actors``, is restarted with a fresh seed while training goes on (unless it failed
+before delivering its first rollout: a start-up failure would only repeat).
 """
 
 from __future__ import annotations
@@ -91,20 +92,25 @@ def record_report(control: TrainingControl, window: StatsWindow, rank: int, rep:
 def _actor_main(rank: int, seed: int, cfg_json: str, spec_json: str, slots: TrajectorySlots, weights: WeightStore,
                 conn, stop_event) -> None:
     child_preamble()
+    actor = None
     try:
         cfg = TrainConfig(**json.loads(cfg_json))
         actor = Actor(cfg, ModelSpec(**json.loads(spec_json)), slots, weights, seed)
         while not stop_event.is_set():
-            if not conn.poll(0.1):
-                continue
-            slot = conn.recv()
+            try:
+                if not conn.poll(0.1):
+                    continue
+                slot = conn.recv()
+            except (EOFError, OSError):
+                break  # the learner closed our pipe: it is shutting down
             if slot is None:
                 break
             rep = actor.step(slot)
-            conn.send(("full", slot, rep.env_steps, rep.episodes, rep.stats))
+            try:
+                conn.send(("full", slot, rep.env_steps, rep.episodes, rep.stats))
+            except OSError:
+                break
         actor.close()
-    except (EOFError, BrokenPipeError, ConnectionResetError):
-        pass  # the learner closed our pipe: it is shutting down
     except Exception:
         tb = traceback.format_exc()
         print(f"asyncrl actor {rank} failed:\n{tb}", file=sys.stderr, flush=True)
@@ -121,6 +127,8 @@ class _ActorHandle:
         self.proc = None
         self.conn = None
         self.error: str | None = None
+        self.delivered = 0
+        """Rollouts received from the current process (0: it failed while starting up)."""
 
 
 def run_actor_learner(cfg: TrainConfig, model: ActorCritic, control: TrainingControl,
@@ -143,7 +151,7 @@ def run_actor_learner(cfg: TrainConfig, model: ActorCritic, control: TrainingCon
                              args=(h.rank, seed, cfg_json, spec_json, slots, weights, child_conn, stop_event))
         h.proc.start()
         child_conn.close()
-        h.conn, h.error = parent_conn, None
+        h.conn, h.error, h.delivered = parent_conn, None, 0
         ledger.reclaim(h.rank)  # slots a dead predecessor was filling
         for s in ledger.hand_out(h.rank):
             parent_conn.send(s)
@@ -156,6 +164,7 @@ def run_actor_learner(cfg: TrainConfig, model: ActorCritic, control: TrainingCon
                     _, slot, steps, episodes, stats = msg
                     record_report(control, window, h.rank, ActorReport(steps, episodes, stats))
                     ledger.filled(slot)
+                    h.delivered += 1
                 elif msg[0] == "error":
                     h.error = msg[1]
         except (EOFError, OSError):
@@ -190,6 +199,9 @@ def run_actor_learner(cfg: TrainConfig, model: ActorCritic, control: TrainingCon
                     desc = f"actor {h.rank} raised an exception:\n{h.error}"
                 if not cfg.restart_actors:
                     failure = desc
+                    break
+                if h.delivered == 0:  # a start-up failure would only repeat: no restart loop
+                    failure = f"{desc}\n(not restarted: it failed before delivering its first rollout)"
                     break
                 window.restarts += 1
                 _note_restart(cfg.run_dir, desc, window.restarts)

@@ -5,8 +5,9 @@ into the local model, collects ``n_steps`` steps, computes the loss and gradient
 applies them to the shared parameters with the optimizer (whose statistics are shared by all
 workers, or the worker's own with ``--no-shared-optimizer``). Gradients are passed to the
 optimizer explicitly (``opt.step(shared_params, local_grads)``), so the hand-off is fresh on
-every step. Each update also measures its policy lag: how many other workers' updates reached the
-shared model between this worker's sync and its own update. The parent process only supervises: it logs episodes and metrics, runs the test
+every step. Each update also measures its policy lag: how many other workers' updates were counted
+between this worker's sync and its own update (approximate: an update is counted after its
+optimizer step, so one in flight during the sync is counted as lag). The parent process only supervises: it logs episodes and metrics, runs the test
 process, writes checkpoints, and stops the workers; a worker that raises or dies ends the run.
 """
 

@@ -52,22 +52,24 @@ class Learner:
         samples, ``dropped_samples`` (env steps discarded as too stale) and ``skipped_updates``.
         """
         cfg = self.cfg
-        lags = [self.version - int(self.slots.version[i]) for i in ids]
-        stats: dict[str, float] = {"policy_lag_mean": sum(lags) / len(lags), "policy_lag_max": float(max(lags))}
-        keep = [i for i, lag in zip(ids, lags) if not cfg.max_policy_lag or lag <= cfg.max_policy_lag]
-        stats["dropped_samples"] = float((len(ids) - len(keep)) * self.slots.T * self.slots.B)
-        stats["skipped_updates"] = 0.0
         lr = learning_rate(cfg.lr, cfg.lr_schedule, env_steps, cfg.total_steps)
-        stats["lr"] = lr
+        if cfg.algo == "a3c-ps":
+            return {"lr": lr, **self._apply_gradients(ids, lr)}
+        lags = [self.version - int(self.slots.version[i]) for i in ids]
+        keep = [i for i, lag in zip(ids, lags) if not self._too_stale(lag)]
+        stats = {"policy_lag_mean": sum(lags) / len(lags), "policy_lag_max": float(max(lags)), "lr": lr,
+                 "dropped_samples": float((len(ids) - len(keep)) * self.slots.T * self.slots.B),
+                 "skipped_updates": 0.0}
         if not keep:
             return stats
-        if cfg.algo == "a3c-ps":
-            stats.update(self._apply_gradients(keep, lr))
-        elif cfg.algo == "appo":
+        if cfg.algo == "appo":
             stats.update(self._appo(keep, lr))
         else:
             stats.update(self._impala(keep, lr))
         return stats
+
+    def _too_stale(self, lag: int) -> bool:
+        return bool(self.cfg.max_policy_lag) and lag > self.cfg.max_policy_lag
 
     def _update(self, loss: torch.Tensor, lr: float) -> dict[str, float]:
         grads, norm = backward_and_clip(self.params, loss, self.cfg.max_grad_norm)
@@ -107,11 +109,17 @@ class Learner:
     def _apply_gradients(self, ids: list[int], lr: float) -> dict[str, float]:
         from asyncrl.algos.a3c_ps import grad_views
 
-        skipped = 0
+        skipped, dropped, lags = 0, 0, []
         for i in ids:  # arrival order, one optimizer step and one publication each
+            lag = self.version - int(self.slots.version[i])  # counts the gradients applied just before
+            lags.append(lag)
+            if self._too_stale(lag):
+                dropped += 1
+                continue
             if bool(self.slots.grad_ok[i]):
                 self.optimizer.step(self.params, grad_views(self.slots.grads[i], self.params), lr)
             else:
                 skipped += 1
             self._publish()
-        return {"skipped_updates": float(skipped)}
+        return {"policy_lag_mean": sum(lags) / len(lags), "policy_lag_max": float(max(lags)),
+                "dropped_samples": float(dropped * self.slots.T * self.slots.B), "skipped_updates": float(skipped)}

@@ -5,7 +5,12 @@ version (the learner's update count). The learner writes publication ``n + 1`` i
 buffer and only then sets ``seq = n + 1``; a reader that copied ``buffers[n0 % 3]`` keeps the copy
 if ``seq`` is still ``n0`` or ``n0 + 1`` afterwards (the learner only overwrites that buffer when it
 writes publication ``n0 + 3``, after publishing ``n0 + 2``) and retries otherwise. Neither side
-ever blocks the other.
+ever blocks the other, and no lock exists that a killed actor could leave held.
+
+The protocol relies on stores becoming visible in program order and loads not being reordered
+with loads, as x86-64 guarantees (total store order). Weakly ordered CPUs (ARM) give no such
+guarantee without fences, which plain tensor copies do not emit: there a reader could, rarely,
+keep a torn copy (a mix of two consecutive versions).
 """
 
 from __future__ import annotations
