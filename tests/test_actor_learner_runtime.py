@@ -81,6 +81,8 @@ def test_cli_trains_evaluates_and_logs_policy_lag(algo, extra, run_dir, no_shm_l
     assert {r["worker"] for r in episodes} == {str(w) for w in range(workers)}
     metrics = _rows(run_dir, "metrics.csv")
     assert metrics and all(r["policy_lag_mean"] != "" and r["queue_depth"] != "" for r in metrics)
+    # Backpressure: full slots waiting for the learner never exceed the slots that exist.
+    assert max(float(r["queue_depth"]) for r in metrics) <= workers * 2  # the default --slots-per-actor 2
     assert int(_latest(run_dir)["counters"]["updates"]) > 0
     ev = run_cli("eval", run_dir, "--episodes", "3", "--json", check=True)
     assert json.loads(ev.stdout)["episodes"] == 3
