@@ -49,6 +49,7 @@ _TRAIN_FLAGS: list[tuple[str, str, object, str]] = [
     ("--max-policy-lag", "max_policy_lag", int, "drop samples more than this many updates stale (0: keep all)"),
     ("--restart-actors", "restart_actors", bool, "restart a failed actor instead of ending the run"),
     ("--serial", "serial", bool, "actor-learner algorithms: run actors and learner in one process"),
+    ("--torso", "torso", str, "auto, mlp, a3c-cnn, nature-cnn or impala-cnn (auto: a3c-cnn for images)"),
     ("--hidden", "hidden", int, "MLP hidden sizes, e.g. --hidden 64 64"),
     ("--activation", "activation", str, "tanh, relu or elu"),
     ("--lstm", "lstm", bool, "add an LSTM core"),

@@ -19,6 +19,7 @@ ALGOS = ("a3c", "a2c", "impala", "appo", "a3c-ps")
 ACTOR_LEARNER_ALGOS = ("impala", "appo", "a3c-ps")
 """Algorithms on the actor-learner runtime (:mod:`asyncrl.runtime.actor_learner`)."""
 TARGETS = ("vtrace", "gae")
+TORSOS = ("auto", "mlp", "a3c-cnn", "nature-cnn", "impala-cnn")
 OPTIMIZERS = ("rmsprop", "adam")
 LR_SCHEDULES = ("constant", "linear")
 START_METHODS = ("fork", "spawn", "forkserver")
@@ -112,6 +113,9 @@ class TrainConfig:
     """Run the actor-learner algorithms' actors and learner in one process (debugging, determinism)."""
 
     # ---- model --------------------------------------------------------------------------
+    torso: str | None = None
+    """``auto`` (the A3C paper's small CNN for ``[C, H, W]`` images, else an MLP), ``mlp``, ``a3c-cnn``,
+    ``nature-cnn`` or ``impala-cnn``."""
     hidden: list[int] | None = None
     """Hidden layer sizes of the MLP torso."""
     activation: str | None = None
@@ -156,7 +160,7 @@ _COMMON: dict[str, Any] = dict(
     lr_schedule="constant", gamma=0.99, gae_lambda=1.0, entropy_coef=0.01, value_coef=0.5,
     max_grad_norm=0.5, normalize_advantages=False, reward_scale=1.0, optimizer="rmsprop",
     optimizer_eps=1e-5, rms_alpha=0.99, shared_optimizer=True, hidden=[64, 64], activation="tanh",
-    lstm=False, lstm_size=64, log_std_init=0.0, eval_episodes=10,
+    lstm=False, lstm_size=64, log_std_init=0.0, eval_episodes=10, torso="auto",
     batch_rollouts=1, slots_per_actor=2, rho_bar=1.0, c_bar=1.0, pg_rho_bar=1.0, targets="vtrace",
     clip_range=0.2, epochs=1, minibatches=1, kl_coef=0.0, max_policy_lag=0,
 )
@@ -183,6 +187,21 @@ DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {
                                  eval_every=50_000),
     ("a2c", "CartPole-v1"): dict(num_envs=64, n_steps=5, lr=5e-3, entropy_coef=0.0, total_steps=500_000,
                                  eval_every=50_000),
+    # Atari (any ALE game, standard preprocessing), from the papers and RL Zoo, not yet tuned here:
+    # A2C as RL Zoo's Atari A2C (16 envs x 5 steps, RMSprop 7e-4, eps 1e-5, value 0.25, entropy 0.01);
+    # A3C's t_max 5 and entropy 0.01 (Mnih et al., 2016); IMPALA's unroll 20, RMSprop 6e-4, eps 0.01,
+    # entropy 0.01, gradient clip 40 (Espeholt et al., 2018); APPO with PPO's Atari Adam 2.5e-4 and
+    # clip 0.1 (Schulman et al., 2017), one epoch (Sample Factory's default). LSTM cores of 256 as in A3C.
+    ("a2c", "atari"): dict(lstm_size=256, num_envs=16, n_steps=5, lr=7e-4, value_coef=0.25, total_steps=10_000_000,
+                           eval_every=500_000),
+    ("a3c", "atari"): dict(lstm_size=256, num_envs=4, n_steps=5, lr=7e-4, max_grad_norm=40.0, total_steps=10_000_000,
+                           eval_every=500_000),
+    ("a3c-ps", "atari"): dict(lstm_size=256, num_envs=4, n_steps=5, lr=7e-4, max_grad_norm=40.0, total_steps=10_000_000,
+                              eval_every=500_000),
+    ("impala", "atari"): dict(lstm_size=256, num_envs=16, n_steps=20, lr=6e-4, optimizer_eps=0.01, max_grad_norm=40.0,
+                              total_steps=10_000_000, eval_every=500_000),
+    ("appo", "atari"): dict(lstm_size=256, num_envs=16, n_steps=32, lr=2.5e-4, optimizer="adam", optimizer_eps=1e-5,
+                            clip_range=0.1, total_steps=10_000_000, eval_every=500_000),
     # Actor-learner algorithms on CartPole, tuned on 2 cores (BENCHMARKS.md): one actor of 64 envs.
     # IMPALA keeps the entropy bonus: without it 1 seed in 5 collapsed after solving (lr 4e-3).
     ("impala", "CartPole-v1"): dict(num_envs=64, n_steps=10, lr=4e-3, entropy_coef=0.01, total_steps=500_000,
@@ -301,6 +320,8 @@ def validate(cfg: TrainConfig) -> None:
          f"--lr-schedule {cfg.lr_schedule!r} is not supported (allowed: {', '.join(LR_SCHEDULES)})")
     need(cfg.activation is None or cfg.activation in ("tanh", "relu", "elu"),
          f"--activation {cfg.activation!r} is not supported (allowed: tanh, relu, elu)")
+    need(cfg.torso is None or cfg.torso in TORSOS,
+         f"--torso {cfg.torso!r} is not supported (allowed: {', '.join(TORSOS)})")
     need(cfg.hidden is None or (len(cfg.hidden) >= 1 and all(h >= 1 for h in cfg.hidden)),
          f"--hidden must be one or more positive sizes, got {cfg.hidden}")
     need(cfg.lstm_size is None or cfg.lstm_size >= 1, f"--lstm-size must be positive, got {cfg.lstm_size}")

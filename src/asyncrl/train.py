@@ -67,7 +67,11 @@ def prepare_config(cfg: TrainConfig, resume: str | None = None, given: set[str] 
         cfg = replace(saved, run_dir=resume, **changes)
         ckpt = load_checkpoint(os.path.join(resume, "checkpoints", "latest.pt"))
     obs_space, act_space = env_spaces(cfg.env)
+    from asyncrl.envs.atari import atari_game
+
     family = "discrete" if isinstance(act_space, gym.spaces.Discrete) else "continuous"
+    if atari_game(cfg.env) is not None:
+        family = "atari"
     cfg = resolve(cfg, family)
     if resume is None and os.path.exists(os.path.join(cfg.run_dir, "config.json")):
         if os.path.exists(os.path.join(cfg.run_dir, "checkpoints", "latest.pt")):
@@ -86,7 +90,8 @@ def prepare_config(cfg: TrainConfig, resume: str | None = None, given: set[str] 
 
 def build_model(cfg: TrainConfig, obs_space: gym.Space, act_space: gym.Space) -> ActorCritic:
     try:
-        spec = spec_from_spaces(obs_space, act_space, hidden=list(cfg.hidden), activation=cfg.activation,
+        spec = spec_from_spaces(obs_space, act_space, torso=cfg.torso, hidden=list(cfg.hidden),
+                                activation=cfg.activation,
                                 lstm=cfg.lstm, lstm_size=cfg.lstm_size, log_std_init=cfg.log_std_init)
     except ValueError as e:
         raise UsageError(f"--env {cfg.env!r}: {e}") from None

@@ -10,13 +10,23 @@ import gymnasium as gym
 from asyncrl.errors import UsageError
 
 
-def env_factory(env_id: str, render_mode: str | None = None) -> Callable[[], gym.Env]:
+def env_factory(env_id: str, render_mode: str | None = None, training: bool = False) -> Callable[[], gym.Env]:
     """A zero-argument constructor for ``env_id``; raises :class:`UsageError` if it cannot exist.
 
     ``env_id`` is a registered Gymnasium id (``CartPole-v1``, ``ALE/Pong-v5``) or
     ``package.module:EnvClass`` naming a ``gymnasium.Env`` subclass (or any callable returning
-    an env) in the user's own code.
+    an env) in the user's own code. Atari ids (``PongNoFrameskip-v4``, ``ALE/Pong-v5``,
+    ``atari:Pong``) get the standard preprocessing of :mod:`asyncrl.envs.atari`; ``training``
+    turns on its training-only parts (episodic life, reward clipping).
     """
+    from asyncrl.envs.atari import atari_game
+
+    if (game := atari_game(env_id)) is not None:
+        from asyncrl.envs.atari import AtariEnv
+
+        name, sticky = game
+        AtariEnv.check_game(name)
+        return lambda: AtariEnv(name, training=training, sticky_default=sticky, render_mode=render_mode)
     if ":" in env_id:
         module_name, _, attr = env_id.partition(":")
         try:

@@ -22,8 +22,10 @@ class SyncVecEnv:
     """``num_envs`` Gymnasium envs in one process, stepped one after another."""
 
     def __init__(self, env_id: str, num_envs: int, seed: int | None = None):
-        factory = env_factory(env_id)
+        factory = env_factory(env_id, training=True)
         self.envs = [factory() for _ in range(num_envs)]
+        self.reports_games = bool(getattr(self.envs[0].unwrapped, "reports_games", False))
+        """Atari: episodes logged are whole games (``StepResult.games``), not learning episodes."""
         self.num_envs = num_envs
         self.single_observation_space = self.envs[0].observation_space
         self.single_action_space = self.envs[0].action_space
@@ -42,14 +44,17 @@ class SyncVecEnv:
         reward = np.zeros(n, np.float32)
         terminated = np.zeros(n, bool)
         truncated = np.zeros(n, bool)
+        games = [] if self.reports_games else None
         for i, env in enumerate(self.envs):
-            o, r, te, tr, _ = env.step(actions[i])
+            o, r, te, tr, info = env.step(actions[i])
             reward[i], terminated[i], truncated[i] = r, te, tr and not te
+            if games is not None and "game_end" in info:
+                games.append((i, *info["game_end"]))
             final.append(o)
             if te or tr:
                 o, _ = env.reset()
             obs.append(o)
-        return StepResult(np.stack(obs), reward, terminated, truncated, np.stack(final))
+        return StepResult(np.stack(obs), reward, terminated, truncated, np.stack(final), games)
 
     def close(self) -> None:
         for e in self.envs:

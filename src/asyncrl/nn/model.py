@@ -42,6 +42,7 @@ class ModelSpec:
     lstm_size: int = 128
     separate_critic: bool = True
     log_std_init: float = 0.0
+    torso: str = "mlp"  # "mlp", or a convolutional torso of nn/torsos.py for [C, H, W] images
 
     @property
     def obs_size(self) -> int:
@@ -51,8 +52,17 @@ class ModelSpec:
         return asdict(self)
 
 
-def spec_from_spaces(obs_space: gym.Space, action_space: gym.Space, **kwargs) -> ModelSpec:
-    """Build a :class:`ModelSpec` for the given spaces; raises ``ValueError`` for unsupported ones."""
+def spec_from_spaces(obs_space: gym.Space, action_space: gym.Space, torso: str = "auto", **kwargs) -> ModelSpec:
+    """Build a :class:`ModelSpec` for the given spaces; raises ``ValueError`` for unsupported ones.
+
+    ``torso="auto"`` picks the A3C paper's small CNN for ``[C, H, W]`` images and an MLP otherwise.
+    """
+    if torso == "auto":
+        image = isinstance(obs_space, gym.spaces.Box) and len(obs_space.shape) == 3
+        torso = "a3c-cnn" if image else "mlp"
+    kwargs["torso"] = torso
+    if torso != "mlp":
+        kwargs["separate_critic"] = False  # policy and value share the convolutional features
     if isinstance(obs_space, gym.spaces.Box):
         obs_shape, obs_n = list(obs_space.shape), 0
     elif isinstance(obs_space, gym.spaces.Discrete):
@@ -83,11 +93,12 @@ def _mlp(sizes: list[int], activation: str) -> nn.Sequential:
     act = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU}[activation]
     layers: list[nn.Module] = []
     for i, o in zip(sizes[:-1], sizes[1:]):
-        layers += [_init(nn.Linear(i, o), np.sqrt(2)), act()]
+        layers += [orthogonal_init(nn.Linear(i, o), np.sqrt(2)), act()]
     return nn.Sequential(*layers)
 
 
-def _init(layer: nn.Linear, gain: float) -> nn.Linear:
+def orthogonal_init(layer: nn.Module, gain: float) -> nn.Module:
+    """Orthogonal weights with ``gain``, zero bias (linear and convolutional layers)."""
     nn.init.orthogonal_(layer.weight, gain)
     nn.init.zeros_(layer.bias)
     return layer
@@ -102,16 +113,22 @@ class ActorCritic(nn.Module):
             raise ValueError(f"activation {spec.activation!r} is not supported (allowed: tanh, relu, elu)")
         self.spec = spec
         sizes = [spec.obs_size, *spec.hidden]
-        self.torso = _mlp(sizes, spec.activation)
-        feat = sizes[-1]
+        if spec.torso == "mlp":
+            self.torso = _mlp(sizes, spec.activation)
+            feat = sizes[-1]
+        else:
+            from asyncrl.nn.torsos import ConvTorso
+
+            self.torso = ConvTorso(spec.torso, list(spec.obs_shape))
+            feat = self.torso.out_dim
         self.core = nn.LSTMCell(feat, spec.lstm_size) if spec.lstm else None
         if self.core is not None:
             nn.init.zeros_(self.core.bias_ih)
             nn.init.zeros_(self.core.bias_hh)
             feat = spec.lstm_size
         self.critic_torso = _mlp(sizes, spec.activation) if spec.separate_critic and not spec.lstm else None
-        self.policy_head = _init(nn.Linear(feat, spec.action_dim), 0.01)
-        self.value_head = _init(nn.Linear(feat, 1), 1.0)
+        self.policy_head = orthogonal_init(nn.Linear(feat, spec.action_dim), 0.01)
+        self.value_head = orthogonal_init(nn.Linear(feat, 1), 1.0)
         if spec.action_kind == "continuous":
             self.log_std = nn.Parameter(torch.full((spec.action_dim,), float(spec.log_std_init)))
 
@@ -138,7 +155,10 @@ class ActorCritic(nn.Module):
             first: ``[T, B]`` bool, ``obs[t]`` starts a new episode: the core state is zeroed first.
         """
         T, B = first.shape
-        x = self._features(obs).reshape(T * B, -1)
+        if self.spec.torso == "mlp":
+            x = self._features(obs).reshape(T * B, -1)
+        else:  # images keep their [C, H, W] shape (and uint8 dtype until the torso scales them)
+            x = obs.reshape(T * B, *obs.shape[2:])
         feats = self.torso(x)
         if self.core is not None:
             assert core_state is not None, "LSTM models need a core state"

@@ -110,7 +110,10 @@ class RolloutCollector:
                 logps[t] = logp
             res = self.venv.step(model.env_actions(action))
             done = res.terminated | res.truncated
-            self.finished += self.tracker.update(res.reward, done)
+            if res.games is None:
+                self.finished += self.tracker.update(res.reward, done)
+            else:  # Atari: log whole games with their real score, not lives with clipped rewards
+                self.finished += [(score, steps) for _, score, steps in res.games]
             rewards[t], terminated[t] = res.reward, res.terminated
             if res.truncated.any():
                 idx = np.flatnonzero(res.truncated)

@@ -1,0 +1,207 @@
+"""Atari 2600 games through ale-py, with the standard preprocessing (Mnih et al., 2015; Machado et al., 2018).
+
+One env class does all of it on the raw emulator (ALE frameskip 1), so nothing is copied between
+wrapper layers: no-op starts (up to ``noop_max`` random no-ops after a reset), fire on reset for
+games that need it, frame skip 4 with the max over the last two frames, 84x84 grayscale (area
+resampling), a stack of the last 4 frames, a 108k-frame episode cap (27k agent steps), and, in
+training mode only, episodic life (a lost life ends the learning episode but not the game) and
+rewards clipped to their sign. Observations stay ``uint8 [stack, 84, 84]`` until the model.
+
+Evaluation and the episode log always see the real game: :meth:`AtariEnv.step` puts the game's
+unclipped score and length in ``info["game_end"]`` when the whole game ends, and evaluation mode
+plays whole games with unclipped rewards.
+
+Ids: ``PongNoFrameskip-v4`` (no sticky actions), ``ALE/Pong-v5`` (sticky actions with probability
+0.25, Machado et al.'s protocol), or the short ``atari:Pong`` (same as the v4 id).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import gymnasium as gym
+import numpy as np
+
+from asyncrl.errors import UsageError
+
+try:
+    import cv2 as _cv2
+except ImportError:  # the atari extra installs opencv-python-headless; Pillow is the fallback
+    _cv2 = None
+
+_V4 = re.compile(r"^([A-Za-z]+)NoFrameskip-v4$")
+_V5 = re.compile(r"^ALE/([A-Za-z]+)-v5$")
+
+
+@dataclass
+class AtariOptions:
+    """The preprocessing; every step can be turned off (see the module docstring)."""
+
+    noop_max: int = 30
+    frame_skip: int = 4
+    frame_stack: int = 4
+    screen_size: int = 84
+    episodic_life: bool = True
+    """Training only: a lost life ends the learning episode (never the logged game)."""
+    clip_rewards: bool = True
+    """Training only: learn from ``sign(reward)``."""
+    fire_reset: bool = True
+    """Press FIRE after a reset (and after a lost life) in games whose action set has it."""
+    sticky_actions: float | None = None
+    """Probability of repeating the previous action (``None``: the id's default, 0 for v4, 0.25 for v5)."""
+    full_action_space: bool = False
+    max_frames: int = 108_000
+    """Emulator frames per game before truncation (108k = 30 minutes at 60 fps)."""
+
+
+def atari_game(env_id: str) -> tuple[str, float] | None:
+    """``(ALE game name, default sticky-action probability)`` for an Atari id, else ``None``."""
+    if env_id.startswith("atari:"):
+        return _snake(env_id[len("atari:"):]), 0.0
+    if m := _V4.match(env_id):
+        return _snake(m.group(1)), 0.0
+    if m := _V5.match(env_id):
+        return _snake(m.group(1)), 0.25
+    return None
+
+
+def _snake(name: str) -> str:
+    """``SpaceInvaders`` -> ``space_invaders`` (ALE's ROM names)."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+class AtariEnv(gym.Env):
+    """One preprocessed Atari game. ``training`` selects episodic life and reward clipping."""
+
+    metadata = {"render_modes": ["rgb_array"]}
+    reports_games = True
+    """Batched envs read ``info["game_end"]`` to log whole games (see :class:`~asyncrl.envs.classic.StepResult`)."""
+
+    def __init__(self, game: str, options: AtariOptions | None = None, training: bool = True,
+                 sticky_default: float = 0.0, render_mode: str | None = None):
+        from ale_py import ALEInterface, LoggerMode
+
+        rom = self.check_game(game)
+        o = options or AtariOptions()
+        self.o, self.training, self.render_mode = o, training, render_mode
+        ALEInterface.setLoggerMode(LoggerMode.Error)
+        self.ale = ALEInterface()
+        self._rom = str(rom)
+        sticky = sticky_default if o.sticky_actions is None else o.sticky_actions
+        self.ale.setFloat("repeat_action_probability", float(sticky))
+        self.ale.setInt("max_num_frames_per_episode", int(o.max_frames))
+        self.ale.loadROM(self._rom)
+        self.actions = list(self.ale.getLegalActionSet() if o.full_action_space else self.ale.getMinimalActionSet())
+        self.action_space = gym.spaces.Discrete(len(self.actions))
+        s = o.screen_size
+        self.observation_space = gym.spaces.Box(0, 255, (o.frame_stack, s, s), np.uint8)
+        h, w = self.ale.getScreenDims()
+        self._raw = np.zeros((2, h, w), np.uint8)  # the last two grayscale frames, for the max
+        self._stack = np.zeros((o.frame_stack, s, s), np.uint8)
+        meanings = [str(a).split(".")[-1] for a in self.actions]
+        self._fire = meanings.index("FIRE") if o.fire_reset and "FIRE" in meanings else None
+        self._lives = 0
+        self._game_over = True
+        self._game_return, self._game_steps = 0.0, 0
+
+    @staticmethod
+    def check_game(game: str) -> str:
+        """The ROM path of ``game``; :class:`UsageError` if ale-py or the ROM is missing."""
+        try:
+            from ale_py import roms
+        except ImportError:
+            raise UsageError("Atari games need ale-py: pip install 'asyncrl[atari]'") from None
+        try:
+            rom = roms.get_rom_path(game)
+        except Exception:
+            rom = None
+        if rom is None:
+            raise UsageError(f"--env: ale-py has no Atari ROM named {game!r}")
+        return str(rom)
+
+    # ---- emulator helpers --------------------------------------------------------------------
+    def _frame(self) -> np.ndarray:
+        """The max over the last two raw frames, resized to ``screen_size`` with area resampling
+        (OpenCV's ``INTER_AREA``, as Stable-Baselines3 does; Pillow's box filter without OpenCV)."""
+        m = np.maximum(self._raw[0], self._raw[1])
+        s = self.o.screen_size
+        if _cv2 is not None:
+            return _cv2.resize(m, (s, s), interpolation=_cv2.INTER_AREA)
+        from PIL import Image
+
+        return np.asarray(Image.fromarray(m).resize((s, s), Image.Resampling.BOX), dtype=np.uint8)
+
+    def _act(self, a: int) -> float:
+        """Repeat action ``a`` for ``frame_skip`` frames (fewer if the game ends); keeps the last two
+        grayscale frames in ``_raw`` for the max."""
+        total, k = 0.0, self.o.frame_skip
+        for i in range(k):
+            total += self.ale.act(self.actions[a])
+            if i == k - 2:
+                self.ale.getScreenGrayscale(self._raw[0])
+            elif i == k - 1:
+                self.ale.getScreenGrayscale(self._raw[1])
+            if self.ale.game_over():
+                if i < k - 1:  # ended early: the final frame is the one to show
+                    self.ale.getScreenGrayscale(self._raw[1])
+                    if i < k - 2:
+                        self._raw[0] = self._raw[1]
+                break
+        if k == 1:
+            self._raw[0] = self._raw[1]
+        return total
+
+    def _push(self, frame: np.ndarray, fill: bool = False) -> None:
+        if fill:
+            self._stack[:] = frame
+        else:
+            self._stack[:-1] = self._stack[1:]
+            self._stack[-1] = frame
+
+    # ---- gym API -----------------------------------------------------------------------------
+    def reset(self, *, seed: int | None = None, options=None):
+        super().reset(seed=seed)
+        if seed is not None:  # the emulator's own randomness (sticky actions) follows the seed too
+            self.ale.setInt("random_seed", int(np.random.SeedSequence(seed).generate_state(1)[0] % (2**31)))
+            self.ale.loadROM(self._rom)
+            self._game_over = True
+        if self._game_over or not (self.training and self.o.episodic_life):
+            self.ale.reset_game()
+            self._game_over = False
+            self._game_return, self._game_steps = 0.0, 0
+            noops = int(self.np_random.integers(0, self.o.noop_max + 1)) if self.o.noop_max > 0 else 0
+            for _ in range(noops):
+                self.ale.act(self.actions[0])
+                if self.ale.game_over():
+                    self.ale.reset_game()
+        else:  # a life was lost but the game goes on: continue from where it is
+            self._act(0)
+        if self._fire is not None:
+            self._act(self._fire)
+        self._lives = self.ale.lives()
+        self.ale.getScreenGrayscale(self._raw[1])
+        self._raw[0] = self._raw[1]
+        self._push(self._frame(), fill=True)
+        return self._stack.copy(), {}
+
+    def step(self, action):
+        reward = self._act(int(action))
+        self._game_return += reward
+        self._game_steps += 1
+        self._push(self._frame())
+        game_over = self.ale.game_over(with_truncation=False)
+        truncated = self.ale.game_truncated() and not game_over  # the frame cap
+        lost_life = self.ale.lives() < self._lives
+        self._lives = self.ale.lives()
+        terminated = game_over or (self.training and self.o.episodic_life and lost_life)
+        info = {}
+        if game_over or truncated:
+            self._game_over = True
+            info["game_end"] = (self._game_return, self._game_steps)
+        if self.training and self.o.clip_rewards:
+            reward = float(np.sign(reward))
+        return self._stack.copy(), reward, bool(terminated), bool(truncated and not terminated), info
+
+    def render(self):
+        return self.ale.getScreenRGB()

@@ -1,0 +1,73 @@
+"""Convolutional torsos for image observations ``uint8 [C, H, W]`` (scaled to [0, 1] inside).
+
+- ``a3c-cnn``: the A3C paper's small network (Mnih et al., 2016, after Mnih et al., 2013): 16 8x8
+  filters stride 4, 32 4x4 stride 2, a 256-unit fully connected layer; ReLU.
+- ``nature-cnn``: the DQN Nature network (Mnih et al., 2015): 32 8x8/4, 64 4x4/2, 64 3x3/1, 512 units.
+- ``impala-cnn``: the IMPALA paper's residual network (Espeholt et al., 2018): three stages of
+  (16, 32, 32) channels, each a 3x3 convolution, 3x3 max-pool stride 2 and two residual blocks,
+  then 256 units.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+CNN_TORSOS = ("a3c-cnn", "nature-cnn", "impala-cnn")
+
+
+def _orthogonal(m: nn.Module, gain: float = np.sqrt(2)) -> nn.Module:
+    from asyncrl.nn.model import orthogonal_init
+
+    return orthogonal_init(m, gain)
+
+
+class _Residual(nn.Module):
+    def __init__(self, c: int):
+        super().__init__()
+        self.conv0 = _orthogonal(nn.Conv2d(c, c, 3, padding=1))
+        self.conv1 = _orthogonal(nn.Conv2d(c, c, 3, padding=1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.conv1(torch.relu(self.conv0(torch.relu(x))))
+
+
+class ConvTorso(nn.Module):
+    """``obs [N, C, H, W]`` (any dtype; uint8 frames are divided by 255) -> features ``[N, out_dim]``."""
+
+    def __init__(self, kind: str, obs_shape: list[int]):
+        super().__init__()
+        if kind not in CNN_TORSOS:
+            raise ValueError(f"torso {kind!r} is not supported (allowed: mlp, {', '.join(CNN_TORSOS)})")
+        if len(obs_shape) != 3:
+            raise ValueError(f"a convolutional torso needs [C, H, W] observations, got shape {obs_shape}")
+        c = obs_shape[0]
+        if kind == "a3c-cnn":
+            convs = [_orthogonal(nn.Conv2d(c, 16, 8, stride=4)), nn.ReLU(),
+                     _orthogonal(nn.Conv2d(16, 32, 4, stride=2)), nn.ReLU()]
+            hidden = 256
+        elif kind == "nature-cnn":
+            convs = [_orthogonal(nn.Conv2d(c, 32, 8, stride=4)), nn.ReLU(),
+                     _orthogonal(nn.Conv2d(32, 64, 4, stride=2)), nn.ReLU(),
+                     _orthogonal(nn.Conv2d(64, 64, 3, stride=1)), nn.ReLU()]
+            hidden = 512
+        else:
+            convs = []
+            for out in (16, 32, 32):
+                convs += [_orthogonal(nn.Conv2d(c, out, 3, padding=1)), nn.MaxPool2d(3, stride=2, padding=1),
+                          _Residual(out), _Residual(out)]
+                c = out
+            convs.append(nn.ReLU())
+            hidden = 256
+        self.convs = nn.Sequential(*convs, nn.Flatten())
+        with torch.no_grad():
+            flat = self.convs(torch.zeros(1, *obs_shape)).shape[1]
+        self.fc = nn.Sequential(_orthogonal(nn.Linear(flat, hidden)), nn.ReLU())
+        self.out_dim = hidden
+
+    def forward(self, obs: Tensor) -> Tensor:
+        x = obs.float()
+        if obs.dtype == torch.uint8:
+            x = x / 255.0
+        return self.fc(self.convs(x))
