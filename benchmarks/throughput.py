@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import platform
 import statistics
@@ -76,6 +77,8 @@ def main() -> None:
     ap.add_argument("--env", default="CartPole-v1")
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--warmup", type=float, default=4.0)
+    ap.add_argument("--sb3-a2c", action="store_true",
+                    help="Atari: add Stable-Baselines3 A2C rows (1 and 2 torch threads; needs make bench-env)")
     ap.add_argument("--runs", nargs="+", default=["a2c", "a3c"],
                     help="algo[:extra flags], e.g. 'a3c:--workers 2 --num-envs 16'")
     args = ap.parse_args()
@@ -88,6 +91,20 @@ def main() -> None:
             print(f"| raw env loop, 1 process, 16 envs ({impl}) | {raw_rate(args.env, 16, impl):,.0f} | - | - | - |")
         except Exception as e:  # no native version of this env
             print(f"| raw env loop ({impl}) | n/a ({e}) | - | - | - |")
+    frames = 4 if "NoFrameskip" in args.env or args.env.startswith(("ALE/", "atari:")) else 1
+    if frames > 1:
+        print(f"(frames/s = env steps/s x {frames})")
+    if args.sb3_a2c:
+        peer = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sb3_atari_throughput.py")
+        bench_python = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                    ".venv-bench", "bin", "python")
+        for threads in (1, 2):
+            out = subprocess.run([bench_python, peer, "--env", args.env, "--seconds", str(args.seconds),
+                                  "--warmup", str(args.warmup), "--torch-threads", str(threads)],
+                                 check=True, capture_output=True, text=True).stdout
+            r = json.loads([ln for ln in out.splitlines() if ln.startswith("{")][-1])
+            print(f"| Stable-Baselines3 A2C, RL Zoo Atari settings, 16 envs, {threads} torch thread(s) | "
+                  f"{r['steps_per_s']:,.0f} | - | - | - |", flush=True)
     for spec in args.runs:
         algo, _, extra = spec.partition(":")
         r = train_rate(algo, args.env, args.seconds, args.warmup, extra.split())

@@ -154,3 +154,21 @@ def test_breakout_trains_end_to_end_and_logs_whole_games(algo, run_dir):
     assert sum(int(g["episode_length"]) for g in games) <= 1000 + 20
     ev = run_cli("eval", run_dir, "--episodes", "1", "--json", check=True, timeout=120)
     assert json.loads(ev.stdout)["episodes"] == 1
+
+
+def test_without_episodic_life_fire_is_pressed_after_a_lost_life():
+    env = AtariEnv("breakout", AtariOptions(noop_max=0, fire_reset=True), training=False)
+    env.ale = ScriptedALE(screens=[0], life_lost_at=[10], lives=5)  # frames 1-4: FIRE of the reset
+    env.reset()
+    fire = env.actions[env._fire]
+    env.ale.log.clear()
+    env.step(0)
+    _, _, te, _, _ = env.step(0)  # a life is lost at frame 10: the game goes on, FIRE relaunches it
+    assert not te and env.ale.log[-4:] == [fire] * 4 and env.ale.log[:8] == [env.actions[0]] * 8
+
+
+def test_atari_flags_are_refused_for_other_envs(run_dir):
+    p = run_cli("train", "--env", "CartPole-v1", "--no-episodic-life", "--run-dir", run_dir, *FAST)
+    assert p.returncode == 2 and "--episodic-life applies to Atari games only" in p.stderr
+    p = run_cli("train", "--env", "atari:Pong", "--sticky-actions", "1.5", "--run-dir", run_dir, *FAST)
+    assert p.returncode == 2 and "--sticky-actions must be a probability" in p.stderr

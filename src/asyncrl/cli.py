@@ -49,6 +49,12 @@ _TRAIN_FLAGS: list[tuple[str, str, object, str]] = [
     ("--max-policy-lag", "max_policy_lag", int, "drop samples more than this many updates stale (0: keep all)"),
     ("--restart-actors", "restart_actors", bool, "restart a failed actor instead of ending the run"),
     ("--serial", "serial", bool, "actor-learner algorithms: run actors and learner in one process"),
+    ("--noop-max", "noop_max", int, "Atari: at most this many no-ops after a reset (standard 30)"),
+    ("--episodic-life", "episodic_life", bool, "Atari, training: a lost life ends the learning episode (standard on)"),
+    ("--clip-rewards", "clip_rewards", bool, "Atari, training: learn from the reward's sign (standard on)"),
+    ("--fire-reset", "fire_reset", bool, "Atari: press FIRE after a reset where the game has it (standard on)"),
+    ("--sticky-actions", "sticky_actions", float, "Atari: repeat-action probability (default: v4 0, v5 0.25)"),
+    ("--full-action-space", "full_action_space", bool, "Atari: all 18 actions"),
     ("--torso", "torso", str, "auto, mlp, a3c-cnn, nature-cnn or impala-cnn (auto: a3c-cnn for images)"),
     ("--hidden", "hidden", int, "MLP hidden sizes, e.g. --hidden 64 64"),
     ("--activation", "activation", str, "tanh, relu or elu"),
@@ -132,13 +138,21 @@ def _load(path: str, which: str):
     return ckpt_path, data, model_from_checkpoint(data)
 
 
+def _env_options(data: dict) -> dict:
+    """The env options (Atari preprocessing) saved with a checkpoint's config."""
+    from asyncrl.config import env_options
+
+    return env_options(json.loads(data["config"])) if "config" in data else {}
+
+
 def _cmd_eval(args: argparse.Namespace) -> int:
     from asyncrl.evaluate import run_episodes, summarize
 
     if args.episodes < 1:
         raise UsageError(f"--episodes must be a positive integer, got {args.episodes}")
     ckpt_path, data, model = _load(args.path, args.checkpoint)
-    s = summarize(run_episodes(model, data["env"], args.episodes, seed=args.seed, deterministic=not args.stochastic))
+    s = summarize(run_episodes(model, data["env"], args.episodes, seed=args.seed, deterministic=not args.stochastic,
+                               options=_env_options(data)))
     if args.json:
         print(json.dumps({"mean": s["mean"], "std": s["std"], "min": s["min"], "max": s["max"],
                           "episodes": s["episodes"], "checkpoint": ckpt_path, "env": data["env"]}))
@@ -159,7 +173,7 @@ def _cmd_record(args: argparse.Namespace) -> int:
     from asyncrl.record import record_gif
 
     _, data, model = _load(args.path, args.checkpoint)
-    total, frames = record_gif(model, data["env"], args.out, seed=args.seed, fps=args.fps)
+    total, frames = record_gif(model, data["env"], args.out, seed=args.seed, fps=args.fps, options=_env_options(data))
     print(f"{args.out}: {frames} frames, episode return {total:.2f}")
     return 0
 

@@ -112,6 +112,20 @@ class TrainConfig:
     serial: bool = False
     """Run the actor-learner algorithms' actors and learner in one process (debugging, determinism)."""
 
+    # ---- Atari preprocessing (envs/atari.py; None: the standard setting) ---------------------
+    noop_max: int | None = None
+    """Atari: at most this many random no-ops after a reset (standard: 30; 0: none)."""
+    episodic_life: bool | None = None
+    """Atari, training only: a lost life ends the learning episode (standard: on)."""
+    clip_rewards: bool | None = None
+    """Atari, training only: learn from the sign of the reward (standard: on)."""
+    fire_reset: bool | None = None
+    """Atari: press FIRE after a reset in games that have it (standard: on)."""
+    sticky_actions: float | None = None
+    """Atari: probability of repeating the previous action (default: 0 for v4 ids, 0.25 for ALE/...-v5)."""
+    full_action_space: bool | None = None
+    """Atari: all 18 actions instead of the game's minimal set."""
+
     # ---- model --------------------------------------------------------------------------
     torso: str | None = None
     """``auto`` (the A3C paper's small CNN for ``[C, H, W]`` images, else an MLP), ``mlp``, ``a3c-cnn``,
@@ -252,10 +266,26 @@ ONLY_FOR: dict[str, tuple[str, ...]] = {
 """Settings that only some algorithms use; giving one to another algorithm is an error, not a no-op."""
 
 
+ATARI_FIELDS = ("noop_max", "episodic_life", "clip_rewards", "fire_reset", "sticky_actions", "full_action_space")
+"""Config fields that set :class:`~asyncrl.envs.atari.AtariOptions`."""
+
+
+def env_options(cfg: TrainConfig | dict) -> dict:
+    """The env construction options a config (or its JSON dict) sets: Atari preprocessing settings."""
+    data = cfg if isinstance(cfg, dict) else asdict(cfg)
+    return {k: data[k] for k in ATARI_FIELDS if data.get(k) is not None}
+
+
 def check_applicable(cfg: TrainConfig) -> None:
     """Refuse settings the chosen algorithm would ignore (call on a user's config, before :func:`resolve`)."""
     if cfg.algo not in ALGOS:
         raise UsageError(f"--algo {cfg.algo!r} is not supported (allowed: {', '.join(ALGOS)})")
+    from asyncrl.envs.atari import atari_game
+
+    if atari_game(cfg.env) is None:
+        for name in ATARI_FIELDS:
+            if getattr(cfg, name) is not None:
+                raise UsageError(f"--{name.replace('_', '-')} applies to Atari games only, not --env {cfg.env}")
     for name, algos in ONLY_FOR.items():
         if getattr(cfg, name) is not None and cfg.algo not in algos:
             raise UsageError(f"--{name.replace('_', '-')} does not apply to --algo {cfg.algo} "
@@ -320,6 +350,9 @@ def validate(cfg: TrainConfig) -> None:
          f"--lr-schedule {cfg.lr_schedule!r} is not supported (allowed: {', '.join(LR_SCHEDULES)})")
     need(cfg.activation is None or cfg.activation in ("tanh", "relu", "elu"),
          f"--activation {cfg.activation!r} is not supported (allowed: tanh, relu, elu)")
+    need(cfg.noop_max is None or cfg.noop_max >= 0, f"--noop-max must be >= 0, got {cfg.noop_max}")
+    need(cfg.sticky_actions is None or 0.0 <= cfg.sticky_actions <= 1.0,
+         f"--sticky-actions must be a probability in [0, 1], got {cfg.sticky_actions}")
     need(cfg.torso is None or cfg.torso in TORSOS,
          f"--torso {cfg.torso!r} is not supported (allowed: {', '.join(TORSOS)})")
     need(cfg.hidden is None or (len(cfg.hidden) >= 1 and all(h >= 1 for h in cfg.hidden)),

@@ -44,9 +44,10 @@ def play_episode(model: ActorCritic, env, seed: int | None, deterministic: bool 
 
 
 def run_episodes(model: ActorCritic, env_id: str, episodes: int, seed: int | None = 0,
-                 deterministic: bool = True) -> list[float]:
-    """Returns of ``episodes`` episodes played by ``model``; episode ``i`` resets with ``seed + i``."""
-    env = make_env(env_id)
+                 deterministic: bool = True, options: dict | None = None) -> list[float]:
+    """Returns of ``episodes`` episodes played by ``model``; episode ``i`` resets with ``seed + i``.
+    ``options``: the env construction options of the run (:func:`asyncrl.config.env_options`)."""
+    env = make_env(env_id, options=options)
     fast = NumpyPolicy(model, seed) if NumpyPolicy.supports(model) else None
     try:
         return [play_episode(model, env, None if seed is None else seed + i, deterministic, fast)

@@ -11,12 +11,12 @@ from asyncrl.nn.model import ActorCritic
 
 
 def record_gif(model: ActorCritic, env_id: str, out: str, seed: int = 0, deterministic: bool = True,
-               fps: int = 30, max_frames: int = 5000) -> tuple[float, int]:
+               fps: int = 30, max_frames: int = 5000, options: dict | None = None) -> tuple[float, int]:
     """Play one episode, save its frames to ``out``; returns ``(episode return, frames)``."""
     from PIL import Image
 
     try:
-        env = make_env(env_id, render_mode="rgb_array")
+        env = make_env(env_id, render_mode="rgb_array", options=options)
     except TypeError:
         raise UsageError(f"--env {env_id!r} cannot render rgb_array frames") from None
     frames: list = []

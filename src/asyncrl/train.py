@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from asyncrl.checkpoint import load_checkpoint
-from asyncrl.config import ACTOR_LEARNER_ALGOS, TrainConfig, check_applicable, resolve
+from asyncrl.config import ACTOR_LEARNER_ALGOS, TrainConfig, check_applicable, env_options, resolve
 from asyncrl.envs.make import env_spaces
 from asyncrl.errors import UsageError
 from asyncrl.logger import RunLogger
@@ -66,7 +66,7 @@ def prepare_config(cfg: TrainConfig, resume: str | None = None, given: set[str] 
                              f"of a saved run (allowed: budgets, tests, logging, workers)")
         cfg = replace(saved, run_dir=resume, **changes)
         ckpt = load_checkpoint(os.path.join(resume, "checkpoints", "latest.pt"))
-    obs_space, act_space = env_spaces(cfg.env)
+    obs_space, act_space = env_spaces(cfg.env, env_options(cfg))
     from asyncrl.envs.atari import atari_game
 
     family = "discrete" if isinstance(act_space, gym.spaces.Discrete) else "continuous"
@@ -137,7 +137,8 @@ def train(cfg: TrainConfig, resume: str | None = None, given: set[str] | None = 
     if cfg.eval_every:
         from asyncrl.runtime.tester import PeriodicTester
 
-        tester = PeriodicTester(get_context(cfg.start_method), cfg.env, sjson, cfg.eval_episodes, cfg.seed + 10_000)
+        tester = PeriodicTester(get_context(cfg.start_method), cfg.env, sjson, cfg.eval_episodes, cfg.seed + 10_000,
+                                env_options(cfg))
     opt_state = ckpt["optimizer"] if ckpt is not None and ckpt["optimizer"] else None
     try:
         with StopSignal() as stop:

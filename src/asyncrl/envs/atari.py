@@ -193,8 +193,17 @@ class AtariEnv(gym.Env):
         game_over = self.ale.game_over(with_truncation=False)
         truncated = self.ale.game_truncated() and not game_over  # the frame cap
         lost_life = self.ale.lives() < self._lives
-        self._lives = self.ale.lives()
         terminated = game_over or (self.training and self.o.episodic_life and lost_life)
+        if lost_life and not terminated and self._fire is not None:
+            # The game waits for FIRE after a lost life; without episodic life no reset presses it.
+            extra = self._act(self._fire)
+            reward += extra
+            self._game_return += extra
+            self._push(self._frame())
+            game_over = self.ale.game_over(with_truncation=False)
+            truncated = self.ale.game_truncated() and not game_over
+            terminated = game_over
+        self._lives = self.ale.lives()
         info = {}
         if game_over or truncated:
             self._game_over = True

@@ -10,23 +10,26 @@ import gymnasium as gym
 from asyncrl.errors import UsageError
 
 
-def env_factory(env_id: str, render_mode: str | None = None, training: bool = False) -> Callable[[], gym.Env]:
+def env_factory(env_id: str, render_mode: str | None = None, training: bool = False,
+                options: dict | None = None) -> Callable[[], gym.Env]:
     """A zero-argument constructor for ``env_id``; raises :class:`UsageError` if it cannot exist.
 
     ``env_id`` is a registered Gymnasium id (``CartPole-v1``, ``ALE/Pong-v5``) or
     ``package.module:EnvClass`` naming a ``gymnasium.Env`` subclass (or any callable returning
     an env) in the user's own code. Atari ids (``PongNoFrameskip-v4``, ``ALE/Pong-v5``,
     ``atari:Pong``) get the standard preprocessing of :mod:`asyncrl.envs.atari`; ``training``
-    turns on its training-only parts (episodic life, reward clipping).
+    turns on its training-only parts (episodic life, reward clipping) and ``options`` sets its
+    :class:`~asyncrl.envs.atari.AtariOptions` (see :func:`asyncrl.config.env_options`).
     """
     from asyncrl.envs.atari import atari_game
 
     if (game := atari_game(env_id)) is not None:
-        from asyncrl.envs.atari import AtariEnv
+        from asyncrl.envs.atari import AtariEnv, AtariOptions
 
         name, sticky = game
         AtariEnv.check_game(name)
-        return lambda: AtariEnv(name, training=training, sticky_default=sticky, render_mode=render_mode)
+        opts = AtariOptions(**(options or {}))
+        return lambda: AtariEnv(name, opts, training=training, sticky_default=sticky, render_mode=render_mode)
     if ":" in env_id:
         module_name, _, attr = env_id.partition(":")
         try:
@@ -49,9 +52,9 @@ def env_factory(env_id: str, render_mode: str | None = None, training: bool = Fa
     return lambda: gym.make(env_id, render_mode=render_mode)
 
 
-def make_env(env_id: str, render_mode: str | None = None) -> gym.Env:
-    """Build one env; errors in the user's constructor become a :class:`UsageError`."""
-    factory = env_factory(env_id, render_mode)
+def make_env(env_id: str, render_mode: str | None = None, options: dict | None = None) -> gym.Env:
+    """Build one env (evaluation mode); errors in the user's constructor become a :class:`UsageError`."""
+    factory = env_factory(env_id, render_mode, options=options)
     try:
         env = factory()
     except gym.error.Error as e:
@@ -61,9 +64,9 @@ def make_env(env_id: str, render_mode: str | None = None) -> gym.Env:
     return env
 
 
-def env_spaces(env_id: str) -> tuple[gym.Space, gym.Space]:
+def env_spaces(env_id: str, options: dict | None = None) -> tuple[gym.Space, gym.Space]:
     """``(observation_space, action_space)`` of one instance of ``env_id``."""
-    env = make_env(env_id)
+    env = make_env(env_id, options=options)
     try:
         return env.observation_space, env.action_space
     finally:

@@ -21,8 +21,8 @@ from asyncrl.errors import UsageError
 class SyncVecEnv:
     """``num_envs`` Gymnasium envs in one process, stepped one after another."""
 
-    def __init__(self, env_id: str, num_envs: int, seed: int | None = None):
-        factory = env_factory(env_id, training=True)
+    def __init__(self, env_id: str, num_envs: int, seed: int | None = None, options: dict | None = None):
+        factory = env_factory(env_id, training=True, options=options)
         self.envs = [factory() for _ in range(num_envs)]
         self.reports_games = bool(getattr(self.envs[0].unwrapped, "reports_games", False))
         """Atari: episodes logged are whole games (``StepResult.games``), not learning episodes."""
@@ -61,7 +61,8 @@ class SyncVecEnv:
             e.close()
 
 
-def make_vec_env(env_id: str, num_envs: int, seed: int | None = None, impl: str = "auto"):
+def make_vec_env(env_id: str, num_envs: int, seed: int | None = None, impl: str = "auto",
+                 options: dict | None = None):
     """A vector env of ``num_envs`` copies of ``env_id``.
 
     ``impl``: ``"native"`` requires a numpy-batched implementation, ``"gymnasium"`` always
@@ -73,7 +74,7 @@ def make_vec_env(env_id: str, num_envs: int, seed: int | None = None, impl: str 
         raise UsageError(f"--vector-env native: no native version of {env_id!r} (have: {', '.join(NATIVE_ENVS)})")
     if impl != "gymnasium" and env_id in NATIVE_ENVS:
         return NATIVE_ENVS[env_id](num_envs, seed)
-    return SyncVecEnv(env_id, num_envs, seed)
+    return SyncVecEnv(env_id, num_envs, seed, options)
 
 
 class EpisodeTracker:

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from asyncrl.algos.actor_critic import ActorCriticParams
-from asyncrl.config import TrainConfig
+from asyncrl.config import TrainConfig, env_options
 from asyncrl.envs.vector import make_vec_env
 from asyncrl.nn.model import ActorCritic, ModelSpec
 from asyncrl.runtime.rollout import RolloutCollector
@@ -47,7 +47,7 @@ class Actor:
         self.params = list(self.model.parameters())
         self.version = -1
         self._sync()
-        self.venv = make_vec_env(cfg.env, cfg.num_envs, seed=seed, impl=cfg.vector_env)
+        self.venv = make_vec_env(cfg.env, cfg.num_envs, seed=seed, impl=cfg.vector_env, options=env_options(cfg))
         self.collector = RolloutCollector(self.venv, self.model, cfg.n_steps, cfg.gamma, cfg.reward_scale,
                                           seed=seed, record_logp=True)
         self.gradients = cfg.algo == "a3c-ps"

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from asyncrl.algos.actor_critic import ActorCriticParams, backward_and_clip, rollout_loss
-from asyncrl.config import TrainConfig
+from asyncrl.config import TrainConfig, env_options
 from asyncrl.envs.vector import make_vec_env
 from asyncrl.nn.model import ActorCritic, ModelSpec
 from asyncrl.optim import make_optimizer
@@ -64,7 +64,7 @@ def _worker_main(rank: int, cfg_json: str, spec_json: str, shared: ActorCritic, 
         shared_params = list(shared.parameters())
         optimizer = shared_opt or make_optimizer(cfg.optimizer, shared_params, cfg.lr, shared=False,
                                                  eps=cfg.optimizer_eps, alpha=cfg.rms_alpha)
-        venv = make_vec_env(cfg.env, cfg.num_envs, seed=seed, impl=cfg.vector_env)
+        venv = make_vec_env(cfg.env, cfg.num_envs, seed=seed, impl=cfg.vector_env, options=env_options(cfg))
         collector = RolloutCollector(venv, local, cfg.n_steps, cfg.gamma, cfg.reward_scale, seed=seed)
         loss_params = ActorCriticParams.from_config(cfg)
         stats: dict[str, list[float]] = {}

@@ -7,7 +7,7 @@ import math
 import time
 
 from asyncrl.algos.actor_critic import ActorCriticParams, backward_and_clip, rollout_loss
-from asyncrl.config import TrainConfig
+from asyncrl.config import TrainConfig, env_options
 from asyncrl.envs.vector import make_vec_env
 from asyncrl.nn.model import ActorCritic
 from asyncrl.optim import make_optimizer
@@ -17,7 +17,7 @@ from asyncrl.runtime.schedule import learning_rate
 
 
 def run_sync(cfg: TrainConfig, model: ActorCritic, control: TrainingControl, optimizer_state: dict | None) -> None:
-    venv = make_vec_env(cfg.env, cfg.num_envs, seed=cfg.seed, impl=cfg.vector_env)
+    venv = make_vec_env(cfg.env, cfg.num_envs, seed=cfg.seed, impl=cfg.vector_env, options=env_options(cfg))
     seed = cfg.seed + 7919 * control.counters.updates  # a resumed run does not replay the same episodes
     collector = RolloutCollector(venv, model, cfg.n_steps, cfg.gamma, cfg.reward_scale, seed=seed)
     params = list(model.parameters())

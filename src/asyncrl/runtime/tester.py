@@ -16,7 +16,8 @@ import traceback
 from asyncrl.runtime.procs import WorkerFailed, child_preamble, stop_processes
 
 
-def _tester_main(requests, results, env_id: str, spec_json: str, episodes: int, seed: int) -> None:
+def _tester_main(requests, results, env_id: str, spec_json: str, episodes: int, seed: int,
+                 options: dict | None) -> None:
     child_preamble()
     from asyncrl.evaluate import run_episodes
     from asyncrl.nn.model import ActorCritic, ModelSpec
@@ -30,7 +31,7 @@ def _tester_main(requests, results, env_id: str, spec_json: str, episodes: int, 
                 return
             steps, state = item
             model.load_state_dict(state)
-            results.put((steps, run_episodes(model, env_id, episodes, seed=seed)))
+            results.put((steps, run_episodes(model, env_id, episodes, seed=seed, options=options)))
     except Exception:
         results.put(("error", traceback.format_exc()))
 
@@ -38,13 +39,13 @@ def _tester_main(requests, results, env_id: str, spec_json: str, episodes: int, 
 class PeriodicTester:
     """Owns the tester process; ``submit`` never blocks, ``poll`` returns finished tests."""
 
-    def __init__(self, ctx, env_id: str, spec_json: str, episodes: int, seed: int):
+    def __init__(self, ctx, env_id: str, spec_json: str, episodes: int, seed: int, options: dict | None = None):
         self.requests = ctx.Queue()
         self.results = ctx.Queue()
         self.snapshots: dict[int, dict] = {}
         self.busy = 0
         self.proc = ctx.Process(target=_tester_main, name="asyncrl-tester", daemon=True,
-                                args=(self.requests, self.results, env_id, spec_json, episodes, seed))
+                                args=(self.requests, self.results, env_id, spec_json, episodes, seed, options))
         self.proc.start()
 
     def submit(self, env_steps: int, state_dict: dict) -> bool:
