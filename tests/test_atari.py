@@ -152,6 +152,7 @@ def test_breakout_trains_end_to_end_and_logs_whole_games(algo, run_dir):
     assert games  # random Breakout games (5 lives) end within a few hundred agent steps
     assert all(float(g["episode_return"]) >= 0 and int(g["episode_length"]) > 0 for g in games)
     assert sum(int(g["episode_length"]) for g in games) <= 1000 + 20
+    assert all(int(g["frames"]) == 4 * int(g["env_steps"]) for g in games)  # frame skip 4
     ev = run_cli("eval", run_dir, "--episodes", "1", "--json", check=True, timeout=120)
     assert json.loads(ev.stdout)["episodes"] == 1
 

@@ -12,7 +12,8 @@ import sys
 import time
 from collections import deque
 
-EPISODE_COLUMNS = ["wall_time_s", "env_steps", "episode_return", "episode_length", "worker"]
+EPISODE_COLUMNS = ["wall_time_s", "env_steps", "episode_return", "episode_length", "worker", "frames"]
+"""``frames``: emulator frames so far (``env_steps`` x the frame skip: 4 on Atari, 1 elsewhere)."""
 TEST_COLUMNS = ["wall_time_s", "env_steps", "mean", "median", "std", "min", "max", "episodes"]
 
 
@@ -21,6 +22,9 @@ class _CsvFile:
 
     def __init__(self, path: str, columns: list[str]):
         new = not os.path.exists(path) or os.path.getsize(path) == 0
+        if not new:  # a resumed run keeps the header it has (a file from an older version may lack columns)
+            with open(path, newline="") as f:
+                columns = next(csv.reader(f), columns)
         self.file = open(path, "a", newline="")
         self.writer = csv.writer(self.file)
         self.columns = columns
@@ -52,6 +56,8 @@ class RunLogger:
         self.tests = _CsvFile(os.path.join(run_dir, "tests.csv"), TEST_COLUMNS)
         self.recent = deque(recent_returns or [], maxlen=100)
         self.episode_count = 0
+        self.frames_per_step = 1
+        """Emulator frames per agent step, for the ``frames`` column (4 on Atari)."""
         self.best_test = -math.inf
         self.progress = progress
         self._tty = sys.stdout.isatty()
@@ -74,7 +80,8 @@ class RunLogger:
                 wall_time_s: float | None = None) -> None:
         wall = self.elapsed() if wall_time_s is None else wall_time_s
         self.episodes.row(dict(wall_time_s=wall, env_steps=env_steps, episode_return=episode_return,
-                               episode_length=episode_length, worker=worker))
+                               episode_length=episode_length, worker=worker,
+                               frames=env_steps * self.frames_per_step))
         self.recent.append(episode_return)
         self.episode_count += 1
         if self.tb is not None:

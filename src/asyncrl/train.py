@@ -133,6 +133,9 @@ def train(cfg: TrainConfig, resume: str | None = None, given: set[str] | None = 
                        tensorboard=cfg.tensorboard, progress=cfg.progress, time_offset=counters.wall_time_s,
                        recent_returns=counters.recent_returns)
     logger.episode_count = counters.episodes
+    from asyncrl.envs.atari import AtariOptions, atari_game
+
+    logger.frames_per_step = AtariOptions().frame_skip if atari_game(cfg.env) is not None else 1
     tester = None
     if cfg.eval_every:
         from asyncrl.runtime.tester import PeriodicTester
