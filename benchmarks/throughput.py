@@ -91,7 +91,7 @@ def main() -> None:
             print(f"| raw env loop, 1 process, 16 envs ({impl}) | {raw_rate(args.env, 16, impl):,.0f} | - | - | - |")
         except Exception as e:  # no native version of this env
             print(f"| raw env loop ({impl}) | n/a ({e}) | - | - | - |")
-    frames = 4 if "NoFrameskip" in args.env or args.env.startswith(("ALE/", "atari:")) else 1
+    frames = 4 if "NoFrameskip" in args.env or args.env.startswith(("ALE/", "atari:", "doom:", "Vizdoom")) else 1
     if frames > 1:
         print(f"(frames/s = env steps/s x {frames})")
     if args.sb3_a2c:

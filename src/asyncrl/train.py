@@ -135,7 +135,10 @@ def train(cfg: TrainConfig, resume: str | None = None, given: set[str] | None = 
     logger.episode_count = counters.episodes
     from asyncrl.envs.atari import AtariOptions, atari_game
 
-    logger.frames_per_step = AtariOptions().frame_skip if atari_game(cfg.env) is not None else 1
+    from asyncrl.envs.doom import doom_id
+
+    logger.frames_per_step = AtariOptions().frame_skip if atari_game(cfg.env) is not None else \
+        4 if doom_id(cfg.env) is not None else 1  # DoomEnv's frame skip
     tester = None
     if cfg.eval_every:
         from asyncrl.runtime.tester import PeriodicTester

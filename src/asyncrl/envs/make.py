@@ -17,11 +17,18 @@ def env_factory(env_id: str, render_mode: str | None = None, training: bool = Fa
     ``env_id`` is a registered Gymnasium id (``CartPole-v1``, ``ALE/Pong-v5``) or
     ``package.module:EnvClass`` naming a ``gymnasium.Env`` subclass (or any callable returning
     an env) in the user's own code. Atari ids (``PongNoFrameskip-v4``, ``ALE/Pong-v5``,
-    ``atari:Pong``) get the standard preprocessing of :mod:`asyncrl.envs.atari`; ``training``
+    ``atari:Pong``) get the standard preprocessing of :mod:`asyncrl.envs.atari`, ViZDoom scenarios
+    (``doom:basic``) that of :mod:`asyncrl.envs.doom`; ``training``
     turns on its training-only parts (episodic life, reward clipping) and ``options`` sets its
     :class:`~asyncrl.envs.atari.AtariOptions` (see :func:`asyncrl.config.env_options`).
     """
     from asyncrl.envs.atari import atari_game
+    from asyncrl.envs.doom import doom_id
+
+    if (doom := doom_id(env_id)) is not None:
+        from asyncrl.envs.doom import DoomEnv
+
+        return lambda: DoomEnv(doom, render_mode=render_mode)
 
     if (game := atari_game(env_id)) is not None:
         from asyncrl.envs.atari import AtariEnv, AtariOptions

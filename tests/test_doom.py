@@ -1,0 +1,42 @@
+"""ViZDoom scenarios: the observation format and a short end-to-end run through the CLI."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+
+import numpy as np
+import pytest
+
+pytest.importorskip("vizdoom", reason="the doom extra (vizdoom) is not installed")
+
+from asyncrl.envs.make import make_env  # noqa: E402
+from conftest import FAST, run_cli  # noqa: E402
+
+
+@pytest.mark.parametrize("name", ["basic", "defend_the_center", "health_gathering"])
+def test_scenarios_give_stacked_grayscale_frames(name):
+    env = make_env(f"doom:{name}")
+    try:
+        obs, _ = env.reset(seed=0)
+        assert obs.shape == (4, 84, 84) and obs.dtype == np.uint8 and (obs[0] == obs[3]).all()
+        obs2, r, te, tr, _ = env.step(0)
+        assert obs2.shape == (4, 84, 84) and np.array_equal(obs2[:3], obs[1:]) and isinstance(r, float)
+    finally:
+        env.close()
+
+
+def test_basic_trains_end_to_end_and_evaluates(run_dir):
+    run_cli("train", "--algo", "impala", "--env", "doom:basic", "--workers", "1", "--num-envs", "4",
+            "--total-steps", "1500", "--eval-every", "0", "--run-dir", run_dir, *FAST, check=True, timeout=180)
+    with open(os.path.join(run_dir, "episodes.csv")) as f:
+        rows = list(csv.DictReader(f))
+    assert rows and all(int(r["frames"]) == 4 * int(r["env_steps"]) for r in rows)
+    ev = run_cli("eval", run_dir, "--episodes", "2", "--json", check=True, timeout=120)
+    assert json.loads(ev.stdout)["episodes"] == 2
+
+
+def test_unknown_scenario_is_a_usage_error(run_dir):
+    p = run_cli("train", "--env", "doom:nosuch", "--run-dir", run_dir, *FAST)
+    assert p.returncode == 2 and "no ViZDoom scenario 'nosuch'" in p.stderr and "Traceback" not in p.stderr
