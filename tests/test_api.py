@@ -91,3 +91,16 @@ def test_actor_learner_agents_learn_and_predict(cls, tmp_path):
     assert int(action) in (0, 1)
     agent.learn(total_steps=1000)  # continues the run
     assert agent.result.env_steps >= 4000
+
+
+def test_the_shipped_cartpole_model_plays_well(tmp_path):
+    from conftest import run_cli
+
+    p = run_cli("eval", "pretrained:cartpole", "--episodes", "10", "--json", check=True)
+    import json
+
+    assert json.loads(p.stdout)["mean"] >= 475
+    policy = load("pretrained:cartpole")
+    assert policy.env_id == "CartPole-v1"
+    with pytest.raises(UsageError, match="no pretrained model 'nope'"):
+        load("pretrained:nope")
