@@ -40,3 +40,23 @@ def test_basic_trains_end_to_end_and_evaluates(run_dir):
 def test_unknown_scenario_is_a_usage_error(run_dir):
     p = run_cli("train", "--env", "doom:nosuch", "--run-dir", run_dir, *FAST)
     assert p.returncode == 2 and "no ViZDoom scenario 'nosuch'" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_a_timeout_is_a_truncation_and_the_blank_end_screen_is_not_used():
+    env = make_env("doom:health_gathering")
+
+    class TimedOut:  # ViZDoom's env at its episode timeout: both flags set, and a blank screen
+        action_space = env.action_space
+
+        def step(self, action):
+            return {"screen": np.zeros((240, 320, 3), np.uint8)}, 1.0, True, True, {}
+
+    try:
+        obs, _ = env.reset(seed=0)
+        env.env, real = TimedOut(), env.env
+        obs2, _, te, tr, _ = env.step(0)
+        assert tr and not te  # bootstrap: the agent did not die
+        assert np.array_equal(obs2[-1], obs[-1])  # the last real frame, not a black one
+    finally:
+        env.env = real
+        env.close()

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from asyncrl.checkpoint import load_checkpoint
-from asyncrl.config import ACTOR_LEARNER_ALGOS, TrainConfig, check_applicable, env_options, resolve
+from asyncrl.config import ACTOR_LEARNER_ALGOS, TrainConfig, check_applicable, env_options, resolve, validate
 from asyncrl.envs.make import env_spaces
 from asyncrl.errors import UsageError
 from asyncrl.logger import RunLogger
@@ -52,6 +52,7 @@ def prepare_config(cfg: TrainConfig, resume: str | None = None, given: set[str] 
     ckpt = None
     if resume is None:
         check_applicable(cfg)
+        validate(cfg)  # before the env is built with these settings (e.g. --sticky-actions)
     else:
         cfg_path = os.path.join(resume, "config.json")
         if not os.path.isfile(cfg_path):

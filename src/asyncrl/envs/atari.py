@@ -176,9 +176,9 @@ class AtariEnv(gym.Env):
                 if self.ale.game_over():
                     self.ale.reset_game()
         else:  # a life was lost but the game goes on: continue from where it is
-            self._act(0)
+            self._game_return += self._act(0)
         if self._fire is not None:
-            self._act(self._fire)
+            self._game_return += self._act(self._fire)
         self._lives = self.ale.lives()
         self.ale.getScreenGrayscale(self._raw[1])
         self._raw[0] = self._raw[1]
@@ -192,9 +192,9 @@ class AtariEnv(gym.Env):
         self._push(self._frame())
         game_over = self.ale.game_over(with_truncation=False)
         truncated = self.ale.game_truncated() and not game_over  # the frame cap
-        lost_life = self.ale.lives() < self._lives
+        lost_life = 0 < self.ale.lives() < self._lives  # some games read 0 lives before game over
         terminated = game_over or (self.training and self.o.episodic_life and lost_life)
-        if lost_life and not terminated and self._fire is not None:
+        if lost_life and not terminated and not truncated and self._fire is not None:
             # The game waits for FIRE after a lost life; without episodic life no reset presses it.
             extra = self._act(self._fire)
             reward += extra

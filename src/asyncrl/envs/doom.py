@@ -2,7 +2,7 @@
 
 ``--env doom:basic`` (also ``doom:defend_the_center``, ``doom:health_gathering`` and every other
 scenario ViZDoom registers, or its full id such as ``VizdoomBasic-v1``) selects: the game's screen
-in grayscale, resized to 84x84 (low resolution by default, as the A3C-on-Doom work used), frame skip
+in grayscale, resized to 84x84 (the scenario renders at its own resolution first), frame skip
 4 inside the game, and a stack of the last 4 frames: ``uint8 [4, 84, 84]``, the same shape as Atari
 so the same CNN torsos apply. Rewards and episodes are the scenario's own.
 """
@@ -46,7 +46,7 @@ class DoomEnv(gym.Env):
             raise UsageError("ViZDoom scenarios need vizdoom: pip install 'asyncrl[doom]'") from None
         if gym_id not in gym.envs.registry:
             raise UsageError(f"--env {gym_id!r} is not a ViZDoom scenario id")
-        self.env = gym.make(gym_id, frame_skip=frame_skip, use_multi_binary_action_space=False)
+        self.env = gym.make(gym_id, frame_skip=frame_skip)  # the -v1 ids: one button at a time, Discrete
         self.render_mode, self.size = render_mode, size
         self.action_space = self.env.action_space
         self.observation_space = gym.spaces.Box(0, 255, (frame_stack, size, size), np.uint8)
@@ -56,6 +56,8 @@ class DoomEnv(gym.Env):
     def _frame(self, obs) -> np.ndarray:
         import cv2
 
+        if self._screen is not None and not obs["screen"].any():  # ViZDoom's blank screen after the end
+            return self._stack[-1].copy()
         self._screen = obs["screen"]
         gray = cv2.cvtColor(self._screen, cv2.COLOR_RGB2GRAY)
         return cv2.resize(gray, (self.size, self.size), interpolation=cv2.INTER_AREA)
@@ -68,6 +70,8 @@ class DoomEnv(gym.Env):
 
     def step(self, action):
         obs, reward, terminated, truncated, info = self.env.step(int(action))
+        if truncated:  # ViZDoom flags a timeout as terminated and truncated: it is a time limit (bootstrap)
+            terminated = False
         self._stack[:-1] = self._stack[1:]
         self._stack[-1] = self._frame(obs)
         return self._stack.copy(), float(reward), terminated, truncated, info

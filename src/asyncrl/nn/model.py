@@ -57,8 +57,10 @@ def spec_from_spaces(obs_space: gym.Space, action_space: gym.Space, torso: str =
 
     ``torso="auto"`` picks the A3C paper's small CNN for ``[C, H, W]`` images and an MLP otherwise.
     """
-    if torso == "auto":
-        image = isinstance(obs_space, gym.spaces.Box) and len(obs_space.shape) == 3
+    if torso == "auto":  # channels-first uint8 frames of a useful size (Atari, ViZDoom), else an MLP
+        shape = getattr(obs_space, "shape", None) or ()
+        image = (isinstance(obs_space, gym.spaces.Box) and obs_space.dtype == np.uint8 and len(shape) == 3
+                 and shape[0] <= 4 and min(shape[1:]) >= 36)
         torso = "a3c-cnn" if image else "mlp"
     kwargs["torso"] = torso
     if torso != "mlp":

@@ -40,8 +40,9 @@ class ConvTorso(nn.Module):
         super().__init__()
         if kind not in CNN_TORSOS:
             raise ValueError(f"torso {kind!r} is not supported (allowed: mlp, {', '.join(CNN_TORSOS)})")
-        if len(obs_shape) != 3:
-            raise ValueError(f"a convolutional torso needs [C, H, W] observations, got shape {obs_shape}")
+        if len(obs_shape) != 3 or min(obs_shape[1:]) < 36:
+            raise ValueError(f"--torso {kind} needs [C, H, W] image observations of at least 36x36, "
+                             f"got shape {obs_shape} (use --torso mlp)")
         c = obs_shape[0]
         if kind == "a3c-cnn":
             convs = [_orthogonal(nn.Conv2d(c, 16, 8, stride=4)), nn.ReLU(),
