@@ -53,6 +53,7 @@ class StatsWindow:
         self.values: dict[str, list[float]] = {}
         self.dropped_total = 0.0
         self.restarts = 0
+        self._last_row = time.perf_counter()
 
     def add(self, stats: dict[str, float]) -> None:
         for k, v in stats.items():
@@ -72,6 +73,12 @@ class StatsWindow:
         self.values = {}
         return out
 
+    def log(self, control: TrainingControl, queue_depth: int, force: bool = False) -> None:
+        """Write a ``metrics.csv`` row about once a second (or now, with ``force``) if there is anything new."""
+        if self.values and (force or time.perf_counter() - self._last_row >= 1.0):
+            control.metrics(self.row(queue_depth))
+            self._last_row = time.perf_counter()
+
     def progress(self, queue_depth: int) -> str:
         lag = self.values.get("policy_lag_mean")
         lag_max = self.values.get("policy_lag_max")
@@ -87,6 +94,19 @@ def record_report(control: TrainingControl, window: StatsWindow, rank: int, rep:
         control.episode(c.env_steps, ret, length, rank)
     if rep.stats:
         window.add(rep.stats)
+
+
+def learn_full_slots(cfg: TrainConfig, learner: Learner, ledger: SlotLedger, window: StatsWindow,
+                     counters, hand_back) -> None:
+    """While ``batch_rollouts`` slots are full: one learner update on the oldest of them, then each is
+    released and ``hand_back(rank)`` gives its actor the slots it now has free."""
+    while len(ledger.ready) >= cfg.batch_rollouts:
+        batch = ledger.take(cfg.batch_rollouts)
+        window.add(learner.step(batch, counters.env_steps))
+        counters.updates = learner.version
+        for s in batch:
+            ledger.release(s)
+            hand_back(ledger.owner(s))
 
 
 def _actor_main(rank: int, seed: int, cfg_json: str, spec_json: str, slots: TrajectorySlots, weights: WeightStore,
@@ -170,17 +190,14 @@ def run_actor_learner(cfg: TrainConfig, model: ActorCritic, control: TrainingCon
         except (EOFError, OSError):
             pass  # the actor is gone; its exit code tells how
 
-    def free(slot: int) -> None:
-        ledger.release(slot)
-        h = handles[ledger.owner(slot)]
+    def hand_back(rank: int) -> None:
         try:
-            for s in ledger.hand_out(h.rank):
-                h.conn.send(s)
+            for s in ledger.hand_out(rank):
+                handles[rank].conn.send(s)
         except OSError:
             pass  # a dead actor: its slots go to its replacement
 
     failure: str | None = None
-    last_metrics = time.perf_counter()
     try:
         for h in handles:
             start(h)
@@ -208,15 +225,9 @@ def run_actor_learner(cfg: TrainConfig, model: ActorCritic, control: TrainingCon
                 h.proc.join(1.0)
                 h.conn.close()
                 start(h)
-            while failure is None and len(ledger.ready) >= cfg.batch_rollouts:
-                batch = ledger.take(cfg.batch_rollouts)
-                window.add(learner.step(batch, c.env_steps))
-                c.updates = learner.version
-                for s in batch:
-                    free(s)
-            if time.perf_counter() - last_metrics >= 1.0 and window.values:
-                control.metrics(window.row(len(ledger.ready)))
-                last_metrics = time.perf_counter()
+            if failure is None:
+                learn_full_slots(cfg, learner, ledger, window, c, hand_back)
+            window.log(control, len(ledger.ready))
             if failure is None and control.tick(model.state_dict, learner.optimizer.state_dict):
                 break
     finally:
@@ -231,8 +242,7 @@ def run_actor_learner(cfg: TrainConfig, model: ActorCritic, control: TrainingCon
         for h in handles:
             if h.conn is not None:
                 h.conn.close()
-        if window.values:
-            control.metrics(window.row(len(ledger.ready)))
+        window.log(control, len(ledger.ready), force=True)
     if failure is not None:
         control.save("latest", model.state_dict(), learner.optimizer.state_dict())
         control.logger.end_progress()

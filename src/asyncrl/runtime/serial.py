@@ -8,14 +8,13 @@ them. The same seed gives the same run, bit for bit.
 
 from __future__ import annotations
 
-import time
 
 import torch
 
 from asyncrl.config import TrainConfig
 from asyncrl.nn.model import ActorCritic
 from asyncrl.runtime.actor import Actor, actor_seed
-from asyncrl.runtime.actor_learner import StatsWindow, build_slots, record_report
+from asyncrl.runtime.actor_learner import StatsWindow, build_slots, learn_full_slots, record_report
 from asyncrl.runtime.control import TrainingControl
 from asyncrl.runtime.learner import Learner
 from asyncrl.runtime.slots import SlotLedger
@@ -33,7 +32,10 @@ def run_serial(cfg: TrainConfig, model: ActorCritic, control: TrainingControl, o
     free = [ledger.hand_out(r) for r in range(cfg.workers)]  # each actor's free slots, oldest first
     window = StatsWindow()
     control.extra_progress = lambda: window.progress(len(ledger.ready))
-    last_metrics = time.perf_counter()
+
+    def hand_back(rank: int) -> None:
+        free[rank] += ledger.hand_out(rank)
+
     try:
         stop = False
         while not stop:
@@ -42,21 +44,12 @@ def run_serial(cfg: TrainConfig, model: ActorCritic, control: TrainingControl, o
                     slot = free[rank].pop(0)
                     record_report(control, window, rank, actor.step(slot))
                     ledger.filled(slot)
-                if len(ledger.ready) >= cfg.batch_rollouts:
-                    batch = ledger.take(cfg.batch_rollouts)
-                    window.add(learner.step(batch, c.env_steps))
-                    c.updates = learner.version
-                    for s in batch:
-                        ledger.release(s)
-                        free[ledger.owner(s)] += ledger.hand_out(ledger.owner(s))
-                if time.perf_counter() - last_metrics >= 1.0 and window.values:
-                    control.metrics(window.row(len(ledger.ready)))
-                    last_metrics = time.perf_counter()
+                learn_full_slots(cfg, learner, ledger, window, c, hand_back)
+                window.log(control, len(ledger.ready))
                 if control.tick(model.state_dict, learner.optimizer.state_dict):
                     stop = True
                     break
-        if window.values:
-            control.metrics(window.row(len(ledger.ready)))
+        window.log(control, len(ledger.ready), force=True)
     finally:
         for actor in actors:
             actor.close()
