@@ -137,3 +137,10 @@ class A3CPS(_Agent):
     """A3C with a parameter server: actors send gradients, one learner applies them in arrival order."""
 
     algo = "a3c-ps"
+
+
+class FeUdal(_Agent):
+    """FeUdal Networks: a Manager that sets goals in a learned latent space and a Worker that
+    follows them; on Hogwild worker processes (``runtime="hogwild"``) or in one process (``"sync"``)."""
+
+    algo = "feudal"

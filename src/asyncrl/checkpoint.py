@@ -81,9 +81,9 @@ def resolve_checkpoint_path(path: str, prefer: str = "best") -> str:
 
 def model_from_checkpoint(data: dict[str, Any]):
     """Rebuild the :class:`~asyncrl.nn.model.ActorCritic` stored in a loaded checkpoint."""
-    from asyncrl.nn.model import ActorCritic, ModelSpec
+    from asyncrl.nn.model import ModelSpec, make_model
 
-    model = ActorCritic(ModelSpec(**json.loads(data["model_spec"])))
+    model = make_model(ModelSpec(**json.loads(data["model_spec"])))
     model.load_state_dict(data["model"])
     model.eval()
     return model

@@ -13,7 +13,8 @@ from asyncrl.errors import UsageError
 
 # (flag, config field, type, help); bools get --x/--no-x.
 _TRAIN_FLAGS: list[tuple[str, str, object, str]] = [
-    ("--algo", "algo", str, "a3c (Hogwild workers), a2c (synchronous), impala, appo or a3c-ps (actor-learner)"),
+    ("--algo", "algo", str, "a3c (Hogwild workers), a2c (synchronous), impala, appo or a3c-ps (actor-learner), "
+                            "feudal (FeUdal Networks)"),
     ("--env", "env", str, "Gymnasium id, or package.module:EnvClass"),
     ("--workers", "workers", int, "A3C workers or actor processes (default: all cores; actor-learner: one fewer)"),
     ("--num-envs", "num_envs", int, "envs per worker (A3C) or in total (A2C), stepped with one batched forward"),
@@ -49,6 +50,13 @@ _TRAIN_FLAGS: list[tuple[str, str, object, str]] = [
     ("--max-policy-lag", "max_policy_lag", int, "drop samples more than this many updates stale (0: keep all)"),
     ("--restart-actors", "restart_actors", bool, "restart a failed actor instead of ending the run"),
     ("--serial", "serial", bool, "actor-learner algorithms: run actors and learner in one process"),
+    ("--runtime", "runtime", str, "FeUdal: hogwild (worker processes) or sync (one process)"),
+    ("--worker-gamma", "worker_gamma", float, "FeUdal: the Worker's discount (paper 0.95; --gamma is the Manager's)"),
+    ("--intrinsic-coef", "intrinsic_coef", float, "FeUdal: weight alpha of the intrinsic reward"),
+    ("--feudal-dim", "feudal_dim", int, "FeUdal: latent state and Manager LSTM size d (paper 256)"),
+    ("--goal-dim", "goal_dim", int, "FeUdal: goal embedding size k (paper 16)"),
+    ("--dilation", "dilation", int, "FeUdal: dilated LSTM cores r (paper 10)"),
+    ("--horizon", "horizon", int, "FeUdal: goal horizon c (paper 10)"),
     ("--noop-max", "noop_max", int, "Atari: at most this many no-ops after a reset (standard 30)"),
     ("--episodic-life", "episodic_life", bool, "Atari, training: a lost life ends the learning episode (standard on)"),
     ("--clip-rewards", "clip_rewards", bool, "Atari, training: learn from the reward's sign (standard on)"),

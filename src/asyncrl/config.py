@@ -15,7 +15,7 @@ from typing import Any
 
 from asyncrl.errors import UsageError
 
-ALGOS = ("a3c", "a2c", "impala", "appo", "a3c-ps")
+ALGOS = ("a3c", "a2c", "impala", "appo", "a3c-ps", "feudal")
 ACTOR_LEARNER_ALGOS = ("impala", "appo", "a3c-ps")
 """Algorithms on the actor-learner runtime (:mod:`asyncrl.runtime.actor_learner`)."""
 TARGETS = ("vtrace", "gae")
@@ -24,6 +24,7 @@ OPTIMIZERS = ("rmsprop", "adam")
 LR_SCHEDULES = ("constant", "linear")
 START_METHODS = ("fork", "spawn", "forkserver")
 VECTOR_IMPLS = ("auto", "native", "gymnasium")
+RUNTIMES = ("hogwild", "sync")
 
 
 @dataclass
@@ -33,7 +34,8 @@ class TrainConfig:
     algo: str = "a3c"
     """Algorithm: ``a3c`` (Hogwild worker processes), ``a2c`` (synchronous, one process), or on the
     actor-learner runtime ``impala`` (V-trace), ``appo`` (clipped surrogate on V-trace or GAE targets)
-    and ``a3c-ps`` (actors send gradients to a central learner, applied in arrival order)."""
+    and ``a3c-ps`` (actors send gradients to a central learner, applied in arrival order); ``feudal``
+    (FeUdal Networks, on the Hogwild or the synchronous runtime, see ``runtime``)."""
     env: str = "CartPole-v1"
     """Any Gymnasium id, or ``package.module:EnvClass``."""
     workers: int | None = None
@@ -112,6 +114,22 @@ class TrainConfig:
     serial: bool = False
     """Run the actor-learner algorithms' actors and learner in one process (debugging, determinism)."""
 
+    # ---- FeUdal Networks (feudal) ------------------------------------------------------------
+    runtime: str | None = None
+    """FeUdal: ``hogwild`` (worker processes on a shared model, as A3C) or ``sync`` (one process, as A2C)."""
+    worker_gamma: float | None = None
+    """FeUdal: the Worker's discount (the paper's 0.95); ``gamma`` is the Manager's (0.99)."""
+    intrinsic_coef: float | None = None
+    """FeUdal: weight alpha of the intrinsic reward in the Worker's reward."""
+    feudal_dim: int | None = None
+    """FeUdal: size d of the perception output, the latent state and the Manager's LSTM (paper 256)."""
+    goal_dim: int | None = None
+    """FeUdal: size k of the Worker's goal embedding (paper 16)."""
+    dilation: int | None = None
+    """FeUdal: cores r of the Manager's dilated LSTM (paper 10)."""
+    horizon: int | None = None
+    """FeUdal: goal horizon c: goals pooled, intrinsic reward and transition gradient (paper 10)."""
+
     # ---- Atari preprocessing (envs/atari.py; None: the standard setting) ---------------------
     noop_max: int | None = None
     """Atari: at most this many random no-ops after a reset (standard: 30; 0: none)."""
@@ -177,6 +195,7 @@ _COMMON: dict[str, Any] = dict(
     lstm=False, lstm_size=64, log_std_init=0.0, eval_episodes=10, torso="auto",
     batch_rollouts=1, slots_per_actor=2, rho_bar=1.0, c_bar=1.0, pg_rho_bar=1.0, targets="vtrace",
     clip_range=0.2, epochs=1, minibatches=1, kl_coef=0.0, max_policy_lag=0,
+    runtime="hogwild", worker_gamma=0.95, intrinsic_coef=0.5, feudal_dim=256, goal_dim=16, dilation=10, horizon=10,
 )
 DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {
     ("a3c", "discrete"): dict(num_envs=1, n_steps=5, lr=7e-4, total_steps=1_000_000, eval_every=100_000),
@@ -196,6 +215,13 @@ DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {
     ("a3c-ps", "discrete"): dict(num_envs=1, n_steps=5, lr=7e-4, total_steps=1_000_000, eval_every=100_000),
     ("a3c-ps", "continuous"): dict(num_envs=1, n_steps=5, lr=3e-4, entropy_coef=0.0, total_steps=1_000_000,
                                    eval_every=100_000),
+    # FeUdal: the paper's d = 256, k = 16, r = c = 10, discounts 0.99 (Manager) and 0.95 (Worker);
+    # rollouts of 4c steps so most steps see a whole c-step displacement; alpha 0.5 from the paper's
+    # range [0, 1]. With --runtime sync num_envs is the total, as for A2C.
+    ("feudal", "discrete"): dict(num_envs=16, n_steps=40, lr=7e-4, max_grad_norm=40.0, total_steps=1_000_000,
+                                 eval_every=100_000),
+    ("feudal", "atari"): dict(num_envs=4, n_steps=40, lr=7e-4, max_grad_norm=40.0, total_steps=10_000_000,
+                              eval_every=500_000),
     # Tuned on 2 cores (BENCHMARKS.md): larger batches with a larger learning rate, no entropy bonus.
     ("a3c", "CartPole-v1"): dict(num_envs=32, n_steps=5, lr=4e-3, entropy_coef=0.0, total_steps=500_000,
                                  eval_every=50_000),
@@ -263,7 +289,11 @@ ONLY_FOR: dict[str, tuple[str, ...]] = {
     "batch_rollouts": ACTOR_LEARNER_ALGOS, "slots_per_actor": ACTOR_LEARNER_ALGOS,
     "max_policy_lag": ACTOR_LEARNER_ALGOS, "rho_bar": ("impala", "appo"), "c_bar": ("impala", "appo"),
     "pg_rho_bar": ("impala",), "targets": ("appo",), "clip_range": ("appo",), "epochs": ("appo",),
-    "minibatches": ("appo",), "kl_coef": ("appo",), "shared_optimizer": ("a3c",),
+    "minibatches": ("appo",), "kl_coef": ("appo",), "shared_optimizer": ("a3c", "feudal"),
+    "lstm": ("a3c", "a2c", *ACTOR_LEARNER_ALGOS), "lstm_size": ("a3c", "a2c", *ACTOR_LEARNER_ALGOS),
+    "log_std_init": ("a3c", "a2c", *ACTOR_LEARNER_ALGOS),
+    **{name: ("feudal",) for name in ("runtime", "worker_gamma", "intrinsic_coef", "feudal_dim", "goal_dim",
+                                      "dilation", "horizon")},
 }
 """Settings that only some algorithms use; giving one to another algorithm is an error, not a no-op."""
 
@@ -292,6 +322,9 @@ def check_applicable(cfg: TrainConfig) -> None:
         if getattr(cfg, name) is not None and cfg.algo not in algos:
             raise UsageError(f"--{name.replace('_', '-')} does not apply to --algo {cfg.algo} "
                              f"(it is used by: {', '.join(algos)})")
+    if cfg.algo == "feudal" and cfg.runtime == "sync" and cfg.shared_optimizer is not None:
+        raise UsageError("--shared-optimizer does not apply to --algo feudal --runtime sync (one process, "
+                         "one optimizer)")
 
 
 def resolve(cfg: TrainConfig, action_family: str) -> TrainConfig:
@@ -299,9 +332,12 @@ def resolve(cfg: TrainConfig, action_family: str) -> TrainConfig:
     if cfg.algo not in ALGOS:
         raise UsageError(f"--algo {cfg.algo!r} is not supported (allowed: {', '.join(ALGOS)})")
     values = dict(_COMMON)
+    if (cfg.algo, action_family) not in DEFAULTS:
+        raise UsageError(f"--algo {cfg.algo} needs a discrete action space; --env {cfg.env} has "
+                         f"{action_family} actions")
     values.update(DEFAULTS[(cfg.algo, action_family)])
     values.update(DEFAULTS.get((cfg.algo, cfg.env), {}))
-    if cfg.algo in ("a3c", "a3c-ps"):
+    if cfg.algo in ("a3c", "a3c-ps") or (cfg.algo == "feudal" and (cfg.runtime or "hogwild") == "hogwild"):
         values["workers"] = _usable_cores()
     elif cfg.algo in ACTOR_LEARNER_ALGOS:
         values["workers"] = max(1, _usable_cores() - 1)  # the learner takes a core
@@ -395,5 +431,17 @@ def validate(cfg: TrainConfig) -> None:
         need(cfg.batch_rollouts <= cfg.workers * cfg.slots_per_actor,
              f"--batch-rollouts {cfg.batch_rollouts} is more than the {cfg.workers * cfg.slots_per_actor} slots "
              f"(--workers x --slots-per-actor) that exist; allowed: 1 to {cfg.workers * cfg.slots_per_actor}")
+    need(cfg.runtime is None or cfg.runtime in RUNTIMES,
+         f"--runtime {cfg.runtime!r} is not supported (allowed: {', '.join(RUNTIMES)})")
+    need(cfg.worker_gamma is None or 0.0 <= cfg.worker_gamma <= 1.0,
+         f"--worker-gamma must be in [0, 1], got {cfg.worker_gamma}")
+    need(cfg.intrinsic_coef is None or cfg.intrinsic_coef >= 0,
+         f"--intrinsic-coef must be >= 0, got {cfg.intrinsic_coef}")
+    for name in ("feudal_dim", "goal_dim", "dilation", "horizon"):
+        v = getattr(cfg, name)
+        need(v is None or v >= 1, f"--{name.replace('_', '-')} must be a positive integer, got {v}")
+    need(cfg.algo != "feudal" or cfg.runtime != "sync" or cfg.workers in (None, 1),
+         f"--workers {cfg.workers}: --algo feudal --runtime sync runs in one process (use --runtime hogwild "
+         f"for worker processes)")
     need(cfg.start_method is None or cfg.start_method in START_METHODS,
          f"--start-method {cfg.start_method!r} is not supported (allowed: {', '.join(START_METHODS)})")

@@ -21,7 +21,7 @@ from asyncrl.config import ACTOR_LEARNER_ALGOS, TrainConfig, check_applicable, e
 from asyncrl.envs.make import env_spaces
 from asyncrl.errors import UsageError
 from asyncrl.logger import RunLogger
-from asyncrl.nn.model import ActorCritic, spec_from_spaces
+from asyncrl.nn.model import ActorCritic, make_model, spec_from_spaces
 from asyncrl.runtime.control import Counters, TrainingControl, spec_json
 from asyncrl.runtime.procs import StopSignal, WorkerFailed, get_context
 
@@ -90,13 +90,18 @@ def prepare_config(cfg: TrainConfig, resume: str | None = None, given: set[str] 
 
 
 def build_model(cfg: TrainConfig, obs_space: gym.Space, act_space: gym.Space) -> ActorCritic:
+    """The network for ``cfg``: an :class:`ActorCritic`, or a FeUdal network for ``--algo feudal``."""
+    if cfg.algo == "feudal":
+        extra = dict(kind="feudal", feudal_dim=cfg.feudal_dim, goal_dim=cfg.goal_dim, dilation=cfg.dilation,
+                     horizon=cfg.horizon)
+    else:
+        extra = dict(lstm=cfg.lstm, lstm_size=cfg.lstm_size, log_std_init=cfg.log_std_init)
     try:
         spec = spec_from_spaces(obs_space, act_space, torso=cfg.torso, hidden=list(cfg.hidden),
-                                activation=cfg.activation,
-                                lstm=cfg.lstm, lstm_size=cfg.lstm_size, log_std_init=cfg.log_std_init)
+                                activation=cfg.activation, **extra)
     except ValueError as e:
         raise UsageError(f"--env {cfg.env!r}: {e}") from None
-    return ActorCritic(spec)
+    return make_model(spec)
 
 
 def _obs_dtype(obs_space: gym.Space) -> torch.dtype:
@@ -130,6 +135,10 @@ def train(cfg: TrainConfig, resume: str | None = None, given: set[str] | None = 
         from asyncrl.runtime.actor_learner import METRIC_COLUMNS
 
         columns += METRIC_COLUMNS
+    if cfg.algo == "feudal":
+        from asyncrl.algos.feudal import FEUDAL_COLUMNS
+
+        columns += FEUDAL_COLUMNS
     logger = RunLogger(cfg.run_dir, columns,
                        tensorboard=cfg.tensorboard, progress=cfg.progress, time_offset=counters.wall_time_s,
                        recent_returns=counters.recent_returns)
@@ -150,7 +159,7 @@ def train(cfg: TrainConfig, resume: str | None = None, given: set[str] | None = 
     try:
         with StopSignal() as stop:
             control = TrainingControl(cfg, sjson, logger, counters, stop, tester)
-            if cfg.algo == "a3c":
+            if cfg.algo == "a3c" or (cfg.algo == "feudal" and cfg.runtime == "hogwild"):
                 from asyncrl.runtime.hogwild import run_hogwild
 
                 run_hogwild(cfg, model, control, opt_state, sjson)

@@ -17,7 +17,8 @@ def env_factory(env_id: str, render_mode: str | None = None, training: bool = Fa
     ``env_id`` is a registered Gymnasium id (``CartPole-v1``, ``ALE/Pong-v5``) or
     ``package.module:EnvClass`` naming a ``gymnasium.Env`` subclass (or any callable returning
     an env) in the user's own code. Atari ids (``PongNoFrameskip-v4``, ``ALE/Pong-v5``,
-    ``atari:Pong``) get the standard preprocessing of :mod:`asyncrl.envs.atari`, ViZDoom scenarios
+    ``atari:Pong``) get the standard preprocessing; MiniGrid ids (``MiniGrid-DoorKey-8x8-v0``) the
+    agent's image view only of :mod:`asyncrl.envs.atari`, ViZDoom scenarios
     (``doom:basic``) that of :mod:`asyncrl.envs.doom`; ``training``
     turns on its training-only parts (episodic life, reward clipping) and ``options`` sets its
     :class:`~asyncrl.envs.atari.AtariOptions` (see :func:`asyncrl.config.env_options`).
@@ -37,6 +38,8 @@ def env_factory(env_id: str, render_mode: str | None = None, training: bool = Fa
         AtariEnv.check_game(name)
         opts = AtariOptions(**(options or {}))
         return lambda: AtariEnv(name, opts, training=training, sticky_default=sticky, render_mode=render_mode)
+    if env_id.startswith(("MiniGrid-", "BabyAI-")):
+        return _minigrid_factory(env_id, render_mode)
     if ":" in env_id:
         module_name, _, attr = env_id.partition(":")
         try:
@@ -57,6 +60,22 @@ def env_factory(env_id: str, render_mode: str | None = None, training: bool = Fa
                 else " (any registered Gymnasium id, or package.module:EnvClass)")
         raise UsageError(f"--env {env_id!r} is not a registered environment{hint}")
     return lambda: gym.make(env_id, render_mode=render_mode)
+
+
+def _minigrid_factory(env_id: str, render_mode: str | None) -> Callable[[], gym.Env]:
+    """MiniGrid/BabyAI ids (the ``minigrid`` extra): the agent's 7x7x3 egocentric view as a ``uint8``
+    Box (``ImgObsWrapper``: the mission string and the compass direction are dropped)."""
+    try:
+        import minigrid  # noqa: F401  (registers the ids)
+        from minigrid.wrappers import ImgObsWrapper
+    except ImportError:
+        raise UsageError(f"--env {env_id!r} needs the minigrid package: pip install 'asyncrl[minigrid]'") from None
+    if env_id not in gym.envs.registry:
+        close = [k for k in gym.envs.registry if k.startswith(env_id.split("-")[0] + "-" + env_id.split("-")[1])][:5] \
+            if env_id.count("-") >= 2 else []
+        hint = f" (did you mean {', '.join(close)}?)" if close else " (see minigrid's list of environments)"
+        raise UsageError(f"--env {env_id!r} is not a registered MiniGrid environment{hint}")
+    return lambda: ImgObsWrapper(gym.make(env_id, render_mode=render_mode))
 
 
 def make_env(env_id: str, render_mode: str | None = None, options: dict | None = None) -> gym.Env:

@@ -16,7 +16,7 @@ from torch import Tensor
 
 
 def fold_truncation_bootstrap(
-    r_t: Tensor, discount_t: Tensor, truncated_t: Tensor, v_final_t: Tensor, gamma: float
+    r_t: Tensor, discount_t: Tensor, truncated_t: Tensor, v_final_t: Tensor, gamma: float | Tensor
 ) -> tuple[Tensor, Tensor]:
     """Bootstrap truncated episodes from the value of their final observation.
 
@@ -32,8 +32,11 @@ def fold_truncation_bootstrap(
         v_final_t: ``[T, B]`` value of the final observation (read only where truncated).
         gamma: the discount factor.
 
+    Every argument may also carry a trailing axis of ``K`` critics (``[T, B, K]``, ``gamma [K]``;
+    ``truncated_t [T, B, 1]``), as FeUdal's Manager and Worker with their own discounts.
+
     Returns:
-        ``(r_t, discount_t)``, both ``[T, B]``.
+        ``(r_t, discount_t)``, both ``[T, B]`` (or ``[T, B, K]``).
     """
     trunc = truncated_t.to(r_t.dtype)
     r = r_t + trunc * gamma * v_final_t

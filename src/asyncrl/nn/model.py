@@ -43,13 +43,34 @@ class ModelSpec:
     separate_critic: bool = True
     log_std_init: float = 0.0
     torso: str = "mlp"  # "mlp", or a convolutional torso of nn/torsos.py for [C, H, W] images
+    kind: str = "actor-critic"  # or "feudal" (nn/feudal.py; the fields below)
+    feudal_dim: int = 256  # FeUdal: size d of the perception output, latent state and Manager LSTM
+    goal_dim: int = 16  # FeUdal: size k of the goal embedding
+    dilation: int = 10  # FeUdal: the Manager's dilated LSTM cores r
+    horizon: int = 10  # FeUdal: goal horizon c (goal pooling, intrinsic reward, transition gradient)
 
     @property
     def obs_size(self) -> int:
         return self.obs_discrete_n or int(np.prod(self.obs_shape, dtype=np.int64))
 
+    @property
+    def value_shape(self) -> tuple[int, ...]:
+        """Shape of one step's value: ``()``, or ``(2,)`` for FeUdal's Manager and Worker critics."""
+        return (2,) if self.kind == "feudal" else ()
+
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def make_model(spec: ModelSpec) -> nn.Module:
+    """The network a spec describes: :class:`ActorCritic`, or :class:`~asyncrl.nn.feudal.FeudalNet`."""
+    if spec.kind == "feudal":
+        from asyncrl.nn.feudal import FeudalNet
+
+        return FeudalNet(spec)
+    if spec.kind != "actor-critic":
+        raise ValueError(f"model kind {spec.kind!r} is not supported (allowed: actor-critic, feudal)")
+    return ActorCritic(spec)
 
 
 def spec_from_spaces(obs_space: gym.Space, action_space: gym.Space, torso: str = "auto", **kwargs) -> ModelSpec:

@@ -23,10 +23,11 @@ import traceback
 import numpy as np
 import torch
 
-from asyncrl.algos.actor_critic import ActorCriticParams, backward_and_clip, rollout_loss
+from asyncrl.algos import on_policy_loss, rollout_discounts
+from asyncrl.algos.actor_critic import backward_and_clip
 from asyncrl.config import TrainConfig, env_options
 from asyncrl.envs.vector import make_vec_env
-from asyncrl.nn.model import ActorCritic, ModelSpec
+from asyncrl.nn.model import ActorCritic, ModelSpec, make_model
 from asyncrl.optim import make_optimizer
 from asyncrl.runtime.control import TrainingControl, mean_stats
 from asyncrl.runtime.procs import WorkerFailed, child_preamble, get_context, stop_processes
@@ -35,16 +36,19 @@ from asyncrl.runtime.schedule import learning_rate
 
 
 def hogwild_step(local: ActorCritic, shared_params: list[torch.Tensor], optimizer, collector: RolloutCollector,
-                 loss_params: ActorCriticParams, max_grad_norm: float, lr: float) -> tuple[int, dict[str, float]]:
+                 loss_params, max_grad_norm: float, lr: float, loss_fn=None) -> tuple[int, dict[str, float]]:
     """One A3C worker iteration: sync, roll out, compute gradients, update the shared model.
 
-    Returns the number of env steps taken and the loss statistics.
+    ``loss_fn(model, rollout, loss_params)`` is the algorithm's loss (default: the actor-critic
+    loss of A3C). Returns the number of env steps taken and the loss statistics.
     """
+    if loss_fn is None:
+        from asyncrl.algos.actor_critic import rollout_loss as loss_fn
     local_params = list(local.parameters())
     with torch.no_grad():
         torch._foreach_copy_(local_params, shared_params)
     rollout = collector.collect()
-    out = rollout_loss(local, rollout, loss_params)
+    out = loss_fn(local, rollout, loss_params)
     grads, grad_norm = backward_and_clip(local_params, out.loss, max_grad_norm)
     skipped = not math.isfinite(grad_norm)  # never let a non-finite gradient into the shared weights
     if not skipped:
@@ -60,13 +64,13 @@ def _worker_main(rank: int, cfg_json: str, spec_json: str, shared: ActorCritic, 
         # Distinct, collision-free seeds per (run seed, worker, resume point).
         seed = int(np.random.SeedSequence([cfg.seed, rank, step_counter.get_obj().value]).generate_state(1)[0])
         torch.manual_seed(seed)
-        local = ActorCritic(ModelSpec(**json.loads(spec_json)))
+        local = make_model(ModelSpec(**json.loads(spec_json)))
         shared_params = list(shared.parameters())
         optimizer = shared_opt or make_optimizer(cfg.optimizer, shared_params, cfg.lr, shared=False,
                                                  eps=cfg.optimizer_eps, alpha=cfg.rms_alpha)
         venv = make_vec_env(cfg.env, cfg.num_envs, seed=seed, impl=cfg.vector_env, options=env_options(cfg))
-        collector = RolloutCollector(venv, local, cfg.n_steps, cfg.gamma, cfg.reward_scale, seed=seed)
-        loss_params = ActorCriticParams.from_config(cfg)
+        collector = RolloutCollector(venv, local, cfg.n_steps, rollout_discounts(cfg), cfg.reward_scale, seed=seed)
+        loss_fn, loss_params = on_policy_loss(cfg)
         stats: dict[str, list[float]] = {}
         # Start together: under spawn a worker takes seconds to import torch, and an early one
         # would otherwise spend a small step budget alone.
@@ -79,7 +83,8 @@ def _worker_main(rank: int, cfg_json: str, spec_json: str, shared: ActorCritic, 
         while not stop_event.is_set():
             lr = learning_rate(cfg.lr, cfg.lr_schedule, steps, cfg.total_steps)
             synced_at = update_counter.get_obj().value  # the shared model's version this rollout acts with
-            n, s = hogwild_step(local, shared_params, optimizer, collector, loss_params, cfg.max_grad_norm, lr)
+            n, s = hogwild_step(local, shared_params, optimizer, collector, loss_params, cfg.max_grad_norm, lr,
+                                loss_fn)
             with update_counter.get_lock():  # policy lag: other workers' updates since this one synced
                 s["policy_lag_mean"] = s["policy_lag_max"] = float(update_counter.value - synced_at)
                 update_counter.value += 1

@@ -27,9 +27,11 @@ class Rollout:
         obs: ``[T + 1, B, *obs_shape]``; ``obs[T]`` is the observation to bootstrap from.
         first: ``[T + 1, B]`` bool, ``obs[t]`` is the first observation of an episode.
         actions: ``[T, B]`` (discrete) or ``[T, B, A]`` (continuous), as sampled (unclipped).
-        r_t: ``[T, B]`` scaled rewards, with truncated episodes' bootstrap folded in.
-        discount_t: ``[T, B]`` ``gamma``, or ``0`` where the episode ended after step ``t``.
-        core_state: the model's core state before ``obs[0]`` (``None`` without LSTM).
+        r_t: ``[T, B]`` scaled rewards, with truncated episodes' bootstrap folded in; ``[T, B, K]``
+            for a model with ``K`` critics and discounts (FeUdal: Manager, Worker), one per critic.
+        discount_t: ``[T, B]`` (or ``[T, B, K]``) ``gamma``, or ``0`` where the episode ended after step ``t``.
+        core_state: the model's core state before ``obs[0]`` (``None`` without LSTM; a tuple of
+            batch-first tensors otherwise).
         behaviour_logp: ``[T, B]`` ``log mu(a_t|x_t)`` of the acting policy (``None`` unless recorded).
     """
 
@@ -43,7 +45,7 @@ class Rollout:
 
     @property
     def num_steps(self) -> int:
-        return self.r_t.numel()
+        return self.r_t.shape[0] * self.r_t.shape[1]
 
 
 def empty_rollout(spec, T: int, B: int, obs_dtype: torch.dtype = torch.float32, logp: bool = True) -> Rollout:
@@ -58,7 +60,8 @@ def empty_rollout(spec, T: int, B: int, obs_dtype: torch.dtype = torch.float32, 
         first=torch.zeros((T + 1, B), dtype=torch.bool),
         actions=torch.zeros((T, B) if discrete else (T, B, spec.action_dim),
                             dtype=torch.int64 if discrete else torch.float32),
-        r_t=torch.zeros((T, B)), discount_t=torch.zeros((T, B)), core_state=core,
+        r_t=torch.zeros((T, B, *spec.value_shape)), discount_t=torch.zeros((T, B, *spec.value_shape)),
+        core_state=core,
         behaviour_logp=torch.zeros((T, B)) if logp else None)
 
 
@@ -66,11 +69,13 @@ class RolloutCollector:
     """Steps ``venv`` with ``model`` for ``n_steps`` at a time; keeps env and core state between rollouts.
 
     ``model``'s parameters may change between rollouts (in place); the collector always acts
-    with their current values. With ``record_logp`` every rollout also carries the behaviour
+    with their current values. ``gamma`` is one discount, or one per critic for a model whose
+    value has a trailing axis (FeUdal's ``(manager, worker)``). With ``record_logp`` every rollout also carries the behaviour
     policy's log-probabilities of its actions (for off-policy corrections such as V-trace).
     """
 
-    def __init__(self, venv, model: ActorCritic, n_steps: int, gamma: float, reward_scale: float = 1.0,
+    def __init__(self, venv, model: ActorCritic, n_steps: int, gamma: float | tuple[float, ...],
+                 reward_scale: float = 1.0,
                  seed: int | None = None, record_logp: bool = False):
         self.venv, self.model, self.n_steps = venv, model, n_steps
         self.gamma, self.reward_scale = gamma, reward_scale
@@ -97,7 +102,8 @@ class RolloutCollector:
         rewards = np.empty((T, B), np.float32)
         terminated = np.empty((T, B), bool)
         truncs = np.zeros((T, B), bool)
-        v_final = np.zeros((T, B), np.float32)
+        gamma = np.asarray(self.gamma, np.float32)  # [] or [K]
+        v_final = np.zeros((T, B, *gamma.shape), np.float32)
         start_state = state = self.core_state
         for t in range(T):
             obs[t], first[t] = self.obs, self.first
@@ -122,18 +128,19 @@ class RolloutCollector:
             self.obs, self.first = res.obs, done
         obs[T], first[T] = self.obs, self.first
         self.core_state = state
-        discounts = torch.from_numpy((~terminated).astype(np.float32) * np.float32(self.gamma))
-        r_t, discount_t = fold_truncation_bootstrap(torch.from_numpy(rewards * np.float32(self.reward_scale)),
-                                                    discounts, torch.from_numpy(truncs),
-                                                    torch.from_numpy(v_final), self.gamma)
+        per_critic = (...,) + (None,) * gamma.ndim  # broadcast [T, B] over the critics' axis
+        discounts = torch.from_numpy((~terminated).astype(np.float32)[per_critic] * gamma)
+        r_t, discount_t = fold_truncation_bootstrap(
+            torch.from_numpy(rewards * np.float32(self.reward_scale))[per_critic].expand(discounts.shape),
+            discounts, torch.from_numpy(truncs)[per_critic], torch.from_numpy(v_final), torch.from_numpy(gamma))
         out.r_t.copy_(r_t)
         out.discount_t.copy_(discount_t)
         if start_state is not None:
             if out.core_state is None:
-                out.core_state = (start_state[0].clone(), start_state[1].clone())
+                out.core_state = tuple(x.clone() for x in start_state)
             else:
-                out.core_state[0].copy_(start_state[0])
-                out.core_state[1].copy_(start_state[1])
+                for dst, src in zip(out.core_state, start_state):
+                    dst.copy_(src)
         return out
 
     @torch.no_grad()
@@ -149,7 +156,7 @@ class RolloutCollector:
     @torch.no_grad()
     def _final_values(self, final_obs: np.ndarray, state: CoreState, idx: np.ndarray) -> Tensor:
         """``V(final_obs)`` for the truncated envs ``idx``, continuing their core state."""
-        sub = None if state is None else (state[0][idx], state[1][idx])
+        sub = None if state is None else tuple(x[idx] for x in state)
         o = torch.as_tensor(final_obs).unsqueeze(0)
         out = self.model(o, sub, torch.zeros((1, len(idx)), dtype=torch.bool))
         return out.value[0].numpy()

@@ -1,4 +1,4 @@
-"""The synchronous runtime (A2C): ``num_envs`` envs in one process, one batched forward per step,
+"""The synchronous runtime (A2C, and FeUdal with ``--runtime sync``): ``num_envs`` envs in one process, one batched forward per step,
 one update per rollout of ``n_steps x num_envs`` transitions."""
 
 from __future__ import annotations
@@ -6,7 +6,8 @@ from __future__ import annotations
 import math
 import time
 
-from asyncrl.algos.actor_critic import ActorCriticParams, backward_and_clip, rollout_loss
+from asyncrl.algos import on_policy_loss, rollout_discounts
+from asyncrl.algos.actor_critic import backward_and_clip
 from asyncrl.config import TrainConfig, env_options
 from asyncrl.envs.vector import make_vec_env
 from asyncrl.nn.model import ActorCritic
@@ -19,20 +20,20 @@ from asyncrl.runtime.schedule import learning_rate
 def run_sync(cfg: TrainConfig, model: ActorCritic, control: TrainingControl, optimizer_state: dict | None) -> None:
     venv = make_vec_env(cfg.env, cfg.num_envs, seed=cfg.seed, impl=cfg.vector_env, options=env_options(cfg))
     seed = cfg.seed + 7919 * control.counters.updates  # a resumed run does not replay the same episodes
-    collector = RolloutCollector(venv, model, cfg.n_steps, cfg.gamma, cfg.reward_scale, seed=seed)
+    collector = RolloutCollector(venv, model, cfg.n_steps, rollout_discounts(cfg), cfg.reward_scale, seed=seed)
     params = list(model.parameters())
     optimizer = make_optimizer(cfg.optimizer, params, cfg.lr, shared=False, eps=cfg.optimizer_eps,
                                alpha=cfg.rms_alpha)
     if optimizer_state is not None:
         optimizer.load_state_dict(optimizer_state)
-    loss_params = ActorCriticParams.from_config(cfg)
+    loss_fn, loss_params = on_policy_loss(cfg)
     c = control.counters
     stats: dict[str, list[float]] = {}
     last_metrics = time.perf_counter()
     try:
         while True:
             rollout = collector.collect()
-            out = rollout_loss(model, rollout, loss_params)
+            out = loss_fn(model, rollout, loss_params)
             grads, grad_norm = backward_and_clip(params, out.loss, cfg.max_grad_norm)
             lr = learning_rate(cfg.lr, cfg.lr_schedule, c.env_steps, cfg.total_steps)
             skipped = not math.isfinite(grad_norm)  # a non-finite gradient never reaches the weights

@@ -20,9 +20,9 @@ def _tester_main(requests, results, env_id: str, spec_json: str, episodes: int, 
                  options: dict | None) -> None:
     child_preamble()
     from asyncrl.evaluate import run_episodes
-    from asyncrl.nn.model import ActorCritic, ModelSpec
+    from asyncrl.nn.model import ModelSpec, make_model
 
-    model = ActorCritic(ModelSpec(**json.loads(spec_json)))
+    model = make_model(ModelSpec(**json.loads(spec_json)))
     model.eval()
     try:
         while True:

@@ -1,0 +1,158 @@
+"""The FeUdal Network (FuN; Vezhnevets et al., 2017, arXiv 1703.01161, section 3), discrete actions.
+
+    z_t = f_percept(x_t)                        torso (MLP or CNN) -> linear -> ReLU, size d
+    s_t = f_Mspace(z_t)                         linear -> ReLU, size d (the Manager's latent state)
+    h^M, g^_t = f_Mrnn(s_t, h^M)                dilated LSTM (r cores), output pooled over the cores
+    g_t = g^_t / ||g^_t||                       the goal, unit norm
+    w_t = phi(sum_{i=t-c+1..t} g_i)             linear, no bias, d -> k (goals held constant)
+    h^W, U_t = f_Wrnn(z_t, h^W)                 LSTM of size |A| * k, U_t = h^W as [|A|, k]
+    pi_t = softmax(U_t w_t)
+
+Separate critics read the Manager's pooled output (``V^M``) and the Worker's LSTM state (``V^W``).
+No gradient passes between Worker and Manager: the Worker sees the goals detached, and the
+Manager learns only from its transition policy gradient and its critic.
+
+The recurrent state carries, besides both LSTMs, the last ``c`` goals and latent states, so the
+goal pooling and the intrinsic reward continue across rollouts. Everything resets at an
+episode's first observation.
+
+Shapes: ``T`` steps, ``B`` envs, ``A`` actions, ``d`` latent size, ``k`` goal embedding size,
+``r`` dilation, ``c`` horizon.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from asyncrl.losses.feudal import intrinsic_reward
+from asyncrl.nn import heads
+from asyncrl.nn.dilated_lstm import DilatedLSTM
+from asyncrl.nn.model import ModelSpec, PolicyOutput, _mlp, orthogonal_init
+
+FeudalState = tuple[Tensor, ...]
+"""``(h_W [B, A*k], c_W [B, A*k], h_M [B, r, d], c_M [B, r, d], tick [B], goals [B, c, d],
+states [B, c, d], valid [B, c])``: both LSTMs, the step within the episode, the last ``c`` goals
+and latent states (oldest first) and which of those belong to the current episode."""
+
+
+class FeudalOutput(NamedTuple):
+    """Everything the FeUdal loss needs from a forward over ``T`` steps.
+
+    ``params [T, B, A]`` logits; ``value [T, B, 2]`` (``V^M``, ``V^W``); ``core_state`` after the
+    last step; ``s [T, B, d]`` latent states; ``goals [T, B, d]`` unit goals (with gradient);
+    ``intrinsic [T, B]`` the intrinsic reward at each observation (no gradient)."""
+
+    params: Tensor
+    value: Tensor
+    core_state: FeudalState
+    s: Tensor
+    goals: Tensor
+    intrinsic: Tensor
+
+
+class FeudalNet(nn.Module):
+    """Manager and Worker over a shared perception module. See the module docstring."""
+
+    def __init__(self, spec: ModelSpec):
+        super().__init__()
+        if spec.action_kind != "discrete":
+            raise ValueError("FeUdal Networks need a discrete action space")
+        self.spec = spec
+        d, k, A = spec.feudal_dim, spec.goal_dim, spec.action_dim
+        if spec.torso == "mlp":
+            sizes = [spec.obs_size, *spec.hidden]
+            torso: nn.Module = _mlp(sizes, spec.activation)
+            feat = sizes[-1]
+        else:
+            from asyncrl.nn.torsos import ConvTorso
+
+            torso = ConvTorso(spec.torso, list(spec.obs_shape))
+            feat = torso.out_dim
+        self.torso = torso
+        self.percept = nn.Sequential(orthogonal_init(nn.Linear(feat, d), np.sqrt(2)), nn.ReLU())
+        self.mspace = nn.Sequential(orthogonal_init(nn.Linear(d, d), np.sqrt(2)), nn.ReLU())
+        self.manager = DilatedLSTM(d, d, spec.dilation)
+        self.worker = nn.LSTMCell(d, A * k)
+        nn.init.zeros_(self.worker.bias_ih)
+        nn.init.zeros_(self.worker.bias_hh)
+        self.phi = nn.Linear(d, k, bias=False)
+        nn.init.orthogonal_(self.phi.weight, 1.0)
+        self.manager_value = orthogonal_init(nn.Linear(d, 1), 1.0)
+        self.worker_value = orthogonal_init(nn.Linear(A * k, 1), 1.0)
+
+    # ---- core state -------------------------------------------------------------------
+    def initial_state(self, batch: int) -> FeudalState:
+        s = self.spec
+        hw = torch.zeros(batch, s.action_dim * s.goal_dim)
+        hm, cm = self.manager.initial_state(batch)
+        hist = torch.zeros(batch, s.horizon, s.feudal_dim)
+        return (hw, hw.clone(), hm, cm, torch.zeros(batch), hist, hist.clone(), torch.zeros(batch, s.horizon))
+
+    # ---- forward ----------------------------------------------------------------------
+    def _features(self, obs: Tensor) -> Tensor:
+        T, B = obs.shape[:2]
+        if self.spec.torso == "mlp":
+            if self.spec.obs_discrete_n:
+                x = nn.functional.one_hot(obs.long(), self.spec.obs_discrete_n).float().reshape(T * B, -1)
+            else:
+                x = obs.float().reshape(T * B, -1)
+        else:
+            x = obs.reshape(T * B, *obs.shape[2:])
+        return self.percept(self.torso(x)).reshape(T, B, -1)
+
+    def forward_full(self, obs: Tensor, core_state: FeudalState, first: Tensor) -> FeudalOutput:
+        """Run ``T`` steps for ``B`` envs: ``obs [T, B, *obs_shape]``, ``first [T, B]`` bool
+        (the state is reset before ``obs[t]`` where set)."""
+        T, B = first.shape
+        A, k = self.spec.action_dim, self.spec.goal_dim
+        z = self._features(obs)
+        s = self.mspace(z)
+        s_const = s.detach()
+        hw, cw, hm, cm, tick, g_hist, s_hist, valid = core_state
+        logits, values, goals, r_int = [], [], [], []
+        for t in range(T):
+            keep = (~first[t]).to(z.dtype)
+            k1, k2 = keep.unsqueeze(-1), keep.view(B, 1, 1)
+            hw, cw, hm, cm, tick = hw * k1, cw * k1, hm * k2, cm * k2, tick * keep
+            g_hist, s_hist, valid = g_hist * k2, s_hist * k2, valid * k1
+            r_int.append(intrinsic_reward(s_const[t], s_hist, g_hist, valid))
+            pooled, hm, cm = self.manager.step(s[t], hm, cm, tick)
+            g = pooled / pooled.norm(dim=-1, keepdim=True).clamp_min(1e-8)
+            hw, cw = self.worker(z[t], (hw, cw))
+            w = self.phi(g.detach() + g_hist[:, 1:].sum(1))  # the last c goals; no gradient to the Manager
+            logits.append(torch.bmm(hw.view(B, A, k), w.unsqueeze(-1)).squeeze(-1))
+            values.append(torch.cat([self.manager_value(pooled), self.worker_value(hw)], -1))
+            goals.append(g)
+            g_hist = torch.cat([g_hist[:, 1:], g.detach().unsqueeze(1)], 1)
+            s_hist = torch.cat([s_hist[:, 1:], s_const[t].unsqueeze(1)], 1)
+            valid = torch.cat([valid[:, 1:], torch.ones(B, 1)], 1)
+            tick = tick + 1
+        state = (hw, cw, hm, cm, tick, g_hist, s_hist, valid)
+        return FeudalOutput(torch.stack(logits), torch.stack(values), state, s, torch.stack(goals),
+                            torch.stack(r_int))
+
+    def forward(self, obs: Tensor, core_state: FeudalState, first: Tensor) -> PolicyOutput:
+        """As :meth:`~asyncrl.nn.model.ActorCritic.forward`; ``value`` is ``[T, B, 2]`` (``V^M``, ``V^W``)."""
+        out = self.forward_full(obs, core_state, first)
+        return PolicyOutput(out.params, out.value, out.core_state)
+
+    # ---- acting -----------------------------------------------------------------------
+    @torch.no_grad()
+    def act(self, obs: Tensor, core_state: FeudalState, first: Tensor, deterministic: bool = False
+            ) -> tuple[Tensor, Tensor, FeudalState]:
+        """One step for ``B`` envs -> ``(actions [B], value [B, 2], core state)``."""
+        out = self.forward(obs.unsqueeze(0), core_state, first.unsqueeze(0))
+        return self.sample(out.params[0], deterministic), out.value[0], out.core_state
+
+    def sample(self, params: Tensor, deterministic: bool = False) -> Tensor:
+        return heads.categorical_sample(params, deterministic)
+
+    def log_prob_entropy(self, params: Tensor, actions: Tensor) -> tuple[Tensor, Tensor]:
+        return heads.categorical_log_prob_entropy(params, actions)
+
+    def env_actions(self, actions: Tensor | np.ndarray) -> np.ndarray:
+        return actions.numpy() if isinstance(actions, Tensor) else actions
