@@ -143,7 +143,8 @@ def test_cnn_torsos_scale_uint8_frames_inside(kind, out):
 
 
 @pytest.mark.parametrize("algo, extra", [("a2c", []), ("a3c", []), ("impala", []), ("appo", []), ("a3c-ps", []),
-                                         ("impala", ["--lstm", "--torso", "nature-cnn"])])
+                                         ("impala", ["--lstm", "--torso", "nature-cnn"]),
+                                         ("feudal", ["--feudal-dim", "64"])])
 def test_breakout_trains_end_to_end_and_logs_whole_games(algo, extra, run_dir):
     run_cli("train", "--algo", algo, "--env", "BreakoutNoFrameskip-v4", *extra, "--workers", "1", "--num-envs", "2",
             "--n-steps", "5", "--total-steps", "1000", "--eval-every", "0", "--run-dir", run_dir, *FAST,
@@ -174,3 +175,11 @@ def test_atari_flags_are_refused_for_other_envs(run_dir):
     assert p.returncode == 2 and "--episodic-life applies to Atari games only" in p.stderr
     p = run_cli("train", "--env", "atari:Pong", "--sticky-actions", "1.5", "--run-dir", run_dir, *FAST)
     assert p.returncode == 2 and "--sticky-actions must be a probability" in p.stderr
+
+
+def test_mlp_settings_are_refused_for_a_cnn_torso(run_dir):
+    p = run_cli("train", "--env", "atari:Pong", "--hidden", "128", "--run-dir", run_dir, *FAST)
+    assert p.returncode == 2 and "--hidden applies to the MLP torso only" in p.stderr and "a3c-cnn" in p.stderr
+    p = run_cli("train", "--env", "atari:Pong", "--torso", "mlp", "--hidden", "32", "--total-steps", "50",
+                "--eval-every", "0", "--run-dir", run_dir, *FAST)
+    assert p.returncode == 0, p.stderr  # asked for an MLP on the frames: then --hidden applies

@@ -68,6 +68,14 @@ def prepare_config(cfg: TrainConfig, resume: str | None = None, given: set[str] 
         cfg = replace(saved, run_dir=resume, **changes)
         ckpt = load_checkpoint(os.path.join(resume, "checkpoints", "latest.pt"))
     obs_space, act_space = env_spaces(cfg.env, env_options(cfg))
+    if resume is None:
+        from asyncrl.nn.model import resolve_torso
+
+        torso = resolve_torso(obs_space, cfg.torso or "auto")
+        for name in ("hidden", "activation"):
+            if getattr(cfg, name) is not None and torso != "mlp":
+                raise UsageError(f"--{name} applies to the MLP torso only; --env {cfg.env} uses the {torso} torso, "
+                                 f"whose layers are fixed (choose one with --torso)")
     from asyncrl.envs.atari import atari_game
 
     family = "discrete" if isinstance(act_space, gym.spaces.Discrete) else "continuous"

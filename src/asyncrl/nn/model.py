@@ -73,16 +73,23 @@ def make_model(spec: ModelSpec) -> nn.Module:
     return ActorCritic(spec)
 
 
+def resolve_torso(obs_space: gym.Space, torso: str = "auto") -> str:
+    """``torso``, with ``auto`` resolved: the A3C paper's small CNN for channels-first ``uint8``
+    frames of a useful size (Atari, ViZDoom: ``[C <= 4, H, W >= 36]``), an MLP otherwise."""
+    if torso != "auto":
+        return torso
+    shape = getattr(obs_space, "shape", None) or ()
+    image = (isinstance(obs_space, gym.spaces.Box) and obs_space.dtype == np.uint8 and len(shape) == 3
+             and shape[0] <= 4 and min(shape[1:]) >= 36)
+    return "a3c-cnn" if image else "mlp"
+
+
 def spec_from_spaces(obs_space: gym.Space, action_space: gym.Space, torso: str = "auto", **kwargs) -> ModelSpec:
     """Build a :class:`ModelSpec` for the given spaces; raises ``ValueError`` for unsupported ones.
 
     ``torso="auto"`` picks the A3C paper's small CNN for ``[C, H, W]`` images and an MLP otherwise.
     """
-    if torso == "auto":  # channels-first uint8 frames of a useful size (Atari, ViZDoom), else an MLP
-        shape = getattr(obs_space, "shape", None) or ()
-        image = (isinstance(obs_space, gym.spaces.Box) and obs_space.dtype == np.uint8 and len(shape) == 3
-                 and shape[0] <= 4 and min(shape[1:]) >= 36)
-        torso = "a3c-cnn" if image else "mlp"
+    torso = resolve_torso(obs_space, torso)
     kwargs["torso"] = torso
     if torso != "mlp":
         kwargs["separate_critic"] = False  # policy and value share the convolutional features
