@@ -23,6 +23,7 @@ def test_scenarios_give_stacked_grayscale_frames(name):
         assert obs.shape == (4, 84, 84) and obs.dtype == np.uint8 and (obs[0] == obs[3]).all()
         obs2, r, te, tr, _ = env.step(0)
         assert obs2.shape == (4, 84, 84) and np.array_equal(obs2[:3], obs[1:]) and isinstance(r, float)
+        assert env.render().shape == (120, 160, 3)  # rendered at the low resolution, not the scenario's 320x240
     finally:
         env.close()
 
