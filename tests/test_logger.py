@@ -32,3 +32,16 @@ def test_a_resumed_file_from_an_older_version_keeps_its_header(tmp_path):
     log.close()
     rows = _rows(path)
     assert rows[0] == old and all(len(r) == len(old) for r in rows) and rows[-1][1:] == ["20", "12", "10", "1"]
+
+
+def test_plot_labels_name_the_settings_that_tell_groups_apart():
+    import json
+
+    from asyncrl.plot import _differing_keys
+
+    base = {"algo": "feudal", "env": "E", "lr": 1e-3, "intrinsic_coef": 0.5, "worker_gamma": 0.95}
+    groups = [json.dumps(base), json.dumps({**base, "intrinsic_coef": 0.0}),
+              json.dumps({**base, "worker_gamma": 0.99}), json.dumps({"algo": "a3c", "env": "E", "lr": 1e-3})]
+    diff = _differing_keys(groups)
+    assert diff[groups[0]] == ["intrinsic_coef", "worker_gamma"] == diff[groups[1]]
+    assert groups[3] not in diff  # the only a3c group: "a3c E" tells it apart

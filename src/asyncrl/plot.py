@@ -48,14 +48,36 @@ def _group_key(run_dir: str) -> str:
     return json.dumps(cfg, sort_keys=True)
 
 
-def _label(run_dirs: list[str]) -> str:
+def _label(run_dirs: list[str], differing: list[str] = ()) -> str:
+    """``algo env``, plus the settings in ``differing`` (those that tell this group from the others)."""
     try:
         with open(os.path.join(run_dirs[0], "config.json")) as f:
             cfg = json.load(f)
         name = f"{cfg['algo']} {cfg['env']}"
+        name += "".join(f" {k}={cfg[k]}" for k in differing if k not in ("algo", "env") and k in cfg)
     except (OSError, ValueError, KeyError):
         name = os.path.basename(os.path.normpath(run_dirs[0]))
     return f"{name} ({len(run_dirs)} runs)" if len(run_dirs) > 1 else name
+
+
+def _differing_keys(keys: list[str]) -> dict[str, list[str]]:
+    """For each group (``keys``: the groups' :func:`_group_key`), the settings that tell it from the
+    other groups of the same algorithm and env (none when it is the only one)."""
+    cfgs = {}
+    for k in keys:
+        try:
+            cfgs[k] = json.loads(k)
+        except ValueError:
+            return {}
+    out: dict[str, list[str]] = {}
+    for k, c in cfgs.items():
+        if not isinstance(c, dict):
+            return {}
+        peers = [p for p in cfgs.values() if (p.get("algo"), p.get("env")) == (c.get("algo"), c.get("env"))]
+        if len(peers) > 1:
+            names = sorted(set().union(*peers))
+            out[k] = [n for n in names if len({json.dumps(p.get(n)) for p in peers}) > 1]
+    return out
 
 
 def plot_runs(run_dirs: list[str], out: str, title: str | None = None, window: int = 100) -> str:
@@ -68,9 +90,10 @@ def plot_runs(run_dirs: list[str], out: str, title: str | None = None, window: i
     groups: dict[str, list[str]] = {}
     for d in run_dirs:
         groups.setdefault(_group_key(d), []).append(d)
+    differing = _differing_keys(list(groups))
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
-    for i, dirs in enumerate(groups.values()):
-        color = f"C{i}"
+    for i, (key, dirs) in enumerate(groups.items()):
+        color, label = f"C{i}", _label(dirs, differing.get(key, []))
         data = [read_episodes(d) for d in dirs]
         data = [e for e in data if len(e["episode_return"])]
         for ax, xkey in zip(axes, ("env_steps", "wall_time_s")):
@@ -79,13 +102,13 @@ def plot_runs(run_dirs: list[str], out: str, title: str | None = None, window: i
             if len(data) == 1:
                 e = data[0]
                 ax.plot(e[xkey], e["episode_return"], color=color, alpha=0.2, lw=0.5)
-                ax.plot(e[xkey], rolling_mean(e["episode_return"], window), color=color, label=_label(dirs))
+                ax.plot(e[xkey], rolling_mean(e["episode_return"], window), color=color, label=label)
                 continue
             hi = min(e[xkey][-1] for e in data)
             grid = np.linspace(max(e[xkey][0] for e in data), hi, 200)
             ys = np.stack([np.interp(grid, e[xkey], rolling_mean(e["episode_return"], window)) for e in data])
             m, s = ys.mean(0), ys.std(0)
-            ax.plot(grid, m, color=color, label=_label(dirs))
+            ax.plot(grid, m, color=color, label=label)
             ax.fill_between(grid, m - s, m + s, color=color, alpha=0.25)
     for ax, xlabel in zip(axes, ("env steps", "wall time (s)")):
         ax.set_xlabel(xlabel)
