@@ -114,11 +114,19 @@ def plot_runs(run_dirs: list[str], out: str, title: str | None = None, window: i
         ax.set_xlabel(xlabel)
         ax.set_ylabel(f"episode return (mean of last {window})")
         ax.grid(alpha=0.3)
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(loc="lower right", fontsize=8)
+    handles, labels = axes[0].get_legend_handles_labels()
+    if len(handles) <= 2:
+        for ax in axes:
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend(loc="lower right", fontsize=8)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
+    if len(handles) > 2:  # many curves: one legend under both panels, clear of the data
+        rows = (len(handles) + 1) // 2
+        fig.set_size_inches(12, 4.5 + 0.25 * rows)
+        fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=8, frameon=False)
+        fig.tight_layout(rect=(0, 0.06 * rows / (1 + 0.06 * rows), 1, 1))
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     fig.savefig(out, dpi=100)
     plt.close(fig)
