@@ -307,6 +307,7 @@ def test_cli_minigrid_runs(tmp_path):
     (["--runtime", "sync", "--shared-optimizer"], "--shared-optimizer does not apply"),
     (["--horizon", "0"], "--horizon must be a positive integer"),
     (["--worker-gamma", "1.5"], "--worker-gamma must be in [0, 1]"),
+    (["--horizon", "50", "--n-steps", "40"], "--horizon 50 is longer than --n-steps 40"),
 ])
 def test_bad_feudal_input(args, needle, tmp_path):
     p = run_cli("train", "--algo", "feudal", "--run-dir", str(tmp_path / "x"), *args, *FAST)
@@ -337,3 +338,12 @@ def test_api_feudal_learns_and_predicts(tmp_path):
     assert actions.shape == (2,) and set(actions.tolist()) <= {0, 1}
     again, _ = agent.predict(obs, state, deterministic=True)
     assert again.shape == (2,)
+
+
+def test_other_algorithms_do_not_record_feudal_settings():
+    from asyncrl.config import TrainConfig, resolve
+
+    a2c = resolve(TrainConfig(algo="a2c"), "discrete")
+    assert a2c.runtime is None and a2c.worker_gamma is None and a2c.horizon is None
+    feudal = resolve(TrainConfig(algo="feudal"), "discrete")
+    assert (feudal.runtime, feudal.worker_gamma, feudal.horizon, feudal.dilation) == ("hogwild", 0.95, 10, 10)

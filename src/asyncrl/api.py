@@ -32,7 +32,8 @@ class Policy:
                 ) -> tuple[np.ndarray, CoreState]:
         """``obs`` (one observation or a batch ``[B, *obs_shape]``) -> ``(actions, core state)``.
 
-        Pass the returned state back for LSTM policies; ``episode_start`` (bool ``[B]``) resets it.
+        Pass the returned state back for recurrent policies (LSTM, and FeUdal always): without it every
+        call starts from a fresh state. ``episode_start`` (bool ``[B]``) resets it.
         As in Stable-Baselines3, actions are sampled unless ``deterministic=True``.
         """
         x = torch.as_tensor(np.asarray(obs))

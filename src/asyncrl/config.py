@@ -195,8 +195,10 @@ _COMMON: dict[str, Any] = dict(
     lstm=False, lstm_size=64, log_std_init=0.0, eval_episodes=10, torso="auto",
     batch_rollouts=1, slots_per_actor=2, rho_bar=1.0, c_bar=1.0, pg_rho_bar=1.0, targets="vtrace",
     clip_range=0.2, epochs=1, minibatches=1, kl_coef=0.0, max_policy_lag=0,
-    runtime="hogwild", worker_gamma=0.95, intrinsic_coef=0.5, feudal_dim=256, goal_dim=16, dilation=10, horizon=10,
 )
+_FEUDAL: dict[str, Any] = dict(runtime="hogwild", worker_gamma=0.95, intrinsic_coef=0.5, feudal_dim=256, goal_dim=16,
+                               dilation=10, horizon=10)
+"""FeUdal's own settings (only feudal runs get them, so other runs' config.json stays free of them)."""
 DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {
     ("a3c", "discrete"): dict(num_envs=1, n_steps=5, lr=7e-4, total_steps=1_000_000, eval_every=100_000),
     ("a3c", "continuous"): dict(num_envs=1, n_steps=5, lr=3e-4, entropy_coef=0.0, total_steps=1_000_000,
@@ -219,9 +221,9 @@ DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {
     # rollouts of 4c steps so most steps see a whole c-step displacement; alpha 0.5 from the paper's
     # range [0, 1]. With --runtime sync num_envs is the total, as for A2C.
     ("feudal", "discrete"): dict(num_envs=16, n_steps=40, lr=7e-4, max_grad_norm=40.0, total_steps=1_000_000,
-                                 eval_every=100_000),
+                                 eval_every=100_000, **_FEUDAL),
     ("feudal", "atari"): dict(num_envs=4, n_steps=40, lr=7e-4, max_grad_norm=40.0, total_steps=10_000_000,
-                              eval_every=500_000),
+                              eval_every=500_000, **_FEUDAL),
     # Tuned on 2 cores (BENCHMARKS.md): larger batches with a larger learning rate, no entropy bonus.
     ("a3c", "CartPole-v1"): dict(num_envs=32, n_steps=5, lr=4e-3, entropy_coef=0.0, total_steps=500_000,
                                  eval_every=50_000),
@@ -440,6 +442,9 @@ def validate(cfg: TrainConfig) -> None:
     for name in ("feudal_dim", "goal_dim", "dilation", "horizon"):
         v = getattr(cfg, name)
         need(v is None or v >= 1, f"--{name.replace('_', '-')} must be a positive integer, got {v}")
+    need(cfg.horizon is None or cfg.n_steps is None or cfg.horizon <= cfg.n_steps,
+         f"--horizon {cfg.horizon} is longer than --n-steps {cfg.n_steps}: every c-step displacement would be cut "
+         f"at the rollout's end (allowed: --horizon 1 to {cfg.n_steps}, or a longer --n-steps)")
     need(cfg.algo != "feudal" or cfg.runtime != "sync" or cfg.workers in (None, 1),
          f"--workers {cfg.workers}: --algo feudal --runtime sync runs in one process (use --runtime hogwild "
          f"for worker processes)")

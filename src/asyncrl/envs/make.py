@@ -17,9 +17,9 @@ def env_factory(env_id: str, render_mode: str | None = None, training: bool = Fa
     ``env_id`` is a registered Gymnasium id (``CartPole-v1``, ``ALE/Pong-v5``) or
     ``package.module:EnvClass`` naming a ``gymnasium.Env`` subclass (or any callable returning
     an env) in the user's own code. Atari ids (``PongNoFrameskip-v4``, ``ALE/Pong-v5``,
-    ``atari:Pong``) get the standard preprocessing; MiniGrid ids (``MiniGrid-DoorKey-8x8-v0``) the
-    agent's image view only of :mod:`asyncrl.envs.atari`, ViZDoom scenarios
-    (``doom:basic``) that of :mod:`asyncrl.envs.doom`; ``training``
+    ``atari:Pong``) get the standard preprocessing of :mod:`asyncrl.envs.atari`, ViZDoom scenarios
+    (``doom:basic``) that of :mod:`asyncrl.envs.doom`, MiniGrid and BabyAI ids (``MiniGrid-DoorKey-8x8-v0``)
+    the agent's image view only; ``training``
     turns on its training-only parts (episodic life, reward clipping) and ``options`` sets its
     :class:`~asyncrl.envs.atari.AtariOptions` (see :func:`asyncrl.config.env_options`).
     """
