@@ -144,7 +144,7 @@ def test_cnn_torsos_scale_uint8_frames_inside(kind, out):
 
 @pytest.mark.parametrize("algo, extra", [("a2c", []), ("a3c", []), ("impala", []), ("appo", []), ("a3c-ps", []),
                                          ("impala", ["--lstm", "--torso", "nature-cnn"]),
-                                         ("feudal", ["--feudal-dim", "64"])])
+                                         ("feudal", ["--feudal-dim", "64", "--horizon", "5"])])
 def test_breakout_trains_end_to_end_and_logs_whole_games(algo, extra, run_dir):
     run_cli("train", "--algo", algo, "--env", "BreakoutNoFrameskip-v4", *extra, "--workers", "1", "--num-envs", "2",
             "--n-steps", "5", "--total-steps", "1000", "--eval-every", "0", "--run-dir", run_dir, *FAST,
