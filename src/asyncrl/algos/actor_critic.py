@@ -34,17 +34,26 @@ def rollout_loss(model: ActorCritic, rollout: Rollout, p: ActorCriticParams) -> 
     """
     out = model(rollout.obs, rollout.core_state, rollout.first)
     v_t = out.value[:-1]
-    bootstrap = out.value[-1].detach()
-    if p.gae_lambda == 1.0:
-        returns = n_step_returns(rollout.r_t, rollout.discount_t, bootstrap)
-        adv = returns - v_t.detach()
-    else:
-        adv = gae_advantages(rollout.r_t, rollout.discount_t, v_t.detach(), bootstrap, p.gae_lambda)
-        returns = adv + v_t.detach()
-    if p.normalize_advantages and adv.numel() > 1:
-        adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+    adv, returns = advantages_and_returns(rollout.r_t, rollout.discount_t, v_t.detach(), out.value[-1].detach(),
+                                          p.gae_lambda, p.normalize_advantages)
     log_prob, entropy = model.log_prob_entropy(out.params[:-1], rollout.actions)
     return actor_critic_loss(log_prob, entropy, v_t, adv, returns, p.value_coef, p.entropy_coef)
+
+
+def advantages_and_returns(r_t: torch.Tensor, discount_t: torch.Tensor, v_t: torch.Tensor, bootstrap: torch.Tensor,
+                           gae_lambda: float, normalize: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(advantages, returns)``, both ``[T, B]``, from detached values ``v_t [T, B]`` and ``bootstrap [B]``:
+    n-step returns for ``gae_lambda == 1`` (A3C), GAE otherwise; the advantages standardised if
+    ``normalize`` (the returns, the value targets, never are)."""
+    if gae_lambda == 1.0:
+        returns = n_step_returns(r_t, discount_t, bootstrap)
+        adv = returns - v_t
+    else:
+        adv = gae_advantages(r_t, discount_t, v_t, bootstrap, gae_lambda)
+        returns = adv + v_t
+    if normalize and adv.numel() > 1:
+        adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+    return adv, returns
 
 
 def backward_and_clip(params: list[torch.Tensor], loss: torch.Tensor, max_grad_norm: float

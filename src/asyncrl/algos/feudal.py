@@ -19,9 +19,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from asyncrl.algos.actor_critic import advantages_and_returns
 from asyncrl.losses.actor_critic import LossOutput, actor_critic_loss
 from asyncrl.losses.feudal import cosine, goal_diversity, manager_displacement, transition_policy_loss
-from asyncrl.losses.returns import gae_advantages, n_step_returns
 from asyncrl.runtime.rollout import Rollout
 
 
@@ -42,19 +42,6 @@ class FeudalParams:
                    cfg.intrinsic_coef, cfg.horizon)
 
 
-def _advantages(r_t, discount_t, v_t, bootstrap, lambda_, normalize):
-    """``(advantages, returns)``, both ``[T, B]``, from n-step returns (lambda 1) or GAE."""
-    if lambda_ == 1.0:
-        returns = n_step_returns(r_t, discount_t, bootstrap)
-        adv = returns - v_t
-    else:
-        adv = gae_advantages(r_t, discount_t, v_t, bootstrap, lambda_)
-        returns = adv + v_t
-    if normalize and adv.numel() > 1:
-        adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-    return adv, returns
-
-
 def feudal_loss(model, rollout: Rollout, p: FeudalParams) -> LossOutput:
     """Forward the whole rollout (``T + 1`` steps, ``model`` a
     :class:`~asyncrl.nn.feudal.FeudalNet`) and return the FeUdal loss with its statistics.
@@ -66,10 +53,11 @@ def feudal_loss(model, rollout: Rollout, p: FeudalParams) -> LossOutput:
     not_first = (~rollout.first[1:]).to(v_w.dtype)
     r_int = out.intrinsic[1:] * not_first  # r^I(s_{t+1}) for action a_t, within the episode
     r_w = rollout.r_t[..., 1] + p.intrinsic_coef * r_int
-    adv_w, ret_w = _advantages(r_w, rollout.discount_t[..., 1], v_w[:-1].detach(), v_w[-1].detach(),
-                               p.gae_lambda, p.normalize_advantages)
-    adv_m, ret_m = _advantages(rollout.r_t[..., 0], rollout.discount_t[..., 0], v_m[:-1].detach(),
-                               v_m[-1].detach(), p.gae_lambda, p.normalize_advantages)
+    vw, vm = v_w.detach(), v_m.detach()
+    adv_w, ret_w = advantages_and_returns(r_w, rollout.discount_t[..., 1], vw[:-1], vw[-1], p.gae_lambda,
+                                          p.normalize_advantages)
+    adv_m, ret_m = advantages_and_returns(rollout.r_t[..., 0], rollout.discount_t[..., 0], vm[:-1], vm[-1],
+                                          p.gae_lambda, p.normalize_advantages)
     delta, mask = manager_displacement(out.s.detach(), rollout.first, p.horizon)
     goals = out.goals[:-1]
     manager_pg = transition_policy_loss(adv_m, delta, goals, mask)

@@ -31,7 +31,7 @@ from torch import Tensor, nn
 from asyncrl.losses.feudal import intrinsic_reward
 from asyncrl.nn import heads
 from asyncrl.nn.dilated_lstm import DilatedLSTM
-from asyncrl.nn.model import ModelSpec, PolicyOutput, _mlp, orthogonal_init
+from asyncrl.nn.model import ModelSpec, PolicyOutput, build_torso, orthogonal_init, torso_input
 
 FeudalState = tuple[Tensor, ...]
 """``(h_W [B, A*k], c_W [B, A*k], h_M [B, r, d], c_M [B, r, d], tick [B], goals [B, c, d],
@@ -63,16 +63,7 @@ class FeudalNet(nn.Module):
             raise ValueError("FeUdal Networks need a discrete action space")
         self.spec = spec
         d, k, A = spec.feudal_dim, spec.goal_dim, spec.action_dim
-        if spec.torso == "mlp":
-            sizes = [spec.obs_size, *spec.hidden]
-            torso: nn.Module = _mlp(sizes, spec.activation)
-            feat = sizes[-1]
-        else:
-            from asyncrl.nn.torsos import ConvTorso
-
-            torso = ConvTorso(spec.torso, list(spec.obs_shape))
-            feat = torso.out_dim
-        self.torso = torso
+        self.torso, feat = build_torso(spec)
         self.percept = nn.Sequential(orthogonal_init(nn.Linear(feat, d), np.sqrt(2)), nn.ReLU())
         self.mspace = nn.Sequential(orthogonal_init(nn.Linear(d, d), np.sqrt(2)), nn.ReLU())
         self.manager = DilatedLSTM(d, d, spec.dilation)
@@ -94,15 +85,9 @@ class FeudalNet(nn.Module):
 
     # ---- forward ----------------------------------------------------------------------
     def _features(self, obs: Tensor) -> Tensor:
+        """``obs [T, B, *obs_shape]`` -> ``z [T, B, d]``."""
         T, B = obs.shape[:2]
-        if self.spec.torso == "mlp":
-            if self.spec.obs_discrete_n:
-                x = nn.functional.one_hot(obs.long(), self.spec.obs_discrete_n).float().reshape(T * B, -1)
-            else:
-                x = obs.float().reshape(T * B, -1)
-        else:
-            x = obs.reshape(T * B, *obs.shape[2:])
-        return self.percept(self.torso(x)).reshape(T, B, -1)
+        return self.percept(self.torso(torso_input(self.spec, obs))).reshape(T, B, -1)
 
     def forward_full(self, obs: Tensor, core_state: FeudalState, first: Tensor) -> FeudalOutput:
         """Run ``T`` steps for ``B`` envs: ``obs [T, B, *obs_shape]``, ``first [T, B]`` bool

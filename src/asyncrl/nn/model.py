@@ -134,23 +134,38 @@ def orthogonal_init(layer: nn.Module, gain: float) -> nn.Module:
     return layer
 
 
+def build_torso(spec: ModelSpec) -> tuple[nn.Module, int]:
+    """The spec's torso (an MLP over flattened observations, or a CNN of nn/torsos.py) and its output size."""
+    if spec.activation not in ("tanh", "relu", "elu"):
+        raise ValueError(f"activation {spec.activation!r} is not supported (allowed: tanh, relu, elu)")
+    if spec.torso == "mlp":
+        sizes = [spec.obs_size, *spec.hidden]
+        return _mlp(sizes, spec.activation), sizes[-1]
+    from asyncrl.nn.torsos import ConvTorso
+
+    torso = ConvTorso(spec.torso, list(spec.obs_shape))
+    return torso, torso.out_dim
+
+
+def torso_input(spec: ModelSpec, obs: Tensor) -> Tensor:
+    """``obs [T, B, *obs_shape]`` as the torso takes it: ``[T * B, O]`` floats for an MLP (``Discrete``
+    observations one-hot), ``[T * B, C, H, W]`` images unchanged (uint8 until the CNN scales them)."""
+    T, B = obs.shape[:2]
+    if spec.torso != "mlp":
+        return obs.reshape(T * B, *obs.shape[2:])
+    if spec.obs_discrete_n:
+        return torch.nn.functional.one_hot(obs.long(), spec.obs_discrete_n).float().reshape(T * B, -1)
+    return obs.float().reshape(T * B, -1)
+
+
 class ActorCritic(nn.Module):
     """MLP torso, optional LSTM core, policy and value heads. See the module docstring."""
 
     def __init__(self, spec: ModelSpec):
         super().__init__()
-        if spec.activation not in ("tanh", "relu", "elu"):
-            raise ValueError(f"activation {spec.activation!r} is not supported (allowed: tanh, relu, elu)")
         self.spec = spec
         sizes = [spec.obs_size, *spec.hidden]
-        if spec.torso == "mlp":
-            self.torso = _mlp(sizes, spec.activation)
-            feat = sizes[-1]
-        else:
-            from asyncrl.nn.torsos import ConvTorso
-
-            self.torso = ConvTorso(spec.torso, list(spec.obs_shape))
-            feat = self.torso.out_dim
+        self.torso, feat = build_torso(spec)
         self.core = nn.LSTMCell(feat, spec.lstm_size) if spec.lstm else None
         if self.core is not None:
             nn.init.zeros_(self.core.bias_ih)
@@ -171,11 +186,6 @@ class ActorCritic(nn.Module):
         return (h, h.clone())
 
     # ---- forward ----------------------------------------------------------------------
-    def _features(self, obs: Tensor) -> Tensor:
-        if self.spec.obs_discrete_n:
-            return torch.nn.functional.one_hot(obs.long(), self.spec.obs_discrete_n).float()
-        return obs.float()
-
     def forward(self, obs: Tensor, core_state: CoreState, first: Tensor) -> PolicyOutput:
         """Run ``T`` steps for ``B`` envs.
 
@@ -185,10 +195,7 @@ class ActorCritic(nn.Module):
             first: ``[T, B]`` bool, ``obs[t]`` starts a new episode: the core state is zeroed first.
         """
         T, B = first.shape
-        if self.spec.torso == "mlp":
-            x = self._features(obs).reshape(T * B, -1)
-        else:  # images keep their [C, H, W] shape (and uint8 dtype until the torso scales them)
-            x = obs.reshape(T * B, *obs.shape[2:])
+        x = torso_input(self.spec, obs)
         feats = self.torso(x)
         if self.core is not None:
             assert core_state is not None, "LSTM models need a core state"
