@@ -1,13 +1,18 @@
 """Train the small models shipped in ``src/asyncrl/pretrained/`` and write them there.
 
-    .venv/bin/python scripts/make_pretrained.py [cartpole]
+    .venv/bin/python scripts/make_pretrained.py [cartpole] [pong]
+    .venv/bin/python scripts/make_pretrained.py pong --from-run RUN   # package a finished run instead
 
-Each is trained with the embedded defaults (one seed, no tuning for the occasion), then its best
-checkpoint (by periodic test runs) is evaluated over 100 episodes and saved without optimizer
-state, so the file stays small. (A Pendulum model was tried and left out: APPO's best checkpoints of
+``--from-run`` takes the final checkpoint (``latest.pt``) of a run already trained with the model's
+command (Pong's takes minutes on a GPU machine with 16 cores, hours on 2 CPU cores).
+
+CartPole is trained with the embedded defaults (one seed, no tuning for the occasion) and its best
+checkpoint (by periodic test runs) is shipped; Pong with the command in ``MODELS`` (BENCHMARKS.md)
+and its final checkpoint. Each is evaluated over 100 episodes and saved without optimizer state,
+so the file stays small. (A Pendulum model was tried and left out: APPO's best checkpoints of
 seeds 1 and 4 scored -212 ± 235 and -209 ± 250 over 100 deterministic episodes, failing to swing up
-from some starts.) ``asyncrl eval pretrained:cartpole`` and ``asyncrl record
-pretrained:cartpole`` play them.
+from some starts.) ``asyncrl eval pretrained:NAME`` and ``asyncrl record
+pretrained:NAME`` play them.
 """
 
 from __future__ import annotations
@@ -25,26 +30,53 @@ OUT = os.path.join(ROOT, "src", "asyncrl", "pretrained")
 MODELS = {
     "cartpole": ["--algo", "impala", "--env", "CartPole-v1", "--seed", "0", "--target-return", "495",
                  "--eval-every", "20000", "--eval-episodes", "10"],
+    # BENCHMARKS.md, "Pong to 18 on one GPU machine": 294-502 s on 16 cores and one H100.
+    "pong": ["--algo", "appo", "--env", "PongNoFrameskip-v4", "--seed", "1", "--device", "auto", "--workers", "14",
+             "--num-envs", "8", "--n-steps", "32", "--slots-per-actor", "2", "--batch-rollouts", "14",
+             "--epochs", "4", "--minibatches", "14", "--targets", "gae", "--gae-lambda", "0.95", "--lr", "2.5e-4",
+             "--lr-schedule", "linear", "--clip-range", "0.1", "--entropy-coef", "0.01", "--max-grad-norm", "0.5",
+             "--normalize-advantages", "--eval-every", "0", "--total-steps", "6000000", "--target-return", "18"],
 }
+CHECKPOINT = {"cartpole": "best", "pong": "latest"}
+"""Which checkpoint is shipped: CartPole's best by periodic tests; Pong's final one (no periodic tests)."""
+
+
+def package(name: str, run: str, args: list[str]) -> None:
+    """Evaluate ``run``'s shipped checkpoint over 100 episodes and save it without optimizer state."""
+    asyncrl = [sys.executable, "-m", "asyncrl.cli"]
+    which = CHECKPOINT[name]
+    ev = subprocess.run([*asyncrl, "eval", run, "--checkpoint", which, "--episodes", "100", "--json"], check=True,
+                        capture_output=True, text=True)
+    score = json.loads(ev.stdout)
+    data = torch.load(os.path.join(run, "checkpoints", f"{which}.pt"), weights_only=True)
+    data["optimizer"] = {}
+    data["eval_100"] = json.dumps({k: score[k] for k in ("mean", "std", "min", "max", "episodes")})
+    data["made_with"] = " ".join(["asyncrl", "train", *args])
+    torch.save(data, os.path.join(OUT, f"{name}.pt"))
+    print(f"{name}: {score['mean']:.1f} ± {score['std']:.1f} over 100 episodes")
 
 
 def main() -> None:
-    asyncrl = [sys.executable, "-m", "asyncrl.cli"]
-    names = sys.argv[1:] or list(MODELS)
-    for name, args in ((n, MODELS[n]) for n in names):
+    argv = sys.argv[1:]
+    from_run = None
+    if "--from-run" in argv:
+        i = argv.index("--from-run")
+        from_run = argv[i + 1]
+        del argv[i:i + 2]
+    names = argv or list(MODELS)
+    if from_run is not None and len(names) != 1:
+        sys.exit("--from-run packages one model: name it (e.g. pong --from-run RUN)")
+    for name in names:
+        if name not in MODELS:
+            sys.exit(f"unknown model {name!r} (have: {', '.join(MODELS)})")
+        if from_run is not None:
+            package(name, from_run, MODELS[name])
+            continue
         with tempfile.TemporaryDirectory() as tmp:
             run = os.path.join(tmp, "run")
-            subprocess.run([*asyncrl, "train", *args, "--run-dir", run, "--no-tensorboard", "--no-progress"],
-                           check=True)
-            ev = subprocess.run([*asyncrl, "eval", run, "--episodes", "100", "--json"], check=True,
-                                capture_output=True, text=True)
-            score = json.loads(ev.stdout)
-            data = torch.load(os.path.join(run, "checkpoints", "best.pt"), weights_only=True)
-            data["optimizer"] = {}
-            data["eval_100"] = json.dumps({k: score[k] for k in ("mean", "std", "min", "max", "episodes")})
-            data["made_with"] = " ".join(["asyncrl", "train", *args])
-            torch.save(data, os.path.join(OUT, f"{name}.pt"))
-            print(f"{name}: {score['mean']:.1f} ± {score['std']:.1f} over 100 episodes")
+            subprocess.run([sys.executable, "-m", "asyncrl.cli", "train", *MODELS[name], "--run-dir", run,
+                            "--no-tensorboard", "--no-progress"], check=True)
+            package(name, run, MODELS[name])
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from asyncrl.algos.actor_critic import ActorCriticParams, backward_and_clip, rollout_loss
-from asyncrl.algos.appo import APPOParams, appo_targets, minibatch_columns, select_columns
+from asyncrl.algos.appo import (APPOParams, appo_batch_targets, appo_loss, appo_sample_loss, appo_targets,
+                                minibatch_columns, minibatch_indices, select_columns)
 from asyncrl.config import TrainConfig, resolve
 from asyncrl.losses.returns import gae_advantages, n_step_returns
 from asyncrl.nn.model import ActorCritic, spec_from_spaces
@@ -66,7 +67,7 @@ class _Pieces:
         return stats
 
     def params(self) -> list[torch.Tensor]:
-        return [p.detach().clone() for p in self.model.parameters()]
+        return [p.detach().cpu().clone() for p in self.learner.model.parameters()]
 
 
 # ---- weights -------------------------------------------------------------------------------
@@ -251,6 +252,88 @@ def test_minibatches_partition_the_env_columns():
     batch = slots.batch([0, 1])
     sub = select_columns(batch, torch.tensor([4, 0]))
     assert torch.equal(sub.obs[:, 0], batch.obs[:, 4]) and torch.equal(sub.core_state[0][1], batch.core_state[0][0])
+
+
+def test_minibatch_indices_partition_the_samples():
+    idx = minibatch_indices(10, 4, torch.Generator().manual_seed(3))
+    assert len(idx) == 4 and sorted(torch.cat(idx).tolist()) == list(range(10))
+    assert {len(i) for i in idx} <= {2, 3}
+    assert len(minibatch_indices(3, 8, torch.Generator().manual_seed(3))) == 3  # never an empty minibatch
+
+
+def _filled_batch(cfg: TrainConfig, pieces_rounds: int = 2):
+    p = _Pieces(cfg)
+    for r in range(pieces_rounds):
+        p.act(r % cfg.workers)
+    p.ids = p.ledger.take(pieces_rounds)
+    return p, p.slots.batch(p.ids)
+
+
+@pytest.mark.parametrize("targets", ["vtrace", "gae"])
+def test_sample_loss_on_the_whole_batch_equals_the_sequence_loss(targets):
+    # With the network unchanged since the targets were computed, the feed-forward path (targets once,
+    # flat samples) and the sequence path (targets per minibatch) are the same loss and gradient.
+    cfg = _cfg(algo="appo", targets=targets, normalize_advantages=True)
+    p, batch = _filled_batch(cfg)
+    model, prm = p.learner.model, p.learner.loss_params
+    seq = appo_loss(model, batch, prm)
+    g_seq = torch.autograd.grad(seq.loss, list(model.parameters()))
+    vs, adv = appo_batch_targets(model, batch, prm)
+    n = vs.numel()
+    flat = appo_sample_loss(model, batch.obs[:-1].reshape(n, -1), batch.actions.reshape(n),
+                            batch.behaviour_logp.reshape(n), vs.reshape(n), adv.reshape(n), prm)
+    g_flat = torch.autograd.grad(flat.loss, list(model.parameters()))
+    torch.testing.assert_close(flat.loss, seq.loss)
+    for a, b in zip(g_flat, g_seq):
+        torch.testing.assert_close(a, b)
+    assert seq.stats.keys() == flat.stats.keys()
+
+
+def test_feed_forward_appo_computes_targets_once_per_batch():
+    # Two minibatches of one epoch: the second minibatch's targets come from the network before the
+    # first step. Recomputing them after that step would give a different update.
+    cfg = _cfg(algo="appo", epochs=1, minibatches=2, targets="gae", gae_lambda=0.95)
+    p, batch = _filled_batch(cfg)
+    model, prm = copy.deepcopy(p.learner.model), p.learner.loss_params
+    gen = torch.Generator().manual_seed(cfg.seed)  # the learner's minibatch generator at version 0
+    vs, adv = (t.reshape(-1) for t in appo_batch_targets(model, batch, prm))
+    n = vs.numel()
+    obs, act, logp = batch.obs[:-1].reshape(n, -1), batch.actions.reshape(n), batch.behaviour_logp.reshape(n)
+    params = list(model.parameters())
+    opt = p.learner.optimizer.__class__(params, cfg.lr, eps=cfg.optimizer_eps, shared=False)
+    for idx in minibatch_indices(n, 2, gen):
+        loss = appo_sample_loss(model, obs[idx], act[idx], logp[idx], vs[idx], adv[idx], prm).loss
+        grads, _ = backward_and_clip(params, loss, cfg.max_grad_norm)
+        opt.step(params, grads, cfg.lr)
+    p.learner.step(p.ids, env_steps=0)
+    for a, b in zip(p.params(), params):
+        torch.testing.assert_close(a, b.detach())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device in this PyTorch (the CPU build)")
+@pytest.mark.parametrize("algo", ["impala", "appo"])
+def test_a_cuda_learner_follows_the_cpu_learner(algo):
+    # The same scripted schedule with the learner on the GPU: same weights up to float rounding,
+    # published to the actors' CPU buffers and checkpointed as CPU tensors.
+    def run(device):
+        cfg = _cfg(algo=algo, workers=2, slots_per_actor=2, batch_rollouts=2, device=device,
+                   **(dict(epochs=2, minibatches=4) if algo == "appo" else {}))
+        p = _Pieces(cfg)
+        for step in "A0 A1 L A0 A1 L".split():
+            p.learn(2) if step == "L" else p.act(int(step[1]))
+        return p
+
+    cpu, gpu = run("cpu"), run("cuda")
+    assert gpu.learner.model is not gpu.model and next(gpu.learner.model.parameters()).is_cuda
+    for a, b in zip(cpu.params(), gpu.params()):
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-4)
+    shared = [torch.zeros_like(t) for t in gpu.params()]
+    assert gpu.weights.read_into(shared, -1) == gpu.learner.version
+    for a, b in zip(shared, gpu.params()):
+        assert torch.equal(a, b)
+    assert all(t.device.type == "cpu" for t in gpu.learner.model_state().values())
+    opt = gpu.learner.optimizer_state()
+    assert all(t.device.type == "cpu" for v in opt.values() if isinstance(v, list) for t in v)
 
 
 # ---- determinism -------------------------------------------------------------------------------

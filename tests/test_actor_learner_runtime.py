@@ -91,7 +91,12 @@ def test_cli_trains_evaluates_and_logs_policy_lag(algo, extra, run_dir, no_shm_l
 
 def test_bad_actor_learner_settings_get_one_line_and_exit_2(run_dir):
     for args, needle in [(["--algo", "appo", "--targets", "td"], "--targets 'td'"),
-                         (["--algo", "appo", "--num-envs", "2", "--minibatches", "5"], "--minibatches 5"),
+                         (["--algo", "appo", "--num-envs", "2", "--n-steps", "2", "--minibatches", "5"],
+                          "--minibatches 5 is more than the 4 samples"),
+                         (["--algo", "appo", "--lstm", "--num-envs", "2", "--minibatches", "5"],
+                          "--minibatches 5 is more than the 2 env columns"),
+                         (["--algo", "appo", "--device", "tpu"], "--device 'tpu'"),
+                         (["--algo", "a3c", "--device", "cpu"], "--device does not apply to --algo a3c"),
                          (["--algo", "impala", "--workers", "1", "--slots-per-actor", "2", "--batch-rollouts", "3"],
                           "--batch-rollouts 3"),
                          (["--algo", "impala", "--max-policy-lag", "-1"], "--max-policy-lag"),
@@ -103,6 +108,13 @@ def test_bad_actor_learner_settings_get_one_line_and_exit_2(run_dir):
         p = run_cli("train", *args, "--run-dir", run_dir, *FAST)
         assert p.returncode == 2, (args, p.stderr)
         assert needle in p.stderr and "Traceback" not in p.stderr and len(p.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this PyTorch sees a GPU")
+def test_cuda_learner_without_a_gpu_gets_one_line_and_exit_2(run_dir):
+    p = run_cli("train", "--algo", "impala", "--device", "cuda", "--run-dir", run_dir, *FAST)
+    assert p.returncode == 2 and "Traceback" not in p.stderr, p.stderr
+    assert "--device cuda: no CUDA device" in p.stderr and len(p.stderr.strip().splitlines()) == 1
 
 
 def test_actor_exception_ends_the_run(run_dir, no_shm_leak):
@@ -196,6 +208,24 @@ def test_resume_continues_counters_optimizer_and_versions(algo, run_dir, no_shm_
     # The policy version continues from the saved update count, so lags stay small after resuming.
     lags = [float(r["policy_lag_max"]) for r in _rows(run_dir, "metrics.csv")]
     assert max(lags) < 20
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this PyTorch sees a GPU")
+def test_a_gpu_run_resumes_on_a_machine_without_one(run_dir):
+    # A run saved with --device cuda (its config says so; checkpoints hold CPU tensors) is refused in one
+    # line here unless --device cpu (or auto) is given, and then continues.
+    run_cli("train", "--algo", "appo", "--workers", "1", "--total-steps", "2000", *SMALL, "--run-dir", run_dir,
+            *FAST, check=True)
+    cfg_path = os.path.join(run_dir, "config.json")
+    cfg = json.load(open(cfg_path))
+    assert cfg["device"] == "cpu"
+    cfg["device"] = "cuda"
+    json.dump(cfg, open(cfg_path, "w"))
+    p = run_cli("train", "--resume", run_dir, "--total-steps", "4000", *FAST)
+    assert p.returncode == 2 and "--device cuda: no CUDA device" in p.stderr and "Traceback" not in p.stderr
+    p = run_cli("train", "--resume", run_dir, "--total-steps", "4000", "--device", "auto", *FAST, check=True)
+    assert _latest(run_dir)["counters"]["env_steps"] >= 4000
+    assert json.load(open(cfg_path))["device"] == "auto"
 
 
 @pytest.mark.parametrize("algo, lagged", [("a3c", True), ("a2c", False)])

@@ -45,3 +45,30 @@ def test_plot_labels_name_the_settings_that_tell_groups_apart():
     diff = _differing_keys(groups)
     assert diff[groups[0]] == ["intrinsic_coef", "worker_gamma"] == diff[groups[1]]
     assert groups[3] not in diff  # the only a3c group: "a3c E" tells it apart
+
+
+def test_a_group_of_seeds_shows_each_run_in_full(tmp_path, monkeypatch):
+    # The mean and band stop at the shortest run; each run's own curve still reaches its end.
+    import json
+
+    import matplotlib.figure
+
+    from asyncrl.plot import plot_runs
+
+    dirs = []
+    for seed, n in ((0, 50), (1, 120)):
+        d = tmp_path / f"run{seed}"
+        d.mkdir()
+        (d / "config.json").write_text(json.dumps({"algo": "appo", "env": "E", "lr": 1e-3, "seed": seed}))
+        rows = "".join(f"{i * 0.5},{i * 100},{float(i % 7)},10,0,{i * 400}\n" for i in range(1, n + 1))
+        (d / "episodes.csv").write_text("wall_time_s,env_steps,episode_return,episode_length,worker,frames\n" + rows)
+        dirs.append(str(d))
+    seen = []
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", lambda fig, *a, **k: seen.append(fig))
+    plot_runs(dirs, str(tmp_path / "c.png"))
+    steps_ax = seen[0].axes[0]
+    ends = sorted(max(line.get_xdata()) for line in steps_ax.get_lines())
+    assert ends[-1] == 120 * 100  # the longer run in full
+    assert 50 * 100 in ends  # the shorter run, and the mean line, end at 5,000
+    assert [line.get_label() for line in steps_ax.get_lines() if not line.get_label().startswith("_")] == \
+        ["appo E (2 runs)"]

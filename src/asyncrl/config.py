@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -104,13 +105,17 @@ class TrainConfig:
     epochs: int | None = None
     """APPO: passes over each batch of rollouts."""
     minibatches: int | None = None
-    """APPO: minibatches per epoch (split along the env axis, so sequences stay whole)."""
+    """APPO: minibatches per epoch: shuffled samples for a feed-forward model (targets computed once per
+    batch, as in PPO), env columns for an LSTM model (so sequences stay whole)."""
     kl_coef: float | None = None
     """APPO: weight of a KL(behaviour || current) penalty (0: none)."""
     max_policy_lag: int | None = None
     """Drop samples produced by a policy more than this many updates old (0: keep all)."""
     restart_actors: bool = False
     """Restart an actor that raises or dies (counted in the logs) instead of ending the run."""
+    device: str | None = None
+    """IMPALA/APPO: where the learner computes: ``cpu``, ``cuda`` (or ``cuda:N``) or ``auto`` (cuda when
+    available). Actors always act on the CPU."""
     serial: bool = False
     """Run the actor-learner algorithms' actors and learner in one process (debugging, determinism)."""
 
@@ -194,7 +199,7 @@ _COMMON: dict[str, Any] = dict(
     optimizer_eps=1e-5, rms_alpha=0.99, shared_optimizer=True, hidden=[64, 64], activation="tanh",
     lstm=False, lstm_size=64, log_std_init=0.0, eval_episodes=10, torso="auto",
     batch_rollouts=1, slots_per_actor=2, rho_bar=1.0, c_bar=1.0, pg_rho_bar=1.0, targets="vtrace",
-    clip_range=0.2, epochs=1, minibatches=1, kl_coef=0.0, max_policy_lag=0,
+    clip_range=0.2, epochs=1, minibatches=1, kl_coef=0.0, max_policy_lag=0, device="cpu",
 )
 _FEUDAL: dict[str, Any] = dict(runtime="hogwild", worker_gamma=0.95, intrinsic_coef=0.5, feudal_dim=256, goal_dim=16,
                                dilation=10, horizon=10)
@@ -291,7 +296,7 @@ ONLY_FOR: dict[str, tuple[str, ...]] = {
     "batch_rollouts": ACTOR_LEARNER_ALGOS, "slots_per_actor": ACTOR_LEARNER_ALGOS,
     "max_policy_lag": ACTOR_LEARNER_ALGOS, "rho_bar": ("impala", "appo"), "c_bar": ("impala", "appo"),
     "pg_rho_bar": ("impala",), "targets": ("appo",), "clip_range": ("appo",), "epochs": ("appo",),
-    "minibatches": ("appo",), "kl_coef": ("appo",), "shared_optimizer": ("a3c", "feudal"),
+    "minibatches": ("appo",), "kl_coef": ("appo",), "device": ("impala", "appo"), "shared_optimizer": ("a3c", "feudal"),
     "lstm": ("a3c", "a2c", *ACTOR_LEARNER_ALGOS), "lstm_size": ("a3c", "a2c", *ACTOR_LEARNER_ALGOS),
     "log_std_init": ("a3c", "a2c", *ACTOR_LEARNER_ALGOS),
     **{name: ("feudal",) for name in ("runtime", "worker_gamma", "intrinsic_coef", "feudal_dim", "goal_dim",
@@ -417,12 +422,24 @@ def validate(cfg: TrainConfig) -> None:
     need(cfg.kl_coef is None or cfg.kl_coef >= 0, f"--kl-coef must be >= 0, got {cfg.kl_coef}")
     need(cfg.max_policy_lag is None or cfg.max_policy_lag >= 0,
          f"--max-policy-lag must be >= 0 (0: keep all samples), got {cfg.max_policy_lag}")
-    if cfg.algo == "appo" and cfg.minibatches is not None and cfg.num_envs is not None \
-            and cfg.batch_rollouts is not None:
+    if cfg.algo == "appo" and None not in (cfg.minibatches, cfg.num_envs, cfg.batch_rollouts, cfg.n_steps):
         columns = cfg.num_envs * cfg.batch_rollouts
-        need(cfg.minibatches <= columns,
-             f"--minibatches {cfg.minibatches} is more than the {columns} env columns of a batch "
-             f"(--num-envs x --batch-rollouts); allowed: 1 to {columns}")
+        if cfg.lstm:
+            need(cfg.minibatches <= columns,
+                 f"--minibatches {cfg.minibatches} is more than the {columns} env columns of a batch "
+                 f"(--num-envs x --batch-rollouts; an LSTM model splits by env); allowed: 1 to {columns}")
+        else:
+            samples = columns * cfg.n_steps
+            need(cfg.minibatches <= samples,
+                 f"--minibatches {cfg.minibatches} is more than the {samples} samples of a batch "
+                 f"(--num-envs x --n-steps x --batch-rollouts); allowed: 1 to {samples}")
+    need(cfg.device is None or cfg.device in ("cpu", "cuda", "auto") or re.fullmatch(r"cuda:\d+", cfg.device),
+         f"--device {cfg.device!r} is not supported (allowed: cpu, cuda, cuda:N, auto)")
+    if cfg.device is not None and cfg.device.startswith("cuda"):
+        import torch
+
+        need(torch.cuda.is_available(), f"--device {cfg.device}: no CUDA device is available to this PyTorch "
+                                        f"(allowed here: cpu or auto)")
     need(not cfg.serial or cfg.algo in ACTOR_LEARNER_ALGOS,
          f"--serial applies to the actor-learner algorithms only ({', '.join(ACTOR_LEARNER_ALGOS)}), "
          f"not --algo {cfg.algo}")

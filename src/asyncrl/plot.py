@@ -81,7 +81,11 @@ def _differing_keys(keys: list[str]) -> dict[str, list[str]]:
 
 
 def plot_runs(run_dirs: list[str], out: str, title: str | None = None, window: int = 100) -> str:
-    """Draw the curves of ``run_dirs`` into the PNG ``out``; returns ``out``."""
+    """Draw the curves of ``run_dirs`` into the PNG ``out``; returns ``out``.
+
+    Runs with the same settings but the seed form a group: the mean and std of their 100-episode
+    means (up to the shortest run), and each run in full as a thin line of the same colour.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -104,6 +108,8 @@ def plot_runs(run_dirs: list[str], out: str, title: str | None = None, window: i
                 ax.plot(e[xkey], e["episode_return"], color=color, alpha=0.2, lw=0.5)
                 ax.plot(e[xkey], rolling_mean(e["episode_return"], window), color=color, label=label)
                 continue
+            for e in data:  # each run in full, thin: the mean and band below stop at the shortest run
+                ax.plot(e[xkey], rolling_mean(e["episode_return"], window), color=color, alpha=0.35, lw=0.8)
             hi = min(e[xkey][-1] for e in data)
             grid = np.linspace(max(e[xkey][0] for e in data), hi, 200)
             ys = np.stack([np.interp(grid, e[xkey], rolling_mean(e["episode_return"], window)) for e in data])

@@ -28,7 +28,7 @@ from asyncrl.runtime.procs import StopSignal, WorkerFailed, get_context
 # Settings a resumed run may change; everything else must match the saved run.
 RESUME_OVERRIDABLE = {"total_steps", "target_return", "max_seconds", "eval_every", "eval_episodes",
                       "checkpoint_every_s", "tensorboard", "progress", "workers", "start_method",
-                      "restart_actors", "serial", "max_policy_lag"}
+                      "restart_actors", "serial", "max_policy_lag", "device"}
 
 
 @dataclass

@@ -4,8 +4,13 @@ minibatches over each batch of actor rollouts, an optional KL penalty.
 
 The ratio in the surrogate is ``pi / mu`` against the behaviour policy that acted, so the same
 loss covers the policy lag of asynchronous actors. Targets are recomputed for every minibatch
-with the current value function. Minibatches split the batch along the env axis, so LSTM
-sequences stay whole.
+with the current value function, in one of two ways:
+
+- a feed-forward model (as PPO does): targets and advantages once per batch, from the network as
+  it was before this batch's first epoch (:func:`appo_batch_targets`); each epoch then shuffles the
+  batch's ``T x B`` samples into minibatches (:func:`minibatch_indices`, :func:`appo_sample_loss`);
+- an LSTM model: minibatches split the batch along the env axis, so sequences stay whole, and
+  targets are recomputed for every minibatch (:func:`appo_loss`).
 """
 
 from __future__ import annotations
@@ -63,17 +68,51 @@ def appo_targets(log_rhos: torch.Tensor, r_t: torch.Tensor, discount_t: torch.Te
 
 
 def appo_loss(model: ActorCritic, batch: Rollout, p: APPOParams) -> LossOutput:
-    """The loss on one minibatch ``[T + 1, b]``: surrogate + value_coef * value - entropy_coef * entropy
-    + kl_coef * KL, where KL is the estimator ``mean((ratio - 1) - log ratio)`` of KL(mu || pi)."""
+    """The loss on one minibatch ``[T + 1, b]`` of whole sequences, its targets computed here with the
+    current network: see :func:`surrogate_value_loss`."""
     assert batch.behaviour_logp is not None, "APPO needs the behaviour log-probabilities"
     out = model(batch.obs, batch.core_state, batch.first)
     v_t = out.value[:-1]
     log_prob, entropy = model.log_prob_entropy(out.params[:-1], batch.actions)
-    log_ratio = log_prob - batch.behaviour_logp
-    vs, adv = appo_targets(log_ratio.detach(), batch.r_t, batch.discount_t, v_t, out.value[-1].detach(), p)
+    vs, adv = appo_targets((log_prob - batch.behaviour_logp).detach(), batch.r_t, batch.discount_t, v_t,
+                           out.value[-1].detach(), p)
+    return surrogate_value_loss(log_prob, entropy, batch.behaviour_logp, v_t, vs, adv, p)
+
+
+@torch.no_grad()
+def appo_batch_targets(model: ActorCritic, batch: Rollout, p: APPOParams) -> tuple[torch.Tensor, torch.Tensor]:
+    """Value targets and advantages ``[T, B]`` for a whole batch ``[T + 1, B]``, from the network as it is
+    now (PPO computes them once, before the first epoch)."""
+    assert batch.behaviour_logp is not None, "APPO needs the behaviour log-probabilities"
+    out = model(batch.obs, batch.core_state, batch.first)
+    log_prob, _ = model.log_prob_entropy(out.params[:-1], batch.actions)
+    return appo_targets(log_prob - batch.behaviour_logp, batch.r_t, batch.discount_t, out.value[:-1],
+                        out.value[-1], p)
+
+
+def appo_sample_loss(model: ActorCritic, obs: torch.Tensor, actions: torch.Tensor, behaviour_logp: torch.Tensor,
+                     vs: torch.Tensor, adv: torch.Tensor, p: APPOParams) -> LossOutput:
+    """The loss on ``N`` independent samples of a feed-forward model: ``obs [N, *obs_shape]``,
+    ``actions [N]`` (or ``[N, A]``), ``behaviour_logp``, ``vs`` and ``adv`` ``[N]`` (targets from
+    :func:`appo_batch_targets`)."""
+    n = obs.shape[0]
+    first = torch.zeros(1, n, dtype=torch.bool, device=obs.device)
+    out = model(obs.unsqueeze(0), None, first)
+    log_prob, entropy = model.log_prob_entropy(out.params, actions.unsqueeze(0))
+    return surrogate_value_loss(log_prob[0], entropy[0], behaviour_logp, out.value[0], vs, adv, p)
+
+
+def surrogate_value_loss(log_prob: torch.Tensor, entropy: torch.Tensor, behaviour_logp: torch.Tensor,
+                         v_t: torch.Tensor, vs: torch.Tensor, adv: torch.Tensor, p: APPOParams) -> LossOutput:
+    """surrogate + value_coef * value - entropy_coef * entropy + kl_coef * KL on samples of any shape
+    (all arguments alike, e.g. ``[T, B]`` or ``[N]``): ``log_prob``, ``entropy`` and ``v_t`` of the
+    current network (with gradient), the behaviour policy's ``behaviour_logp``, targets ``vs`` and
+    advantages ``adv`` (constants; standardised here with ``normalize_advantages``). KL is the
+    estimator ``mean((ratio - 1) - log ratio)`` of KL(mu || pi)."""
+    log_ratio = log_prob - behaviour_logp
     if p.normalize_advantages and adv.numel() > 1:
         adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-    policy_loss, s = clipped_surrogate_loss(log_prob, batch.behaviour_logp, adv, p.clip_range)
+    policy_loss, s = clipped_surrogate_loss(log_prob, behaviour_logp, adv, p.clip_range)
     value_loss = 0.5 * (vs - v_t).pow(2).mean()
     ent = entropy.mean()
     kl = (torch.exp(log_ratio) - 1.0 - log_ratio).mean()  # >= 0, unbiased for KL(mu || pi) under a ~ mu
@@ -89,6 +128,12 @@ def minibatch_columns(B: int, minibatches: int, generator: torch.Generator) -> l
     """A random split of the env columns ``0..B-1`` into ``minibatches`` near-equal, non-empty index
     sets (fewer when ``B < minibatches``, e.g. after stale rollouts were dropped)."""
     return list(torch.randperm(B, generator=generator).tensor_split(min(minibatches, B)))
+
+
+def minibatch_indices(n: int, minibatches: int, generator: torch.Generator) -> list[torch.Tensor]:
+    """A random split of the samples ``0..n-1`` into ``minibatches`` near-equal, non-empty index sets
+    (fewer when ``n < minibatches``)."""
+    return list(torch.randperm(n, generator=generator).tensor_split(min(minibatches, n)))
 
 
 def select_columns(batch: Rollout, cols: torch.Tensor) -> Rollout:

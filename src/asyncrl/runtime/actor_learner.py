@@ -228,7 +228,7 @@ def run_actor_learner(cfg: TrainConfig, model: ActorCritic, control: TrainingCon
             if failure is None:
                 learn_full_slots(cfg, learner, ledger, window, c, hand_back)
             window.log(control, len(ledger.ready))
-            if failure is None and control.tick(model.state_dict, learner.optimizer.state_dict):
+            if failure is None and control.tick(learner.model_state, learner.optimizer_state):
                 break
     finally:
         stop_event.set()
@@ -244,10 +244,10 @@ def run_actor_learner(cfg: TrainConfig, model: ActorCritic, control: TrainingCon
                 h.conn.close()
         window.log(control, len(ledger.ready), force=True)
     if failure is not None:
-        control.save("latest", model.state_dict(), learner.optimizer.state_dict())
+        control.save("latest", learner.model_state(), learner.optimizer_state())
         control.logger.end_progress()
         raise WorkerFailed(failure)
-    control.finish(model.state_dict, learner.optimizer.state_dict)
+    control.finish(learner.model_state, learner.optimizer_state)
 
 
 def _note_restart(run_dir: str, desc: str, n: int) -> None:

@@ -2,13 +2,16 @@
 model with its own (non-shared) optimizer and publishes versioned weights.
 
 It knows nothing of processes; runtimes call :meth:`Learner.step` with the slot indices in
-arrival order and free the slots afterwards. Every sample carries the policy version that
+arrival order and free the slots afterwards. With ``--device cuda`` the learner updates a copy of the
+model on the GPU (batches are copied there as uint8 where the observations are frames) and
+publishes its weights back to the actors' shared CPU buffers; checkpoints always hold CPU tensors. Every sample carries the policy version that
 produced it, so the learner measures the policy lag (its version minus the sample's) of every
 batch, and with ``max_policy_lag`` drops the slots that are too stale.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 
 import torch
@@ -17,16 +20,44 @@ from asyncrl.algos.actor_critic import backward_and_clip
 from asyncrl.config import TrainConfig
 from asyncrl.nn.model import ActorCritic
 from asyncrl.optim import make_optimizer
+from asyncrl.runtime.rollout import Rollout
 from asyncrl.runtime.schedule import learning_rate
 from asyncrl.runtime.slots import TrajectorySlots
 from asyncrl.runtime.weights import WeightStore
 
 
+def learner_device(name: str | None) -> torch.device:
+    """``cpu``, ``cuda``, ``cuda:N``, or ``auto`` (cuda when this PyTorch sees a GPU)."""
+    if name in (None, "auto"):
+        return torch.device("cuda" if name == "auto" and torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def to_device(batch: Rollout, device: torch.device) -> Rollout:
+    """``batch`` with every tensor on ``device`` (dtypes kept: uint8 frames cross as uint8)."""
+    if device.type == "cpu":
+        return batch
+
+    def mv(t):
+        return None if t is None else t.to(device, non_blocking=True)
+
+    core = None if batch.core_state is None else tuple(mv(t) for t in batch.core_state)
+    return Rollout(mv(batch.obs), mv(batch.first), mv(batch.actions), mv(batch.r_t), mv(batch.discount_t), core,
+                   mv(batch.behaviour_logp))
+
+
 class Learner:
-    """Owns the model and the optimizer. ``version`` counts the updates (policy versions) so far."""
+    """Owns the model and the optimizer. ``version`` counts the updates (policy versions) so far.
+
+    ``model`` is updated in place on the CPU; on another device the learner trains a copy, and
+    :meth:`model_state` / :meth:`optimizer_state` give CPU tensors for checkpoints.
+    """
 
     def __init__(self, cfg: TrainConfig, model: ActorCritic, slots: TrajectorySlots, weights: WeightStore,
                  version: int = 0, optimizer_state: dict | None = None):
+        self.device = learner_device(cfg.device)
+        if self.device.type != "cpu":
+            model = copy.deepcopy(model).to(self.device)
         self.cfg, self.model, self.slots, self.weights = cfg, model, slots, weights
         self.params = list(model.parameters())
         self.optimizer = make_optimizer(cfg.optimizer, self.params, cfg.lr, shared=False, eps=cfg.optimizer_eps,
@@ -44,6 +75,15 @@ class Learner:
 
             self.loss_params = APPOParams.from_config(cfg)
         self.weights.publish(self.params, self.version)
+
+    def model_state(self) -> dict:
+        """The model's ``state_dict`` as CPU tensors."""
+        return {k: v.detach().cpu() for k, v in self.model.state_dict().items()}
+
+    def optimizer_state(self) -> dict:
+        """The optimizer's state as CPU tensors."""
+        return {k: [t.cpu() for t in v] if isinstance(v, list) else v.cpu() if torch.is_tensor(v) else v
+                for k, v in self.optimizer.state_dict().items()}
 
     def step(self, ids: list[int], env_steps: int) -> dict[str, float]:
         """One update on the slots ``ids`` (their arrival order); ``env_steps`` sets the lr schedule.
@@ -85,22 +125,36 @@ class Learner:
     def _impala(self, ids: list[int], lr: float) -> dict[str, float]:
         from asyncrl.algos.impala import impala_loss
 
-        res = impala_loss(self.model, self.slots.batch(ids), self.loss_params)
+        res = impala_loss(self.model, to_device(self.slots.batch(ids), self.device), self.loss_params)
         stats = {**res.stats, **self._update(res.loss, lr)}
         self._publish()
         return stats
 
     def _appo(self, ids: list[int], lr: float) -> dict[str, float]:
-        from asyncrl.algos.appo import appo_loss, minibatch_columns, select_columns
+        from asyncrl.algos.appo import (appo_batch_targets, appo_loss, appo_sample_loss, minibatch_columns,
+                                        minibatch_indices, select_columns)
 
-        batch = self.slots.batch(ids)
+        batch = to_device(self.slots.batch(ids), self.device)
         p = self.loss_params
         acc: dict[str, list[float]] = {}
-        for _ in range(p.epochs):
-            for cols in minibatch_columns(batch.first.shape[1], p.minibatches, self.generator):
-                res = appo_loss(self.model, select_columns(batch, cols), p)
-                for k, v in {**res.stats, **self._update(res.loss, lr)}.items():
-                    acc.setdefault(k, []).append(v)
+
+        def update(res) -> None:
+            for k, v in {**res.stats, **self._update(res.loss, lr)}.items():
+                acc.setdefault(k, []).append(v)
+
+        if batch.core_state is None:  # feed-forward: PPO's shuffled samples, targets once per batch
+            vs, adv = (t.reshape(-1) for t in appo_batch_targets(self.model, batch, p))
+            obs = batch.obs[:-1].reshape(-1, *batch.obs.shape[2:])
+            actions = batch.actions.reshape(-1, *batch.actions.shape[2:])
+            logp = batch.behaviour_logp.reshape(-1)
+            for _ in range(p.epochs):
+                for idx in minibatch_indices(vs.shape[0], p.minibatches, self.generator):
+                    idx = idx.to(self.device)
+                    update(appo_sample_loss(self.model, obs[idx], actions[idx], logp[idx], vs[idx], adv[idx], p))
+        else:
+            for _ in range(p.epochs):
+                for cols in minibatch_columns(batch.first.shape[1], p.minibatches, self.generator):
+                    update(appo_loss(self.model, select_columns(batch, cols), p))
         self._publish()
         stats = {k: sum(v) / len(v) for k, v in acc.items()}
         stats["skipped_updates"] = float(sum(acc["skipped_updates"]))

@@ -46,11 +46,11 @@ def run_serial(cfg: TrainConfig, model: ActorCritic, control: TrainingControl, o
                     ledger.filled(slot)
                 learn_full_slots(cfg, learner, ledger, window, c, hand_back)
                 window.log(control, len(ledger.ready))
-                if control.tick(model.state_dict, learner.optimizer.state_dict):
+                if control.tick(learner.model_state, learner.optimizer_state):
                     stop = True
                     break
         window.log(control, len(ledger.ready), force=True)
     finally:
         for actor in actors:
             actor.close()
-    control.finish(model.state_dict, learner.optimizer.state_dict)
+    control.finish(learner.model_state, learner.optimizer_state)
