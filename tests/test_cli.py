@@ -77,6 +77,24 @@ def test_eval_json(a2c_run):
     assert {"mean", "std", "min", "max", "episodes"} <= set(out)
     p = run_cli("eval", os.path.join(a2c_run, "checkpoints", "latest.pt"), "--episodes", "3", check=True)
     assert "over 3 episodes" in p.stdout and "±" in p.stdout
+    p = run_cli("eval", a2c_run, "--episodes", "5", "--num-envs", "3", "--json", check=True)
+    assert json.loads(p.stdout) == out  # the same seeded episodes, played three at a time
+
+
+@pytest.mark.parametrize("lstm", [False, True])
+def test_batched_evaluation_plays_the_same_episodes(lstm):
+    # Episode i is reset with seed + i whichever env plays it, and a recurrent state restarts with
+    # each episode, so a deterministic policy scores the same one at a time or several at once.
+    from asyncrl.envs.make import env_spaces
+    from asyncrl.evaluate import run_episodes
+    from asyncrl.nn.model import make_model, spec_from_spaces
+
+    torch.manual_seed(0)  # a random policy whose episode lengths differ from seed to seed
+    model = make_model(spec_from_spaces(*env_spaces("CartPole-v1"), hidden=[8], lstm=lstm, lstm_size=8))
+    one = run_episodes(model, "CartPole-v1", 7, seed=11)
+    assert len(set(one)) > 2
+    for k in (2, 3, 16):
+        assert run_episodes(model, "CartPole-v1", 7, seed=11, num_envs=k) == one
 
 
 def test_plot_several_runs(a2c_run, tmp_path):
@@ -113,6 +131,7 @@ def test_record_gif(a2c_run, tmp_path):
     (["train", "--algo", "a3c", "--env", "Acrobot-v1", "--vector-env", "native"], "native"),
     (["train", "--optimizer-eps", "0"], "--optimizer-eps"),
     (["train", "--rms-alpha", "1.5"], "--rms-alpha"),
+    (["eval", "pretrained:cartpole", "--num-envs", "0"], "--num-envs"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, needle, tmp_path):
     p = run_cli(*args, "--run-dir", str(tmp_path / "r")) if args[0] == "train" else run_cli(*args)

@@ -106,6 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--episodes", type=int, default=100)
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--stochastic", action="store_true", help="sample actions instead of the deterministic policy")
+    e.add_argument("--num-envs", type=int, default=1,
+                   help="play this many episodes at once, one batched forward per step (same seeds)")
     e.add_argument("--checkpoint", choices=["best", "latest"], default="best", help="which checkpoint of a run dir")
     e.add_argument("--json", action="store_true", help="print one JSON object")
 
@@ -159,9 +161,11 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
     if args.episodes < 1:
         raise UsageError(f"--episodes must be a positive integer, got {args.episodes}")
+    if args.num_envs < 1:
+        raise UsageError(f"--num-envs must be a positive integer, got {args.num_envs}")
     ckpt_path, data, model = _load(args.path, args.checkpoint)
     s = summarize(run_episodes(model, data["env"], args.episodes, seed=args.seed, deterministic=not args.stochastic,
-                               options=_env_options(data)))
+                               options=_env_options(data), num_envs=args.num_envs))
     if args.json:
         print(json.dumps({"mean": s["mean"], "std": s["std"], "min": s["min"], "max": s["max"],
                           "episodes": s["episodes"], "checkpoint": ckpt_path, "env": data["env"]}))

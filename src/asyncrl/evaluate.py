@@ -1,4 +1,6 @@
-"""Test episodes with a trained policy on the real Gymnasium env (one env, one episode at a time)."""
+"""Test episodes with a trained policy on the real Gymnasium env: one env at a time, or ``num_envs``
+envs stepped together with one batched forward (episode ``i`` is always reset with ``seed + i``, so a
+deterministic policy scores the same either way)."""
 
 from __future__ import annotations
 
@@ -44,9 +46,12 @@ def play_episode(model: ActorCritic, env, seed: int | None, deterministic: bool 
 
 
 def run_episodes(model: ActorCritic, env_id: str, episodes: int, seed: int | None = 0,
-                 deterministic: bool = True, options: dict | None = None) -> list[float]:
-    """Returns of ``episodes`` episodes played by ``model``; episode ``i`` resets with ``seed + i``.
-    ``options``: the env construction options of the run (:func:`asyncrl.config.env_options`)."""
+                 deterministic: bool = True, options: dict | None = None, num_envs: int = 1) -> list[float]:
+    """Returns of ``episodes`` episodes played by ``model``, in episode order; episode ``i`` resets with
+    ``seed + i``. ``options``: the env construction options of the run (:func:`asyncrl.config.env_options`).
+    ``num_envs > 1`` plays that many episodes at once (:func:`run_episodes_batched`)."""
+    if num_envs > 1 and episodes > 1:
+        return run_episodes_batched(model, env_id, episodes, seed, deterministic, options, num_envs)
     env = make_env(env_id, options=options)
     fast = NumpyPolicy(model, seed) if NumpyPolicy.supports(model) else None
     try:
@@ -54,6 +59,57 @@ def run_episodes(model: ActorCritic, env_id: str, episodes: int, seed: int | Non
                 for i in range(episodes)]
     finally:
         env.close()
+
+
+@torch.no_grad()
+def run_episodes_batched(model: ActorCritic, env_id: str, episodes: int, seed: int | None, deterministic: bool,
+                         options: dict | None, num_envs: int, max_steps: int = 1_000_000) -> list[float]:
+    """:func:`run_episodes` on ``k = min(num_envs, episodes)`` envs with one forward of ``[k, ...]``
+    observations per step. Each env plays the next unplayed episode when its current one ends (its
+    recurrent state restarts there); an env with nothing left to play idles, its actions ignored."""
+    k = min(num_envs, episodes)
+    envs = [make_env(env_id, options=options) for _ in range(k)]
+    fast = NumpyPolicy(model, seed) if NumpyPolicy.supports(model) else None
+    returns: list[float] = [math.nan] * episodes
+    playing = [-1] * k  # the episode each env plays (-1: none left)
+    totals, steps = [0.0] * k, [0] * k
+    obs: list[np.ndarray] = [np.zeros(0)] * k
+    first = torch.ones(k, dtype=torch.bool)
+    queue = iter(range(episodes))
+
+    def start(j: int) -> None:
+        i = next(queue, -1)
+        playing[j], totals[j], steps[j] = i, 0.0, 0
+        if i >= 0:
+            obs[j] = np.asarray(envs[j].reset(seed=None if seed is None else seed + i)[0])
+            first[j] = True
+
+    try:
+        for j in range(k):
+            start(j)
+        state = model.initial_state(k)
+        while any(i >= 0 for i in playing):
+            batch = np.stack(obs)
+            if fast is not None:
+                actions = fast.act(batch, deterministic)
+            else:
+                a, _, state = model.act(torch.as_tensor(batch), state, first, deterministic)
+                actions = model.env_actions(a)
+            first = torch.zeros(k, dtype=torch.bool)
+            for j in range(k):
+                if playing[j] < 0:
+                    continue
+                o, r, terminated, truncated, _ = envs[j].step(actions[j])
+                obs[j] = np.asarray(o)
+                totals[j] += float(r)
+                steps[j] += 1
+                if terminated or truncated or steps[j] >= max_steps:
+                    returns[playing[j]] = totals[j]
+                    start(j)
+        return returns
+    finally:
+        for env in envs:
+            env.close()
 
 
 def summarize(returns: list[float]) -> dict[str, float]:

@@ -142,7 +142,9 @@ class Learner:
             for k, v in {**res.stats, **self._update(res.loss, lr)}.items():
                 acc.setdefault(k, []).append(v)
 
-        if batch.core_state is None:  # feed-forward: PPO's shuffled samples, targets once per batch
+        if batch.core_state is None and p.epochs * p.minibatches > 1:
+            # feed-forward: PPO's shuffled samples, targets once per batch (with one epoch of one
+            # minibatch both ways are the same loss, and the sequence path saves a forward pass)
             vs, adv = (t.reshape(-1) for t in appo_batch_targets(self.model, batch, p))
             obs = batch.obs[:-1].reshape(-1, *batch.obs.shape[2:])
             actions = batch.actions.reshape(-1, *batch.actions.shape[2:])
