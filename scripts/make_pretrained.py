@@ -45,8 +45,8 @@ def package(name: str, run: str, args: list[str]) -> None:
     """Evaluate ``run``'s shipped checkpoint over 100 episodes and save it without optimizer state."""
     asyncrl = [sys.executable, "-m", "asyncrl.cli"]
     which = CHECKPOINT[name]
-    ev = subprocess.run([*asyncrl, "eval", run, "--checkpoint", which, "--episodes", "100", "--json"], check=True,
-                        capture_output=True, text=True)
+    ev = subprocess.run([*asyncrl, "eval", run, "--checkpoint", which, "--episodes", "100", "--num-envs", "10",
+                         "--json"], check=True, capture_output=True, text=True)
     score = json.loads(ev.stdout)
     data = torch.load(os.path.join(run, "checkpoints", f"{which}.pt"), weights_only=True)
     data["optimizer"] = {}

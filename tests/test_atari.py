@@ -183,3 +183,12 @@ def test_mlp_settings_are_refused_for_a_cnn_torso(run_dir):
     p = run_cli("train", "--env", "atari:Pong", "--torso", "mlp", "--hidden", "32", "--total-steps", "50",
                 "--eval-every", "0", "--run-dir", run_dir, *FAST)
     assert p.returncode == 0, p.stderr  # asked for an MLP on the frames: then --hidden applies
+
+
+def test_the_shipped_pong_model_wins():
+    # Random play loses 21-0 or close (-20.7 over the first 100 training games); the shipped model
+    # scored 20.0 over 100 deterministic games (scripts/make_pretrained.py).
+    p = run_cli("eval", "pretrained:pong", "--episodes", "2", "--num-envs", "2", "--json", check=True)
+    out = json.loads(p.stdout)
+    assert out["episodes"] == 2 and out["env"] == "PongNoFrameskip-v4"
+    assert out["min"] >= 15, out
