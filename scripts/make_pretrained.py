@@ -41,6 +41,16 @@ CHECKPOINT = {"cartpole": "best", "pong": "latest"}
 """Which checkpoint is shipped: CartPole's best by periodic tests; Pong's final one (no periodic tests)."""
 
 
+def _matches(saved, given: list[str]) -> bool:
+    """Whether a saved config value equals the command-line value ``given`` (``[]``: a bare flag)."""
+    if not given or given[0].startswith("--"):
+        return saved is True
+    try:
+        return type(saved)(given[0]) == saved if not isinstance(saved, (list, bool)) else str(saved) == given[0]
+    except (TypeError, ValueError):
+        return False
+
+
 def package(name: str, run: str, args: list[str]) -> None:
     """Evaluate ``run``'s shipped checkpoint over 100 episodes and save it without optimizer state."""
     asyncrl = [sys.executable, "-m", "asyncrl.cli"]
@@ -51,7 +61,13 @@ def package(name: str, run: str, args: list[str]) -> None:
     data = torch.load(os.path.join(run, "checkpoints", f"{which}.pt"), weights_only=True)
     data["optimizer"] = {}
     data["eval_100"] = json.dumps({k: score[k] for k in ("mean", "std", "min", "max", "episodes")})
-    data["made_with"] = " ".join(["asyncrl", "train", *args])
+    cfg = json.loads(data["config"])
+    differ = [a for a in args if a.startswith("--") and a[2:].replace("-", "_") in cfg
+              and not _matches(cfg[a[2:].replace("-", "_")], args[args.index(a) + 1:args.index(a) + 2])]
+    if differ and differ != ["--device"]:  # the device is where it ran, not how it was trained
+        sys.exit(f"{run} was not trained with the {name} command: {', '.join(differ)} differ")
+    data["made_with"] = " ".join(["asyncrl", "train", *args]) + (
+        f" (trained with --device {cfg['device']})" if "--device" in differ else "")
     torch.save(data, os.path.join(OUT, f"{name}.pt"))
     print(f"{name}: {score['mean']:.1f} ± {score['std']:.1f} over 100 episodes")
 
@@ -61,6 +77,8 @@ def main() -> None:
     from_run = None
     if "--from-run" in argv:
         i = argv.index("--from-run")
+        if i + 1 >= len(argv):
+            sys.exit("--from-run needs a run dir (e.g. pong --from-run runs/pong-gpu-s1)")
         from_run = argv[i + 1]
         del argv[i:i + 2]
     names = argv or list(MODELS)

@@ -97,6 +97,22 @@ def test_batched_evaluation_plays_the_same_episodes(lstm):
         assert run_episodes(model, "CartPole-v1", 7, seed=11, num_envs=k) == one
 
 
+def test_batched_evaluation_clips_continuous_actions():
+    # A policy whose mean action (5) lies past MountainCarContinuous's bounds (+-1), whose reward charges
+    # the action it is given: the env must get the clipped action in both paths, so both score the
+    # same (up to the float rounding of a batched forward).
+    from asyncrl.envs.make import env_spaces
+    from asyncrl.evaluate import run_episodes
+    from asyncrl.nn.model import make_model, spec_from_spaces
+
+    torch.manual_seed(0)
+    model = make_model(spec_from_spaces(*env_spaces("MountainCarContinuous-v0"), hidden=[8]))
+    with torch.no_grad():
+        model.policy_head.bias.fill_(5.0)
+    one = run_episodes(model, "MountainCarContinuous-v0", 2, seed=5)
+    assert run_episodes(model, "MountainCarContinuous-v0", 2, seed=5, num_envs=2) == pytest.approx(one, rel=1e-5)
+
+
 def test_plot_several_runs(a2c_run, tmp_path):
     second = str(tmp_path / "second")
     run_cli("train", "--algo", "a2c", "--seed", "2", "--run-dir", second, *TINY, check=True)

@@ -440,6 +440,9 @@ def validate(cfg: TrainConfig) -> None:
 
         need(torch.cuda.is_available(), f"--device {cfg.device}: no CUDA device is available to this PyTorch "
                                         f"(allowed here: cpu or auto)")
+        n = torch.cuda.device_count()
+        need(cfg.device == "cuda" or int(cfg.device[5:]) < n,
+             f"--device {cfg.device}: this machine has {n} CUDA device(s) (allowed: cuda:0 to cuda:{n - 1})")
     need(not cfg.serial or cfg.algo in ACTOR_LEARNER_ALGOS,
          f"--serial applies to the actor-learner algorithms only ({', '.join(ACTOR_LEARNER_ALGOS)}), "
          f"not --algo {cfg.algo}")

@@ -1,6 +1,6 @@
 """Test episodes with a trained policy on the real Gymnasium env: one env at a time, or ``num_envs``
 envs stepped together with one batched forward (episode ``i`` is always reset with ``seed + i``, so a
-deterministic policy scores the same either way)."""
+deterministic policy plays the same episodes either way, up to the float rounding of a batched forward)."""
 
 from __future__ import annotations
 
@@ -91,7 +91,7 @@ def run_episodes_batched(model: ActorCritic, env_id: str, episodes: int, seed: i
         while any(i >= 0 for i in playing):
             batch = np.stack(obs)
             if fast is not None:
-                actions = fast.act(batch, deterministic)
+                actions = model.env_actions(fast.act(batch, deterministic))
             else:
                 a, _, state = model.act(torch.as_tensor(batch), state, first, deterministic)
                 actions = model.env_actions(a)

@@ -3,8 +3,8 @@ objective (Schulman et al., 2017) on V-trace (default) or GAE targets, several e
 minibatches over each batch of actor rollouts, an optional KL penalty.
 
 The ratio in the surrogate is ``pi / mu`` against the behaviour policy that acted, so the same
-loss covers the policy lag of asynchronous actors. Targets are recomputed for every minibatch
-with the current value function, in one of two ways:
+loss covers the policy lag of asynchronous actors. Targets come from the learner's value
+function, in one of two ways:
 
 - a feed-forward model (as PPO does): targets and advantages once per batch, from the network as
   it was before this batch's first epoch (:func:`appo_batch_targets`); each epoch then shuffles the
