@@ -41,14 +41,13 @@ CHECKPOINT = {"cartpole": "best", "pong": "latest"}
 """Which checkpoint is shipped: CartPole's best by periodic tests; Pong's final one (no periodic tests)."""
 
 
-def _matches(saved, given: list[str]) -> bool:
-    """Whether a saved config value equals the command-line value ``given`` (``[]``: a bare flag)."""
-    if not given or given[0].startswith("--"):
-        return saved is True
-    try:
-        return type(saved)(given[0]) == saved if not isinstance(saved, (list, bool)) else str(saved) == given[0]
-    except (TypeError, ValueError):
-        return False
+def _differing_settings(args: list[str], cfg: dict) -> list[str]:
+    """The settings that the command ``asyncrl train ARGS`` gives and the saved config ``cfg`` does not
+    hold (parsed by the CLI's own parser, so types compare as the CLI reads them)."""
+    from asyncrl.cli import _TRAIN_FLAGS, build_parser
+
+    ns = build_parser().parse_args(["train", *args])
+    return sorted(d for _, d, _, _ in _TRAIN_FLAGS if hasattr(ns, d) and cfg.get(d) != getattr(ns, d))
 
 
 def package(name: str, run: str, args: list[str]) -> None:
@@ -62,12 +61,11 @@ def package(name: str, run: str, args: list[str]) -> None:
     data["optimizer"] = {}
     data["eval_100"] = json.dumps({k: score[k] for k in ("mean", "std", "min", "max", "episodes")})
     cfg = json.loads(data["config"])
-    differ = [a for a in args if a.startswith("--") and a[2:].replace("-", "_") in cfg
-              and not _matches(cfg[a[2:].replace("-", "_")], args[args.index(a) + 1:args.index(a) + 2])]
-    if differ and differ != ["--device"]:  # the device is where it ran, not how it was trained
+    differ = _differing_settings(args, cfg)
+    if differ and differ != ["device"]:  # the device is where it ran, not how it was trained
         sys.exit(f"{run} was not trained with the {name} command: {', '.join(differ)} differ")
     data["made_with"] = " ".join(["asyncrl", "train", *args]) + (
-        f" (trained with --device {cfg['device']})" if "--device" in differ else "")
+        f" (trained with --device {cfg['device']})" if differ else "")
     torch.save(data, os.path.join(OUT, f"{name}.pt"))
     print(f"{name}: {score['mean']:.1f} ± {score['std']:.1f} over 100 episodes")
 

@@ -4,9 +4,10 @@ model with its own (non-shared) optimizer and publishes versioned weights.
 It knows nothing of processes; runtimes call :meth:`Learner.step` with the slot indices in
 arrival order and free the slots afterwards. With ``--device cuda`` the learner updates a copy of the
 model on the GPU (batches are copied there as uint8 where the observations are frames) and
-publishes its weights back to the actors' shared CPU buffers; checkpoints always hold CPU tensors. Every sample carries the policy version that
-produced it, so the learner measures the policy lag (its version minus the sample's) of every
-batch, and with ``max_policy_lag`` drops the slots that are too stale.
+publishes its weights back to the actors' shared CPU buffers; checkpoints always hold CPU tensors.
+Every sample carries the policy version that produced it, so the learner measures the policy lag
+(its version minus the sample's) of every batch, and with ``max_policy_lag`` drops the slots that
+are too stale.
 """
 
 from __future__ import annotations

@@ -46,7 +46,7 @@ class WeightStore:
         """Make ``params`` (their current values) readable as policy ``version``. One writer only."""
         n = int(self.seq[0]) + 1
         if params[0].device.type != "cpu":  # a GPU learner: one device-to-host copy of all weights
-            self.buffers[n % 3].copy_(torch.cat([p.detach().reshape(-1) for p in params]).cpu())
+            self.buffers[n % 3].copy_(torch.cat([p.detach().reshape(-1) for p in params]))
         else:
             torch._foreach_copy_(self._views(n % 3), [p.detach() for p in params])
         self.versions[n % 3] = version
