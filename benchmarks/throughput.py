@@ -83,7 +83,8 @@ def main() -> None:
                     help="algo[:extra flags], e.g. 'a3c:--workers 2 --num-envs 16'")
     args = ap.parse_args()
     print(f"throughput: {args.env}, {args.seconds:.0f} s per run, {time.strftime('%Y-%m-%d')}, "
-          f"{os.cpu_count()} cores ({platform.processor() or platform.machine()}), Python {platform.python_version()}\n")
+          f"{os.cpu_count()} cores ({platform.processor() or platform.machine()}), "
+          f"Python {platform.python_version()}\n")
     print("| what | env steps/s | policy lag mean | policy lag max | final mean100 |")
     print("|---|---|---|---|---|")
     for impl in ("native", "gymnasium"):

@@ -39,3 +39,24 @@ class CrashOnReset(CartPoleEnv):
 
     def reset(self, *, seed=None, options=None):
         raise RuntimeError("boom: reset is broken on purpose")
+
+
+class OneStepEpisodes(gym.Env):
+    """Every episode ends after one step: finished episodes arrive as fast as the envs can step."""
+
+    observation_space = gym.spaces.Box(-1, 1, (4,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.zeros(4, np.float32), {}
+
+    def step(self, action):
+        return np.zeros(4, np.float32), 1.0, True, False, {}
+
+
+class NaNRewards(OneStepEpisodes):
+    """Rewards are NaN: every loss and gradient is non-finite, so no update can ever be applied."""
+
+    def step(self, action):
+        return np.zeros(4, np.float32), float("nan"), False, False, {}

@@ -10,12 +10,20 @@ import pytest
 import torch
 
 from asyncrl.algos.actor_critic import ActorCriticParams, backward_and_clip, rollout_loss
-from asyncrl.algos.appo import (APPOParams, appo_batch_targets, appo_loss, appo_sample_loss, appo_targets,
-                                minibatch_columns, minibatch_indices, select_columns)
+from asyncrl.algos.appo import (
+    APPOParams,
+    appo_batch_targets,
+    appo_loss,
+    appo_sample_loss,
+    appo_targets,
+    minibatch_columns,
+    minibatch_indices,
+    select_columns,
+)
 from asyncrl.config import TrainConfig, resolve
+from asyncrl.envs.make import env_spaces
 from asyncrl.losses.returns import gae_advantages, n_step_returns
 from asyncrl.nn.model import ActorCritic, spec_from_spaces
-from asyncrl.envs.make import env_spaces
 from asyncrl.runtime.actor import Actor, actor_seed
 from asyncrl.runtime.actor_learner import build_slots
 from asyncrl.runtime.learner import Learner
@@ -355,4 +363,22 @@ def test_a_scripted_schedule_gives_identical_parameters_twice(algo, extra):
     (a, va), (b, vb) = run(), run()
     assert va == vb == (8 if algo == "a3c-ps" else 4)  # a3c-ps: one version per applied gradient
     assert all(torch.equal(x, y) for x, y in zip(a, b))
-    assert not all(torch.equal(x, y) for x, y in zip(a, [q.detach() for q in _model(_cfg(algo=algo, **extra)).parameters()]))
+    fresh = [q.detach() for q in _model(_cfg(algo=algo, **extra)).parameters()]
+    assert not all(torch.equal(x, y) for x, y in zip(a, fresh))
+
+
+def test_a3c_ps_a_skipped_gradient_publishes_no_version():
+    cfg = _cfg(algo="a3c-ps", workers=2, slots_per_actor=1, batch_rollouts=2)
+    p = _Pieces(cfg)
+    bad, _ = p.act(0), p.act(1)
+    p.slots.grad_ok[bad] = False  # what an actor writes when its gradient is not finite
+    stats = p.learn(2)
+    # Only the good gradient made a new policy: one version, and it was applied with lag 0.
+    assert stats["skipped_updates"] == 1 and p.learner.version == 1 and p.weights.latest_version == 1
+    assert stats["policy_lag_max"] == 0
+    before = p.params()
+    for r in range(2):
+        p.slots.grad_ok[p.act(r)] = False
+    stats = p.learn(2)
+    assert stats["skipped_updates"] == 2 and p.learner.version == 1 and p.weights.latest_version == 1
+    assert all(torch.equal(a, b) for a, b in zip(before, p.params()))

@@ -168,7 +168,8 @@ def test_restart_actors_replaces_a_killed_actor_and_training_goes_on(run_dir, no
     finally:
         proc.kill()
     assert proc.returncode == 0, err
-    assert "restarting it (restart 1)" in err and "killed by signal 9" in open(os.path.join(run_dir, "error.log")).read()
+    assert "restarting it (restart 1)" in err
+    assert "killed by signal 9" in open(os.path.join(run_dir, "error.log")).read()
     assert len(_rows(run_dir, "episodes.csv")) > steps_then
     restarts = [float(r["actor_restarts"]) for r in _rows(run_dir, "metrics.csv")]
     assert max(restarts) == 1.0

@@ -14,42 +14,128 @@ import torch
 pytest.importorskip("ale_py", reason="the atari extra (ale-py) is not installed")
 
 from asyncrl.envs.atari import AtariEnv, AtariOptions, atari_game  # noqa: E402
+from asyncrl.errors import UsageError  # noqa: E402
 from asyncrl.nn.torsos import ConvTorso  # noqa: E402
+
 from conftest import FAST, run_cli  # noqa: E402
 
 
 class ScriptedALE:
     """Stands in for ``ale_py.ALEInterface``: frame ``n`` is a constant screen of ``screens[n]``,
     with ``rewards[n]``; ``lives`` drop at the frames listed in ``life_lost_at``; the game ends after
-    ``game_len`` frames."""
+    ``game_len`` frames.
 
-    def __init__(self, screens, rewards=None, life_lost_at=(), lives=3, game_len=10_000):
+    ``serve_life=k`` makes it a FIRE game (Breakout-like): the ball is in play only after a FIRE (a
+    point each serve), and ``k`` frames after a serve it is lost with a life; then the game waits for
+    the next FIRE. Like the real emulator, a game is truncated after ``max_num_frames_per_episode``
+    frames (set through ``setInt``; 0: no cap), counted from ``reset_game``.
+    """
+
+    def __init__(self, screens=(0,), rewards=None, life_lost_at=(), lives=3, game_len=10_000, serve_life=None):
         self.screens, self.rewards = list(screens), list(rewards or [])
         self.life_lost_at, self.start_lives, self.game_len = set(life_lost_at), lives, game_len
         self.n, self._lives, self.resets, self.log = 0, lives, 0, []
+        self.serve_life, self.in_play, self.frames, self.max_frames = serve_life, None, 0, 0
 
+    # ---- what AtariEnv.__init__ calls (the emulator double can replace ale_py.ALEInterface) ----
+    @staticmethod
+    def setLoggerMode(mode):
+        pass
+
+    def setFloat(self, name, value):
+        pass
+
+    def setInt(self, name, value):
+        if name == "max_num_frames_per_episode":
+            self.max_frames = int(value)
+
+    def loadROM(self, path):
+        pass
+
+    def getMinimalActionSet(self):
+        from ale_py import Action
+
+        return [Action.NOOP, Action.FIRE, Action.RIGHT, Action.LEFT]  # Breakout's
+
+    def getLegalActionSet(self):
+        from ale_py import Action
+
+        return list(Action)
+
+    def getScreenDims(self):
+        return (210, 160)
+
+    def getScreenRGB(self):
+        return np.zeros((210, 160, 3), np.uint8)
+
+    # ---- the game --------------------------------------------------------------------------
     def act(self, a):
+        from ale_py import Action
+
         self.n += 1
+        self.frames += 1
         self.log.append(a)
+        r = self.rewards[self.n - 1] if self.n - 1 < len(self.rewards) else 0.0
         if self.n in self.life_lost_at:
             self._lives -= 1
-        return self.rewards[self.n - 1] if self.n - 1 < len(self.rewards) else 0.0
+        if self.serve_life is not None:
+            if self.in_play is None and a == Action.FIRE:
+                self.in_play, r = 0, r + 1.0
+            elif self.in_play is not None:
+                self.in_play += 1
+                if self.in_play >= self.serve_life:
+                    self.in_play, self._lives = None, self._lives - 1
+        return r
 
     def getScreenGrayscale(self, out):
         out[:] = self.screens[min(self.n, len(self.screens) - 1)]
 
     def game_over(self, with_truncation=True):
-        return self.n >= self.game_len or self._lives == 0
+        return self.n >= self.game_len or self._lives == 0 or (with_truncation and self.game_truncated())
 
     def game_truncated(self):
-        return False
+        return 0 < self.max_frames <= self.frames
 
     def lives(self):
         return self._lives
 
     def reset_game(self):
         self.resets += 1
-        self._lives = self.start_lives
+        self._lives, self.in_play, self.frames = self.start_lives, None, 0
+
+
+def _emulate(monkeypatch, **kw) -> list[ScriptedALE]:
+    """Every AtariEnv built from now on gets a new ``ScriptedALE(**kw)`` as its emulator; returns
+    the list of them, in order."""
+    import ale_py
+
+    made = []
+
+    class Emulator(ScriptedALE):
+        def __init__(self):
+            super().__init__(**kw)
+            made.append(self)
+
+    monkeypatch.setattr(ale_py, "ALEInterface", Emulator)
+    return made
+
+
+class NoopAgent:
+    """A policy that always plays NOOP (action 0) and records the ``first`` flags it is given: where
+    a recurrent model restarts its state."""
+
+    def __init__(self):
+        self.firsts: list[list[bool]] = []
+
+    def initial_state(self, batch):
+        return None
+
+    def act(self, obs, state, first, deterministic):
+        self.firsts.append(first.tolist())
+        return torch.zeros(len(first), dtype=torch.long), None, state
+
+    def env_actions(self, actions):
+        return np.asarray(actions)
 
 
 def _env(game="pong", training=True, **opts) -> AtariEnv:
@@ -107,21 +193,29 @@ def test_episodic_life_only_in_training_and_the_game_goes_on_after_a_lost_life()
 
 def test_fire_on_reset_and_no_op_starts():
     env = AtariEnv("breakout", AtariOptions(noop_max=30, fire_reset=True), training=True)
+    fire_then_2 = [env.actions[env._fire]] * 4 + [env.actions[2]] * 4  # as baselines' FireResetEnv
     counts = set()
     for seed in range(6):
         env.ale = ScriptedALE(screens=[0])
         env._game_over = True
         env.np_random = np.random.default_rng(seed)
         env.reset()
-        noops = env.ale.log[:-4]
-        assert env.ale.log[-4:] == [env.actions[env._fire]] * 4  # FIRE, held for one agent step
-        assert all(a == env.actions[0] for a in noops) and 0 <= len(noops) <= 30
+        noops = env.ale.log[:-8]
+        assert env.ale.log[-8:] == fire_then_2  # FIRE, then action 2, each held for one agent step
+        assert all(a == env.actions[0] for a in noops) and 1 <= len(noops) <= 30
         counts.add(len(noops))
     assert len(counts) > 1  # the number of no-ops is random
+    one = AtariEnv("breakout", AtariOptions(noop_max=1, fire_reset=False), training=True)
+    for seed in range(8):  # 1 to noop_max no-ops (baselines' NoopResetEnv), never none
+        one.ale = ScriptedALE(screens=[0])
+        one._game_over = True
+        one.np_random = np.random.default_rng(seed)
+        one.reset()
+        assert one.ale.log == [one.actions[0]]
     env = AtariEnv("pong", AtariOptions(noop_max=0, fire_reset=True), training=True)
     env.ale = ScriptedALE(screens=[0])
     env.reset()
-    assert env.ale.log == [env.actions[env._fire]] * 4
+    assert env.ale.log == [env.actions[env._fire]] * 4 + [env.actions[2]] * 4
 
 
 def test_real_rom_reset_is_seeded_and_uint8():
@@ -155,19 +249,129 @@ def test_breakout_trains_end_to_end_and_logs_whole_games(algo, extra, run_dir):
     assert all(float(g["episode_return"]) >= 0 and int(g["episode_length"]) > 0 for g in games)
     assert sum(int(g["episode_length"]) for g in games) <= 1000 + 20
     assert all(int(g["frames"]) == 4 * int(g["env_steps"]) for g in games)  # frame skip 4
-    ev = run_cli("eval", run_dir, "--episodes", "1", "--json", check=True, timeout=120)
-    assert json.loads(ev.stdout)["episodes"] == 1
+    # Sampled actions: an untrained deterministic policy may never press FIRE, and whole games then
+    # idle until the 108k-frame cap.
+    ev = run_cli("eval", run_dir, "--episodes", "1", "--stochastic", "--json", check=True, timeout=120)
+    out = json.loads(ev.stdout)
+    assert out["episodes"] == 1 and out["atari_eval"] == "game"  # the standard protocol, named
+    ev = run_cli("eval", run_dir, "--episodes", "1", "--atari-eval", "lives", "--json", check=True, timeout=120)
+    assert json.loads(ev.stdout)["atari_eval"] == "lives"
 
 
-def test_without_episodic_life_fire_is_pressed_after_a_lost_life():
-    env = AtariEnv("breakout", AtariOptions(noop_max=0, fire_reset=True), training=False)
-    env.ale = ScriptedALE(screens=[0], life_lost_at=[10], lives=5)  # frames 1-4: FIRE of the reset
+@pytest.mark.parametrize("training", [True, False])
+def test_nothing_presses_fire_after_a_lost_life_in_whole_games(training):
+    """Training without episodic life, and evaluation's default ``game`` protocol: the agent must
+    press FIRE itself after a lost life, as in Machado et al. (2018)."""
+    env = AtariEnv("breakout", AtariOptions(noop_max=0, fire_reset=True, episodic_life=False), training=training)
+    env.ale = ScriptedALE(screens=[0], life_lost_at=[14], lives=5)  # frames 1-8: FIRE and action 2 of the reset
     env.reset()
-    fire = env.actions[env._fire]
     env.ale.log.clear()
-    env.step(0)
-    _, _, te, _, _ = env.step(0)  # a life is lost at frame 10: the game goes on, FIRE relaunches it
-    assert not te and env.ale.log[-4:] == [fire] * 4 and env.ale.log[:8] == [env.actions[0]] * 8
+    for _ in range(3):
+        _, _, te, tr, info = env.step(0)  # a life is lost at frame 14: the game goes on
+        assert not te and not tr and not info
+    assert env.ale.lives() == 4 and env.ale.log == [env.actions[0]] * 12  # only the agent's NOOPs
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_the_frame_cap_truncates_the_game_and_reset_starts_a_new_one(monkeypatch, training):
+    emulators = _emulate(monkeypatch, lives=5)  # a game that never ends by itself
+    env = AtariEnv("breakout", AtariOptions(noop_max=0, fire_reset=False, max_frames=40), training=training)
+    ale = emulators[-1]
+    assert env.ale is ale and ale.max_frames == 40  # the cap is the emulator's own setting
+    env.reset()
+    for step in range(1, 10):
+        _, _, te, tr, info = env.step(0)
+        assert not te and not tr and not info, step
+    _, _, te, tr, info = env.step(0)  # frames 37-40: the 108k-frame cap, here 40 frames
+    assert tr and not te  # a time limit: bootstrap, the game was not lost
+    assert info["game_end"] == (0.0, 10) and ale.lives() == 5
+    resets = ale.resets
+    env.reset()  # a new game, even with episodic life (the old one is over)
+    assert ale.resets == resets + 1 and ale.frames == 0
+    _, _, te, tr, info = env.step(0)
+    assert not te and not tr and not info
+
+
+def _serving_game(monkeypatch, **kw):
+    """A 5-life FIRE game where a served ball is lost 20 frames later, capped at 400 frames (100 steps):
+    served by a reset's FIRE (its first frame; the reset's FIRE and action 2 take 8 frames), the ball
+    is lost in the agent's 4th step after it."""
+    emulators = _emulate(monkeypatch, lives=5, serve_life=20)
+    return emulators, {"noop_max": 0, "max_frames": 400, **kw}
+
+
+def test_the_game_protocol_does_not_rescue_a_policy_that_never_fires(monkeypatch):
+    """Default protocol: the reset's FIRE serves once; after the lost ball nothing serves again, so
+    a constant-NOOP policy idles until the frame cap with lives left (not rescued by an automatic FIRE)."""
+    from asyncrl.evaluate import play_episode, run_episodes
+
+    emulators, opts = _serving_game(monkeypatch)
+    env = AtariEnv("breakout", AtariOptions(**opts), training=False)
+    agent = NoopAgent()
+    assert play_episode(agent, env, seed=0) == 1.0  # one serve, then idle
+    ale = emulators[-1]
+    assert ale.lives() == 4 and ale.game_truncated()
+    assert sum(f[0] for f in agent.firsts) == 1 and len(agent.firsts) == 98  # (400 - 8 reset frames) / 4
+    assert run_episodes(NoopAgent(), "BreakoutNoFrameskip-v4", 3, options=opts, num_envs=2) == [1.0] * 3
+
+
+@pytest.mark.parametrize("num_envs", [1, 2])
+def test_the_lives_protocol_restarts_the_recurrent_state_and_fires_at_every_lost_life(monkeypatch, num_envs):
+    from asyncrl.evaluate import run_episodes
+
+    emulators, opts = _serving_game(monkeypatch, atari_eval="lives")
+    agent = NoopAgent()
+    returns = run_episodes(agent, "BreakoutNoFrameskip-v4", 2, options=opts, num_envs=num_envs)
+    assert returns == [5.0, 5.0]  # every life served by the reset's FIRE: the whole game's score
+    assert all(ale.lives() == 0 for ale in emulators)  # games over, not truncated
+    # Each life: FIRE + action 2 at its reset, then 4 NOOP steps until the ball is lost: the recurrent
+    # state restarts at the first step of every life, and only there.
+    lives = [True, False, False, False] * 5
+    for j in range(num_envs):
+        assert [f[j] for f in agent.firsts] == lives * (2 // num_envs)
+
+
+@pytest.mark.parametrize("protocol, score", [(None, 1.0), ("lives", 5.0)])
+def test_test_runs_during_training_follow_the_run_protocol(monkeypatch, protocol, score):
+    """The periodic tester (a forked process, so it inherits the emulator double) plays the run's
+    protocol: a CNN policy that always picks NOOP scores 1 under the default, 5 under ``lives``."""
+    import multiprocessing
+
+    from asyncrl.config import TrainConfig, env_options
+    from asyncrl.envs.make import env_spaces
+    from asyncrl.nn.model import make_model, spec_from_spaces
+    from asyncrl.runtime.control import spec_json
+    from asyncrl.runtime.tester import PeriodicTester
+
+    _, opts = _serving_game(monkeypatch)
+    cfg = TrainConfig(env="BreakoutNoFrameskip-v4", noop_max=0, atari_eval=protocol)
+    options = {**env_options(cfg), "max_frames": opts["max_frames"]}
+    assert options.get("atari_eval") == protocol  # the run's setting reaches the tester's envs
+    spec = spec_from_spaces(*env_spaces(cfg.env, options))
+    model = make_model(spec)
+    with torch.no_grad():
+        model.policy_head.weight.zero_()
+        model.policy_head.bias.copy_(torch.tensor([1.0, 0.0, 0.0, 0.0]))  # deterministic: always NOOP
+    tester = PeriodicTester(multiprocessing.get_context("fork"), cfg.env, spec_json(spec), 2, 0, options)
+    try:
+        assert tester.submit(100, model.state_dict())
+        done = tester.wait(120)
+    finally:
+        tester.close()
+    assert [(steps, returns) for steps, returns, _ in done] == [(100, [score, score])]
+
+
+def test_the_protocol_is_checked_and_only_for_atari():
+    from asyncrl.evaluate import atari_protocol
+
+    assert atari_protocol("BreakoutNoFrameskip-v4", {}) == ({}, "game")
+    assert atari_protocol("BreakoutNoFrameskip-v4", {"atari_eval": "lives"})[1] == "lives"
+    assert atari_protocol("atari:Pong", {"atari_eval": "lives"}, "game") == ({"atari_eval": "game"}, "game")
+    assert atari_protocol("CartPole-v1", {}) == ({}, None)
+    with pytest.raises(UsageError, match="Atari games only"):
+        atari_protocol("CartPole-v1", {}, "game")
+    with pytest.raises(UsageError, match="allowed: game, lives"):
+        AtariOptions(atari_eval="life")
 
 
 def test_atari_flags_are_refused_for_other_envs(run_dir):

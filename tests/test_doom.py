@@ -12,6 +12,7 @@ import pytest
 pytest.importorskip("vizdoom", reason="the doom extra (vizdoom) is not installed")
 
 from asyncrl.envs.make import make_env  # noqa: E402
+
 from conftest import FAST, run_cli  # noqa: E402
 
 
@@ -58,6 +59,40 @@ def test_a_timeout_is_a_truncation_and_the_blank_end_screen_is_not_used():
         obs2, _, te, tr, _ = env.step(0)
         assert tr and not te  # bootstrap: the agent did not die
         assert np.array_equal(obs2[-1], obs[-1])  # the last real frame, not a black one
+    finally:
+        env.env = real
+        env.close()
+
+
+def test_only_the_end_of_an_episode_replaces_a_blank_screen():
+    """A blank screen during an episode (lights out) is a real frame; only the step that ends the
+    episode, where ViZDoom has no state and sends zeros, keeps the last real frame."""
+    env = make_env("doom:basic")
+
+    class Blank:  # ViZDoom's env answering every step with an all-zero screen
+        action_space = env.action_space
+
+        def __init__(self, terminated):
+            self.terminated = terminated
+
+        def step(self, action):
+            return {"screen": np.zeros((120, 160, 3), np.uint8)}, 0.0, self.terminated, False, {}
+
+    real = env.env
+    try:
+        obs, _ = env.reset(seed=0)
+        assert obs[-1].any()
+        env.env = Blank(terminated=False)
+        obs2, _, te, tr, _ = env.step(0)
+        assert not te and not tr and not obs2[-1].any()  # the dark frame, as the game showed it
+        env.env = Blank(terminated=True)
+        obs3, _, te, _, _ = env.step(0)
+        assert te and np.array_equal(obs3[-1], obs2[-1])  # the end: the last real frame again
+        env.env = real
+        obs, _ = env.reset(seed=1)
+        env.env = Blank(terminated=True)
+        obs4, _, te, _, _ = env.step(0)  # the episode's only step ends it: the reset frame stays
+        assert te and np.array_equal(obs4[-1], obs[-1]) and obs4[-1].any()
     finally:
         env.env = real
         env.close()

@@ -13,11 +13,11 @@ import pytest
 import torch
 
 from asyncrl.algos.feudal import FeudalParams, feudal_loss
-from asyncrl.losses.feudal import (cosine, goal_diversity, intrinsic_reward, manager_displacement,
-                                   transition_policy_loss)
+from asyncrl.losses.feudal import cosine, goal_diversity, intrinsic_reward, manager_displacement, transition_policy_loss
 from asyncrl.nn.dilated_lstm import DilatedLSTM
 from asyncrl.nn.feudal import FeudalNet
 from asyncrl.nn.model import ModelSpec, make_model
+
 from conftest import FAST, run_cli
 
 
@@ -188,18 +188,49 @@ def test_no_gradient_flows_from_the_worker_into_the_manager():
     assert g["phi.weight"] == 0.0 and g["worker.weight_ih"] == 0.0
 
 
-def test_feudal_loss_gradient_leaves_worker_out_of_the_goal():
-    """The whole FeUdal loss: the Worker's value and policy terms never reach the Manager's LSTM
-    except through the transition policy gradient and the Manager's critic."""
+def test_feudal_loss_gradient_leaves_worker_out_of_the_goal(monkeypatch):
+    """On the real ``feudal_loss`` path, the Worker's loss terms (policy gradient, entropy bonus,
+    Worker critic) leave the gradient of every Manager parameter exactly zero; the Manager learns
+    only from the transition policy gradient and its own critic."""
+    import asyncrl.algos.feudal as feudal_algo
+
+    worker_terms = []
+    real = feudal_algo.actor_critic_loss
+
+    def capture(*args, **kwargs):  # the Worker's actor-critic loss, as feudal_loss builds it
+        out = real(*args, **kwargs)
+        worker_terms.append(out.loss)
+        return out
+
+    monkeypatch.setattr(feudal_algo, "actor_critic_loss", capture)
     torch.manual_seed(0)
     model = FeudalNet(_spec())
-    r = _rollout(model)
-    p = FeudalParams(intrinsic_coef=1.0, horizon=2, value_coef=0.0, entropy_coef=0.0)
+    r = _rollout(model, first=torch.zeros(7, 3, dtype=torch.bool))
+    # warm state: goal and state histories filled, so the goal pooling and intrinsic reward are live
+    warm = model.forward_full(torch.randn(5, 3, 4), model.initial_state(3), torch.zeros(5, 3, dtype=torch.bool))
+    r.core_state = tuple(x.detach() for x in warm.core_state)
+    p = FeudalParams(intrinsic_coef=1.0, horizon=2, value_coef=0.5, entropy_coef=0.1)
     out = feudal_loss(model, r, p)
-    assert math.isfinite(out.loss.item())
-    for k in ("feudal/intrinsic_reward", "feudal/goal_cos", "feudal/goal_diversity", "feudal/manager_loss",
-              "feudal/manager_value_loss", "feudal/worker_value_loss"):
-        assert math.isfinite(out.stats[k]), k
+    assert math.isfinite(out.loss.item()) and out.stats["feudal/intrinsic_reward"] != 0.0
+    assert len(worker_terms) == 1
+    names = [n for n, _ in model.named_parameters()]
+    params = list(model.parameters())
+    manager = [i for i, n in enumerate(names) if n.startswith(("manager.", "mspace.", "manager_value."))]
+    assert {names[i].split(".")[0] for i in manager} == {"manager", "mspace", "manager_value"}
+
+    def grads(loss):
+        gs = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
+        return [torch.zeros_like(q) if g is None else g for q, g in zip(params, gs)]
+
+    g_worker = grads(worker_terms[0])
+    for i in manager:
+        assert torch.count_nonzero(g_worker[i]) == 0, names[i]
+    # the Worker's terms do train the Worker, and the whole loss does reach the Manager
+    for n in ("phi.weight", "worker.weight_ih", "worker_value.weight", "percept.0.weight"):
+        assert g_worker[names.index(n)].abs().sum() > 0, n
+    g_all = grads(out.loss)
+    for n in ("manager.cell.weight_ih", "mspace.0.weight", "manager_value.weight"):
+        assert g_all[names.index(n)].abs().sum() > 0, n
 
 
 def test_episode_start_resets_manager_and_worker():
@@ -238,28 +269,39 @@ def test_rollouts_continue_the_state_exactly():
 
 
 def test_collector_keeps_two_discounts_and_bootstraps_truncation_per_critic():
-    import gymnasium as gym
-
-    from asyncrl.envs.vector import make_vec_env
+    """With CartPole cut at 5 and 7 steps, each truncated step gets, per critic ``k`` (Manager, Worker),
+    ``r_t[t, b, k] = r + gamma_k * V_k(final_obs)`` and discount 0 on both; other steps keep ``r`` and
+    their own ``gamma_k``. ``V_k`` is recomputed by re-running the model over the episode."""
     from asyncrl.runtime.rollout import RolloutCollector
 
-    env = gym.make("CartPole-v1")
-    spec = _spec(action_dim=2)
-    env.close()
+    from test_rollout_truncation import episode_value, short_cartpoles
+
+    gammas = (0.99, 0.5)
+    T = 10
+    rec = short_cartpoles([5, 7])
     torch.manual_seed(0)
-    model = make_model(spec)
-    venv = make_vec_env("CartPole-v1", 2, seed=0, impl="gymnasium")
+    model = make_model(_spec(action_dim=2))
     try:
-        col = RolloutCollector(venv, model, 30, (0.99, 0.5), seed=0)
-        ro = col.collect()
+        ro = RolloutCollector(rec, model, T, gammas, seed=0).collect()
     finally:
-        venv.close()
-    assert ro.r_t.shape == (30, 2, 2) and ro.discount_t.shape == (30, 2, 2)
-    live = ro.discount_t[..., 0] > 0
-    torch.testing.assert_close(ro.discount_t[..., 0][live], torch.full((int(live.sum()),), 0.99))
-    torch.testing.assert_close(ro.discount_t[..., 1][live], torch.full((int(live.sum()),), 0.5))
-    torch.testing.assert_close(ro.r_t[..., 0], ro.r_t[..., 1])  # no truncation in 30 CartPole steps
-    assert len(ro.core_state) == 8 and ro.num_steps == 60
+        rec.close()
+    assert ro.r_t.shape == (T, 2, 2) and ro.discount_t.shape == (T, 2, 2)
+    assert len(ro.core_state) == 8 and ro.num_steps == 2 * T
+    truncated = [(t, b) for t, s in enumerate(rec.steps) for b in range(2) if s.truncated[b]]
+    assert truncated == [(4, 0), (6, 1), (9, 0)]
+    assert not any(s.terminated.any() for s in rec.steps)
+    gamma = torch.tensor(gammas)
+    for t, s in enumerate(rec.steps):
+        for b in range(2):
+            r = float(s.reward[b])
+            if (t, b) in truncated:
+                v = episode_value(model, ro, rec, t, b)  # [2]: V^M, V^W
+                assert v.shape == (2,) and (v[0] - v[1]).abs() > 1e-3  # the critics differ
+                torch.testing.assert_close(ro.r_t[t, b], r + gamma * v, rtol=1e-5, atol=1e-5)
+                assert torch.equal(ro.discount_t[t, b], torch.zeros(2))
+            else:
+                assert torch.equal(ro.r_t[t, b], torch.full((2,), r))
+                torch.testing.assert_close(ro.discount_t[t, b], gamma)
 
 
 # ---- end to end -------------------------------------------------------------------------------

@@ -131,12 +131,18 @@ def test_every_step_applies_its_fresh_gradient(lstm):
 
 
 def test_step_syncs_local_model_and_counts_steps():
+    """Before acting, ``hogwild_step`` copies the shared weights into the local model: afterwards the
+    local parameters equal the shared ones as they were just before the optimizer step, exactly."""
     s = _Setup(lstm=False)
+    before = s.snapshot()
+    # _Setup gives the local model its own random init, so without the sync it would differ.
+    assert any(not torch.equal(lp, b) for lp, b in zip(s.local.parameters(), before))
     n, stats = _correct_step(s, LRS[0])
     assert n == N_STEPS * 2
     assert stats["lr"] == LRS[0] and stats["grad_norm"] > 0
-    # The local model acted (and differentiated) with the pre-step shared weights, which the
-    # reference re-derives; the shared model has since moved away from the local copy.
+    for lp, b in zip(s.local.parameters(), before):
+        assert torch.equal(lp.detach(), b)
+    # ...and the optimizer step then moved the shared model away from that copy.
     assert any(not torch.equal(lp, sp) for lp, sp in zip(s.local.parameters(), s.shared_params))
 
 

@@ -1,8 +1,24 @@
 """Checkpoints as plain data, written atomically, loaded with ``weights_only=True``.
 
-A checkpoint is a dict of tensors, numbers, strings and lists: the model's ``state_dict``,
-the optimizer state, the model spec and config as JSON strings, step counters and RNG state.
-Nothing is unpickled as a Python object on load.
+A checkpoint is a dict of tensors, numbers, strings and lists; nothing is unpickled as a Python
+object on load. It holds:
+
+- ``model``: the model's ``state_dict``; ``model_spec`` and ``config``: JSON strings.
+- ``optimizer``: the optimizer state: the learner's, the shared one of Hogwild A3C/FeUdal, or with
+  ``--no-shared-optimizer`` every worker's own statistics (``{"workers": [...]}``).
+- ``counters``: env steps, updates, episodes, wall time, the best test mean, the last 100 training
+  returns, and ``lr_schedule``, the learning-rate schedule's position.
+
+``--resume`` (and a second ``learn()``) restores all of these: the weights, every optimizer
+statistic (step counts included), the counters, the last-100 window the target is checked on, and the
+lr schedule (a new ``--total-steps`` continues a linear decay from the lr reached; it never jumps back
+up). Random streams are not saved but re-derived: every process seeds itself from the run's seed,
+its rank and the resume point (env steps or updates so far), so a resumed run is reproducible for a seed but does
+not replay the numbers an uninterrupted run would have drawn. A resume cannot restore what lives only in
+the worker processes: the envs' states and the episodes in progress (each env starts a new episode;
+the unfinished ones are never logged) and LSTM states.
+
+``best.pt`` pairs the tested model with the optimizer state of the same moment.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 
 from asyncrl.errors import UsageError
@@ -33,7 +34,7 @@ _TRAIN_FLAGS: list[tuple[str, str, object, str]] = [
     ("--max-grad-norm", "max_grad_norm", float, "gradient clipping norm (0: off)"),
     ("--normalize-advantages", "normalize_advantages", bool, "standardise advantages per update"),
     ("--reward-scale", "reward_scale", float, "multiply rewards by this for learning"),
-    ("--optimizer", "optimizer", str, "rmsprop or adam"),
+    ("--optimizer", "optimizer", str, "rmsprop (torch's eps), rmsprop-tf (TF/A3C-paper eps inside the root) or adam"),
     ("--optimizer-eps", "optimizer_eps", float, "optimizer epsilon"),
     ("--rms-alpha", "rms_alpha", float, "RMSprop smoothing constant"),
     ("--shared-optimizer", "shared_optimizer", bool, "A3C: optimizer statistics shared by all workers"),
@@ -64,6 +65,8 @@ _TRAIN_FLAGS: list[tuple[str, str, object, str]] = [
     ("--fire-reset", "fire_reset", bool, "Atari: press FIRE after a reset where the game has it (standard on)"),
     ("--sticky-actions", "sticky_actions", float, "Atari: repeat-action probability (default: v4 0, v5 0.25)"),
     ("--full-action-space", "full_action_space", bool, "Atari: all 18 actions"),
+    ("--atari-eval", "atari_eval", str, "Atari test runs: game (whole games, no FIRE help; standard) or lives "
+                                        "(a lost life resets the LSTM state and presses FIRE, as in training)"),
     ("--torso", "torso", str, "auto, mlp, a3c-cnn, nature-cnn or impala-cnn (auto: a3c-cnn for images)"),
     ("--hidden", "hidden", int, "MLP hidden sizes, e.g. --hidden 64 64"),
     ("--activation", "activation", str, "tanh, relu or elu"),
@@ -81,12 +84,21 @@ _TRAIN_FLAGS: list[tuple[str, str, object, str]] = [
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Values such as -1e3, -inf and -nan are numbers, not flags (argparse only knows -5 and -0.5), so
+        # `--target-return -1e3` works and `--target-return -inf` gets validate's answer.
+        self._negative_number_matcher = re.compile(
+            r"^-(\d[\d_]*\.?[\d_]*|\.\d[\d_]*)([eE][-+]?\d+)?$|^-(inf|infinity|nan)$", re.IGNORECASE)
+
     def error(self, message: str):  # one line, exit 2
-        self.exit(2, f"asyncrl: error: {message} (see 'asyncrl {self.prog.split()[-1]} --help')\n")
+        command = "asyncrl" if self.prog == "asyncrl" else f"asyncrl {self.prog.split()[-1]}"
+        self.exit(2, f"asyncrl: error: {message} (see '{command} --help')\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="asyncrl", description="Asynchronous actor-critic RL (A3C, A2C, IMPALA, APPO) on PyTorch and Gymnasium.")
+    p = _Parser(prog="asyncrl",
+                description="Asynchronous actor-critic RL (A3C, A2C, IMPALA, APPO) on PyTorch and Gymnasium.")
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
 
     t = sub.add_parser("train", help="train an agent (no arguments: A3C on CartPole-v1 with all cores)")
@@ -110,18 +122,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="play this many episodes at once, one batched forward per step (same seeds)")
     e.add_argument("--checkpoint", choices=["best", "latest"], default="best", help="which checkpoint of a run dir")
     e.add_argument("--json", action="store_true", help="print one JSON object")
+    e.add_argument("--atari-eval", choices=["game", "lives"], default=None,
+                   help="Atari protocol (default: the run's, standard game): whole games, or lives as in training")
 
     pl = sub.add_parser("plot", help="plot learning curves of run dirs")
     pl.add_argument("run_dirs", nargs="+")
-    pl.add_argument("-o", "--out", default="curve.png")
+    pl.add_argument("-o", "--out", default="curve.png", help="output image (.png, .pdf, .svg, ...)")
     pl.add_argument("--title", default=None)
 
     r = sub.add_parser("record", help="record one episode as a GIF")
     r.add_argument("path", help="run dir or .pt checkpoint")
-    r.add_argument("-o", "--out", default="episode.gif")
+    r.add_argument("-o", "--out", default="episode.gif", help="output file: .gif, .png (animated) or .webp")
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--fps", type=int, default=30)
     r.add_argument("--checkpoint", choices=["best", "latest"], default="best")
+    r.add_argument("--atari-eval", choices=["game", "lives"], default=None, help="Atari protocol (default: the run's)")
     return p
 
 
@@ -157,36 +172,51 @@ def _env_options(data: dict) -> dict:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from asyncrl.evaluate import run_episodes, summarize
+    from asyncrl.evaluate import atari_protocol, run_episodes, summarize
+    from asyncrl.limits import MAX_ENVS, MAX_EPISODES, MAX_SEED, need_int
+    from asyncrl.paths import check_checkpoint_arg
 
-    if args.episodes < 1:
-        raise UsageError(f"--episodes must be a positive integer, got {args.episodes}")
-    if args.num_envs < 1:
-        raise UsageError(f"--num-envs must be a positive integer, got {args.num_envs}")
+    need_int("--episodes", args.episodes, 1, MAX_EPISODES)
+    need_int("--num-envs", args.num_envs, 1, MAX_ENVS)
+    need_int("--seed", args.seed, 0, MAX_SEED)
+    check_checkpoint_arg(args.path)
     ckpt_path, data, model = _load(args.path, args.checkpoint)
+    options, protocol = atari_protocol(data["env"], _env_options(data), args.atari_eval)
     s = summarize(run_episodes(model, data["env"], args.episodes, seed=args.seed, deterministic=not args.stochastic,
-                               options=_env_options(data), num_envs=args.num_envs))
+                               options=options, num_envs=args.num_envs))
     if args.json:
         print(json.dumps({"mean": s["mean"], "std": s["std"], "min": s["min"], "max": s["max"],
-                          "episodes": s["episodes"], "checkpoint": ckpt_path, "env": data["env"]}))
+                          "episodes": s["episodes"], "checkpoint": ckpt_path, "env": data["env"],
+                          "atari_eval": protocol}))
     else:
-        print(f"{data['env']} ({ckpt_path}): {s['mean']:.2f} ± {s['std']:.2f} over {s['episodes']} episodes "
+        games = f" ({protocol} protocol)" if protocol else ""
+        print(f"{data['env']} ({ckpt_path}): {s['mean']:.2f} ± {s['std']:.2f} over {s['episodes']} episodes{games} "
               f"(min {s['min']:.2f}, max {s['max']:.2f})")
     return 0
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
-    from asyncrl.plot import plot_runs
+    from asyncrl.paths import check_output_file
+    from asyncrl.plot import output_extensions, plot_runs
 
+    check_output_file(args.out, "-o", output_extensions())  # also: not a file of a run (plot_runs allows that)
     print(plot_runs(args.run_dirs, args.out, title=args.title))
     return 0
 
 
 def _cmd_record(args: argparse.Namespace) -> int:
-    from asyncrl.record import record_gif
+    from asyncrl.evaluate import atari_protocol
+    from asyncrl.limits import MAX_FPS, MAX_SEED, need_int
+    from asyncrl.paths import check_checkpoint_arg, check_output_file
+    from asyncrl.record import EXTENSIONS, record_gif
 
+    need_int("--seed", args.seed, 0, MAX_SEED)
+    need_int("--fps", args.fps, 1, MAX_FPS)
+    check_output_file(args.out, "-o", EXTENSIONS)  # before the checkpoint is loaded and the episode played
+    check_checkpoint_arg(args.path)
     _, data, model = _load(args.path, args.checkpoint)
-    total, frames = record_gif(model, data["env"], args.out, seed=args.seed, fps=args.fps, options=_env_options(data))
+    options, _ = atari_protocol(data["env"], _env_options(data), args.atari_eval)
+    total, frames = record_gif(model, data["env"], args.out, seed=args.seed, fps=args.fps, options=options)
     print(f"{args.out}: {frames} frames, episode return {total:.2f}")
     return 0
 

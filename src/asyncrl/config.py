@@ -21,11 +21,13 @@ ACTOR_LEARNER_ALGOS = ("impala", "appo", "a3c-ps")
 """Algorithms on the actor-learner runtime (:mod:`asyncrl.runtime.actor_learner`)."""
 TARGETS = ("vtrace", "gae")
 TORSOS = ("auto", "mlp", "a3c-cnn", "nature-cnn", "impala-cnn")
-OPTIMIZERS = ("rmsprop", "adam")
+OPTIMIZERS = ("rmsprop", "rmsprop-tf", "adam")
 LR_SCHEDULES = ("constant", "linear")
 START_METHODS = ("fork", "spawn", "forkserver")
 VECTOR_IMPLS = ("auto", "native", "gymnasium")
 RUNTIMES = ("hogwild", "sync")
+ATARI_EVAL = ("game", "lives")
+"""Atari evaluation protocols (see :class:`TrainConfig.atari_eval`)."""
 
 
 @dataclass
@@ -78,7 +80,8 @@ class TrainConfig:
     reward_scale: float | None = None
     """Multiply rewards by this for learning (logs report the unscaled return)."""
     optimizer: str | None = None
-    """``rmsprop`` (as in the A3C paper) or ``adam``."""
+    """``rmsprop`` (torch's form: eps added to the root), ``rmsprop-tf`` (TensorFlow's form, as in the A3C
+    paper and Stable-Baselines3's ``RMSpropTFLike``: eps inside the root, statistics starting at 1) or ``adam``."""
     optimizer_eps: float | None = None
     """Optimizer epsilon."""
     rms_alpha: float | None = None
@@ -148,6 +151,10 @@ class TrainConfig:
     """Atari: probability of repeating the previous action (default: 0 for v4 ids, 0.25 for ALE/...-v5)."""
     full_action_space: bool | None = None
     """Atari: all 18 actions instead of the game's minimal set."""
+    atari_eval: str | None = None
+    """Atari: how test runs (and ``asyncrl eval``/``record`` unless they override it) play: ``game``
+    (standard: whole games, no life-loss signal, no FIRE after a lost life, Machado et al., 2018) or
+    ``lives`` (as in training: a lost life restarts the recurrent state and FIRE is pressed)."""
 
     # ---- model --------------------------------------------------------------------------
     torso: str | None = None
@@ -235,13 +242,16 @@ DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {
     ("a2c", "CartPole-v1"): dict(num_envs=64, n_steps=5, lr=5e-3, entropy_coef=0.0, total_steps=500_000,
                                  eval_every=50_000),
     # Atari (any ALE game, standard preprocessing), from the papers and RL Zoo, not yet tuned here:
-    # A2C as RL Zoo's Atari A2C (16 envs x 5 steps, RMSprop 7e-4, eps 1e-5, value 0.25, entropy 0.01);
+    # A2C as RL Zoo's Atari A2C (16 envs x 5 steps, lr 7e-4, entropy 0.01, vf_coef 0.25, SB3's
+    # RMSpropTFLike with eps 1e-5): rmsprop-tf, and value_coef 0.5 because asyncrl's value loss is
+    # 0.5 * MSE * value_coef while SB3's is vf_coef * MSE, so 0.5 here weighs the squared error by 0.25 as there;
     # A3C's t_max 5 and entropy 0.01 (Mnih et al., 2016); IMPALA's unroll 20, RMSprop 6e-4, entropy 0.01
     # and gradient clip 40 (Espeholt et al., 2018), but RMSprop eps 1e-5 instead of the paper's 0.01,
     # which suits its summed losses: with asyncrl's mean-reduced losses it shrank every step about 100x
     # and Pong stayed at -20 for 3M frames; APPO with PPO's Atari Adam 2.5e-4 and clip 0.1 (Schulman
     # et al., 2017), one epoch (Sample Factory's default). LSTM cores of 256 as in A3C.
-    ("a2c", "atari"): dict(lstm_size=256, num_envs=16, n_steps=5, lr=7e-4, value_coef=0.25, total_steps=10_000_000,
+    ("a2c", "atari"): dict(lstm_size=256, num_envs=16, n_steps=5, lr=7e-4, value_coef=0.5, optimizer="rmsprop-tf",
+                           total_steps=10_000_000,
                            eval_every=500_000),
     ("a3c", "atari"): dict(lstm_size=256, num_envs=4, n_steps=5, lr=7e-4, max_grad_norm=40.0, total_steps=10_000_000,
                            eval_every=500_000),
@@ -305,7 +315,8 @@ ONLY_FOR: dict[str, tuple[str, ...]] = {
 """Settings that only some algorithms use; giving one to another algorithm is an error, not a no-op."""
 
 
-ATARI_FIELDS = ("noop_max", "episodic_life", "clip_rewards", "fire_reset", "sticky_actions", "full_action_space")
+ATARI_FIELDS = ("noop_max", "episodic_life", "clip_rewards", "fire_reset", "sticky_actions", "full_action_space",
+                "atari_eval")
 """Config fields that set :class:`~asyncrl.envs.atari.AtariOptions`."""
 
 
@@ -317,6 +328,7 @@ def env_options(cfg: TrainConfig | dict) -> dict:
 
 def check_applicable(cfg: TrainConfig) -> None:
     """Refuse settings the chosen algorithm would ignore (call on a user's config, before :func:`resolve`)."""
+    _check_types(cfg)
     if cfg.algo not in ALGOS:
         raise UsageError(f"--algo {cfg.algo!r} is not supported (allowed: {', '.join(ALGOS)})")
     from asyncrl.envs.atari import atari_game
@@ -362,6 +374,73 @@ def resolve(cfg: TrainConfig, action_family: str) -> TrainConfig:
     return out
 
 
+def _flag(name: str) -> str:
+    """The command-line flag of a config field."""
+    return "--checkpoint-every" if name == "checkpoint_every_s" else "--" + name.replace("_", "-")
+
+
+def _check_types(cfg: TrainConfig) -> None:
+    """Every field holds its annotated type (the Python API passes values argparse never saw)."""
+    for f in fields(cfg):
+        parts = [p.strip() for p in str(f.type).split("|")]
+        kinds = [p for p in parts if p != "None"]
+        v = getattr(cfg, f.name)
+        if len(kinds) != 1 or (v is None and "None" in parts):
+            continue
+        kind, flag = kinds[0], _flag(f.name)
+        if kind == "int" and (isinstance(v, bool) or not isinstance(v, int)):
+            raise UsageError(f"{flag} must be an integer, got {v!r}")
+        if kind == "float" and (isinstance(v, bool) or not isinstance(v, (int, float))):
+            raise UsageError(f"{flag} must be a number, got {v!r}")
+        if kind == "str" and not isinstance(v, str):
+            raise UsageError(f"{flag} must be a string, got {v!r}")
+        if kind == "bool" and not isinstance(v, bool):
+            raise UsageError(f"{flag} must be true or false, got {v!r}")
+        if kind == "list[int]" and (not isinstance(v, (list, tuple))
+                                    or any(isinstance(h, bool) or not isinstance(h, int) for h in v)):
+            raise UsageError(f"{flag} must be a list of integers, got {v!r}")
+
+
+def _check_numbers(cfg: TrainConfig) -> None:
+    """Ranges of the numeric settings (:mod:`asyncrl.limits`): finite floats, generous upper bounds."""
+    from asyncrl import limits as L
+
+    ints = dict(seed=(0, L.MAX_SEED), workers=(1, L.MAX_WORKERS), num_envs=(1, L.MAX_ENVS),
+                total_steps=(1, L.MAX_STEPS), n_steps=(1, L.MAX_N_STEPS), batch_rollouts=(1, L.MAX_BATCH_SAMPLES),
+                slots_per_actor=(1, L.MAX_SLOTS), epochs=(1, L.MAX_EPOCHS), minibatches=(1, L.MAX_BATCH_SAMPLES),
+                max_policy_lag=(0, L.MAX_POLICY_LAG), feudal_dim=(1, L.MAX_WIDTH), goal_dim=(1, L.MAX_WIDTH),
+                dilation=(1, L.MAX_DILATION), horizon=(1, L.MAX_N_STEPS), noop_max=(0, L.MAX_NOOPS),
+                lstm_size=(1, L.MAX_WIDTH), eval_every=(0, L.MAX_STEPS), eval_episodes=(1, L.MAX_EPISODES))
+    for name, (lo, hi) in ints.items():
+        if getattr(cfg, name) is not None:
+            L.need_int(_flag(name), getattr(cfg, name), lo, hi)
+    positive = dict(lo=0.0, lo_open=True)
+    floats: dict[str, dict] = dict(
+        target_return=dict(what="a finite number (omit it to stop at --total-steps)"),
+        max_seconds=dict(positive, what="a finite positive number (omit it for no time limit)"),
+        lr=dict(positive, hi=L.MAX_LR), gamma=dict(lo=0.0, hi=1.0),
+        gae_lambda=dict(lo=0.0, hi=1.0), worker_gamma=dict(lo=0.0, hi=1.0), entropy_coef=dict(lo=0.0),
+        value_coef=dict(lo=0.0), max_grad_norm=dict(lo=0.0), kl_coef=dict(lo=0.0), intrinsic_coef=dict(lo=0.0),
+        reward_scale=positive, optimizer_eps=positive, rms_alpha=dict(lo=0.0, hi=1.0, hi_open=True),
+        rho_bar=positive, c_bar=positive, pg_rho_bar=positive, clip_range=positive,
+        sticky_actions=dict(lo=0.0, hi=1.0, what="a probability in [0, 1]"),
+        log_std_init=dict(lo=-L.MAX_LOG_STD, hi=L.MAX_LOG_STD), checkpoint_every_s=positive)
+    for name, rule in floats.items():
+        if getattr(cfg, name) is not None:
+            L.need_float(_flag(name), getattr(cfg, name), **rule)
+    if cfg.hidden is not None and not (1 <= len(cfg.hidden) <= L.MAX_LAYERS
+                                       and all(1 <= h <= L.MAX_WIDTH for h in cfg.hidden)):
+        raise UsageError(f"--hidden must be 1 to {L.MAX_LAYERS} layer sizes, each a positive integer up to "
+                         f"{L.MAX_WIDTH:,}, got {list(cfg.hidden)}")
+    if cfg.num_envs is not None and cfg.n_steps is not None:
+        rollouts = cfg.batch_rollouts if cfg.algo in ACTOR_LEARNER_ALGOS and cfg.batch_rollouts else 1
+        samples = cfg.num_envs * cfg.n_steps * rollouts
+        if samples > L.MAX_BATCH_SAMPLES:
+            names = "--num-envs x --n-steps" + (" x --batch-rollouts" if rollouts > 1 else "")
+            raise UsageError(f"{names} = {samples:,} samples per update, more than the {L.MAX_BATCH_SAMPLES:,} "
+                             f"allowed (use fewer envs or shorter rollouts)")
+
+
 def validate(cfg: TrainConfig) -> None:
     """Raise :class:`UsageError` naming the first bad value and what is allowed."""
 
@@ -369,59 +448,25 @@ def validate(cfg: TrainConfig) -> None:
         if not ok:
             raise UsageError(msg)
 
+    _check_types(cfg)
     need(cfg.algo in ALGOS, f"--algo {cfg.algo!r} is not supported (allowed: {', '.join(ALGOS)})")
-    need(cfg.seed >= 0, f"--seed must be a non-negative integer, got {cfg.seed}")
+    need(cfg.env.strip() != "", "--env must not be empty (allowed: a Gymnasium id, or package.module:EnvClass)")
+    need(cfg.run_dir is None or cfg.run_dir.strip() != "", "--run-dir must not be empty (a folder for the run)")
+    _check_numbers(cfg)
     need(cfg.vector_env in VECTOR_IMPLS,
          f"--vector-env {cfg.vector_env!r} is not supported (allowed: {', '.join(VECTOR_IMPLS)})")
-    need(cfg.optimizer_eps is None or cfg.optimizer_eps > 0, f"--optimizer-eps must be positive, got {cfg.optimizer_eps}")
-    need(cfg.rms_alpha is None or 0.0 <= cfg.rms_alpha < 1.0, f"--rms-alpha must be in [0, 1), got {cfg.rms_alpha}")
-    need(cfg.workers is None or cfg.workers >= 1, f"--workers must be a positive integer, got {cfg.workers}")
-    need(cfg.num_envs is None or cfg.num_envs >= 1, f"--num-envs must be a positive integer, got {cfg.num_envs}")
-    need(cfg.total_steps is None or cfg.total_steps >= 1,
-         f"--total-steps must be a positive integer, got {cfg.total_steps}")
-    need(cfg.max_seconds is None or cfg.max_seconds > 0, f"--max-seconds must be positive, got {cfg.max_seconds}")
-    need(cfg.lr is None or cfg.lr > 0, f"--lr must be positive, got {cfg.lr}")
-    need(cfg.gamma is None or 0.0 <= cfg.gamma <= 1.0, f"--gamma must be in [0, 1], got {cfg.gamma}")
-    need(cfg.gae_lambda is None or 0.0 <= cfg.gae_lambda <= 1.0,
-         f"--gae-lambda must be in [0, 1], got {cfg.gae_lambda}")
-    need(cfg.n_steps is None or cfg.n_steps >= 1, f"--n-steps must be a positive integer, got {cfg.n_steps}")
-    for name in ("entropy_coef", "value_coef", "max_grad_norm"):
-        v = getattr(cfg, name)
-        need(v is None or v >= 0, f"--{name.replace('_', '-')} must be >= 0, got {v}")
-    need(cfg.reward_scale is None or cfg.reward_scale > 0, f"--reward-scale must be positive, got {cfg.reward_scale}")
     need(cfg.optimizer is None or cfg.optimizer in OPTIMIZERS,
          f"--optimizer {cfg.optimizer!r} is not supported (allowed: {', '.join(OPTIMIZERS)})")
     need(cfg.lr_schedule is None or cfg.lr_schedule in LR_SCHEDULES,
          f"--lr-schedule {cfg.lr_schedule!r} is not supported (allowed: {', '.join(LR_SCHEDULES)})")
     need(cfg.activation is None or cfg.activation in ("tanh", "relu", "elu"),
          f"--activation {cfg.activation!r} is not supported (allowed: tanh, relu, elu)")
-    need(cfg.noop_max is None or cfg.noop_max >= 0, f"--noop-max must be >= 0, got {cfg.noop_max}")
-    need(cfg.sticky_actions is None or 0.0 <= cfg.sticky_actions <= 1.0,
-         f"--sticky-actions must be a probability in [0, 1], got {cfg.sticky_actions}")
     need(cfg.torso is None or cfg.torso in TORSOS,
          f"--torso {cfg.torso!r} is not supported (allowed: {', '.join(TORSOS)})")
-    need(cfg.hidden is None or (len(cfg.hidden) >= 1 and all(h >= 1 for h in cfg.hidden)),
-         f"--hidden must be one or more positive sizes, got {cfg.hidden}")
-    need(cfg.lstm_size is None or cfg.lstm_size >= 1, f"--lstm-size must be positive, got {cfg.lstm_size}")
-    need(cfg.eval_every is None or cfg.eval_every >= 0, f"--eval-every must be >= 0, got {cfg.eval_every}")
-    need(cfg.eval_episodes is None or cfg.eval_episodes >= 1,
-         f"--eval-episodes must be a positive integer, got {cfg.eval_episodes}")
-    need(cfg.checkpoint_every_s > 0, f"--checkpoint-every must be positive, got {cfg.checkpoint_every_s}")
-    need(cfg.batch_rollouts is None or cfg.batch_rollouts >= 1,
-         f"--batch-rollouts must be a positive integer, got {cfg.batch_rollouts}")
-    need(cfg.slots_per_actor is None or cfg.slots_per_actor >= 1,
-         f"--slots-per-actor must be a positive integer, got {cfg.slots_per_actor}")
-    for name in ("rho_bar", "c_bar", "pg_rho_bar", "clip_range"):
-        v = getattr(cfg, name)
-        need(v is None or v > 0, f"--{name.replace('_', '-')} must be positive, got {v}")
     need(cfg.targets is None or cfg.targets in TARGETS,
          f"--targets {cfg.targets!r} is not supported (allowed: {', '.join(TARGETS)})")
-    need(cfg.epochs is None or cfg.epochs >= 1, f"--epochs must be a positive integer, got {cfg.epochs}")
-    need(cfg.minibatches is None or cfg.minibatches >= 1,
-         f"--minibatches must be a positive integer, got {cfg.minibatches}")
-    need(cfg.kl_coef is None or cfg.kl_coef >= 0, f"--kl-coef must be >= 0, got {cfg.kl_coef}")
-    need(cfg.max_policy_lag is None or cfg.max_policy_lag >= 0,
-         f"--max-policy-lag must be >= 0 (0: keep all samples), got {cfg.max_policy_lag}")
+    need(cfg.atari_eval is None or cfg.atari_eval in ATARI_EVAL,
+         f"--atari-eval {cfg.atari_eval!r} is not supported (allowed: {', '.join(ATARI_EVAL)})")
     if cfg.algo == "appo" and None not in (cfg.minibatches, cfg.num_envs, cfg.batch_rollouts, cfg.n_steps):
         columns = cfg.num_envs * cfg.batch_rollouts
         if cfg.lstm:
@@ -455,13 +500,6 @@ def validate(cfg: TrainConfig) -> None:
              f"(--workers x --slots-per-actor) that exist; allowed: 1 to {cfg.workers * cfg.slots_per_actor}")
     need(cfg.runtime is None or cfg.runtime in RUNTIMES,
          f"--runtime {cfg.runtime!r} is not supported (allowed: {', '.join(RUNTIMES)})")
-    need(cfg.worker_gamma is None or 0.0 <= cfg.worker_gamma <= 1.0,
-         f"--worker-gamma must be in [0, 1], got {cfg.worker_gamma}")
-    need(cfg.intrinsic_coef is None or cfg.intrinsic_coef >= 0,
-         f"--intrinsic-coef must be >= 0, got {cfg.intrinsic_coef}")
-    for name in ("feudal_dim", "goal_dim", "dilation", "horizon"):
-        v = getattr(cfg, name)
-        need(v is None or v >= 1, f"--{name.replace('_', '-')} must be a positive integer, got {v}")
     need(cfg.horizon is None or cfg.n_steps is None or cfg.horizon <= cfg.n_steps,
          f"--horizon {cfg.horizon} is longer than --n-steps {cfg.n_steps}: every c-step displacement would be cut "
          f"at the rollout's end (allowed: --horizon 1 to {cfg.n_steps}, or a longer --n-steps)")

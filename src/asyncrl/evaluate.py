@@ -1,6 +1,13 @@
 """Test episodes with a trained policy on the real Gymnasium env: one env at a time, or ``num_envs``
 envs stepped together with one batched forward (episode ``i`` is always reset with ``seed + i``, so a
-deterministic policy plays the same episodes either way, up to the float rounding of a batched forward)."""
+deterministic policy plays the same episodes either way, up to the float rounding of a batched forward).
+
+An episode here is a whole game of an env that reports games (Atari, ``info["game_end"]``): its
+score is the game's, and where the env ends an episode at a lost life (Atari's ``lives`` protocol,
+:data:`asyncrl.envs.atari.ATARI_EVAL`) the evaluator resets it, which continues the same game, and
+restarts the recurrent state there, as training does. Test runs during training, ``asyncrl eval``
+and ``asyncrl record`` all play this way.
+"""
 
 from __future__ import annotations
 
@@ -12,14 +19,38 @@ import numpy as np
 import torch
 
 from asyncrl.envs.make import make_env
+from asyncrl.errors import UsageError
 from asyncrl.nn.model import ActorCritic
 from asyncrl.nn.numpy_policy import NumpyPolicy
+
+
+def atari_protocol(env_id: str, options: dict | None, override: str | None = None) -> tuple[dict | None, str | None]:
+    """``(options, protocol)``: the run's env ``options`` with ``override`` (``--atari-eval``) applied, and
+    the Atari evaluation protocol they give (``None`` for other envs; :class:`UsageError` if
+    ``override`` is given for one)."""
+    from asyncrl.envs.atari import ATARI_EVAL, atari_game
+
+    if atari_game(env_id) is None:
+        if override is not None:
+            raise UsageError(f"--atari-eval applies to Atari games only, not --env {env_id}")
+        return options, None
+    if override is not None:
+        if override not in ATARI_EVAL:
+            raise UsageError(f"--atari-eval {override!r} is not supported (allowed: {', '.join(ATARI_EVAL)})")
+        options = {**(options or {}), "atari_eval": override}
+    return options, (options or {}).get("atari_eval") or ATARI_EVAL[0]
+
+
+def _life_ended(env, info: dict) -> bool:
+    """An episode of a game-reporting env ended but the game goes on (a lost life): reset continues it."""
+    return "game_end" not in info and bool(getattr(env.unwrapped, "reports_games", False))
 
 
 def play_episode(model: ActorCritic, env, seed: int | None, deterministic: bool = True,
                  fast: NumpyPolicy | None = None, on_step: Callable[[], None] | None = None,
                  max_steps: int = 1_000_000) -> float:
-    """Play one episode of ``env`` (reset with ``seed``) and return its undiscounted return.
+    """Play one episode of ``env`` (reset with ``seed``) and return its undiscounted return (a whole
+    game, scored by ``info["game_end"]``, for envs that report games; see the module docstring).
 
     ``fast`` acts through numpy (feed-forward models); ``on_step`` is called before every action
     and once after the last step (``record`` grabs frames there).
@@ -27,19 +58,26 @@ def play_episode(model: ActorCritic, env, seed: int | None, deterministic: bool 
     obs, _ = env.reset(seed=seed)
     state = model.initial_state(1)
     first = torch.ones(1, dtype=torch.bool)
-    total, steps, done = 0.0, 0, False
-    while not done and steps < max_steps:
+    total, steps = 0.0, 0
+    while steps < max_steps:
         if on_step is not None:
             on_step()
         if fast is not None:
             action = fast.act(np.asarray(obs)[None], deterministic)
         else:
             action, _, state = model.act(torch.as_tensor(np.asarray(obs)).unsqueeze(0), state, first, deterministic)
-        obs, r, terminated, truncated, _ = env.step(model.env_actions(action)[0])
+        obs, r, terminated, truncated, info = env.step(model.env_actions(action)[0])
         first = torch.zeros(1, dtype=torch.bool)
         total += float(r)
         steps += 1
-        done = terminated or truncated
+        if "game_end" in info:
+            total = float(info["game_end"][0])
+            break
+        if terminated or truncated:
+            if not _life_ended(env, info):
+                break
+            obs, _ = env.reset()  # the next life of the same game, with a fresh recurrent state
+            first = torch.ones(1, dtype=torch.bool)
     if on_step is not None:
         on_step()
     return total
@@ -66,7 +104,8 @@ def run_episodes_batched(model: ActorCritic, env_id: str, episodes: int, seed: i
                          options: dict | None, num_envs: int, max_steps: int = 1_000_000) -> list[float]:
     """:func:`run_episodes` on ``k = min(num_envs, episodes)`` envs with one forward of ``[k, ...]``
     observations per step. Each env plays the next unplayed episode when its current one ends (its
-    recurrent state restarts there); an env with nothing left to play idles, its actions ignored."""
+    recurrent state restarts there, as it does at a lost life under Atari's ``lives`` protocol); an env
+    with nothing left to play idles, its actions ignored."""
     k = min(num_envs, episodes)
     envs = [make_env(env_id, options=options) for _ in range(k)]
     fast = NumpyPolicy(model, seed) if NumpyPolicy.supports(model) else None
@@ -99,11 +138,17 @@ def run_episodes_batched(model: ActorCritic, env_id: str, episodes: int, seed: i
             for j in range(k):
                 if playing[j] < 0:
                     continue
-                o, r, terminated, truncated, _ = envs[j].step(actions[j])
+                o, r, terminated, truncated, info = envs[j].step(actions[j])
                 obs[j] = np.asarray(o)
                 totals[j] += float(r)
                 steps[j] += 1
-                if terminated or truncated or steps[j] >= max_steps:
+                if "game_end" in info:
+                    totals[j] = float(info["game_end"][0])
+                done = terminated or truncated
+                if done and steps[j] < max_steps and _life_ended(envs[j], info):
+                    obs[j] = np.asarray(envs[j].reset()[0])  # the next life of the same game
+                    first[j] = True
+                elif done or steps[j] >= max_steps:
                     returns[playing[j]] = totals[j]
                     start(j)
         return returns

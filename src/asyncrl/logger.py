@@ -55,7 +55,12 @@ class RunLogger:
         self.metrics = _CsvFile(os.path.join(run_dir, "metrics.csv"), ["wall_time_s", "env_steps", *metric_columns])
         self.tests = _CsvFile(os.path.join(run_dir, "tests.csv"), TEST_COLUMNS)
         self.recent = deque(recent_returns or [], maxlen=100)
+        self.recent_frozen = False
         self.episode_count = 0
+        self._chart_returns: list[float] = []
+        self._chart_lengths: list[int] = []
+        self._chart_steps = 0
+        self._last_chart = time.perf_counter()
         self.frames_per_step = 1
         """Emulator frames per agent step, for the ``frames`` column (4 on Atari)."""
         self.best_test = -math.inf
@@ -78,15 +83,56 @@ class RunLogger:
 
     def episode(self, env_steps: int, episode_return: float, episode_length: int, worker: int,
                 wall_time_s: float | None = None) -> None:
+        self.episodes_done(env_steps, [(episode_return, episode_length)], worker, wall_time_s)
+
+    def episodes_done(self, env_steps: int, finished: list[tuple[float, int]], worker: int,
+                      wall_time_s: float | None = None) -> None:
+        """Log episodes ``(return, length)`` that ended by ``env_steps``: one ``episodes.csv`` row each.
+
+        TensorBoard gets aggregates (mean, min and max return, mean length) at most once a second
+        (:meth:`flush_episode_charts`), not one event per episode: envs whose episodes last a step must
+        not turn logging into the run's bottleneck. After :meth:`freeze_recent` the episodes still go to
+        the CSV and the counts but no longer change the last-100 window.
+        """
+        if not finished:
+            return
         wall = self.elapsed() if wall_time_s is None else wall_time_s
-        self.episodes.row(dict(wall_time_s=wall, env_steps=env_steps, episode_return=episode_return,
-                               episode_length=episode_length, worker=worker,
-                               frames=env_steps * self.frames_per_step))
-        self.recent.append(episode_return)
-        self.episode_count += 1
+        frames = env_steps * self.frames_per_step
+        if self.episodes.columns == EPISODE_COLUMNS:  # one call for the batch
+            w = _fmt(float(wall))
+            self.episodes.writer.writerows([w, env_steps, _fmt(float(ret)), length, worker, frames]
+                                           for ret, length in finished)
+        else:  # an older run's file: follow its header
+            for ret, length in finished:
+                self.episodes.row(dict(wall_time_s=wall, env_steps=env_steps, episode_return=ret,
+                                       episode_length=length, worker=worker, frames=frames))
+        if not self.recent_frozen:
+            self.recent.extend(float(ret) for ret, _ in finished)
+        self.episode_count += len(finished)
         if self.tb is not None:
-            self.tb.add_scalar("charts/episode_return", episode_return, env_steps)
-            self.tb.add_scalar("charts/episode_length", episode_length, env_steps)
+            self._chart_returns.extend(float(ret) for ret, _ in finished)
+            self._chart_lengths.extend(length for _, length in finished)
+            self._chart_steps = env_steps
+            if time.perf_counter() - self._last_chart >= 1.0:
+                self.flush_episode_charts()
+
+    def flush_episode_charts(self) -> None:
+        """Write the TensorBoard aggregates of the episodes logged since the last call."""
+        if self.tb is None or not self._chart_returns:
+            return
+        rets, step = self._chart_returns, self._chart_steps
+        self.tb.add_scalar("charts/episode_return", sum(rets) / len(rets), step)
+        self.tb.add_scalar("charts/episode_return_min", min(rets), step)
+        self.tb.add_scalar("charts/episode_return_max", max(rets), step)
+        self.tb.add_scalar("charts/episode_length", sum(self._chart_lengths) / len(self._chart_lengths), step)
+        self.tb.add_scalar("charts/episodes_per_row", len(rets), step)
+        self._chart_returns, self._chart_lengths = [], []
+        self._last_chart = time.perf_counter()
+
+    def freeze_recent(self) -> None:
+        """Keep the last-100 window as it is now: the figure a stop decision was made on is the figure the
+        run reports (progress line, result, checkpoint), though a few more episodes end while workers stop."""
+        self.recent_frozen = True
 
     def metric_row(self, env_steps: int, values: dict[str, float]) -> None:
         self.metrics.row({"wall_time_s": self.elapsed(), "env_steps": env_steps, **values})
@@ -138,6 +184,7 @@ class RunLogger:
             self._last_flush = now
 
     def flush(self) -> None:
+        self.flush_episode_charts()
         for f in (self.episodes, self.metrics, self.tests):
             f.file.flush()
         if self.tb is not None:

@@ -21,10 +21,20 @@ def read_episodes(run_dir: str) -> dict[str, np.ndarray]:
     path = os.path.join(run_dir, "episodes.csv")
     if not os.path.isfile(path):
         raise UsageError(f"{run_dir!r} has no episodes.csv (not an asyncrl run dir?)")
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
     cols = ["wall_time_s", "env_steps", "episode_return", "episode_length", "worker"]
-    return {c: np.array([float(r[c]) for r in rows], dtype=np.float64) for c in cols}
+    try:
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+        return {c: np.array([float(r[c]) for r in rows], dtype=np.float64) for c in cols}
+    except (OSError, ValueError, KeyError, TypeError, csv.Error) as e:  # unreadable, or not asyncrl's columns
+        raise UsageError(f"{path!r} cannot be read as an asyncrl episodes.csv ({type(e).__name__}: {e})") from None
+
+
+def output_extensions() -> tuple[str, ...]:
+    """The file extensions ``plot_runs`` can write (matplotlib's formats; pgf needs LaTeX, so not offered)."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    return tuple(sorted(f".{k}" for k in FigureCanvasBase.get_supported_filetypes() if k != "pgf"))
 
 
 def rolling_mean(x: np.ndarray, window: int = 100) -> np.ndarray:
@@ -85,7 +95,13 @@ def plot_runs(run_dirs: list[str], out: str, title: str | None = None, window: i
 
     Runs with the same settings but the seed form a group: the mean and std of their 100-episode
     means (up to the shortest run), and each run in full as a thin line of the same colour.
+    The paths are checked before any log is read: ``out`` needs an extension of :func:`output_extensions`
+    (its missing folders are created).
     """
+    from asyncrl.paths import check_output_file, check_plot_run_dirs
+
+    check_output_file(out, "-o", output_extensions(), protect_runs=False)  # train writes its run's curve.png
+    check_plot_run_dirs(run_dirs)
     import matplotlib
 
     matplotlib.use("Agg")

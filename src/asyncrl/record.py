@@ -1,6 +1,8 @@
-"""Play one episode with a trained policy and write it as an animated GIF."""
+"""Play one episode with a trained policy and write it as an animated GIF (or animated PNG or WebP)."""
 
 from __future__ import annotations
+
+import os
 
 import numpy as np
 
@@ -9,11 +11,21 @@ from asyncrl.errors import UsageError
 from asyncrl.evaluate import play_episode
 from asyncrl.nn.model import ActorCritic
 
+EXTENSIONS = (".gif", ".png", ".webp")
+"""Animated formats ``record`` writes (Pillow's GIF, APNG and WebP writers)."""
+
 
 def record_gif(model: ActorCritic, env_id: str, out: str, seed: int = 0, deterministic: bool = True,
                fps: int = 30, max_frames: int = 5000, options: dict | None = None) -> tuple[float, int]:
-    """Play one episode, save its frames to ``out``; returns ``(episode return, frames)``."""
+    """Play one episode, save its frames to ``out`` (its extension picks the format, see :data:`EXTENSIONS`;
+    missing folders are created); returns ``(episode return, frames)``."""
     from PIL import Image
+
+    from asyncrl.limits import MAX_FPS, need_int
+    from asyncrl.paths import check_output_file
+
+    check_output_file(out, "-o", EXTENSIONS)  # before the episode is played
+    need_int("--fps", fps, 1, MAX_FPS)
 
     try:
         env = make_env(env_id, render_mode="rgb_array", options=options)
@@ -33,5 +45,6 @@ def record_gif(model: ActorCritic, env_id: str, out: str, seed: int = 0, determi
         total = play_episode(model, env, seed, deterministic, on_step=grab)
     finally:
         env.close()
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     frames[0].save(out, save_all=True, append_images=frames[1:], duration=max(1, 1000 // fps), loop=0)
     return total, len(frames)

@@ -22,13 +22,15 @@ from asyncrl.envs.make import env_spaces
 from asyncrl.errors import UsageError
 from asyncrl.logger import RunLogger
 from asyncrl.nn.model import ActorCritic, make_model, spec_from_spaces
+from asyncrl.paths import check_train_paths
 from asyncrl.runtime.control import Counters, TrainingControl, spec_json
 from asyncrl.runtime.procs import StopSignal, WorkerFailed, get_context
+from asyncrl.runtime.schedule import resumed_schedule
 
 # Settings a resumed run may change; everything else must match the saved run.
 RESUME_OVERRIDABLE = {"total_steps", "target_return", "max_seconds", "eval_every", "eval_episodes",
                       "checkpoint_every_s", "tensorboard", "progress", "workers", "start_method",
-                      "restart_actors", "serial", "max_policy_lag", "device"}
+                      "restart_actors", "serial", "max_policy_lag", "device", "atari_eval"}
 
 
 @dataclass
@@ -49,15 +51,13 @@ def prepare_config(cfg: TrainConfig, resume: str | None = None, given: set[str] 
     Returns the config, the checkpoint to resume from (or ``None``) and the env's
     ``(observation_space, action_space)``.
     """
+    check_train_paths(cfg, resume, given)  # before anything is built or written
     ckpt = None
     if resume is None:
         check_applicable(cfg)
         validate(cfg)  # before the env is built with these settings (e.g. --sticky-actions)
     else:
-        cfg_path = os.path.join(resume, "config.json")
-        if not os.path.isfile(cfg_path):
-            raise UsageError(f"--resume {resume!r}: no config.json there (not an asyncrl run dir)")
-        with open(cfg_path) as f:
+        with open(os.path.join(resume, "config.json")) as f:
             saved = TrainConfig.from_dict(json.load(f))
         given = given or set()
         changes = {k: getattr(cfg, k) for k in given if k in RESUME_OVERRIDABLE}
@@ -82,12 +82,6 @@ def prepare_config(cfg: TrainConfig, resume: str | None = None, given: set[str] 
     if atari_game(cfg.env) is not None:
         family = "atari"
     cfg = resolve(cfg, family)
-    if resume is None and os.path.exists(os.path.join(cfg.run_dir, "config.json")):
-        if os.path.exists(os.path.join(cfg.run_dir, "checkpoints", "latest.pt")):
-            raise UsageError(f"--run-dir {cfg.run_dir!r} already holds a run (resume it with --resume "
-                             f"{cfg.run_dir}, or choose another --run-dir)")
-        raise UsageError(f"--run-dir {cfg.run_dir!r} holds a run that never wrote a checkpoint "
-                         f"(delete it or choose another --run-dir)")
     if cfg.vector_env == "native":
         from asyncrl.envs.classic import NATIVE_ENVS
 
@@ -131,8 +125,9 @@ def train(cfg: TrainConfig, resume: str | None = None, given: set[str] | None = 
         model.load_state_dict(ckpt["model"])
         saved = ckpt["counters"]
         counters = Counters(saved["env_steps"], saved["updates"], saved["episodes"], saved["wall_time_s"],
-                            saved["best_test"], list(saved["recent_returns"]))
+                            saved["best_test"], list(saved["recent_returns"]), saved.get("lr_schedule"))
         torch.manual_seed(cfg.seed + counters.updates)
+    schedule = resumed_schedule(cfg.lr, cfg.lr_schedule, cfg.total_steps, counters.env_steps, counters.lr_schedule)
     os.makedirs(os.path.join(cfg.run_dir, "checkpoints"), exist_ok=True)
     with open(os.path.join(cfg.run_dir, "config.json"), "w") as f:
         f.write(cfg.to_json())
@@ -152,7 +147,6 @@ def train(cfg: TrainConfig, resume: str | None = None, given: set[str] | None = 
                        recent_returns=counters.recent_returns)
     logger.episode_count = counters.episodes
     from asyncrl.envs.atari import AtariOptions, atari_game
-
     from asyncrl.envs.doom import doom_id
 
     logger.frames_per_step = AtariOptions().frame_skip if atari_game(cfg.env) is not None else \
@@ -166,7 +160,7 @@ def train(cfg: TrainConfig, resume: str | None = None, given: set[str] | None = 
     opt_state = ckpt["optimizer"] if ckpt is not None and ckpt["optimizer"] else None
     try:
         with StopSignal() as stop:
-            control = TrainingControl(cfg, sjson, logger, counters, stop, tester)
+            control = TrainingControl(cfg, sjson, logger, counters, stop, tester, schedule)
             if cfg.algo == "a3c" or (cfg.algo == "feudal" and cfg.runtime == "hogwild"):
                 from asyncrl.runtime.hogwild import run_hogwild
 

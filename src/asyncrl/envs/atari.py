@@ -1,15 +1,27 @@
 """Atari 2600 games through ale-py, with the standard preprocessing (Mnih et al., 2015; Machado et al., 2018).
 
 One env class does all of it on the raw emulator (ALE frameskip 1), so nothing is copied between
-wrapper layers: no-op starts (up to ``noop_max`` random no-ops after a reset), fire on reset for
-games that need it, frame skip 4 with the max over the last two frames, 84x84 grayscale (area
-resampling), a stack of the last 4 frames, a 108k-frame episode cap (27k agent steps), and, in
+wrapper layers: no-op starts (1 to ``noop_max`` random no-ops after a new game, as baselines' and
+Stable-Baselines3's ``NoopResetEnv``), fire on reset for games that need it (FIRE, then action 2,
+as their ``FireResetEnv``), frame skip 4 with the max over the last two frames, 84x84 grayscale
+(area resampling), a stack of the last 4 frames, a 108k-frame episode cap (27k agent steps), and, in
 training mode only, episodic life (a lost life ends the learning episode but not the game) and
 rewards clipped to their sign. Observations stay ``uint8 [stack, 84, 84]`` until the model.
 
 Evaluation and the episode log always see the real game: :meth:`AtariEnv.step` puts the game's
-unclipped score and length in ``info["game_end"]`` when the whole game ends, and evaluation mode
-plays whole games with unclipped rewards.
+unclipped score and length in ``info["game_end"]`` when the whole game ends (the emulator's game
+over, or the frame cap: then it is a truncation, not a termination). Evaluation mode plays with
+unclipped rewards under one of two protocols (``AtariOptions.atari_eval``):
+
+- ``game`` (the default): whole games, as the DQN and A3C papers evaluate and as Machado et al.
+  (2018) recommend: the agent gets no life-loss signal, and nothing presses FIRE for it after a lost
+  life (only the reset's FIRE starts the game). A policy that never serves again idles until the
+  frame cap.
+- ``lives``: as in training: a lost life ends an episode (``terminated``, no ``game_end``); the
+  evaluator resets, which continues the same game with a no-op step and the FIRE reset, and restarts
+  a recurrent state there. The score is still the whole game's.
+
+Training without episodic life likewise gives no FIRE help after a lost life.
 
 Ids: ``PongNoFrameskip-v4`` (no sticky actions), ``ALE/Pong-v5`` (sticky actions with probability
 0.25, Machado et al.'s protocol), or the short ``atari:Pong`` (same as the v4 id).
@@ -23,12 +35,14 @@ from dataclasses import dataclass
 import gymnasium as gym
 import numpy as np
 
+from asyncrl.config import ATARI_EVAL  # the evaluation protocols (module docstring); the first is the default
 from asyncrl.errors import UsageError
 
 try:
     import cv2 as _cv2
 except ImportError:  # the atari extra installs opencv-python-headless; Pillow is the fallback
     _cv2 = None
+
 
 _V4 = re.compile(r"^([A-Za-z]+)NoFrameskip-v4$")
 _V5 = re.compile(r"^ALE/([A-Za-z]+)-v5$")
@@ -47,12 +61,20 @@ class AtariOptions:
     clip_rewards: bool = True
     """Training only: learn from ``sign(reward)``."""
     fire_reset: bool = True
-    """Press FIRE after a reset (and after a lost life) in games whose action set has it."""
+    """After a reset (a new game, or the next life of an episodic-life episode), press FIRE and then
+    action 2 in games whose action set has FIRE (and at least 3 actions)."""
     sticky_actions: float | None = None
     """Probability of repeating the previous action (``None``: the id's default, 0 for v4, 0.25 for v5)."""
     full_action_space: bool = False
     max_frames: int = 108_000
     """Emulator frames per game before truncation (108k = 30 minutes at 60 fps)."""
+    atari_eval: str = "game"
+    """Evaluation mode only: ``game`` (whole games) or ``lives`` (a lost life ends an episode, as in
+    training); see the module docstring."""
+
+    def __post_init__(self):
+        if self.atari_eval not in ATARI_EVAL:
+            raise UsageError(f"--atari-eval {self.atari_eval!r} is not supported (allowed: {', '.join(ATARI_EVAL)})")
 
 
 def atari_game(env_id: str) -> tuple[str, float] | None:
@@ -101,6 +123,9 @@ class AtariEnv(gym.Env):
         self._stack = np.zeros((o.frame_stack, s, s), np.uint8)
         meanings = [str(a).split(".")[-1] for a in self.actions]
         self._fire = meanings.index("FIRE") if o.fire_reset and "FIRE" in meanings else None
+        self._after_fire = 2 if self._fire is not None and len(self.actions) >= 3 else None
+        # A lost life ends the episode: training's episodic life, or evaluation's "lives" protocol.
+        self._life_episodes = o.episodic_life if training else o.atari_eval == "lives"
         self._lives = 0
         self._game_over = True
         self._game_return, self._game_steps = 0.0, 0
@@ -166,11 +191,11 @@ class AtariEnv(gym.Env):
             self.ale.setInt("random_seed", int(np.random.SeedSequence(seed).generate_state(1)[0] % (2**31)))
             self.ale.loadROM(self._rom)
             self._game_over = True
-        if self._game_over or not (self.training and self.o.episodic_life):
+        if self._game_over or not self._life_episodes:
             self.ale.reset_game()
             self._game_over = False
             self._game_return, self._game_steps = 0.0, 0
-            noops = int(self.np_random.integers(0, self.o.noop_max + 1)) if self.o.noop_max > 0 else 0
+            noops = int(self.np_random.integers(1, self.o.noop_max + 1)) if self.o.noop_max > 0 else 0
             for _ in range(noops):
                 self.ale.act(self.actions[0])
                 if self.ale.game_over():
@@ -179,6 +204,8 @@ class AtariEnv(gym.Env):
             self._game_return += self._act(0)
         if self._fire is not None:
             self._game_return += self._act(self._fire)
+            if self._after_fire is not None:
+                self._game_return += self._act(self._after_fire)
         self._lives = self.ale.lives()
         self.ale.getScreenGrayscale(self._raw[1])
         self._raw[0] = self._raw[1]
@@ -193,16 +220,7 @@ class AtariEnv(gym.Env):
         game_over = self.ale.game_over(with_truncation=False)
         truncated = self.ale.game_truncated() and not game_over  # the frame cap
         lost_life = 0 < self.ale.lives() < self._lives  # some games read 0 lives before game over
-        terminated = game_over or (self.training and self.o.episodic_life and lost_life)
-        if lost_life and not terminated and not truncated and self._fire is not None:
-            # The game waits for FIRE after a lost life; without episodic life no reset presses it.
-            extra = self._act(self._fire)
-            reward += extra
-            self._game_return += extra
-            self._push(self._frame())
-            game_over = self.ale.game_over(with_truncation=False)
-            truncated = self.ale.game_truncated() and not game_over
-            terminated = game_over
+        terminated = game_over or (self._life_episodes and lost_life)
         self._lives = self.ale.lives()
         info = {}
         if game_over or truncated:

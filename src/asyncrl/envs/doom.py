@@ -55,10 +55,12 @@ class DoomEnv(gym.Env):
         self._stack = np.zeros((frame_stack, size, size), np.uint8)
         self._screen = None
 
-    def _frame(self, obs) -> np.ndarray:
+    def _frame(self, obs, ended: bool = False) -> np.ndarray:
         import cv2
 
-        if self._screen is not None and not obs["screen"].any():  # ViZDoom's blank screen after the end
+        # ViZDoom has no state after an episode's last step and sends a blank screen then: keep the
+        # last real frame. A blank screen during an episode is a real frame and is kept.
+        if ended and not obs["screen"].any():
             return self._stack[-1].copy()
         self._screen = obs["screen"]
         gray = cv2.cvtColor(self._screen, cv2.COLOR_RGB2GRAY)
@@ -72,10 +74,11 @@ class DoomEnv(gym.Env):
 
     def step(self, action):
         obs, reward, terminated, truncated, info = self.env.step(int(action))
+        ended = terminated or truncated
         if truncated:  # ViZDoom flags a timeout as terminated and truncated: it is a time limit (bootstrap)
             terminated = False
         self._stack[:-1] = self._stack[1:]
-        self._stack[-1] = self._frame(obs)
+        self._stack[-1] = self._frame(obs, ended)
         return self._stack.copy(), float(reward), terminated, truncated, info
 
     def render(self):

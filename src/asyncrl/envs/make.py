@@ -42,15 +42,21 @@ def env_factory(env_id: str, render_mode: str | None = None, training: bool = Fa
         return _minigrid_factory(env_id, render_mode)
     if ":" in env_id:
         module_name, _, attr = env_id.partition(":")
+        if not module_name.strip() or not attr.strip():
+            raise UsageError(f"--env {env_id!r} names no {'module' if not module_name.strip() else 'class'} "
+                             f"(allowed: package.module:EnvClass, or a registered Gymnasium id)")
         try:
             module = importlib.import_module(module_name)
-        except ImportError as e:
+        except (ImportError, ValueError, TypeError) as e:  # not found; empty or relative names
             raise UsageError(f"--env {env_id!r}: cannot import module {module_name!r} ({e})") from None
         target = getattr(module, attr, None)
         if target is None:
             if attr in gym.envs.registry:  # Gymnasium's own "module:Id" form: the import registered it
                 return lambda: gym.make(attr, render_mode=render_mode)
-            raise UsageError(f"--env {env_id!r}: module {module_name!r} has no attribute {attr!r}")
+            raise UsageError(f"--env {env_id!r}: module {module_name!r} has no attribute {attr!r} "
+                             f"(allowed: a gymnasium.Env subclass, or a function returning an env)")
+        if isinstance(target, type) and not issubclass(target, gym.Env):
+            raise UsageError(f"--env {env_id!r}: {attr!r} is a class but not a gymnasium.Env subclass")
         if not callable(target):
             raise UsageError(f"--env {env_id!r}: {attr!r} is not an env class or factory")
         return lambda: target(render_mode=render_mode) if render_mode else target()

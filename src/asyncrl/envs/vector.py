@@ -17,7 +17,6 @@ from asyncrl.envs.make import env_factory
 from asyncrl.errors import UsageError
 
 
-
 class SyncVecEnv:
     """``num_envs`` Gymnasium envs in one process, stepped one after another."""
 

@@ -3,8 +3,11 @@
 On a few envs a torch forward costs ~10 us per op in dispatch alone, which dominates the
 step time of a small MLP. This evaluates the same torso and policy head with numpy on
 *views* of the torch parameters (``param.detach().numpy()`` shares memory), so every in-place
-update of the model (optimizer steps, copies from the shared model) is seen at once. Tests
-check it against the torch forward. LSTM models and one-hot observations act through torch.
+update of the model (optimizer steps, copies from the shared model) is seen at once.
+``tests/test_numpy_policy.py`` checks it against the torch forward: head outputs and ``act_logp``
+against torch's ``log_prob`` (categorical and Gaussian heads, each activation), sample frequencies
+against the policy's distribution, and in-place updates. LSTM models and one-hot observations act
+through torch.
 """
 
 from __future__ import annotations
@@ -37,7 +40,8 @@ class NumpyPolicy:
 
     @staticmethod
     def supports(model: ActorCritic) -> bool:
-        return isinstance(model, ActorCritic) and model.core is None and not model.spec.obs_discrete_n and model.spec.torso == "mlp"
+        return (isinstance(model, ActorCritic) and model.core is None and not model.spec.obs_discrete_n
+                and model.spec.torso == "mlp")
 
     def params(self, obs: np.ndarray) -> np.ndarray:
         """Head outputs ``[B, A]``: logits or Gaussian means."""

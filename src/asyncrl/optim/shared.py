@@ -10,6 +10,10 @@ before any worker starts, so every worker updates the same statistics (the paper
 
 The update rules equal ``torch.optim.RMSprop`` (no momentum, not centered) and
 ``torch.optim.Adam`` (no weight decay, no amsgrad); tests check this step by step.
+:class:`RMSpropTF` is RMSProp as TensorFlow computes it, the form the A3C paper writes (Mnih et
+al., 2016, "Optimization": ``theta -= lr * g / sqrt(v + eps)``) and Stable-Baselines3's
+``RMSpropTFLike`` (used by RL Zoo's Atari A2C): epsilon inside the square root and the running
+average of squared gradients starting at 1 instead of 0.
 """
 
 from __future__ import annotations
@@ -25,13 +29,15 @@ class _SharedStateOptimizer:
 
     kind = ""
     slots: tuple[str, ...] = ()
+    initial_value = 0.0
+    """What every state tensor starts at."""
 
     def __init__(self, params: Sequence[Tensor], lr: float, shared: bool):
         if lr <= 0:
             raise ValueError(f"learning rate must be positive, got {lr}")
         self.lr = lr
         self.state: dict[str, list[Tensor]] = {
-            name: [torch.zeros_like(p, memory_format=torch.preserve_format) for p in params]
+            name: [torch.full_like(p, self.initial_value, memory_format=torch.preserve_format) for p in params]
             for name in self.slots
         }
         self.step_count = torch.zeros((), dtype=torch.float64)
@@ -87,9 +93,30 @@ class RMSprop(_SharedStateOptimizer):
         v = state["square_avg"]
         torch._foreach_mul_(v, self.alpha)
         torch._foreach_addcmul_(v, gs, gs, value=1.0 - self.alpha)
+        torch._foreach_addcdiv_(ps, gs, self._denominator(v), value=-lr)
+
+    def _denominator(self, v: list[Tensor]) -> list[Tensor]:
         denom = torch._foreach_sqrt(v)
         torch._foreach_add_(denom, self.eps)
-        torch._foreach_addcdiv_(ps, gs, denom, value=-lr)
+        return denom
+
+
+class RMSpropTF(RMSprop):
+    """TensorFlow-style RMSProp: ``v = alpha * v + (1 - alpha) * g^2`` with ``v`` starting at 1;
+    ``p -= lr * g / sqrt(v + eps)``.
+
+    Epsilon inside the square root bounds the step of a parameter whose gradients are tiny by
+    ``lr * |g| / sqrt(eps)`` (torch's form allows up to ``lr * |g| / eps``), and starting at 1 makes
+    the first updates small instead of ``lr * sign(g) / sqrt(1 - alpha)``.
+    """
+
+    kind = "rmsprop-tf"
+    initial_value = 1.0
+
+    def _denominator(self, v: list[Tensor]) -> list[Tensor]:
+        denom = torch._foreach_add(v, self.eps)
+        torch._foreach_sqrt_(denom)
+        return denom
 
 
 class Adam(_SharedStateOptimizer):
@@ -120,10 +147,12 @@ class Adam(_SharedStateOptimizer):
 
 def make_optimizer(name: str, params: Sequence[Tensor], lr: float, shared: bool, eps: float | None = None,
                    alpha: float = 0.99) -> _SharedStateOptimizer:
-    """``name`` is ``"rmsprop"`` or ``"adam"``; ``eps`` defaults to each one's usual value."""
+    """``name`` is ``"rmsprop"``, ``"rmsprop-tf"`` or ``"adam"``; ``eps`` defaults to each one's usual value."""
     params = list(params)
     if name == "rmsprop":
         return RMSprop(params, lr, alpha=alpha, eps=1e-5 if eps is None else eps, shared=shared)
+    if name == "rmsprop-tf":
+        return RMSpropTF(params, lr, alpha=alpha, eps=1e-5 if eps is None else eps, shared=shared)
     if name == "adam":
         return Adam(params, lr, eps=1e-8 if eps is None else eps, shared=shared)
-    raise ValueError(f"optimizer {name!r} is not supported (allowed: rmsprop, adam)")
+    raise ValueError(f"optimizer {name!r} is not supported (allowed: rmsprop, rmsprop-tf, adam)")

@@ -90,8 +90,7 @@ def record_report(control: TrainingControl, window: StatsWindow, rank: int, rep:
     """Count an arrived rollout's env steps and log its finished episodes."""
     c = control.counters
     c.env_steps += rep.env_steps
-    for ret, length in rep.episodes:
-        control.episode(c.env_steps, ret, length, rank)
+    control.episodes(c.env_steps, rep.episodes, rank)
     if rep.stats:
         window.add(rep.stats)
 
@@ -102,8 +101,10 @@ def learn_full_slots(cfg: TrainConfig, learner: Learner, ledger: SlotLedger, win
     released and ``hand_back(rank)`` gives its actor the slots it now has free."""
     while len(ledger.ready) >= cfg.batch_rollouts:
         batch = ledger.take(cfg.batch_rollouts)
-        window.add(learner.step(batch, counters.env_steps))
+        stats = learner.step(batch, counters.env_steps)
+        window.add(stats)
         counters.updates = learner.version
+        learner.guard.update(stats.get("skipped_updates", 0.0) > 0)
         for s in batch:
             ledger.release(s)
             hand_back(ledger.owner(s))
@@ -157,7 +158,8 @@ def run_actor_learner(cfg: TrainConfig, model: ActorCritic, control: TrainingCon
     c = control.counters
     slots = build_slots(cfg, model, obs_dtype)
     weights = WeightStore(list(model.parameters()))
-    learner = Learner(cfg, model, slots, weights, version=c.updates, optimizer_state=optimizer_state)
+    learner = Learner(cfg, model, slots, weights, version=c.updates, optimizer_state=optimizer_state,
+                      schedule=control.schedule)
     stop_event = ctx.Event()
     handles = [_ActorHandle(r) for r in range(cfg.workers)]
     ledger = SlotLedger(cfg.workers, cfg.slots_per_actor)
@@ -243,7 +245,7 @@ def run_actor_learner(cfg: TrainConfig, model: ActorCritic, control: TrainingCon
             if h.conn is not None:
                 h.conn.close()
         window.log(control, len(ledger.ready), force=True)
-    if failure is not None:
+    if failure is not None:  # (a TrainingDiverged from the learner saves in train())
         control.save("latest", learner.model_state(), learner.optimizer_state())
         control.logger.end_progress()
         raise WorkerFailed(failure)

@@ -16,10 +16,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import torch
+
 from asyncrl.checkpoint import save_checkpoint
 from asyncrl.config import TrainConfig
 from asyncrl.logger import RunLogger
-from asyncrl.runtime.procs import StopSignal, WorkerFailed
+from asyncrl.runtime.procs import StopSignal, TrainingDiverged, WorkerFailed
+from asyncrl.runtime.schedule import LrSchedule
 
 
 @dataclass
@@ -32,12 +35,47 @@ class Counters:
     wall_time_s: float = 0.0
     best_test: float = -math.inf
     recent_returns: list[float] = field(default_factory=list)
+    lr_schedule: dict | None = None
+    """The learning-rate schedule the run was on (:meth:`LrSchedule.to_dict`), so a resume continues it."""
+
+
+class NonFiniteGuard:
+    """Ends a run whose last ``limit`` updates all had a non-finite gradient.
+
+    Such updates are skipped (the weights never see NaN or inf), but a run where every update is skipped
+    would go on stepping envs without learning anything until its budget ran out.
+    """
+
+    def __init__(self, limit: int = 100):
+        self.limit, self.streak = limit, 0
+
+    def update(self, skipped: bool) -> None:
+        self.streak = self.streak + 1 if skipped else 0
+        if self.streak >= self.limit:
+            raise TrainingDiverged(
+                f"the last {self.limit} updates all had a non-finite gradient (NaN or inf in the loss, "
+                f"the rewards or the weights), so none was applied and the run stopped; try a lower --lr "
+                f"or --max-grad-norm, or check the env's rewards")
+
+
+def clone_state(tree):
+    """A deep copy of a state dict (tensors cloned), to keep a moment's state while training goes on."""
+    if isinstance(tree, torch.Tensor):
+        return tree.detach().clone()
+    if isinstance(tree, dict):
+        return {k: clone_state(v) for k, v in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return type(tree)(clone_state(v) for v in tree)
+    return tree
 
 
 class TrainingControl:
     def __init__(self, cfg: TrainConfig, spec_json: str, logger: RunLogger, counters: Counters,
-                 stop_signal: StopSignal, tester=None):
+                 stop_signal: StopSignal, tester=None, schedule: LrSchedule | None = None):
         self.cfg, self.spec_json, self.logger, self.counters = cfg, spec_json, logger, counters
+        self.schedule = schedule or LrSchedule(cfg.lr, cfg.lr_schedule, cfg.total_steps)
+        """The learning rate as a function of the global env step (every runtime reads it here)."""
+        self._test_optimizer: dict[int, dict] = {}  # optimizer state at each submitted test's moment
         self.stop_signal = stop_signal
         self.tester = tester
         self.ckpt_dir = os.path.join(cfg.run_dir, "checkpoints")
@@ -51,8 +89,12 @@ class TrainingControl:
 
     # ---- inputs from the runtime --------------------------------------------------------
     def episode(self, env_steps: int, episode_return: float, length: int, worker: int) -> None:
-        self.logger.episode(env_steps, episode_return, length, worker)
-        self.counters.episodes += 1
+        self.episodes(env_steps, [(episode_return, length)], worker)
+
+    def episodes(self, env_steps: int, finished: list[tuple[float, int]], worker: int) -> None:
+        """Episodes ``(return, length)`` of one worker that ended by ``env_steps`` (one batched write)."""
+        self.logger.episodes_done(env_steps, finished, worker)
+        self.counters.episodes += len(finished)
 
     def metrics(self, values: dict[str, float]) -> None:
         self.logger.metric_row(self.counters.env_steps, {"steps_per_s": self.steps_per_s,
@@ -77,11 +119,14 @@ class TrainingControl:
                 self._test_done(steps, returns, snapshot, optimizer_state_fn)
             if cfg.eval_every and c.env_steps >= self._next_test:
                 if self.tester.submit(c.env_steps, state_fn()):
+                    self._test_optimizer[c.env_steps] = clone_state(optimizer_state_fn())
                     self._next_test = (c.env_steps // cfg.eval_every + 1) * cfg.eval_every
         if time.monotonic() - self._last_ckpt >= cfg.checkpoint_every_s:
             self.save("latest", state_fn(), optimizer_state_fn())
             self._last_ckpt = time.monotonic()
         self.stop_reason = self._stop_reason()
+        if self.stop_reason is not None:
+            self.logger.freeze_recent()  # the figure the decision was made on is the one the run reports
         return self.stop_reason
 
     def _stop_reason(self) -> str | None:
@@ -90,7 +135,7 @@ class TrainingControl:
             return f"interrupted ({self.stop_signal.requested})"
         if (cfg.target_return is not None and len(self.logger.recent) == 100
                 and self.logger.mean_recent() >= cfg.target_return):
-            return f"target return {cfg.target_return:g} reached"
+            return f"target return {cfg.target_return:g} reached (mean100 {self.logger.mean_recent():.2f})"
         if cfg.total_steps is not None and c.env_steps >= cfg.total_steps:
             return "step budget reached"
         if cfg.max_seconds is not None and self.logger.elapsed() >= cfg.max_seconds:
@@ -100,9 +145,11 @@ class TrainingControl:
     def _test_done(self, steps: int, returns: list[float], snapshot: dict, optimizer_state_fn) -> None:
         best_before = self.logger.best_test
         s = self.logger.test_result(steps, returns)
+        optimizer_state = self._test_optimizer.pop(steps, None)  # the optimizer of the snapshot's moment
         if s["mean"] > best_before or not os.path.exists(os.path.join(self.ckpt_dir, "best.pt")):
             self.counters.best_test = self.logger.best_test
-            self.save("best", snapshot, optimizer_state_fn(), test_mean=s["mean"], test_steps=steps)
+            self.save("best", snapshot, optimizer_state if optimizer_state is not None else optimizer_state_fn(),
+                      test_mean=s["mean"], test_steps=steps)
 
     # ---- checkpoints --------------------------------------------------------------------
     def save(self, name: str, model_state: dict, optimizer_state: dict, **extra) -> None:
@@ -117,7 +164,8 @@ class TrainingControl:
             "optimizer": optimizer_state,
             "counters": {"env_steps": c.env_steps, "updates": c.updates, "episodes": c.episodes,
                          "wall_time_s": c.wall_time_s, "best_test": self.logger.best_test,
-                         "recent_returns": list(self.logger.recent)},
+                         "recent_returns": list(self.logger.recent),
+                         "lr_schedule": self.schedule.to_dict()},
             **extra,
         }
         save_checkpoint(os.path.join(self.ckpt_dir, f"{name}.pt"), payload)
@@ -129,11 +177,13 @@ class TrainingControl:
             for item in self.tester.wait(timeout=30.0):
                 self._test_done(*item, optimizer_state_fn)
             if not self.stop_signal.requested and self.tester.submit(self.counters.env_steps, state):
+                self._test_optimizer[self.counters.env_steps] = clone_state(optimizer_state_fn())
                 for item in self.tester.wait(timeout=60.0):
                     self._test_done(*item, optimizer_state_fn)
         self.save("latest", state, optimizer_state_fn())
         if not os.path.exists(os.path.join(self.ckpt_dir, "best.pt")):
             self.save("best", state, optimizer_state_fn())
+        self.logger.print_progress(self.counters.env_steps, self.steps_per_s, self.extra_progress(), force=True)
         self.logger.end_progress()
 
 

@@ -7,8 +7,10 @@ workers, or the worker's own with ``--no-shared-optimizer``). Gradients are pass
 optimizer explicitly (``opt.step(shared_params, local_grads)``), so the hand-off is fresh on
 every step. Each update also measures its policy lag: how many other workers' updates were counted
 between this worker's sync and its own update (approximate: an update is counted after its
-optimizer step, so one in flight during the sync is counted as lag). The parent process only supervises: it logs episodes and metrics, runs the test
-process, writes checkpoints, and stops the workers; a worker that raises or dies ends the run.
+optimizer step, so one in flight during the sync is counted as lag). The parent process only supervises:
+it logs episodes and metrics, runs the test process, writes checkpoints, and stops the workers; a worker
+that raises or dies ends the run. Workers stop themselves at the step budget and wait when the parent is
+behind with their reports (a bounded queue), so the parent always gets back to its stop checks.
 """
 
 from __future__ import annotations
@@ -29,10 +31,10 @@ from asyncrl.config import TrainConfig, env_options
 from asyncrl.envs.vector import make_vec_env
 from asyncrl.nn.model import ActorCritic, ModelSpec, make_model
 from asyncrl.optim import make_optimizer
-from asyncrl.runtime.control import TrainingControl, mean_stats
-from asyncrl.runtime.procs import WorkerFailed, child_preamble, get_context, stop_processes
+from asyncrl.runtime.control import NonFiniteGuard, TrainingControl, mean_stats
+from asyncrl.runtime.procs import TrainingDiverged, WorkerFailed, child_preamble, get_context, stop_processes
 from asyncrl.runtime.rollout import RolloutCollector
-from asyncrl.runtime.schedule import learning_rate
+from asyncrl.runtime.schedule import LrSchedule
 
 
 def hogwild_step(local: ActorCritic, shared_params: list[torch.Tensor], optimizer, collector: RolloutCollector,
@@ -56,8 +58,8 @@ def hogwild_step(local: ActorCritic, shared_params: list[torch.Tensor], optimize
     return rollout.num_steps, {**out.stats, "grad_norm": grad_norm, "lr": lr, "skipped_updates": float(skipped)}
 
 
-def _worker_main(rank: int, cfg_json: str, spec_json: str, shared: ActorCritic, shared_opt, step_counter,
-                 update_counter, ready, stop_event, out_q) -> None:
+def _worker_main(rank: int, cfg_json: str, spec_json: str, shared: ActorCritic, optimizer, schedule: LrSchedule,
+                 step_counter, update_counter, ready, stop_event, out_q) -> None:
     child_preamble()
     try:
         cfg = TrainConfig(**json.loads(cfg_json))
@@ -66,11 +68,10 @@ def _worker_main(rank: int, cfg_json: str, spec_json: str, shared: ActorCritic, 
         torch.manual_seed(seed)
         local = make_model(ModelSpec(**json.loads(spec_json)))
         shared_params = list(shared.parameters())
-        optimizer = shared_opt or make_optimizer(cfg.optimizer, shared_params, cfg.lr, shared=False,
-                                                 eps=cfg.optimizer_eps, alpha=cfg.rms_alpha)
         venv = make_vec_env(cfg.env, cfg.num_envs, seed=seed, impl=cfg.vector_env, options=env_options(cfg))
         collector = RolloutCollector(venv, local, cfg.n_steps, rollout_discounts(cfg), cfg.reward_scale, seed=seed)
         loss_fn, loss_params = on_policy_loss(cfg)
+        guard = NonFiniteGuard()
         stats: dict[str, list[float]] = {}
         # Start together: under spawn a worker takes seconds to import torch, and an early one
         # would otherwise spend a small step budget alone.
@@ -80,8 +81,9 @@ def _worker_main(rank: int, cfg_json: str, spec_json: str, shared: ActorCritic, 
             time.sleep(0.005)
         last_report = time.perf_counter()
         steps = step_counter.value
-        while not stop_event.is_set():
-            lr = learning_rate(cfg.lr, cfg.lr_schedule, steps, cfg.total_steps)
+        budget = cfg.total_steps
+        while not stop_event.is_set() and (budget is None or steps < budget):
+            lr = schedule(steps)
             synced_at = update_counter.get_obj().value  # the shared model's version this rollout acts with
             n, s = hogwild_step(local, shared_params, optimizer, collector, loss_params, cfg.max_grad_norm, lr,
                                 loss_fn)
@@ -92,24 +94,76 @@ def _worker_main(rank: int, cfg_json: str, spec_json: str, shared: ActorCritic, 
                 step_counter.value += n
                 steps = step_counter.value
             if collector.finished:
-                out_q.put(("episodes", rank, steps, collector.finished))
+                _put(out_q, ("episodes", rank, steps, collector.finished), stop_event)
                 collector.finished = []
             for k, v in s.items():
                 stats.setdefault(k, []).append(v)
             if time.perf_counter() - last_report >= 1.0:
-                out_q.put(("metrics", rank, len(stats["lr"]), _worker_stats(stats)))
+                _put(out_q, ("metrics", rank, len(stats["lr"]), _worker_stats(stats)), stop_event)
                 stats.clear()
                 last_report = time.perf_counter()
+            guard.update(s["skipped_updates"] > 0)
         if stats:
-            out_q.put(("metrics", rank, len(stats["lr"]), _worker_stats(stats)))
+            _put(out_q, ("metrics", rank, len(stats["lr"]), _worker_stats(stats)), stop_event, patience=1.0)
         venv.close()
-    except Exception:
-        tb = traceback.format_exc()
+    except Exception as e:
+        tb = str(e) if isinstance(e, TrainingDiverged) else traceback.format_exc()
         print(f"asyncrl worker {rank} failed:\n{tb}", file=sys.stderr, flush=True)
-        out_q.put(("error", rank, tb))
+        _put(out_q, ("diverged" if isinstance(e, TrainingDiverged) else "error", rank, tb), None, patience=10.0)
         out_q.close()
         out_q.join_thread()
         sys.exit(1)
+
+
+def _put(out_q, msg, stop_event, patience: float = 0.0) -> bool:
+    """Put ``msg`` on the bounded queue, waiting while it is full (backpressure: a worker that finishes
+    episodes faster than the parent can log them slows down instead of piling them up). Gives up when
+    ``stop_event`` is set, or after ``patience`` seconds once it is (or at once without a ``stop_event``)."""
+    deadline = None
+    while True:
+        try:
+            out_q.put(msg, timeout=0.1)
+            return True
+        except queue.Full:
+            if stop_event is None or stop_event.is_set():
+                deadline = deadline or time.monotonic() + patience
+                if time.monotonic() >= deadline:
+                    return False
+
+
+def worker_optimizers(cfg: TrainConfig, params: list[torch.Tensor], saved: dict | None) -> list:
+    """The optimizer of each worker, all created (and their state put in shared memory) before any worker starts.
+
+    With ``shared_optimizer`` every worker gets the same object (the paper's shared statistics); without
+    it each worker gets its own, still in shared memory, so that the parent can checkpoint each worker's
+    statistics and a resume restores them (``{"workers": [state_0, state_1, ...]}``). A resume with more
+    workers than were saved gives worker ``r`` the state of saved worker ``r mod n``.
+    """
+    def build():
+        return make_optimizer(cfg.optimizer, params, cfg.lr, shared=True, eps=cfg.optimizer_eps, alpha=cfg.rms_alpha)
+
+    if cfg.shared_optimizer:
+        opt = build()
+        if saved:
+            opt.load_state_dict(saved["workers"][0] if "workers" in saved else saved)
+        return [opt] * cfg.workers
+    opts = [build() for _ in range(cfg.workers)]
+    if saved:
+        states = saved["workers"] if "workers" in saved else [saved]
+        for r, opt in enumerate(opts):
+            opt.load_state_dict(states[r % len(states)])
+    return opts
+
+
+def optimizers_state(cfg: TrainConfig, opts: list) -> dict:
+    """What a checkpoint holds of :func:`worker_optimizers`: one state, or one per worker."""
+    if cfg.shared_optimizer:
+        return opts[0].state_dict()
+    return {"workers": [o.state_dict() for o in opts]}
+
+
+MAX_QUEUED = 64
+"""Messages (each one rollout's episodes, or a metrics row) waiting for the parent, per worker."""
 
 
 def run_hogwild(cfg: TrainConfig, model: ActorCritic, control: TrainingControl, optimizer_state: dict | None,
@@ -117,34 +171,34 @@ def run_hogwild(cfg: TrainConfig, model: ActorCritic, control: TrainingControl, 
     ctx = get_context(cfg.start_method)
     model.share_memory()
     shared_params = list(model.parameters())
-    shared_opt = None
-    if cfg.shared_optimizer:
-        shared_opt = make_optimizer(cfg.optimizer, shared_params, cfg.lr, shared=True, eps=cfg.optimizer_eps,
-                                    alpha=cfg.rms_alpha)
-        if optimizer_state is not None:
-            shared_opt.load_state_dict(optimizer_state)
-    opt_state_fn = shared_opt.state_dict if shared_opt is not None else (lambda: {})
+    optimizers = worker_optimizers(cfg, shared_params, optimizer_state)
+
+    def opt_state_fn() -> dict:
+        return optimizers_state(cfg, optimizers)
+
     c = control.counters
     step_counter = ctx.Value("q", c.env_steps)
     update_counter = ctx.Value("q", c.updates)
     ready = ctx.Value("i", 0)
     stop_event = ctx.Event()
-    out_q = ctx.Queue()
+    out_q = ctx.Queue(maxsize=MAX_QUEUED * cfg.workers)
     procs = [ctx.Process(target=_worker_main, name=f"asyncrl-worker-{r}", daemon=True,
-                         args=(r, cfg.to_json(), spec_json, model, shared_opt, step_counter, update_counter, ready,
-                               stop_event, out_q))
+                         args=(r, cfg.to_json(), spec_json, model, optimizers[r], control.schedule, step_counter,
+                               update_counter, ready, stop_event, out_q))
              for r in range(cfg.workers)]
     pending: dict[int, tuple[int, dict[str, float]]] = {}
     last_metrics = time.perf_counter()
     failure: str | None = None
+    diverged = False
     try:
         for p in procs:
             p.start()
         while failure is None:
-            failure = _drain(out_q, control, pending, timeout=0.05)
+            failure, diverged = _drain(out_q, control, pending, timeout=0.05)
             c.env_steps = step_counter.get_obj().value  # lock-free read: a killed worker may hold the lock
             if failure is None and (dead := _dead_worker(procs)):
-                failure = _drain(out_q, control, pending, timeout=0.5) or dead  # prefer the traceback
+                failure, diverged = _drain(out_q, control, pending, timeout=0.5)
+                failure = failure or dead  # prefer the traceback
             if time.perf_counter() - last_metrics >= 1.0 and pending:
                 control.metrics(_merge(pending))
                 c.updates += sum(n for n, _ in pending.values())
@@ -156,9 +210,11 @@ def run_hogwild(cfg: TrainConfig, model: ActorCritic, control: TrainingControl, 
         stop_event.set()
         deadline = time.monotonic() + 5.0
         while any(p.is_alive() for p in procs) and time.monotonic() < deadline:
-            failure = _drain(out_q, control, pending, timeout=0.05) or failure
+            f, d = _drain(out_q, control, pending, timeout=0.05)
+            failure, diverged = (f, d) if f is not None else (failure, diverged)
         stop_processes(procs, timeout=1.0)
-        failure = _drain(out_q, control, pending, timeout=0.0) or failure  # what exited workers left behind
+        f, d = _drain(out_q, control, pending, timeout=0.0)  # what exited workers left behind
+        failure, diverged = (f, d) if f is not None else (failure, diverged)
         out_q.cancel_join_thread()
         c.env_steps = step_counter.get_obj().value
         if pending:
@@ -167,33 +223,42 @@ def run_hogwild(cfg: TrainConfig, model: ActorCritic, control: TrainingControl, 
     if failure is not None:
         control.save("latest", model.state_dict(), opt_state_fn())
         control.logger.end_progress()
-        raise WorkerFailed(failure)
+        raise (TrainingDiverged if diverged else WorkerFailed)(failure)
     control.finish(model.state_dict, opt_state_fn)
 
 
-def _drain(out_q, control: TrainingControl, pending: dict, timeout: float) -> str | None:
-    """Handle every message waiting in ``out_q``; returns a failure description, if any."""
+def _drain(out_q, control: TrainingControl, pending: dict, timeout: float,
+           budget_s: float = 0.05) -> tuple[str | None, bool]:
+    """Handle the messages waiting in ``out_q`` for at most about ``budget_s`` seconds, so the caller always
+    gets back to its stop checks and signals however fast the workers report.
+
+    Returns a failure description (or ``None``) and whether it is a divergence (not a crash).
+    """
     block = True
-    while True:
+    deadline = time.perf_counter() + timeout + budget_s
+    while time.perf_counter() < deadline:
         try:
             msg = out_q.get(timeout=timeout) if block and timeout > 0 else out_q.get_nowait()
         except queue.Empty:
-            return None
+            return None, False
         block = False
         kind, rank = msg[0], msg[1]
         if kind == "episodes":
-            for ret, length in msg[3]:
-                control.episode(msg[2], ret, length, rank)
+            control.episodes(msg[2], msg[3], rank)
         elif kind == "metrics":
             n, values = msg[2], msg[3]
             pending[rank] = (pending.get(rank, (0, {}))[0] + n, values)
         elif kind == "error":
-            return f"worker {rank} raised an exception:\n{msg[2]}"
+            return f"worker {rank} raised an exception:\n{msg[2]}", False
+        elif kind == "diverged":
+            return f"worker {rank}: {msg[2]}", True
+    return None, False
 
 
 def _dead_worker(procs) -> str | None:
+    """A worker that died or failed (one that returned at the step budget exits with 0 and is not)."""
     for r, p in enumerate(procs):
-        if p.exitcode is not None:
+        if p.exitcode is not None and p.exitcode != 0:
             how = f"was killed by signal {-p.exitcode}" if p.exitcode < 0 else f"exited with code {p.exitcode}"
             return f"worker {r} (pid {p.pid}) {how}"
     return None

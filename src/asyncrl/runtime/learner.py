@@ -21,8 +21,9 @@ from asyncrl.algos.actor_critic import backward_and_clip
 from asyncrl.config import TrainConfig
 from asyncrl.nn.model import ActorCritic
 from asyncrl.optim import make_optimizer
+from asyncrl.runtime.control import NonFiniteGuard
 from asyncrl.runtime.rollout import Rollout
-from asyncrl.runtime.schedule import learning_rate
+from asyncrl.runtime.schedule import LrSchedule
 from asyncrl.runtime.slots import TrajectorySlots
 from asyncrl.runtime.weights import WeightStore
 
@@ -55,8 +56,11 @@ class Learner:
     """
 
     def __init__(self, cfg: TrainConfig, model: ActorCritic, slots: TrajectorySlots, weights: WeightStore,
-                 version: int = 0, optimizer_state: dict | None = None):
+                 version: int = 0, optimizer_state: dict | None = None, schedule: LrSchedule | None = None):
         self.device = learner_device(cfg.device)
+        self.schedule = schedule or LrSchedule(cfg.lr, cfg.lr_schedule, cfg.total_steps)
+        self.guard = NonFiniteGuard()
+        """The runtime feeds it each update's ``skipped_updates``; it ends a run that can no longer learn."""
         if self.device.type != "cpu":
             model = copy.deepcopy(model).to(self.device)
         self.cfg, self.model, self.slots, self.weights = cfg, model, slots, weights
@@ -93,7 +97,7 @@ class Learner:
         samples, ``dropped_samples`` (env steps discarded as too stale) and ``skipped_updates``.
         """
         cfg = self.cfg
-        lr = learning_rate(cfg.lr, cfg.lr_schedule, env_steps, cfg.total_steps)
+        lr = self.schedule(env_steps)
         if cfg.algo == "a3c-ps":
             return {"lr": lr, **self._apply_gradients(ids, lr)}
         lags = [self.version - int(self.slots.version[i]) for i in ids]
@@ -132,8 +136,14 @@ class Learner:
         return stats
 
     def _appo(self, ids: list[int], lr: float) -> dict[str, float]:
-        from asyncrl.algos.appo import (appo_batch_targets, appo_loss, appo_sample_loss, minibatch_columns,
-                                        minibatch_indices, select_columns)
+        from asyncrl.algos.appo import (
+            appo_batch_targets,
+            appo_loss,
+            appo_sample_loss,
+            minibatch_columns,
+            minibatch_indices,
+            select_columns,
+        )
 
         batch = to_device(self.slots.batch(ids), self.device)
         p = self.loss_params
@@ -167,16 +177,16 @@ class Learner:
         from asyncrl.algos.a3c_ps import grad_views
 
         skipped, dropped, lags = 0, 0, []
-        for i in ids:  # arrival order, one optimizer step and one publication each
+        for i in ids:  # arrival order, one optimizer step and one publication per applied gradient
             lag = self.version - int(self.slots.version[i])  # counts the gradients applied just before
             lags.append(lag)
             if self._too_stale(lag):
                 dropped += 1
                 continue
-            if bool(self.slots.grad_ok[i]):
-                self.optimizer.step(self.params, grad_views(self.slots.grads[i], self.params), lr)
-            else:
+            if not bool(self.slots.grad_ok[i]):  # non-finite: skipped, the weights (and version) stay
                 skipped += 1
+                continue
+            self.optimizer.step(self.params, grad_views(self.slots.grads[i], self.params), lr)
             self._publish()
         return {"policy_lag_mean": sum(lags) / len(lags), "policy_lag_max": float(max(lags)),
                 "dropped_samples": float(dropped * self.slots.T * self.slots.B), "skipped_updates": float(skipped)}

@@ -21,6 +21,10 @@ class WorkerFailed(RuntimeError):
     """A child process (worker or tester) raised or died; the message holds its traceback or exit status."""
 
 
+class TrainingDiverged(WorkerFailed):
+    """Every recent update had a non-finite gradient: the run cannot learn any more, so it ends."""
+
+
 def child_preamble() -> None:
     """Call first thing in every child process."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)

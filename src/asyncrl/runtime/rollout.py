@@ -65,13 +65,26 @@ def empty_rollout(spec, T: int, B: int, obs_dtype: torch.dtype = torch.float32, 
         behaviour_logp=torch.zeros((T, B)) if logp else None)
 
 
+def stream_seeds(seed: int | None) -> tuple[int | None, int | None, int | None]:
+    """Independent seeds for env resets, numpy action sampling and torch action sampling.
+
+    One integer seeding both the envs and the sampler would make them replay the same PCG64 words
+    (an action's uniform equal to another env's initial state); spawning a ``SeedSequence`` gives
+    streams that share nothing and stay reproducible for a seed.
+    """
+    if seed is None:
+        return None, None, None
+    children = np.random.SeedSequence(seed).spawn(3)
+    return tuple(int(c.generate_state(1)[0]) for c in children)  # type: ignore[return-value]
+
+
 class RolloutCollector:
     """Steps ``venv`` with ``model`` for ``n_steps`` at a time; keeps env and core state between rollouts.
 
     ``model``'s parameters may change between rollouts (in place); the collector always acts
     with their current values. ``gamma`` is one discount, or one per critic for a model whose
-    value has a trailing axis (FeUdal's ``(manager, worker)``). With ``record_logp`` every rollout also carries the behaviour
-    policy's log-probabilities of its actions (for off-policy corrections such as V-trace).
+    value has a trailing axis (FeUdal's ``(manager, worker)``). With ``record_logp`` every rollout also
+    carries the behaviour policy's log-probabilities of its actions (for off-policy corrections such as V-trace).
     """
 
     def __init__(self, venv, model: ActorCritic, n_steps: int, gamma: float | tuple[float, ...],
@@ -81,12 +94,13 @@ class RolloutCollector:
         self.gamma, self.reward_scale = gamma, reward_scale
         self.record_logp = record_logp
         B = venv.num_envs
-        self.obs = np.asarray(venv.reset(seed=seed))
+        env_seed, act_seed, torch_seed = stream_seeds(seed)
+        self.obs = np.asarray(venv.reset(seed=env_seed))
         self.first = np.ones(B, dtype=bool)
         self.core_state = model.initial_state(B)
-        self.fast = NumpyPolicy(model, seed) if NumpyPolicy.supports(model) else None
-        if seed is not None:
-            torch.manual_seed(seed)
+        self.fast = NumpyPolicy(model, act_seed) if NumpyPolicy.supports(model) else None
+        if torch_seed is not None:
+            torch.manual_seed(torch_seed)  # torch's sampler (LSTM, CNN and FeUdal models act in torch)
         self.tracker = EpisodeTracker(B)
         self.finished: list[tuple[float, int]] = []
         """Episodes (return, length) finished since the caller last cleared this list."""

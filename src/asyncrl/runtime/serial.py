@@ -8,7 +8,6 @@ them. The same seed gives the same run, bit for bit.
 
 from __future__ import annotations
 
-
 import torch
 
 from asyncrl.config import TrainConfig
@@ -26,7 +25,8 @@ def run_serial(cfg: TrainConfig, model: ActorCritic, control: TrainingControl, o
     c = control.counters
     slots = build_slots(cfg, model, obs_dtype)
     weights = WeightStore(list(model.parameters()))
-    learner = Learner(cfg, model, slots, weights, version=c.updates, optimizer_state=optimizer_state)
+    learner = Learner(cfg, model, slots, weights, version=c.updates, optimizer_state=optimizer_state,
+                      schedule=control.schedule)
     actors = [Actor(cfg, model.spec, slots, weights, actor_seed(cfg.seed, r, c.env_steps)) for r in range(cfg.workers)]
     ledger = SlotLedger(cfg.workers, cfg.slots_per_actor)
     free = [ledger.hand_out(r) for r in range(cfg.workers)]  # each actor's free slots, oldest first

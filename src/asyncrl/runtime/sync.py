@@ -1,5 +1,5 @@
-"""The synchronous runtime (A2C, and FeUdal with ``--runtime sync``): ``num_envs`` envs in one process, one batched forward per step,
-one update per rollout of ``n_steps x num_envs`` transitions."""
+"""The synchronous runtime (A2C, and FeUdal with ``--runtime sync``): ``num_envs`` envs in one process,
+one batched forward per step, one update per rollout of ``n_steps x num_envs`` transitions."""
 
 from __future__ import annotations
 
@@ -12,9 +12,8 @@ from asyncrl.config import TrainConfig, env_options
 from asyncrl.envs.vector import make_vec_env
 from asyncrl.nn.model import ActorCritic
 from asyncrl.optim import make_optimizer
-from asyncrl.runtime.control import TrainingControl, mean_stats
+from asyncrl.runtime.control import NonFiniteGuard, TrainingControl, mean_stats
 from asyncrl.runtime.rollout import RolloutCollector
-from asyncrl.runtime.schedule import learning_rate
 
 
 def run_sync(cfg: TrainConfig, model: ActorCritic, control: TrainingControl, optimizer_state: dict | None) -> None:
@@ -28,6 +27,7 @@ def run_sync(cfg: TrainConfig, model: ActorCritic, control: TrainingControl, opt
         optimizer.load_state_dict(optimizer_state)
     loss_fn, loss_params = on_policy_loss(cfg)
     c = control.counters
+    guard = NonFiniteGuard()
     stats: dict[str, list[float]] = {}
     last_metrics = time.perf_counter()
     try:
@@ -35,15 +35,14 @@ def run_sync(cfg: TrainConfig, model: ActorCritic, control: TrainingControl, opt
             rollout = collector.collect()
             out = loss_fn(model, rollout, loss_params)
             grads, grad_norm = backward_and_clip(params, out.loss, cfg.max_grad_norm)
-            lr = learning_rate(cfg.lr, cfg.lr_schedule, c.env_steps, cfg.total_steps)
+            lr = control.schedule(c.env_steps)
             skipped = not math.isfinite(grad_norm)  # a non-finite gradient never reaches the weights
             if not skipped:
                 optimizer.step(params, grads, lr)
             c.env_steps += rollout.num_steps
             c.updates += 1
-            for ret, length in collector.finished:
-                control.episode(c.env_steps, ret, length, worker=0)
-            collector.finished.clear()
+            control.episodes(c.env_steps, collector.finished, worker=0)
+            collector.finished = []
             # Synchronous: every sample comes from the weights being updated, so the policy lag is 0.
             for k, v in {**out.stats, "grad_norm": grad_norm, "lr": lr, "skipped_updates": float(skipped),
                          "policy_lag_mean": 0.0, "policy_lag_max": 0.0}.items():
@@ -54,6 +53,7 @@ def run_sync(cfg: TrainConfig, model: ActorCritic, control: TrainingControl, opt
                 last_metrics = time.perf_counter()
             if control.tick(model.state_dict, optimizer.state_dict):
                 break
+            guard.update(skipped)
         if stats:
             control.metrics(mean_stats(stats))
     finally:

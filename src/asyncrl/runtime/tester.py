@@ -3,6 +3,10 @@
 The trainer submits ``(env_steps, state_dict)`` snapshots; the tester plays ``episodes``
 deterministic episodes with each and sends back the returns. One test runs at a time: a
 submission made while the previous test still runs is skipped, so tests never queue up.
+
+Tests play as ``asyncrl eval`` does (:func:`asyncrl.evaluate.run_episodes` with the run's env
+options): on Atari, the run's ``atari_eval`` protocol (default ``game``: whole games, no FIRE after
+a lost life).
 """
 
 from __future__ import annotations
@@ -11,7 +15,6 @@ import json
 import queue
 import time
 import traceback
-
 
 from asyncrl.runtime.procs import WorkerFailed, child_preamble, stop_processes
 

@@ -1,0 +1,133 @@
+"""Do the defaults hold? Reach the target within the default budget, then stay there.
+
+Protocol (issue 11). For each algorithm's default on an env and each seed, one run of
+``asyncrl train --algo ALGO --env ENV --seed S --total-steps BUDGET+HOLD`` with no target (so it keeps
+training after it solves). From its ``episodes.csv`` (finishing order):
+
+- **solved**: the mean of the last 100 training episodes first reaches the threshold (CartPole-v1 475,
+  Pendulum-v1 -200) at or before the algorithm's default ``total_steps`` for that env;
+- **held**: over the next HOLD env steps (CartPole 1M, Pendulum 2M) the 100-episode mean never falls
+  below the holding bar, 90% of the threshold (for a negative threshold: the threshold minus 10% of its
+  size, -220 for Pendulum);
+- **lowest**: the lowest 100-episode mean in that window.
+
+The run's budget is BUDGET+HOLD, so a linear learning-rate schedule decays more slowly than in a default
+run: a harder test of stability than the default itself. Runs are interleaved by seed. Run it with the
+project's venv: ``.venv/bin/python benchmarks/stability.py --env CartPole-v1 --seeds 5``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import deque
+from datetime import date
+from pathlib import Path
+
+from asyncrl.config import TrainConfig, resolve
+
+THRESHOLDS = {"CartPole-v1": 475.0, "Pendulum-v1": -200.0}
+HOLD = {"CartPole-v1": 1_000_000, "Pendulum-v1": 2_000_000}
+FAMILY = {"CartPole-v1": "discrete", "Pendulum-v1": "continuous"}
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def holding_bar(threshold: float) -> float:
+    return threshold - 0.1 * abs(threshold)
+
+
+def default_budget(algo: str, env: str) -> int:
+    return int(resolve(TrainConfig(algo=algo, env=env, run_dir="unused"), FAMILY[env]).total_steps)
+
+
+def analyse(csv_path: Path, threshold: float, budget: int, hold: int) -> dict:
+    """Solve point, and the lowest 100-episode mean over the ``hold`` env steps after it."""
+    with csv_path.open(newline="") as f:
+        rows = sorted(csv.DictReader(f), key=lambda r: float(r["wall_time_s"]))
+    window: deque[float] = deque(maxlen=100)
+    solve_steps = solve_s = None
+    lowest = None
+    last_steps = 0
+    for row in rows:
+        window.append(float(row["episode_return"]))
+        steps = int(row["env_steps"])
+        last_steps = steps
+        if len(window) < 100:
+            continue
+        mean = sum(window) / 100
+        if solve_steps is None:
+            if mean >= threshold:
+                solve_steps, solve_s = steps, float(row["wall_time_s"])
+            continue
+        if steps > solve_steps + hold:
+            break
+        lowest = mean if lowest is None else min(lowest, mean)
+    solved = solve_steps is not None and solve_steps <= budget
+    covered = solve_steps is not None and last_steps >= solve_steps + hold
+    return {"solved": solved, "solve_steps": solve_steps, "solve_seconds": solve_s, "lowest_after": lowest,
+            "hold_covered": covered,
+            "held": bool(solved and covered and lowest is not None and lowest >= holding_bar(threshold))}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--env", choices=sorted(THRESHOLDS), default="CartPole-v1")
+    p.add_argument("--algos", nargs="+", default=["a3c", "a2c", "impala", "appo", "a3c-ps"])
+    p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--seed-start", type=int, default=0)
+    p.add_argument("--extra", default="", help="extra flags for every asyncrl train (e.g. for an ablation)")
+    p.add_argument("--max-seconds", type=float, default=900.0)
+    p.add_argument("--json", type=Path)
+    a = p.parse_args()
+    thr, hold = THRESHOLDS[a.env], HOLD[a.env]
+    results = []
+    with tempfile.TemporaryDirectory(prefix="stability-") as tmp:
+        for seed in range(a.seed_start, a.seed_start + a.seeds):
+            for algo in a.algos:
+                budget = default_budget(algo, a.env)
+                run_dir = Path(tmp) / f"{algo}-s{seed}"
+                cmd = [str(ROOT / ".venv" / "bin" / "asyncrl"), "train", "--algo", algo, "--env", a.env,
+                       "--seed", str(seed), "--total-steps", str(budget + hold), "--eval-every", "0",
+                       "--max-seconds", str(a.max_seconds), "--no-tensorboard", "--no-progress",
+                       "--run-dir", str(run_dir), *a.extra.split()]
+                t0 = time.perf_counter()
+                proc = subprocess.run(cmd, capture_output=True, text=True)
+                rec = {"algo": algo, "seed": seed, "budget": budget, "seconds": time.perf_counter() - t0,
+                       "returncode": proc.returncode, "command": " ".join(cmd[1:])}
+                if proc.returncode != 0:
+                    print(proc.stderr[-2000:], file=sys.stderr)
+                rec.update(analyse(run_dir / "episodes.csv", thr, budget, hold))
+                results.append(rec)
+                print(f"[stability] {algo} seed {seed}: solved={rec['solved']} at {rec['solve_steps']} "
+                      f"({rec['solve_seconds']}) lowest after {rec['lowest_after']} held={rec['held']} "
+                      f"[{rec['seconds']:.0f} s]", file=sys.stderr, flush=True)
+    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                if ln.startswith("model name")), platform.processor())
+    print(f"stability: {a.env}, threshold {thr:g}, hold {hold:,} steps at >= {holding_bar(thr):g}, "
+          f"{a.seeds} seeds {a.extra}\n{date.today().isoformat()}, {os.cpu_count()} CPU cores ({cpu})\n")
+    print("| algo | default budget | solved in budget | median steps to solve | held | lowest mean100 after "
+          "(median / worst) |")
+    print("|---|---|---|---|---|---|")
+    for algo in a.algos:
+        rs = [r for r in results if r["algo"] == algo]
+        solved = [r for r in rs if r["solved"]]
+        steps = statistics.median([r["solve_steps"] for r in solved]) if solved else None
+        lows = [r["lowest_after"] for r in rs if r["lowest_after"] is not None]
+        low_s = f"{statistics.median(lows):.0f} / {min(lows):.0f}" if lows else "-"
+        print(f"| {algo} | {rs[0]['budget']:,} | {len(solved)}/{len(rs)} | "
+              f"{'-' if steps is None else f'{steps:,.0f}'} | {sum(r['held'] for r in rs)}/{len(rs)} | {low_s} |")
+    if a.json:
+        a.json.parent.mkdir(parents=True, exist_ok=True)
+        a.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,121 @@
+"""What ``--resume`` restores, item by item (see ``asyncrl/checkpoint.py``): model, optimizer statistics
+(also every worker's own with ``--no-shared-optimizer``), counters, the lr schedule's position, and
+reproducible random streams."""
+
+from __future__ import annotations
+
+import csv
+import os
+
+import pytest
+import torch
+
+from asyncrl.config import TrainConfig
+from asyncrl.errors import UsageError
+from asyncrl.runtime.hogwild import optimizers_state, worker_optimizers
+from asyncrl.runtime.schedule import LrSchedule, resumed_schedule
+
+from conftest import FAST, run_cli
+
+
+def _latest(run_dir: str) -> dict:
+    return torch.load(os.path.join(run_dir, "checkpoints", "latest.pt"), weights_only=True)
+
+
+@pytest.mark.parametrize("algo", ["a3c", "feudal"])
+def test_no_shared_optimizer_resume_restores_every_workers_statistics(algo, run_dir):
+    extra = ["--feudal-dim", "16", "--goal-dim", "4", "--n-steps", "10", "--horizon", "5"] if algo == "feudal" else []
+    run_cli("train", "--algo", algo, "--no-shared-optimizer", "--workers", "2", "--num-envs", "2",
+            "--total-steps", "3000", "--eval-every", "0", *extra, "--run-dir", run_dir, *FAST, check=True)
+    first = _latest(run_dir)
+    states = first["optimizer"]["workers"]
+    assert len(states) == 2 and all(float(s["step"]) > 0 for s in states)
+    # Each update advances exactly one worker's own step count, so the counts add up to the updates.
+    assert sum(float(s["step"]) for s in states) == first["counters"]["updates"]
+    run_cli("train", "--resume", run_dir, "--total-steps", "6000", *FAST, check=True)
+    second = _latest(run_dir)
+    steps = [float(s["step"]) for s in second["optimizer"]["workers"]]
+    # Restarted statistics would count only the updates after the resume.
+    assert sum(steps) == second["counters"]["updates"] > first["counters"]["updates"]
+    assert all(s2 >= float(s1["step"]) for s2, s1 in zip(steps, states))
+
+
+def test_worker_optimizers_load_each_saved_state(tmp_path):
+    params = [torch.zeros(3, requires_grad=True)]
+    cfg = TrainConfig(algo="a3c", workers=3, shared_optimizer=False, optimizer="rmsprop", lr=1e-3,
+                      optimizer_eps=1e-5, rms_alpha=0.99)
+    opts = worker_optimizers(cfg, params, None)
+    for r, opt in enumerate(opts[:2]):
+        for _ in range(r + 1):
+            opt.step(params, [torch.full((3,), float(r + 1))])
+    saved = optimizers_state(cfg, opts[:2])  # a run with 2 workers, resumed with 3
+    loaded = worker_optimizers(cfg, params, saved)
+    assert len({id(o) for o in loaded}) == 3  # each worker its own statistics
+    for r, opt in enumerate(loaded):
+        want = saved["workers"][r % 2]
+        assert float(opt.state_dict()["step"]) == float(want["step"])
+        for a, b in zip(opt.state_dict()["square_avg"], want["square_avg"]):
+            assert torch.equal(a, b)
+    shared = worker_optimizers(TrainConfig(**{**cfg.__dict__, "shared_optimizer": True}), params, None)
+    assert all(o is shared[0] for o in shared)
+
+
+def test_resume_at_the_budget_restores_the_model_exactly(run_dir):
+    run_cli("train", "--algo", "a3c", "--workers", "2", "--total-steps", "3000", "--eval-every", "0",
+            "--run-dir", run_dir, *FAST, check=True)
+    first = _latest(run_dir)
+    p = run_cli("train", "--resume", run_dir, *FAST, check=True)  # same budget: no worker takes a step
+    second = _latest(run_dir)
+    assert "step budget reached" in p.stdout
+    assert second["counters"]["env_steps"] == first["counters"]["env_steps"]
+    for k, v in first["model"].items():
+        assert torch.equal(v, second["model"][k]), k
+    assert second["counters"]["recent_returns"] == first["counters"]["recent_returns"]
+    assert second["counters"]["best_test"] == first["counters"]["best_test"]
+
+
+def test_resumed_runs_are_reproducible_for_a_seed(tmp_path):
+    """The random streams of a resumed run come from (seed, resume point): two resumes of the same
+    checkpoint are the same run, bit for bit (the synchronous runtime is deterministic)."""
+    import shutil
+
+    base = str(tmp_path / "base")
+    run_cli("train", "--algo", "a2c", "--num-envs", "4", "--total-steps", "2000", "--eval-every", "0",
+            "--run-dir", base, *FAST, check=True)
+    finals = []
+    for name in ("a", "b"):
+        d = str(tmp_path / name)
+        shutil.copytree(base, d)
+        run_cli("train", "--resume", d, "--total-steps", "4000", *FAST, check=True)
+        finals.append(_latest(d)["model"])
+    assert all(torch.equal(finals[0][k], finals[1][k]) for k in finals[0])
+    assert not all(torch.equal(finals[0][k], _latest(base)["model"][k]) for k in finals[0])
+
+
+def test_linear_schedule_continues_down_after_a_new_budget():
+    fresh = resumed_schedule(1e-3, "linear", 1000, 0, None)
+    assert fresh == LrSchedule(1e-3, "linear", 1000, 0)
+    saved = fresh.to_dict()
+    assert resumed_schedule(1e-3, "linear", 1000, 400, saved) == fresh  # same budget: unchanged
+    longer = resumed_schedule(1e-3, "linear", 3000, 400, saved)
+    assert longer(400) == pytest.approx(fresh(400))  # continuous at the resume point
+    assert longer(3000) == 0.0 and longer(1000) > 0.0
+    assert all(longer(s) <= fresh(400) + 1e-15 for s in range(400, 3001, 100))  # never back up
+    # a second resume with yet another budget continues from where the first one was
+    again = resumed_schedule(1e-3, "linear", 5000, 2000, longer.to_dict())
+    assert again(2000) == pytest.approx(longer(2000))
+    with pytest.raises(UsageError, match="already reached 0"):
+        resumed_schedule(1e-3, "linear", 2000, 1000, saved)
+    assert resumed_schedule(1e-3, "constant", 2000, 1000, saved)(1500) == 1e-3
+
+
+def test_a_resumed_linear_schedule_never_jumps_back_up(run_dir):
+    run_cli("train", "--algo", "a2c", "--num-envs", "4", "--lr-schedule", "linear", "--total-steps", "40000",
+            "--target-return", "25", "--eval-every", "0", "--run-dir", run_dir, *FAST, check=True)
+    stopped = _latest(run_dir)["counters"]["env_steps"]
+    assert stopped < 40000  # stopped by the target, the lr partly decayed
+    run_cli("train", "--resume", run_dir, "--total-steps", "80000", "--target-return", "1000",
+            "--max-seconds", "4", *FAST, check=True)
+    rows = list(csv.DictReader(open(os.path.join(run_dir, "metrics.csv"))))
+    lrs = [float(r["lr"]) for r in rows if r["lr"]]
+    assert len(lrs) >= 2 and all(b <= a + 1e-12 for a, b in zip(lrs, lrs[1:]))
