@@ -19,7 +19,6 @@ project's venv: ``.venv/bin/python benchmarks/stability.py --env CartPole-v1 --s
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import platform
@@ -28,11 +27,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import deque
 from datetime import date
 from pathlib import Path
 
 from asyncrl.config import TrainConfig, resolve
+from asyncrl.plot import holding_bar, solve_and_hold
 
 THRESHOLDS = {"CartPole-v1": 475.0, "Pendulum-v1": -200.0}
 HOLD = {"CartPole-v1": 1_000_000, "Pendulum-v1": 2_000_000}
@@ -40,41 +39,8 @@ FAMILY = {"CartPole-v1": "discrete", "Pendulum-v1": "continuous"}
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def holding_bar(threshold: float) -> float:
-    return threshold - 0.1 * abs(threshold)
-
-
 def default_budget(algo: str, env: str) -> int:
     return int(resolve(TrainConfig(algo=algo, env=env, run_dir="unused"), FAMILY[env]).total_steps)
-
-
-def analyse(csv_path: Path, threshold: float, budget: int, hold: int) -> dict:
-    """Solve point, and the lowest 100-episode mean over the ``hold`` env steps after it."""
-    with csv_path.open(newline="") as f:
-        rows = sorted(csv.DictReader(f), key=lambda r: float(r["wall_time_s"]))
-    window: deque[float] = deque(maxlen=100)
-    solve_steps = solve_s = None
-    lowest = None
-    last_steps = 0
-    for row in rows:
-        window.append(float(row["episode_return"]))
-        steps = int(row["env_steps"])
-        last_steps = steps
-        if len(window) < 100:
-            continue
-        mean = sum(window) / 100
-        if solve_steps is None:
-            if mean >= threshold:
-                solve_steps, solve_s = steps, float(row["wall_time_s"])
-            continue
-        if steps > solve_steps + hold:
-            break
-        lowest = mean if lowest is None else min(lowest, mean)
-    solved = solve_steps is not None and solve_steps <= budget
-    covered = solve_steps is not None and last_steps >= solve_steps + hold
-    return {"solved": solved, "solve_steps": solve_steps, "solve_seconds": solve_s, "lowest_after": lowest,
-            "hold_covered": covered,
-            "held": bool(solved and covered and lowest is not None and lowest >= holding_bar(threshold))}
 
 
 def main() -> None:
@@ -104,7 +70,7 @@ def main() -> None:
                        "returncode": proc.returncode, "command": " ".join(cmd[1:])}
                 if proc.returncode != 0:
                     print(proc.stderr[-2000:], file=sys.stderr)
-                rec.update(analyse(run_dir / "episodes.csv", thr, budget, hold))
+                rec.update(solve_and_hold(str(run_dir), thr, budget, hold))
                 results.append(rec)
                 print(f"[stability] {algo} seed {seed}: solved={rec['solved']} at {rec['solve_steps']} "
                       f"({rec['solve_seconds']}) lowest after {rec['lowest_after']} held={rec['held']} "

@@ -47,6 +47,37 @@ def rolling_mean(x: np.ndarray, window: int = 100) -> np.ndarray:
     return (c[idx] - c[lo]) / (idx - lo)
 
 
+def holding_bar(threshold: float) -> float:
+    """90% of a threshold: for a negative one (Pendulum's -200) the threshold minus 10% of its size (-220)."""
+    return threshold - 0.1 * abs(threshold)
+
+
+def solve_and_hold(run_dir: str, threshold: float, budget: int, hold: int) -> dict:
+    """Did the run solve within ``budget`` env steps, and did it stay solved for ``hold`` env steps after?
+
+    In finishing order, the first full 100-episode mean at or above ``threshold`` is the solve point;
+    ``lowest_after`` is the lowest 100-episode mean over the ``hold`` env steps after it, ``held`` whether
+    that stayed at or above :func:`holding_bar` over the whole window (which the run must cover).
+    """
+    ep = read_episodes(run_dir)
+    order = np.argsort(ep["wall_time_s"], kind="stable")
+    steps, returns = ep["env_steps"][order], ep["episode_return"][order]
+    means = rolling_mean(returns)
+    full = np.arange(len(returns)) >= 99  # a full window of 100 episodes
+    hit = np.flatnonzero(full & (means >= threshold))
+    if len(hit) == 0:
+        return {"solved": False, "solve_steps": None, "solve_seconds": None, "lowest_after": None, "held": False}
+    i = int(hit[0])
+    solve_steps = int(steps[i])
+    after = (np.arange(len(returns)) > i) & (steps <= solve_steps + hold)
+    lowest = float(means[after].min()) if after.any() else None
+    covered = len(steps) > 0 and steps[-1] >= solve_steps + hold
+    solved = solve_steps <= budget
+    return {"solved": solved, "solve_steps": solve_steps,
+            "solve_seconds": float(ep["wall_time_s"][order][i]), "lowest_after": lowest,
+            "held": bool(solved and covered and lowest is not None and lowest >= holding_bar(threshold))}
+
+
 def _group_key(run_dir: str) -> str:
     try:
         with open(os.path.join(run_dir, "config.json")) as f:
