@@ -119,3 +119,40 @@ def test_a_resumed_linear_schedule_never_jumps_back_up(run_dir):
     rows = list(csv.DictReader(open(os.path.join(run_dir, "metrics.csv"))))
     lrs = [float(r["lr"]) for r in rows if r["lr"]]
     assert len(lrs) >= 2 and all(b <= a + 1e-12 for a, b in zip(lrs, lrs[1:]))
+
+
+def test_best_checkpoint_pairs_the_tested_model_with_the_optimizer_of_its_moment(tmp_path):
+    """A test result arrives after training went on; ``best.pt`` must hold the optimizer state of the
+    moment the tested weights were taken, not the optimizer's state when the result came back."""
+    from asyncrl.logger import RunLogger
+    from asyncrl.runtime.control import Counters, TrainingControl
+    from asyncrl.runtime.procs import StopSignal
+
+    class Tester:  # answers each submitted test at the next poll
+        def __init__(self):
+            self.queue = []
+
+        def submit(self, steps, state):
+            self.queue.append((steps, [100.0], state))
+            return True
+
+        def poll(self):
+            done, self.queue = self.queue, []
+            return done
+
+    cfg = TrainConfig(algo="a2c", run_dir=str(tmp_path), eval_every=10, lr=1e-3, lr_schedule="constant",
+                      total_steps=1000)
+    logger = RunLogger(str(tmp_path), [], tensorboard=False, progress=False)
+    control = TrainingControl(cfg, "{}", logger, Counters(), StopSignal(), Tester())
+    opt = {"kind": "rmsprop", "step": torch.tensor(1.0), "square_avg": [torch.ones(2)]}
+    control.counters.env_steps = 10
+    control.tick(lambda: {"w": torch.zeros(2)}, lambda: opt)  # the test of the weights at step 10 starts
+    opt["step"] += 5  # training goes on: the live optimizer changes in place
+    opt["square_avg"][0].mul_(3)
+    control.counters.env_steps = 15
+    control.tick(lambda: {"w": torch.ones(2)}, lambda: opt)  # its result arrives: best.pt is written
+    logger.close()
+    best = torch.load(os.path.join(str(tmp_path), "checkpoints", "best.pt"), weights_only=True)
+    assert best["test_steps"] == 10 and torch.equal(best["model"]["w"], torch.zeros(2))
+    assert float(best["optimizer"]["step"]) == 1.0
+    assert torch.equal(best["optimizer"]["square_avg"][0], torch.ones(2))
