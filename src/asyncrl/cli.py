@@ -10,6 +10,7 @@ import json
 import re
 import sys
 
+from asyncrl.config import ATARI_EVAL
 from asyncrl.errors import UsageError
 
 # (flag, config field, type, help); bools get --x/--no-x.
@@ -122,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="play this many episodes at once, one batched forward per step (same seeds)")
     e.add_argument("--checkpoint", choices=["best", "latest"], default="best", help="which checkpoint of a run dir")
     e.add_argument("--json", action="store_true", help="print one JSON object")
-    e.add_argument("--atari-eval", choices=["game", "lives"], default=None,
+    e.add_argument("--atari-eval", choices=ATARI_EVAL, default=None,
                    help="Atari protocol (default: the run's, standard game): whole games, or lives as in training")
 
     pl = sub.add_parser("plot", help="plot learning curves of run dirs")
@@ -136,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--fps", type=int, default=30)
     r.add_argument("--checkpoint", choices=["best", "latest"], default="best")
-    r.add_argument("--atari-eval", choices=["game", "lives"], default=None, help="Atari protocol (default: the run's)")
+    r.add_argument("--atari-eval", choices=ATARI_EVAL, default=None, help="Atari protocol (default: the run's)")
     return p
 
 
@@ -206,13 +207,11 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 
 def _cmd_record(args: argparse.Namespace) -> int:
     from asyncrl.evaluate import atari_protocol
-    from asyncrl.limits import MAX_FPS, MAX_SEED, need_int
-    from asyncrl.paths import check_checkpoint_arg, check_output_file
-    from asyncrl.record import EXTENSIONS, record_gif
+    from asyncrl.limits import MAX_SEED, need_int
+    from asyncrl.paths import check_checkpoint_arg
+    from asyncrl.record import record_gif
 
-    need_int("--seed", args.seed, 0, MAX_SEED)
-    need_int("--fps", args.fps, 1, MAX_FPS)
-    check_output_file(args.out, "-o", EXTENSIONS)  # before the checkpoint is loaded and the episode played
+    need_int("--seed", args.seed, 0, MAX_SEED)  # (-o and --fps: record_gif checks them before it plays)
     check_checkpoint_arg(args.path)
     _, data, model = _load(args.path, args.checkpoint)
     options, _ = atari_protocol(data["env"], _env_options(data), args.atari_eval)

@@ -34,9 +34,7 @@ def atari_protocol(env_id: str, options: dict | None, override: str | None = Non
         if override is not None:
             raise UsageError(f"--atari-eval applies to Atari games only, not --env {env_id}")
         return options, None
-    if override is not None:
-        if override not in ATARI_EVAL:
-            raise UsageError(f"--atari-eval {override!r} is not supported (allowed: {', '.join(ATARI_EVAL)})")
+    if override is not None:  # (an unknown protocol is refused by AtariOptions when the env is built)
         options = {**(options or {}), "atari_eval": override}
     return options, (options or {}).get("atari_eval") or ATARI_EVAL[0]
 
