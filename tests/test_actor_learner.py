@@ -9,7 +9,8 @@ import random
 import pytest
 import torch
 
-from asyncrl.algos.actor_critic import ActorCriticParams, backward_and_clip, rollout_loss
+from asyncrl.algos import get_algorithm
+from asyncrl.algos.actor_critic import ActorCriticParams, rollout_loss
 from asyncrl.algos.appo import (
     APPOParams,
     appo_batch_targets,
@@ -23,11 +24,12 @@ from asyncrl.algos.appo import (
 from asyncrl.config import TrainConfig, resolve
 from asyncrl.envs.make import env_spaces
 from asyncrl.losses.returns import gae_advantages, n_step_returns
-from asyncrl.nn.model import ActorCritic, spec_from_spaces
+from asyncrl.nn.model import ActorCritic
+from asyncrl.nn.spec import spec_from_spaces
+from asyncrl.optim.grads import backward_and_clip
 from asyncrl.runtime.actor import Actor, actor_seed
-from asyncrl.runtime.actor_learner import build_slots
 from asyncrl.runtime.learner import Learner
-from asyncrl.runtime.slots import SlotLedger
+from asyncrl.runtime.slots import SlotLedger, build_slots
 from asyncrl.runtime.weights import WeightStore
 
 
@@ -52,10 +54,11 @@ class _Pieces:
     def __init__(self, cfg: TrainConfig):
         self.cfg = cfg
         self.model = _model(cfg)
-        self.slots = build_slots(cfg, self.model, torch.float32)
+        self.slots = build_slots(cfg, get_algorithm(cfg.algo), self.model, torch.float32)
         self.weights = WeightStore(list(self.model.parameters()))
-        self.learner = Learner(cfg, self.model, self.slots, self.weights)
-        self.actors = [Actor(cfg, self.model.spec, self.slots, self.weights, actor_seed(cfg.seed, r, 0))
+        algo = get_algorithm(cfg.algo)
+        self.learner = Learner(cfg, algo, self.model, self.slots, self.weights)
+        self.actors = [Actor(cfg, algo, self.model.spec, self.slots, self.weights, actor_seed(cfg.seed, r, 0))
                        for r in range(cfg.workers)]
         self.ledger = SlotLedger(cfg.workers, cfg.slots_per_actor)
         self.free = [self.ledger.hand_out(r) for r in range(cfg.workers)]
@@ -122,7 +125,7 @@ def test_weight_store_reader_retries_when_the_buffer_it_read_was_overwritten():
 
 def test_batch_puts_slots_side_by_side_on_the_env_axis():
     cfg = _cfg(lstm=True, lstm_size=5)
-    slots = build_slots(cfg, _model(cfg), torch.float32)
+    slots = build_slots(cfg, get_algorithm(cfg.algo), _model(cfg), torch.float32)
     for name in ("obs", "r_t", "behaviour_logp", "core_h"):
         t = getattr(slots, name)
         t.copy_(torch.randn(t.shape))
@@ -254,7 +257,7 @@ def test_minibatches_partition_the_env_columns():
     cols = minibatch_columns(10, 3, torch.Generator().manual_seed(1))
     assert len(cols) == 3 and sorted(torch.cat(cols).tolist()) == list(range(10))
     cfg = _cfg(lstm=True, lstm_size=4)
-    slots = build_slots(cfg, _model(cfg), torch.float32)
+    slots = build_slots(cfg, get_algorithm(cfg.algo), _model(cfg), torch.float32)
     slots.obs.copy_(torch.randn(slots.obs.shape))
     slots.core_h.copy_(torch.randn(slots.core_h.shape))
     batch = slots.batch([0, 1])

@@ -339,8 +339,8 @@ def test_test_runs_during_training_follow_the_run_protocol(monkeypatch, protocol
 
     from asyncrl.config import TrainConfig, env_options
     from asyncrl.envs.make import env_spaces
-    from asyncrl.nn.model import make_model, spec_from_spaces
-    from asyncrl.runtime.control import spec_json
+    from asyncrl.nn.build import make_model
+    from asyncrl.nn.spec import spec_from_spaces, spec_json
     from asyncrl.runtime.tester import PeriodicTester
 
     _, opts = _serving_game(monkeypatch)

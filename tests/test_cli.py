@@ -87,7 +87,8 @@ def test_batched_evaluation_plays_the_same_episodes(lstm):
     # each episode, so a deterministic policy scores the same one at a time or several at once.
     from asyncrl.envs.make import env_spaces
     from asyncrl.evaluate import run_episodes
-    from asyncrl.nn.model import make_model, spec_from_spaces
+    from asyncrl.nn.build import make_model
+    from asyncrl.nn.spec import spec_from_spaces
 
     torch.manual_seed(0)  # a random policy whose episode lengths differ from seed to seed
     model = make_model(spec_from_spaces(*env_spaces("CartPole-v1"), hidden=[8], lstm=lstm, lstm_size=8))
@@ -103,7 +104,8 @@ def test_batched_evaluation_clips_continuous_actions():
     # same (up to the float rounding of a batched forward).
     from asyncrl.envs.make import env_spaces
     from asyncrl.evaluate import run_episodes
-    from asyncrl.nn.model import make_model, spec_from_spaces
+    from asyncrl.nn.build import make_model
+    from asyncrl.nn.spec import spec_from_spaces
 
     torch.manual_seed(0)
     model = make_model(spec_from_spaces(*env_spaces("MountainCarContinuous-v0"), hidden=[8]))

@@ -14,9 +14,10 @@ import torch
 
 from asyncrl.algos.feudal import FeudalParams, feudal_loss
 from asyncrl.losses.feudal import cosine, goal_diversity, intrinsic_reward, manager_displacement, transition_policy_loss
+from asyncrl.nn.build import make_model
 from asyncrl.nn.dilated_lstm import DilatedLSTM
 from asyncrl.nn.feudal import FeudalNet
-from asyncrl.nn.model import ModelSpec, make_model
+from asyncrl.nn.spec import ModelSpec
 
 from conftest import FAST, run_cli
 
@@ -136,7 +137,7 @@ def test_goal_diversity():
 # ---- the network -------------------------------------------------------------------------------
 
 def _rollout(model, T=6, B=3, seed=0, first=None):
-    from asyncrl.runtime.rollout import Rollout
+    from asyncrl.core.batch import Rollout
 
     g = torch.Generator().manual_seed(seed)
     if first is None:

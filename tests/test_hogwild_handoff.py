@@ -14,7 +14,8 @@ import torch
 
 from asyncrl.algos.actor_critic import ActorCriticParams, rollout_loss
 from asyncrl.envs.vector import make_vec_env
-from asyncrl.nn.model import ActorCritic, spec_from_spaces
+from asyncrl.nn.model import ActorCritic
+from asyncrl.nn.spec import spec_from_spaces
 from asyncrl.optim import make_optimizer
 from asyncrl.runtime.hogwild import hogwild_step
 from asyncrl.runtime.rollout import RolloutCollector

@@ -14,8 +14,9 @@ import os
 import pytest
 
 from asyncrl import A2C
+from asyncrl.algos import ALGORITHMS
 from asyncrl.cli import main
-from asyncrl.config import DEFAULTS, TrainConfig, resolve, validate
+from asyncrl.config import TrainConfig, resolve, validate
 from asyncrl.errors import UsageError
 from asyncrl.limits import MAX_WORKERS
 
@@ -342,7 +343,7 @@ def test_the_bounds_do_not_refuse_real_settings():
                          batch_rollouts=1, slots_per_actor=4, hidden=[4096, 4096], lstm_size=4096, seed=2**32 - 1,
                          target_return=-1e6, max_seconds=30 * 86400, lr=1.0, log_std_init=-5.0, eval_every=10**9,
                          eval_episodes=10_000, max_grad_norm=0.0, entropy_coef=0.0))
-    for algo, key in DEFAULTS:
+    for algo, key in ((a.name, key) for a in ALGORITHMS.values() for key in a.defaults):
         family = key if key in ("discrete", "continuous", "atari") else \
             "continuous" if key.startswith("Pendulum") else "discrete"
         resolve(TrainConfig(algo=algo, env="CartPole-v1" if key == family else key), family)

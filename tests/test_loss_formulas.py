@@ -27,10 +27,10 @@ from torch import nn
 from asyncrl.algos.actor_critic import ActorCriticParams, rollout_loss
 from asyncrl.algos.appo import APPOParams, appo_loss
 from asyncrl.algos.impala import VTraceParams, impala_loss
+from asyncrl.core.batch import Rollout
 from asyncrl.losses.actor_critic import actor_critic_loss
 from asyncrl.nn import heads
 from asyncrl.nn.model import PolicyOutput
-from asyncrl.runtime.rollout import Rollout
 
 F64 = torch.float64
 T, B = 2, 2

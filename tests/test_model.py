@@ -8,7 +8,8 @@ import torch
 from torch.distributions import Categorical, Normal
 
 from asyncrl.nn import heads
-from asyncrl.nn.model import ActorCritic, spec_from_spaces
+from asyncrl.nn.model import ActorCritic
+from asyncrl.nn.spec import spec_from_spaces
 
 T, B = 6, 3
 BOX_OBS = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)

@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 import torch
 
-from asyncrl.nn.model import ActorCritic, spec_from_spaces
+from asyncrl.nn.model import ActorCritic
 from asyncrl.nn.numpy_policy import NumpyPolicy
+from asyncrl.nn.spec import spec_from_spaces
 
 OBS = gym.spaces.Box(-1.0, 1.0, (5,), np.float32)
 SPACES = {"categorical": gym.spaces.Discrete(4), "gaussian": gym.spaces.Box(-2.0, 2.0, (3,), np.float32)}

@@ -15,7 +15,8 @@ import pytest
 import torch
 
 from asyncrl.envs.vector import SyncVecEnv
-from asyncrl.nn.model import ActorCritic, spec_from_spaces
+from asyncrl.nn.model import ActorCritic
+from asyncrl.nn.spec import spec_from_spaces
 from asyncrl.runtime.rollout import RolloutCollector
 
 GAMMA = 0.9

@@ -18,8 +18,10 @@ import torch
 
 from asyncrl.checkpoint import load_checkpoint, model_from_checkpoint, resolve_checkpoint_path
 from asyncrl.config import TrainConfig
+from asyncrl.core.batch import CoreState
 from asyncrl.errors import UsageError
-from asyncrl.nn.model import ActorCritic, CoreState
+from asyncrl.nn.model import ActorCritic
+from asyncrl.train import train
 
 
 class Policy:
@@ -75,8 +77,6 @@ class _Agent:
         """Train. A second call continues the same run: ``total_steps`` and ``max_seconds`` then
         count from where the first call stopped, and ``target_return`` applies only if given again.
         ``total_timesteps`` is Stable-Baselines3's name for ``total_steps``."""
-        from asyncrl.train import train
-
         total_steps = total_steps if total_steps is not None else total_timesteps
         budget = {"total_steps": total_steps, "target_return": target_return, "max_seconds": max_seconds}
         if self.run_dir is None:

@@ -31,6 +31,8 @@ from typing import Any
 import torch
 
 from asyncrl.errors import UsageError
+from asyncrl.nn.build import make_model
+from asyncrl.nn.spec import ModelSpec
 
 FORMAT = "asyncrl-checkpoint-v1"
 
@@ -96,9 +98,8 @@ def resolve_checkpoint_path(path: str, prefer: str = "best") -> str:
 
 
 def model_from_checkpoint(data: dict[str, Any]):
-    """Rebuild the :class:`~asyncrl.nn.model.ActorCritic` stored in a loaded checkpoint."""
-    from asyncrl.nn.model import ModelSpec, make_model
-
+    """Rebuild the network stored in a loaded checkpoint (an :class:`~asyncrl.nn.model.ActorCritic`, or a
+    :class:`~asyncrl.nn.feudal.FeudalNet`), from its saved :class:`~asyncrl.nn.spec.ModelSpec`."""
     model = make_model(ModelSpec(**json.loads(data["model_spec"])))
     model.load_state_dict(data["model"])
     model.eval()

@@ -10,8 +10,17 @@ import json
 import re
 import sys
 
-from asyncrl.config import ATARI_EVAL
+from asyncrl.checkpoint import load_checkpoint, model_from_checkpoint, resolve_checkpoint_path
+from asyncrl.config import TrainConfig, env_options
+from asyncrl.envs.atari import ATARI_EVAL
 from asyncrl.errors import UsageError
+from asyncrl.evaluate import atari_protocol, run_episodes, summarize
+from asyncrl.limits import MAX_ENVS, MAX_EPISODES, MAX_SEED, need_int
+from asyncrl.paths import check_checkpoint_arg, check_output_file
+from asyncrl.plot import output_extensions, plot_runs
+from asyncrl.record import record_gif
+from asyncrl.runtime.procs import WorkerFailed
+from asyncrl.train import format_result, train
 
 # (flag, config field, type, help); bools get --x/--no-x.
 _TRAIN_FLAGS: list[tuple[str, str, object, str]] = [
@@ -99,7 +108,8 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="asyncrl",
-                description="Asynchronous actor-critic RL (A3C, A2C, IMPALA, APPO) on PyTorch and Gymnasium.")
+                description="Asynchronous actor-critic RL (A3C, A2C, IMPALA, APPO, a3c-ps, FeUdal) on PyTorch and "
+                            "Gymnasium.")
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
 
     t = sub.add_parser("train", help="train an agent (no arguments: A3C on CartPole-v1 with all cores)")
@@ -142,10 +152,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from asyncrl.config import TrainConfig
-    from asyncrl.runtime.procs import WorkerFailed
-    from asyncrl.train import format_result, train
-
     given = {dest for _, dest, _, _ in _TRAIN_FLAGS if hasattr(args, dest)}
     cfg = TrainConfig(**{k: getattr(args, k) for k in given})
     try:
@@ -158,8 +164,6 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _load(path: str, which: str):
-    from asyncrl.checkpoint import load_checkpoint, model_from_checkpoint, resolve_checkpoint_path
-
     ckpt_path = resolve_checkpoint_path(path, which)
     data = load_checkpoint(ckpt_path)
     return ckpt_path, data, model_from_checkpoint(data)
@@ -167,16 +171,10 @@ def _load(path: str, which: str):
 
 def _env_options(data: dict) -> dict:
     """The env options (Atari preprocessing) saved with a checkpoint's config."""
-    from asyncrl.config import env_options
-
     return env_options(json.loads(data["config"])) if "config" in data else {}
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from asyncrl.evaluate import atari_protocol, run_episodes, summarize
-    from asyncrl.limits import MAX_ENVS, MAX_EPISODES, MAX_SEED, need_int
-    from asyncrl.paths import check_checkpoint_arg
-
     need_int("--episodes", args.episodes, 1, MAX_EPISODES)
     need_int("--num-envs", args.num_envs, 1, MAX_ENVS)
     need_int("--seed", args.seed, 0, MAX_SEED)
@@ -197,20 +195,12 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
-    from asyncrl.paths import check_output_file
-    from asyncrl.plot import output_extensions, plot_runs
-
     check_output_file(args.out, "-o", output_extensions())  # also: not a file of a run (plot_runs allows that)
     print(plot_runs(args.run_dirs, args.out, title=args.title))
     return 0
 
 
 def _cmd_record(args: argparse.Namespace) -> int:
-    from asyncrl.evaluate import atari_protocol
-    from asyncrl.limits import MAX_SEED, need_int
-    from asyncrl.paths import check_checkpoint_arg
-    from asyncrl.record import record_gif
-
     need_int("--seed", args.seed, 0, MAX_SEED)  # (-o and --fps: record_gif checks them before it plays)
     check_checkpoint_arg(args.path)
     _, data, model = _load(args.path, args.checkpoint)

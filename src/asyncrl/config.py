@@ -1,8 +1,8 @@
 """The typed training configuration, its per-env defaults and its validation.
 
-Every field left as ``None`` is filled by :func:`resolve` from :data:`DEFAULTS` (first the
-exact ``(algo, env id)`` entry, then the algorithm's entry for the action-space family), so a
-user only names what they want to change. The resolved config is saved as ``config.json``
+Every field left as ``None`` is filled by :func:`resolve` from the algorithm's defaults
+(:attr:`asyncrl.algos.base.Algorithm.defaults`: the row of the env id over the row of the env family)
+over :data:`_COMMON`, so a user only names what they want to change. The resolved config is saved as ``config.json``
 beside every run and is enough to reproduce it.
 """
 
@@ -11,23 +11,26 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+import torch
+
+from asyncrl import limits as L
+from asyncrl.algos import ALGORITHMS
+from asyncrl.algos.base import gradient_actor, runtime_of
+from asyncrl.envs.atari import ATARI_EVAL, atari_game
+from asyncrl.envs.vector import VECTOR_IMPLS
 from asyncrl.errors import UsageError
 
-ALGOS = ("a3c", "a2c", "impala", "appo", "a3c-ps", "feudal")
-ACTOR_LEARNER_ALGOS = ("impala", "appo", "a3c-ps")
-"""Algorithms on the actor-learner runtime (:mod:`asyncrl.runtime.actor_learner`)."""
 TARGETS = ("vtrace", "gae")
 TORSOS = ("auto", "mlp", "a3c-cnn", "nature-cnn", "impala-cnn")
 OPTIMIZERS = ("rmsprop", "rmsprop-tf", "adam")
 LR_SCHEDULES = ("constant", "linear")
 START_METHODS = ("fork", "spawn", "forkserver")
-VECTOR_IMPLS = ("auto", "native", "gymnasium")
 RUNTIMES = ("hogwild", "sync")
-ATARI_EVAL = ("game", "lives")
-"""Atari evaluation protocols (see :class:`TrainConfig.atari_eval`)."""
+"""``--runtime`` choices (for an algorithm with more than one: FeUdal)."""
 
 
 @dataclass
@@ -199,7 +202,6 @@ class TrainConfig:
         return cls(**data)
 
 
-# Per-(algo, env) defaults; "discrete"/"continuous" entries cover every other env.
 _COMMON: dict[str, Any] = dict(
     lr_schedule="constant", gamma=0.99, gae_lambda=1.0, entropy_coef=0.01, value_coef=0.5,
     max_grad_norm=0.5, normalize_advantages=False, reward_scale=1.0, optimizer="rmsprop",
@@ -208,93 +210,7 @@ _COMMON: dict[str, Any] = dict(
     batch_rollouts=1, slots_per_actor=2, rho_bar=1.0, c_bar=1.0, pg_rho_bar=1.0, targets="vtrace",
     clip_range=0.2, epochs=1, minibatches=1, kl_coef=0.0, max_policy_lag=0, device="cpu",
 )
-_FEUDAL: dict[str, Any] = dict(runtime="hogwild", worker_gamma=0.95, intrinsic_coef=0.5, feudal_dim=256, goal_dim=16,
-                               dilation=10, horizon=10)
-"""FeUdal's own settings (only feudal runs get them, so other runs' config.json stays free of them)."""
-DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {
-    ("a3c", "discrete"): dict(num_envs=1, n_steps=5, lr=7e-4, total_steps=1_000_000, eval_every=100_000),
-    ("a3c", "continuous"): dict(num_envs=1, n_steps=5, lr=3e-4, entropy_coef=0.0, total_steps=1_000_000,
-                                eval_every=100_000),
-    ("a2c", "discrete"): dict(num_envs=16, n_steps=5, lr=7e-4, total_steps=1_000_000, eval_every=100_000),
-    ("a2c", "continuous"): dict(num_envs=16, n_steps=8, lr=7e-4, entropy_coef=0.0, total_steps=1_000_000,
-                                eval_every=100_000),
-    ("impala", "discrete"): dict(num_envs=32, n_steps=20, lr=6e-4, total_steps=1_000_000, eval_every=100_000),
-    ("impala", "continuous"): dict(num_envs=32, n_steps=20, lr=3e-4, entropy_coef=0.0, total_steps=1_000_000,
-                                   eval_every=100_000),
-    ("appo", "discrete"): dict(num_envs=32, n_steps=16, lr=3e-4, optimizer="adam", optimizer_eps=1e-8, epochs=2,
-                               minibatches=2, total_steps=1_000_000, eval_every=100_000),
-    ("appo", "continuous"): dict(num_envs=32, n_steps=16, lr=3e-4, optimizer="adam", optimizer_eps=1e-8,
-                                 entropy_coef=0.0, epochs=2, minibatches=2, total_steps=1_000_000,
-                                 eval_every=100_000),
-    ("a3c-ps", "discrete"): dict(num_envs=1, n_steps=5, lr=7e-4, total_steps=1_000_000, eval_every=100_000),
-    ("a3c-ps", "continuous"): dict(num_envs=1, n_steps=5, lr=3e-4, entropy_coef=0.0, total_steps=1_000_000,
-                                   eval_every=100_000),
-    # FeUdal: the paper's d = 256, k = 16, r = c = 10, discounts 0.99 (Manager) and 0.95 (Worker);
-    # rollouts of 4c steps so most steps see a whole c-step displacement; alpha 0.5 from the paper's
-    # range [0, 1]. With --runtime sync num_envs is the total, as for A2C.
-    ("feudal", "discrete"): dict(num_envs=16, n_steps=40, lr=7e-4, max_grad_norm=40.0, total_steps=1_000_000,
-                                 eval_every=100_000, **_FEUDAL),
-    ("feudal", "atari"): dict(num_envs=4, n_steps=40, lr=7e-4, max_grad_norm=40.0, total_steps=10_000_000,
-                              eval_every=500_000, **_FEUDAL),
-    # Tuned on 2 cores (BENCHMARKS.md): larger batches with a larger learning rate, no entropy bonus.
-    # RMSprop eps 3e-3 (the floor of its denominator, BENCHMARKS.md "Defaults that hold"): once CartPole is
-    # solved the policy gradient is mostly noise, and with eps 1e-5 RMSprop rescaled that noise to full-size
-    # steps, so 8 of 15 runs fell below 100 within 1M steps of solving; with 3e-3 the steps shrink with the
-    # gradient and every run holds, at about the same speed to solve.
-    ("a3c", "CartPole-v1"): dict(num_envs=32, n_steps=5, lr=4e-3, optimizer_eps=3e-3, entropy_coef=0.0,
-                                 total_steps=500_000, eval_every=50_000),
-    ("a2c", "CartPole-v1"): dict(num_envs=64, n_steps=5, lr=5e-3, optimizer_eps=3e-3, entropy_coef=0.0,
-                                 total_steps=500_000, eval_every=50_000),
-    # Atari (any ALE game, standard preprocessing), from the papers and RL Zoo, not yet tuned here:
-    # A2C as RL Zoo's Atari A2C (16 envs x 5 steps, lr 7e-4, entropy 0.01, vf_coef 0.25, SB3's
-    # RMSpropTFLike with eps 1e-5): rmsprop-tf, and value_coef 0.5 because asyncrl's value loss is
-    # 0.5 * MSE * value_coef while SB3's is vf_coef * MSE, so 0.5 here weighs the squared error by 0.25 as there;
-    # A3C's t_max 5 and entropy 0.01 (Mnih et al., 2016); IMPALA's unroll 20, RMSprop 6e-4, entropy 0.01
-    # and gradient clip 40 (Espeholt et al., 2018), but RMSprop eps 1e-5 instead of the paper's 0.01,
-    # which suits its summed losses: with asyncrl's mean-reduced losses it shrank every step about 100x
-    # and Pong stayed at -20 for 3M frames; APPO with PPO's Atari Adam 2.5e-4 and clip 0.1 (Schulman
-    # et al., 2017), one epoch (Sample Factory's default). LSTM cores of 256 as in A3C.
-    ("a2c", "atari"): dict(lstm_size=256, num_envs=16, n_steps=5, lr=7e-4, value_coef=0.5, optimizer="rmsprop-tf",
-                           total_steps=10_000_000,
-                           eval_every=500_000),
-    ("a3c", "atari"): dict(lstm_size=256, num_envs=4, n_steps=5, lr=7e-4, max_grad_norm=40.0, total_steps=10_000_000,
-                           eval_every=500_000),
-    ("a3c-ps", "atari"): dict(lstm_size=256, num_envs=4, n_steps=5, lr=7e-4, max_grad_norm=40.0, total_steps=10_000_000,
-                              eval_every=500_000),
-    ("impala", "atari"): dict(lstm_size=256, num_envs=16, n_steps=20, lr=6e-4, optimizer_eps=1e-5, max_grad_norm=40.0,
-                              total_steps=10_000_000, eval_every=500_000),
-    ("appo", "atari"): dict(lstm_size=256, num_envs=16, n_steps=32, lr=2.5e-4, optimizer="adam", optimizer_eps=1e-5,
-                            clip_range=0.1, total_steps=10_000_000, eval_every=500_000),
-    # Actor-learner algorithms on CartPole, tuned on 2 cores (BENCHMARKS.md): one actor of 64 envs.
-    # The optimizer's eps as for A3C above: IMPALA's RMSprop 5e-3 (with 1e-3 2 of 3 seeds still fell after
-    # solving, with 3e-3 1 of 5 dipped to 418, and its former entropy bonus of 0.01 did not stop the fall);
-    # APPO's Adam 1e-3 (with 1e-8, 1e-5 and 1e-4 one run in 5 dropped below 210 after solving each time;
-    # halving the lr did not help).
-    ("impala", "CartPole-v1"): dict(num_envs=64, n_steps=10, lr=4e-3, optimizer_eps=5e-3, entropy_coef=0.0,
-                                    total_steps=500_000, eval_every=50_000),
-    ("appo", "CartPole-v1"): dict(num_envs=64, n_steps=10, lr=3e-3, optimizer_eps=1e-3, entropy_coef=0.0, epochs=2,
-                                  minibatches=2, total_steps=500_000, eval_every=50_000),
-    ("a3c-ps", "CartPole-v1"): dict(num_envs=32, n_steps=5, lr=4e-3, optimizer_eps=3e-3, entropy_coef=0.0,
-                                    total_steps=500_000, eval_every=50_000),
-    # Pendulum: short horizon (gamma 0.9), rewards scaled to ~[-1.6, 0], Adam, normalised advantages,
-    # learning rate decayed linearly to 0 at total_steps (BENCHMARKS.md: more seeds solve than with a constant lr).
-    ("a3c", "Pendulum-v1"): dict(num_envs=32, n_steps=10, gamma=0.9, gae_lambda=0.9, lr=2e-3, reward_scale=0.1,
-                                 lr_schedule="linear",
-                                 log_std_init=-0.5, optimizer="adam", optimizer_eps=1e-8,
-                                 normalize_advantages=True, total_steps=2_000_000, eval_every=100_000),
-    ("a2c", "Pendulum-v1"): dict(num_envs=32, n_steps=10, gamma=0.9, gae_lambda=0.9, lr=2e-3, reward_scale=0.1,
-                                 lr_schedule="linear",
-                                 log_std_init=-0.5, optimizer="adam", optimizer_eps=1e-8,
-                                 normalize_advantages=True, total_steps=2_000_000, eval_every=100_000),
-    # APPO on Pendulum: the A2C settings above with 64 envs, one epoch of one minibatch per batch
-    # (Sample Factory's default too): more env steps than several epochs, but less wall time (BENCHMARKS.md).
-    ("appo", "Pendulum-v1"): dict(num_envs=64, n_steps=10, gamma=0.9, gae_lambda=0.9, lr=3e-3, reward_scale=0.1,
-                                  lr_schedule="linear", log_std_init=-0.5, optimizer="adam", optimizer_eps=1e-8,
-                                  normalize_advantages=True, epochs=1, minibatches=1, total_steps=2_000_000,
-                                  eval_every=100_000),
-}
-
-
+"""Defaults under every algorithm's own (its ``defaults``, in its file under ``algos/``)."""
 def _usable_cores() -> int:
     """Cores this process may run on (respects CPU affinity, unlike ``os.cpu_count``)."""
     if hasattr(os, "sched_getaffinity"):
@@ -303,23 +219,26 @@ def _usable_cores() -> int:
 
 
 def default_run_dir(cfg: TrainConfig) -> str:
-    import time
-
     env = cfg.env.replace("/", "_").replace(":", "_")
     return os.path.join("runs", f"{cfg.algo}-{env}-s{cfg.seed}-{time.strftime('%Y%m%d-%H%M%S')}")
 
 
-ONLY_FOR: dict[str, tuple[str, ...]] = {
-    "batch_rollouts": ACTOR_LEARNER_ALGOS, "slots_per_actor": ACTOR_LEARNER_ALGOS,
-    "max_policy_lag": ACTOR_LEARNER_ALGOS, "rho_bar": ("impala", "appo"), "c_bar": ("impala", "appo"),
-    "pg_rho_bar": ("impala",), "targets": ("appo",), "clip_range": ("appo",), "epochs": ("appo",),
-    "minibatches": ("appo",), "kl_coef": ("appo",), "device": ("impala", "appo"), "shared_optimizer": ("a3c", "feudal"),
-    "lstm": ("a3c", "a2c", *ACTOR_LEARNER_ALGOS), "lstm_size": ("a3c", "a2c", *ACTOR_LEARNER_ALGOS),
-    "log_std_init": ("a3c", "a2c", *ACTOR_LEARNER_ALGOS),
-    **{name: ("feudal",) for name in ("runtime", "worker_gamma", "intrinsic_coef", "feudal_dim", "goal_dim",
-                                      "dilation", "horizon")},
-}
-"""Settings that only some algorithms use; giving one to another algorithm is an error, not a no-op."""
+def only_for() -> dict[str, tuple[str, ...]]:
+    """Settings that only some algorithms use (each registered algorithm's ``fields``), with their users;
+    giving one to another algorithm is an error, not a no-op."""
+    algos = ALGORITHMS.values()
+    return {name: tuple(a.name for a in algos if name in a.fields)
+            for name in dict.fromkeys(f for a in algos for f in a.fields)}
+
+
+def algos_on(runtime: str) -> tuple[str, ...]:
+    """The registered algorithms that run on ``runtime``."""
+    return tuple(a.name for a in ALGORITHMS.values() if runtime in a.runtimes)
+
+
+def _check_algo(cfg: TrainConfig) -> None:
+    if cfg.algo not in ALGORITHMS:
+        raise UsageError(f"--algo {cfg.algo!r} is not supported (allowed: {', '.join(ALGORITHMS)})")
 
 
 ATARI_FIELDS = ("noop_max", "episodic_life", "clip_rewards", "fire_reset", "sticky_actions", "full_action_space",
@@ -336,36 +255,35 @@ def env_options(cfg: TrainConfig | dict) -> dict:
 def check_applicable(cfg: TrainConfig) -> None:
     """Refuse settings the chosen algorithm would ignore (call on a user's config, before :func:`resolve`)."""
     _check_types(cfg)
-    if cfg.algo not in ALGOS:
-        raise UsageError(f"--algo {cfg.algo!r} is not supported (allowed: {', '.join(ALGOS)})")
-    from asyncrl.envs.atari import atari_game
-
+    _check_algo(cfg)
     if atari_game(cfg.env) is None:
         for name in ATARI_FIELDS:
             if getattr(cfg, name) is not None:
                 raise UsageError(f"--{name.replace('_', '-')} applies to Atari games only, not --env {cfg.env}")
-    for name, algos in ONLY_FOR.items():
+    for name, algos in only_for().items():
         if getattr(cfg, name) is not None and cfg.algo not in algos:
             raise UsageError(f"--{name.replace('_', '-')} does not apply to --algo {cfg.algo} "
                              f"(it is used by: {', '.join(algos)})")
-    if cfg.algo == "feudal" and cfg.runtime == "sync" and cfg.shared_optimizer is not None:
-        raise UsageError("--shared-optimizer does not apply to --algo feudal --runtime sync (one process, "
-                         "one optimizer)")
+    runtime = runtime_of(ALGORITHMS[cfg.algo], cfg.runtime)
+    if runtime != "hogwild" and cfg.shared_optimizer is not None:
+        raise UsageError(f"--shared-optimizer does not apply to --algo {cfg.algo} --runtime {runtime} (one process, "
+                         f"one optimizer)")
 
 
 def resolve(cfg: TrainConfig, action_family: str) -> TrainConfig:
     """Fill every ``None`` field from :data:`DEFAULTS` and validate; returns a new config."""
-    if cfg.algo not in ALGOS:
-        raise UsageError(f"--algo {cfg.algo!r} is not supported (allowed: {', '.join(ALGOS)})")
+    _check_algo(cfg)
+    algo = ALGORITHMS[cfg.algo]
     values = dict(_COMMON)
-    if (cfg.algo, action_family) not in DEFAULTS:
+    if action_family not in algo.defaults:
         raise UsageError(f"--algo {cfg.algo} needs a discrete action space; --env {cfg.env} has "
                          f"{action_family} actions")
-    values.update(DEFAULTS[(cfg.algo, action_family)])
-    values.update(DEFAULTS.get((cfg.algo, cfg.env), {}))
-    if cfg.algo in ("a3c", "a3c-ps") or (cfg.algo == "feudal" and (cfg.runtime or "hogwild") == "hogwild"):
-        values["workers"] = _usable_cores()
-    elif cfg.algo in ACTOR_LEARNER_ALGOS:
+    values.update(algo.defaults[action_family])
+    values.update(algo.defaults.get(cfg.env, {}))
+    runtime = runtime_of(algo, cfg.runtime or values.get("runtime"))
+    if runtime == "hogwild" or (runtime == "actor-learner" and gradient_actor(algo) is not None):
+        values["workers"] = _usable_cores()  # (a3c-ps: the learner only applies the actors' gradients)
+    elif runtime == "actor-learner":
         values["workers"] = max(1, _usable_cores() - 1)  # the learner takes a core
     else:
         values["workers"] = 1
@@ -410,8 +328,6 @@ def _check_types(cfg: TrainConfig) -> None:
 
 def _check_numbers(cfg: TrainConfig) -> None:
     """Ranges of the numeric settings (:mod:`asyncrl.limits`): finite floats, generous upper bounds."""
-    from asyncrl import limits as L
-
     ints = dict(seed=(0, L.MAX_SEED), workers=(1, L.MAX_WORKERS), num_envs=(1, L.MAX_ENVS),
                 total_steps=(1, L.MAX_STEPS), n_steps=(1, L.MAX_N_STEPS), batch_rollouts=(1, L.MAX_BATCH_SAMPLES),
                 slots_per_actor=(1, L.MAX_SLOTS), epochs=(1, L.MAX_EPOCHS), minibatches=(1, L.MAX_BATCH_SAMPLES),
@@ -440,7 +356,8 @@ def _check_numbers(cfg: TrainConfig) -> None:
         raise UsageError(f"--hidden must be 1 to {L.MAX_LAYERS} layer sizes, each a positive integer up to "
                          f"{L.MAX_WIDTH:,}, got {list(cfg.hidden)}")
     if cfg.num_envs is not None and cfg.n_steps is not None:
-        rollouts = cfg.batch_rollouts if cfg.algo in ACTOR_LEARNER_ALGOS and cfg.batch_rollouts else 1
+        on_slots = cfg.algo in ALGORITHMS and "actor-learner" in ALGORITHMS[cfg.algo].runtimes
+        rollouts = cfg.batch_rollouts if on_slots and cfg.batch_rollouts else 1
         samples = cfg.num_envs * cfg.n_steps * rollouts
         if samples > L.MAX_BATCH_SAMPLES:
             names = "--num-envs x --n-steps" + (" x --batch-rollouts" if rollouts > 1 else "")
@@ -456,7 +373,7 @@ def validate(cfg: TrainConfig) -> None:
             raise UsageError(msg)
 
     _check_types(cfg)
-    need(cfg.algo in ALGOS, f"--algo {cfg.algo!r} is not supported (allowed: {', '.join(ALGOS)})")
+    _check_algo(cfg)
     need(cfg.env.strip() != "", "--env must not be empty (allowed: a Gymnasium id, or package.module:EnvClass)")
     need(cfg.run_dir is None or cfg.run_dir.strip() != "", "--run-dir must not be empty (a folder for the run)")
     _check_numbers(cfg)
@@ -474,44 +391,30 @@ def validate(cfg: TrainConfig) -> None:
          f"--targets {cfg.targets!r} is not supported (allowed: {', '.join(TARGETS)})")
     need(cfg.atari_eval is None or cfg.atari_eval in ATARI_EVAL,
          f"--atari-eval {cfg.atari_eval!r} is not supported (allowed: {', '.join(ATARI_EVAL)})")
-    if cfg.algo == "appo" and None not in (cfg.minibatches, cfg.num_envs, cfg.batch_rollouts, cfg.n_steps):
-        columns = cfg.num_envs * cfg.batch_rollouts
-        if cfg.lstm:
-            need(cfg.minibatches <= columns,
-                 f"--minibatches {cfg.minibatches} is more than the {columns} env columns of a batch "
-                 f"(--num-envs x --batch-rollouts; an LSTM model splits by env); allowed: 1 to {columns}")
-        else:
-            samples = columns * cfg.n_steps
-            need(cfg.minibatches <= samples,
-                 f"--minibatches {cfg.minibatches} is more than the {samples} samples of a batch "
-                 f"(--num-envs x --n-steps x --batch-rollouts); allowed: 1 to {samples}")
     need(cfg.device is None or cfg.device in ("cpu", "cuda", "auto") or re.fullmatch(r"cuda:\d+", cfg.device),
          f"--device {cfg.device!r} is not supported (allowed: cpu, cuda, cuda:N, auto)")
     if cfg.device is not None and cfg.device.startswith("cuda"):
-        import torch
-
         need(torch.cuda.is_available(), f"--device {cfg.device}: no CUDA device is available to this PyTorch "
                                         f"(allowed here: cpu or auto)")
         n = torch.cuda.device_count()
         need(cfg.device == "cuda" or int(cfg.device[5:]) < n,
              f"--device {cfg.device}: this machine has {n} CUDA device(s) (allowed: cuda:0 to cuda:{n - 1})")
-    need(not cfg.serial or cfg.algo in ACTOR_LEARNER_ALGOS,
-         f"--serial applies to the actor-learner algorithms only ({', '.join(ACTOR_LEARNER_ALGOS)}), "
+    need(cfg.runtime is None or cfg.runtime in RUNTIMES,
+         f"--runtime {cfg.runtime!r} is not supported (allowed: {', '.join(RUNTIMES)})")
+    algo = ALGORITHMS[cfg.algo]
+    runtime = runtime_of(algo, cfg.runtime)
+    serial_algos = dict.fromkeys((*algos_on("hogwild"), *algos_on("actor-learner")))
+    need(not cfg.serial or runtime in ("hogwild", "actor-learner"),
+         f"--serial applies to the Hogwild and actor-learner runtimes only ({', '.join(serial_algos)}), "
+         f"not --algo {cfg.algo} (on the {runtime} runtime, already one process)")
+    need(not cfg.restart_actors or runtime == "actor-learner",
+         f"--restart-actors applies to the actor-learner algorithms only ({', '.join(algos_on('actor-learner'))}), "
          f"not --algo {cfg.algo}")
-    need(not cfg.restart_actors or cfg.algo in ACTOR_LEARNER_ALGOS,
-         f"--restart-actors applies to the actor-learner algorithms only ({', '.join(ACTOR_LEARNER_ALGOS)}), "
-         f"not --algo {cfg.algo}")
-    if cfg.algo in ACTOR_LEARNER_ALGOS and None not in (cfg.workers, cfg.slots_per_actor, cfg.batch_rollouts):
+    if runtime == "actor-learner" and None not in (cfg.workers, cfg.slots_per_actor, cfg.batch_rollouts):
         need(cfg.batch_rollouts <= cfg.workers * cfg.slots_per_actor,
              f"--batch-rollouts {cfg.batch_rollouts} is more than the {cfg.workers * cfg.slots_per_actor} slots "
              f"(--workers x --slots-per-actor) that exist; allowed: 1 to {cfg.workers * cfg.slots_per_actor}")
-    need(cfg.runtime is None or cfg.runtime in RUNTIMES,
-         f"--runtime {cfg.runtime!r} is not supported (allowed: {', '.join(RUNTIMES)})")
-    need(cfg.horizon is None or cfg.n_steps is None or cfg.horizon <= cfg.n_steps,
-         f"--horizon {cfg.horizon} is longer than --n-steps {cfg.n_steps}: every c-step displacement would be cut "
-         f"at the rollout's end (allowed: --horizon 1 to {cfg.n_steps}, or a longer --n-steps)")
-    need(cfg.algo != "feudal" or cfg.runtime != "sync" or cfg.workers in (None, 1),
-         f"--workers {cfg.workers}: --algo feudal --runtime sync runs in one process (use --runtime hogwild "
-         f"for worker processes)")
+    if check := getattr(algo, "check", None):
+        check(cfg)  # the algorithm's own rules (e.g. APPO's minibatches, FeUdal's horizon)
     need(cfg.start_method is None or cfg.start_method in START_METHODS,
          f"--start-method {cfg.start_method!r} is not supported (allowed: {', '.join(START_METHODS)})")

@@ -18,6 +18,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from asyncrl.envs.atari import ATARI_EVAL, atari_game
 from asyncrl.envs.make import make_env
 from asyncrl.errors import UsageError
 from asyncrl.nn.model import ActorCritic
@@ -28,8 +29,6 @@ def atari_protocol(env_id: str, options: dict | None, override: str | None = Non
     """``(options, protocol)``: the run's env ``options`` with ``override`` (``--atari-eval``) applied, and
     the Atari evaluation protocol they give (``None`` for other envs; :class:`UsageError` if
     ``override`` is given for one)."""
-    from asyncrl.envs.atari import ATARI_EVAL, atari_game
-
     if atari_game(env_id) is None:
         if override is not None:
             raise UsageError(f"--atari-eval applies to Atari games only, not --env {env_id}")

@@ -12,6 +12,8 @@ import sys
 import time
 from collections import deque
 
+from asyncrl.evaluate import summarize
+
 EPISODE_COLUMNS = ["wall_time_s", "env_steps", "episode_return", "episode_length", "worker", "frames"]
 """``frames``: emulator frames so far (``env_steps`` x the frame skip: 4 on Atari, 1 elsewhere)."""
 TEST_COLUMNS = ["wall_time_s", "env_steps", "mean", "median", "std", "min", "max", "episodes"]
@@ -143,8 +145,6 @@ class RunLogger:
         self._maybe_flush()
 
     def test_result(self, env_steps: int, returns: list[float]) -> dict[str, float]:
-        from asyncrl.evaluate import summarize
-
         s = summarize(returns)
         self.tests.row({"wall_time_s": self.elapsed(), "env_steps": env_steps, **s})
         self.best_test = max(self.best_test, s["mean"])

@@ -14,6 +14,7 @@ import os
 import numpy as np
 
 from asyncrl.errors import UsageError
+from asyncrl.paths import check_output_file, check_plot_run_dirs
 
 
 def read_episodes(run_dir: str) -> dict[str, np.ndarray]:
@@ -129,8 +130,6 @@ def plot_runs(run_dirs: list[str], out: str, title: str | None = None, window: i
     The paths are checked before any log is read: ``out`` needs an extension of :func:`output_extensions`
     (its missing folders are created).
     """
-    from asyncrl.paths import check_output_file, check_plot_run_dirs
-
     check_output_file(out, "-o", output_extensions(), protect_runs=False)  # train writes its run's curve.png
     check_plot_run_dirs(run_dirs)
     import matplotlib

@@ -9,7 +9,9 @@ import numpy as np
 from asyncrl.envs.make import make_env
 from asyncrl.errors import UsageError
 from asyncrl.evaluate import play_episode
+from asyncrl.limits import MAX_FPS, need_int
 from asyncrl.nn.model import ActorCritic
+from asyncrl.paths import check_output_file
 
 EXTENSIONS = (".gif", ".png", ".webp")
 """Animated formats ``record`` writes (Pillow's GIF, APNG and WebP writers)."""
@@ -20,9 +22,6 @@ def record_gif(model: ActorCritic, env_id: str, out: str, seed: int = 0, determi
     """Play one episode, save its frames to ``out`` (its extension picks the format, see :data:`EXTENSIONS`;
     missing folders are created); returns ``(episode return, frames)``."""
     from PIL import Image
-
-    from asyncrl.limits import MAX_FPS, need_int
-    from asyncrl.paths import check_output_file
 
     check_output_file(out, "-o", EXTENSIONS)  # before the episode is played
     need_int("--fps", fps, 1, MAX_FPS)

@@ -10,22 +10,44 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import gymnasium as gym
 import numpy as np
 import torch
+from torch import nn
 
+from asyncrl.algos import get_algorithm
+from asyncrl.algos.base import runtime_of
 from asyncrl.checkpoint import load_checkpoint
-from asyncrl.config import ACTOR_LEARNER_ALGOS, TrainConfig, check_applicable, env_options, resolve, validate
+from asyncrl.config import TrainConfig, check_applicable, env_options, resolve, validate
+from asyncrl.envs.atari import AtariOptions, atari_game
+from asyncrl.envs.classic import NATIVE_ENVS
+from asyncrl.envs.doom import doom_id
 from asyncrl.envs.make import env_spaces
 from asyncrl.errors import UsageError
 from asyncrl.logger import RunLogger
-from asyncrl.nn.model import ActorCritic, make_model, spec_from_spaces
+from asyncrl.nn.build import make_model
+from asyncrl.nn.spec import resolve_torso, spec_from_spaces, spec_json
 from asyncrl.paths import check_train_paths
-from asyncrl.runtime.control import Counters, TrainingControl, spec_json
+from asyncrl.plot import plot_runs
+from asyncrl.runtime.actor_learner import run_actor_learner
+from asyncrl.runtime.control import Counters, TrainingControl
+from asyncrl.runtime.hogwild import run_hogwild
 from asyncrl.runtime.procs import StopSignal, WorkerFailed, get_context
 from asyncrl.runtime.schedule import resumed_schedule
+from asyncrl.runtime.serial import run_hogwild_serial, run_serial
+from asyncrl.runtime.setup import RunSetup
+from asyncrl.runtime.stats import METRIC_COLUMNS
+from asyncrl.runtime.sync import run_sync
+from asyncrl.runtime.tester import PeriodicTester
+
+RUNNERS: dict[str, Callable[[RunSetup], None]] = {
+    "hogwild": run_hogwild, "sync": run_sync, "actor-learner": run_actor_learner}
+"""The process runtime of each kind (:data:`asyncrl.algos.base.RUNTIMES`)."""
+SERIAL_RUNNERS: dict[str, Callable[[RunSetup], None]] = {"hogwild": run_hogwild_serial, "actor-learner": run_serial}
+"""``--serial``: the same components in one process (the synchronous runtime already is one)."""
 
 # Settings a resumed run may change; everything else must match the saved run.
 RESUME_OVERRIDABLE = {"total_steps", "target_return", "max_seconds", "eval_every", "eval_episodes",
@@ -69,35 +91,25 @@ def prepare_config(cfg: TrainConfig, resume: str | None = None, given: set[str] 
         ckpt = load_checkpoint(os.path.join(resume, "checkpoints", "latest.pt"))
     obs_space, act_space = env_spaces(cfg.env, env_options(cfg))
     if resume is None:
-        from asyncrl.nn.model import resolve_torso
-
         torso = resolve_torso(obs_space, cfg.torso or "auto")
         for name in ("hidden", "activation"):
             if getattr(cfg, name) is not None and torso != "mlp":
                 raise UsageError(f"--{name} applies to the MLP torso only; --env {cfg.env} uses the {torso} torso, "
                                  f"whose layers are fixed (choose one with --torso)")
-    from asyncrl.envs.atari import atari_game
-
     family = "discrete" if isinstance(act_space, gym.spaces.Discrete) else "continuous"
     if atari_game(cfg.env) is not None:
         family = "atari"
     cfg = resolve(cfg, family)
     if cfg.vector_env == "native":
-        from asyncrl.envs.classic import NATIVE_ENVS
-
         if cfg.env not in NATIVE_ENVS:
             raise UsageError(f"--vector-env native: no native version of {cfg.env!r} "
                              f"(have: {', '.join(NATIVE_ENVS)}; use auto or gymnasium)")
     return cfg, ckpt, (obs_space, act_space)
 
 
-def build_model(cfg: TrainConfig, obs_space: gym.Space, act_space: gym.Space) -> ActorCritic:
-    """The network for ``cfg``: an :class:`ActorCritic`, or a FeUdal network for ``--algo feudal``."""
-    if cfg.algo == "feudal":
-        extra = dict(kind="feudal", feudal_dim=cfg.feudal_dim, goal_dim=cfg.goal_dim, dilation=cfg.dilation,
-                     horizon=cfg.horizon)
-    else:
-        extra = dict(lstm=cfg.lstm, lstm_size=cfg.lstm_size, log_std_init=cfg.log_std_init)
+def build_model(cfg: TrainConfig, obs_space: gym.Space, act_space: gym.Space) -> nn.Module:
+    """The network for ``cfg``: the algorithm's kind (:meth:`~asyncrl.algos.base.Algorithm.model_options`)."""
+    extra = get_algorithm(cfg.algo).model_options(cfg)
     try:
         spec = spec_from_spaces(obs_space, act_space, torso=cfg.torso, hidden=list(cfg.hidden),
                                 activation=cfg.activation, **extra)
@@ -132,51 +144,29 @@ def train(cfg: TrainConfig, resume: str | None = None, given: set[str] | None = 
     with open(os.path.join(cfg.run_dir, "config.json"), "w") as f:
         f.write(cfg.to_json())
     sjson = spec_json(model.spec)
+    algo = get_algorithm(cfg.algo)
+    runtime = runtime_of(algo, cfg.runtime)
     columns = ["updates", "steps_per_s", "lr", "loss/policy", "loss/value", "loss/entropy", "grad_norm",
                "skipped_updates", "policy_lag_mean", "policy_lag_max"]
-    if cfg.algo in ACTOR_LEARNER_ALGOS:
-        from asyncrl.runtime.actor_learner import METRIC_COLUMNS
-
+    if runtime == "actor-learner":
         columns += METRIC_COLUMNS
-    if cfg.algo == "feudal":
-        from asyncrl.algos.feudal import FEUDAL_COLUMNS
-
-        columns += FEUDAL_COLUMNS
+    columns += [m for m in algo.metrics if m not in columns]
     logger = RunLogger(cfg.run_dir, columns,
                        tensorboard=cfg.tensorboard, progress=cfg.progress, time_offset=counters.wall_time_s,
                        recent_returns=counters.recent_returns)
     logger.episode_count = counters.episodes
-    from asyncrl.envs.atari import AtariOptions, atari_game
-    from asyncrl.envs.doom import doom_id
-
     logger.frames_per_step = AtariOptions().frame_skip if atari_game(cfg.env) is not None else \
         4 if doom_id(cfg.env) is not None else 1  # DoomEnv's frame skip
     tester = None
     if cfg.eval_every:
-        from asyncrl.runtime.tester import PeriodicTester
-
         tester = PeriodicTester(get_context(cfg.start_method), cfg.env, sjson, cfg.eval_episodes, cfg.seed + 10_000,
                                 env_options(cfg))
     opt_state = ckpt["optimizer"] if ckpt is not None and ckpt["optimizer"] else None
     try:
         with StopSignal() as stop:
             control = TrainingControl(cfg, sjson, logger, counters, stop, tester, schedule)
-            if cfg.algo == "a3c" or (cfg.algo == "feudal" and cfg.runtime == "hogwild"):
-                from asyncrl.runtime.hogwild import run_hogwild
-
-                run_hogwild(cfg, model, control, opt_state, sjson)
-            elif cfg.algo in ACTOR_LEARNER_ALGOS and cfg.serial:
-                from asyncrl.runtime.serial import run_serial
-
-                run_serial(cfg, model, control, opt_state, _obs_dtype(spaces[0]))
-            elif cfg.algo in ACTOR_LEARNER_ALGOS:
-                from asyncrl.runtime.actor_learner import run_actor_learner
-
-                run_actor_learner(cfg, model, control, opt_state, sjson, _obs_dtype(spaces[0]))
-            else:
-                from asyncrl.runtime.sync import run_sync
-
-                run_sync(cfg, model, control, opt_state)
+            run = (SERIAL_RUNNERS if cfg.serial else RUNNERS)[runtime]
+            run(RunSetup(cfg, algo, model, control, opt_state, _obs_dtype(spaces[0])))
     except WorkerFailed as e:
         with open(os.path.join(cfg.run_dir, "error.log"), "a") as f:
             f.write(f"{e}\n")
@@ -188,8 +178,6 @@ def train(cfg: TrainConfig, resume: str | None = None, given: set[str] | None = 
     result = TrainResult(cfg.run_dir, control.stop_reason or "stopped", counters.env_steps, counters.episodes,
                          logger.mean_recent(), logger.best_test, logger.elapsed())
     try:
-        from asyncrl.plot import plot_runs
-
         plot_runs([cfg.run_dir], os.path.join(cfg.run_dir, "curve.png"), title=f"{cfg.algo} on {cfg.env}")
     except Exception as e:  # a missing plot must not lose a finished run
         print(f"warning: could not write curve.png: {e}")

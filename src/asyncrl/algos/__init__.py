@@ -1,21 +1,19 @@
-"""Algorithms: a loss plus a runtime. ``a3c`` = actor-critic loss on the Hogwild runtime,
-``a2c`` = the same loss on the synchronous runtime, ``feudal`` = the FeUdal loss on either."""
+"""Algorithms: a loss plus a runtime, each one registered object in its own file (see :mod:`asyncrl.algos.base`).
+
+``a3c`` and ``a2c`` (:mod:`~asyncrl.algos.actor_critic`), ``impala``, ``appo``, ``a3c-ps`` and ``feudal``.
+Importing this package imports every module in it, so a new file that calls
+:func:`~asyncrl.algos.base.register` is all it takes to add an algorithm.
+"""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 
-def on_policy_loss(cfg):
-    """``(loss_fn, params)`` of an on-policy algorithm (a3c, a2c, feudal):
-    ``loss_fn(model, rollout, params) -> LossOutput``."""
-    if cfg.algo == "feudal":
-        from asyncrl.algos.feudal import FeudalParams, feudal_loss
+from asyncrl.algos.base import ALGORITHMS, Algorithm, get_algorithm, register
 
-        return feudal_loss, FeudalParams.from_config(cfg)
-    from asyncrl.algos.actor_critic import ActorCriticParams, rollout_loss
+_FIRST = ("actor_critic", "impala", "appo", "a3c_ps", "feudal")  # the order help texts list them in
+for _name in (*_FIRST, *sorted(m.name for m in pkgutil.iter_modules(__path__) if m.name not in _FIRST)):
+    importlib.import_module(f"{__name__}.{_name}")
 
-    return rollout_loss, ActorCriticParams.from_config(cfg)
-
-
-def rollout_discounts(cfg) -> float | tuple[float, float]:
-    """The discount(s) rollouts are collected with: ``gamma``, or FeUdal's (Manager, Worker) pair."""
-    return (cfg.gamma, cfg.worker_gamma) if cfg.algo == "feudal" else cfg.gamma
+__all__ = ["ALGORITHMS", "Algorithm", "get_algorithm", "register"]

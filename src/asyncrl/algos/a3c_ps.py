@@ -10,12 +10,15 @@ learner ever writes the weights, and the staleness of every gradient is measured
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 
-from asyncrl.algos.actor_critic import ActorCriticParams, backward_and_clip, rollout_loss
+from asyncrl.algos.actor_critic import ACTOR_CRITIC_FIELDS, ActorCriticAlgorithm, ActorCriticParams, rollout_loss
+from asyncrl.algos.base import register
+from asyncrl.core.batch import Rollout
 from asyncrl.nn.model import ActorCritic
-from asyncrl.runtime.rollout import Rollout
+from asyncrl.optim.grads import backward_and_clip
 
 
 def actor_gradient(model: ActorCritic, rollout: Rollout, p: ActorCriticParams, max_grad_norm: float,
@@ -34,3 +37,21 @@ def actor_gradient(model: ActorCritic, rollout: Rollout, p: ActorCriticParams, m
 def grad_views(flat: torch.Tensor, params: list[torch.Tensor]) -> list[torch.Tensor]:
     """Views of a flat gradient ``[P]`` shaped like ``params``."""
     return [v.view_as(p) for v, p in zip(flat.split([p.numel() for p in params]), params)]
+
+
+# Atari: A3C's settings (Mnih et al., 2016). CartPole: as A3C's (the same loss and RMSprop eps 3e-3, BENCHMARKS.md).
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "discrete": dict(num_envs=1, n_steps=5, lr=7e-4, total_steps=1_000_000, eval_every=100_000),
+    "continuous": dict(num_envs=1, n_steps=5, lr=3e-4, entropy_coef=0.0, total_steps=1_000_000, eval_every=100_000),
+    "atari": dict(lstm_size=256, num_envs=4, n_steps=5, lr=7e-4, max_grad_norm=40.0, total_steps=10_000_000,
+                  eval_every=500_000),
+    "CartPole-v1": dict(num_envs=32, n_steps=5, lr=4e-3, optimizer_eps=3e-3, entropy_coef=0.0, total_steps=500_000,
+                        eval_every=50_000),
+}
+
+
+A3C_PS = register(ActorCriticAlgorithm(
+    "a3c-ps", ("actor-learner",), DEFAULTS, fields=(*ACTOR_CRITIC_FIELDS, "batch_rollouts", "slots_per_actor",
+                                                    "max_policy_lag"),
+    actor_gradient=actor_gradient))
+"""a3c-ps: A3C's loss, but the actors compute the gradients and the learner applies them in arrival order."""

@@ -1,15 +1,24 @@
-"""Advantage actor-critic on a rollout: the model's forward, the returns, the loss (A3C and A2C)."""
+"""A3C and A2C: the advantage actor-critic loss on a rollout, on the Hogwild (A3C) or the synchronous (A2C) runtime.
+
+A3C (Mnih et al., 2016): worker processes each collect ``n_steps`` with their own envs and apply their
+gradients to one shared model without locks. A2C: the same loss, one process stepping ``num_envs``
+envs together, one update per rollout. The tuned defaults below are data, with the notes behind them.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
+from torch import nn
 
+from asyncrl.algos.base import StepFn, actor_critic_options, register
+from asyncrl.core.batch import Rollout
 from asyncrl.losses.actor_critic import LossOutput, actor_critic_loss
-from asyncrl.losses.returns import gae_advantages, n_step_returns
+from asyncrl.losses.returns import advantages_and_returns
 from asyncrl.nn.model import ActorCritic
-from asyncrl.runtime.rollout import Rollout
 
 
 @dataclass
@@ -40,32 +49,74 @@ def rollout_loss(model: ActorCritic, rollout: Rollout, p: ActorCriticParams) -> 
     return actor_critic_loss(log_prob, entropy, v_t, adv, returns, p.value_coef, p.entropy_coef)
 
 
-def advantages_and_returns(r_t: torch.Tensor, discount_t: torch.Tensor, v_t: torch.Tensor, bootstrap: torch.Tensor,
-                           gae_lambda: float, normalize: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(advantages, returns)``, both ``[T, B]``, from detached values ``v_t [T, B]`` and ``bootstrap [B]``:
-    n-step returns for ``gae_lambda == 1`` (A3C), GAE otherwise; the advantages standardised if
-    ``normalize`` (the returns, the value targets, never are)."""
-    if gae_lambda == 1.0:
-        returns = n_step_returns(r_t, discount_t, bootstrap)
-        adv = returns - v_t
-    else:
-        adv = gae_advantages(r_t, discount_t, v_t, bootstrap, gae_lambda)
-        returns = adv + v_t
-    if normalize and adv.numel() > 1:
-        adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-    return adv, returns
+ACTOR_CRITIC_FIELDS = ("lstm", "lstm_size", "log_std_init")
+"""Model settings every algorithm but FeUdal (whose network is fixed by the paper) reads."""
+
+# Atari (any ALE game, standard preprocessing), from the papers and RL Zoo, not yet tuned here:
+# A2C as RL Zoo's Atari A2C (16 envs x 5 steps, lr 7e-4, entropy 0.01, vf_coef 0.25, SB3's
+# RMSpropTFLike with eps 1e-5): rmsprop-tf, and value_coef 0.5 because asyncrl's value loss is
+# 0.5 * MSE * value_coef while SB3's is vf_coef * MSE, so 0.5 here weighs the squared error by 0.25 as there;
+# A3C's t_max 5 and entropy 0.01 (Mnih et al., 2016). LSTM cores of 256 as in A3C.
+#
+# CartPole, tuned on 2 cores (BENCHMARKS.md): larger batches with a larger learning rate, no entropy bonus.
+# RMSprop eps 3e-3 (the floor of its denominator, BENCHMARKS.md "Defaults that hold"): once CartPole is
+# solved the policy gradient is mostly noise, and with eps 1e-5 RMSprop rescaled that noise to full-size
+# steps, so 8 of 15 runs fell below 100 within 1M steps of solving; with 3e-3 the steps shrink with the
+# gradient and every run holds, at about the same speed to solve.
+#
+# Pendulum: short horizon (gamma 0.9), rewards scaled to ~[-1.6, 0], Adam, normalised advantages,
+# learning rate decayed linearly to 0 at total_steps (BENCHMARKS.md: more seeds solve than with a constant lr).
+PENDULUM: dict[str, Any] = dict(num_envs=32, n_steps=10, gamma=0.9, gae_lambda=0.9, lr=2e-3, reward_scale=0.1,
+                                lr_schedule="linear", log_std_init=-0.5, optimizer="adam", optimizer_eps=1e-8,
+                                normalize_advantages=True, total_steps=2_000_000, eval_every=100_000)
+A3C_DEFAULTS: dict[str, dict[str, Any]] = {
+    "discrete": dict(num_envs=1, n_steps=5, lr=7e-4, total_steps=1_000_000, eval_every=100_000),
+    "continuous": dict(num_envs=1, n_steps=5, lr=3e-4, entropy_coef=0.0, total_steps=1_000_000, eval_every=100_000),
+    "atari": dict(lstm_size=256, num_envs=4, n_steps=5, lr=7e-4, max_grad_norm=40.0, total_steps=10_000_000,
+                  eval_every=500_000),
+    "CartPole-v1": dict(num_envs=32, n_steps=5, lr=4e-3, optimizer_eps=3e-3, entropy_coef=0.0, total_steps=500_000,
+                        eval_every=50_000),
+    "Pendulum-v1": PENDULUM,
+}
+A2C_DEFAULTS: dict[str, dict[str, Any]] = {
+    "discrete": dict(num_envs=16, n_steps=5, lr=7e-4, total_steps=1_000_000, eval_every=100_000),
+    "continuous": dict(num_envs=16, n_steps=8, lr=7e-4, entropy_coef=0.0, total_steps=1_000_000, eval_every=100_000),
+    "atari": dict(lstm_size=256, num_envs=16, n_steps=5, lr=7e-4, value_coef=0.5, optimizer="rmsprop-tf",
+                  total_steps=10_000_000, eval_every=500_000),
+    "CartPole-v1": dict(num_envs=64, n_steps=5, lr=5e-3, optimizer_eps=3e-3, entropy_coef=0.0, total_steps=500_000,
+                        eval_every=50_000),
+    "Pendulum-v1": PENDULUM,
+}
 
 
-def backward_and_clip(params: list[torch.Tensor], loss: torch.Tensor, max_grad_norm: float
-                      ) -> tuple[list[torch.Tensor], float]:
-    """Fresh gradients of ``loss`` w.r.t. ``params`` (never accumulated into old ones), clipped
-    to ``max_grad_norm`` (0: no clipping) as ``clip_grad_norm_`` does. Returns the gradients (also
-    left in ``.grad``) and their norm before clipping."""
-    grads = list(torch.autograd.grad(loss, params, allow_unused=True))
-    grads = [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
-    norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
-    if max_grad_norm > 0:
-        torch._foreach_mul_(grads, torch.clamp(max_grad_norm / (norm + 1e-6), max=1.0).item())
-    for p, g in zip(params, grads):
-        p.grad = g
-    return grads, float(norm)
+@dataclass(frozen=True, eq=False)
+class ActorCriticAlgorithm:
+    """The advantage actor-critic loss with one update per rollout, on the runtime(s) it names."""
+
+    name: str
+    runtimes: tuple[str, ...]
+    defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
+    fields: tuple[str, ...] = ACTOR_CRITIC_FIELDS
+    record_logp: bool = False
+    metrics: tuple[str, ...] = ()
+    actor_gradient: Callable[..., tuple[bool, dict[str, float]]] | None = None
+    """Set where the actors compute the gradients (a3c-ps): see :class:`~asyncrl.algos.base.ActorGradients`."""
+
+    def model_options(self, cfg: Any) -> dict[str, Any]:
+        return actor_critic_options(cfg)
+
+    def loss_params(self, cfg: Any) -> ActorCriticParams:
+        return ActorCriticParams.from_config(cfg)
+
+    def discounts(self, cfg: Any) -> float:
+        return cfg.gamma
+
+    def update(self, model: nn.Module, batch: Rollout, params: ActorCriticParams, step: StepFn,
+               generator: torch.Generator) -> dict[str, float]:
+        res = rollout_loss(model, batch, params)
+        return {**res.stats, **step(res.loss)}
+
+
+A3C = register(ActorCriticAlgorithm("a3c", ("hogwild",), A3C_DEFAULTS,
+                                    fields=(*ACTOR_CRITIC_FIELDS, "shared_optimizer")))
+A2C = register(ActorCriticAlgorithm("a2c", ("sync",), A2C_DEFAULTS))

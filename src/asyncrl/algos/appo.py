@@ -16,15 +16,21 @@ function, in one of two ways:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
+from torch import nn
 
+from asyncrl.algos.actor_critic import ACTOR_CRITIC_FIELDS
+from asyncrl.algos.base import StepFn, actor_critic_options, register
+from asyncrl.algos.impala import ACTOR_LEARNER_FIELDS
+from asyncrl.core.batch import Rollout
+from asyncrl.errors import UsageError
 from asyncrl.losses.actor_critic import LossOutput
 from asyncrl.losses.returns import gae_advantages
 from asyncrl.losses.surrogate import clipped_surrogate_loss
 from asyncrl.losses.vtrace import vtrace
 from asyncrl.nn.model import ActorCritic
-from asyncrl.runtime.rollout import Rollout
 
 
 @dataclass
@@ -141,3 +147,101 @@ def select_columns(batch: Rollout, cols: torch.Tensor) -> Rollout:
     core = None if batch.core_state is None else (batch.core_state[0][cols], batch.core_state[1][cols])
     return Rollout(batch.obs[:, cols], batch.first[:, cols], batch.actions[:, cols], batch.r_t[:, cols],
                    batch.discount_t[:, cols], core, batch.behaviour_logp[:, cols])
+
+
+def appo_update(model: nn.Module, batch: Rollout, p: APPOParams, step: StepFn,
+                generator: torch.Generator) -> dict[str, float]:
+    """``epochs`` passes over ``batch``, each in ``minibatches`` random minibatches, one ``step`` per minibatch.
+
+    A feed-forward model shuffles the batch's ``T x B`` samples, with targets computed once per batch (PPO's
+    schedule); an LSTM model splits by env column, so sequences stay whole, and recomputes targets per
+    minibatch. With one epoch of one minibatch both ways are the same loss, and the sequence path saves a
+    forward pass. Returns the statistics averaged over the steps (``skipped_updates`` summed).
+    """
+    acc: dict[str, list[float]] = {}
+
+    def update(res: LossOutput) -> None:
+        for k, v in {**res.stats, **step(res.loss)}.items():
+            acc.setdefault(k, []).append(v)
+
+    if batch.core_state is None and p.epochs * p.minibatches > 1:
+        assert batch.behaviour_logp is not None, "APPO needs the behaviour log-probabilities"
+        vs, adv = (t.reshape(-1) for t in appo_batch_targets(model, batch, p))
+        obs = batch.obs[:-1].reshape(-1, *batch.obs.shape[2:])
+        actions = batch.actions.reshape(-1, *batch.actions.shape[2:])
+        logp = batch.behaviour_logp.reshape(-1)
+        for _ in range(p.epochs):
+            for idx in minibatch_indices(vs.shape[0], p.minibatches, generator):
+                idx = idx.to(obs.device)
+                update(appo_sample_loss(model, obs[idx], actions[idx], logp[idx], vs[idx], adv[idx], p))
+    else:
+        for _ in range(p.epochs):
+            for cols in minibatch_columns(batch.first.shape[1], p.minibatches, generator):
+                update(appo_loss(model, select_columns(batch, cols), p))
+    stats = {k: sum(v) / len(v) for k, v in acc.items()}
+    stats["skipped_updates"] = float(sum(acc["skipped_updates"]))
+    return stats
+
+
+# Atari: PPO's Atari Adam 2.5e-4 and clip 0.1 (Schulman et al., 2017), one epoch (Sample Factory's default),
+# LSTM core of 256. CartPole, tuned on 2 cores (BENCHMARKS.md): one actor of 64 envs, Adam eps 1e-3 (with 1e-8,
+# 1e-5 and 1e-4 one run in 5 dropped below 210 after solving each time; halving the lr did not help).
+# Pendulum: the A2C settings (algos/actor_critic.py) with 64 envs, one epoch of one minibatch per batch
+# (Sample Factory's default too): more env steps than several epochs, but less wall time (BENCHMARKS.md).
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "discrete": dict(num_envs=32, n_steps=16, lr=3e-4, optimizer="adam", optimizer_eps=1e-8, epochs=2,
+                     minibatches=2, total_steps=1_000_000, eval_every=100_000),
+    "continuous": dict(num_envs=32, n_steps=16, lr=3e-4, optimizer="adam", optimizer_eps=1e-8, entropy_coef=0.0,
+                       epochs=2, minibatches=2, total_steps=1_000_000, eval_every=100_000),
+    "atari": dict(lstm_size=256, num_envs=16, n_steps=32, lr=2.5e-4, optimizer="adam", optimizer_eps=1e-5,
+                  clip_range=0.1, total_steps=10_000_000, eval_every=500_000),
+    "CartPole-v1": dict(num_envs=64, n_steps=10, lr=3e-3, optimizer_eps=1e-3, entropy_coef=0.0, epochs=2,
+                        minibatches=2, total_steps=500_000, eval_every=50_000),
+    "Pendulum-v1": dict(num_envs=64, n_steps=10, gamma=0.9, gae_lambda=0.9, lr=3e-3, reward_scale=0.1,
+                        lr_schedule="linear", log_std_init=-0.5, optimizer="adam", optimizer_eps=1e-8,
+                        normalize_advantages=True, epochs=1, minibatches=1, total_steps=2_000_000,
+                        eval_every=100_000),
+}
+
+
+class APPO:
+    """APPO: the clipped surrogate on V-trace or GAE targets, PPO's epochs and minibatches (:func:`appo_update`)."""
+
+    name = "appo"
+    runtimes = ("actor-learner",)
+    record_logp = True
+    metrics = ("appo/clip_fraction", "appo/approx_kl")
+    fields = (*ACTOR_CRITIC_FIELDS, *ACTOR_LEARNER_FIELDS, "rho_bar", "c_bar", "targets", "clip_range", "epochs",
+              "minibatches", "kl_coef")
+    defaults = DEFAULTS
+
+    def model_options(self, cfg: Any) -> dict[str, Any]:
+        return actor_critic_options(cfg)
+
+    def loss_params(self, cfg: Any) -> APPOParams:
+        return APPOParams.from_config(cfg)
+
+    def discounts(self, cfg: Any) -> float:
+        return cfg.gamma
+
+    def update(self, model: nn.Module, batch: Rollout, params: APPOParams, step: StepFn,
+               generator: torch.Generator) -> dict[str, float]:
+        return appo_update(model, batch, params, step, generator)
+
+    def check(self, cfg: Any) -> None:
+        """``minibatches`` must not exceed what a batch can be split into."""
+        if None in (cfg.minibatches, cfg.num_envs, cfg.batch_rollouts, cfg.n_steps):
+            return
+        columns = cfg.num_envs * cfg.batch_rollouts
+        if cfg.lstm:
+            if cfg.minibatches > columns:
+                raise UsageError(f"--minibatches {cfg.minibatches} is more than the {columns} env columns of a batch "
+                                 f"(--num-envs x --batch-rollouts; an LSTM model splits by env); allowed: 1 to "
+                                 f"{columns}")
+        elif cfg.minibatches > columns * cfg.n_steps:
+            samples = columns * cfg.n_steps
+            raise UsageError(f"--minibatches {cfg.minibatches} is more than the {samples} samples of a batch "
+                             f"(--num-envs x --n-steps x --batch-rollouts); allowed: 1 to {samples}")
+
+
+register(APPO())

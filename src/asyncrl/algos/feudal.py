@@ -18,11 +18,17 @@ reward counts goals from before the episode's start as 0; no random goals for ex
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from asyncrl.algos.actor_critic import advantages_and_returns
+import torch
+from torch import nn
+
+from asyncrl.algos.base import StepFn, register
+from asyncrl.core.batch import Rollout
+from asyncrl.errors import UsageError
 from asyncrl.losses.actor_critic import LossOutput, actor_critic_loss
 from asyncrl.losses.feudal import cosine, goal_diversity, manager_displacement, transition_policy_loss
-from asyncrl.runtime.rollout import Rollout
+from asyncrl.losses.returns import advantages_and_returns
 
 
 @dataclass
@@ -79,6 +85,60 @@ def feudal_loss(model, rollout: Rollout, p: FeudalParams) -> LossOutput:
     return LossOutput(loss, stats)
 
 
-FEUDAL_COLUMNS = ["feudal/manager_loss", "feudal/manager_value_loss", "feudal/worker_value_loss",
-                  "feudal/intrinsic_reward", "feudal/goal_cos", "feudal/goal_diversity"]
+FEUDAL_COLUMNS = ("feudal/manager_loss", "feudal/manager_value_loss", "feudal/worker_value_loss",
+                  "feudal/intrinsic_reward", "feudal/goal_cos", "feudal/goal_diversity")
 """The FeUdal statistics logged to ``metrics.csv`` and TensorBoard."""
+
+# The paper's d = 256, k = 16, r = c = 10, discounts 0.99 (Manager) and 0.95 (Worker); rollouts of 4c steps so
+# most steps see a whole c-step displacement; alpha 0.5 from the paper's range [0, 1]. With --runtime sync
+# num_envs is the total, as for A2C. Its own settings are filled for feudal runs only, so other runs'
+# config.json stays free of them.
+_FEUDAL: dict[str, Any] = dict(runtime="hogwild", worker_gamma=0.95, intrinsic_coef=0.5, feudal_dim=256, goal_dim=16,
+                               dilation=10, horizon=10)
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "discrete": dict(num_envs=16, n_steps=40, lr=7e-4, max_grad_norm=40.0, total_steps=1_000_000,
+                     eval_every=100_000, **_FEUDAL),
+    "atari": dict(num_envs=4, n_steps=40, lr=7e-4, max_grad_norm=40.0, total_steps=10_000_000,
+                  eval_every=500_000, **_FEUDAL),
+}
+
+
+class FeUdal:
+    """FeUdal Networks: :func:`feudal_loss` (two critics, two discounts), on the Hogwild or the synchronous runtime."""
+
+    name = "feudal"
+    runtimes = ("hogwild", "sync")
+    record_logp = False
+    metrics = FEUDAL_COLUMNS
+    fields = ("shared_optimizer", "runtime", "worker_gamma", "intrinsic_coef", "feudal_dim", "goal_dim", "dilation",
+              "horizon")
+    defaults = DEFAULTS
+
+    def model_options(self, cfg: Any) -> dict[str, Any]:
+        return dict(kind="feudal", feudal_dim=cfg.feudal_dim, goal_dim=cfg.goal_dim, dilation=cfg.dilation,
+                    horizon=cfg.horizon)
+
+    def loss_params(self, cfg: Any) -> FeudalParams:
+        return FeudalParams.from_config(cfg)
+
+    def discounts(self, cfg: Any) -> tuple[float, float]:
+        """(Manager, Worker)."""
+        return (cfg.gamma, cfg.worker_gamma)
+
+    def update(self, model: nn.Module, batch: Rollout, params: FeudalParams, step: StepFn,
+               generator: torch.Generator) -> dict[str, float]:
+        res = feudal_loss(model, batch, params)
+        return {**res.stats, **step(res.loss)}
+
+    def check(self, cfg: Any) -> None:
+        """The goal horizon fits in a rollout; the synchronous runtime is one process with one optimizer."""
+        if cfg.horizon is not None and cfg.n_steps is not None and cfg.horizon > cfg.n_steps:
+            raise UsageError(f"--horizon {cfg.horizon} is longer than --n-steps {cfg.n_steps}: every c-step "
+                             f"displacement would be cut at the rollout's end (allowed: --horizon 1 to "
+                             f"{cfg.n_steps}, or a longer --n-steps)")
+        if cfg.runtime == "sync" and cfg.workers not in (None, 1):
+            raise UsageError(f"--workers {cfg.workers}: --algo feudal --runtime sync runs in one process (use "
+                             f"--runtime hogwild for worker processes)")
+
+
+register(FeUdal())

@@ -8,11 +8,17 @@ weights ``pi/mu`` (rho-bar, c-bar, pg-rho-bar: 1.0 in the paper).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+import torch
+from torch import nn
+
+from asyncrl.algos.actor_critic import ACTOR_CRITIC_FIELDS
+from asyncrl.algos.base import StepFn, actor_critic_options, register
+from asyncrl.core.batch import Rollout
 from asyncrl.losses.actor_critic import LossOutput, actor_critic_loss
 from asyncrl.losses.vtrace import vtrace
 from asyncrl.nn.model import ActorCritic
-from asyncrl.runtime.rollout import Rollout
 
 
 @dataclass
@@ -52,3 +58,50 @@ def impala_loss(model: ActorCritic, batch: Rollout, p: VTraceParams) -> LossOutp
     res = actor_critic_loss(log_prob, entropy, v_t, adv, vt.vs, p.value_coef, p.entropy_coef)
     res.stats["vtrace/rho_mean"] = float(log_rhos.exp().mean())
     return res
+
+
+ACTOR_LEARNER_FIELDS = ("batch_rollouts", "slots_per_actor", "max_policy_lag", "device")
+"""Settings of the actor-learner runtime that IMPALA and APPO read (a3c-ps has no learner-side device)."""
+
+# Atari: the paper's unroll 20, RMSprop 6e-4, entropy 0.01 and gradient clip 40 (Espeholt et al., 2018),
+# but RMSprop eps 1e-5 instead of the paper's 0.01, which suits its summed losses: with asyncrl's
+# mean-reduced losses it shrank every step about 100x and Pong stayed at -20 for 3M frames. LSTM core of 256.
+# CartPole, tuned on 2 cores (BENCHMARKS.md): one actor of 64 envs; RMSprop eps 5e-3 (with 1e-3 2 of 3 seeds
+# still fell after solving, with 3e-3 1 of 5 dipped to 418, and its former entropy bonus of 0.01 did not
+# stop the fall).
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "discrete": dict(num_envs=32, n_steps=20, lr=6e-4, total_steps=1_000_000, eval_every=100_000),
+    "continuous": dict(num_envs=32, n_steps=20, lr=3e-4, entropy_coef=0.0, total_steps=1_000_000, eval_every=100_000),
+    "atari": dict(lstm_size=256, num_envs=16, n_steps=20, lr=6e-4, optimizer_eps=1e-5, max_grad_norm=40.0,
+                  total_steps=10_000_000, eval_every=500_000),
+    "CartPole-v1": dict(num_envs=64, n_steps=10, lr=4e-3, optimizer_eps=5e-3, entropy_coef=0.0, total_steps=500_000,
+                        eval_every=50_000),
+}
+
+
+class IMPALA:
+    """IMPALA: :func:`impala_loss`, one optimizer step per batch of actor rollouts."""
+
+    name = "impala"
+    runtimes = ("actor-learner",)
+    record_logp = True
+    metrics = ("vtrace/rho_mean",)
+    fields = (*ACTOR_CRITIC_FIELDS, *ACTOR_LEARNER_FIELDS, "rho_bar", "c_bar", "pg_rho_bar")
+    defaults = DEFAULTS
+
+    def model_options(self, cfg: Any) -> dict[str, Any]:
+        return actor_critic_options(cfg)
+
+    def loss_params(self, cfg: Any) -> VTraceParams:
+        return VTraceParams.from_config(cfg)
+
+    def discounts(self, cfg: Any) -> float:
+        return cfg.gamma
+
+    def update(self, model: nn.Module, batch: Rollout, params: VTraceParams, step: StepFn,
+               generator: torch.Generator) -> dict[str, float]:
+        res = impala_loss(model, batch, params)
+        return {**res.stats, **step(res.loss)}
+
+
+register(IMPALA())

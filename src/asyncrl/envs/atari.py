@@ -35,7 +35,6 @@ from dataclasses import dataclass
 import gymnasium as gym
 import numpy as np
 
-from asyncrl.config import ATARI_EVAL  # the evaluation protocols (module docstring); the first is the default
 from asyncrl.errors import UsageError
 
 try:
@@ -43,6 +42,9 @@ try:
 except ImportError:  # the atari extra installs opencv-python-headless; Pillow is the fallback
     _cv2 = None
 
+
+ATARI_EVAL = ("game", "lives")
+"""The evaluation protocols (module docstring); the first is the default."""
 
 _V4 = re.compile(r"^([A-Za-z]+)NoFrameskip-v4$")
 _V5 = re.compile(r"^ALE/([A-Za-z]+)-v5$")

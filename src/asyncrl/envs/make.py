@@ -7,6 +7,8 @@ from collections.abc import Callable
 
 import gymnasium as gym
 
+from asyncrl.envs.atari import AtariEnv, AtariOptions, atari_game
+from asyncrl.envs.doom import DoomEnv, doom_id
 from asyncrl.errors import UsageError
 
 
@@ -23,17 +25,10 @@ def env_factory(env_id: str, render_mode: str | None = None, training: bool = Fa
     turns on its training-only parts (episodic life, reward clipping) and ``options`` sets its
     :class:`~asyncrl.envs.atari.AtariOptions` (see :func:`asyncrl.config.env_options`).
     """
-    from asyncrl.envs.atari import atari_game
-    from asyncrl.envs.doom import doom_id
-
     if (doom := doom_id(env_id)) is not None:
-        from asyncrl.envs.doom import DoomEnv
-
         return lambda: DoomEnv(doom, render_mode=render_mode)
 
     if (game := atari_game(env_id)) is not None:
-        from asyncrl.envs.atari import AtariEnv, AtariOptions
-
         name, sticky = game
         AtariEnv.check_game(name)
         opts = AtariOptions(**(options or {}))

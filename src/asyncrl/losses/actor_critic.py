@@ -1,4 +1,5 @@
-"""The advantage actor-critic loss shared by A3C and A2C (Mnih et al., 2016)."""
+"""The advantage actor-critic loss (Mnih et al., 2016): A3C, A2C and a3c-ps; IMPALA on V-trace targets and
+FeUdal's Worker use it too."""
 
 from __future__ import annotations
 

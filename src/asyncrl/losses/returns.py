@@ -93,3 +93,19 @@ def gae_advantages(
         a = delta[t] + discount_t[t] * lambda_ * a
         adv[t] = a
     return adv
+
+
+def advantages_and_returns(r_t: torch.Tensor, discount_t: torch.Tensor, v_t: torch.Tensor, bootstrap: torch.Tensor,
+                           gae_lambda: float, normalize: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(advantages, returns)``, both ``[T, B]``, from detached values ``v_t [T, B]`` and ``bootstrap [B]``:
+    n-step returns for ``gae_lambda == 1`` (A3C), GAE otherwise; the advantages standardised if
+    ``normalize`` (the returns, the value targets, never are)."""
+    if gae_lambda == 1.0:
+        returns = n_step_returns(r_t, discount_t, bootstrap)
+        adv = returns - v_t
+    else:
+        adv = gae_advantages(r_t, discount_t, v_t, bootstrap, gae_lambda)
+        returns = adv + v_t
+    if normalize and adv.numel() > 1:
+        adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+    return adv, returns

@@ -31,7 +31,10 @@ from torch import Tensor, nn
 from asyncrl.losses.feudal import intrinsic_reward
 from asyncrl.nn import heads
 from asyncrl.nn.dilated_lstm import DilatedLSTM
-from asyncrl.nn.model import ModelSpec, PolicyOutput, build_torso, orthogonal_init, torso_input
+from asyncrl.nn.layers import orthogonal_init
+from asyncrl.nn.model import PolicyOutput
+from asyncrl.nn.spec import ModelSpec
+from asyncrl.nn.torsos import build_torso, torso_input
 
 FeudalState = tuple[Tensor, ...]
 """``(h_W [B, A*k], c_W [B, A*k], h_M [B, r, d], c_M [B, r, d], tick [B], goals [B, c, d],

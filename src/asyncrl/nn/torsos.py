@@ -1,4 +1,5 @@
-"""Convolutional torsos for image observations ``uint8 [C, H, W]`` (scaled to [0, 1] inside).
+"""Torsos: the MLP over flattened observations (``mlp``), and convolutional torsos for image
+observations ``uint8 [C, H, W]`` (scaled to [0, 1] inside):
 
 - ``a3c-cnn``: the A3C paper's small network (Mnih et al., 2016, after Mnih et al., 2013): 16 8x8
   filters stride 4, 32 4x4 stride 2, a 256-unit fully connected layer; ReLU.
@@ -14,12 +15,13 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from asyncrl.nn.layers import mlp, orthogonal_init
+from asyncrl.nn.spec import ModelSpec
+
 CNN_TORSOS = ("a3c-cnn", "nature-cnn", "impala-cnn")
 
 
 def _orthogonal(m: nn.Module, gain: float = np.sqrt(2)) -> nn.Module:
-    from asyncrl.nn.model import orthogonal_init
-
     return orthogonal_init(m, gain)
 
 
@@ -72,3 +74,25 @@ class ConvTorso(nn.Module):
         if obs.dtype == torch.uint8:
             x = x / 255.0
         return self.fc(self.convs(x))
+
+
+def build_torso(spec: ModelSpec) -> tuple[nn.Module, int]:
+    """The spec's torso (an MLP over flattened observations, or a CNN of nn/torsos.py) and its output size."""
+    if spec.activation not in ("tanh", "relu", "elu"):
+        raise ValueError(f"activation {spec.activation!r} is not supported (allowed: tanh, relu, elu)")
+    if spec.torso == "mlp":
+        sizes = [spec.obs_size, *spec.hidden]
+        return mlp(sizes, spec.activation), sizes[-1]
+    torso = ConvTorso(spec.torso, list(spec.obs_shape))
+    return torso, torso.out_dim
+
+
+def torso_input(spec: ModelSpec, obs: Tensor) -> Tensor:
+    """``obs [T, B, *obs_shape]`` as the torso takes it: ``[T * B, O]`` floats for an MLP (``Discrete``
+    observations one-hot), ``[T * B, C, H, W]`` images unchanged (uint8 until the CNN scales them)."""
+    T, B = obs.shape[:2]
+    if spec.torso != "mlp":
+        return obs.reshape(T * B, *obs.shape[2:])
+    if spec.obs_discrete_n:
+        return torch.nn.functional.one_hot(obs.long(), spec.obs_discrete_n).float().reshape(T * B, -1)
+    return obs.float().reshape(T * B, -1)

@@ -9,10 +9,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from asyncrl.algos.actor_critic import ActorCriticParams
+from asyncrl.algos.base import Algorithm, gradient_actor
 from asyncrl.config import TrainConfig, env_options
 from asyncrl.envs.vector import make_vec_env
-from asyncrl.nn.model import ActorCritic, ModelSpec
+from asyncrl.nn.model import ActorCritic
+from asyncrl.nn.spec import ModelSpec
 from asyncrl.runtime.rollout import RolloutCollector
 from asyncrl.runtime.slots import TrajectorySlots
 from asyncrl.runtime.weights import WeightStore
@@ -36,11 +37,12 @@ class Actor:
     """Owns ``cfg.num_envs`` envs and a local model; ``step(slot)`` writes one rollout into ``slot``.
 
     Before each rollout it copies the newest published weights, if any (never waits for them), and
-    stamps the slot with their version. For ``a3c-ps`` it also computes the rollout's gradient
-    into the slot.
+    stamps the slot with their version. For an algorithm whose actors compute the gradients (a3c-ps,
+    :class:`~asyncrl.algos.base.ActorGradients`) it also writes the rollout's gradient into the slot.
     """
 
-    def __init__(self, cfg: TrainConfig, spec: ModelSpec, slots: TrajectorySlots, weights: WeightStore, seed: int):
+    def __init__(self, cfg: TrainConfig, algo: Algorithm, spec: ModelSpec, slots: TrajectorySlots,
+                 weights: WeightStore, seed: int):
         torch.manual_seed(seed)
         self.cfg, self.slots, self.weights = cfg, slots, weights
         self.model = ActorCritic(spec)
@@ -48,10 +50,10 @@ class Actor:
         self.version = -1
         self._sync()
         self.venv = make_vec_env(cfg.env, cfg.num_envs, seed=seed, impl=cfg.vector_env, options=env_options(cfg))
-        self.collector = RolloutCollector(self.venv, self.model, cfg.n_steps, cfg.gamma, cfg.reward_scale,
-                                          seed=seed, record_logp=True)
-        self.gradients = cfg.algo == "a3c-ps"
-        self.loss_params = ActorCriticParams.from_config(cfg)
+        self.collector = RolloutCollector(self.venv, self.model, cfg.n_steps, algo.discounts(cfg), cfg.reward_scale,
+                                          seed=seed, record_logp=algo.record_logp)
+        self.gradients = gradient_actor(algo)
+        self.loss_params = algo.loss_params(cfg)
 
     def _sync(self) -> None:
         v = self.weights.read_into(self.params, self.version)
@@ -64,11 +66,9 @@ class Actor:
         self.collector.collect(rollout)
         self.slots.version[slot] = self.version
         stats: dict[str, float] = {}
-        if self.gradients:
-            from asyncrl.algos.a3c_ps import actor_gradient
-
-            ok, stats = actor_gradient(self.model, rollout, self.loss_params, self.cfg.max_grad_norm,
-                                       self.slots.grads[slot])
+        if self.gradients is not None:
+            ok, stats = self.gradients.actor_gradient(self.model, rollout, self.loss_params, self.cfg.max_grad_norm,
+                                                      self.slots.grads[slot])
             self.slots.grad_ok[slot] = ok
         episodes, self.collector.finished = self.collector.finished, []
         return ActorReport(rollout.num_steps, episodes, stats)

@@ -20,94 +20,19 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 import traceback
 from multiprocessing.connection import wait
 
-import torch
-
+from asyncrl.algos import get_algorithm
 from asyncrl.config import TrainConfig
-from asyncrl.nn.model import ActorCritic, ModelSpec
+from asyncrl.nn.spec import ModelSpec
 from asyncrl.runtime.actor import Actor, ActorReport, actor_seed
-from asyncrl.runtime.control import TrainingControl
-from asyncrl.runtime.learner import Learner
+from asyncrl.runtime.learner import Learner, learn_full_slots
 from asyncrl.runtime.procs import WorkerFailed, child_preamble, get_context, stop_processes
-from asyncrl.runtime.slots import SlotLedger, TrajectorySlots
+from asyncrl.runtime.setup import RunSetup
+from asyncrl.runtime.slots import SlotLedger, TrajectorySlots, build_slots
+from asyncrl.runtime.stats import StatsWindow, record_report
 from asyncrl.runtime.weights import WeightStore
-
-METRIC_COLUMNS = ["dropped_samples", "queue_depth", "actor_restarts",
-                  "vtrace/rho_mean", "appo/clip_fraction", "appo/approx_kl"]
-"""Columns of ``metrics.csv`` besides the foundation's, for the actor-learner algorithms."""
-
-
-def build_slots(cfg: TrainConfig, model: ActorCritic, obs_dtype: torch.dtype) -> TrajectorySlots:
-    grad_size = sum(p.numel() for p in model.parameters()) if cfg.algo == "a3c-ps" else 0
-    return TrajectorySlots(model.spec, cfg.workers * cfg.slots_per_actor, cfg.n_steps, cfg.num_envs, obs_dtype,
-                           grad_size)
-
-
-class StatsWindow:
-    """Learner and actor statistics between two ``metrics.csv`` rows, plus the run's running totals."""
-
-    def __init__(self) -> None:
-        self.values: dict[str, list[float]] = {}
-        self.dropped_total = 0.0
-        self.restarts = 0
-        self._last_row = time.perf_counter()
-
-    def add(self, stats: dict[str, float]) -> None:
-        for k, v in stats.items():
-            if k == "dropped_samples":
-                self.dropped_total += v
-            else:
-                self.values.setdefault(k, []).append(v)
-
-    def row(self, queue_depth: int) -> dict[str, float]:
-        """Means over the window (maxima for ``policy_lag_max``, sums for ``skipped_updates``)."""
-        out = {}
-        for k, v in self.values.items():
-            if v:
-                out[k] = max(v) if k == "policy_lag_max" else sum(v) if k == "skipped_updates" else sum(v) / len(v)
-        out.update(dropped_samples=self.dropped_total, queue_depth=float(queue_depth),
-                   actor_restarts=float(self.restarts))
-        self.values = {}
-        return out
-
-    def log(self, control: TrainingControl, queue_depth: int, force: bool = False) -> None:
-        """Write a ``metrics.csv`` row about once a second (or now, with ``force``) if there is anything new."""
-        if self.values and (force or time.perf_counter() - self._last_row >= 1.0):
-            control.metrics(self.row(queue_depth))
-            self._last_row = time.perf_counter()
-
-    def progress(self, queue_depth: int) -> str:
-        lag = self.values.get("policy_lag_mean")
-        lag_max = self.values.get("policy_lag_max")
-        lag_s = f"{sum(lag) / len(lag):.1f}/{max(lag_max):.0f}" if lag else "-"
-        return f" | lag {lag_s} | queue {queue_depth}"
-
-
-def record_report(control: TrainingControl, window: StatsWindow, rank: int, rep: ActorReport) -> None:
-    """Count an arrived rollout's env steps and log its finished episodes."""
-    c = control.counters
-    c.env_steps += rep.env_steps
-    control.episodes(c.env_steps, rep.episodes, rank)
-    if rep.stats:
-        window.add(rep.stats)
-
-
-def learn_full_slots(cfg: TrainConfig, learner: Learner, ledger: SlotLedger, window: StatsWindow,
-                     counters, hand_back) -> None:
-    """While ``batch_rollouts`` slots are full: one learner update on the oldest of them, then each is
-    released and ``hand_back(rank)`` gives its actor the slots it now has free."""
-    while len(ledger.ready) >= cfg.batch_rollouts:
-        batch = ledger.take(cfg.batch_rollouts)
-        stats = learner.step(batch, counters.env_steps)
-        window.add(stats)
-        counters.updates = learner.version
-        learner.guard.update(stats.get("skipped_updates", 0.0) > 0)
-        for s in batch:
-            ledger.release(s)
-            hand_back(ledger.owner(s))
 
 
 def _actor_main(rank: int, seed: int, cfg_json: str, spec_json: str, slots: TrajectorySlots, weights: WeightStore,
@@ -116,7 +41,7 @@ def _actor_main(rank: int, seed: int, cfg_json: str, spec_json: str, slots: Traj
     actor = None
     try:
         cfg = TrainConfig(**json.loads(cfg_json))
-        actor = Actor(cfg, ModelSpec(**json.loads(spec_json)), slots, weights, seed)
+        actor = Actor(cfg, get_algorithm(cfg.algo), ModelSpec(**json.loads(spec_json)), slots, weights, seed)
         while not stop_event.is_set():
             try:
                 if not conn.poll(0.1):
@@ -152,13 +77,14 @@ class _ActorHandle:
         """Rollouts received from the current process (0: it failed while starting up)."""
 
 
-def run_actor_learner(cfg: TrainConfig, model: ActorCritic, control: TrainingControl,
-                      optimizer_state: dict | None, spec_json: str, obs_dtype: torch.dtype) -> None:
+def run_actor_learner(setup: RunSetup) -> None:
+    """Start ``workers`` actor processes; learn from their slots in this one until the control says stop."""
+    cfg, model, control, spec_json = setup.cfg, setup.model, setup.control, setup.control.spec_json
     ctx = get_context(cfg.start_method)
     c = control.counters
-    slots = build_slots(cfg, model, obs_dtype)
+    slots = build_slots(cfg, setup.algo, model, setup.obs_dtype)
     weights = WeightStore(list(model.parameters()))
-    learner = Learner(cfg, model, slots, weights, version=c.updates, optimizer_state=optimizer_state,
+    learner = Learner(cfg, setup.algo, model, slots, weights, version=c.updates, optimizer_state=setup.optimizer_state,
                       schedule=control.schedule)
     stop_event = ctx.Event()
     handles = [_ActorHandle(r) for r in range(cfg.workers)]

@@ -9,7 +9,6 @@ best so far) and returns why training should stop, or ``None``.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -190,7 +189,3 @@ class TrainingControl:
 def mean_stats(stats: dict[str, list[float]]) -> dict[str, float]:
     """Average each key's values collected since the last metrics row."""
     return {k: float(sum(v) / len(v)) for k, v in stats.items() if v}
-
-
-def spec_json(spec) -> str:
-    return json.dumps(spec.to_dict(), sort_keys=True)

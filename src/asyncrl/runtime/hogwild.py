@@ -16,7 +16,6 @@ behind with their reports (a bounded queue), so the parent always gets back to i
 from __future__ import annotations
 
 import json
-import math
 import queue
 import sys
 import time
@@ -24,53 +23,86 @@ import traceback
 
 import numpy as np
 import torch
+from torch import nn
 
-from asyncrl.algos import on_policy_loss, rollout_discounts
-from asyncrl.algos.actor_critic import backward_and_clip
+from asyncrl.algos import get_algorithm
+from asyncrl.algos.actor_critic import A3C
+from asyncrl.algos.base import Algorithm
 from asyncrl.config import TrainConfig, env_options
 from asyncrl.envs.vector import make_vec_env
-from asyncrl.nn.model import ActorCritic, ModelSpec, make_model
+from asyncrl.nn.build import make_model
 from asyncrl.optim import make_optimizer
+from asyncrl.optim.grads import TrainStep
 from asyncrl.runtime.control import NonFiniteGuard, TrainingControl, mean_stats
 from asyncrl.runtime.procs import TrainingDiverged, WorkerFailed, child_preamble, get_context, stop_processes
 from asyncrl.runtime.rollout import RolloutCollector
 from asyncrl.runtime.schedule import LrSchedule
+from asyncrl.runtime.setup import RunSetup
 
 
-def hogwild_step(local: ActorCritic, shared_params: list[torch.Tensor], optimizer, collector: RolloutCollector,
-                 loss_params, max_grad_norm: float, lr: float, loss_fn=None) -> tuple[int, dict[str, float]]:
+def hogwild_step(local: nn.Module, shared_params: list[torch.Tensor], optimizer, collector: RolloutCollector,
+                 loss_params, max_grad_norm: float, lr: float, algo: Algorithm = A3C,
+                 generator: torch.Generator | None = None) -> tuple[int, dict[str, float]]:
     """One A3C worker iteration: sync, roll out, compute gradients, update the shared model.
 
-    ``loss_fn(model, rollout, loss_params)`` is the algorithm's loss (default: the actor-critic
-    loss of A3C). Returns the number of env steps taken and the loss statistics.
+    ``algo`` gives the update rule (default: A3C's actor-critic loss); its gradients, computed on ``local``,
+    are applied to ``shared_params``. Returns the number of env steps taken and the update's statistics.
     """
-    if loss_fn is None:
-        from asyncrl.algos.actor_critic import rollout_loss as loss_fn
     local_params = list(local.parameters())
     with torch.no_grad():
         torch._foreach_copy_(local_params, shared_params)
     rollout = collector.collect()
-    out = loss_fn(local, rollout, loss_params)
-    grads, grad_norm = backward_and_clip(local_params, out.loss, max_grad_norm)
-    skipped = not math.isfinite(grad_norm)  # never let a non-finite gradient into the shared weights
-    if not skipped:
-        optimizer.step(shared_params, grads, lr)
-    return rollout.num_steps, {**out.stats, "grad_norm": grad_norm, "lr": lr, "skipped_updates": float(skipped)}
+    step = TrainStep(local_params, optimizer, max_grad_norm, apply_to=shared_params, lr=lr)
+    stats = algo.update(local, rollout, loss_params, step, generator or torch.Generator())
+    return rollout.num_steps, {**stats, "lr": lr}
 
 
-def _worker_main(rank: int, cfg_json: str, spec_json: str, shared: ActorCritic, optimizer, schedule: LrSchedule,
+def worker_seed(seed: int, rank: int, env_steps: int) -> int:
+    """Distinct, collision-free seeds per (run seed, worker, resume point)."""
+    return int(np.random.SeedSequence([seed, rank, env_steps]).generate_state(1)[0])
+
+
+class HogwildWorker:
+    """One Hogwild worker without its process: its envs, a local model copy and its optimizer.
+
+    :meth:`step` syncs the local copy from the shared model, collects ``n_steps`` and applies the
+    algorithm's update to the shared parameters. The process runtime (:func:`run_hogwild`) runs one per
+    process; the serial runtime (:func:`asyncrl.runtime.serial.run_hogwild_serial`) takes turns with them
+    in one process.
+    """
+
+    def __init__(self, cfg: TrainConfig, algo: Algorithm, shared: nn.Module, optimizer, seed: int):
+        torch.manual_seed(seed)
+        self.cfg, self.algo, self.optimizer = cfg, algo, optimizer
+        self.local = make_model(shared.spec)
+        self.shared_params = list(shared.parameters())
+        self.venv = make_vec_env(cfg.env, cfg.num_envs, seed=seed, impl=cfg.vector_env, options=env_options(cfg))
+        self.collector = RolloutCollector(self.venv, self.local, cfg.n_steps, algo.discounts(cfg), cfg.reward_scale,
+                                          seed=seed, record_logp=algo.record_logp)
+        self.loss_params = algo.loss_params(cfg)
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def step(self, lr: float) -> tuple[int, dict[str, float]]:
+        """One rollout and one update of the shared model at ``lr``: ``(env steps, statistics)``."""
+        return hogwild_step(self.local, self.shared_params, self.optimizer, self.collector, self.loss_params,
+                            self.cfg.max_grad_norm, lr, self.algo, self.generator)
+
+    def take_episodes(self) -> list[tuple[float, int]]:
+        """The episodes ``(return, length)`` finished since the last call."""
+        finished, self.collector.finished = self.collector.finished, []
+        return finished
+
+    def close(self) -> None:
+        self.venv.close()
+
+
+def _worker_main(rank: int, cfg_json: str, shared: nn.Module, optimizer, schedule: LrSchedule,
                  step_counter, update_counter, ready, stop_event, out_q) -> None:
     child_preamble()
     try:
         cfg = TrainConfig(**json.loads(cfg_json))
-        # Distinct, collision-free seeds per (run seed, worker, resume point).
-        seed = int(np.random.SeedSequence([cfg.seed, rank, step_counter.get_obj().value]).generate_state(1)[0])
-        torch.manual_seed(seed)
-        local = make_model(ModelSpec(**json.loads(spec_json)))
-        shared_params = list(shared.parameters())
-        venv = make_vec_env(cfg.env, cfg.num_envs, seed=seed, impl=cfg.vector_env, options=env_options(cfg))
-        collector = RolloutCollector(venv, local, cfg.n_steps, rollout_discounts(cfg), cfg.reward_scale, seed=seed)
-        loss_fn, loss_params = on_policy_loss(cfg)
+        worker = HogwildWorker(cfg, get_algorithm(cfg.algo), shared, optimizer,
+                               worker_seed(cfg.seed, rank, step_counter.get_obj().value))
         guard = NonFiniteGuard()
         stats: dict[str, list[float]] = {}
         # Start together: under spawn a worker takes seconds to import torch, and an early one
@@ -85,27 +117,25 @@ def _worker_main(rank: int, cfg_json: str, spec_json: str, shared: ActorCritic, 
         while not stop_event.is_set() and (budget is None or steps < budget):
             lr = schedule(steps)
             synced_at = update_counter.get_obj().value  # the shared model's version this rollout acts with
-            n, s = hogwild_step(local, shared_params, optimizer, collector, loss_params, cfg.max_grad_norm, lr,
-                                loss_fn)
+            n, s = worker.step(lr)
             with update_counter.get_lock():  # policy lag: other workers' updates since this one synced
                 s["policy_lag_mean"] = s["policy_lag_max"] = float(update_counter.value - synced_at)
                 update_counter.value += 1
             with step_counter.get_lock():
                 step_counter.value += n
                 steps = step_counter.value
-            if collector.finished:
-                _put(out_q, ("episodes", rank, steps, collector.finished), stop_event)
-                collector.finished = []
+            if finished := worker.take_episodes():
+                _put(out_q, ("episodes", rank, steps, finished), stop_event)
             for k, v in s.items():
                 stats.setdefault(k, []).append(v)
             if time.perf_counter() - last_report >= 1.0:
-                _put(out_q, ("metrics", rank, len(stats["lr"]), _worker_stats(stats)), stop_event)
+                _put(out_q, ("metrics", rank, len(stats["lr"]), worker_stats(stats)), stop_event)
                 stats.clear()
                 last_report = time.perf_counter()
             guard.update(s["skipped_updates"] > 0)
         if stats:
-            _put(out_q, ("metrics", rank, len(stats["lr"]), _worker_stats(stats)), stop_event, patience=1.0)
-        venv.close()
+            _put(out_q, ("metrics", rank, len(stats["lr"]), worker_stats(stats)), stop_event, patience=1.0)
+        worker.close()
     except Exception as e:
         tb = str(e) if isinstance(e, TrainingDiverged) else traceback.format_exc()
         print(f"asyncrl worker {rank} failed:\n{tb}", file=sys.stderr, flush=True)
@@ -166,12 +196,13 @@ MAX_QUEUED = 64
 """Messages (each one rollout's episodes, or a metrics row) waiting for the parent, per worker."""
 
 
-def run_hogwild(cfg: TrainConfig, model: ActorCritic, control: TrainingControl, optimizer_state: dict | None,
-                spec_json: str) -> None:
+def run_hogwild(setup: RunSetup) -> None:
+    """Start ``workers`` processes, each a :class:`HogwildWorker`; supervise, log and stop them."""
+    cfg, model, control = setup.cfg, setup.model, setup.control
     ctx = get_context(cfg.start_method)
     model.share_memory()
     shared_params = list(model.parameters())
-    optimizers = worker_optimizers(cfg, shared_params, optimizer_state)
+    optimizers = worker_optimizers(cfg, shared_params, setup.optimizer_state)
 
     def opt_state_fn() -> dict:
         return optimizers_state(cfg, optimizers)
@@ -183,7 +214,7 @@ def run_hogwild(cfg: TrainConfig, model: ActorCritic, control: TrainingControl, 
     stop_event = ctx.Event()
     out_q = ctx.Queue(maxsize=MAX_QUEUED * cfg.workers)
     procs = [ctx.Process(target=_worker_main, name=f"asyncrl-worker-{r}", daemon=True,
-                         args=(r, cfg.to_json(), spec_json, model, optimizers[r], control.schedule, step_counter,
+                         args=(r, cfg.to_json(), model, optimizers[r], control.schedule, step_counter,
                                update_counter, ready, stop_event, out_q))
              for r in range(cfg.workers)]
     pending: dict[int, tuple[int, dict[str, float]]] = {}
@@ -264,7 +295,8 @@ def _dead_worker(procs) -> str | None:
     return None
 
 
-def _worker_stats(stats: dict[str, list[float]]) -> dict[str, float]:
+def worker_stats(stats: dict[str, list[float]]) -> dict[str, float]:
+    """One worker's statistics since its last report: means, and the maximum of ``policy_lag_max``."""
     out = mean_stats(stats)
     out["policy_lag_max"] = max(stats["policy_lag_max"])
     return out

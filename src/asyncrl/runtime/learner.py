@@ -13,18 +13,20 @@ are too stale.
 from __future__ import annotations
 
 import copy
-import math
 
 import torch
+from torch import nn
 
-from asyncrl.algos.actor_critic import backward_and_clip
+from asyncrl.algos.a3c_ps import grad_views
+from asyncrl.algos.base import Algorithm, gradient_actor
 from asyncrl.config import TrainConfig
-from asyncrl.nn.model import ActorCritic
+from asyncrl.core.batch import Rollout
 from asyncrl.optim import make_optimizer
+from asyncrl.optim.grads import TrainStep
 from asyncrl.runtime.control import NonFiniteGuard
-from asyncrl.runtime.rollout import Rollout
 from asyncrl.runtime.schedule import LrSchedule
-from asyncrl.runtime.slots import TrajectorySlots
+from asyncrl.runtime.slots import SlotLedger, TrajectorySlots
+from asyncrl.runtime.stats import StatsWindow
 from asyncrl.runtime.weights import WeightStore
 
 
@@ -55,30 +57,27 @@ class Learner:
     :meth:`model_state` / :meth:`optimizer_state` give CPU tensors for checkpoints.
     """
 
-    def __init__(self, cfg: TrainConfig, model: ActorCritic, slots: TrajectorySlots, weights: WeightStore,
-                 version: int = 0, optimizer_state: dict | None = None, schedule: LrSchedule | None = None):
+    def __init__(self, cfg: TrainConfig, algo: Algorithm, model: nn.Module, slots: TrajectorySlots,
+                 weights: WeightStore, version: int = 0, optimizer_state: dict | None = None,
+                 schedule: LrSchedule | None = None):
         self.device = learner_device(cfg.device)
         self.schedule = schedule or LrSchedule(cfg.lr, cfg.lr_schedule, cfg.total_steps)
         self.guard = NonFiniteGuard()
         """The runtime feeds it each update's ``skipped_updates``; it ends a run that can no longer learn."""
         if self.device.type != "cpu":
             model = copy.deepcopy(model).to(self.device)
-        self.cfg, self.model, self.slots, self.weights = cfg, model, slots, weights
+        self.cfg, self.algo, self.model, self.slots, self.weights = cfg, algo, model, slots, weights
         self.params = list(model.parameters())
         self.optimizer = make_optimizer(cfg.optimizer, self.params, cfg.lr, shared=False, eps=cfg.optimizer_eps,
                                         alpha=cfg.rms_alpha)
         if optimizer_state is not None:
             self.optimizer.load_state_dict(optimizer_state)
         self.version = version
-        self.generator = torch.Generator().manual_seed(cfg.seed + 104_729 * version)  # APPO minibatches
-        if cfg.algo == "impala":
-            from asyncrl.algos.impala import VTraceParams
-
-            self.loss_params = VTraceParams.from_config(cfg)
-        elif cfg.algo == "appo":
-            from asyncrl.algos.appo import APPOParams
-
-            self.loss_params = APPOParams.from_config(cfg)
+        self.generator = torch.Generator().manual_seed(cfg.seed + 104_729 * version)  # e.g. APPO's minibatches
+        self.loss_params = algo.loss_params(cfg)
+        self.train_step = TrainStep(self.params, self.optimizer, cfg.max_grad_norm)
+        self.gradients_from_actors = gradient_actor(algo) is not None
+        """a3c-ps: the slots hold the actors' gradients, applied one by one in arrival order."""
         self.weights.publish(self.params, self.version)
 
     def model_state(self) -> dict:
@@ -96,9 +95,8 @@ class Learner:
         Returns statistics: the losses, ``policy_lag_mean``/``policy_lag_max`` over the batch's
         samples, ``dropped_samples`` (env steps discarded as too stale) and ``skipped_updates``.
         """
-        cfg = self.cfg
         lr = self.schedule(env_steps)
-        if cfg.algo == "a3c-ps":
+        if self.gradients_from_actors:
             return {"lr": lr, **self._apply_gradients(ids, lr)}
         lags = [self.version - int(self.slots.version[i]) for i in ids]
         keep = [i for i, lag in zip(ids, lags) if not self._too_stale(lag)]
@@ -107,75 +105,20 @@ class Learner:
                  "skipped_updates": 0.0}
         if not keep:
             return stats
-        if cfg.algo == "appo":
-            stats.update(self._appo(keep, lr))
-        else:
-            stats.update(self._impala(keep, lr))
+        self.train_step.lr = lr
+        batch = to_device(self.slots.batch(keep), self.device)
+        stats.update(self.algo.update(self.model, batch, self.loss_params, self.train_step, self.generator))
+        self._publish()
         return stats
 
     def _too_stale(self, lag: int) -> bool:
         return bool(self.cfg.max_policy_lag) and lag > self.cfg.max_policy_lag
 
-    def _update(self, loss: torch.Tensor, lr: float) -> dict[str, float]:
-        grads, norm = backward_and_clip(self.params, loss, self.cfg.max_grad_norm)
-        skipped = not math.isfinite(norm)  # a non-finite gradient never reaches the weights
-        if not skipped:
-            self.optimizer.step(self.params, grads, lr)
-        return {"grad_norm": norm, "skipped_updates": float(skipped)}
-
     def _publish(self) -> None:
         self.version += 1
         self.weights.publish(self.params, self.version)
 
-    def _impala(self, ids: list[int], lr: float) -> dict[str, float]:
-        from asyncrl.algos.impala import impala_loss
-
-        res = impala_loss(self.model, to_device(self.slots.batch(ids), self.device), self.loss_params)
-        stats = {**res.stats, **self._update(res.loss, lr)}
-        self._publish()
-        return stats
-
-    def _appo(self, ids: list[int], lr: float) -> dict[str, float]:
-        from asyncrl.algos.appo import (
-            appo_batch_targets,
-            appo_loss,
-            appo_sample_loss,
-            minibatch_columns,
-            minibatch_indices,
-            select_columns,
-        )
-
-        batch = to_device(self.slots.batch(ids), self.device)
-        p = self.loss_params
-        acc: dict[str, list[float]] = {}
-
-        def update(res) -> None:
-            for k, v in {**res.stats, **self._update(res.loss, lr)}.items():
-                acc.setdefault(k, []).append(v)
-
-        if batch.core_state is None and p.epochs * p.minibatches > 1:
-            # feed-forward: PPO's shuffled samples, targets once per batch (with one epoch of one
-            # minibatch both ways are the same loss, and the sequence path saves a forward pass)
-            vs, adv = (t.reshape(-1) for t in appo_batch_targets(self.model, batch, p))
-            obs = batch.obs[:-1].reshape(-1, *batch.obs.shape[2:])
-            actions = batch.actions.reshape(-1, *batch.actions.shape[2:])
-            logp = batch.behaviour_logp.reshape(-1)
-            for _ in range(p.epochs):
-                for idx in minibatch_indices(vs.shape[0], p.minibatches, self.generator):
-                    idx = idx.to(self.device)
-                    update(appo_sample_loss(self.model, obs[idx], actions[idx], logp[idx], vs[idx], adv[idx], p))
-        else:
-            for _ in range(p.epochs):
-                for cols in minibatch_columns(batch.first.shape[1], p.minibatches, self.generator):
-                    update(appo_loss(self.model, select_columns(batch, cols), p))
-        self._publish()
-        stats = {k: sum(v) / len(v) for k, v in acc.items()}
-        stats["skipped_updates"] = float(sum(acc["skipped_updates"]))
-        return stats
-
     def _apply_gradients(self, ids: list[int], lr: float) -> dict[str, float]:
-        from asyncrl.algos.a3c_ps import grad_views
-
         skipped, dropped, lags = 0, 0, []
         for i in ids:  # arrival order, one optimizer step and one publication per applied gradient
             lag = self.version - int(self.slots.version[i])  # counts the gradients applied just before
@@ -190,3 +133,18 @@ class Learner:
             self._publish()
         return {"policy_lag_mean": sum(lags) / len(lags), "policy_lag_max": float(max(lags)),
                 "dropped_samples": float(dropped * self.slots.T * self.slots.B), "skipped_updates": float(skipped)}
+
+
+def learn_full_slots(cfg: TrainConfig, learner: Learner, ledger: SlotLedger, window: StatsWindow,
+                     counters, hand_back) -> None:
+    """While ``batch_rollouts`` slots are full: one learner update on the oldest of them, then each is
+    released and ``hand_back(rank)`` gives its actor the slots it now has free."""
+    while len(ledger.ready) >= cfg.batch_rollouts:
+        batch = ledger.take(cfg.batch_rollouts)
+        stats = learner.step(batch, counters.env_steps)
+        window.add(stats)
+        counters.updates = learner.version
+        learner.guard.update(stats.get("skipped_updates", 0.0) > 0)
+        for s in batch:
+            ledger.release(s)
+            hand_back(ledger.owner(s))

@@ -15,6 +15,7 @@ import time
 from collections.abc import Sequence
 
 import torch
+import torch.multiprocessing as tmp
 
 
 class WorkerFailed(RuntimeError):
@@ -62,8 +63,7 @@ class StopSignal:
 
 
 def get_context(start_method: str) -> mp.context.BaseContext:
-    import torch.multiprocessing as tmp
-
+    """torch's multiprocessing context (tensors cross in shared memory) for ``start_method``."""
     return tmp.get_context(start_method)
 
 

@@ -7,62 +7,15 @@ batched forward, which is exact because the acting parameters do not change duri
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 from torch import Tensor
 
+from asyncrl.core.batch import CoreState, Rollout, empty_rollout
 from asyncrl.envs.vector import EpisodeTracker
 from asyncrl.losses.returns import fold_truncation_bootstrap
-from asyncrl.nn.model import ActorCritic, CoreState
+from asyncrl.nn.model import ActorCritic
 from asyncrl.nn.numpy_policy import NumpyPolicy
-
-
-@dataclass
-class Rollout:
-    """``T`` steps of ``B`` envs, time-major.
-
-    Attributes:
-        obs: ``[T + 1, B, *obs_shape]``; ``obs[T]`` is the observation to bootstrap from.
-        first: ``[T + 1, B]`` bool, ``obs[t]`` is the first observation of an episode.
-        actions: ``[T, B]`` (discrete) or ``[T, B, A]`` (continuous), as sampled (unclipped).
-        r_t: ``[T, B]`` scaled rewards, with truncated episodes' bootstrap folded in; ``[T, B, K]``
-            for a model with ``K`` critics and discounts (FeUdal: Manager, Worker), one per critic.
-        discount_t: ``[T, B]`` (or ``[T, B, K]``) ``gamma``, or ``0`` where the episode ended after step ``t``.
-        core_state: the model's core state before ``obs[0]`` (``None`` without LSTM; a tuple of
-            batch-first tensors otherwise).
-        behaviour_logp: ``[T, B]`` ``log mu(a_t|x_t)`` of the acting policy (``None`` unless recorded).
-    """
-
-    obs: Tensor
-    first: Tensor
-    actions: Tensor
-    r_t: Tensor
-    discount_t: Tensor
-    core_state: CoreState
-    behaviour_logp: Tensor | None = None
-
-    @property
-    def num_steps(self) -> int:
-        return self.r_t.shape[0] * self.r_t.shape[1]
-
-
-def empty_rollout(spec, T: int, B: int, obs_dtype: torch.dtype = torch.float32, logp: bool = True) -> Rollout:
-    """A zero-filled :class:`Rollout` of ``T`` steps and ``B`` envs for a model ``spec`` (to fill in place)."""
-    obs_shape = tuple(spec.obs_shape)
-    discrete = spec.action_kind == "discrete"
-    core = None
-    if spec.lstm:
-        core = (torch.zeros(B, spec.lstm_size), torch.zeros(B, spec.lstm_size))
-    return Rollout(
-        obs=torch.zeros((T + 1, B, *obs_shape), dtype=torch.int64 if spec.obs_discrete_n else obs_dtype),
-        first=torch.zeros((T + 1, B), dtype=torch.bool),
-        actions=torch.zeros((T, B) if discrete else (T, B, spec.action_dim),
-                            dtype=torch.int64 if discrete else torch.float32),
-        r_t=torch.zeros((T, B, *spec.value_shape)), discount_t=torch.zeros((T, B, *spec.value_shape)),
-        core_state=core,
-        behaviour_logp=torch.zeros((T, B)) if logp else None)
 
 
 def stream_seeds(seed: int | None) -> tuple[int | None, int | None, int | None]:

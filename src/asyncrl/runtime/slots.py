@@ -11,10 +11,12 @@ the policy version that produced it and, for ``a3c-ps``, the flat gradient its a
 from __future__ import annotations
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
-from asyncrl.nn.model import ModelSpec
-from asyncrl.runtime.rollout import Rollout, empty_rollout
+from asyncrl.algos.base import Algorithm, gradient_actor
+from asyncrl.config import TrainConfig
+from asyncrl.core.batch import Rollout, empty_rollout
+from asyncrl.nn.spec import ModelSpec
 
 
 class TrajectorySlots:
@@ -130,3 +132,11 @@ class SlotLedger:
         for s in range(rank * self.k, (rank + 1) * self.k):
             if self.state[s] == ACTING:
                 self.state[s] = FREE
+
+
+def build_slots(cfg: TrainConfig, algo: Algorithm, model: nn.Module, obs_dtype: torch.dtype) -> TrajectorySlots:
+    """The run's slots: ``slots_per_actor`` per actor, each ``n_steps`` x ``num_envs``, with a gradient
+    buffer where the actors compute the gradients (a3c-ps)."""
+    grad_size = sum(p.numel() for p in model.parameters()) if gradient_actor(algo) is not None else 0
+    return TrajectorySlots(model.spec, cfg.workers * cfg.slots_per_actor, cfg.n_steps, cfg.num_envs, obs_dtype,
+                           grad_size)

@@ -16,15 +16,15 @@ import queue
 import time
 import traceback
 
+from asyncrl.evaluate import run_episodes
+from asyncrl.nn.build import make_model
+from asyncrl.nn.spec import ModelSpec
 from asyncrl.runtime.procs import WorkerFailed, child_preamble, stop_processes
 
 
 def _tester_main(requests, results, env_id: str, spec_json: str, episodes: int, seed: int,
                  options: dict | None) -> None:
     child_preamble()
-    from asyncrl.evaluate import run_episodes
-    from asyncrl.nn.model import ModelSpec, make_model
-
     model = make_model(ModelSpec(**json.loads(spec_json)))
     model.eval()
     try:

@@ -1,0 +1,120 @@
+"""What an algorithm is to the rest of asyncrl: the :class:`Algorithm` protocol and the registry.
+
+An algorithm is a loss plus a runtime. Each one is an object in its own file under ``algos/`` that
+registers itself (:func:`register`) and owns everything about it that is not transport:
+
+- ``runtimes``: where it runs (``hogwild``, ``sync`` or ``actor-learner``; the first is its default),
+- ``model_options``: the network it trains (:class:`~asyncrl.nn.spec.ModelSpec` fields, ``kind`` among them),
+- ``record_logp`` (whether actors record behaviour log-probabilities) and ``metrics`` (its extra
+  ``metrics.csv`` columns),
+- ``fields``: the algorithm-specific settings it reads (any other algorithm is refused them),
+- ``defaults``: its tuned values per env family and env id, with the notes that justify them,
+- ``loss_params`` / ``discounts``: the views of the config its loss and the rollouts use,
+- optionally ``check(cfg)``: its own rules on a config, raising :class:`~asyncrl.errors.UsageError`,
+- ``update``: its update rule on one batch (one optimizer step for A2C, PPO's epochs and minibatches for
+  APPO), given a ``step`` that turns a loss into one clipped, finite-checked optimizer step
+  (:class:`~asyncrl.optim.grads.TrainStep`).
+
+Runtimes (``runtime/``) only move data: they collect rollouts, call ``update`` and publish weights,
+and never ask which algorithm they run. Adding an algorithm is one new file here (the package
+imports every module in it), plus an API alias and a README section.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import torch
+from torch import Tensor, nn
+
+from asyncrl.core.batch import Rollout
+from asyncrl.errors import UsageError
+
+StepFn = Callable[[Tensor], dict[str, float]]
+"""``step(loss) -> {"grad_norm", "skipped_updates"}``: one optimizer step on the loss's gradients."""
+
+RUNTIMES = ("hogwild", "sync", "actor-learner")
+"""The transports: Hogwild worker processes, one synchronous process, actor processes and a learner."""
+
+
+class Algorithm(Protocol):
+    """An algorithm as the runtimes, the config and the CLI see it (see the module docstring)."""
+
+    name: str
+    runtimes: tuple[str, ...]
+    record_logp: bool
+    metrics: tuple[str, ...]
+    fields: tuple[str, ...]
+    defaults: dict[str, dict[str, Any]]
+    """Tuned settings keyed by env family (``discrete``, ``continuous``, ``atari``) or exact env id;
+    the env id's row overrides the family's. A family it has no row for is one it does not support."""
+
+    def model_options(self, cfg: Any) -> dict[str, Any]:
+        """The :class:`~asyncrl.nn.spec.ModelSpec` settings of its network, from a resolved config."""
+        ...
+
+    def loss_params(self, cfg: Any) -> Any:
+        """The hyperparameters its loss reads, from a resolved config."""
+        ...
+
+    def discounts(self, cfg: Any) -> float | tuple[float, ...]:
+        """The discount(s) rollouts are collected with (one per critic)."""
+        ...
+
+    def update(self, model: nn.Module, batch: Rollout, params: Any, step: StepFn,
+               generator: torch.Generator) -> dict[str, float]:
+        """One update on ``batch`` ``[T + 1, B]``: its losses, each passed to ``step``; returns statistics
+        (``grad_norm`` and ``skipped_updates`` among them). ``generator`` draws any random minibatches."""
+        ...
+
+
+class ActorGradients(Protocol):
+    """An algorithm whose actors compute the gradient and the learner only applies it (a3c-ps)."""
+
+    def actor_gradient(self, model: nn.Module, rollout: Rollout, params: Any, max_grad_norm: float,
+                       out: Tensor) -> tuple[bool, dict[str, float]]:
+        """Write the rollout's clipped gradient, flattened, into ``out [P]``; returns (finite, statistics)."""
+        ...
+
+
+ALGORITHMS: dict[str, Algorithm] = {}
+"""Every registered algorithm by name, in registration order."""
+
+
+def register(algo: Algorithm) -> Algorithm:
+    """Add ``algo`` to :data:`ALGORITHMS` (a name may be registered once)."""
+    if algo.name in ALGORITHMS:
+        raise ValueError(f"an algorithm named {algo.name!r} is already registered")
+    unknown = set(algo.runtimes) - set(RUNTIMES)
+    if not algo.runtimes or unknown:
+        raise ValueError(f"algorithm {algo.name!r}: runtimes must be some of {RUNTIMES}, got {algo.runtimes}")
+    ALGORITHMS[algo.name] = algo
+    return algo
+
+
+def get_algorithm(name: str) -> Algorithm:
+    """The registered algorithm ``name``; a :class:`UsageError` naming the choices otherwise."""
+    if name not in ALGORITHMS:
+        raise UsageError(f"--algo {name!r} is not supported (allowed: {', '.join(ALGORITHMS)})")
+    return ALGORITHMS[name]
+
+
+def runtime_of(algo: Algorithm, runtime: str | None) -> str:
+    """The runtime a run of ``algo`` uses: ``runtime`` (the config's choice) if given, else the algorithm's first."""
+    if runtime is None:
+        return algo.runtimes[0]
+    if runtime not in algo.runtimes:
+        raise UsageError(f"--runtime {runtime!r} is not supported by --algo {algo.name} "
+                         f"(allowed: {', '.join(algo.runtimes)})")
+    return runtime
+
+
+def actor_critic_options(cfg: Any) -> dict[str, Any]:
+    """The actor-critic network's settings (every algorithm but FeUdal)."""
+    return dict(kind="actor-critic", lstm=cfg.lstm, lstm_size=cfg.lstm_size, log_std_init=cfg.log_std_init)
+
+
+def gradient_actor(algo: Algorithm) -> ActorGradients | None:
+    """``algo`` if its actors compute the gradients (its ``actor_gradient`` is set), else ``None``."""
+    return algo if getattr(algo, "actor_gradient", None) is not None else None  # type: ignore[return-value]

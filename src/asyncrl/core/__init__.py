@@ -1,0 +1,1 @@
+"""The ground floor: data types shared by every layer (no asyncrl imports)."""

@@ -1,0 +1,88 @@
+"""What a network is, as plain data: :class:`ModelSpec` (saved in checkpoints), built from an env's spaces."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+import gymnasium as gym
+import numpy as np
+
+
+@dataclass
+class ModelSpec:
+    """Everything needed to rebuild a model without its env (saved in checkpoints)."""
+
+    obs_shape: list[int]
+    obs_discrete_n: int = 0  # > 0: observations are Discrete(n) indices, one-hot encoded
+    action_kind: str = "discrete"  # "discrete" or "continuous"
+    action_dim: int = 2
+    action_low: list[float] = field(default_factory=list)
+    action_high: list[float] = field(default_factory=list)
+    hidden: list[int] = field(default_factory=lambda: [64, 64])
+    activation: str = "tanh"
+    lstm: bool = False
+    lstm_size: int = 128
+    separate_critic: bool = True
+    log_std_init: float = 0.0
+    torso: str = "mlp"  # "mlp", or a convolutional torso of nn/torsos.py for [C, H, W] images
+    kind: str = "actor-critic"  # or "feudal" (nn/feudal.py; the fields below)
+    feudal_dim: int = 256  # FeUdal: size d of the perception output, latent state and Manager LSTM
+    goal_dim: int = 16  # FeUdal: size k of the goal embedding
+    dilation: int = 10  # FeUdal: the Manager's dilated LSTM cores r
+    horizon: int = 10  # FeUdal: goal horizon c (goal pooling, intrinsic reward, transition gradient)
+
+    @property
+    def obs_size(self) -> int:
+        return self.obs_discrete_n or int(np.prod(self.obs_shape, dtype=np.int64))
+
+    @property
+    def value_shape(self) -> tuple[int, ...]:
+        """Shape of one step's value: ``()``, or ``(2,)`` for FeUdal's Manager and Worker critics."""
+        return (2,) if self.kind == "feudal" else ()
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def resolve_torso(obs_space: gym.Space, torso: str = "auto") -> str:
+    """``torso``, with ``auto`` resolved: the A3C paper's small CNN for channels-first ``uint8``
+    frames of a useful size (Atari, ViZDoom: ``[C <= 4, H, W >= 36]``), an MLP otherwise."""
+    if torso != "auto":
+        return torso
+    shape = getattr(obs_space, "shape", None) or ()
+    image = (isinstance(obs_space, gym.spaces.Box) and obs_space.dtype == np.uint8 and len(shape) == 3
+             and shape[0] <= 4 and min(shape[1:]) >= 36)
+    return "a3c-cnn" if image else "mlp"
+
+
+def spec_from_spaces(obs_space: gym.Space, action_space: gym.Space, torso: str = "auto", **kwargs) -> ModelSpec:
+    """Build a :class:`ModelSpec` for the given spaces; raises ``ValueError`` for unsupported ones.
+
+    ``torso="auto"`` picks the A3C paper's small CNN for ``[C, H, W]`` images and an MLP otherwise.
+    """
+    torso = resolve_torso(obs_space, torso)
+    kwargs["torso"] = torso
+    if torso != "mlp":
+        kwargs["separate_critic"] = False  # policy and value share the convolutional features
+    if isinstance(obs_space, gym.spaces.Box):
+        obs_shape, obs_n = list(obs_space.shape), 0
+    elif isinstance(obs_space, gym.spaces.Discrete):
+        obs_shape, obs_n = [], int(obs_space.n)
+    else:
+        raise ValueError(f"observation space {obs_space} is not supported (allowed: Box, Discrete)")
+    if isinstance(action_space, gym.spaces.Discrete):
+        return ModelSpec(obs_shape, obs_n, "discrete", int(action_space.n), **kwargs)
+    if isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1:
+        return ModelSpec(
+            obs_shape, obs_n, "continuous", int(action_space.shape[0]),
+            [float(x) for x in action_space.low], [float(x) for x in action_space.high], **kwargs,
+        )
+    raise ValueError(
+        f"action space {action_space} is not supported (allowed: Discrete, 1-D Box)"
+    )
+
+
+def spec_json(spec: ModelSpec) -> str:
+    """``spec`` as a canonical JSON string (how it crosses to child processes)."""
+    return json.dumps(spec.to_dict(), sort_keys=True)
