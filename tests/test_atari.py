@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -312,7 +313,7 @@ def test_the_game_protocol_does_not_rescue_a_policy_that_never_fires(monkeypatch
     ale = emulators[-1]
     assert ale.lives() == 4 and ale.game_truncated()
     assert sum(f[0] for f in agent.firsts) == 1 and len(agent.firsts) == 98  # (400 - 8 reset frames) / 4
-    assert run_episodes(NoopAgent(), "BreakoutNoFrameskip-v4", 3, options=opts, num_envs=2) == [1.0] * 3
+    assert run_episodes(NoopAgent(), "BreakoutNoFrameskip-v4", 3, options=AtariOptions(**opts), num_envs=2) == [1.0] * 3
 
 
 @pytest.mark.parametrize("num_envs", [1, 2])
@@ -321,7 +322,7 @@ def test_the_lives_protocol_restarts_the_recurrent_state_and_fires_at_every_lost
 
     emulators, opts = _serving_game(monkeypatch, atari_eval="lives")
     agent = NoopAgent()
-    returns = run_episodes(agent, "BreakoutNoFrameskip-v4", 2, options=opts, num_envs=num_envs)
+    returns = run_episodes(agent, "BreakoutNoFrameskip-v4", 2, options=AtariOptions(**opts), num_envs=num_envs)
     assert returns == [5.0, 5.0]  # every life served by the reset's FIRE: the whole game's score
     assert all(ale.lives() == 0 for ale in emulators)  # games over, not truncated
     # Each life: FIRE + action 2 at its reset, then 4 NOOP steps until the ball is lost: the recurrent
@@ -345,8 +346,8 @@ def test_test_runs_during_training_follow_the_run_protocol(monkeypatch, protocol
 
     _, opts = _serving_game(monkeypatch)
     cfg = TrainConfig(env="BreakoutNoFrameskip-v4", noop_max=0, atari_eval=protocol)
-    options = {**env_options(cfg), "max_frames": opts["max_frames"]}
-    assert options.get("atari_eval") == protocol  # the run's setting reaches the tester's envs
+    options = replace(env_options(cfg), max_frames=opts["max_frames"])
+    assert options.atari_eval == (protocol or "game") and options.noop_max == 0  # the run's settings reach its tester
     spec = spec_from_spaces(*env_spaces(cfg.env, options))
     model = make_model(spec)
     with torch.no_grad():
@@ -364,14 +365,17 @@ def test_test_runs_during_training_follow_the_run_protocol(monkeypatch, protocol
 def test_the_protocol_is_checked_and_only_for_atari():
     from asyncrl.evaluate import atari_protocol
 
-    assert atari_protocol("BreakoutNoFrameskip-v4", {}) == ({}, "game")
-    assert atari_protocol("BreakoutNoFrameskip-v4", {"atari_eval": "lives"})[1] == "lives"
-    assert atari_protocol("atari:Pong", {"atari_eval": "lives"}, "game") == ({"atari_eval": "game"}, "game")
-    assert atari_protocol("CartPole-v1", {}) == ({}, None)
+    assert atari_protocol("BreakoutNoFrameskip-v4", None) == (AtariOptions(), "game")
+    assert atari_protocol("BreakoutNoFrameskip-v4", AtariOptions(atari_eval="lives"))[1] == "lives"
+    assert atari_protocol("atari:Pong", AtariOptions(atari_eval="lives", noop_max=3), "game") == \
+        (AtariOptions(atari_eval="game", noop_max=3), "game")
+    assert atari_protocol("CartPole-v1", None) == (None, None)
     with pytest.raises(UsageError, match="Atari games only"):
-        atari_protocol("CartPole-v1", {}, "game")
+        atari_protocol("CartPole-v1", None, "game")
     with pytest.raises(UsageError, match="allowed: game, lives"):
         AtariOptions(atari_eval="life")
+    with pytest.raises(UsageError, match="allowed: game, lives"):
+        atari_protocol("atari:Pong", None, "life")
 
 
 def test_atari_flags_are_refused_for_other_envs(run_dir):

@@ -1,10 +1,11 @@
-"""Runtimes only move data: the serial Hogwild runtime against the process one, and an algorithm added
-as one registered object that every part of asyncrl picks up without being edited."""
+"""Runtimes only move data: the serial Hogwild runtime against the process one; an algorithm and an env
+family each added as one registered object that every part of asyncrl picks up without being edited."""
 
 import csv
 from dataclasses import dataclass, field
 from typing import Any
 
+import gymnasium
 import pytest
 import torch
 
@@ -13,6 +14,7 @@ from asyncrl.algos.actor_critic import ActorCriticParams
 from asyncrl.algos.base import actor_critic_options
 from asyncrl.checkpoint import load_checkpoint
 from asyncrl.config import TrainConfig
+from asyncrl.envs.base import FAMILIES, family_of, register_family
 from asyncrl.errors import UsageError
 from asyncrl.losses.actor_critic import actor_critic_loss
 from asyncrl.losses.returns import n_step_returns
@@ -110,3 +112,43 @@ def test_a_registered_algorithm_trains_logs_and_checks_without_other_edits(tiny_
         train(TrainConfig(algo="tiny-pg", rho_bar=1.0, run_dir=str(tmp_path / "x")))
     with pytest.raises(UsageError, match="--algo tiny-pg needs a discrete action space"):
         train(TrainConfig(algo="tiny-pg", env="Pendulum-v1", run_dir=str(tmp_path / "y")))
+
+
+# ---- a new env family is one file: this one, in full -------------------------------------------------
+
+class SlowCartFamily:
+    """``slowcart:N``: CartPole where each agent step stands for N emulator frames (a stand-in for a new family)."""
+
+    name = "slowcart"
+    options = None
+    option_fields: tuple[str, ...] = ()
+    frames_per_step = 3
+
+    def matches(self, env_id):
+        return env_id.startswith("slowcart:")
+
+    def defaults_key(self, env_id, action_space):
+        return "discrete"
+
+    def factory(self, env_id, render_mode, training, options):
+        return lambda: gymnasium.make("CartPole-v1", render_mode=render_mode)
+
+
+@pytest.fixture
+def slowcart():
+    family = register_family(SlowCartFamily())
+    yield family
+    FAMILIES.remove(family)
+
+
+def test_a_registered_env_family_is_picked_by_id_and_its_frames_are_counted(slowcart, tmp_path):
+    assert family_of("slowcart:1") is slowcart and family_of("CartPole-v1") is not slowcart
+    run_dir = tmp_path / "slow"
+    train(TrainConfig(algo="a2c", env="slowcart:1", total_steps=2_000, eval_every=0, tensorboard=False,
+                      progress=False, run_dir=str(run_dir)))
+    with open(run_dir / "episodes.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert rows and all(int(r["frames"]) == 3 * int(r["env_steps"]) for r in rows)
+    # Another family's options are refused for it, naming whose they are.
+    with pytest.raises(UsageError, match="--noop-max applies to Atari games only, not --env slowcart:1"):
+        train(TrainConfig(algo="a2c", env="slowcart:1", noop_max=5, run_dir=str(tmp_path / "x")))

@@ -9,6 +9,7 @@ import argparse
 import json
 import re
 import sys
+from typing import Any
 
 from asyncrl.checkpoint import load_checkpoint, model_from_checkpoint, resolve_checkpoint_path
 from asyncrl.config import TrainConfig, env_options
@@ -169,9 +170,9 @@ def _load(path: str, which: str):
     return ckpt_path, data, model_from_checkpoint(data)
 
 
-def _env_options(data: dict) -> dict:
-    """The env options (Atari preprocessing) saved with a checkpoint's config."""
-    return env_options(json.loads(data["config"])) if "config" in data else {}
+def _env_options(data: dict) -> Any:
+    """The env options (Atari preprocessing) saved with a checkpoint's config (``None`` without one)."""
+    return env_options(json.loads(data["config"])) if "config" in data else None
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:

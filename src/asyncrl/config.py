@@ -20,7 +20,8 @@ import torch
 from asyncrl import limits as L
 from asyncrl.algos import ALGORITHMS
 from asyncrl.algos.base import gradient_actor, runtime_of
-from asyncrl.envs.atari import ATARI_EVAL, atari_game
+from asyncrl.envs.atari import ATARI_EVAL
+from asyncrl.envs.base import all_option_fields, family_of, make_options
 from asyncrl.envs.vector import VECTOR_IMPLS
 from asyncrl.errors import UsageError
 
@@ -29,6 +30,8 @@ TORSOS = ("auto", "mlp", "a3c-cnn", "nature-cnn", "impala-cnn")
 OPTIMIZERS = ("rmsprop", "rmsprop-tf", "adam")
 LR_SCHEDULES = ("constant", "linear")
 START_METHODS = ("fork", "spawn", "forkserver")
+FAMILY_NAMES = {"atari": "Atari games", "doom": "ViZDoom scenarios", "minigrid": "MiniGrid envs"}
+"""How error messages name env families."""
 RUNTIMES = ("hogwild", "sync")
 """``--runtime`` choices (for an algorithm with more than one: FeUdal)."""
 
@@ -241,25 +244,22 @@ def _check_algo(cfg: TrainConfig) -> None:
         raise UsageError(f"--algo {cfg.algo!r} is not supported (allowed: {', '.join(ALGORITHMS)})")
 
 
-ATARI_FIELDS = ("noop_max", "episodic_life", "clip_rewards", "fire_reset", "sticky_actions", "full_action_space",
-                "atari_eval")
-"""Config fields that set :class:`~asyncrl.envs.atari.AtariOptions`."""
-
-
-def env_options(cfg: TrainConfig | dict) -> dict:
-    """The env construction options a config (or its JSON dict) sets: Atari preprocessing settings."""
+def env_options(cfg: TrainConfig | dict) -> Any:
+    """The typed construction options a config (or its JSON dict) sets for its env's family
+    (:class:`~asyncrl.envs.atari.AtariOptions` for Atari; ``None`` for a family without options)."""
     data = cfg if isinstance(cfg, dict) else asdict(cfg)
-    return {k: data[k] for k in ATARI_FIELDS if data.get(k) is not None}
+    return make_options(family_of(data["env"]), data)
 
 
 def check_applicable(cfg: TrainConfig) -> None:
     """Refuse settings the chosen algorithm would ignore (call on a user's config, before :func:`resolve`)."""
     _check_types(cfg)
     _check_algo(cfg)
-    if atari_game(cfg.env) is None:
-        for name in ATARI_FIELDS:
-            if getattr(cfg, name) is not None:
-                raise UsageError(f"--{name.replace('_', '-')} applies to Atari games only, not --env {cfg.env}")
+    family = family_of(cfg.env)
+    for name, owner in all_option_fields().items():
+        if getattr(cfg, name) is not None and owner is not family:
+            raise UsageError(f"--{name.replace('_', '-')} applies to {FAMILY_NAMES.get(owner.name, owner.name)} "
+                             f"only, not --env {cfg.env}")
     for name, algos in only_for().items():
         if getattr(cfg, name) is not None and cfg.algo not in algos:
             raise UsageError(f"--{name.replace('_', '-')} does not apply to --algo {cfg.algo} "

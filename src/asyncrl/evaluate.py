@@ -14,28 +14,28 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
 
-from asyncrl.envs.atari import ATARI_EVAL, atari_game
+from asyncrl.envs.atari import ATARI, eval_protocol
+from asyncrl.envs.base import family_of
 from asyncrl.envs.make import make_env
 from asyncrl.errors import UsageError
 from asyncrl.nn.model import ActorCritic
 from asyncrl.nn.numpy_policy import NumpyPolicy
 
 
-def atari_protocol(env_id: str, options: dict | None, override: str | None = None) -> tuple[dict | None, str | None]:
+def atari_protocol(env_id: str, options: Any, override: str | None = None) -> tuple[Any, str | None]:
     """``(options, protocol)``: the run's env ``options`` with ``override`` (``--atari-eval``) applied, and
     the Atari evaluation protocol they give (``None`` for other envs; :class:`UsageError` if
-    ``override`` is given for one)."""
-    if atari_game(env_id) is None:
+    ``override`` is given for one, or is not a protocol)."""
+    if family_of(env_id) is not ATARI:
         if override is not None:
             raise UsageError(f"--atari-eval applies to Atari games only, not --env {env_id}")
         return options, None
-    if override is not None:  # (an unknown protocol is refused by AtariOptions when the env is built)
-        options = {**(options or {}), "atari_eval": override}
-    return options, (options or {}).get("atari_eval") or ATARI_EVAL[0]
+    return eval_protocol(options, override)
 
 
 def _life_ended(env, info: dict) -> bool:
@@ -81,7 +81,7 @@ def play_episode(model: ActorCritic, env, seed: int | None, deterministic: bool 
 
 
 def run_episodes(model: ActorCritic, env_id: str, episodes: int, seed: int | None = 0,
-                 deterministic: bool = True, options: dict | None = None, num_envs: int = 1) -> list[float]:
+                 deterministic: bool = True, options: Any = None, num_envs: int = 1) -> list[float]:
     """Returns of ``episodes`` episodes played by ``model``, in episode order; episode ``i`` resets with
     ``seed + i``. ``options``: the env construction options of the run (:func:`asyncrl.config.env_options`).
     ``num_envs > 1`` plays that many episodes at once (:func:`run_episodes_batched`)."""
@@ -98,7 +98,7 @@ def run_episodes(model: ActorCritic, env_id: str, episodes: int, seed: int | Non
 
 @torch.no_grad()
 def run_episodes_batched(model: ActorCritic, env_id: str, episodes: int, seed: int | None, deterministic: bool,
-                         options: dict | None, num_envs: int, max_steps: int = 1_000_000) -> list[float]:
+                         options: Any, num_envs: int, max_steps: int = 1_000_000) -> list[float]:
     """:func:`run_episodes` on ``k = min(num_envs, episodes)`` envs with one forward of ``[k, ...]``
     observations per step. Each env plays the next unplayed episode when its current one ends (its
     recurrent state restarts there, as it does at a lost life under Atari's ``lives`` protocol); an env

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import numpy as np
 
@@ -18,7 +19,7 @@ EXTENSIONS = (".gif", ".png", ".webp")
 
 
 def record_gif(model: ActorCritic, env_id: str, out: str, seed: int = 0, deterministic: bool = True,
-               fps: int = 30, max_frames: int = 5000, options: dict | None = None) -> tuple[float, int]:
+               fps: int = 30, max_frames: int = 5000, options: Any = None) -> tuple[float, int]:
     """Play one episode, save its frames to ``out`` (its extension picks the format, see :data:`EXTENSIONS`;
     missing folders are created); returns ``(episode return, frames)``."""
     from PIL import Image

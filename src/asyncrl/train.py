@@ -22,9 +22,8 @@ from asyncrl.algos import get_algorithm
 from asyncrl.algos.base import runtime_of
 from asyncrl.checkpoint import load_checkpoint
 from asyncrl.config import TrainConfig, check_applicable, env_options, resolve, validate
-from asyncrl.envs.atari import AtariOptions, atari_game
+from asyncrl.envs.base import family_of
 from asyncrl.envs.classic import NATIVE_ENVS
-from asyncrl.envs.doom import doom_id
 from asyncrl.envs.make import env_spaces
 from asyncrl.errors import UsageError
 from asyncrl.logger import RunLogger
@@ -96,10 +95,7 @@ def prepare_config(cfg: TrainConfig, resume: str | None = None, given: set[str] 
             if getattr(cfg, name) is not None and torso != "mlp":
                 raise UsageError(f"--{name} applies to the MLP torso only; --env {cfg.env} uses the {torso} torso, "
                                  f"whose layers are fixed (choose one with --torso)")
-    family = "discrete" if isinstance(act_space, gym.spaces.Discrete) else "continuous"
-    if atari_game(cfg.env) is not None:
-        family = "atari"
-    cfg = resolve(cfg, family)
+    cfg = resolve(cfg, family_of(cfg.env).defaults_key(cfg.env, act_space))
     if cfg.vector_env == "native":
         if cfg.env not in NATIVE_ENVS:
             raise UsageError(f"--vector-env native: no native version of {cfg.env!r} "
@@ -155,8 +151,7 @@ def train(cfg: TrainConfig, resume: str | None = None, given: set[str] | None = 
                        tensorboard=cfg.tensorboard, progress=cfg.progress, time_offset=counters.wall_time_s,
                        recent_returns=counters.recent_returns)
     logger.episode_count = counters.episodes
-    logger.frames_per_step = AtariOptions().frame_skip if atari_game(cfg.env) is not None else \
-        4 if doom_id(cfg.env) is not None else 1  # DoomEnv's frame skip
+    logger.frames_per_step = family_of(cfg.env).frames_per_step
     tester = None
     if cfg.eval_every:
         tester = PeriodicTester(get_context(cfg.start_method), cfg.env, sjson, cfg.eval_episodes, cfg.seed + 10_000,

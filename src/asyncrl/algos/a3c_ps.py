@@ -14,7 +14,13 @@ from typing import Any
 
 import torch
 
-from asyncrl.algos.actor_critic import ACTOR_CRITIC_FIELDS, ActorCriticAlgorithm, ActorCriticParams, rollout_loss
+from asyncrl.algos.actor_critic import (
+    A3C_DEFAULTS,
+    ACTOR_CRITIC_FIELDS,
+    ActorCriticAlgorithm,
+    ActorCriticParams,
+    rollout_loss,
+)
 from asyncrl.algos.base import register
 from asyncrl.core.batch import Rollout
 from asyncrl.nn.model import ActorCritic
@@ -39,15 +45,9 @@ def grad_views(flat: torch.Tensor, params: list[torch.Tensor]) -> list[torch.Ten
     return [v.view_as(p) for v, p in zip(flat.split([p.numel() for p in params]), params)]
 
 
-# Atari: A3C's settings (Mnih et al., 2016). CartPole: as A3C's (the same loss and RMSprop eps 3e-3, BENCHMARKS.md).
-DEFAULTS: dict[str, dict[str, Any]] = {
-    "discrete": dict(num_envs=1, n_steps=5, lr=7e-4, total_steps=1_000_000, eval_every=100_000),
-    "continuous": dict(num_envs=1, n_steps=5, lr=3e-4, entropy_coef=0.0, total_steps=1_000_000, eval_every=100_000),
-    "atari": dict(lstm_size=256, num_envs=4, n_steps=5, lr=7e-4, max_grad_norm=40.0, total_steps=10_000_000,
-                  eval_every=500_000),
-    "CartPole-v1": dict(num_envs=32, n_steps=5, lr=4e-3, optimizer_eps=3e-3, entropy_coef=0.0, total_steps=500_000,
-                        eval_every=50_000),
-}
+# A3C's settings (the same loss; Atari from Mnih et al., 2016, CartPole's RMSprop eps 3e-3 from BENCHMARKS.md);
+# no Pendulum row yet (BENCHMARKS.md: it did not solve within the generic continuous budget).
+DEFAULTS: dict[str, dict[str, Any]] = {k: v for k, v in A3C_DEFAULTS.items() if k != "Pendulum-v1"}
 
 
 A3C_PS = register(ActorCriticAlgorithm(

@@ -30,11 +30,13 @@ Ids: ``PongNoFrameskip-v4`` (no sticky actions), ``ALE/Pong-v5`` (sticky actions
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import gymnasium as gym
 import numpy as np
 
+from asyncrl.envs.base import register_family
 from asyncrl.errors import UsageError
 
 try:
@@ -234,3 +236,40 @@ class AtariEnv(gym.Env):
 
     def render(self):
         return self.ale.getScreenRGB()
+
+
+def eval_protocol(options: AtariOptions | None, override: str | None = None) -> tuple[AtariOptions, str]:
+    """``(options, protocol)``: a run's options with ``override`` (``--atari-eval``) applied, and the
+    evaluation protocol they give."""
+    options = options or AtariOptions()
+    if override is not None:
+        options = replace(options, atari_eval=override)
+    return options, options.atari_eval
+
+
+class AtariFamily:
+    """Atari 2600 games (``PongNoFrameskip-v4``, ``ALE/Pong-v5``, ``atari:Pong``), preprocessed by :class:`AtariEnv`."""
+
+    name = "atari"
+    options = AtariOptions
+    option_fields = ("noop_max", "episodic_life", "clip_rewards", "fire_reset", "sticky_actions", "full_action_space",
+                     "atari_eval")
+    frames_per_step = AtariOptions.frame_skip
+
+    def matches(self, env_id: str) -> bool:
+        return atari_game(env_id) is not None
+
+    def defaults_key(self, env_id: str, action_space: gym.Space) -> str:
+        return "atari"
+
+    def factory(self, env_id: str, render_mode: str | None, training: bool,
+                options: AtariOptions | None) -> Callable[[], gym.Env]:
+        game = atari_game(env_id)
+        assert game is not None
+        name, sticky = game
+        AtariEnv.check_game(name)
+        opts = options or AtariOptions()
+        return lambda: AtariEnv(name, opts, training=training, sticky_default=sticky, render_mode=render_mode)
+
+
+ATARI = register_family(AtariFamily())

@@ -31,8 +31,8 @@ class StepResult:
     truncated: [B] bool, time limit reached; never True where ``terminated`` is.
     final_obs: [B, *obs_shape] float32; the last observation of the episode that ended this step
         in rows where ``terminated | truncated``, equal to ``obs`` in the other rows.
-    games: for envs whose learning episodes are not whole games (Atari with episodic life and
-        clipped rewards), the games that ended this step as ``(env index, score, agent steps)``;
+    games: for envs whose learning episodes are not whole games (``reports_games``: Atari with episodic
+        life and clipped rewards), the games that ended this step as ``(env index, score, agent steps)``;
         ``None`` for every other env, whose episodes are the games.
     """
 

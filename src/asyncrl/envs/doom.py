@@ -10,9 +10,13 @@ so the same CNN torsos apply. Rewards and episodes are the scenario's own.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import gymnasium as gym
 import numpy as np
 
+from asyncrl.envs.base import action_family, register_family
 from asyncrl.errors import UsageError
 
 SCENARIOS = {
@@ -86,3 +90,26 @@ class DoomEnv(gym.Env):
 
     def close(self):
         self.env.close()
+
+
+class DoomFamily:
+    """ViZDoom scenarios (``doom:basic``, ``VizdoomBasic-v1``), as :class:`DoomEnv` frames."""
+
+    name = "doom"
+    options = None
+    option_fields: tuple[str, ...] = ()
+    frames_per_step = 4  # DoomEnv's frame skip
+
+    def matches(self, env_id: str) -> bool:
+        return doom_id(env_id) is not None
+
+    def defaults_key(self, env_id: str, action_space: gym.Space) -> str:
+        return action_family(action_space)
+
+    def factory(self, env_id: str, render_mode: str | None, training: bool, options: Any) -> Callable[[], gym.Env]:
+        gym_id = doom_id(env_id)
+        assert gym_id is not None
+        return lambda: DoomEnv(gym_id, render_mode=render_mode)
+
+
+DOOM = register_family(DoomFamily())

@@ -9,6 +9,8 @@ episodes). CartPole-v1 and Pendulum-v1 have native numpy-batched versions
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from asyncrl.envs.classic import NATIVE_ENVS, StepResult
@@ -23,11 +25,12 @@ VECTOR_IMPLS = ("auto", "native", "gymnasium")
 class SyncVecEnv:
     """``num_envs`` Gymnasium envs in one process, stepped one after another."""
 
-    def __init__(self, env_id: str, num_envs: int, seed: int | None = None, options: dict | None = None):
+    def __init__(self, env_id: str, num_envs: int, seed: int | None = None, options: Any = None):
         factory = env_factory(env_id, training=True, options=options)
         self.envs = [factory() for _ in range(num_envs)]
         self.reports_games = bool(getattr(self.envs[0].unwrapped, "reports_games", False))
-        """Atari: episodes logged are whole games (``StepResult.games``), not learning episodes."""
+        """An env whose class sets ``reports_games`` (Atari) logs whole games (``StepResult.games``, from
+        ``info["game_end"]``), not its learning episodes; any env family may use this protocol."""
         self.num_envs = num_envs
         self.single_observation_space = self.envs[0].observation_space
         self.single_action_space = self.envs[0].action_space
@@ -64,7 +67,7 @@ class SyncVecEnv:
 
 
 def make_vec_env(env_id: str, num_envs: int, seed: int | None = None, impl: str = "auto",
-                 options: dict | None = None):
+                 options: Any = None):
     """A vector env of ``num_envs`` copies of ``env_id``.
 
     ``impl``: ``"native"`` requires a numpy-batched implementation, ``"gymnasium"`` always

@@ -10,11 +10,11 @@ import numpy as np
 import torch
 
 from asyncrl.algos.base import Algorithm, gradient_actor
-from asyncrl.config import TrainConfig, env_options
-from asyncrl.envs.vector import make_vec_env
+from asyncrl.config import TrainConfig
 from asyncrl.nn.model import ActorCritic
 from asyncrl.nn.spec import ModelSpec
 from asyncrl.runtime.rollout import RolloutCollector
+from asyncrl.runtime.setup import train_envs
 from asyncrl.runtime.slots import TrajectorySlots
 from asyncrl.runtime.weights import WeightStore
 
@@ -49,7 +49,7 @@ class Actor:
         self.params = list(self.model.parameters())
         self.version = -1
         self._sync()
-        self.venv = make_vec_env(cfg.env, cfg.num_envs, seed=seed, impl=cfg.vector_env, options=env_options(cfg))
+        self.venv = train_envs(cfg, seed)
         self.collector = RolloutCollector(self.venv, self.model, cfg.n_steps, algo.discounts(cfg), cfg.reward_scale,
                                           seed=seed, record_logp=algo.record_logp)
         self.gradients = gradient_actor(algo)

@@ -28,8 +28,7 @@ from torch import nn
 from asyncrl.algos import get_algorithm
 from asyncrl.algos.actor_critic import A3C
 from asyncrl.algos.base import Algorithm
-from asyncrl.config import TrainConfig, env_options
-from asyncrl.envs.vector import make_vec_env
+from asyncrl.config import TrainConfig
 from asyncrl.nn.build import make_model
 from asyncrl.optim import make_optimizer
 from asyncrl.optim.grads import TrainStep
@@ -37,7 +36,7 @@ from asyncrl.runtime.control import NonFiniteGuard, TrainingControl, mean_stats
 from asyncrl.runtime.procs import TrainingDiverged, WorkerFailed, child_preamble, get_context, stop_processes
 from asyncrl.runtime.rollout import RolloutCollector
 from asyncrl.runtime.schedule import LrSchedule
-from asyncrl.runtime.setup import RunSetup
+from asyncrl.runtime.setup import RunSetup, train_envs
 
 
 def hogwild_step(local: nn.Module, shared_params: list[torch.Tensor], optimizer, collector: RolloutCollector,
@@ -76,7 +75,7 @@ class HogwildWorker:
         self.cfg, self.algo, self.optimizer = cfg, algo, optimizer
         self.local = make_model(shared.spec)
         self.shared_params = list(shared.parameters())
-        self.venv = make_vec_env(cfg.env, cfg.num_envs, seed=seed, impl=cfg.vector_env, options=env_options(cfg))
+        self.venv = train_envs(cfg, seed)
         self.collector = RolloutCollector(self.venv, self.local, cfg.n_steps, algo.discounts(cfg), cfg.reward_scale,
                                           seed=seed, record_logp=algo.record_logp)
         self.loss_params = algo.loss_params(cfg)

@@ -85,7 +85,7 @@ class RolloutCollector:
             done = res.terminated | res.truncated
             if res.games is None:
                 self.finished += self.tracker.update(res.reward, done)
-            else:  # Atari: log whole games with their real score, not lives with clipped rewards
+            else:  # an env that reports games (Atari): log whole games with their real score, not lives
                 self.finished += [(score, steps) for _, score, steps in res.games]
             rewards[t], terminated[t] = res.reward, res.terminated
             if res.truncated.any():

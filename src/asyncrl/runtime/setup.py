@@ -8,7 +8,8 @@ import torch
 from torch import nn
 
 from asyncrl.algos.base import Algorithm
-from asyncrl.config import TrainConfig
+from asyncrl.config import TrainConfig, env_options
+from asyncrl.envs.vector import make_vec_env
 from asyncrl.runtime.control import TrainingControl
 
 
@@ -24,3 +25,8 @@ class RunSetup:
     control: TrainingControl
     optimizer_state: dict | None = None
     obs_dtype: torch.dtype = torch.float32
+
+
+def train_envs(cfg: TrainConfig, seed: int | None):
+    """The ``num_envs`` training envs of one worker, actor or synchronous run, with the env family's options."""
+    return make_vec_env(cfg.env, cfg.num_envs, seed=seed, impl=cfg.vector_env, options=env_options(cfg))

@@ -7,19 +7,17 @@ import time
 
 import torch
 
-from asyncrl.config import env_options
-from asyncrl.envs.vector import make_vec_env
 from asyncrl.optim import make_optimizer
 from asyncrl.optim.grads import TrainStep
 from asyncrl.runtime.control import NonFiniteGuard, mean_stats
 from asyncrl.runtime.rollout import RolloutCollector
-from asyncrl.runtime.setup import RunSetup
+from asyncrl.runtime.setup import RunSetup, train_envs
 
 
 def run_sync(setup: RunSetup) -> None:
     """Collect a rollout, update, repeat, until the control says stop (then the final test and checkpoints)."""
     cfg, algo, model, control = setup.cfg, setup.algo, setup.model, setup.control
-    venv = make_vec_env(cfg.env, cfg.num_envs, seed=cfg.seed, impl=cfg.vector_env, options=env_options(cfg))
+    venv = train_envs(cfg, cfg.seed)
     seed = cfg.seed + 7919 * control.counters.updates  # a resumed run does not replay the same episodes
     collector = RolloutCollector(venv, model, cfg.n_steps, algo.discounts(cfg), cfg.reward_scale, seed=seed,
                                  record_logp=algo.record_logp)

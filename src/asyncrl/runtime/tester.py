@@ -15,6 +15,7 @@ import json
 import queue
 import time
 import traceback
+from typing import Any
 
 from asyncrl.evaluate import run_episodes
 from asyncrl.nn.build import make_model
@@ -23,7 +24,7 @@ from asyncrl.runtime.procs import WorkerFailed, child_preamble, stop_processes
 
 
 def _tester_main(requests, results, env_id: str, spec_json: str, episodes: int, seed: int,
-                 options: dict | None) -> None:
+                 options: Any) -> None:
     child_preamble()
     model = make_model(ModelSpec(**json.loads(spec_json)))
     model.eval()
@@ -42,7 +43,7 @@ def _tester_main(requests, results, env_id: str, spec_json: str, episodes: int, 
 class PeriodicTester:
     """Owns the tester process; ``submit`` never blocks, ``poll`` returns finished tests."""
 
-    def __init__(self, ctx, env_id: str, spec_json: str, episodes: int, seed: int, options: dict | None = None):
+    def __init__(self, ctx, env_id: str, spec_json: str, episodes: int, seed: int, options: Any = None):
         self.requests = ctx.Queue()
         self.results = ctx.Queue()
         self.snapshots: dict[int, dict] = {}
