@@ -179,3 +179,35 @@ def test_pickled_object_checkpoint_is_refused(tmp_path):
 def test_run_dir_holding_a_run_is_refused(a2c_run):
     p = run_cli("train", "--algo", "a2c", "--run-dir", a2c_run, *TINY)
     assert p.returncode == 2 and "already holds a run" in p.stderr
+
+
+# ---- the train flags are generated from TrainConfig, for the --algo and --env named --------------
+
+def test_help_lists_the_settings_of_the_named_algorithm_and_env_family(capsys):
+    from asyncrl.cli import main
+
+    def flags(*args: str) -> set[str]:
+        with pytest.raises(SystemExit) as e:
+            main(["train", *args, "--help"])
+        assert e.value.code == 0
+        return {w.strip("[],") for w in capsys.readouterr().out.split() if w.startswith(("--", "[--"))}
+
+    impala, a3c = flags("--algo", "impala"), flags()
+    assert {"--rho-bar", "--pg-rho-bar", "--batch-rollouts", "--lr", "--t-max"} <= impala
+    assert not {"--clip-range", "--epochs", "--shared-optimizer", "--noop-max", "--feudal-dim"} & impala
+    assert "--shared-optimizer" in a3c and not {"--rho-bar", "--noop-max"} & a3c
+    pong = flags("--algo", "a2c", "--env", "PongNoFrameskip-v4")
+    assert {"--noop-max", "--sticky-actions", "--atari-eval"} <= pong
+    with pytest.raises(SystemExit):  # the help text is the field's docstring
+        main(["train", "--algo", "impala", "--help"])
+    assert "clipping of the importance weights in the value targets" in " ".join(capsys.readouterr().out.split())
+
+
+def test_another_algorithms_flag_is_refused_naming_who_uses_it(tmp_path):
+    p = run_cli("train", "--algo", "a2c", "--clip-range", "0.1", "--run-dir", str(tmp_path / "x"))
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    assert p.stderr.strip().splitlines() == [
+        "asyncrl: error: --clip-range does not apply to --algo a2c (it is used by: appo) "
+        "(see 'asyncrl train --help')"]
+    p = run_cli("train", "--algo", "a2c", "--no-episodic-life", "--run-dir", str(tmp_path / "y"))
+    assert p.returncode == 2 and "--episodic-life applies to Atari games only, not --env CartPole-v1" in p.stderr

@@ -6,14 +6,21 @@ User mistakes print one line, ``asyncrl: error: ...``, and exit with code 2 (no 
 from __future__ import annotations
 
 import argparse
+import ast
+import inspect
 import json
+import os
 import re
 import sys
+import textwrap
+from dataclasses import Field, fields
 from typing import Any
 
+from asyncrl.algos import ALGORITHMS
 from asyncrl.checkpoint import load_checkpoint, model_from_checkpoint, resolve_checkpoint_path
-from asyncrl.config import TrainConfig, env_options
+from asyncrl.config import TrainConfig, check_applicable, env_options, flag_of, only_for
 from asyncrl.envs.atari import ATARI_EVAL
+from asyncrl.envs.base import all_option_fields, family_of
 from asyncrl.errors import UsageError
 from asyncrl.evaluate import atari_protocol, run_episodes, summarize
 from asyncrl.limits import MAX_ENVS, MAX_EPISODES, MAX_SEED, need_int
@@ -23,75 +30,43 @@ from asyncrl.record import record_gif
 from asyncrl.runtime.procs import WorkerFailed
 from asyncrl.train import format_result, train
 
-# (flag, config field, type, help); bools get --x/--no-x.
-_TRAIN_FLAGS: list[tuple[str, str, object, str]] = [
-    ("--algo", "algo", str, "a3c (Hogwild workers), a2c (synchronous), impala, appo or a3c-ps (actor-learner), "
-                            "feudal (FeUdal Networks)"),
-    ("--env", "env", str, "Gymnasium id, or package.module:EnvClass"),
-    ("--workers", "workers", int, "A3C workers or actor processes (default: all cores; actor-learner: one fewer)"),
-    ("--num-envs", "num_envs", int, "envs per worker (A3C) or in total (A2C), stepped with one batched forward"),
-    ("--seed", "seed", int, "random seed"),
-    ("--total-steps", "total_steps", int, "env step budget"),
-    ("--target-return", "target_return", float, "stop when the mean of the last 100 training episodes reaches this"),
-    ("--max-seconds", "max_seconds", float, "stop after this many seconds"),
-    ("--run-dir", "run_dir", str, "where logs and checkpoints go"),
-    ("--lr", "lr", float, "learning rate"),
-    ("--lr-schedule", "lr_schedule", str, "constant or linear (to 0 at --total-steps)"),
-    ("--gamma", "gamma", float, "discount factor"),
-    ("--n-steps", "n_steps", int, "rollout length per update (alias --t-max)"),
-    ("--gae-lambda", "gae_lambda", float, "GAE lambda (1.0: n-step returns)"),
-    ("--entropy-coef", "entropy_coef", float, "entropy bonus weight"),
-    ("--value-coef", "value_coef", float, "value loss weight"),
-    ("--max-grad-norm", "max_grad_norm", float, "gradient clipping norm (0: off)"),
-    ("--normalize-advantages", "normalize_advantages", bool, "standardise advantages per update"),
-    ("--reward-scale", "reward_scale", float, "multiply rewards by this for learning"),
-    ("--optimizer", "optimizer", str, "rmsprop (torch's eps), rmsprop-tf (TF/A3C-paper eps inside the root) or adam"),
-    ("--optimizer-eps", "optimizer_eps", float, "optimizer epsilon"),
-    ("--rms-alpha", "rms_alpha", float, "RMSprop smoothing constant"),
-    ("--shared-optimizer", "shared_optimizer", bool, "A3C: optimizer statistics shared by all workers"),
-    ("--batch-rollouts", "batch_rollouts", int, "actor-learner: actor rollouts per learner update"),
-    ("--slots-per-actor", "slots_per_actor", int, "actor-learner: shared-memory trajectory slots per actor"),
-    ("--rho-bar", "rho_bar", float, "V-trace: clipping of the importance weights in the value targets"),
-    ("--c-bar", "c_bar", float, "V-trace: clipping of the trace coefficients"),
-    ("--pg-rho-bar", "pg_rho_bar", float, "V-trace: clipping of the importance weights in the policy gradient"),
-    ("--targets", "targets", str, "APPO: vtrace or gae value targets and advantages"),
-    ("--clip-range", "clip_range", float, "APPO: surrogate clipping range"),
-    ("--epochs", "epochs", int, "APPO: passes over each batch"),
-    ("--minibatches", "minibatches", int, "APPO: minibatches per epoch (shuffled samples; env columns with --lstm)"),
-    ("--kl-coef", "kl_coef", float, "APPO: KL penalty weight (0: off)"),
-    ("--max-policy-lag", "max_policy_lag", int, "drop samples more than this many updates stale (0: keep all)"),
-    ("--restart-actors", "restart_actors", bool, "restart a failed actor instead of ending the run"),
-    ("--device", "device", str, "IMPALA/APPO: learner device: cpu, cuda, cuda:N or auto"),
-    ("--serial", "serial", bool, "actor-learner algorithms: run actors and learner in one process"),
-    ("--runtime", "runtime", str, "FeUdal: hogwild (worker processes) or sync (one process)"),
-    ("--worker-gamma", "worker_gamma", float, "FeUdal: the Worker's discount (paper 0.95; --gamma is the Manager's)"),
-    ("--intrinsic-coef", "intrinsic_coef", float, "FeUdal: weight alpha of the intrinsic reward"),
-    ("--feudal-dim", "feudal_dim", int, "FeUdal: latent state and Manager LSTM size d (paper 256)"),
-    ("--goal-dim", "goal_dim", int, "FeUdal: goal embedding size k (paper 16)"),
-    ("--dilation", "dilation", int, "FeUdal: dilated LSTM cores r (paper 10)"),
-    ("--horizon", "horizon", int, "FeUdal: goal horizon c (paper 10)"),
-    ("--noop-max", "noop_max", int, "Atari: at most this many no-ops after a reset (standard 30)"),
-    ("--episodic-life", "episodic_life", bool, "Atari, training: a lost life ends the learning episode (standard on)"),
-    ("--clip-rewards", "clip_rewards", bool, "Atari, training: learn from the reward's sign (standard on)"),
-    ("--fire-reset", "fire_reset", bool, "Atari: press FIRE after a reset where the game has it (standard on)"),
-    ("--sticky-actions", "sticky_actions", float, "Atari: repeat-action probability (default: v4 0, v5 0.25)"),
-    ("--full-action-space", "full_action_space", bool, "Atari: all 18 actions"),
-    ("--atari-eval", "atari_eval", str, "Atari test runs: game (whole games, no FIRE help; standard) or lives "
-                                        "(a lost life resets the LSTM state and presses FIRE, as in training)"),
-    ("--torso", "torso", str, "auto, mlp, a3c-cnn, nature-cnn or impala-cnn (auto: a3c-cnn for images)"),
-    ("--hidden", "hidden", int, "MLP hidden sizes, e.g. --hidden 64 64"),
-    ("--activation", "activation", str, "tanh, relu or elu"),
-    ("--lstm", "lstm", bool, "add an LSTM core"),
-    ("--lstm-size", "lstm_size", int, "LSTM hidden size"),
-    ("--log-std-init", "log_std_init", float, "initial log-std of Gaussian policies"),
-    ("--eval-every", "eval_every", int, "test run every this many env steps (0: off)"),
-    ("--eval-episodes", "eval_episodes", int, "episodes per test run"),
-    ("--checkpoint-every", "checkpoint_every_s", float, "seconds between checkpoints/latest.pt writes"),
-    ("--vector-env", "vector_env", str, "auto, native or gymnasium"),
-    ("--start-method", "start_method", str, "fork, spawn or forkserver"),
-    ("--tensorboard", "tensorboard", bool, "write TensorBoard events"),
-    ("--progress", "progress", bool, "print the live progress line"),
-]
+
+def field_docs(cls: type) -> dict[str, str]:
+    """The attribute docstrings of a dataclass (the string right after each field), on one line, without
+    reStructuredText's double backquotes: the help text of each generated flag."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    body = tree.body[0].body  # type: ignore[attr-defined]
+    docs = {}
+    for field_, doc in zip(body, body[1:]):
+        if (isinstance(field_, ast.AnnAssign) and isinstance(field_.target, ast.Name) and isinstance(doc, ast.Expr)
+                and isinstance(doc.value, ast.Constant) and isinstance(doc.value.value, str)):
+            docs[field_.target.id] = " ".join(doc.value.value.replace("``", "").split()).replace("%", "%%")
+    return docs
+
+
+ALIASES = {"n_steps": ["--t-max"]}
+"""Second flag names (A3C's t_max)."""
+
+
+def train_flags(algo: str, env: str) -> list[tuple[str, Field]]:
+    """The :class:`TrainConfig` fields that ``--algo algo --env env`` can set, with their flags: every field
+    but the settings of other algorithms (:func:`~asyncrl.config.only_for`) and other env families."""
+    users, family, owners = only_for(), family_of(env), all_option_fields()
+    return [(flag_of(f.name), f) for f in fields(TrainConfig)
+            if (f.name not in users or algo in users[f.name]) and owners.get(f.name, family) is family]
+
+
+def _add_field(parser: argparse.ArgumentParser, flag: str, f: Field, help_: str) -> None:
+    kind = next(p.strip() for p in str(f.type).split("|") if p.strip() != "None")
+    names = [flag, *ALIASES.get(f.name, [])]
+    common: dict[str, Any] = dict(dest=f.name, default=argparse.SUPPRESS, help=help_)
+    if kind == "bool":
+        parser.add_argument(*names, action=argparse.BooleanOptionalAction, **common)
+    elif kind == "list[int]":
+        parser.add_argument(*names, type=int, nargs="+", metavar="N", **common)
+    else:
+        parser.add_argument(*names, type={"int": int, "float": float, "str": str}[kind],
+                            metavar=flag[2:].upper().replace("-", "_"), **common)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -102,27 +77,45 @@ class _Parser(argparse.ArgumentParser):
         self._negative_number_matcher = re.compile(
             r"^-(\d[\d_]*\.?[\d_]*|\.\d[\d_]*)([eE][-+]?\d+)?$|^-(inf|infinity|nan)$", re.IGNORECASE)
 
+    algo, env = "a3c", "CartPole-v1"
+    """The train parser's ``--algo`` and ``--env``: whose settings it knows."""
+
     def error(self, message: str):  # one line, exit 2
         command = "asyncrl" if self.prog == "asyncrl" else f"asyncrl {self.prog.split()[-1]}"
+        unknown = message.split(":", 1)[1].split() if message.startswith("unrecognized arguments:") else []
+        if why := self._not_applicable(unknown):
+            message, command = why, "asyncrl train"
         self.exit(2, f"asyncrl: error: {message} (see '{command} --help')\n")
 
+    def _not_applicable(self, tokens: list[str]) -> str | None:
+        """For a setting of another algorithm or env family, the message the Python API gives too."""
+        names = {flag_of(f.name): f.name for f in fields(TrainConfig)}
+        for token in tokens:
+            flag = token.split("=", 1)[0]
+            name = names.get(flag) or names.get(flag.replace("--no-", "--", 1))
+            if name is not None:
+                try:
+                    check_applicable(TrainConfig(algo=self.algo, env=self.env, **{name: _placeholder(name)}))
+                except UsageError as e:
+                    return str(e)
+        return None
 
-def build_parser() -> argparse.ArgumentParser:
+
+def build_parser(algo: str = "a3c", env: str = "CartPole-v1") -> argparse.ArgumentParser:
+    """The ``asyncrl`` parser; its ``train`` command knows the settings of ``algo`` on ``env`` (:func:`train_flags`)."""
     p = _Parser(prog="asyncrl",
                 description="Asynchronous actor-critic RL (A3C, A2C, IMPALA, APPO, a3c-ps, FeUdal) on PyTorch and "
                             "Gymnasium.")
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
 
-    t = sub.add_parser("train", help="train an agent (no arguments: A3C on CartPole-v1 with all cores)")
-    for flag, dest, typ, help_ in _TRAIN_FLAGS:
-        names = [flag, "--t-max"] if flag == "--n-steps" else [flag]
-        if typ is bool:
-            t.add_argument(*names, dest=dest, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
-                           help=help_)
-        elif dest == "hidden":
-            t.add_argument(*names, dest=dest, type=int, nargs="+", default=argparse.SUPPRESS, help=help_)
-        else:
-            t.add_argument(*names, dest=dest, type=typ, default=argparse.SUPPRESS, help=help_)
+    t = sub.add_parser("train", help="train an agent (no arguments: A3C on CartPole-v1 with all cores)",
+                       description=f"Train --algo {algo} on --env {env}. The flags below are the settings that "
+                                   f"apply to them: name --algo and --env first to see another's.")
+    for parser in (p, t):  # (the top-level parser reports a subcommand's unknown flags)
+        parser.algo, parser.env = algo, env  # type: ignore[attr-defined]
+    docs = field_docs(TrainConfig)
+    for flag, f in train_flags(algo, env):
+        _add_field(t, flag, f, docs.get(f.name, ""))
     t.add_argument("--resume", metavar="DIR", default=None, help="continue the run in DIR")
 
     e = sub.add_parser("eval", help="evaluate a run dir or checkpoint")
@@ -153,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    given = {dest for _, dest, _, _ in _TRAIN_FLAGS if hasattr(args, dest)}
+    given = {f.name for f in fields(TrainConfig) if hasattr(args, f.name)}
     cfg = TrainConfig(**{k: getattr(args, k) for k in given})
     try:
         result = train(cfg, resume=args.resume, given=given)
@@ -211,11 +204,45 @@ def _cmd_record(args: argparse.Namespace) -> int:
     return 0
 
 
+def _placeholder(name: str) -> Any:
+    """A value of field ``name``'s type (only its presence matters to :func:`check_applicable`)."""
+    kind = next(p.strip() for p in str(next(f for f in fields(TrainConfig) if f.name == name).type).split("|")
+                if p.strip() != "None")
+    return {"bool": True, "int": 1, "float": 1.0, "list[int]": [1]}.get(kind, "x")
+
+
+def _algo_and_env(argv: list[str]) -> tuple[str, str]:
+    """``train``'s ``--algo`` and ``--env`` (first pass, as Sample Factory parses): given, else those of the run
+    that ``--resume`` names, else the defaults; they decide which settings the full parser knows."""
+    if argv[0] != "train":
+        return "a3c", "CartPole-v1"
+    pre = argparse.ArgumentParser(add_help=False)
+    for flag in ("--algo", "--env", "--resume"):
+        pre.add_argument(flag)
+    known, _ = pre.parse_known_args(argv[1:])
+    saved: dict[str, Any] = {}
+    if known.resume:
+        try:
+            with open(os.path.join(known.resume, "config.json")) as f:
+                saved = json.load(f)
+        except (OSError, ValueError):
+            saved = {}  # (train reports a missing or broken run dir)
+    if not isinstance(saved, dict):
+        saved = {}
+    algo, env = str(known.algo or saved.get("algo") or "a3c"), str(known.env or saved.get("env") or "CartPole-v1")
+    return (algo if algo in ALGORITHMS else "a3c"), env  # (an unknown --algo: train names the choices)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv:
         argv = ["train"]
-    args = build_parser().parse_args(argv)
+    try:
+        parser = build_parser(*_algo_and_env(argv))
+    except UsageError as e:  # e.g. --env doom:NAME with no such scenario
+        print(f"asyncrl: error: {e}", file=sys.stderr)
+        return 2
+    args = parser.parse_args(argv)
     if args.command is None:
         build_parser().print_help()
         return 2

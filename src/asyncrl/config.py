@@ -12,7 +12,7 @@ import json
 import os
 import re
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import torch
@@ -36,6 +36,10 @@ RUNTIMES = ("hogwild", "sync")
 """``--runtime`` choices (for an algorithm with more than one: FeUdal)."""
 
 
+RESUMABLE = {"resume": True}
+"""Field metadata of the settings a resumed run may change (budgets, evaluation, logging, workers)."""
+
+
 @dataclass
 class TrainConfig:
     """Settings of one training run. ``None`` means "the default for this algorithm and env"."""
@@ -47,7 +51,7 @@ class TrainConfig:
     (FeUdal Networks, on the Hogwild or the synchronous runtime, see ``runtime``)."""
     env: str = "CartPole-v1"
     """Any Gymnasium id, or ``package.module:EnvClass``."""
-    workers: int | None = None
+    workers: int | None = field(default=None, metadata=RESUMABLE)
     """A3C worker processes or actor processes of the actor-learner algorithms (default: the
     machine's cores; one fewer for impala and appo, whose learner takes a core). A2C runs in one
     process."""
@@ -55,11 +59,11 @@ class TrainConfig:
     """Envs stepped together with one batched forward: per worker/actor, or in total (A2C)."""
     seed: int = 0
     """Seed of the model initialisation, the envs and the action sampling."""
-    total_steps: int | None = None
+    total_steps: int | None = field(default=None, metadata=RESUMABLE)
     """Budget of env steps (all workers together)."""
-    target_return: float | None = None
+    target_return: float | None = field(default=None, metadata=RESUMABLE)
     """Stop when the mean return of the last 100 training episodes reaches this."""
-    max_seconds: float | None = None
+    max_seconds: float | None = field(default=None, metadata=RESUMABLE)
     """Stop after this many seconds of training."""
     run_dir: str | None = None
     """Where logs and checkpoints go (default: ``runs/<algo>-<env>-s<seed>-<time>``)."""
@@ -118,15 +122,16 @@ class TrainConfig:
     batch, as in PPO), env columns for an LSTM model (so sequences stay whole)."""
     kl_coef: float | None = None
     """APPO: weight of a KL(behaviour || current) penalty (0: none)."""
-    max_policy_lag: int | None = None
+    max_policy_lag: int | None = field(default=None, metadata=RESUMABLE)
     """Drop samples produced by a policy more than this many updates old (0: keep all)."""
-    restart_actors: bool = False
+    restart_actors: bool = field(default=False, metadata=RESUMABLE)
     """Restart an actor that raises or dies (counted in the logs) instead of ending the run."""
-    device: str | None = None
+    device: str | None = field(default=None, metadata=RESUMABLE)
     """IMPALA/APPO: where the learner computes: ``cpu``, ``cuda`` (or ``cuda:N``) or ``auto`` (cuda when
     available). Actors always act on the CPU."""
-    serial: bool = False
-    """Run the actor-learner algorithms' actors and learner in one process (debugging, determinism)."""
+    serial: bool = field(default=False, metadata=RESUMABLE)
+    """Run the workers (Hogwild) or the actors and learner (actor-learner) in one process, taking turns
+    (debugging, determinism)."""
 
     # ---- FeUdal Networks (feudal) ------------------------------------------------------------
     runtime: str | None = None
@@ -157,7 +162,7 @@ class TrainConfig:
     """Atari: probability of repeating the previous action (default: 0 for v4 ids, 0.25 for ALE/...-v5)."""
     full_action_space: bool | None = None
     """Atari: all 18 actions instead of the game's minimal set."""
-    atari_eval: str | None = None
+    atari_eval: str | None = field(default=None, metadata=RESUMABLE)
     """Atari: how test runs (and ``asyncrl eval``/``record`` unless they override it) play: ``game``
     (standard: whole games, no life-loss signal, no FIRE after a lost life, Machado et al., 2018) or
     ``lives`` (as in training: a lost life restarts the recurrent state and FIRE is pressed)."""
@@ -178,19 +183,19 @@ class TrainConfig:
     """Initial log standard deviation of Gaussian policies."""
 
     # ---- test runs, checkpoints, logs ---------------------------------------------------
-    eval_every: int | None = None
+    eval_every: int | None = field(default=None, metadata=RESUMABLE)
     """Run test episodes every this many env steps (0: never)."""
-    eval_episodes: int | None = None
+    eval_episodes: int | None = field(default=None, metadata=RESUMABLE)
     """Episodes per test run (deterministic policy)."""
-    checkpoint_every_s: float = 60.0
+    checkpoint_every_s: float = field(default=60.0, metadata=RESUMABLE)
     """Write ``checkpoints/latest.pt`` this often (and always at the end)."""
     vector_env: str = "auto"
     """``auto`` (native numpy envs where they exist), ``native`` or ``gymnasium``."""
-    start_method: str | None = None
+    start_method: str | None = field(default=None, metadata=RESUMABLE)
     """Multiprocessing start method for worker processes (default: fork on Linux, else spawn)."""
-    tensorboard: bool = True
+    tensorboard: bool = field(default=True, metadata=RESUMABLE)
     """Write TensorBoard event files."""
-    progress: bool = True
+    progress: bool = field(default=True, metadata=RESUMABLE)
     """Print the live progress line."""
 
     def to_json(self) -> str:
@@ -299,7 +304,7 @@ def resolve(cfg: TrainConfig, action_family: str) -> TrainConfig:
     return out
 
 
-def _flag(name: str) -> str:
+def flag_of(name: str) -> str:
     """The command-line flag of a config field."""
     return "--checkpoint-every" if name == "checkpoint_every_s" else "--" + name.replace("_", "-")
 
@@ -312,7 +317,7 @@ def _check_types(cfg: TrainConfig) -> None:
         v = getattr(cfg, f.name)
         if len(kinds) != 1 or (v is None and "None" in parts):
             continue
-        kind, flag = kinds[0], _flag(f.name)
+        kind, flag = kinds[0], flag_of(f.name)
         if kind == "int" and (isinstance(v, bool) or not isinstance(v, int)):
             raise UsageError(f"{flag} must be an integer, got {v!r}")
         if kind == "float" and (isinstance(v, bool) or not isinstance(v, (int, float))):
@@ -336,7 +341,7 @@ def _check_numbers(cfg: TrainConfig) -> None:
                 lstm_size=(1, L.MAX_WIDTH), eval_every=(0, L.MAX_STEPS), eval_episodes=(1, L.MAX_EPISODES))
     for name, (lo, hi) in ints.items():
         if getattr(cfg, name) is not None:
-            L.need_int(_flag(name), getattr(cfg, name), lo, hi)
+            L.need_int(flag_of(name), getattr(cfg, name), lo, hi)
     positive = dict(lo=0.0, lo_open=True)
     floats: dict[str, dict] = dict(
         target_return=dict(what="a finite number (omit it to stop at --total-steps)"),
@@ -350,7 +355,7 @@ def _check_numbers(cfg: TrainConfig) -> None:
         log_std_init=dict(lo=-L.MAX_LOG_STD, hi=L.MAX_LOG_STD), checkpoint_every_s=positive)
     for name, rule in floats.items():
         if getattr(cfg, name) is not None:
-            L.need_float(_flag(name), getattr(cfg, name), **rule)
+            L.need_float(flag_of(name), getattr(cfg, name), **rule)
     if cfg.hidden is not None and not (1 <= len(cfg.hidden) <= L.MAX_LAYERS
                                        and all(1 <= h <= L.MAX_WIDTH for h in cfg.hidden)):
         raise UsageError(f"--hidden must be 1 to {L.MAX_LAYERS} layer sizes, each a positive integer up to "

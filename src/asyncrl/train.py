@@ -11,7 +11,7 @@ import json
 import math
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 
 import gymnasium as gym
 import numpy as np
@@ -48,10 +48,8 @@ RUNNERS: dict[str, Callable[[RunSetup], None]] = {
 SERIAL_RUNNERS: dict[str, Callable[[RunSetup], None]] = {"hogwild": run_hogwild_serial, "actor-learner": run_serial}
 """``--serial``: the same components in one process (the synchronous runtime already is one)."""
 
-# Settings a resumed run may change; everything else must match the saved run.
-RESUME_OVERRIDABLE = {"total_steps", "target_return", "max_seconds", "eval_every", "eval_episodes",
-                      "checkpoint_every_s", "tensorboard", "progress", "workers", "start_method",
-                      "restart_actors", "serial", "max_policy_lag", "device", "atari_eval"}
+RESUME_OVERRIDABLE = {f.name for f in fields(TrainConfig) if f.metadata.get("resume")}
+"""Settings a resumed run may change (``RESUMABLE`` in :class:`TrainConfig`); everything else must match."""
 
 
 @dataclass
