@@ -342,7 +342,7 @@ def test_test_runs_during_training_follow_the_run_protocol(monkeypatch, protocol
     from asyncrl.envs.make import env_spaces
     from asyncrl.nn.build import make_model
     from asyncrl.nn.spec import spec_from_spaces, spec_json
-    from asyncrl.runtime.tester import PeriodicTester
+    from asyncrl.runtime.evaluator import PeriodicEvaluator
 
     _, opts = _serving_game(monkeypatch)
     cfg = TrainConfig(env="BreakoutNoFrameskip-v4", noop_max=0, atari_eval=protocol)
@@ -353,7 +353,7 @@ def test_test_runs_during_training_follow_the_run_protocol(monkeypatch, protocol
     with torch.no_grad():
         model.policy_head.weight.zero_()
         model.policy_head.bias.copy_(torch.tensor([1.0, 0.0, 0.0, 0.0]))  # deterministic: always NOOP
-    tester = PeriodicTester(multiprocessing.get_context("fork"), cfg.env, spec_json(spec), 2, 0, options)
+    tester = PeriodicEvaluator(multiprocessing.get_context("fork"), cfg.env, spec_json(spec), 2, 0, options)
     try:
         assert tester.submit(100, model.state_dict())
         done = tester.wait(120)

@@ -32,7 +32,7 @@ def test_train_writes_the_run_dir(algo, tmp_path):
     d = str(tmp_path / algo)
     p = run_cli("train", "--algo", algo, "--workers", "2", "--run-dir", d, *TINY, check=True)
     assert "step budget reached" in p.stdout
-    for name in ("config.json", "episodes.csv", "metrics.csv", "tests.csv", "curve.png",
+    for name in ("config.json", "episodes.csv", "metrics.csv", "evals.csv", "curve.png",
                  "checkpoints/latest.pt", "checkpoints/best.pt"):
         assert os.path.isfile(os.path.join(d, name)), name
     with open(os.path.join(d, "episodes.csv")) as f:
@@ -52,7 +52,7 @@ def test_train_writes_the_run_dir(algo, tmp_path):
     assert ckpt["counters"]["env_steps"] >= 3000
     metrics = _rows(os.path.join(d, "metrics.csv"))
     assert metrics and {"loss/policy", "loss/value", "grad_norm", "steps_per_s", "lr"} <= set(metrics[0])
-    tests = _rows(os.path.join(d, "tests.csv"))
+    tests = _rows(os.path.join(d, "evals.csv"))
     assert tests and all(int(t["episodes"]) == 2 for t in tests)
 
 

@@ -44,15 +44,15 @@ def test_killed_worker_ends_the_run(run_dir):
     no_leftovers(run_dir)
 
 
-def test_killed_tester_ends_the_run(run_dir):
+def test_killed_evaluator_ends_the_run(run_dir):
     proc = start_cli("train", "--algo", "a2c", "--total-steps", "100000000", "--eval-every", "1000",
                   "--run-dir", run_dir, *FAST)
     try:
         wait_for_episodes(run_dir, proc)
-        (tester,) = child_pids(proc.pid)
-        os.kill(tester, signal.SIGKILL)
+        (evaluator,) = child_pids(proc.pid)
+        os.kill(evaluator, signal.SIGKILL)
         _, err = proc.communicate(timeout=30)
-        assert proc.returncode == 1 and "test process" in err
+        assert proc.returncode == 1 and "evaluation process" in err
     finally:
         proc.kill()
     no_leftovers(run_dir)

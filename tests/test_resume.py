@@ -71,7 +71,7 @@ def test_resume_at_the_budget_restores_the_model_exactly(run_dir):
     for k, v in first["model"].items():
         assert torch.equal(v, second["model"][k]), k
     assert second["counters"]["recent_returns"] == first["counters"]["recent_returns"]
-    assert second["counters"]["best_test"] == first["counters"]["best_test"]
+    assert second["counters"]["best_eval"] == first["counters"]["best_eval"]
 
 
 def test_resumed_runs_are_reproducible_for_a_seed(tmp_path):
@@ -128,7 +128,7 @@ def test_best_checkpoint_pairs_the_tested_model_with_the_optimizer_of_its_moment
     from asyncrl.runtime.control import Counters, TrainingControl
     from asyncrl.runtime.procs import StopSignal
 
-    class Tester:  # answers each submitted test at the next poll
+    class Evaluator:  # answers each submitted evaluation at the next poll
         def __init__(self):
             self.queue = []
 
@@ -143,7 +143,7 @@ def test_best_checkpoint_pairs_the_tested_model_with_the_optimizer_of_its_moment
     cfg = TrainConfig(algo="a2c", run_dir=str(tmp_path), eval_every=10, lr=1e-3, lr_schedule="constant",
                       total_steps=1000)
     logger = RunLogger(str(tmp_path), [], tensorboard=False, progress=False)
-    control = TrainingControl(cfg, "{}", logger, Counters(), StopSignal(), Tester())
+    control = TrainingControl(cfg, "{}", logger, Counters(), StopSignal(), Evaluator())
     opt = {"kind": "rmsprop", "step": torch.tensor(1.0), "square_avg": [torch.ones(2)]}
     control.counters.env_steps = 10
     control.tick(lambda: {"w": torch.zeros(2)}, lambda: opt)  # the test of the weights at step 10 starts
@@ -153,6 +153,6 @@ def test_best_checkpoint_pairs_the_tested_model_with_the_optimizer_of_its_moment
     control.tick(lambda: {"w": torch.ones(2)}, lambda: opt)  # its result arrives: best.pt is written
     logger.close()
     best = torch.load(os.path.join(str(tmp_path), "checkpoints", "best.pt"), weights_only=True)
-    assert best["test_steps"] == 10 and torch.equal(best["model"]["w"], torch.zeros(2))
+    assert best["eval_steps"] == 10 and torch.equal(best["model"]["w"], torch.zeros(2))
     assert float(best["optimizer"]["step"]) == 1.0
     assert torch.equal(best["optimizer"]["square_avg"][0], torch.ones(2))

@@ -6,7 +6,7 @@ object on load. It holds:
 - ``model``: the model's ``state_dict``; ``model_spec`` and ``config``: JSON strings.
 - ``optimizer``: the optimizer state: the learner's, the shared one of Hogwild A3C/FeUdal, or with
   ``--no-shared-optimizer`` every worker's own statistics (``{"workers": [...]}``).
-- ``counters``: env steps, updates, episodes, wall time, the best test mean, the last 100 training
+- ``counters``: env steps, updates, episodes, wall time, the best evaluation mean, the last 100 training
   returns, and ``lr_schedule``, the learning-rate schedule's position.
 
 ``--resume`` (and a second ``learn()``) restores all of these: the weights, every optimizer

@@ -163,7 +163,7 @@ class TrainConfig:
     full_action_space: bool | None = None
     """Atari: all 18 actions instead of the game's minimal set."""
     atari_eval: str | None = field(default=None, metadata=RESUMABLE)
-    """Atari: how test runs (and ``asyncrl eval``/``record`` unless they override it) play: ``game``
+    """Atari: how evaluations (and ``asyncrl eval``/``record`` unless they override it) play: ``game``
     (standard: whole games, no life-loss signal, no FIRE after a lost life, Machado et al., 2018) or
     ``lives`` (as in training: a lost life restarts the recurrent state and FIRE is pressed)."""
 
@@ -182,11 +182,11 @@ class TrainConfig:
     log_std_init: float | None = None
     """Initial log standard deviation of Gaussian policies."""
 
-    # ---- test runs, checkpoints, logs ---------------------------------------------------
+    # ---- evaluation, checkpoints, logs ---------------------------------------------------
     eval_every: int | None = field(default=None, metadata=RESUMABLE)
-    """Run test episodes every this many env steps (0: never)."""
+    """Evaluate (deterministic episodes in a separate process) every this many env steps (0: never)."""
     eval_episodes: int | None = field(default=None, metadata=RESUMABLE)
-    """Episodes per test run (deterministic policy)."""
+    """Episodes per evaluation (deterministic policy)."""
     checkpoint_every_s: float = field(default=60.0, metadata=RESUMABLE)
     """Write ``checkpoints/latest.pt`` this often (and always at the end)."""
     vector_env: str = "auto"

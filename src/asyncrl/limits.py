@@ -37,7 +37,7 @@ MAX_LAYERS = 64
 MAX_SEED = 2**32 - 1
 """Seeds (NumPy's legacy seeding range)."""
 MAX_EPISODES = 100_000
-"""Episodes of one test run or one ``asyncrl eval``."""
+"""Episodes of one evaluation during training or one ``asyncrl eval``."""
 MAX_SLOTS = 1024
 """Trajectory slots per actor."""
 MAX_EPOCHS = 1000

@@ -1,4 +1,4 @@
-"""One logger for a run: ``episodes.csv``, ``metrics.csv``, ``tests.csv``, TensorBoard, the progress line.
+"""One logger for a run: ``episodes.csv``, ``metrics.csv``, ``evals.csv``, TensorBoard, the progress line.
 
 Log keys are namespaced (``charts/``, ``loss/``, ``test/``) as in CleanRL, so TensorBoard groups them.
 """
@@ -16,7 +16,15 @@ from asyncrl.evaluate import summarize
 
 EPISODE_COLUMNS = ["wall_time_s", "env_steps", "episode_return", "episode_length", "worker", "frames"]
 """``frames``: emulator frames so far (``env_steps`` x the frame skip: 4 on Atari, 1 elsewhere)."""
-TEST_COLUMNS = ["wall_time_s", "env_steps", "mean", "median", "std", "min", "max", "episodes"]
+EVAL_COLUMNS = ["wall_time_s", "env_steps", "mean", "median", "std", "min", "max", "episodes"]
+"""``evals.csv``: one row per evaluation during training (deterministic episodes)."""
+
+
+def evals_file(run_dir: str) -> str:
+    """``evals.csv``; ``tests.csv`` in a run dir written before it was renamed (a resume goes on writing there)."""
+    old = os.path.join(run_dir, "tests.csv")
+    return "tests.csv" if os.path.exists(old) and not os.path.exists(os.path.join(run_dir, "evals.csv")) \
+        else "evals.csv"
 
 
 class _CsvFile:
@@ -55,7 +63,7 @@ class RunLogger:
         self.t0 = time.perf_counter() - time_offset
         self.episodes = _CsvFile(os.path.join(run_dir, "episodes.csv"), EPISODE_COLUMNS)
         self.metrics = _CsvFile(os.path.join(run_dir, "metrics.csv"), ["wall_time_s", "env_steps", *metric_columns])
-        self.tests = _CsvFile(os.path.join(run_dir, "tests.csv"), TEST_COLUMNS)
+        self.evals = _CsvFile(os.path.join(run_dir, evals_file(run_dir)), EVAL_COLUMNS)
         self.recent = deque(recent_returns or [], maxlen=100)
         self.recent_frozen = False
         self.episode_count = 0
@@ -65,7 +73,7 @@ class RunLogger:
         self._last_chart = time.perf_counter()
         self.frames_per_step = 1
         """Emulator frames per agent step, for the ``frames`` column (4 on Atari)."""
-        self.best_test = -math.inf
+        self.best_eval = -math.inf
         self.progress = progress
         self._tty = sys.stdout.isatty()
         self._last_print = 0.0
@@ -144,27 +152,27 @@ class RunLogger:
                     self.tb.add_scalar(k if "/" in k else f"charts/{k}", v, env_steps)
         self._maybe_flush()
 
-    def test_result(self, env_steps: int, returns: list[float]) -> dict[str, float]:
+    def eval_result(self, env_steps: int, returns: list[float]) -> dict[str, float]:
         s = summarize(returns)
-        self.tests.row({"wall_time_s": self.elapsed(), "env_steps": env_steps, **s})
-        self.best_test = max(self.best_test, s["mean"])
+        self.evals.row({"wall_time_s": self.elapsed(), "env_steps": env_steps, **s})
+        self.best_eval = max(self.best_eval, s["mean"])
         if self.tb is not None:
-            self.tb.add_scalar("test/mean", s["mean"], env_steps)
-            self.tb.add_scalar("test/median", s["median"], env_steps)
+            self.tb.add_scalar("eval/mean", s["mean"], env_steps)
+            self.tb.add_scalar("eval/median", s["median"], env_steps)
         return s
 
     def print_progress(self, env_steps: int, steps_per_s: float, extra: str = "", force: bool = False) -> None:
-        """The live line: steps, steps/s, mean of the last 100 episodes, best test, elapsed time."""
+        """The live line: steps, steps/s, mean of the last 100 episodes, best evaluation, elapsed time."""
         if not self.progress:
             return
         now = time.perf_counter()
         if not force and now - self._last_print < (0.5 if self._tty else 10.0):
             return
         self._last_print = now
-        best = f"{self.best_test:.1f}" if math.isfinite(self.best_test) else "-"
+        best = f"{self.best_eval:.1f}" if math.isfinite(self.best_eval) else "-"
         mean = self.mean_recent()
         line = (f"steps {env_steps:>10,} | {steps_per_s:>8,.0f} steps/s | mean100 "
-                f"{mean:>8.1f} | best test {best:>7} | episodes {self.episode_count:>6} | "
+                f"{mean:>8.1f} | best eval {best:>7} | episodes {self.episode_count:>6} | "
                 f"{self.elapsed():>6.1f}s{extra}")
         if self._tty:
             sys.stdout.write("\r" + line + "\033[K")
@@ -185,14 +193,14 @@ class RunLogger:
 
     def flush(self) -> None:
         self.flush_episode_charts()
-        for f in (self.episodes, self.metrics, self.tests):
+        for f in (self.episodes, self.metrics, self.evals):
             f.file.flush()
         if self.tb is not None:
             self.tb.flush()
 
     def close(self) -> None:
         self.flush()
-        for f in (self.episodes, self.metrics, self.tests):
+        for f in (self.episodes, self.metrics, self.evals):
             f.close()
         if self.tb is not None:
             self.tb.close()

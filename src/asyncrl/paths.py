@@ -14,9 +14,9 @@ import os
 
 from asyncrl.errors import UsageError
 
-RUN_FILES = ("config.json", "episodes.csv", "metrics.csv", "tests.csv", "curve.png", "error.log", "checkpoints",
-             "tb")
-"""What ``asyncrl train`` writes into a run dir."""
+RUN_FILES = ("config.json", "episodes.csv", "metrics.csv", "evals.csv", "tests.csv", "curve.png", "error.log",
+             "checkpoints", "tb")
+"""What ``asyncrl train`` writes into a run dir (``tests.csv``: ``evals.csv`` in run dirs of older versions)."""
 _CHECKPOINT_HINT = "give a run dir, a .pt checkpoint or pretrained:NAME"
 
 
@@ -102,7 +102,7 @@ def check_resume_dir(resume: str, run_dir: str | None = None) -> None:
     if not os.path.isfile(latest):
         raise UsageError(f"--resume {resume!r} has no checkpoints/latest.pt: the run never wrote a checkpoint, "
                          f"so there is nothing to resume")
-    for name in ("checkpoints", "episodes.csv", "metrics.csv", "tests.csv", "tb"):
+    for name in ("checkpoints", "episodes.csv", "metrics.csv", "evals.csv", "tests.csv", "tb"):
         p = os.path.join(resume, name)
         if os.path.exists(p) and not os.access(p, os.R_OK | os.W_OK | (os.X_OK if os.path.isdir(p) else 0)):
             raise UsageError(f"--resume {resume!r}: {name} is not readable and writable")

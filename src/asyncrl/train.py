@@ -1,7 +1,7 @@
 """Run one training session: set up (or resume) the run dir, build the model, hand it to the runtime.
 
 ``train(cfg)`` is what ``asyncrl train`` and the Python API call. The run dir receives
-``config.json``, ``episodes.csv``, ``metrics.csv``, ``tests.csv``, TensorBoard events under
+``config.json``, ``episodes.csv``, ``metrics.csv``, ``evals.csv``, TensorBoard events under
 ``tb/``, ``checkpoints/{latest,best}.pt`` and ``curve.png``.
 """
 
@@ -33,6 +33,7 @@ from asyncrl.paths import check_train_paths
 from asyncrl.plot import plot_runs
 from asyncrl.runtime.actor_learner import run_actor_learner
 from asyncrl.runtime.control import Counters, TrainingControl
+from asyncrl.runtime.evaluator import PeriodicEvaluator
 from asyncrl.runtime.hogwild import run_hogwild
 from asyncrl.runtime.procs import StopSignal, WorkerFailed, get_context
 from asyncrl.runtime.schedule import resumed_schedule
@@ -40,7 +41,6 @@ from asyncrl.runtime.serial import run_hogwild_serial, run_serial
 from asyncrl.runtime.setup import RunSetup
 from asyncrl.runtime.stats import METRIC_COLUMNS
 from asyncrl.runtime.sync import run_sync
-from asyncrl.runtime.tester import PeriodicTester
 
 RUNNERS: dict[str, Callable[[RunSetup], None]] = {
     "hogwild": run_hogwild, "sync": run_sync, "actor-learner": run_actor_learner}
@@ -59,8 +59,13 @@ class TrainResult:
     env_steps: int
     episodes: int
     mean_return_100: float
-    best_test: float
+    best_eval: float
     seconds: float
+
+    @property
+    def best_test(self) -> float:
+        """The former name of :attr:`best_eval`."""
+        return self.best_eval
 
 
 def prepare_config(cfg: TrainConfig, resume: str | None = None, given: set[str] | None = None
@@ -130,8 +135,9 @@ def train(cfg: TrainConfig, resume: str | None = None, given: set[str] | None = 
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
         saved = ckpt["counters"]
-        counters = Counters(saved["env_steps"], saved["updates"], saved["episodes"], saved["wall_time_s"],
-                            saved["best_test"], list(saved["recent_returns"]), saved.get("lr_schedule"))
+        best = saved.get("best_eval", saved.get("best_test", -math.inf))  # (best_test: before 0.2)
+        counters = Counters(saved["env_steps"], saved["updates"], saved["episodes"], saved["wall_time_s"], best,
+                            list(saved["recent_returns"]), saved.get("lr_schedule"))
         torch.manual_seed(cfg.seed + counters.updates)
     schedule = resumed_schedule(cfg.lr, cfg.lr_schedule, cfg.total_steps, counters.env_steps, counters.lr_schedule)
     os.makedirs(os.path.join(cfg.run_dir, "checkpoints"), exist_ok=True)
@@ -150,14 +156,14 @@ def train(cfg: TrainConfig, resume: str | None = None, given: set[str] | None = 
                        recent_returns=counters.recent_returns)
     logger.episode_count = counters.episodes
     logger.frames_per_step = family_of(cfg.env).frames_per_step
-    tester = None
+    evaluator = None
     if cfg.eval_every:
-        tester = PeriodicTester(get_context(cfg.start_method), cfg.env, sjson, cfg.eval_episodes, cfg.seed + 10_000,
-                                env_options(cfg))
+        evaluator = PeriodicEvaluator(get_context(cfg.start_method), cfg.env, sjson, cfg.eval_episodes,
+                                      cfg.seed + 10_000, env_options(cfg))
     opt_state = ckpt["optimizer"] if ckpt is not None and ckpt["optimizer"] else None
     try:
         with StopSignal() as stop:
-            control = TrainingControl(cfg, sjson, logger, counters, stop, tester, schedule)
+            control = TrainingControl(cfg, sjson, logger, counters, stop, evaluator, schedule)
             run = (SERIAL_RUNNERS if cfg.serial else RUNNERS)[runtime]
             run(RunSetup(cfg, algo, model, control, opt_state, _obs_dtype(spaces[0])))
     except WorkerFailed as e:
@@ -165,11 +171,11 @@ def train(cfg: TrainConfig, resume: str | None = None, given: set[str] | None = 
             f.write(f"{e}\n")
         raise
     finally:
-        if tester is not None:
-            tester.close()
+        if evaluator is not None:
+            evaluator.close()
         logger.close()
     result = TrainResult(cfg.run_dir, control.stop_reason or "stopped", counters.env_steps, counters.episodes,
-                         logger.mean_recent(), logger.best_test, logger.elapsed())
+                         logger.mean_recent(), logger.best_eval, logger.elapsed())
     try:
         plot_runs([cfg.run_dir], os.path.join(cfg.run_dir, "curve.png"), title=f"{cfg.algo} on {cfg.env}")
     except Exception as e:  # a missing plot must not lose a finished run
@@ -178,9 +184,9 @@ def train(cfg: TrainConfig, resume: str | None = None, given: set[str] | None = 
 
 
 def format_result(r: TrainResult) -> str:
-    best = f"{r.best_test:.1f}" if math.isfinite(r.best_test) else "-"
+    best = f"{r.best_eval:.1f}" if math.isfinite(r.best_eval) else "-"
     return (f"{r.stop_reason}: {r.env_steps:,} env steps, {r.episodes:,} episodes, "
-            f"mean100 {r.mean_return_100:.1f}, best test {best}, {r.seconds:.1f}s\nrun dir: {r.run_dir}")
+            f"mean100 {r.mean_return_100:.1f}, best eval {best}, {r.seconds:.1f}s\nrun dir: {r.run_dir}")
 
 
 __all__ = ["TrainResult", "train", "format_result", "prepare_config"]

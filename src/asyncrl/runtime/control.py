@@ -3,7 +3,7 @@
 A runtime owns acting and learning; it hands finished episodes and update statistics to
 :class:`TrainingControl` and calls :meth:`TrainingControl.tick` often. ``tick`` prints the
 progress line, writes ``checkpoints/latest.pt`` every ``checkpoint_every_s`` seconds, starts
-test runs every ``eval_every`` env steps (saving ``checkpoints/best.pt`` when a test beats the
+evaluations every ``eval_every`` env steps (saving ``checkpoints/best.pt`` when one beats the
 best so far) and returns why training should stop, or ``None``.
 """
 
@@ -32,7 +32,7 @@ class Counters:
     updates: int = 0
     episodes: int = 0
     wall_time_s: float = 0.0
-    best_test: float = -math.inf
+    best_eval: float = -math.inf
     recent_returns: list[float] = field(default_factory=list)
     lr_schedule: dict | None = None
     """The learning-rate schedule the run was on (:meth:`LrSchedule.to_dict`), so a resume continues it."""
@@ -70,15 +70,15 @@ def clone_state(tree):
 
 class TrainingControl:
     def __init__(self, cfg: TrainConfig, spec_json: str, logger: RunLogger, counters: Counters,
-                 stop_signal: StopSignal, tester=None, schedule: LrSchedule | None = None):
+                 stop_signal: StopSignal, evaluator=None, schedule: LrSchedule | None = None):
         self.cfg, self.spec_json, self.logger, self.counters = cfg, spec_json, logger, counters
         self.schedule = schedule or LrSchedule(cfg.lr, cfg.lr_schedule, cfg.total_steps)
         """The learning rate as a function of the global env step (every runtime reads it here)."""
-        self._test_optimizer: dict[int, dict] = {}  # optimizer state at each submitted test's moment
+        self._eval_optimizer: dict[int, dict] = {}  # optimizer state at each submitted evaluation's moment
         self.stop_signal = stop_signal
-        self.tester = tester
+        self.evaluator = evaluator
         self.ckpt_dir = os.path.join(cfg.run_dir, "checkpoints")
-        self.logger.best_test = counters.best_test
+        self.logger.best_eval = counters.best_eval
         self._next_test = (counters.env_steps // cfg.eval_every + 1) * cfg.eval_every if cfg.eval_every else 0
         self._last_ckpt = time.monotonic()
         self._last_steps, self._last_t = counters.env_steps, time.perf_counter()
@@ -108,17 +108,17 @@ class TrainingControl:
             self.steps_per_s = (c.env_steps - self._last_steps) / (now - self._last_t)
             self._last_steps, self._last_t = c.env_steps, now
         self.logger.print_progress(c.env_steps, self.steps_per_s, self.extra_progress())
-        if self.tester is not None:
+        if self.evaluator is not None:
             try:
-                finished = self.tester.poll()
+                finished = self.evaluator.poll()
             except WorkerFailed:
                 self.save("latest", state_fn(), optimizer_state_fn())  # keep the training done so far
                 raise
             for steps, returns, snapshot in finished:
-                self._test_done(steps, returns, snapshot, optimizer_state_fn)
+                self._eval_done(steps, returns, snapshot, optimizer_state_fn)
             if cfg.eval_every and c.env_steps >= self._next_test:
-                if self.tester.submit(c.env_steps, state_fn()):
-                    self._test_optimizer[c.env_steps] = clone_state(optimizer_state_fn())
+                if self.evaluator.submit(c.env_steps, state_fn()):
+                    self._eval_optimizer[c.env_steps] = clone_state(optimizer_state_fn())
                     self._next_test = (c.env_steps // cfg.eval_every + 1) * cfg.eval_every
         if time.monotonic() - self._last_ckpt >= cfg.checkpoint_every_s:
             self.save("latest", state_fn(), optimizer_state_fn())
@@ -141,14 +141,14 @@ class TrainingControl:
             return "time budget reached"
         return None
 
-    def _test_done(self, steps: int, returns: list[float], snapshot: dict, optimizer_state_fn) -> None:
-        best_before = self.logger.best_test
-        s = self.logger.test_result(steps, returns)
-        optimizer_state = self._test_optimizer.pop(steps, None)  # the optimizer of the snapshot's moment
+    def _eval_done(self, steps: int, returns: list[float], snapshot: dict, optimizer_state_fn) -> None:
+        best_before = self.logger.best_eval
+        s = self.logger.eval_result(steps, returns)
+        optimizer_state = self._eval_optimizer.pop(steps, None)  # the optimizer of the snapshot's moment
         if s["mean"] > best_before or not os.path.exists(os.path.join(self.ckpt_dir, "best.pt")):
-            self.counters.best_test = self.logger.best_test
+            self.counters.best_eval = self.logger.best_eval
             self.save("best", snapshot, optimizer_state if optimizer_state is not None else optimizer_state_fn(),
-                      test_mean=s["mean"], test_steps=steps)
+                      eval_mean=s["mean"], eval_steps=steps)
 
     # ---- checkpoints --------------------------------------------------------------------
     def save(self, name: str, model_state: dict, optimizer_state: dict, **extra) -> None:
@@ -162,7 +162,7 @@ class TrainingControl:
             "model": model_state,
             "optimizer": optimizer_state,
             "counters": {"env_steps": c.env_steps, "updates": c.updates, "episodes": c.episodes,
-                         "wall_time_s": c.wall_time_s, "best_test": self.logger.best_test,
+                         "wall_time_s": c.wall_time_s, "best_eval": self.logger.best_eval,
                          "recent_returns": list(self.logger.recent),
                          "lr_schedule": self.schedule.to_dict()},
             **extra,
@@ -172,13 +172,13 @@ class TrainingControl:
     def finish(self, state_fn: Callable[[], dict], optimizer_state_fn: Callable[[], dict]) -> None:
         """Final test (if tests are on), ``latest.pt``, and ``best.pt`` if no test ever wrote one."""
         state = state_fn()
-        if self.tester is not None and self.cfg.eval_every:
-            for item in self.tester.wait(timeout=30.0):
-                self._test_done(*item, optimizer_state_fn)
-            if not self.stop_signal.requested and self.tester.submit(self.counters.env_steps, state):
-                self._test_optimizer[self.counters.env_steps] = clone_state(optimizer_state_fn())
-                for item in self.tester.wait(timeout=60.0):
-                    self._test_done(*item, optimizer_state_fn)
+        if self.evaluator is not None and self.cfg.eval_every:
+            for item in self.evaluator.wait(timeout=30.0):
+                self._eval_done(*item, optimizer_state_fn)
+            if not self.stop_signal.requested and self.evaluator.submit(self.counters.env_steps, state):
+                self._eval_optimizer[self.counters.env_steps] = clone_state(optimizer_state_fn())
+                for item in self.evaluator.wait(timeout=60.0):
+                    self._eval_done(*item, optimizer_state_fn)
         self.save("latest", state, optimizer_state_fn())
         if not os.path.exists(os.path.join(self.ckpt_dir, "best.pt")):
             self.save("best", state, optimizer_state_fn())

@@ -19,7 +19,7 @@ import torch.multiprocessing as tmp
 
 
 class WorkerFailed(RuntimeError):
-    """A child process (worker or tester) raised or died; the message holds its traceback or exit status."""
+    """A child process (worker, actor or evaluator) raised or died; the message holds its traceback or exit status."""
 
 
 class TrainingDiverged(WorkerFailed):
