@@ -5,7 +5,7 @@ TORCH_VERSION ?= 2.13.0
 BIN := $(VENV)/bin
 RUN_DIR ?= runs/demo
 
-.PHONY: setup demo test test-fast lint bench clean
+.PHONY: setup demo test test-fast test-tier lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,12 +28,14 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest -q
 
-# The fast tier (about 20 s): pure math, optimizers, models, envs, input checks; no training runs.
-FAST_TESTS = tests/test_returns.py tests/test_vtrace.py tests/test_surrogate.py tests/test_optim.py \
-	tests/test_model.py tests/test_numpy_policy.py tests/test_loss_formulas.py tests/test_rollout_truncation.py \
-	tests/test_inputs.py tests/test_logger.py tests/test_classic_envs.py tests/test_hogwild_handoff.py
+# Test tiers (markers, one per file: tests/conftest.py TIERS): unit (make test-fast, about 20 s), runtime,
+# e2e, faults, learning. `make test` runs them all; `make test-tier TIER=e2e` one of them.
 test-fast: setup
-	$(BIN)/python -m pytest -q $(FAST_TESTS)
+	$(BIN)/python -m pytest -q -m unit
+
+TIER ?= unit
+test-tier: setup
+	$(BIN)/python -m pytest -q -m $(TIER)
 
 # ruff on everything; mypy on the modules that type-check today (the rest waits for the typed config
 # tree of the renovation, whose resolved fields are no longer Optional).

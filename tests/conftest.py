@@ -80,3 +80,26 @@ def child_pids(pid: int) -> list[int]:
 @pytest.fixture
 def run_dir(tmp_path) -> str:
     return str(tmp_path / "run")
+
+
+# ---- test tiers: `pytest -m unit` (make test-fast), runtime, e2e, faults, learning ---------------------
+TIERS = {
+    "unit": ("test_returns", "test_vtrace", "test_surrogate", "test_optim", "test_model", "test_numpy_policy",
+             "test_loss_formulas", "test_rollout_truncation", "test_inputs", "test_logger", "test_classic_envs",
+             "test_hogwild_handoff"),
+    "runtime": ("test_actor_learner", "test_actor_learner_runtime", "test_runtimes", "test_resume", "test_budget",
+                "test_feudal", "test_atari", "test_doom"),
+    "e2e": ("test_cli", "test_api", "test_compat"),
+    "faults": ("test_faults",),
+    "learning": ("test_learning",),
+}
+"""Each test file's tier (one marker per file); a new file must be given one here."""
+_TIER_OF = {module: tier for tier, modules in TIERS.items() for module in modules}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        module = item.path.stem
+        if module not in _TIER_OF:
+            raise pytest.UsageError(f"{item.path.name} has no test tier: add it to TIERS in tests/conftest.py")
+        item.add_marker(getattr(pytest.mark, _TIER_OF[module]))
