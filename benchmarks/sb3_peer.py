@@ -18,7 +18,9 @@ Run it inside the peer venv (`make bench-env`):
 """
 
 import argparse
+import csv
 import json
+import os
 import time
 from collections import deque
 from collections.abc import Callable
@@ -75,6 +77,8 @@ def main() -> None:
     p.add_argument("--schedule-steps", type=int,
                    help="steps at which lin_ schedules reach 0 (default: the zoo n_timesteps)")
     p.add_argument("--torch-threads", type=int, default=1, help="torch.set_num_threads (default 1)")
+    p.add_argument("--run-dir", help="write every episode to RUN_DIR/episodes.csv (asyncrl's columns) and keep "
+                                     "training past the threshold, to the budget (benchmarks/stability.py)")
     args = p.parse_args()
     if (args.algo, args.env) not in ZOO:
         p.error(f"no zoo hyperparameters for {args.algo} on {args.env}")
@@ -96,14 +100,24 @@ def main() -> None:
     returns: deque[float] = deque(maxlen=WINDOW)
     result: dict[str, Any] = {"solved": False}
 
+    log = None
+    if args.run_dir:
+        os.makedirs(args.run_dir, exist_ok=True)
+        log = csv.writer(open(os.path.join(args.run_dir, "episodes.csv"), "w", newline=""))  # noqa: SIM115
+        log.writerow(["wall_time_s", "env_steps", "episode_return", "episode_length", "worker", "frames"])
+
     class SolveWatch(BaseCallback):
         def _on_step(self) -> bool:
             for info in self.locals["infos"]:
                 if "episode" in info:  # added by the Monitor wrapper of make_vec_env
                     returns.append(float(info["episode"]["r"]))
-                    if len(returns) == WINDOW and sum(returns) / WINDOW >= threshold:
+                    if log is not None:
+                        log.writerow([round(time.perf_counter() - T0, 3), self.num_timesteps, info["episode"]["r"],
+                                      info["episode"]["l"], 0, self.num_timesteps])
+                    if len(returns) == WINDOW and sum(returns) / WINDOW >= threshold and not result["solved"]:
                         result["solved"] = True
-                        return False
+                        if log is None:
+                            return False
             return bool(time.perf_counter() - T0 < args.max_seconds)
 
     env = make_vec_env(args.env, n_envs=n_envs, seed=args.seed)

@@ -43,6 +43,26 @@ def default_budget(algo: str, env: str) -> int:
     return int(resolve(TrainConfig(algo=algo, env=env, run_dir="unused"), FAMILY[env]).total_steps)
 
 
+def peer_run(a: argparse.Namespace, seed: int, thr: float, hold: int, run_dir: Path) -> dict:
+    """SB3 PPO (RL Zoo settings) through the same protocol: its budget is the zoo's ``n_timesteps``."""
+    from sb3_peer import ZOO
+
+    budget = ZOO["ppo", a.env]["n_timesteps"]
+    cmd = [str(ROOT / ".venv-bench" / "bin" / "python"), str(ROOT / "benchmarks" / "sb3_peer.py"), "--algo", "ppo",
+           "--env", a.env, "--seed", str(seed), "--budget-steps", str(budget + hold), "--schedule-steps",
+           str(budget), "--max-seconds", str(a.max_seconds), "--run-dir", str(run_dir)]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    rec = {"algo": "sb3:ppo", "seed": seed, "budget": budget, "seconds": time.perf_counter() - t0,
+           "returncode": proc.returncode, "command": " ".join(cmd[1:])}
+    if proc.returncode != 0:
+        print(proc.stderr[-2000:], file=sys.stderr)
+    rec.update(solve_and_hold(str(run_dir), thr, budget, hold))
+    print(f"[stability] sb3:ppo seed {seed}: solved={rec['solved']} at {rec['solve_steps']} lowest after "
+          f"{rec['lowest_after']} held={rec['held']} [{rec['seconds']:.0f} s]", file=sys.stderr, flush=True)
+    return rec
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--env", choices=sorted(THRESHOLDS), default="CartPole-v1")
@@ -51,9 +71,13 @@ def main() -> None:
     p.add_argument("--seed-start", type=int, default=0)
     p.add_argument("--extra", default="", help="extra flags for every asyncrl train (e.g. for an ablation)")
     p.add_argument("--max-seconds", type=float, default=900.0)
+    p.add_argument("--hold", type=int, help="env steps of the hold window (default: 1M CartPole, 2M Pendulum)")
+    p.add_argument("--peer", action="store_true",
+                   help="also run Stable-Baselines3 PPO with RL Zoo's settings (make bench-env) past its budget "
+                        "(the zoo's n_timesteps), through the same protocol")
     p.add_argument("--json", type=Path)
     a = p.parse_args()
-    thr, hold = THRESHOLDS[a.env], HOLD[a.env]
+    thr, hold = THRESHOLDS[a.env], a.hold or HOLD[a.env]
     results = []
     with tempfile.TemporaryDirectory(prefix="stability-") as tmp:
         for seed in range(a.seed_start, a.seed_start + a.seeds):
@@ -72,6 +96,8 @@ def main() -> None:
                     print(proc.stderr[-2000:], file=sys.stderr)
                 rec.update(solve_and_hold(str(run_dir), thr, budget, hold))
                 results.append(rec)
+            if a.peer:
+                results.append(peer_run(a, seed, thr, hold, Path(tmp) / f"sb3-ppo-s{seed}"))
                 print(f"[stability] {algo} seed {seed}: solved={rec['solved']} at {rec['solve_steps']} "
                       f"({rec['solve_seconds']}) lowest after {rec['lowest_after']} held={rec['held']} "
                       f"[{rec['seconds']:.0f} s]", file=sys.stderr, flush=True)
@@ -82,7 +108,7 @@ def main() -> None:
     print("| algo | default budget | solved in budget | median steps to solve | held | lowest mean100 after "
           "(median / worst) |")
     print("|---|---|---|---|---|---|")
-    for algo in a.algos:
+    for algo in [*a.algos, *(["sb3:ppo"] if a.peer else [])]:
         rs = [r for r in results if r["algo"] == algo]
         solved = [r for r in rs if r["solved"]]
         steps = statistics.median([r["solve_steps"] for r in solved]) if solved else None

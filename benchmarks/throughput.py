@@ -50,15 +50,17 @@ def raw_rate(env_id: str, num_envs: int, impl: str, seconds: float = 3.0) -> flo
     return n * num_envs / (time.perf_counter() - t0)
 
 
-def train_rate(algo: str, env_id: str, seconds: float, warmup: float, extra: list[str]) -> dict[str, float]:
+def train_rate(algo: str, env_id: str, seconds: float, warmup: float, extra: list[str],
+               src: str | None = None) -> dict[str, float]:
     """Median steady steps/s, policy lag (mean of the per-second means, max of the maxima) and the
-    final mean100 of one ``asyncrl train`` run."""
+    final mean100 of one ``asyncrl train`` run (of the code in ``src``, another checkout's ``src/``, if given)."""
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = os.path.join(tmp, "run")
         cmd = [os.path.join(os.path.dirname(sys.executable), "asyncrl"), "train", "--algo", algo, "--env", env_id,
                "--max-seconds", str(seconds), "--total-steps", str(10**10), "--eval-every", "0",
                "--no-tensorboard", "--no-progress", "--run-dir", run_dir, *extra]
-        subprocess.run(cmd, check=True, capture_output=True, text=True)
+        env = {**os.environ, "PYTHONPATH": src} if src else None
+        subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
         with open(os.path.join(run_dir, "metrics.csv")) as f:
             rows = [r for r in csv.DictReader(f) if float(r["wall_time_s"]) > warmup and r["steps_per_s"]]
         rates = [float(r["steps_per_s"]) for r in rows if float(r["steps_per_s"]) > 0]
@@ -81,6 +83,9 @@ def main() -> None:
                     help="Atari: add Stable-Baselines3 A2C rows (1 and 2 torch threads; needs make bench-env)")
     ap.add_argument("--runs", nargs="+", default=["a2c", "a3c"],
                     help="algo[:extra flags], e.g. 'a3c:--workers 2 --num-envs 16'")
+    ap.add_argument("--old-src", help="also run every spec with the code of another checkout (its src/ folder), "
+                                      "alternating with this one: a before/after comparison in one run")
+    ap.add_argument("--repeats", type=int, default=1, help="runs of each spec (the median is reported)")
     args = ap.parse_args()
     print(f"throughput: {args.env}, {args.seconds:.0f} s per run, {time.strftime('%Y-%m-%d')}, "
           f"{os.cpu_count()} cores ({platform.processor() or platform.machine()}), "
@@ -106,11 +111,22 @@ def main() -> None:
             r = json.loads([ln for ln in out.splitlines() if ln.startswith("{")][-1])
             print(f"| Stable-Baselines3 A2C, RL Zoo Atari settings, 16 envs, {threads} torch thread(s) | "
                   f"{r['steps_per_s']:,.0f} | - | - | - |", flush=True)
+    versions = [("", None)] + ([(" (old)", args.old_src)] if args.old_src else [])
     for spec in args.runs:
         algo, _, extra = spec.partition(":")
-        r = train_rate(algo, args.env, args.seconds, args.warmup, extra.split())
-        print(f"| asyncrl {algo} {extra} | {r['rate']:,.0f} | {r['lag_mean']:.2f} | {r['lag_max']:.0f} | "
-              f"{r['mean100']:.1f} |", flush=True)
+        results: dict[str, list[dict[str, float]]] = {}
+        for _ in range(args.repeats):
+            for label, src in versions:  # alternating, so both versions see the same machine load
+                results.setdefault(label, []).append(train_rate(algo, args.env, args.seconds, args.warmup,
+                                                                extra.split(), src))
+        for label, _ in versions:
+            rs = results[label]
+            rate = statistics.median(r["rate"] for r in rs)
+            print(f"| asyncrl{label} {algo} {extra} | {rate:,.0f} | {rs[0]['lag_mean']:.2f} | "
+                  f"{rs[0]['lag_max']:.0f} | {rs[0]['mean100']:.1f} |", flush=True)
+        if args.old_src:
+            new, old = (statistics.median(r["rate"] for r in results[k]) for k, _ in versions)
+            print(f"| ratio this / old, {algo} {extra} | {new / old:.3f} | | | |", flush=True)
 
 
 if __name__ == "__main__":

@@ -50,12 +50,12 @@ ROOT = Path(__file__).resolve().parent.parent
 PEER = ROOT / "benchmarks" / "sb3_peer.py"
 
 
-def run_timed(cmd: list[str], timeout: float) -> tuple[float, int, str, str]:
+def run_timed(cmd: list[str], timeout: float, env: dict[str, str] | None = None) -> tuple[float, int, str, str]:
     """Run cmd in its own process group; return (wall seconds, rc, stdout, stderr)."""
     start = time.perf_counter()
     try:
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, start_new_session=True)
+                                text=True, start_new_session=True, env=env)
     except OSError as e:  # e.g. the trainer binary is missing
         return time.perf_counter() - start, 127, "", str(e)
     try:
@@ -89,12 +89,13 @@ def run_one(spec: str, seed: int, a: argparse.Namespace, tmp: Path) -> dict[str,
     timeout = a.max_seconds + a.grace_seconds
     rec: dict[str, Any] = {"spec": spec, "seed": seed, "solved": False, "env_steps": None,
                            "inrun_seconds": None, "final_mean100": None}
-    if kind == "asyncrl":
-        run_dir = tmp / f"{algo}-seed{seed}"
+    if kind.startswith("asyncrl"):  # asyncrl@SRC: the code of another checkout (its src/ folder)
+        src = kind.partition("@")[2]
+        run_dir = tmp / f"{algo}-seed{seed}{'-' + str(abs(hash(src))) if src else ''}"
         cmd = [a.asyncrl_bin, "train", "--algo", algo, "--env", a.env, *common,
                "--target-return", str(a.threshold), "--total-steps", str(a.budget_steps),
                "--run-dir", str(run_dir), *shlex.split(a.asyncrl_args)]
-        wall, rc, out, err = run_timed(cmd, timeout)
+        wall, rc, out, err = run_timed(cmd, timeout, {**os.environ, "PYTHONPATH": src} if src else None)
         episodes = run_dir / "episodes.csv"
         if episodes.exists():
             rec.update(first_solve(episodes, a.threshold))
@@ -145,7 +146,9 @@ def table(results: list[dict[str, Any]], specs: list[str], n: int) -> str:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--env", choices=sorted(THRESHOLDS), default="CartPole-v1")
-    p.add_argument("--runs", nargs="+", required=True, metavar="SPEC", help="asyncrl:ALGO or sb3:ALGO")
+    p.add_argument("--runs", nargs="+", required=True, metavar="SPEC",
+                   help="asyncrl:ALGO, sb3:ALGO, or asyncrl@SRC:ALGO (the code of another checkout's src/, for a "
+                        "before/after comparison)")
     p.add_argument("--seeds", type=int, default=5, help="number of seeds, 0..N-1 (default 5)")
     p.add_argument("--seed-start", type=int, default=0)
     p.add_argument("--budget-steps", type=int, default=500_000, help="env-step cap per run (default 500k)")
@@ -163,8 +166,9 @@ def main() -> None:
             argv[i : i + 2] = [f"{tok}={argv[i + 1]}", ""]
     a = p.parse_args([t for t in argv if t])
     for s in a.runs:
-        if s.split(":", 1)[0] not in ("asyncrl", "sb3") or ":" not in s:
-            p.error(f"bad run spec {s!r}: use asyncrl:ALGO or sb3:ALGO")
+        kind = s.split(":", 1)[0]
+        if (kind not in ("asyncrl", "sb3") and not kind.startswith("asyncrl@")) or ":" not in s:
+            p.error(f"bad run spec {s!r}: use asyncrl:ALGO, sb3:ALGO or asyncrl@SRC:ALGO")
     a.threshold = THRESHOLDS[a.env]
     seeds = range(a.seed_start, a.seed_start + a.seeds)
 

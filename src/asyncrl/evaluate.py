@@ -59,6 +59,7 @@ def play_episode(model: ActorCritic, env, seed: int | None, deterministic: bool 
     while steps < max_steps:
         if on_step is not None:
             on_step()
+        action: np.ndarray | torch.Tensor
         if fast is not None:
             action = fast.act(np.asarray(obs)[None], deterministic)
         else:

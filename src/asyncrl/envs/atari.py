@@ -39,12 +39,6 @@ import numpy as np
 from asyncrl.envs.base import register_family
 from asyncrl.errors import UsageError
 
-try:
-    import cv2 as _cv2
-except ImportError:  # the atari extra installs opencv-python-headless; Pillow is the fallback
-    _cv2 = None
-
-
 ATARI_EVAL = ("game", "lives")
 """The evaluation protocols (module docstring); the first is the default."""
 
@@ -95,6 +89,16 @@ def atari_game(env_id: str) -> tuple[str, float] | None:
 def _snake(name: str) -> str:
     """``SpaceInvaders`` -> ``space_invaders`` (ALE's ROM names)."""
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _opencv():
+    """OpenCV if installed (the atari extra installs opencv-python-headless; Pillow is the fallback), imported
+    on first use: an import at module level would load it, and its thread pool, into every run."""
+    try:
+        import cv2
+    except ImportError:
+        return None
+    return cv2
 
 
 class AtariEnv(gym.Env):
@@ -155,8 +159,9 @@ class AtariEnv(gym.Env):
         (OpenCV's ``INTER_AREA``, as Stable-Baselines3 does; Pillow's box filter without OpenCV)."""
         m = np.maximum(self._raw[0], self._raw[1])
         s = self.o.screen_size
-        if _cv2 is not None:
-            return _cv2.resize(m, (s, s), interpolation=_cv2.INTER_AREA)
+        cv2 = _opencv()
+        if cv2 is not None:
+            return cv2.resize(m, (s, s), interpolation=cv2.INTER_AREA)
         from PIL import Image
 
         return np.asarray(Image.fromarray(m).resize((s, s), Image.Resampling.BOX), dtype=np.uint8)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import numpy as np
 from torch import nn
 
@@ -15,8 +17,12 @@ def mlp(sizes: list[int], activation: str) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-def orthogonal_init(layer: nn.Module, gain: float) -> nn.Module:
+LayerT = TypeVar("LayerT", nn.Linear, nn.Conv2d)
+
+
+def orthogonal_init(layer: LayerT, gain: float) -> LayerT:
     """Orthogonal weights with ``gain``, zero bias (linear and convolutional layers)."""
     nn.init.orthogonal_(layer.weight, gain)
-    nn.init.zeros_(layer.bias)
+    if layer.bias is not None:
+        nn.init.zeros_(layer.bias)
     return layer

@@ -50,7 +50,7 @@ def resolve_torso(obs_space: gym.Space, torso: str = "auto") -> str:
     frames of a useful size (Atari, ViZDoom: ``[C <= 4, H, W >= 36]``), an MLP otherwise."""
     if torso != "auto":
         return torso
-    shape = getattr(obs_space, "shape", None) or ()
+    shape: tuple[int, ...] = tuple(getattr(obs_space, "shape", None) or ())
     image = (isinstance(obs_space, gym.spaces.Box) and obs_space.dtype == np.uint8 and len(shape) == 3
              and shape[0] <= 4 and min(shape[1:]) >= 36)
     return "a3c-cnn" if image else "mlp"

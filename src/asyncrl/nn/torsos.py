@@ -15,13 +15,13 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from asyncrl.nn.layers import mlp, orthogonal_init
+from asyncrl.nn.layers import LayerT, mlp, orthogonal_init
 from asyncrl.nn.spec import ModelSpec
 
 CNN_TORSOS = ("a3c-cnn", "nature-cnn", "impala-cnn")
 
 
-def _orthogonal(m: nn.Module, gain: float = np.sqrt(2)) -> nn.Module:
+def _orthogonal(m: LayerT, gain: float = np.sqrt(2)) -> LayerT:
     return orthogonal_init(m, gain)
 
 
