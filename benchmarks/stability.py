@@ -96,11 +96,11 @@ def main() -> None:
                     print(proc.stderr[-2000:], file=sys.stderr)
                 rec.update(solve_and_hold(str(run_dir), thr, budget, hold))
                 results.append(rec)
-            if a.peer:
-                results.append(peer_run(a, seed, thr, hold, Path(tmp) / f"sb3-ppo-s{seed}"))
                 print(f"[stability] {algo} seed {seed}: solved={rec['solved']} at {rec['solve_steps']} "
                       f"({rec['solve_seconds']}) lowest after {rec['lowest_after']} held={rec['held']} "
                       f"[{rec['seconds']:.0f} s]", file=sys.stderr, flush=True)
+            if a.peer:
+                results.append(peer_run(a, seed, thr, hold, Path(tmp) / f"sb3-ppo-s{seed}"))
     cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
                 if ln.startswith("model name")), platform.processor())
     print(f"stability: {a.env}, threshold {thr:g}, hold {hold:,} steps at >= {holding_bar(thr):g}, "
