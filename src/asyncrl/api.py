@@ -21,7 +21,7 @@ from asyncrl.config import TrainConfig
 from asyncrl.core.batch import CoreState
 from asyncrl.errors import UsageError
 from asyncrl.nn.model import ActorCritic
-from asyncrl.train import train
+from asyncrl.train import TrainResult, train
 
 
 class Policy:
@@ -70,7 +70,7 @@ class _Agent:
         self.config = TrainConfig(algo=self.algo, env=env, **settings)
         self.run_dir: str | None = None
         self.policy: Policy | None = None
-        self.result = None
+        self.result: TrainResult | None = None
 
     def learn(self, total_steps: int | None = None, target_return: float | None = None,
               max_seconds: float | None = None, total_timesteps: int | None = None) -> _Agent:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -90,7 +91,7 @@ def _group_key(run_dir: str) -> str:
     return json.dumps(cfg, sort_keys=True)
 
 
-def _label(run_dirs: list[str], differing: list[str] = ()) -> str:
+def _label(run_dirs: list[str], differing: Sequence[str] = ()) -> str:
     """``algo env``, plus the settings in ``differing`` (those that tell this group from the others)."""
     try:
         with open(os.path.join(run_dirs[0], "config.json")) as f:

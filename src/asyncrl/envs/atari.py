@@ -256,9 +256,9 @@ class AtariFamily:
     """Atari 2600 games (``PongNoFrameskip-v4``, ``ALE/Pong-v5``, ``atari:Pong``), preprocessed by :class:`AtariEnv`."""
 
     name = "atari"
-    options = AtariOptions
-    option_fields = ("noop_max", "episodic_life", "clip_rewards", "fire_reset", "sticky_actions", "full_action_space",
-                     "atari_eval")
+    options: type | None = AtariOptions
+    option_fields: tuple[str, ...] = ("noop_max", "episodic_life", "clip_rewards", "fire_reset", "sticky_actions",
+                                      "full_action_space", "atari_eval")
     frames_per_step = AtariOptions.frame_skip
 
     def matches(self, env_id: str) -> bool:

@@ -130,6 +130,7 @@ class CartPoleVec(_BatchedClassicEnv):
     def _advance(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         actions = np.asarray(actions).reshape(self.num_envs)
         s = self.state
+        assert s is not None, "reset() first"
         x, x_dot, theta, theta_dot = s[:, 0], s[:, 1], s[:, 2], s[:, 3]
         force = np.where(actions == 1, self.force_mag, -self.force_mag)
         cos, sin = np.cos(theta), np.sin(theta)
@@ -171,6 +172,7 @@ class PendulumVec(_BatchedClassicEnv):
 
     def _advance(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         u = np.clip(np.asarray(actions, np.float32).reshape(self.num_envs), -self.max_torque, self.max_torque)
+        assert self.state is not None, "reset() first"
         th, thdot = self.state[:, 0], self.state[:, 1]
         th_norm = ((th + np.pi) % (2 * np.pi)) - np.pi
         costs = th_norm**2 + 0.1 * thdot**2 + 0.001 * (u**2)

@@ -96,7 +96,7 @@ class DoomFamily:
     """ViZDoom scenarios (``doom:basic``, ``VizdoomBasic-v1``), as :class:`DoomEnv` frames."""
 
     name = "doom"
-    options = None
+    options: type | None = None
     option_fields: tuple[str, ...] = ()
     frames_per_step = 4  # DoomEnv's frame skip
 

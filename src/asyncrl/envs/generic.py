@@ -16,7 +16,7 @@ class GenericFamily:
     """Every id no other family claims (the fallback)."""
 
     name = "gymnasium"
-    options = None
+    options: type | None = None
     option_fields: tuple[str, ...] = ()
     frames_per_step = 1
 

@@ -16,7 +16,7 @@ class MiniGridFamily:
     """``MiniGrid-*`` and ``BabyAI-*`` ids."""
 
     name = "minigrid"
-    options = None
+    options: type | None = None
     option_fields: tuple[str, ...] = ()
     frames_per_step = 1
 

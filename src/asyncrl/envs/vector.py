@@ -49,7 +49,7 @@ class SyncVecEnv:
         reward = np.zeros(n, np.float32)
         terminated = np.zeros(n, bool)
         truncated = np.zeros(n, bool)
-        games = [] if self.reports_games else None
+        games: list[tuple[int, float, int]] | None = [] if self.reports_games else None
         for i, env in enumerate(self.envs):
             o, r, te, tr, info = env.step(actions[i])
             reward[i], terminated[i], truncated[i] = r, te, tr and not te

@@ -57,7 +57,7 @@ class _SharedStateOptimizer:
             raise ValueError(f"got {len(params)} parameters but {len(grads)} gradients")
         if idx:
             state = {k: [v[i] for i in idx] for k, v in self.state.items()}
-            self._update([params[i] for i in idx], [grads[i] for i in idx], state, lr)
+            self._update([params[i] for i in idx], [g for g in grads if g is not None], state, lr)
 
     def _update(self, ps: list[Tensor], gs: list[Tensor], state: dict[str, list[Tensor]], lr: float) -> None:
         """Update the parameters ``ps`` in place (``torch._foreach_*``: one kernel call per op)."""
@@ -96,7 +96,7 @@ class RMSprop(_SharedStateOptimizer):
         torch._foreach_addcdiv_(ps, gs, self._denominator(v), value=-lr)
 
     def _denominator(self, v: list[Tensor]) -> list[Tensor]:
-        denom = torch._foreach_sqrt(v)
+        denom = list(torch._foreach_sqrt(v))
         torch._foreach_add_(denom, self.eps)
         return denom
 
@@ -114,7 +114,7 @@ class RMSpropTF(RMSprop):
     initial_value = 1.0
 
     def _denominator(self, v: list[Tensor]) -> list[Tensor]:
-        denom = torch._foreach_add(v, self.eps)
+        denom = list(torch._foreach_add(v, self.eps))
         torch._foreach_sqrt_(denom)
         return denom
 

@@ -64,7 +64,7 @@ class PeriodicEvaluator:
 
     def poll(self) -> list[tuple[int, list[float], dict]]:
         """Finished evaluations as ``(env_steps, returns, the snapshot evaluated)``."""
-        done = []
+        done: list[tuple[int, list[float], dict]] = []
         while True:
             try:
                 steps, returns = self.results.get_nowait()

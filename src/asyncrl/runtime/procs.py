@@ -13,6 +13,7 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.multiprocessing as tmp
@@ -44,7 +45,7 @@ class StopSignal:
 
     def __init__(self) -> None:
         self.requested: str | None = None
-        self._old: dict[int, object] = {}
+        self._old: dict[int, Any] = {}
 
     def __enter__(self) -> StopSignal:
         for sig in (signal.SIGINT, signal.SIGTERM):

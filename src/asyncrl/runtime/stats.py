@@ -49,7 +49,7 @@ class StatsWindow:
     def progress(self, queue_depth: int) -> str:
         lag = self.values.get("policy_lag_mean")
         lag_max = self.values.get("policy_lag_max")
-        lag_s = f"{sum(lag) / len(lag):.1f}/{max(lag_max):.0f}" if lag else "-"
+        lag_s = f"{sum(lag) / len(lag):.1f}/{max(lag_max):.0f}" if lag and lag_max else "-"
         return f" | lag {lag_s} | queue {queue_depth}"
 
 
