@@ -18,9 +18,8 @@ from typing import Any
 
 from asyncrl.algos import ALGORITHMS
 from asyncrl.checkpoint import load_checkpoint, model_from_checkpoint, resolve_checkpoint_path
-from asyncrl.config import TrainConfig, check_applicable, env_options, flag_of, only_for
+from asyncrl.config import TrainConfig, env_options, field_kind, flag_of, not_applicable
 from asyncrl.envs.atari import ATARI_EVAL
-from asyncrl.envs.base import all_option_fields, family_of
 from asyncrl.errors import UsageError
 from asyncrl.evaluate import atari_protocol, run_episodes, summarize
 from asyncrl.limits import MAX_ENVS, MAX_EPISODES, MAX_SEED, need_int
@@ -51,13 +50,11 @@ ALIASES = {"n_steps": ["--t-max"]}
 def train_flags(algo: str, env: str) -> list[tuple[str, Field]]:
     """The :class:`TrainConfig` fields that ``--algo algo --env env`` can set, with their flags: every field
     but the settings of other algorithms (:func:`~asyncrl.config.only_for`) and other env families."""
-    users, family, owners = only_for(), family_of(env), all_option_fields()
-    return [(flag_of(f.name), f) for f in fields(TrainConfig)
-            if (f.name not in users or algo in users[f.name]) and owners.get(f.name, family) is family]
+    return [(flag_of(f.name), f) for f in fields(TrainConfig) if not_applicable(f.name, algo, env) is None]
 
 
 def _add_field(parser: argparse.ArgumentParser, flag: str, f: Field, help_: str) -> None:
-    kind = next(p.strip() for p in str(f.type).split("|") if p.strip() != "None")
+    kind = field_kind(f)
     names = [flag, *ALIASES.get(f.name, [])]
     common: dict[str, Any] = dict(dest=f.name, default=argparse.SUPPRESS, help=help_)
     if kind == "bool":
@@ -93,11 +90,8 @@ class _Parser(argparse.ArgumentParser):
         for token in tokens:
             flag = token.split("=", 1)[0]
             name = names.get(flag) or names.get(flag.replace("--no-", "--", 1))
-            if name is not None:
-                try:
-                    check_applicable(TrainConfig(algo=self.algo, env=self.env, **{name: _placeholder(name)}))
-                except UsageError as e:
-                    return str(e)
+            if name is not None and (why := not_applicable(name, self.algo, self.env)):
+                return why
         return None
 
 
@@ -202,13 +196,6 @@ def _cmd_record(args: argparse.Namespace) -> int:
     total, frames = record_gif(model, data["env"], args.out, seed=args.seed, fps=args.fps, options=options)
     print(f"{args.out}: {frames} frames, episode return {total:.2f}")
     return 0
-
-
-def _placeholder(name: str) -> Any:
-    """A value of field ``name``'s type (only its presence matters to :func:`check_applicable`)."""
-    kind = next(p.strip() for p in str(next(f for f in fields(TrainConfig) if f.name == name).type).split("|")
-                if p.strip() != "None")
-    return {"bool": True, "int": 1, "float": 1.0, "list[int]": [1]}.get(kind, "x")
 
 
 def _algo_and_env(argv: list[str]) -> tuple[str, str]:

@@ -12,13 +12,13 @@ import json
 import os
 import re
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import Field, asdict, dataclass, field, fields
 from typing import Any
 
 import torch
 
 from asyncrl import limits as L
-from asyncrl.algos import ALGORITHMS
+from asyncrl.algos import ALGORITHMS, get_algorithm
 from asyncrl.algos.base import gradient_actor, runtime_of
 from asyncrl.envs.atari import ATARI_EVAL
 from asyncrl.envs.base import all_option_fields, family_of, make_options
@@ -245,8 +245,7 @@ def algos_on(runtime: str) -> tuple[str, ...]:
 
 
 def _check_algo(cfg: TrainConfig) -> None:
-    if cfg.algo not in ALGORITHMS:
-        raise UsageError(f"--algo {cfg.algo!r} is not supported (allowed: {', '.join(ALGORITHMS)})")
+    get_algorithm(cfg.algo)  # a UsageError naming the choices for an unknown one
 
 
 def env_options(cfg: TrainConfig | dict) -> Any:
@@ -256,19 +255,25 @@ def env_options(cfg: TrainConfig | dict) -> Any:
     return make_options(family_of(data["env"]), data)
 
 
+def not_applicable(name: str, algo: str, env: str) -> str | None:
+    """Why setting ``name`` does not apply to ``--algo algo --env env`` (it belongs to another env family or
+    to other algorithms), or ``None`` if it does."""
+    owner = all_option_fields().get(name)
+    if owner is not None and owner is not family_of(env):
+        return f"{flag_of(name)} applies to {FAMILY_NAMES.get(owner.name, owner.name)} only, not --env {env}"
+    users = only_for().get(name)
+    if users is not None and algo not in users:
+        return f"{flag_of(name)} does not apply to --algo {algo} (it is used by: {', '.join(users)})"
+    return None
+
+
 def check_applicable(cfg: TrainConfig) -> None:
     """Refuse settings the chosen algorithm would ignore (call on a user's config, before :func:`resolve`)."""
     _check_types(cfg)
     _check_algo(cfg)
-    family = family_of(cfg.env)
-    for name, owner in all_option_fields().items():
-        if getattr(cfg, name) is not None and owner is not family:
-            raise UsageError(f"--{name.replace('_', '-')} applies to {FAMILY_NAMES.get(owner.name, owner.name)} "
-                             f"only, not --env {cfg.env}")
-    for name, algos in only_for().items():
-        if getattr(cfg, name) is not None and cfg.algo not in algos:
-            raise UsageError(f"--{name.replace('_', '-')} does not apply to --algo {cfg.algo} "
-                             f"(it is used by: {', '.join(algos)})")
+    for name in (*all_option_fields(), *only_for()):
+        if getattr(cfg, name) is not None and (why := not_applicable(name, cfg.algo, cfg.env)):
+            raise UsageError(why)
     runtime = runtime_of(ALGORITHMS[cfg.algo], cfg.runtime)
     if runtime != "hogwild" and cfg.shared_optimizer is not None:
         raise UsageError(f"--shared-optimizer does not apply to --algo {cfg.algo} --runtime {runtime} (one process, "
@@ -309,15 +314,18 @@ def flag_of(name: str) -> str:
     return "--checkpoint-every" if name == "checkpoint_every_s" else "--" + name.replace("_", "-")
 
 
+def field_kind(f: Field) -> str:
+    """A config field's type without ``| None``, as written: ``int``, ``float``, ``str``, ``bool``, ``list[int]``."""
+    return next(p.strip() for p in str(f.type).split("|") if p.strip() != "None")
+
+
 def _check_types(cfg: TrainConfig) -> None:
     """Every field holds its annotated type (the Python API passes values argparse never saw)."""
     for f in fields(cfg):
-        parts = [p.strip() for p in str(f.type).split("|")]
-        kinds = [p for p in parts if p != "None"]
-        v = getattr(cfg, f.name)
-        if len(kinds) != 1 or (v is None and "None" in parts):
+        kind, v = field_kind(f), getattr(cfg, f.name)
+        if v is None and "None" in str(f.type):
             continue
-        kind, flag = kinds[0], flag_of(f.name)
+        flag = flag_of(f.name)
         if kind == "int" and (isinstance(v, bool) or not isinstance(v, int)):
             raise UsageError(f"{flag} must be an integer, got {v!r}")
         if kind == "float" and (isinstance(v, bool) or not isinstance(v, (int, float))):
@@ -361,7 +369,7 @@ def _check_numbers(cfg: TrainConfig) -> None:
         raise UsageError(f"--hidden must be 1 to {L.MAX_LAYERS} layer sizes, each a positive integer up to "
                          f"{L.MAX_WIDTH:,}, got {list(cfg.hidden)}")
     if cfg.num_envs is not None and cfg.n_steps is not None:
-        on_slots = cfg.algo in ALGORITHMS and "actor-learner" in ALGORITHMS[cfg.algo].runtimes
+        on_slots = cfg.algo in algos_on("actor-learner")
         rollouts = cfg.batch_rollouts if on_slots and cfg.batch_rollouts else 1
         samples = cfg.num_envs * cfg.n_steps * rollouts
         if samples > L.MAX_BATCH_SAMPLES:
