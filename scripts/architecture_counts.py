@@ -76,13 +76,34 @@ def main() -> None:
     mod_cycles = sorted({tuple(sorted((a, b))) for a, b in mods if (b, a) in mods})
     print(f"two-module cycles (any import, lazy ones included): {len(mod_cycles)} {mod_cycles}")
     config = ast.parse((SRC / "config.py").read_text())
-    cls = next(n for n in config.body if isinstance(n, ast.ClassDef) and n.name == "TrainConfig")
-    anns = [n for n in cls.body if isinstance(n, ast.AnnAssign)]
-    nones = [n for n in anns if "None" in ast.unparse(n.value or ast.Constant(0))
-             and ast.unparse(n.value).endswith(("None", "None)", "metadata=RESUMABLE)"))
-             and "default=None" in ast.unparse(n.value) or ast.unparse(n.value or ast.Constant(0)) == "None"]
-    print(f"TrainConfig: {len(anns)} fields, {len(nones)} defaulting to None")
+    cls = next((n for n in config.body if isinstance(n, ast.ClassDef) and n.name == "TrainConfig"), None)
+    if cls is not None:  # before the config tree: one flat class
+        anns = [n for n in cls.body if isinstance(n, ast.AnnAssign)]
+        nones = [n for n in anns if "None" in ast.unparse(n.value or ast.Constant(0))
+                 and ast.unparse(n.value).endswith(("None", "None)", "metadata=RESUMABLE)"))
+                 and "default=None" in ast.unparse(n.value) or ast.unparse(n.value or ast.Constant(0)) == "None"]
+        print(f"TrainConfig: {len(anns)} fields, {len(nones)} defaulting to None")
+        return
+    config_tree()
 
+
+def config_tree() -> None:
+    """Fields per section of the config tree, and those a resolved config may leave ``None``."""
+    from dataclasses import fields
+
+    sys.path.insert(0, str(SRC.parent))
+    from asyncrl.algos import ALGORITHMS
+    from asyncrl.config import FLAT_FIELDS
+    from asyncrl.core.sections import SECTIONS
+    from asyncrl.core.settings import type_text
+    from asyncrl.envs.base import FAMILIES
+
+    shared = {name: len(fields(cls)) for name, cls in SECTIONS.items()}
+    own = {a.name: len(fields(a.config)) for a in ALGORITHMS.values() if getattr(a, "config", None)}
+    fams = {f.name: len(f.option_fields) for f in FAMILIES if f.option_fields}
+    nullable = [n for n, (f, _, _) in FLAT_FIELDS.items() if "None" in type_text(f)]
+    print(f"config tree: {len(FLAT_FIELDS)} flat settings; shared sections {shared}; algorithms' own {own}; "
+          f"env families' own {fams}; may be None when resolved: {nullable}")
 
 if __name__ == "__main__":
     main()

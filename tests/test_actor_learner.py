@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from asyncrl.algos import get_algorithm
-from asyncrl.algos.actor_critic import ActorCriticParams, rollout_loss
+from asyncrl.algos.actor_critic import rollout_loss
 from asyncrl.algos.appo import (
-    APPOParams,
+    APPOConfig,
     appo_batch_targets,
     appo_loss,
     appo_sample_loss,
@@ -21,7 +21,8 @@ from asyncrl.algos.appo import (
     minibatch_indices,
     select_columns,
 )
-from asyncrl.config import TrainConfig, resolve
+from asyncrl.config import RunConfig, TrainConfig, resolve
+from asyncrl.core.sections import LossConfig
 from asyncrl.envs.make import env_spaces
 from asyncrl.losses.returns import gae_advantages, n_step_returns
 from asyncrl.nn.model import ActorCritic
@@ -33,7 +34,7 @@ from asyncrl.runtime.slots import SlotLedger, build_slots
 from asyncrl.runtime.weights import WeightStore
 
 
-def _cfg(algo="impala", env="CartPole-v1", **kw) -> TrainConfig:
+def _cfg(algo="impala", env="CartPole-v1", **kw) -> RunConfig:
     base = dict(algo=algo, env=env, workers=2, num_envs=3, n_steps=4, hidden=[16], seed=0, run_dir="unused",
                 lr=1e-2)
     base.update(kw)
@@ -41,27 +42,28 @@ def _cfg(algo="impala", env="CartPole-v1", **kw) -> TrainConfig:
     return resolve(TrainConfig(**base), "discrete" if hasattr(act, "n") else "continuous")
 
 
-def _model(cfg: TrainConfig) -> ActorCritic:
+def _model(cfg: RunConfig) -> ActorCritic:
     obs, act = env_spaces(cfg.env)
-    torch.manual_seed(cfg.seed)
-    return ActorCritic(spec_from_spaces(obs, act, hidden=list(cfg.hidden), activation=cfg.activation,
-                                        lstm=cfg.lstm, lstm_size=cfg.lstm_size, log_std_init=cfg.log_std_init))
+    torch.manual_seed(cfg.run.seed)
+    return ActorCritic(spec_from_spaces(obs, act, hidden=list(cfg.model.hidden), activation=cfg.model.activation,
+                                        lstm=cfg.model.lstm, lstm_size=cfg.model.lstm_size,
+                                        log_std_init=cfg.model.log_std_init))
 
 
 class _Pieces:
-    """Slots, weights, a learner and ``cfg.workers`` actors, wired as the runtimes wire them."""
+    """Slots, weights, a learner and ``cfg.runtime.workers`` actors, wired as the runtimes wire them."""
 
-    def __init__(self, cfg: TrainConfig):
+    def __init__(self, cfg: RunConfig):
         self.cfg = cfg
         self.model = _model(cfg)
         self.slots = build_slots(cfg, get_algorithm(cfg.algo), self.model, torch.float32)
         self.weights = WeightStore(list(self.model.parameters()))
         algo = get_algorithm(cfg.algo)
         self.learner = Learner(cfg, algo, self.model, self.slots, self.weights)
-        self.actors = [Actor(cfg, algo, self.model.spec, self.slots, self.weights, actor_seed(cfg.seed, r, 0))
-                       for r in range(cfg.workers)]
-        self.ledger = SlotLedger(cfg.workers, cfg.slots_per_actor)
-        self.free = [self.ledger.hand_out(r) for r in range(cfg.workers)]
+        self.actors = [Actor(cfg, algo, self.model.spec, self.slots, self.weights, actor_seed(cfg.run.seed, r, 0))
+                       for r in range(cfg.runtime.workers)]
+        self.ledger = SlotLedger(cfg.runtime.workers, cfg.runtime.slots_per_actor)
+        self.free = [self.ledger.hand_out(r) for r in range(cfg.runtime.workers)]
 
     def act(self, rank: int) -> int:
         slot = self.free[rank].pop(0)
@@ -130,7 +132,7 @@ def test_batch_puts_slots_side_by_side_on_the_env_axis():
         t = getattr(slots, name)
         t.copy_(torch.randn(t.shape))
     b = slots.batch([3, 1])
-    T, B = cfg.n_steps, cfg.num_envs
+    T, B = cfg.rollout.n_steps, cfg.rollout.num_envs
     assert b.obs.shape == (T + 1, 2 * B, 4) and b.r_t.shape == (T, 2 * B) and b.core_state[0].shape == (2 * B, 5)
     assert torch.equal(b.obs[:, :B], slots.obs[3]) and torch.equal(b.obs[:, B:], slots.obs[1])
     assert torch.equal(b.behaviour_logp[:, B:], slots.behaviour_logp[1])
@@ -157,11 +159,11 @@ def test_every_slot_is_freed_exactly_once_per_fill_under_a_random_schedule():
     p = _Pieces(cfg)
     rng = random.Random(0)
     for _ in range(60):
-        ranks = [r for r in range(cfg.workers) if p.free[r]]
-        if ranks and (len(p.ledger.ready) < cfg.batch_rollouts or rng.random() < 0.5):
+        ranks = [r for r in range(cfg.runtime.workers) if p.free[r]]
+        if ranks and (len(p.ledger.ready) < cfg.runtime.batch_rollouts or rng.random() < 0.5):
             p.act(rng.choice(ranks))
         else:
-            p.learn(cfg.batch_rollouts)
+            p.learn(cfg.runtime.batch_rollouts)
     p.learn(len(p.ledger.ready))
     assert sum(p.ledger.fills) > 20
     assert p.ledger.fills == p.ledger.frees
@@ -197,11 +199,11 @@ def test_max_policy_lag_drops_stale_samples_without_updating():
         p.learner.step([2], env_steps=0)
     before = p.params()
     stats = p.learner.step([0], env_steps=0)
-    assert stats["dropped_samples"] == cfg.n_steps * cfg.num_envs and stats["policy_lag_max"] == 2
+    assert stats["dropped_samples"] == cfg.rollout.n_steps * cfg.rollout.num_envs and stats["policy_lag_max"] == 2
     assert p.learner.version == 2 and all(torch.equal(a, b) for a, b in zip(before, p.params()))
     a0.step(1)  # a fresh rollout (lag 0) next to the stale one: only the stale one is dropped
     stats = p.learner.step([0, 1], env_steps=0)
-    assert stats["dropped_samples"] == cfg.n_steps * cfg.num_envs and p.learner.version == 3
+    assert stats["dropped_samples"] == cfg.rollout.n_steps * cfg.rollout.num_envs and p.learner.version == 3
 
 
 # ---- a3c-ps: the learner applies each actor's gradient, in arrival order ----------------------
@@ -211,7 +213,8 @@ def test_a3c_ps_applies_each_gradient_as_torch_rmsprop_would():
                max_grad_norm=0.5, entropy_coef=0.01)
     p = _Pieces(cfg)
     ref = copy.deepcopy(p.model)
-    ref_opt = torch.optim.RMSprop(ref.parameters(), lr=cfg.lr, alpha=cfg.rms_alpha, eps=cfg.optimizer_eps)
+    ref_opt = torch.optim.RMSprop(ref.parameters(), lr=cfg.optim.lr, alpha=cfg.optim.rms_alpha,
+                                  eps=cfg.optim.optimizer_eps)
     for _ in range(3):
         arrival = [p.act(1), p.act(0)]  # actor 1 first: arrival order, not rank order
         # Each actor's gradient is computed from its own rollout with the weights it acted with.
@@ -219,8 +222,8 @@ def test_a3c_ps_applies_each_gradient_as_torch_rmsprop_would():
         for s in arrival:
             actor = p.actors[p.ledger.owner(s)]
             local = copy.deepcopy(actor.model)
-            loss = rollout_loss(local, p.slots.rollout(s), ActorCriticParams.from_config(cfg)).loss
-            grads, _ = backward_and_clip(list(local.parameters()), loss, cfg.max_grad_norm)
+            loss = rollout_loss(local, p.slots.rollout(s), cfg.loss).loss
+            grads, _ = backward_and_clip(list(local.parameters()), loss, cfg.optim.max_grad_norm)
             expected.append(grads)
         for grads in expected:
             for q, g in zip(ref.parameters(), grads):
@@ -244,11 +247,11 @@ def test_appo_targets_on_policy_equal_n_step_returns_and_gae():
     v = torch.randn(T, B, generator=g, dtype=torch.float64)
     boot = torch.randn(B, generator=g, dtype=torch.float64)
     zeros = torch.zeros(T, B, dtype=torch.float64)
-    vs, adv = appo_targets(zeros, r, d, v, boot, APPOParams(targets="vtrace"))
+    vs, adv = appo_targets(zeros, r, d, v, boot, LossConfig(), APPOConfig(targets="vtrace"))
     ret = n_step_returns(r, d, boot)
     torch.testing.assert_close(vs, ret)
     torch.testing.assert_close(adv, r + d * torch.cat([ret[1:], boot[None]]) - v)
-    vs, adv = appo_targets(zeros, r, d, v, boot, APPOParams(targets="gae", lambda_=0.95))
+    vs, adv = appo_targets(zeros, r, d, v, boot, LossConfig(gae_lambda=0.95), APPOConfig(targets="gae"))
     torch.testing.assert_close(adv, gae_advantages(r, d, v, boot, 0.95))
     torch.testing.assert_close(vs, adv + v)
 
@@ -272,10 +275,10 @@ def test_minibatch_indices_partition_the_samples():
     assert len(minibatch_indices(3, 8, torch.Generator().manual_seed(3))) == 3  # never an empty minibatch
 
 
-def _filled_batch(cfg: TrainConfig, pieces_rounds: int = 2):
+def _filled_batch(cfg: RunConfig, pieces_rounds: int = 2):
     p = _Pieces(cfg)
     for r in range(pieces_rounds):
-        p.act(r % cfg.workers)
+        p.act(r % cfg.runtime.workers)
     p.ids = p.ledger.take(pieces_rounds)
     return p, p.slots.batch(p.ids)
 
@@ -286,13 +289,13 @@ def test_sample_loss_on_the_whole_batch_equals_the_sequence_loss(targets):
     # flat samples) and the sequence path (targets per minibatch) are the same loss and gradient.
     cfg = _cfg(algo="appo", targets=targets, normalize_advantages=True)
     p, batch = _filled_batch(cfg)
-    model, prm = p.learner.model, p.learner.loss_params
-    seq = appo_loss(model, batch, prm)
+    model, loss, prm = p.learner.model, cfg.loss, cfg.algo_config
+    seq = appo_loss(model, batch, loss, prm)
     g_seq = torch.autograd.grad(seq.loss, list(model.parameters()))
-    vs, adv = appo_batch_targets(model, batch, prm)
+    vs, adv = appo_batch_targets(model, batch, loss, prm)
     n = vs.numel()
     flat = appo_sample_loss(model, batch.obs[:-1].reshape(n, -1), batch.actions.reshape(n),
-                            batch.behaviour_logp.reshape(n), vs.reshape(n), adv.reshape(n), prm)
+                            batch.behaviour_logp.reshape(n), vs.reshape(n), adv.reshape(n), loss, prm)
     g_flat = torch.autograd.grad(flat.loss, list(model.parameters()))
     torch.testing.assert_close(flat.loss, seq.loss)
     for a, b in zip(g_flat, g_seq):
@@ -305,17 +308,17 @@ def test_feed_forward_appo_computes_targets_once_per_batch():
     # first step. Recomputing them after that step would give a different update.
     cfg = _cfg(algo="appo", epochs=1, minibatches=2, targets="gae", gae_lambda=0.95)
     p, batch = _filled_batch(cfg)
-    model, prm = copy.deepcopy(p.learner.model), p.learner.loss_params
-    gen = torch.Generator().manual_seed(cfg.seed)  # the learner's minibatch generator at version 0
-    vs, adv = (t.reshape(-1) for t in appo_batch_targets(model, batch, prm))
+    model, prm = copy.deepcopy(p.learner.model), cfg.algo_config
+    gen = torch.Generator().manual_seed(cfg.run.seed)  # the learner's minibatch generator at version 0
+    vs, adv = (t.reshape(-1) for t in appo_batch_targets(model, batch, cfg.loss, prm))
     n = vs.numel()
     obs, act, logp = batch.obs[:-1].reshape(n, -1), batch.actions.reshape(n), batch.behaviour_logp.reshape(n)
     params = list(model.parameters())
-    opt = p.learner.optimizer.__class__(params, cfg.lr, eps=cfg.optimizer_eps, shared=False)
+    opt = p.learner.optimizer.__class__(params, cfg.optim.lr, eps=cfg.optim.optimizer_eps, shared=False)
     for idx in minibatch_indices(n, 2, gen):
-        loss = appo_sample_loss(model, obs[idx], act[idx], logp[idx], vs[idx], adv[idx], prm).loss
-        grads, _ = backward_and_clip(params, loss, cfg.max_grad_norm)
-        opt.step(params, grads, cfg.lr)
+        loss = appo_sample_loss(model, obs[idx], act[idx], logp[idx], vs[idx], adv[idx], cfg.loss, prm).loss
+        grads, _ = backward_and_clip(params, loss, cfg.optim.max_grad_norm)
+        opt.step(params, grads, cfg.optim.lr)
     p.learner.step(p.ids, env_steps=0)
     for a, b in zip(p.params(), params):
         torch.testing.assert_close(a, b.detach())

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from asyncrl.algos.feudal import FeudalParams, feudal_loss
+from asyncrl.algos.feudal import FeudalConfig, feudal_loss
+from asyncrl.core.sections import LossConfig
 from asyncrl.losses.feudal import cosine, goal_diversity, intrinsic_reward, manager_displacement, transition_policy_loss
 from asyncrl.nn.build import make_model
 from asyncrl.nn.dilated_lstm import DilatedLSTM
@@ -210,8 +211,8 @@ def test_feudal_loss_gradient_leaves_worker_out_of_the_goal(monkeypatch):
     # warm state: goal and state histories filled, so the goal pooling and intrinsic reward are live
     warm = model.forward_full(torch.randn(5, 3, 4), model.initial_state(3), torch.zeros(5, 3, dtype=torch.bool))
     r.core_state = tuple(x.detach() for x in warm.core_state)
-    p = FeudalParams(intrinsic_coef=1.0, horizon=2, value_coef=0.5, entropy_coef=0.1)
-    out = feudal_loss(model, r, p)
+    out = feudal_loss(model, r, LossConfig(value_coef=0.5, entropy_coef=0.1),
+                      FeudalConfig(intrinsic_coef=1.0, horizon=2))
     assert math.isfinite(out.loss.item()) and out.stats["feudal/intrinsic_reward"] != 0.0
     assert len(worker_terms) == 1
     names = [n for n, _ in model.named_parameters()]
@@ -384,9 +385,11 @@ def test_api_feudal_learns_and_predicts(tmp_path):
 
 
 def test_other_algorithms_do_not_record_feudal_settings():
-    from asyncrl.config import TrainConfig, resolve
+    from asyncrl.config import TrainConfig, flat_view, resolve
 
-    a2c = resolve(TrainConfig(algo="a2c"), "discrete")
-    assert a2c.runtime is None and a2c.worker_gamma is None and a2c.horizon is None
+    a2c = flat_view(resolve(TrainConfig(algo="a2c"), "discrete"))  # config.json's keys
+    assert a2c["runtime"] == "sync" and not {"worker_gamma", "horizon", "feudal_dim"} & set(a2c)
     feudal = resolve(TrainConfig(algo="feudal"), "discrete")
-    assert (feudal.runtime, feudal.worker_gamma, feudal.horizon, feudal.dilation) == ("hogwild", 0.95, 10, 10)
+    f = feudal.algo_config
+    assert (feudal.runtime.kind, f.worker_gamma, f.horizon, f.dilation) == ("hogwild", 0.95, 10, 10)
+    assert flat_view(feudal)["worker_gamma"] == 0.95

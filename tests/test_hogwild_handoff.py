@@ -12,7 +12,8 @@ import copy
 import pytest
 import torch
 
-from asyncrl.algos.actor_critic import ActorCriticParams, rollout_loss
+from asyncrl.algos.actor_critic import rollout_loss
+from asyncrl.config import TrainConfig, resolve
 from asyncrl.envs.vector import make_vec_env
 from asyncrl.nn.model import ActorCritic
 from asyncrl.nn.spec import spec_from_spaces
@@ -25,7 +26,9 @@ GAMMA = 0.99
 ALPHA, EPS = 0.99, 1e-5
 MAX_GRAD_NORM = 0.5
 LRS = [1e-3, 9e-4, 8e-4, 7e-4, 6e-4]  # one per hogwild step, as a schedule would pass
-LOSS = ActorCriticParams(gae_lambda=1.0, value_coef=0.5, entropy_coef=0.01)
+CFG = resolve(TrainConfig(algo="a3c", gae_lambda=1.0, value_coef=0.5, entropy_coef=0.01, max_grad_norm=MAX_GRAD_NORM,
+                          run_dir="unused"), "discrete")
+LOSS = CFG.loss
 TOL = dict(rtol=1e-5, atol=1e-7)
 
 
@@ -73,7 +76,7 @@ class _Setup:
 
 
 def _correct_step(s: _Setup, lr: float):
-    return hogwild_step(s.local, s.shared_params, s.optimizer, s.collector, LOSS, MAX_GRAD_NORM, lr)
+    return hogwild_step(s.local, s.shared_params, s.optimizer, s.collector, CFG, lr)
 
 
 def _stale_step(s: _Setup, lr: float):

@@ -24,10 +24,11 @@ import pytest
 import torch
 from torch import nn
 
-from asyncrl.algos.actor_critic import ActorCriticParams, rollout_loss
-from asyncrl.algos.appo import APPOParams, appo_loss
-from asyncrl.algos.impala import VTraceParams, impala_loss
+from asyncrl.algos.actor_critic import rollout_loss
+from asyncrl.algos.appo import APPOConfig, appo_loss
+from asyncrl.algos.impala import VTraceConfig, impala_loss
 from asyncrl.core.batch import Rollout
+from asyncrl.core.sections import LossConfig
 from asyncrl.losses.actor_critic import actor_critic_loss
 from asyncrl.nn import heads
 from asyncrl.nn.model import PolicyOutput
@@ -175,7 +176,7 @@ def test_a2c_loss_by_hand():
     G = _nstep_returns()
     adv = [[G[t][b] - VALUES[t][b] for b in range(B)] for t in range(T)]
     want, want_value = _ac_total(adv, G, value_coef=0.7, entropy_coef=0.3)
-    out = rollout_loss(TableModel(), _batch(), ActorCriticParams(1.0, value_coef=0.7, entropy_coef=0.3))
+    out = rollout_loss(TableModel(), _batch(), LossConfig(gae_lambda=1.0, value_coef=0.7, entropy_coef=0.3))
     assert out.loss.item() == pytest.approx(want, rel=1e-12)
     assert out.stats["loss/value"] == pytest.approx(want_value, rel=1e-12)
     assert out.stats["loss/entropy"] == pytest.approx(_mean_entropy(), rel=1e-12)
@@ -188,7 +189,7 @@ def test_a2c_advantages_and_returns_are_constants():
     adv = [[G[t][b] - VALUES[t][b] for b in range(B)] for t in range(T)]
 
     def loss_with(value_coef):
-        return lambda m: rollout_loss(m, _batch(), ActorCriticParams(1.0, value_coef=value_coef, entropy_coef=0.0))
+        return lambda m: rollout_loss(m, _batch(), LossConfig(gae_lambda=1.0, value_coef=value_coef, entropy_coef=0.0))
 
     _, g_logits, g_values = _grads(loss_with(0.0))
     assert torch.count_nonzero(g_values) == 0
@@ -233,7 +234,7 @@ def test_impala_loss_by_hand():
     vs = _vtrace()
     adv = _one_step_adv(vs, weight=lambda t, b: min(1.0, _ratio(t, b)))
     want, want_value = _ac_total(adv, vs, value_coef=0.7, entropy_coef=0.3)
-    out = impala_loss(TableModel(), _batch(True), VTraceParams(value_coef=0.7, entropy_coef=0.3))
+    out = impala_loss(TableModel(), _batch(True), LossConfig(value_coef=0.7, entropy_coef=0.3), VTraceConfig())
     assert out.loss.item() == pytest.approx(want, rel=1e-12)
     assert out.stats["loss/value"] == pytest.approx(want_value, rel=1e-12)
 
@@ -243,7 +244,8 @@ def test_impala_advantages_and_targets_are_constants():
     adv = _one_step_adv(vs, weight=lambda t, b: min(1.0, _ratio(t, b)))
 
     def loss_with(value_coef):
-        return lambda m: impala_loss(m, _batch(True), VTraceParams(value_coef=value_coef, entropy_coef=0.0))
+        loss = LossConfig(value_coef=value_coef, entropy_coef=0.0)
+        return lambda m: impala_loss(m, _batch(True), loss, VTraceConfig())
 
     _, g_logits, g_values = _grads(loss_with(0.0))
     assert torch.count_nonzero(g_values) == 0
@@ -269,10 +271,10 @@ def _appo_expected(targets: str, clip: float, value_coef: float, entropy_coef: f
 def test_appo_loss_by_hand(targets):
     """``appo_loss`` equals the hand total: clipped surrogate, ``0.5 * value_coef * MSE``, entropy
     subtracted, KL penalty added."""
-    p = APPOParams(targets=targets, clip_range=0.2, lambda_=1.0 if targets == "vtrace" else 0.8, value_coef=0.7,
-                   entropy_coef=0.3, kl_coef=0.2)
+    p = APPOConfig(targets=targets, clip_range=0.2, kl_coef=0.2)
+    loss = LossConfig(gae_lambda=1.0 if targets == "vtrace" else 0.8, value_coef=0.7, entropy_coef=0.3)
     want, _, _ = _appo_expected(targets, 0.2, 0.7, 0.3, 0.2)
-    out = appo_loss(TableModel(), _batch(True), p)
+    out = appo_loss(TableModel(), _batch(True), loss, p)
     assert out.loss.item() == pytest.approx(want, rel=1e-12)
 
 
@@ -283,9 +285,9 @@ def test_appo_advantages_and_targets_are_constants(targets):
     _, vs, adv = _appo_expected(targets, 0.2, 0.0, 0.0, 0.0)
 
     def loss_with(value_coef):
-        p = APPOParams(targets=targets, clip_range=0.2, lambda_=1.0 if targets == "vtrace" else 0.8,
-                       value_coef=value_coef, entropy_coef=0.0)
-        return lambda m: appo_loss(m, _batch(True), p)
+        p = APPOConfig(targets=targets, clip_range=0.2)
+        loss = LossConfig(gae_lambda=1.0 if targets == "vtrace" else 0.8, value_coef=value_coef, entropy_coef=0.0)
+        return lambda m: appo_loss(m, _batch(True), loss, p)
 
     _, g_logits, g_values = _grads(loss_with(0.0))
     assert torch.count_nonzero(g_values) == 0

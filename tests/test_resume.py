@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import csv
 import os
+from dataclasses import replace
 
 import pytest
 import torch
 
-from asyncrl.config import TrainConfig
+from asyncrl.config import TrainConfig, resolve
 from asyncrl.errors import UsageError
 from asyncrl.runtime.hogwild import optimizers_state, worker_optimizers
 from asyncrl.runtime.schedule import LrSchedule, resumed_schedule
@@ -42,8 +43,9 @@ def test_no_shared_optimizer_resume_restores_every_workers_statistics(algo, run_
 
 def test_worker_optimizers_load_each_saved_state(tmp_path):
     params = [torch.zeros(3, requires_grad=True)]
-    cfg = TrainConfig(algo="a3c", workers=3, shared_optimizer=False, optimizer="rmsprop", lr=1e-3,
-                      optimizer_eps=1e-5, rms_alpha=0.99)
+    user = TrainConfig(algo="a3c", workers=3, shared_optimizer=False, optimizer="rmsprop", lr=1e-3,
+                       optimizer_eps=1e-5, rms_alpha=0.99, run_dir="unused")
+    cfg = resolve(user, "discrete")
     opts = worker_optimizers(cfg, params, None)
     for r, opt in enumerate(opts[:2]):
         for _ in range(r + 1):
@@ -56,7 +58,7 @@ def test_worker_optimizers_load_each_saved_state(tmp_path):
         assert float(opt.state_dict()["step"]) == float(want["step"])
         for a, b in zip(opt.state_dict()["square_avg"], want["square_avg"]):
             assert torch.equal(a, b)
-    shared = worker_optimizers(TrainConfig(**{**cfg.__dict__, "shared_optimizer": True}), params, None)
+    shared = worker_optimizers(resolve(replace(user, shared_optimizer=True), "discrete"), params, None)
     assert all(o is shared[0] for o in shared)
 
 
@@ -140,8 +142,8 @@ def test_best_checkpoint_pairs_the_tested_model_with_the_optimizer_of_its_moment
             done, self.queue = self.queue, []
             return done
 
-    cfg = TrainConfig(algo="a2c", run_dir=str(tmp_path), eval_every=10, lr=1e-3, lr_schedule="constant",
-                      total_steps=1000)
+    cfg = resolve(TrainConfig(algo="a2c", run_dir=str(tmp_path), eval_every=10, lr=1e-3, lr_schedule="constant",
+                              total_steps=1000), "discrete")
     logger = RunLogger(str(tmp_path), [], tensorboard=False, progress=False)
     control = TrainingControl(cfg, "{}", logger, Counters(), StopSignal(), Evaluator())
     opt = {"kind": "rmsprop", "step": torch.tensor(1.0), "square_avg": [torch.ones(2)]}

@@ -10,7 +10,6 @@ import pytest
 import torch
 
 from asyncrl.algos import ALGORITHMS, register
-from asyncrl.algos.actor_critic import ActorCriticParams
 from asyncrl.algos.base import actor_critic_options
 from asyncrl.checkpoint import load_checkpoint
 from asyncrl.config import TrainConfig
@@ -68,25 +67,23 @@ class TinyPG:
     record_logp: bool = False
     metrics: tuple[str, ...] = ("tiny/adv_mean",)
     fields: tuple[str, ...] = ("lstm", "lstm_size", "log_std_init")
+    config: type | None = None  # no section of its own: cfg.loss is all it reads
     defaults: dict[str, dict[str, Any]] = field(default_factory=lambda: {
         "discrete": dict(num_envs=4, n_steps=8, lr=3e-3, total_steps=100_000, eval_every=0)})
 
     def model_options(self, cfg):
         return actor_critic_options(cfg)
 
-    def loss_params(self, cfg):
-        return ActorCriticParams.from_config(cfg)
-
     def discounts(self, cfg):
-        return cfg.gamma
+        return cfg.loss.gamma
 
-    def update(self, model, batch, params, step, generator):
+    def update(self, model, batch, cfg, step, generator):
         out = model(batch.obs, batch.core_state, batch.first)
         returns = n_step_returns(batch.r_t, batch.discount_t, out.value[-1].detach())
         adv = returns - out.value[:-1].detach()
         log_prob, entropy = model.log_prob_entropy(out.params[:-1], batch.actions)
-        res = actor_critic_loss(log_prob, entropy, out.value[:-1], adv, returns, params.value_coef,
-                                params.entropy_coef)
+        res = actor_critic_loss(log_prob, entropy, out.value[:-1], adv, returns, cfg.loss.value_coef,
+                                cfg.loss.entropy_coef)
         return {**res.stats, "tiny/adv_mean": float(adv.mean()), **step(res.loss)}
 
 

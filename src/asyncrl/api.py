@@ -20,14 +20,14 @@ from asyncrl.checkpoint import load_checkpoint, model_from_checkpoint, resolve_c
 from asyncrl.config import TrainConfig
 from asyncrl.core.batch import CoreState
 from asyncrl.errors import UsageError
-from asyncrl.nn.model import ActorCritic
+from asyncrl.nn.model import PolicyNet
 from asyncrl.train import TrainResult, train
 
 
 class Policy:
     """A trained policy: ``predict`` maps observations to env actions."""
 
-    def __init__(self, model: ActorCritic, env_id: str, checkpoint: dict | None = None):
+    def __init__(self, model: PolicyNet, env_id: str, checkpoint: dict | None = None):
         self.model, self.env_id, self.checkpoint = model, env_id, checkpoint
 
     def predict(self, obs, state: CoreState = None, episode_start=None, deterministic: bool = False
@@ -85,6 +85,7 @@ class _Agent:
                     setattr(self.config, k, v)
             self.result = train(self.config)
         else:
+            assert self.result is not None
             if total_steps is not None:
                 budget["total_steps"] = total_steps + self.result.env_steps
             else:

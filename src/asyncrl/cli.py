@@ -6,19 +6,16 @@ User mistakes print one line, ``asyncrl: error: ...``, and exit with code 2 (no 
 from __future__ import annotations
 
 import argparse
-import ast
-import inspect
 import json
 import os
 import re
 import sys
-import textwrap
 from dataclasses import Field, fields
 from typing import Any
 
 from asyncrl.algos import ALGORITHMS
 from asyncrl.checkpoint import load_checkpoint, model_from_checkpoint, resolve_checkpoint_path
-from asyncrl.config import TrainConfig, env_options, field_kind, flag_of, not_applicable
+from asyncrl.config import RunConfig, TrainConfig, env_options, field_kind, flag_of, not_applicable
 from asyncrl.envs.atari import ATARI_EVAL
 from asyncrl.errors import UsageError
 from asyncrl.evaluate import atari_protocol, run_episodes, summarize
@@ -29,31 +26,18 @@ from asyncrl.record import record_gif
 from asyncrl.runtime.procs import WorkerFailed
 from asyncrl.train import format_result, train
 
-
-def field_docs(cls: type) -> dict[str, str]:
-    """The attribute docstrings of a dataclass (the string right after each field), on one line, without
-    reStructuredText's double backquotes: the help text of each generated flag."""
-    tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
-    body = tree.body[0].body  # type: ignore[attr-defined]
-    docs = {}
-    for field_, doc in zip(body, body[1:]):
-        if (isinstance(field_, ast.AnnAssign) and isinstance(field_.target, ast.Name) and isinstance(doc, ast.Expr)
-                and isinstance(doc.value, ast.Constant) and isinstance(doc.value.value, str)):
-            docs[field_.target.id] = " ".join(doc.value.value.replace("``", "").split()).replace("%", "%%")
-    return docs
-
-
 ALIASES = {"n_steps": ["--t-max"]}
 """Second flag names (A3C's t_max)."""
 
 
 def train_flags(algo: str, env: str) -> list[tuple[str, Field]]:
-    """The :class:`TrainConfig` fields that ``--algo algo --env env`` can set, with their flags: every field
-    but the settings of other algorithms (:func:`~asyncrl.config.only_for`) and other env families."""
+    """The flat settings (:class:`~asyncrl.config.TrainConfig`, generated from the config tree's sections) that
+    ``--algo algo --env env`` can set, with their flags: every setting but those of other algorithms
+    (:func:`~asyncrl.config.only_for`) and other env families. Each field's ``doc`` metadata is its help."""
     return [(flag_of(f.name), f) for f in fields(TrainConfig) if not_applicable(f.name, algo, env) is None]
 
 
-def _add_field(parser: argparse.ArgumentParser, flag: str, f: Field, help_: str) -> None:
+def _add_field(parser: Any, flag: str, f: Field, help_: str) -> None:
     kind = field_kind(f)
     names = [flag, *ALIASES.get(f.name, [])]
     common: dict[str, Any] = dict(dest=f.name, default=argparse.SUPPRESS, help=help_)
@@ -107,9 +91,14 @@ def build_parser(algo: str = "a3c", env: str = "CartPole-v1") -> argparse.Argume
                                    f"apply to them: name --algo and --env first to see another's.")
     for parser in (p, t):  # (the top-level parser reports a subcommand's unknown flags)
         parser.algo, parser.env = algo, env  # type: ignore[attr-defined]
-    docs = field_docs(TrainConfig)
-    for flag, f in train_flags(algo, env):
-        _add_field(t, flag, f, docs.get(f.name, ""))
+    groups: dict[type, Any] = {}
+    for flag, f in train_flags(algo, env):  # one help group per section of the config tree
+        section = f.metadata["section"]
+        if section not in groups:
+            title = "algorithm and env" if section is RunConfig else section.__name__
+            doc = (section.__doc__ or "").strip().split("\n\n")[0].replace("``", "")
+            groups[section] = t.add_argument_group(title, None if section is RunConfig else " ".join(doc.split()))
+        _add_field(groups[section], flag, f, f.metadata["doc"].replace("%", "%%"))
     t.add_argument("--resume", metavar="DIR", default=None, help="continue the run in DIR")
 
     e = sub.add_parser("eval", help="evaluate a run dir or checkpoint")

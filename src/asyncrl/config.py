@@ -1,224 +1,210 @@
-"""The typed training configuration, its per-env defaults and its validation.
+"""The training configuration: one typed tree of sections, and the flat view users write.
 
-Every field left as ``None`` is filled by :func:`resolve` from the algorithm's defaults
-(:attr:`asyncrl.algos.base.Algorithm.defaults`: the row of the env id over the row of the env family)
-over :data:`_COMMON`, so a user only names what they want to change. The resolved config is saved as ``config.json``
-beside every run and is enough to reproduce it.
+A run's settings form a :class:`RunConfig` tree: the algorithm and env ids, then the shared sections
+defined here (:class:`RunControl`, :class:`RolloutConfig`, :class:`OptimConfig`, :class:`ModelConfig`,
+:class:`RuntimeConfig`, :class:`LossConfig`), then the chosen algorithm's own section (``algo_config``, its
+``config`` class in its file under ``algos/``) and the chosen env family's (``env_config``, its ``options``
+class under ``envs/``). Each field is declared once, with its type, default, rule and help
+(:func:`asyncrl.core.settings.setting`), and checked where it is defined.
+
+Users write the flat view, :class:`TrainConfig`: every setting of every section by its flat name (the
+flag without ``--``, the API keyword, the ``config.json`` key), ``None`` meaning "not given". It is
+generated from the sections, so flags, API keywords and ``config.json`` cannot drift from them.
+:func:`resolve` fills what was not given from the algorithm's tuned rows (:attr:`Algorithm.defaults
+<asyncrl.algos.base.Algorithm.defaults>`: the env id's row over the env family's) and the sections'
+defaults, and returns the tree, in which nothing means "default" any more. The tree is saved flat as
+``config.json`` beside every run (:func:`config_json`) and is enough to reproduce it.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import time
-from dataclasses import Field, asdict, dataclass, field, fields
-from typing import Any
+from dataclasses import Field, asdict, dataclass, field, fields, make_dataclass
+from typing import TYPE_CHECKING, Any
 
-import torch
-
-from asyncrl import limits as L
 from asyncrl.algos import ALGORITHMS, get_algorithm
 from asyncrl.algos.base import gradient_actor, runtime_of
-from asyncrl.envs.atari import ATARI_EVAL
-from asyncrl.envs.base import all_option_fields, family_of, make_options
-from asyncrl.envs.vector import VECTOR_IMPLS
+from asyncrl.core.sections import (
+    SECTIONS,
+    RunConfig,
+    check_batch_size,
+    check_device,
+    check_hidden,
+)
+from asyncrl.core.settings import (
+    NoSettings,
+    check_section,
+    check_setting,
+    check_type,
+    default_of,
+    field_docs,
+    field_kind,
+    flag_of,
+    flat_name,
+    has_default,
+    type_text,
+)
+from asyncrl.envs.base import FAMILIES, EnvFamily, all_option_fields, family_of, make_options
 from asyncrl.errors import UsageError
 
-TARGETS = ("vtrace", "gae")
-TORSOS = ("auto", "mlp", "a3c-cnn", "nature-cnn", "impala-cnn")
-OPTIMIZERS = ("rmsprop", "rmsprop-tf", "adam")
-LR_SCHEDULES = ("constant", "linear")
-START_METHODS = ("fork", "spawn", "forkserver")
 FAMILY_NAMES = {"atari": "Atari games", "doom": "ViZDoom scenarios", "minigrid": "MiniGrid envs"}
 """How error messages name env families."""
-RUNTIMES = ("hogwild", "sync")
-"""``--runtime`` choices (for an algorithm with more than one: FeUdal)."""
 
 
-RESUMABLE = {"resume": True}
-"""Field metadata of the settings a resumed run may change (budgets, evaluation, logging, workers)."""
+# ---- the tree: build, flatten, check ----------------------------------------------------------------------
+
+def flat_view(cfg: RunConfig) -> dict[str, Any]:
+    """The flat view: ``{flat name: value}`` of every setting (the form of ``config.json``)."""
+    out: dict[str, Any] = {"algo": cfg.algo, "env": cfg.env}
+    env_fields = set(family_of(cfg.env).option_fields)
+    for section in cfg.sections():
+        for f in fields(section):
+            if section is cfg.env_config and f.name not in env_fields:
+                continue  # fixed construction options (frame skip, screen size), not settings
+            v = getattr(section, f.name)
+            out[flat_name(f)] = list(v) if isinstance(v, (list, tuple)) else v
+    return out
 
 
-@dataclass
-class TrainConfig:
-    """Settings of one training run. ``None`` means "the default for this algorithm and env"."""
+def config_json(cfg: RunConfig) -> str:
+    return json.dumps(flat_view(cfg), indent=2, sort_keys=True)
 
-    algo: str = "a3c"
-    """Algorithm: ``a3c`` (Hogwild worker processes), ``a2c`` (synchronous, one process), or on the
-    actor-learner runtime ``impala`` (V-trace), ``appo`` (clipped surrogate on V-trace or GAE targets)
-    and ``a3c-ps`` (actors send gradients to a central learner, applied in arrival order); ``feudal``
-    (FeUdal Networks, on the Hogwild or the synchronous runtime, see ``runtime``)."""
-    env: str = "CartPole-v1"
-    """Any Gymnasium id, or ``package.module:EnvClass``."""
-    workers: int | None = field(default=None, metadata=RESUMABLE)
-    """A3C worker processes or actor processes of the actor-learner algorithms (default: the
-    machine's cores; one fewer for impala and appo, whose learner takes a core). A2C runs in one
-    process."""
-    num_envs: int | None = None
-    """Envs stepped together with one batched forward: per worker/actor, or in total (A2C)."""
-    seed: int = 0
-    """Seed of the model initialisation, the envs and the action sampling."""
-    total_steps: int | None = field(default=None, metadata=RESUMABLE)
-    """Budget of env steps (all workers together)."""
-    target_return: float | None = field(default=None, metadata=RESUMABLE)
-    """Stop when the mean return of the last 100 training episodes reaches this."""
-    max_seconds: float | None = field(default=None, metadata=RESUMABLE)
-    """Stop after this many seconds of training."""
-    run_dir: str | None = None
-    """Where logs and checkpoints go (default: ``runs/<algo>-<env>-s<seed>-<time>``)."""
 
-    # ---- algorithm hyperparameters ------------------------------------------------------
-    lr: float | None = None
-    """Learning rate."""
-    lr_schedule: str | None = None
-    """``constant``, or ``linear`` decay to 0 at ``total_steps``."""
-    gamma: float | None = None
-    """Discount factor."""
-    n_steps: int | None = None
-    """Rollout length per update (A3C's t_max)."""
-    gae_lambda: float | None = None
-    """GAE lambda; 1.0 gives A3C's n-step returns."""
-    entropy_coef: float | None = None
-    """Weight of the entropy bonus."""
-    value_coef: float | None = None
-    """Weight of the value loss."""
-    max_grad_norm: float | None = None
-    """Clip each update's gradient to this global norm (0: no clipping)."""
-    normalize_advantages: bool | None = None
-    """Standardise the advantages of each update."""
-    reward_scale: float | None = None
-    """Multiply rewards by this for learning (logs report the unscaled return)."""
-    optimizer: str | None = None
-    """``rmsprop`` (torch's form: eps added to the root), ``rmsprop-tf`` (TensorFlow's form, as in the A3C
-    paper and Stable-Baselines3's ``RMSpropTFLike``: eps inside the root, statistics starting at 1) or ``adam``."""
-    optimizer_eps: float | None = None
-    """Optimizer epsilon."""
-    rms_alpha: float | None = None
-    """RMSprop smoothing constant."""
-    shared_optimizer: bool | None = None
-    """A3C: one optimizer state in shared memory for all workers (else one per worker)."""
+def tree_from_flat(data: dict[str, Any]) -> RunConfig:
+    """The tree of a resolved flat dict (``config.json``, or :func:`flat_view` sent to a spawned process)."""
+    return build_tree(data["algo"], data["env"], data)
 
-    # ---- actor-learner runtime (impala, appo, a3c-ps) ------------------------------------
-    batch_rollouts: int | None = None
-    """Actor rollouts (of ``n_steps x num_envs`` steps each) per learner update."""
-    slots_per_actor: int | None = None
-    """Preallocated shared-memory trajectory slots per actor; an actor waits for a free one
-    (backpressure), so at most ``workers x slots_per_actor`` rollouts are in flight."""
-    rho_bar: float | None = None
-    """V-trace: clipping of the importance weights in the value targets (rho-bar)."""
-    c_bar: float | None = None
-    """V-trace: clipping of the trace coefficients (c-bar)."""
-    pg_rho_bar: float | None = None
-    """V-trace: clipping of the importance weights in the policy gradient."""
-    targets: str | None = None
-    """APPO: value targets and advantages from ``vtrace`` or ``gae``."""
-    clip_range: float | None = None
-    """APPO: the surrogate's clipping range epsilon."""
-    epochs: int | None = None
-    """APPO: passes over each batch of rollouts."""
-    minibatches: int | None = None
-    """APPO: minibatches per epoch: shuffled samples for a feed-forward model (targets computed once per
-    batch, as in PPO), env columns for an LSTM model (so sequences stay whole)."""
-    kl_coef: float | None = None
-    """APPO: weight of a KL(behaviour || current) penalty (0: none)."""
-    max_policy_lag: int | None = field(default=None, metadata=RESUMABLE)
-    """Drop samples produced by a policy more than this many updates old (0: keep all)."""
-    restart_actors: bool = field(default=False, metadata=RESUMABLE)
-    """Restart an actor that raises or dies (counted in the logs) instead of ending the run."""
-    device: str | None = field(default=None, metadata=RESUMABLE)
-    """IMPALA/APPO: where the learner computes: ``cpu``, ``cuda`` (or ``cuda:N``) or ``auto`` (cuda when
-    available). Actors always act on the CPU."""
-    serial: bool = field(default=False, metadata=RESUMABLE)
-    """Run the workers (Hogwild) or the actors and learner (actor-learner) in one process, taking turns
-    (debugging, determinism)."""
 
-    # ---- FeUdal Networks (feudal) ------------------------------------------------------------
-    runtime: str | None = None
-    """FeUdal: ``hogwild`` (worker processes on a shared model, as A3C) or ``sync`` (one process, as A2C)."""
-    worker_gamma: float | None = None
-    """FeUdal: the Worker's discount (the paper's 0.95); ``gamma`` is the Manager's (0.99)."""
-    intrinsic_coef: float | None = None
-    """FeUdal: weight alpha of the intrinsic reward in the Worker's reward."""
-    feudal_dim: int | None = None
-    """FeUdal: size d of the perception output, the latent state and the Manager's LSTM (paper 256)."""
-    goal_dim: int | None = None
-    """FeUdal: size k of the Worker's goal embedding (paper 16)."""
-    dilation: int | None = None
-    """FeUdal: cores r of the Manager's dilated LSTM (paper 10)."""
-    horizon: int | None = None
-    """FeUdal: goal horizon c: goals pooled, intrinsic reward and transition gradient (paper 10)."""
+def check_run(cfg: RunConfig) -> None:
+    """Every section's rules, then the rules between sections and the algorithm's own (``check(cfg)``)."""
+    algo = get_algorithm(cfg.algo)
+    if cfg.env.strip() == "":
+        raise UsageError("--env must not be empty (allowed: a Gymnasium id, or package.module:EnvClass)")
+    for section in cfg.sections():
+        check_section(section)
+    runtime_of(algo, cfg.runtime.kind)
+    check_batch_size(cfg.rollout.num_envs, cfg.rollout.n_steps,
+                     cfg.runtime.batch_rollouts if cfg.runtime.kind == "actor-learner" else 1)
+    kind = cfg.runtime.kind
+    if cfg.runtime.serial and kind not in ("hogwild", "actor-learner"):
+        serial_algos = dict.fromkeys((*algos_on("hogwild"), *algos_on("actor-learner")))
+        raise UsageError(f"--serial applies to the Hogwild and actor-learner runtimes only "
+                         f"({', '.join(serial_algos)}), not --algo {cfg.algo} (on the {kind} runtime, already "
+                         f"one process)")
+    if cfg.runtime.restart_actors and kind != "actor-learner":
+        raise UsageError(f"--restart-actors applies to the actor-learner algorithms only "
+                         f"({', '.join(algos_on('actor-learner'))}), not --algo {cfg.algo}")
+    r = cfg.runtime
+    if kind == "actor-learner" and r.batch_rollouts > r.workers * r.slots_per_actor:
+        raise UsageError(f"--batch-rollouts {r.batch_rollouts} is more than the {r.workers * r.slots_per_actor} "
+                         f"slots (--workers x --slots-per-actor) that exist; allowed: 1 to "
+                         f"{r.workers * r.slots_per_actor}")
+    if check := getattr(algo, "check", None):
+        check(cfg)  # the algorithm's own rules (e.g. APPO's minibatches, FeUdal's horizon)
 
-    # ---- Atari preprocessing (envs/atari.py; None: the standard setting) ---------------------
-    noop_max: int | None = None
-    """Atari: at most this many random no-ops after a reset (standard: 30; 0: none)."""
-    episodic_life: bool | None = None
-    """Atari, training only: a lost life ends the learning episode (standard: on)."""
-    clip_rewards: bool | None = None
-    """Atari, training only: learn from the sign of the reward (standard: on)."""
-    fire_reset: bool | None = None
-    """Atari: press FIRE after a reset in games that have it (standard: on)."""
-    sticky_actions: float | None = None
-    """Atari: probability of repeating the previous action (default: 0 for v4 ids, 0.25 for ALE/...-v5)."""
-    full_action_space: bool | None = None
-    """Atari: all 18 actions instead of the game's minimal set."""
-    atari_eval: str | None = field(default=None, metadata=RESUMABLE)
-    """Atari: how evaluations (and ``asyncrl eval``/``record`` unless they override it) play: ``game``
-    (standard: whole games, no life-loss signal, no FIRE after a lost life, Machado et al., 2018) or
-    ``lives`` (as in training: a lost life restarts the recurrent state and FIRE is pressed)."""
 
-    # ---- model --------------------------------------------------------------------------
-    torso: str | None = None
-    """``auto`` (the A3C paper's small CNN for ``[C, H, W]`` images, else an MLP), ``mlp``, ``a3c-cnn``,
-    ``nature-cnn`` or ``impala-cnn``."""
-    hidden: list[int] | None = None
-    """Hidden layer sizes of the MLP torso."""
-    activation: str | None = None
-    """``tanh``, ``relu`` or ``elu``."""
-    lstm: bool | None = None
-    """Add an LSTM core after the torso."""
-    lstm_size: int | None = None
-    """LSTM hidden size."""
-    log_std_init: float | None = None
-    """Initial log standard deviation of Gaussian policies."""
+def algo_section(algo_name: str) -> type:
+    """The algorithm's own section class (:class:`NoSettings` if it has none)."""
+    return getattr(get_algorithm(algo_name), "config", None) or NoSettings
 
-    # ---- evaluation, checkpoints, logs ---------------------------------------------------
-    eval_every: int | None = field(default=None, metadata=RESUMABLE)
-    """Evaluate (deterministic episodes in a separate process) every this many env steps (0: never)."""
-    eval_episodes: int | None = field(default=None, metadata=RESUMABLE)
-    """Episodes per evaluation (deterministic policy)."""
-    checkpoint_every_s: float = field(default=60.0, metadata=RESUMABLE)
-    """Write ``checkpoints/latest.pt`` this often (and always at the end)."""
-    vector_env: str = "auto"
-    """``auto`` (native numpy envs where they exist), ``native`` or ``gymnasium``."""
-    start_method: str | None = field(default=None, metadata=RESUMABLE)
-    """Multiprocessing start method for worker processes (default: fork on Linux, else spawn)."""
-    tensorboard: bool = field(default=True, metadata=RESUMABLE)
-    """Write TensorBoard event files."""
-    progress: bool = field(default=True, metadata=RESUMABLE)
-    """Print the live progress line."""
+
+def env_section(family: EnvFamily) -> type:
+    return family.options or NoSettings
+
+
+def _section(cls: type, values: dict[str, Any], only: tuple[str, ...] | None = None) -> Any:
+    kw = {}
+    for f in fields(cls):
+        name = flat_name(f)
+        if values.get(name) is not None and (only is None or name in only):
+            kw[f.name] = values[name]
+        elif not has_default(f):
+            raise ValueError(f"no value for {flag_of(name)}: the algorithm's defaults must give one")
+    return cls(**kw)
+
+
+def build_tree(algo: str, env: str, values: dict[str, Any]) -> RunConfig:
+    """The tree of ``values`` (flat names; settings outside this algorithm's and family's tree are ignored)."""
+    family = family_of(env)
+    sections = {k: _section(cls, values) for k, cls in SECTIONS.items()}
+    env_config = _section(env_section(family), values, family.option_fields)
+    if fill := getattr(family, "fill", None):
+        env_config = fill(env, env_config)  # defaults that depend on the env id
+    return RunConfig(algo=algo, env=env, **sections, algo_config=_section(algo_section(algo), values),
+                     env_config=env_config)
+
+
+# ---- the flat view --------------------------------------------------------------------------------------
+
+def _flat_fields() -> list[tuple[str, Field, str, type]]:
+    """``(flat name, field, help, section class)`` of every setting, in the tree's order, each name once."""
+    seen: dict[str, tuple[str, Field, str, type]] = {}
+    run_docs = field_docs(RunConfig)
+    for name in ("algo", "env"):
+        seen[name] = (name, next(f for f in fields(RunConfig) if f.name == name), run_docs[name], RunConfig)
+    owners: list[tuple[type, tuple[str, ...] | None]] = [(cls, None) for cls in SECTIONS.values()]
+    owners += [(section, None) for a in ALGORITHMS.values() if (section := getattr(a, "config", None))]
+    owners += [(fam.options, fam.option_fields) for fam in FAMILIES if fam.options is not None]
+    for cls, only in owners:
+        docs = field_docs(cls)
+        for f in fields(cls):
+            name = flat_name(f)
+            if (only is None or name in only) and name not in seen:
+                seen[name] = (name, f, docs.get(f.name, ""), cls)
+    return list(seen.values())
+
+
+FLAT_FIELDS = {name: (f, doc, cls) for name, f, doc, cls in _flat_fields()}
+"""Every flat setting name: its section field, its help text and its section's class."""
+
+
+def _train_config_class() -> type:
+    specs = []
+    for name, (f, doc, section) in FLAT_FIELDS.items():
+        fixed = name in ("algo", "env") or f.metadata.get("fixed")
+        default = {"algo": "a3c", "env": "CartPole-v1"}[name] if name in ("algo", "env") else \
+            default_of(f) if fixed else None
+        kind = type_text(f) if fixed else f"{field_kind(f)} | None"
+        specs.append((name, kind,
+                      field(default=default, metadata={**f.metadata, "doc": doc, "section": section})))
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
+    def from_dict(cls, data: dict[str, Any]):
+        unknown = sorted(set(data) - set(FLAT_FIELDS))
         if unknown:
             raise UsageError(f"unknown config keys {unknown}")
         return cls(**data)
 
+    return make_dataclass("TrainConfig", specs, namespace={
+        "__doc__": "The settings of one training run as a user gives them, by flat name (flag without ``--``, "
+                   "API keyword, ``config.json`` key); ``None``: not given, so the algorithm's default for the env.",
+        "__module__": __name__, "to_json": to_json, "from_dict": classmethod(from_dict)})
 
-_COMMON: dict[str, Any] = dict(
-    lr_schedule="constant", gamma=0.99, gae_lambda=1.0, entropy_coef=0.01, value_coef=0.5,
-    max_grad_norm=0.5, normalize_advantages=False, reward_scale=1.0, optimizer="rmsprop",
-    optimizer_eps=1e-5, rms_alpha=0.99, shared_optimizer=True, hidden=[64, 64], activation="tanh",
-    lstm=False, lstm_size=64, log_std_init=0.0, eval_episodes=10, torso="auto",
-    batch_rollouts=1, slots_per_actor=2, rho_bar=1.0, c_bar=1.0, pg_rho_bar=1.0, targets="vtrace",
-    clip_range=0.2, epochs=1, minibatches=1, kl_coef=0.0, max_policy_lag=0, device="cpu",
-)
-"""Defaults under every algorithm's own (its ``defaults``, in its file under ``algos/``)."""
+
+if TYPE_CHECKING:
+    @dataclass(init=False)
+    class TrainConfig:
+        """The flat view (generated; see the module docstring)."""
+
+        algo: str
+        env: str
+
+        def __init__(self, **settings: Any) -> None: ...
+        def __getattr__(self, name: str) -> Any: ...
+        def to_json(self) -> str: ...
+        @classmethod
+        def from_dict(cls, data: dict[str, Any]) -> TrainConfig: ...
+else:
+    TrainConfig = _train_config_class()
+
+RESUME_OVERRIDABLE = frozenset(name for name, (f, _, _) in FLAT_FIELDS.items() if f.metadata.get("resume"))
+"""Settings a resumed run may change (``resume=True`` in their section); everything else must match."""
+
+
 def _usable_cores() -> int:
     """Cores this process may run on (respects CPU affinity, unlike ``os.cpu_count``)."""
     if hasattr(os, "sched_getaffinity"):
@@ -226,17 +212,21 @@ def _usable_cores() -> int:
     return os.cpu_count() or 1
 
 
-def default_run_dir(cfg: TrainConfig) -> str:
-    env = cfg.env.replace("/", "_").replace(":", "_")
-    return os.path.join("runs", f"{cfg.algo}-{env}-s{cfg.seed}-{time.strftime('%Y%m%d-%H%M%S')}")
+def default_run_dir(algo: str, env: str, seed: int) -> str:
+    env = env.replace("/", "_").replace(":", "_")
+    return os.path.join("runs", f"{algo}-{env}-s{seed}-{time.strftime('%Y%m%d-%H%M%S')}")
 
 
 def only_for() -> dict[str, tuple[str, ...]]:
-    """Settings that only some algorithms use (each registered algorithm's ``fields``), with their users;
-    giving one to another algorithm is an error, not a no-op."""
+    """Settings that only some algorithms use (each registered algorithm's own section and its ``fields``, the
+    shared settings only it reads), with their users; giving one to another algorithm is an error, not a no-op."""
+    def own(a: Any) -> tuple[str, ...]:
+        section = getattr(a, "config", None)
+        return (*a.fields, *(flat_name(f) for f in fields(section))) if section else tuple(a.fields)
+
     algos = ALGORITHMS.values()
-    return {name: tuple(a.name for a in algos if name in a.fields)
-            for name in dict.fromkeys(f for a in algos for f in a.fields)}
+    names = dict.fromkeys(n for a in algos for n in own(a))
+    return {name: tuple(a.name for a in algos if name in own(a)) for name in names}
 
 
 def algos_on(runtime: str) -> tuple[str, ...]:
@@ -244,14 +234,12 @@ def algos_on(runtime: str) -> tuple[str, ...]:
     return tuple(a.name for a in ALGORITHMS.values() if runtime in a.runtimes)
 
 
-def _check_algo(cfg: TrainConfig) -> None:
-    get_algorithm(cfg.algo)  # a UsageError naming the choices for an unknown one
-
-
-def env_options(cfg: TrainConfig | dict) -> Any:
-    """The typed construction options a config (or its JSON dict) sets for its env's family
-    (:class:`~asyncrl.envs.atari.AtariOptions` for Atari; ``None`` for a family without options)."""
-    data = cfg if isinstance(cfg, dict) else asdict(cfg)
+def env_options(cfg: TrainConfig | RunConfig | dict) -> Any:
+    """The typed construction options of a config's env family (:class:`~asyncrl.envs.atari.AtariOptions` for
+    Atari; ``None`` for a family without options), from a resolved tree, a user's config or a saved JSON dict."""
+    if isinstance(cfg, RunConfig):
+        return None if isinstance(cfg.env_config, NoSettings) else cfg.env_config
+    data = cfg if isinstance(cfg, dict) else asdict(cfg)  # type: ignore[call-overload]
     return make_options(family_of(data["env"]), data)
 
 
@@ -267,10 +255,34 @@ def not_applicable(name: str, algo: str, env: str) -> str | None:
     return None
 
 
+def given(cfg: TrainConfig) -> dict[str, Any]:
+    """The settings of a user's config that were given (not ``None``), and the fixed ones (always given)."""
+    return {k: v for k, v in asdict(cfg).items()  # type: ignore[call-overload]
+            if v is not None or FLAT_FIELDS[k][0].metadata.get("fixed")}
+
+
+def validate(cfg: TrainConfig) -> None:
+    """Check every given setting of a user's config against its section's rule (before anything is built), and
+    the rules that need no defaults; :meth:`RunConfig.check` checks the resolved tree."""
+    get_algorithm(cfg.algo)  # a UsageError naming the choices for an unknown one
+    for name, value in given(cfg).items():
+        check_setting(FLAT_FIELDS[name][0], value, name)
+    if cfg.env.strip() == "":
+        raise UsageError("--env must not be empty (allowed: a Gymnasium id, or package.module:EnvClass)")
+    if cfg.run_dir is not None and cfg.run_dir.strip() == "":
+        raise UsageError("--run-dir must not be empty (a folder for the run)")
+    if cfg.hidden is not None:
+        check_hidden(cfg.hidden)
+    if cfg.device is not None:
+        check_device(cfg.device)
+    if cfg.num_envs is not None and cfg.n_steps is not None:
+        on_slots = cfg.algo in algos_on("actor-learner")
+        check_batch_size(cfg.num_envs, cfg.n_steps, cfg.batch_rollouts if on_slots and cfg.batch_rollouts else 1)
+
+
 def check_applicable(cfg: TrainConfig) -> None:
     """Refuse settings the chosen algorithm would ignore (call on a user's config, before :func:`resolve`)."""
-    _check_types(cfg)
-    _check_algo(cfg)
+    validate_types(cfg)
     for name in (*all_option_fields(), *only_for()):
         if getattr(cfg, name) is not None and (why := not_applicable(name, cfg.algo, cfg.env)):
             raise UsageError(why)
@@ -280,154 +292,57 @@ def check_applicable(cfg: TrainConfig) -> None:
                          f"one optimizer)")
 
 
-def resolve(cfg: TrainConfig, action_family: str) -> TrainConfig:
-    """Fill every ``None`` field from :data:`DEFAULTS` and validate; returns a new config."""
-    _check_algo(cfg)
-    algo = ALGORITHMS[cfg.algo]
-    values = dict(_COMMON)
+def validate_types(cfg: TrainConfig) -> None:
+    """The algorithm is known and every given setting has its type (the Python API passes values argparse never
+    saw); the rules are :func:`validate`'s."""
+    get_algorithm(cfg.algo)
+    if not isinstance(cfg.env, str):
+        raise UsageError(f"--env must be a string, got {cfg.env!r}")
+    for name, value in given(cfg).items():
+        check_type(FLAT_FIELDS[name][0], value, name)
+
+
+def resolve(cfg: TrainConfig, action_family: str) -> RunConfig:
+    """The checked tree of a user's config: what was not given comes from the algorithm's tuned rows (the env
+    id's over ``action_family``'s, the key its env family names), then from the sections' own defaults."""
+    algo = get_algorithm(cfg.algo)
     if action_family not in algo.defaults:
         raise UsageError(f"--algo {cfg.algo} needs a discrete action space; --env {cfg.env} has "
                          f"{action_family} actions")
-    values.update(algo.defaults[action_family])
-    values.update(algo.defaults.get(cfg.env, {}))
-    runtime = runtime_of(algo, cfg.runtime or values.get("runtime"))
-    if runtime == "hogwild" or (runtime == "actor-learner" and gradient_actor(algo) is not None):
-        values["workers"] = _usable_cores()  # (a3c-ps: the learner only applies the actors' gradients)
-    elif runtime == "actor-learner":
-        values["workers"] = max(1, _usable_cores() - 1)  # the learner takes a core
-    else:
-        values["workers"] = 1
-    values["start_method"] = "fork" if os.name == "posix" and hasattr(os, "fork") else "spawn"
-    data = asdict(cfg)
-    for k, v in data.items():
-        if v is None and k in values:
-            data[k] = values[k]
-    if data["run_dir"] is None:
-        data["run_dir"] = default_run_dir(cfg)
-    out = TrainConfig(**data)
-    validate(out)
-    return out
+    values = {**algo.defaults[action_family], **algo.defaults.get(cfg.env, {}), **given(cfg)}
+    runtime = values["runtime"] = runtime_of(algo, values.get("runtime"))
+    if "workers" not in values:
+        if runtime == "hogwild" or (runtime == "actor-learner" and gradient_actor(algo) is not None):
+            values["workers"] = _usable_cores()  # (a3c-ps: the learner only applies the actors' gradients)
+        elif runtime == "actor-learner":
+            values["workers"] = max(1, _usable_cores() - 1)  # the learner takes a core
+        else:
+            values["workers"] = 1
+    values.setdefault("start_method", "fork" if os.name == "posix" and hasattr(os, "fork") else "spawn")
+    values.setdefault("run_dir", default_run_dir(cfg.algo, cfg.env, values.get("seed", 0)))
+    tree = build_tree(cfg.algo, cfg.env, values)
+    check_run(tree)
+    return tree
 
 
-def flag_of(name: str) -> str:
-    """The command-line flag of a config field."""
-    return "--checkpoint-every" if name == "checkpoint_every_s" else "--" + name.replace("_", "-")
-
-
-def field_kind(f: Field) -> str:
-    """A config field's type without ``| None``, as written: ``int``, ``float``, ``str``, ``bool``, ``list[int]``."""
-    return next(p.strip() for p in str(f.type).split("|") if p.strip() != "None")
-
-
-def _check_types(cfg: TrainConfig) -> None:
-    """Every field holds its annotated type (the Python API passes values argparse never saw)."""
-    for f in fields(cfg):
-        kind, v = field_kind(f), getattr(cfg, f.name)
-        if v is None and "None" in str(f.type):
-            continue
-        flag = flag_of(f.name)
-        if kind == "int" and (isinstance(v, bool) or not isinstance(v, int)):
-            raise UsageError(f"{flag} must be an integer, got {v!r}")
-        if kind == "float" and (isinstance(v, bool) or not isinstance(v, (int, float))):
-            raise UsageError(f"{flag} must be a number, got {v!r}")
-        if kind == "str" and not isinstance(v, str):
-            raise UsageError(f"{flag} must be a string, got {v!r}")
-        if kind == "bool" and not isinstance(v, bool):
-            raise UsageError(f"{flag} must be true or false, got {v!r}")
-        if kind == "list[int]" and (not isinstance(v, (list, tuple))
-                                    or any(isinstance(h, bool) or not isinstance(h, int) for h in v)):
-            raise UsageError(f"{flag} must be a list of integers, got {v!r}")
-
-
-def _check_numbers(cfg: TrainConfig) -> None:
-    """Ranges of the numeric settings (:mod:`asyncrl.limits`): finite floats, generous upper bounds."""
-    ints = dict(seed=(0, L.MAX_SEED), workers=(1, L.MAX_WORKERS), num_envs=(1, L.MAX_ENVS),
-                total_steps=(1, L.MAX_STEPS), n_steps=(1, L.MAX_N_STEPS), batch_rollouts=(1, L.MAX_BATCH_SAMPLES),
-                slots_per_actor=(1, L.MAX_SLOTS), epochs=(1, L.MAX_EPOCHS), minibatches=(1, L.MAX_BATCH_SAMPLES),
-                max_policy_lag=(0, L.MAX_POLICY_LAG), feudal_dim=(1, L.MAX_WIDTH), goal_dim=(1, L.MAX_WIDTH),
-                dilation=(1, L.MAX_DILATION), horizon=(1, L.MAX_N_STEPS), noop_max=(0, L.MAX_NOOPS),
-                lstm_size=(1, L.MAX_WIDTH), eval_every=(0, L.MAX_STEPS), eval_episodes=(1, L.MAX_EPISODES))
-    for name, (lo, hi) in ints.items():
-        if getattr(cfg, name) is not None:
-            L.need_int(flag_of(name), getattr(cfg, name), lo, hi)
-    positive = dict(lo=0.0, lo_open=True)
-    floats: dict[str, dict] = dict(
-        target_return=dict(what="a finite number (omit it to stop at --total-steps)"),
-        max_seconds=dict(positive, what="a finite positive number (omit it for no time limit)"),
-        lr=dict(positive, hi=L.MAX_LR), gamma=dict(lo=0.0, hi=1.0),
-        gae_lambda=dict(lo=0.0, hi=1.0), worker_gamma=dict(lo=0.0, hi=1.0), entropy_coef=dict(lo=0.0),
-        value_coef=dict(lo=0.0), max_grad_norm=dict(lo=0.0), kl_coef=dict(lo=0.0), intrinsic_coef=dict(lo=0.0),
-        reward_scale=positive, optimizer_eps=positive, rms_alpha=dict(lo=0.0, hi=1.0, hi_open=True),
-        rho_bar=positive, c_bar=positive, pg_rho_bar=positive, clip_range=positive,
-        sticky_actions=dict(lo=0.0, hi=1.0, what="a probability in [0, 1]"),
-        log_std_init=dict(lo=-L.MAX_LOG_STD, hi=L.MAX_LOG_STD), checkpoint_every_s=positive)
-    for name, rule in floats.items():
-        if getattr(cfg, name) is not None:
-            L.need_float(flag_of(name), getattr(cfg, name), **rule)
-    if cfg.hidden is not None and not (1 <= len(cfg.hidden) <= L.MAX_LAYERS
-                                       and all(1 <= h <= L.MAX_WIDTH for h in cfg.hidden)):
-        raise UsageError(f"--hidden must be 1 to {L.MAX_LAYERS} layer sizes, each a positive integer up to "
-                         f"{L.MAX_WIDTH:,}, got {list(cfg.hidden)}")
-    if cfg.num_envs is not None and cfg.n_steps is not None:
-        on_slots = cfg.algo in algos_on("actor-learner")
-        rollouts = cfg.batch_rollouts if on_slots and cfg.batch_rollouts else 1
-        samples = cfg.num_envs * cfg.n_steps * rollouts
-        if samples > L.MAX_BATCH_SAMPLES:
-            names = "--num-envs x --n-steps" + (" x --batch-rollouts" if rollouts > 1 else "")
-            raise UsageError(f"{names} = {samples:,} samples per update, more than the {L.MAX_BATCH_SAMPLES:,} "
-                             f"allowed (use fewer envs or shorter rollouts)")
-
-
-def validate(cfg: TrainConfig) -> None:
-    """Raise :class:`UsageError` naming the first bad value and what is allowed."""
-
-    def need(ok: bool, msg: str) -> None:
-        if not ok:
-            raise UsageError(msg)
-
-    _check_types(cfg)
-    _check_algo(cfg)
-    need(cfg.env.strip() != "", "--env must not be empty (allowed: a Gymnasium id, or package.module:EnvClass)")
-    need(cfg.run_dir is None or cfg.run_dir.strip() != "", "--run-dir must not be empty (a folder for the run)")
-    _check_numbers(cfg)
-    need(cfg.vector_env in VECTOR_IMPLS,
-         f"--vector-env {cfg.vector_env!r} is not supported (allowed: {', '.join(VECTOR_IMPLS)})")
-    need(cfg.optimizer is None or cfg.optimizer in OPTIMIZERS,
-         f"--optimizer {cfg.optimizer!r} is not supported (allowed: {', '.join(OPTIMIZERS)})")
-    need(cfg.lr_schedule is None or cfg.lr_schedule in LR_SCHEDULES,
-         f"--lr-schedule {cfg.lr_schedule!r} is not supported (allowed: {', '.join(LR_SCHEDULES)})")
-    need(cfg.activation is None or cfg.activation in ("tanh", "relu", "elu"),
-         f"--activation {cfg.activation!r} is not supported (allowed: tanh, relu, elu)")
-    need(cfg.torso is None or cfg.torso in TORSOS,
-         f"--torso {cfg.torso!r} is not supported (allowed: {', '.join(TORSOS)})")
-    need(cfg.targets is None or cfg.targets in TARGETS,
-         f"--targets {cfg.targets!r} is not supported (allowed: {', '.join(TARGETS)})")
-    need(cfg.atari_eval is None or cfg.atari_eval in ATARI_EVAL,
-         f"--atari-eval {cfg.atari_eval!r} is not supported (allowed: {', '.join(ATARI_EVAL)})")
-    need(cfg.device is None or cfg.device in ("cpu", "cuda", "auto") or re.fullmatch(r"cuda:\d+", cfg.device),
-         f"--device {cfg.device!r} is not supported (allowed: cpu, cuda, cuda:N, auto)")
-    if cfg.device is not None and cfg.device.startswith("cuda"):
-        need(torch.cuda.is_available(), f"--device {cfg.device}: no CUDA device is available to this PyTorch "
-                                        f"(allowed here: cpu or auto)")
-        n = torch.cuda.device_count()
-        need(cfg.device == "cuda" or int(cfg.device[5:]) < n,
-             f"--device {cfg.device}: this machine has {n} CUDA device(s) (allowed: cuda:0 to cuda:{n - 1})")
-    need(cfg.runtime is None or cfg.runtime in RUNTIMES,
-         f"--runtime {cfg.runtime!r} is not supported (allowed: {', '.join(RUNTIMES)})")
-    algo = ALGORITHMS[cfg.algo]
-    runtime = runtime_of(algo, cfg.runtime)
-    serial_algos = dict.fromkeys((*algos_on("hogwild"), *algos_on("actor-learner")))
-    need(not cfg.serial or runtime in ("hogwild", "actor-learner"),
-         f"--serial applies to the Hogwild and actor-learner runtimes only ({', '.join(serial_algos)}), "
-         f"not --algo {cfg.algo} (on the {runtime} runtime, already one process)")
-    need(not cfg.restart_actors or runtime == "actor-learner",
-         f"--restart-actors applies to the actor-learner algorithms only ({', '.join(algos_on('actor-learner'))}), "
-         f"not --algo {cfg.algo}")
-    if runtime == "actor-learner" and None not in (cfg.workers, cfg.slots_per_actor, cfg.batch_rollouts):
-        need(cfg.batch_rollouts <= cfg.workers * cfg.slots_per_actor,
-             f"--batch-rollouts {cfg.batch_rollouts} is more than the {cfg.workers * cfg.slots_per_actor} slots "
-             f"(--workers x --slots-per-actor) that exist; allowed: 1 to {cfg.workers * cfg.slots_per_actor}")
-    if check := getattr(algo, "check", None):
-        check(cfg)  # the algorithm's own rules (e.g. APPO's minibatches, FeUdal's horizon)
-    need(cfg.start_method is None or cfg.start_method in START_METHODS,
-         f"--start-method {cfg.start_method!r} is not supported (allowed: {', '.join(START_METHODS)})")
+def flag_table() -> str:
+    """The Markdown table of every ``train`` flag, section by section, with its help and who may set it (README's
+    flag table is this, checked by ``tests/test_config.py``; print it with ``scripts/flag_table.py``)."""
+    users = only_for()
+    families = all_option_fields()
+    rows = ["| flag | section | meaning | for |", "|---|---|---|---|"]
+    for name, (f, doc, section) in FLAT_FIELDS.items():
+        kind = field_kind(f)
+        metavar = flag_of(name)[2:].upper().replace("-", "_")
+        value = "" if kind == "bool" else " N [N ...]" if kind == "list[int]" else " " + metavar
+        choices = f.metadata.get("choices")
+        if choices:
+            value = " {" + ",".join(choices) + "}"
+        flag = flag_of(name) + value
+        if kind == "bool":
+            flag = f"{flag_of(name)}, --no-{flag_of(name)[2:]}"
+        where = "run" if section is RunConfig else section.__name__
+        applies = FAMILY_NAMES.get(families[name].name, families[name].name) if name in families else \
+            ", ".join(users[name]) if name in users else "all"
+        rows.append(f"| `{flag}` | {where} | {doc.replace('|', '/')} | {applies} |")
+    return "\n".join(rows) + "\n"

@@ -23,7 +23,7 @@ from asyncrl.envs.atari import ATARI, eval_protocol
 from asyncrl.envs.base import family_of
 from asyncrl.envs.make import make_env
 from asyncrl.errors import UsageError
-from asyncrl.nn.model import ActorCritic
+from asyncrl.nn.model import PolicyNet
 from asyncrl.nn.numpy_policy import NumpyPolicy
 
 
@@ -43,7 +43,7 @@ def _life_ended(env, info: dict) -> bool:
     return "game_end" not in info and bool(getattr(env.unwrapped, "reports_games", False))
 
 
-def play_episode(model: ActorCritic, env, seed: int | None, deterministic: bool = True,
+def play_episode(model: PolicyNet, env, seed: int | None, deterministic: bool = True,
                  fast: NumpyPolicy | None = None, on_step: Callable[[], None] | None = None,
                  max_steps: int = 1_000_000) -> float:
     """Play one episode of ``env`` (reset with ``seed``) and return its undiscounted return (a whole
@@ -81,7 +81,7 @@ def play_episode(model: ActorCritic, env, seed: int | None, deterministic: bool 
     return total
 
 
-def run_episodes(model: ActorCritic, env_id: str, episodes: int, seed: int | None = 0,
+def run_episodes(model: PolicyNet, env_id: str, episodes: int, seed: int | None = 0,
                  deterministic: bool = True, options: Any = None, num_envs: int = 1) -> list[float]:
     """Returns of ``episodes`` episodes played by ``model``, in episode order; episode ``i`` resets with
     ``seed + i``. ``options``: the env construction options of the run (:func:`asyncrl.config.env_options`).
@@ -98,7 +98,7 @@ def run_episodes(model: ActorCritic, env_id: str, episodes: int, seed: int | Non
 
 
 @torch.no_grad()
-def run_episodes_batched(model: ActorCritic, env_id: str, episodes: int, seed: int | None, deterministic: bool,
+def run_episodes_batched(model: PolicyNet, env_id: str, episodes: int, seed: int | None, deterministic: bool,
                          options: Any, num_envs: int, max_steps: int = 1_000_000) -> list[float]:
     """:func:`run_episodes` on ``k = min(num_envs, episodes)`` envs with one forward of ``[k, ...]``
     observations per step. Each env plays the next unplayed episode when its current one ends (its

@@ -11,14 +11,14 @@ from asyncrl.envs.make import make_env
 from asyncrl.errors import UsageError
 from asyncrl.evaluate import play_episode
 from asyncrl.limits import MAX_FPS, need_int
-from asyncrl.nn.model import ActorCritic
+from asyncrl.nn.model import PolicyNet
 from asyncrl.paths import check_output_file
 
 EXTENSIONS = (".gif", ".png", ".webp")
 """Animated formats ``record`` writes (Pillow's GIF, APNG and WebP writers)."""
 
 
-def record_gif(model: ActorCritic, env_id: str, out: str, seed: int = 0, deterministic: bool = True,
+def record_gif(model: PolicyNet, env_id: str, out: str, seed: int = 0, deterministic: bool = True,
                fps: int = 30, max_frames: int = 5000, options: Any = None) -> tuple[float, int]:
     """Play one episode, save its frames to ``out`` (its extension picks the format, see :data:`EXTENSIONS`;
     missing folders are created); returns ``(episode return, frames)``."""

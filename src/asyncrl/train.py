@@ -11,23 +11,31 @@ import json
 import math
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 
 import gymnasium as gym
 import numpy as np
 import torch
-from torch import nn
 
 from asyncrl.algos import get_algorithm
-from asyncrl.algos.base import runtime_of
 from asyncrl.checkpoint import load_checkpoint
-from asyncrl.config import TrainConfig, check_applicable, env_options, resolve, validate
+from asyncrl.config import (
+    RESUME_OVERRIDABLE,
+    RunConfig,
+    TrainConfig,
+    check_applicable,
+    config_json,
+    env_options,
+    resolve,
+    validate,
+)
 from asyncrl.envs.base import family_of
 from asyncrl.envs.classic import NATIVE_ENVS
 from asyncrl.envs.make import env_spaces
 from asyncrl.errors import UsageError
 from asyncrl.logger import RunLogger
 from asyncrl.nn.build import make_model
+from asyncrl.nn.model import PolicyNet
 from asyncrl.nn.spec import resolve_torso, spec_from_spaces, spec_json
 from asyncrl.paths import check_train_paths
 from asyncrl.plot import plot_runs
@@ -48,8 +56,6 @@ RUNNERS: dict[str, Callable[[RunSetup], None]] = {
 SERIAL_RUNNERS: dict[str, Callable[[RunSetup], None]] = {"hogwild": run_hogwild_serial, "actor-learner": run_serial}
 """``--serial``: the same components in one process (the synchronous runtime already is one)."""
 
-RESUME_OVERRIDABLE = {f.name for f in fields(TrainConfig) if f.metadata.get("resume")}
-"""Settings a resumed run may change (``RESUMABLE`` in :class:`TrainConfig`); everything else must match."""
 
 
 @dataclass
@@ -69,10 +75,10 @@ class TrainResult:
 
 
 def prepare_config(cfg: TrainConfig, resume: str | None = None, given: set[str] | None = None
-                   ) -> tuple[TrainConfig, dict | None, tuple[gym.Space, gym.Space]]:
+                   ) -> tuple[RunConfig, dict | None, tuple[gym.Space, gym.Space]]:
     """Resolve ``cfg`` (or the saved config of ``resume`` with the ``given`` overrides).
 
-    Returns the config, the checkpoint to resume from (or ``None``) and the env's
+    Returns the resolved config tree, the checkpoint to resume from (or ``None``) and the env's
     ``(observation_space, action_space)``.
     """
     check_train_paths(cfg, resume, given)  # before anything is built or written
@@ -89,7 +95,7 @@ def prepare_config(cfg: TrainConfig, resume: str | None = None, given: set[str] 
         if bad:
             raise UsageError(f"--resume: cannot change {', '.join('--' + b.replace('_', '-') for b in bad)} "
                              f"of a saved run (allowed: budgets, tests, logging, workers)")
-        cfg = replace(saved, run_dir=resume, **changes)
+        cfg = replace(saved, **{**changes, "run_dir": resume})
         ckpt = load_checkpoint(os.path.join(resume, "checkpoints", "latest.pt"))
     obs_space, act_space = env_spaces(cfg.env, env_options(cfg))
     if resume is None:
@@ -98,20 +104,20 @@ def prepare_config(cfg: TrainConfig, resume: str | None = None, given: set[str] 
             if getattr(cfg, name) is not None and torso != "mlp":
                 raise UsageError(f"--{name} applies to the MLP torso only; --env {cfg.env} uses the {torso} torso, "
                                  f"whose layers are fixed (choose one with --torso)")
-    cfg = resolve(cfg, family_of(cfg.env).defaults_key(cfg.env, act_space))
-    if cfg.vector_env == "native":
-        if cfg.env not in NATIVE_ENVS:
+    run = resolve(cfg, family_of(cfg.env).defaults_key(cfg.env, act_space))
+    if run.rollout.vector_env == "native":
+        if run.env not in NATIVE_ENVS:
             raise UsageError(f"--vector-env native: no native version of {cfg.env!r} "
                              f"(have: {', '.join(NATIVE_ENVS)}; use auto or gymnasium)")
-    return cfg, ckpt, (obs_space, act_space)
+    return run, ckpt, (obs_space, act_space)
 
 
-def build_model(cfg: TrainConfig, obs_space: gym.Space, act_space: gym.Space) -> nn.Module:
+def build_model(cfg: RunConfig, obs_space: gym.Space, act_space: gym.Space) -> PolicyNet:
     """The network for ``cfg``: the algorithm's kind (:meth:`~asyncrl.algos.base.Algorithm.model_options`)."""
     extra = get_algorithm(cfg.algo).model_options(cfg)
     try:
-        spec = spec_from_spaces(obs_space, act_space, torso=cfg.torso, hidden=list(cfg.hidden),
-                                activation=cfg.activation, **extra)
+        spec = spec_from_spaces(obs_space, act_space, torso=cfg.model.torso, hidden=list(cfg.model.hidden),
+                                activation=cfg.model.activation, **extra)
     except ValueError as e:
         raise UsageError(f"--env {cfg.env!r}: {e}") from None
     return make_model(spec)
@@ -128,9 +134,9 @@ def train(cfg: TrainConfig, resume: str | None = None, given: set[str] | None = 
     """Train until a stop condition; raises ``UsageError`` for bad settings and
     :class:`~asyncrl.runtime.hogwild.WorkerFailed` if a worker fails."""
     torch.set_num_threads(1)  # before any parallel torch work, so forked workers cannot deadlock
-    cfg, ckpt, spaces = prepare_config(cfg, resume, given)
-    torch.manual_seed(cfg.seed)
-    model = build_model(cfg, *spaces)
+    rcfg, ckpt, spaces = prepare_config(cfg, resume, given)
+    torch.manual_seed(rcfg.run.seed)
+    model = build_model(rcfg, *spaces)
     counters = Counters()
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
@@ -138,46 +144,47 @@ def train(cfg: TrainConfig, resume: str | None = None, given: set[str] | None = 
         best = saved.get("best_eval", saved.get("best_test", -math.inf))  # (best_test: before 0.2)
         counters = Counters(saved["env_steps"], saved["updates"], saved["episodes"], saved["wall_time_s"], best,
                             list(saved["recent_returns"]), saved.get("lr_schedule"))
-        torch.manual_seed(cfg.seed + counters.updates)
-    schedule = resumed_schedule(cfg.lr, cfg.lr_schedule, cfg.total_steps, counters.env_steps, counters.lr_schedule)
-    os.makedirs(os.path.join(cfg.run_dir, "checkpoints"), exist_ok=True)
-    with open(os.path.join(cfg.run_dir, "config.json"), "w") as f:
-        f.write(cfg.to_json())
+        torch.manual_seed(rcfg.run.seed + counters.updates)
+    schedule = resumed_schedule(rcfg.optim.lr, rcfg.optim.lr_schedule, rcfg.run.total_steps, counters.env_steps,
+                                counters.lr_schedule)
+    os.makedirs(os.path.join(rcfg.run.run_dir, "checkpoints"), exist_ok=True)
+    with open(os.path.join(rcfg.run.run_dir, "config.json"), "w") as f:
+        f.write(config_json(rcfg))
     sjson = spec_json(model.spec)
-    algo = get_algorithm(cfg.algo)
-    runtime = runtime_of(algo, cfg.runtime)
+    algo = get_algorithm(rcfg.algo)
+    runtime = rcfg.runtime.kind
     columns = ["updates", "steps_per_s", "lr", "loss/policy", "loss/value", "loss/entropy", "grad_norm",
                "skipped_updates", "policy_lag_mean", "policy_lag_max"]
     if runtime == "actor-learner":
         columns += METRIC_COLUMNS
     columns += [m for m in algo.metrics if m not in columns]
-    logger = RunLogger(cfg.run_dir, columns,
-                       tensorboard=cfg.tensorboard, progress=cfg.progress, time_offset=counters.wall_time_s,
+    logger = RunLogger(rcfg.run.run_dir, columns,
+                       tensorboard=rcfg.run.tensorboard, progress=rcfg.run.progress, time_offset=counters.wall_time_s,
                        recent_returns=counters.recent_returns)
     logger.episode_count = counters.episodes
-    logger.frames_per_step = family_of(cfg.env).frames_per_step
+    logger.frames_per_step = family_of(rcfg.env).frames_per_step
     evaluator = None
-    if cfg.eval_every:
-        evaluator = PeriodicEvaluator(get_context(cfg.start_method), cfg.env, sjson, cfg.eval_episodes,
-                                      cfg.seed + 10_000, env_options(cfg))
+    if rcfg.run.eval_every:
+        evaluator = PeriodicEvaluator(get_context(rcfg.runtime.start_method), rcfg.env, sjson, rcfg.run.eval_episodes,
+                                      rcfg.run.seed + 10_000, env_options(rcfg))
     opt_state = ckpt["optimizer"] if ckpt is not None and ckpt["optimizer"] else None
     try:
         with StopSignal() as stop:
-            control = TrainingControl(cfg, sjson, logger, counters, stop, evaluator, schedule)
-            run = (SERIAL_RUNNERS if cfg.serial else RUNNERS)[runtime]
-            run(RunSetup(cfg, algo, model, control, opt_state, _obs_dtype(spaces[0])))
+            control = TrainingControl(rcfg, sjson, logger, counters, stop, evaluator, schedule)
+            run = (SERIAL_RUNNERS if rcfg.runtime.serial else RUNNERS)[runtime]
+            run(RunSetup(rcfg, algo, model, control, opt_state, _obs_dtype(spaces[0])))
     except WorkerFailed as e:
-        with open(os.path.join(cfg.run_dir, "error.log"), "a") as f:
+        with open(os.path.join(rcfg.run.run_dir, "error.log"), "a") as f:
             f.write(f"{e}\n")
         raise
     finally:
         if evaluator is not None:
             evaluator.close()
         logger.close()
-    result = TrainResult(cfg.run_dir, control.stop_reason or "stopped", counters.env_steps, counters.episodes,
+    result = TrainResult(rcfg.run.run_dir, control.stop_reason or "stopped", counters.env_steps, counters.episodes,
                          logger.mean_recent(), logger.best_eval, logger.elapsed())
     try:
-        plot_runs([cfg.run_dir], os.path.join(cfg.run_dir, "curve.png"), title=f"{cfg.algo} on {cfg.env}")
+        plot_runs([rcfg.run.run_dir], os.path.join(rcfg.run.run_dir, "curve.png"), title=f"{rcfg.algo} on {rcfg.env}")
     except Exception as e:  # a missing plot must not lose a finished run
         print(f"warning: could not write curve.png: {e}")
     return result

@@ -18,24 +18,25 @@ from asyncrl.algos.actor_critic import (
     A3C_DEFAULTS,
     ACTOR_CRITIC_FIELDS,
     ActorCriticAlgorithm,
-    ActorCriticParams,
     rollout_loss,
 )
 from asyncrl.algos.base import register
 from asyncrl.core.batch import Rollout
-from asyncrl.nn.model import ActorCritic
+from asyncrl.core.sections import RunConfig
+from asyncrl.nn.model import PolicyNet
 from asyncrl.optim.grads import backward_and_clip
 
 
-def actor_gradient(model: ActorCritic, rollout: Rollout, p: ActorCriticParams, max_grad_norm: float,
-                   out: torch.Tensor) -> tuple[bool, dict[str, float]]:
-    """Write the clipped gradient of the rollout's loss, flattened, into ``out [P]``.
+def actor_gradient(model: PolicyNet, rollout: Rollout, cfg: RunConfig, out: torch.Tensor
+                   ) -> tuple[bool, dict[str, float]]:
+    """Write the gradient of the rollout's loss (``cfg.loss``), clipped to ``cfg.optim.max_grad_norm``,
+    flattened, into ``out [P]``.
 
     Returns whether it is finite (a non-finite gradient must not be applied) and the loss statistics.
     """
-    params = list(model.parameters())
-    res = rollout_loss(model, rollout, p)
-    grads, norm = backward_and_clip(params, res.loss, max_grad_norm)
+    params: list[torch.Tensor] = list(model.parameters())
+    res = rollout_loss(model, rollout, cfg.loss)
+    grads, norm = backward_and_clip(params, res.loss, cfg.optim.max_grad_norm)
     torch.cat([g.reshape(-1) for g in grads], out=out)
     return math.isfinite(norm), {**res.stats, "grad_norm": norm}
 

@@ -12,30 +12,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from torch import nn
 
 from asyncrl.algos.base import StepFn, actor_critic_options, register
 from asyncrl.core.batch import Rollout
+from asyncrl.core.sections import LossConfig, RunConfig
 from asyncrl.losses.actor_critic import LossOutput, actor_critic_loss
 from asyncrl.losses.returns import advantages_and_returns
-from asyncrl.nn.model import ActorCritic
+from asyncrl.nn.model import PolicyNet
 
 
-@dataclass
-class ActorCriticParams:
-    """The loss's hyperparameters (a view of :class:`~asyncrl.config.TrainConfig`)."""
-
-    gae_lambda: float = 1.0
-    value_coef: float = 0.5
-    entropy_coef: float = 0.01
-    normalize_advantages: bool = False
-
-    @classmethod
-    def from_config(cls, cfg) -> ActorCriticParams:
-        return cls(cfg.gae_lambda, cfg.value_coef, cfg.entropy_coef, cfg.normalize_advantages)
-
-
-def rollout_loss(model: ActorCritic, rollout: Rollout, p: ActorCriticParams) -> LossOutput:
+def rollout_loss(model: PolicyNet, rollout: Rollout, p: LossConfig) -> LossOutput:
     """Forward the whole rollout (``T + 1`` steps) with gradients and return the A2C loss.
 
     ``gae_lambda == 1`` gives A3C's n-step returns (every step bootstraps from ``V(s_T)``);
@@ -97,23 +83,22 @@ class ActorCriticAlgorithm:
     runtimes: tuple[str, ...]
     defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
     fields: tuple[str, ...] = ACTOR_CRITIC_FIELDS
+    config: type | None = None
+    """No section of its own: the shared loss settings (``cfg.loss``) are all it reads."""
     record_logp: bool = False
     metrics: tuple[str, ...] = ()
     actor_gradient: Callable[..., tuple[bool, dict[str, float]]] | None = None
     """Set where the actors compute the gradients (a3c-ps): see :class:`~asyncrl.algos.base.ActorGradients`."""
 
-    def model_options(self, cfg: Any) -> dict[str, Any]:
+    def model_options(self, cfg: RunConfig) -> dict[str, Any]:
         return actor_critic_options(cfg)
 
-    def loss_params(self, cfg: Any) -> ActorCriticParams:
-        return ActorCriticParams.from_config(cfg)
+    def discounts(self, cfg: RunConfig) -> float:
+        return cfg.loss.gamma
 
-    def discounts(self, cfg: Any) -> float:
-        return cfg.gamma
-
-    def update(self, model: nn.Module, batch: Rollout, params: ActorCriticParams, step: StepFn,
+    def update(self, model: PolicyNet, batch: Rollout, cfg: RunConfig, step: StepFn,
                generator: torch.Generator) -> dict[str, float]:
-        res = rollout_loss(model, batch, params)
+        res = rollout_loss(model, batch, cfg.loss)
         return {**res.stats, **step(res.loss)}
 
 

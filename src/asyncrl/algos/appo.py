@@ -19,44 +19,49 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch import nn
 
+from asyncrl import limits as L
 from asyncrl.algos.actor_critic import ACTOR_CRITIC_FIELDS
 from asyncrl.algos.base import StepFn, actor_critic_options, register
 from asyncrl.algos.impala import ACTOR_LEARNER_FIELDS
 from asyncrl.core.batch import Rollout
+from asyncrl.core.sections import LossConfig, RunConfig
+from asyncrl.core.settings import setting
 from asyncrl.errors import UsageError
 from asyncrl.losses.actor_critic import LossOutput
 from asyncrl.losses.returns import gae_advantages
 from asyncrl.losses.surrogate import clipped_surrogate_loss
 from asyncrl.losses.vtrace import vtrace
-from asyncrl.nn.model import ActorCritic
+from asyncrl.nn.model import PolicyNet
+
+TARGETS = ("vtrace", "gae")
+"""``--targets`` choices."""
 
 
-@dataclass
-class APPOParams:
-    """The APPO loss's hyperparameters (a view of :class:`~asyncrl.config.TrainConfig`)."""
+@dataclass(kw_only=True)
+class APPOConfig:
+    """APPO's section: the surrogate's clipping, PPO's epochs and minibatches, the targets and their V-trace
+    truncation (its lambda is ``gae_lambda``)."""
 
-    targets: str = "vtrace"
-    clip_range: float = 0.2
-    epochs: int = 1
-    minibatches: int = 1
-    kl_coef: float = 0.0
-    rho_bar: float = 1.0
-    c_bar: float = 1.0
-    lambda_: float = 1.0
-    value_coef: float = 0.5
-    entropy_coef: float = 0.0
-    normalize_advantages: bool = False
-
-    @classmethod
-    def from_config(cls, cfg) -> APPOParams:
-        return cls(cfg.targets, cfg.clip_range, cfg.epochs, cfg.minibatches, cfg.kl_coef, cfg.rho_bar, cfg.c_bar,
-                   cfg.gae_lambda, cfg.value_coef, cfg.entropy_coef, cfg.normalize_advantages)
+    targets: str = setting("vtrace", choices=TARGETS)
+    """APPO: value targets and advantages from ``vtrace`` or ``gae``."""
+    clip_range: float = setting(0.2, lo=0.0, lo_open=True)
+    """APPO: the surrogate's clipping range epsilon."""
+    epochs: int = setting(1, lo=1, hi=L.MAX_EPOCHS)
+    """APPO: passes over each batch of rollouts."""
+    minibatches: int = setting(1, lo=1, hi=L.MAX_BATCH_SAMPLES)
+    """APPO: minibatches per epoch: shuffled samples for a feed-forward model (targets computed once per
+    batch, as in PPO), env columns for an LSTM model (so sequences stay whole)."""
+    kl_coef: float = setting(0.0, lo=0.0)
+    """APPO: weight of a KL(behaviour || current) penalty (0: none)."""
+    rho_bar: float = setting(1.0, lo=0.0, lo_open=True)
+    """V-trace: clipping of the importance weights in the value targets (rho-bar)."""
+    c_bar: float = setting(1.0, lo=0.0, lo_open=True)
+    """V-trace: clipping of the trace coefficients (c-bar)."""
 
 
 def appo_targets(log_rhos: torch.Tensor, r_t: torch.Tensor, discount_t: torch.Tensor, v_t: torch.Tensor,
-                 bootstrap: torch.Tensor, p: APPOParams) -> tuple[torch.Tensor, torch.Tensor]:
+                 bootstrap: torch.Tensor, loss: LossConfig, p: APPOConfig) -> tuple[torch.Tensor, torch.Tensor]:
     """Value targets and advantages ``[T, B]`` (constants).
 
     ``vtrace``: targets ``v_s`` from V-trace and advantages ``r_s + discount_s * v_{s+1} - V(x_s)``
@@ -65,15 +70,15 @@ def appo_targets(log_rhos: torch.Tensor, r_t: torch.Tensor, discount_t: torch.Te
     """
     v_t = v_t.detach()
     if p.targets == "gae":
-        adv = gae_advantages(r_t, discount_t, v_t, bootstrap, p.lambda_)
+        adv = gae_advantages(r_t, discount_t, v_t, bootstrap, loss.gae_lambda)
         return adv + v_t, adv
     vs, _ = vtrace(log_rhos, discount_t, r_t, v_t, bootstrap, rho_bar=p.rho_bar, c_bar=p.c_bar,
-                   lambda_=p.lambda_)
+                   lambda_=loss.gae_lambda)
     vs_tp1 = torch.cat([vs[1:], bootstrap.unsqueeze(0)], dim=0)
     return vs, r_t + discount_t * vs_tp1 - v_t
 
 
-def appo_loss(model: ActorCritic, batch: Rollout, p: APPOParams) -> LossOutput:
+def appo_loss(model: PolicyNet, batch: Rollout, loss: LossConfig, p: APPOConfig) -> LossOutput:
     """The loss on one minibatch ``[T + 1, b]`` of whole sequences, its targets computed here with the
     current network: see :func:`surrogate_value_loss`."""
     assert batch.behaviour_logp is not None, "APPO needs the behaviour log-probabilities"
@@ -81,23 +86,24 @@ def appo_loss(model: ActorCritic, batch: Rollout, p: APPOParams) -> LossOutput:
     v_t = out.value[:-1]
     log_prob, entropy = model.log_prob_entropy(out.params[:-1], batch.actions)
     vs, adv = appo_targets((log_prob - batch.behaviour_logp).detach(), batch.r_t, batch.discount_t, v_t,
-                           out.value[-1].detach(), p)
-    return surrogate_value_loss(log_prob, entropy, batch.behaviour_logp, v_t, vs, adv, p)
+                           out.value[-1].detach(), loss, p)
+    return surrogate_value_loss(log_prob, entropy, batch.behaviour_logp, v_t, vs, adv, loss, p)
 
 
 @torch.no_grad()
-def appo_batch_targets(model: ActorCritic, batch: Rollout, p: APPOParams) -> tuple[torch.Tensor, torch.Tensor]:
+def appo_batch_targets(model: PolicyNet, batch: Rollout, loss: LossConfig, p: APPOConfig
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
     """Value targets and advantages ``[T, B]`` for a whole batch ``[T + 1, B]``, from the network as it is
     now (PPO computes them once, before the first epoch)."""
     assert batch.behaviour_logp is not None, "APPO needs the behaviour log-probabilities"
     out = model(batch.obs, batch.core_state, batch.first)
     log_prob, _ = model.log_prob_entropy(out.params[:-1], batch.actions)
     return appo_targets(log_prob - batch.behaviour_logp, batch.r_t, batch.discount_t, out.value[:-1],
-                        out.value[-1], p)
+                        out.value[-1], loss, p)
 
 
-def appo_sample_loss(model: ActorCritic, obs: torch.Tensor, actions: torch.Tensor, behaviour_logp: torch.Tensor,
-                     vs: torch.Tensor, adv: torch.Tensor, p: APPOParams) -> LossOutput:
+def appo_sample_loss(model: PolicyNet, obs: torch.Tensor, actions: torch.Tensor, behaviour_logp: torch.Tensor,
+                     vs: torch.Tensor, adv: torch.Tensor, loss: LossConfig, p: APPOConfig) -> LossOutput:
     """The loss on ``N`` independent samples of a feed-forward model: ``obs [N, *obs_shape]``,
     ``actions [N]`` (or ``[N, A]``), ``behaviour_logp``, ``vs`` and ``adv`` ``[N]`` (targets from
     :func:`appo_batch_targets`)."""
@@ -105,29 +111,30 @@ def appo_sample_loss(model: ActorCritic, obs: torch.Tensor, actions: torch.Tenso
     first = torch.zeros(1, n, dtype=torch.bool, device=obs.device)
     out = model(obs.unsqueeze(0), None, first)
     log_prob, entropy = model.log_prob_entropy(out.params, actions.unsqueeze(0))
-    return surrogate_value_loss(log_prob[0], entropy[0], behaviour_logp, out.value[0], vs, adv, p)
+    return surrogate_value_loss(log_prob[0], entropy[0], behaviour_logp, out.value[0], vs, adv, loss, p)
 
 
 def surrogate_value_loss(log_prob: torch.Tensor, entropy: torch.Tensor, behaviour_logp: torch.Tensor,
-                         v_t: torch.Tensor, vs: torch.Tensor, adv: torch.Tensor, p: APPOParams) -> LossOutput:
+                         v_t: torch.Tensor, vs: torch.Tensor, adv: torch.Tensor, loss: LossConfig, p: APPOConfig
+                         ) -> LossOutput:
     """surrogate + value_coef * value - entropy_coef * entropy + kl_coef * KL on samples of any shape
     (all arguments alike, e.g. ``[T, B]`` or ``[N]``): ``log_prob``, ``entropy`` and ``v_t`` of the
     current network (with gradient), the behaviour policy's ``behaviour_logp``, targets ``vs`` and
     advantages ``adv`` (constants; standardised here with ``normalize_advantages``). KL is the
     estimator ``mean((ratio - 1) - log ratio)`` of KL(mu || pi)."""
     log_ratio = log_prob - behaviour_logp
-    if p.normalize_advantages and adv.numel() > 1:
+    if loss.normalize_advantages and adv.numel() > 1:
         adv = (adv - adv.mean()) / (adv.std() + 1e-8)
     policy_loss, s = clipped_surrogate_loss(log_prob, behaviour_logp, adv, p.clip_range)
     value_loss = 0.5 * (vs - v_t).pow(2).mean()
     ent = entropy.mean()
     kl = (torch.exp(log_ratio) - 1.0 - log_ratio).mean()  # >= 0, unbiased for KL(mu || pi) under a ~ mu
-    loss = policy_loss + p.value_coef * value_loss - p.entropy_coef * ent
+    total = policy_loss + loss.value_coef * value_loss - loss.entropy_coef * ent
     if p.kl_coef > 0:
-        loss = loss + p.kl_coef * kl
+        total = total + p.kl_coef * kl
     stats = {"loss/policy": policy_loss.item(), "loss/value": value_loss.item(), "loss/entropy": ent.item(),
              "appo/clip_fraction": s["clip_fraction"], "appo/approx_kl": kl.item()}
-    return LossOutput(loss, stats)
+    return LossOutput(total, stats)
 
 
 def minibatch_columns(B: int, minibatches: int, generator: torch.Generator) -> list[torch.Tensor]:
@@ -146,10 +153,11 @@ def select_columns(batch: Rollout, cols: torch.Tensor) -> Rollout:
     """The env columns ``cols`` of a time-major batch."""
     core = None if batch.core_state is None else (batch.core_state[0][cols], batch.core_state[1][cols])
     return Rollout(batch.obs[:, cols], batch.first[:, cols], batch.actions[:, cols], batch.r_t[:, cols],
-                   batch.discount_t[:, cols], core, batch.behaviour_logp[:, cols])
+                   batch.discount_t[:, cols], core,
+                   None if batch.behaviour_logp is None else batch.behaviour_logp[:, cols])
 
 
-def appo_update(model: nn.Module, batch: Rollout, p: APPOParams, step: StepFn,
+def appo_update(model: PolicyNet, batch: Rollout, loss: LossConfig, p: APPOConfig, step: StepFn,
                 generator: torch.Generator) -> dict[str, float]:
     """``epochs`` passes over ``batch``, each in ``minibatches`` random minibatches, one ``step`` per minibatch.
 
@@ -166,18 +174,18 @@ def appo_update(model: nn.Module, batch: Rollout, p: APPOParams, step: StepFn,
 
     if batch.core_state is None and p.epochs * p.minibatches > 1:
         assert batch.behaviour_logp is not None, "APPO needs the behaviour log-probabilities"
-        vs, adv = (t.reshape(-1) for t in appo_batch_targets(model, batch, p))
+        vs, adv = (t.reshape(-1) for t in appo_batch_targets(model, batch, loss, p))
         obs = batch.obs[:-1].reshape(-1, *batch.obs.shape[2:])
         actions = batch.actions.reshape(-1, *batch.actions.shape[2:])
         logp = batch.behaviour_logp.reshape(-1)
         for _ in range(p.epochs):
             for idx in minibatch_indices(vs.shape[0], p.minibatches, generator):
                 idx = idx.to(obs.device)
-                update(appo_sample_loss(model, obs[idx], actions[idx], logp[idx], vs[idx], adv[idx], p))
+                update(appo_sample_loss(model, obs[idx], actions[idx], logp[idx], vs[idx], adv[idx], loss, p))
     else:
         for _ in range(p.epochs):
             for cols in minibatch_columns(batch.first.shape[1], p.minibatches, generator):
-                update(appo_loss(model, select_columns(batch, cols), p))
+                update(appo_loss(model, select_columns(batch, cols), loss, p))
     stats = {k: sum(v) / len(v) for k, v in acc.items()}
     stats["skipped_updates"] = float(sum(acc["skipped_updates"]))
     return stats
@@ -211,36 +219,32 @@ class APPO:
     runtimes = ("actor-learner",)
     record_logp = True
     metrics = ("appo/clip_fraction", "appo/approx_kl")
-    fields = (*ACTOR_CRITIC_FIELDS, *ACTOR_LEARNER_FIELDS, "rho_bar", "c_bar", "targets", "clip_range", "epochs",
-              "minibatches", "kl_coef")
+    config = APPOConfig
+    fields = (*ACTOR_CRITIC_FIELDS, *ACTOR_LEARNER_FIELDS)
     defaults = DEFAULTS
 
-    def model_options(self, cfg: Any) -> dict[str, Any]:
+    def model_options(self, cfg: RunConfig) -> dict[str, Any]:
         return actor_critic_options(cfg)
 
-    def loss_params(self, cfg: Any) -> APPOParams:
-        return APPOParams.from_config(cfg)
+    def discounts(self, cfg: RunConfig) -> float:
+        return cfg.loss.gamma
 
-    def discounts(self, cfg: Any) -> float:
-        return cfg.gamma
-
-    def update(self, model: nn.Module, batch: Rollout, params: APPOParams, step: StepFn,
+    def update(self, model: PolicyNet, batch: Rollout, cfg: RunConfig, step: StepFn,
                generator: torch.Generator) -> dict[str, float]:
-        return appo_update(model, batch, params, step, generator)
+        return appo_update(model, batch, cfg.loss, cfg.algo_config, step, generator)
 
-    def check(self, cfg: Any) -> None:
+    def check(self, cfg: RunConfig) -> None:
         """``minibatches`` must not exceed what a batch can be split into."""
-        if None in (cfg.minibatches, cfg.num_envs, cfg.batch_rollouts, cfg.n_steps):
-            return
-        columns = cfg.num_envs * cfg.batch_rollouts
-        if cfg.lstm:
-            if cfg.minibatches > columns:
-                raise UsageError(f"--minibatches {cfg.minibatches} is more than the {columns} env columns of a batch "
+        minibatches, n_steps = cfg.algo_config.minibatches, cfg.rollout.n_steps
+        columns = cfg.rollout.num_envs * cfg.runtime.batch_rollouts
+        if cfg.model.lstm:
+            if minibatches > columns:
+                raise UsageError(f"--minibatches {minibatches} is more than the {columns} env columns of a batch "
                                  f"(--num-envs x --batch-rollouts; an LSTM model splits by env); allowed: 1 to "
                                  f"{columns}")
-        elif cfg.minibatches > columns * cfg.n_steps:
-            samples = columns * cfg.n_steps
-            raise UsageError(f"--minibatches {cfg.minibatches} is more than the {samples} samples of a batch "
+        elif minibatches > columns * n_steps:
+            samples = columns * n_steps
+            raise UsageError(f"--minibatches {minibatches} is more than the {samples} samples of a batch "
                              f"(--num-envs x --n-steps x --batch-rollouts); allowed: 1 to {samples}")
 
 

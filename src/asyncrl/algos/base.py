@@ -7,10 +7,12 @@ registers itself (:func:`register`) and owns everything about it that is not tra
 - ``model_options``: the network it trains (:class:`~asyncrl.nn.spec.ModelSpec` fields, ``kind`` among them),
 - ``record_logp`` (whether actors record behaviour log-probabilities) and ``metrics`` (its extra
   ``metrics.csv`` columns),
-- ``fields``: the algorithm-specific settings it reads (any other algorithm is refused them),
+- ``config``: its own section of the config tree (a dataclass of :func:`~asyncrl.core.settings.setting`
+  fields with their docstrings, or ``None``): its flags, API keywords and ``config.json`` keys,
+- ``fields``: the shared settings only some algorithms read (any other algorithm is refused them),
 - ``defaults``: its tuned values per env family and env id, with the notes that justify them,
-- ``loss_params`` / ``discounts``: the views of the config its loss and the rollouts use,
-- optionally ``check(cfg)``: its own rules on a config, raising :class:`~asyncrl.errors.UsageError`,
+- ``discounts``: the discount(s) its rollouts are collected with,
+- optionally ``check(cfg)``: its own rules on a resolved config, raising :class:`~asyncrl.errors.UsageError`,
 - ``update``: its update rule on one batch (one optimizer step for A2C, PPO's epochs and minibatches for
   APPO), given a ``step`` that turns a loss into one clipped, finite-checked optimizer step
   (:class:`~asyncrl.optim.grads.TrainStep`).
@@ -26,45 +28,59 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from asyncrl.core.batch import Rollout
+from asyncrl.core.sections import RUNTIMES, RunConfig
 from asyncrl.errors import UsageError
+from asyncrl.nn.model import PolicyNet
 
 StepFn = Callable[[Tensor], dict[str, float]]
 """``step(loss) -> {"grad_norm", "skipped_updates"}``: one optimizer step on the loss's gradients."""
 
-RUNTIMES = ("hogwild", "sync", "actor-learner")
-"""The transports: Hogwild worker processes, one synchronous process, actor processes and a learner."""
 
 
 class Algorithm(Protocol):
     """An algorithm as the runtimes, the config and the CLI see it (see the module docstring)."""
 
-    name: str
-    runtimes: tuple[str, ...]
-    record_logp: bool
-    metrics: tuple[str, ...]
-    fields: tuple[str, ...]
-    defaults: dict[str, dict[str, Any]]
-    """Tuned settings keyed by env family (``discrete``, ``continuous``, ``atari``) or exact env id;
-    the env id's row overrides the family's. A family it has no row for is one it does not support."""
+    @property
+    def name(self) -> str: ...
 
-    def model_options(self, cfg: Any) -> dict[str, Any]:
+    @property
+    def runtimes(self) -> tuple[str, ...]: ...
+
+    @property
+    def record_logp(self) -> bool: ...
+
+    @property
+    def metrics(self) -> tuple[str, ...]: ...
+
+    @property
+    def config(self) -> type | None:
+        """Its own section (``cfg.algo_config`` of a resolved :class:`~asyncrl.core.sections.RunConfig`)."""
+        ...
+
+    @property
+    def fields(self) -> tuple[str, ...]: ...
+
+    @property
+    def defaults(self) -> dict[str, dict[str, Any]]:
+        """Tuned settings keyed by env family (``discrete``, ``continuous``, ``atari``) or exact env id;
+        the env id's row overrides the family's. A family it has no row for is one it does not support."""
+        ...
+
+    def model_options(self, cfg: RunConfig) -> dict[str, Any]:
         """The :class:`~asyncrl.nn.spec.ModelSpec` settings of its network, from a resolved config."""
         ...
 
-    def loss_params(self, cfg: Any) -> Any:
-        """The hyperparameters its loss reads, from a resolved config."""
-        ...
-
-    def discounts(self, cfg: Any) -> float | tuple[float, ...]:
+    def discounts(self, cfg: RunConfig) -> float | tuple[float, ...]:
         """The discount(s) rollouts are collected with (one per critic)."""
         ...
 
-    def update(self, model: nn.Module, batch: Rollout, params: Any, step: StepFn,
+    def update(self, model: PolicyNet, batch: Rollout, cfg: RunConfig, step: StepFn,
                generator: torch.Generator) -> dict[str, float]:
-        """One update on ``batch`` ``[T + 1, B]``: its losses, each passed to ``step``; returns statistics
+        """One update on ``batch`` ``[T + 1, B]`` with the hyperparameters of ``cfg`` (``cfg.loss``,
+        ``cfg.algo_config``): its losses, each passed to ``step``; returns statistics
         (``grad_norm`` and ``skipped_updates`` among them). ``generator`` draws any random minibatches."""
         ...
 
@@ -72,7 +88,7 @@ class Algorithm(Protocol):
 class ActorGradients(Protocol):
     """An algorithm whose actors compute the gradient and the learner only applies it (a3c-ps)."""
 
-    def actor_gradient(self, model: nn.Module, rollout: Rollout, params: Any, max_grad_norm: float,
+    def actor_gradient(self, model: PolicyNet, rollout: Rollout, cfg: RunConfig,
                        out: Tensor) -> tuple[bool, dict[str, float]]:
         """Write the rollout's clipped gradient, flattened, into ``out [P]``; returns (finite, statistics)."""
         ...
@@ -110,9 +126,10 @@ def runtime_of(algo: Algorithm, runtime: str | None) -> str:
     return runtime
 
 
-def actor_critic_options(cfg: Any) -> dict[str, Any]:
+def actor_critic_options(cfg: RunConfig) -> dict[str, Any]:
     """The actor-critic network's settings (every algorithm but FeUdal)."""
-    return dict(kind="actor-critic", lstm=cfg.lstm, lstm_size=cfg.lstm_size, log_std_init=cfg.log_std_init)
+    m = cfg.model
+    return dict(kind="actor-critic", lstm=m.lstm, lstm_size=m.lstm_size, log_std_init=m.log_std_init)
 
 
 def gradient_actor(algo: Algorithm) -> ActorGradients | None:

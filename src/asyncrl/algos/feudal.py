@@ -21,34 +21,39 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch import nn
 
+from asyncrl import limits as L
 from asyncrl.algos.base import StepFn, register
 from asyncrl.core.batch import Rollout
+from asyncrl.core.sections import LossConfig, RunConfig
+from asyncrl.core.settings import setting
 from asyncrl.errors import UsageError
 from asyncrl.losses.actor_critic import LossOutput, actor_critic_loss
 from asyncrl.losses.feudal import cosine, goal_diversity, manager_displacement, transition_policy_loss
 from asyncrl.losses.returns import advantages_and_returns
+from asyncrl.nn.model import PolicyNet
 
 
-@dataclass
-class FeudalParams:
-    """The loss's hyperparameters (a view of :class:`~asyncrl.config.TrainConfig`)."""
+@dataclass(kw_only=True)
+class FeudalConfig:
+    """FeUdal's section, with the paper's values as defaults: d = 256, k = 16, r = c = 10, the Worker's discount
+    0.95 (the Manager's is ``gamma``, 0.99), alpha 0.5 from the paper's range [0, 1]."""
 
-    gae_lambda: float = 1.0
-    value_coef: float = 0.5
-    entropy_coef: float = 0.01
-    normalize_advantages: bool = False
-    intrinsic_coef: float = 0.5
-    horizon: int = 10
+    worker_gamma: float = setting(0.95, lo=0.0, hi=1.0)
+    """FeUdal: the Worker's discount (the paper's 0.95); ``gamma`` is the Manager's (0.99)."""
+    intrinsic_coef: float = setting(0.5, lo=0.0)
+    """FeUdal: weight alpha of the intrinsic reward in the Worker's reward."""
+    feudal_dim: int = setting(256, lo=1, hi=L.MAX_WIDTH)
+    """FeUdal: size d of the perception output, the latent state and the Manager's LSTM (paper 256)."""
+    goal_dim: int = setting(16, lo=1, hi=L.MAX_WIDTH)
+    """FeUdal: size k of the Worker's goal embedding (paper 16)."""
+    dilation: int = setting(10, lo=1, hi=L.MAX_DILATION)
+    """FeUdal: cores r of the Manager's dilated LSTM (paper 10)."""
+    horizon: int = setting(10, lo=1, hi=L.MAX_N_STEPS)
+    """FeUdal: goal horizon c: goals pooled, intrinsic reward and transition gradient (paper 10)."""
 
-    @classmethod
-    def from_config(cls, cfg) -> FeudalParams:
-        return cls(cfg.gae_lambda, cfg.value_coef, cfg.entropy_coef, cfg.normalize_advantages,
-                   cfg.intrinsic_coef, cfg.horizon)
 
-
-def feudal_loss(model, rollout: Rollout, p: FeudalParams) -> LossOutput:
+def feudal_loss(model, rollout: Rollout, loss: LossConfig, p: FeudalConfig) -> LossOutput:
     """Forward the whole rollout (``T + 1`` steps, ``model`` a
     :class:`~asyncrl.nn.feudal.FeudalNet`) and return the FeUdal loss with its statistics.
 
@@ -60,17 +65,17 @@ def feudal_loss(model, rollout: Rollout, p: FeudalParams) -> LossOutput:
     r_int = out.intrinsic[1:] * not_first  # r^I(s_{t+1}) for action a_t, within the episode
     r_w = rollout.r_t[..., 1] + p.intrinsic_coef * r_int
     vw, vm = v_w.detach(), v_m.detach()
-    adv_w, ret_w = advantages_and_returns(r_w, rollout.discount_t[..., 1], vw[:-1], vw[-1], p.gae_lambda,
-                                          p.normalize_advantages)
+    adv_w, ret_w = advantages_and_returns(r_w, rollout.discount_t[..., 1], vw[:-1], vw[-1], loss.gae_lambda,
+                                          loss.normalize_advantages)
     adv_m, ret_m = advantages_and_returns(rollout.r_t[..., 0], rollout.discount_t[..., 0], vm[:-1], vm[-1],
-                                          p.gae_lambda, p.normalize_advantages)
+                                          loss.gae_lambda, loss.normalize_advantages)
     delta, mask = manager_displacement(out.s.detach(), rollout.first, p.horizon)
     goals = out.goals[:-1]
     manager_pg = transition_policy_loss(adv_m, delta, goals, mask)
     manager_value = 0.5 * (ret_m - v_m[:-1]).pow(2).mean()
     log_prob, entropy = model.log_prob_entropy(out.params[:-1], rollout.actions)
-    worker = actor_critic_loss(log_prob, entropy, v_w[:-1], adv_w, ret_w, p.value_coef, p.entropy_coef)
-    loss = worker.loss + manager_pg + p.value_coef * manager_value
+    worker = actor_critic_loss(log_prob, entropy, v_w[:-1], adv_w, ret_w, loss.value_coef, loss.entropy_coef)
+    total = worker.loss + manager_pg + loss.value_coef * manager_value
     cos = cosine(delta, goals.detach())
     m = mask.to(cos.dtype)
     stats = {
@@ -82,24 +87,20 @@ def feudal_loss(model, rollout: Rollout, p: FeudalParams) -> LossOutput:
         "feudal/goal_cos": float((cos * m).sum() / m.sum().clamp_min(1.0)),
         "feudal/goal_diversity": float(goal_diversity(goals.detach())),
     }
-    return LossOutput(loss, stats)
+    return LossOutput(total, stats)
 
 
 FEUDAL_COLUMNS = ("feudal/manager_loss", "feudal/manager_value_loss", "feudal/worker_value_loss",
                   "feudal/intrinsic_reward", "feudal/goal_cos", "feudal/goal_diversity")
 """The FeUdal statistics logged to ``metrics.csv`` and TensorBoard."""
 
-# The paper's d = 256, k = 16, r = c = 10, discounts 0.99 (Manager) and 0.95 (Worker); rollouts of 4c steps so
-# most steps see a whole c-step displacement; alpha 0.5 from the paper's range [0, 1]. With --runtime sync
-# num_envs is the total, as for A2C. Its own settings are filled for feudal runs only, so other runs'
-# config.json stays free of them.
-_FEUDAL: dict[str, Any] = dict(runtime="hogwild", worker_gamma=0.95, intrinsic_coef=0.5, feudal_dim=256, goal_dim=16,
-                               dilation=10, horizon=10)
+# The paper's values are its section's defaults (FeudalConfig); rollouts of 4c steps so most steps see a whole
+# c-step displacement. With --runtime sync num_envs is the total, as for A2C.
 DEFAULTS: dict[str, dict[str, Any]] = {
     "discrete": dict(num_envs=16, n_steps=40, lr=7e-4, max_grad_norm=40.0, total_steps=1_000_000,
-                     eval_every=100_000, **_FEUDAL),
+                     eval_every=100_000),
     "atari": dict(num_envs=4, n_steps=40, lr=7e-4, max_grad_norm=40.0, total_steps=10_000_000,
-                  eval_every=500_000, **_FEUDAL),
+                  eval_every=500_000),
 }
 
 
@@ -110,34 +111,33 @@ class FeUdal:
     runtimes = ("hogwild", "sync")
     record_logp = False
     metrics = FEUDAL_COLUMNS
-    fields = ("shared_optimizer", "runtime", "worker_gamma", "intrinsic_coef", "feudal_dim", "goal_dim", "dilation",
-              "horizon")
+    config = FeudalConfig
+    fields = ("shared_optimizer", "runtime")
     defaults = DEFAULTS
 
-    def model_options(self, cfg: Any) -> dict[str, Any]:
-        return dict(kind="feudal", feudal_dim=cfg.feudal_dim, goal_dim=cfg.goal_dim, dilation=cfg.dilation,
-                    horizon=cfg.horizon)
+    def model_options(self, cfg: RunConfig) -> dict[str, Any]:
+        f = cfg.algo_config
+        return dict(kind="feudal", feudal_dim=f.feudal_dim, goal_dim=f.goal_dim, dilation=f.dilation,
+                    horizon=f.horizon)
 
-    def loss_params(self, cfg: Any) -> FeudalParams:
-        return FeudalParams.from_config(cfg)
-
-    def discounts(self, cfg: Any) -> tuple[float, float]:
+    def discounts(self, cfg: RunConfig) -> tuple[float, float]:
         """(Manager, Worker)."""
-        return (cfg.gamma, cfg.worker_gamma)
+        return (cfg.loss.gamma, cfg.algo_config.worker_gamma)
 
-    def update(self, model: nn.Module, batch: Rollout, params: FeudalParams, step: StepFn,
+    def update(self, model: PolicyNet, batch: Rollout, cfg: RunConfig, step: StepFn,
                generator: torch.Generator) -> dict[str, float]:
-        res = feudal_loss(model, batch, params)
+        res = feudal_loss(model, batch, cfg.loss, cfg.algo_config)
         return {**res.stats, **step(res.loss)}
 
-    def check(self, cfg: Any) -> None:
+    def check(self, cfg: RunConfig) -> None:
         """The goal horizon fits in a rollout; the synchronous runtime is one process with one optimizer."""
-        if cfg.horizon is not None and cfg.n_steps is not None and cfg.horizon > cfg.n_steps:
-            raise UsageError(f"--horizon {cfg.horizon} is longer than --n-steps {cfg.n_steps}: every c-step "
+        horizon, n_steps = cfg.algo_config.horizon, cfg.rollout.n_steps
+        if horizon > n_steps:
+            raise UsageError(f"--horizon {horizon} is longer than --n-steps {n_steps}: every c-step "
                              f"displacement would be cut at the rollout's end (allowed: --horizon 1 to "
-                             f"{cfg.n_steps}, or a longer --n-steps)")
-        if cfg.runtime == "sync" and cfg.workers not in (None, 1):
-            raise UsageError(f"--workers {cfg.workers}: --algo feudal --runtime sync runs in one process (use "
+                             f"{n_steps}, or a longer --n-steps)")
+        if cfg.runtime.kind == "sync" and cfg.runtime.workers != 1:
+            raise UsageError(f"--workers {cfg.runtime.workers}: --algo feudal --runtime sync runs in one process (use "
                              f"--runtime hogwild for worker processes)")
 
 

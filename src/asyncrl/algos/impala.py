@@ -11,35 +11,30 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch import nn
 
 from asyncrl.algos.actor_critic import ACTOR_CRITIC_FIELDS
 from asyncrl.algos.base import StepFn, actor_critic_options, register
 from asyncrl.core.batch import Rollout
+from asyncrl.core.sections import LossConfig, RunConfig
+from asyncrl.core.settings import setting
 from asyncrl.losses.actor_critic import LossOutput, actor_critic_loss
 from asyncrl.losses.vtrace import vtrace
-from asyncrl.nn.model import ActorCritic
+from asyncrl.nn.model import PolicyNet
 
 
-@dataclass
-class VTraceParams:
-    """The V-trace loss's hyperparameters (a view of :class:`~asyncrl.config.TrainConfig`)."""
+@dataclass(kw_only=True)
+class VTraceConfig:
+    """IMPALA's section: V-trace's truncation levels (1.0 in the paper). Its lambda is ``gae_lambda``."""
 
-    rho_bar: float = 1.0
-    c_bar: float = 1.0
-    pg_rho_bar: float = 1.0
-    lambda_: float = 1.0
-    value_coef: float = 0.5
-    entropy_coef: float = 0.01
-    normalize_advantages: bool = False
-
-    @classmethod
-    def from_config(cls, cfg) -> VTraceParams:
-        return cls(cfg.rho_bar, cfg.c_bar, cfg.pg_rho_bar, cfg.gae_lambda, cfg.value_coef, cfg.entropy_coef,
-                   cfg.normalize_advantages)
+    rho_bar: float = setting(1.0, lo=0.0, lo_open=True)
+    """V-trace: clipping of the importance weights in the value targets (rho-bar)."""
+    c_bar: float = setting(1.0, lo=0.0, lo_open=True)
+    """V-trace: clipping of the trace coefficients (c-bar)."""
+    pg_rho_bar: float = setting(1.0, lo=0.0, lo_open=True)
+    """V-trace: clipping of the importance weights in the policy gradient."""
 
 
-def impala_loss(model: ActorCritic, batch: Rollout, p: VTraceParams) -> LossOutput:
+def impala_loss(model: PolicyNet, batch: Rollout, loss: LossConfig, p: VTraceConfig) -> LossOutput:
     """Forward ``batch`` (``[T + 1, B]``, with ``behaviour_logp [T, B]``) and return the V-trace loss.
 
     ``policy = -mean(log pi(a_t) * pg_adv_t)`` with V-trace's policy-gradient advantages,
@@ -51,11 +46,11 @@ def impala_loss(model: ActorCritic, batch: Rollout, p: VTraceParams) -> LossOutp
     log_prob, entropy = model.log_prob_entropy(out.params[:-1], batch.actions)
     log_rhos = log_prob.detach() - batch.behaviour_logp
     vt = vtrace(log_rhos, batch.discount_t, batch.r_t, v_t.detach(), out.value[-1].detach(),
-                rho_bar=p.rho_bar, c_bar=p.c_bar, pg_rho_bar=p.pg_rho_bar, lambda_=p.lambda_)
+                rho_bar=p.rho_bar, c_bar=p.c_bar, pg_rho_bar=p.pg_rho_bar, lambda_=loss.gae_lambda)
     adv = vt.pg_advantages
-    if p.normalize_advantages and adv.numel() > 1:
+    if loss.normalize_advantages and adv.numel() > 1:
         adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-    res = actor_critic_loss(log_prob, entropy, v_t, adv, vt.vs, p.value_coef, p.entropy_coef)
+    res = actor_critic_loss(log_prob, entropy, v_t, adv, vt.vs, loss.value_coef, loss.entropy_coef)
     res.stats["vtrace/rho_mean"] = float(log_rhos.exp().mean())
     return res
 
@@ -86,21 +81,19 @@ class IMPALA:
     runtimes = ("actor-learner",)
     record_logp = True
     metrics = ("vtrace/rho_mean",)
-    fields = (*ACTOR_CRITIC_FIELDS, *ACTOR_LEARNER_FIELDS, "rho_bar", "c_bar", "pg_rho_bar")
+    config = VTraceConfig
+    fields = (*ACTOR_CRITIC_FIELDS, *ACTOR_LEARNER_FIELDS)
     defaults = DEFAULTS
 
-    def model_options(self, cfg: Any) -> dict[str, Any]:
+    def model_options(self, cfg: RunConfig) -> dict[str, Any]:
         return actor_critic_options(cfg)
 
-    def loss_params(self, cfg: Any) -> VTraceParams:
-        return VTraceParams.from_config(cfg)
+    def discounts(self, cfg: RunConfig) -> float:
+        return cfg.loss.gamma
 
-    def discounts(self, cfg: Any) -> float:
-        return cfg.gamma
-
-    def update(self, model: nn.Module, batch: Rollout, params: VTraceParams, step: StepFn,
+    def update(self, model: PolicyNet, batch: Rollout, cfg: RunConfig, step: StepFn,
                generator: torch.Generator) -> dict[str, float]:
-        res = impala_loss(model, batch, params)
+        res = impala_loss(model, batch, cfg.loss, cfg.algo_config)
         return {**res.stats, **step(res.loss)}
 
 

@@ -36,6 +36,8 @@ from dataclasses import dataclass, replace
 import gymnasium as gym
 import numpy as np
 
+from asyncrl import limits as L
+from asyncrl.core.settings import setting
 from asyncrl.envs.base import register_family
 from asyncrl.errors import UsageError
 
@@ -46,29 +48,34 @@ _V4 = re.compile(r"^([A-Za-z]+)NoFrameskip-v4$")
 _V5 = re.compile(r"^ALE/([A-Za-z]+)-v5$")
 
 
-@dataclass
+@dataclass(kw_only=True)
 class AtariOptions:
-    """The preprocessing; every step can be turned off (see the module docstring)."""
+    """The Atari family's section: the preprocessing (see the module docstring). The settings users give are
+    :attr:`AtariFamily.option_fields`; frame skip, stack, screen size and the frame cap are fixed."""
 
-    noop_max: int = 30
+    noop_max: int = setting(30, lo=0, hi=L.MAX_NOOPS)
+    """Atari: at most this many random no-ops after a reset (standard: 30; 0: none)."""
+    episodic_life: bool = setting(True)
+    """Atari, training only: a lost life ends the learning episode (standard: on)."""
+    clip_rewards: bool = setting(True)
+    """Atari, training only: learn from the sign of the reward (standard: on)."""
+    fire_reset: bool = setting(True)
+    """Atari: press FIRE after a reset in games that have it (standard: on): FIRE and then action 2, after a new
+    game or the next life of an episodic-life episode, in games whose action set has FIRE (and at least 3
+    actions)."""
+    sticky_actions: float | None = setting(None, lo=0.0, hi=1.0, what="a probability in [0, 1]")
+    """Atari: probability of repeating the previous action (default: 0 for v4 ids, 0.25 for ALE/...-v5)."""
+    full_action_space: bool = setting(False)
+    """Atari: all 18 actions instead of the game's minimal set."""
+    atari_eval: str = setting("game", choices=ATARI_EVAL, resume=True)
+    """Atari: how evaluations (and ``asyncrl eval``/``record`` unless they override it) play: ``game``
+    (standard: whole games, no life-loss signal, no FIRE after a lost life, Machado et al., 2018) or
+    ``lives`` (as in training: a lost life restarts the recurrent state and FIRE is pressed)."""
     frame_skip: int = 4
     frame_stack: int = 4
     screen_size: int = 84
-    episodic_life: bool = True
-    """Training only: a lost life ends the learning episode (never the logged game)."""
-    clip_rewards: bool = True
-    """Training only: learn from ``sign(reward)``."""
-    fire_reset: bool = True
-    """After a reset (a new game, or the next life of an episodic-life episode), press FIRE and then
-    action 2 in games whose action set has FIRE (and at least 3 actions)."""
-    sticky_actions: float | None = None
-    """Probability of repeating the previous action (``None``: the id's default, 0 for v4, 0.25 for v5)."""
-    full_action_space: bool = False
     max_frames: int = 108_000
     """Emulator frames per game before truncation (108k = 30 minutes at 60 fps)."""
-    atari_eval: str = "game"
-    """Evaluation mode only: ``game`` (whole games) or ``lives`` (a lost life ends an episode, as in
-    training); see the module docstring."""
 
     def __post_init__(self):
         if self.atari_eval not in ATARI_EVAL:
@@ -266,6 +273,13 @@ class AtariFamily:
 
     def defaults_key(self, env_id: str, action_space: gym.Space) -> str:
         return "atari"
+
+    def fill(self, env_id: str, options: AtariOptions) -> AtariOptions:
+        """The options of a resolved config: the id's own sticky-action probability where none was given."""
+        game = atari_game(env_id)
+        if options.sticky_actions is None and game is not None:
+            return replace(options, sticky_actions=game[1])
+        return options
 
     def factory(self, env_id: str, render_mode: str | None, training: bool,
                 options: AtariOptions | None) -> Callable[[], gym.Env]:

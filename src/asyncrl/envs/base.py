@@ -10,7 +10,9 @@ file under ``envs/``, registers itself (:func:`register_family`) and owns:
 - ``defaults_key(env_id, action_space)``: the key of the algorithms' tuned defaults it uses (``atari``, or
   the action-space family ``discrete`` / ``continuous``),
 - ``frames_per_step``: emulator frames per agent step, for the frame counts in the logs,
-- ``factory(env_id, render_mode, training, options)``: a zero-argument env constructor.
+- ``factory(env_id, render_mode, training, options)``: a zero-argument env constructor,
+- optionally ``fill(env_id, options) -> options``: the defaults that depend on the id, filled in a resolved
+  config (Atari's sticky-action probability: 0 for v4 ids, 0.25 for v5).
 
 Adding an env family is one new file here (the package imports every module in it) and a README section.
 """

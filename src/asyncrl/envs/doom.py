@@ -57,7 +57,7 @@ class DoomEnv(gym.Env):
         self.action_space = self.env.action_space
         self.observation_space = gym.spaces.Box(0, 255, (frame_stack, size, size), np.uint8)
         self._stack = np.zeros((frame_stack, size, size), np.uint8)
-        self._screen = None
+        self._screen: np.ndarray | None = None
 
     def _frame(self, obs, ended: bool = False) -> np.ndarray:
         import cv2
@@ -66,8 +66,8 @@ class DoomEnv(gym.Env):
         # last real frame. A blank screen during an episode is a real frame and is kept.
         if ended and not obs["screen"].any():
             return self._stack[-1].copy()
-        self._screen = obs["screen"]
-        gray = cv2.cvtColor(self._screen, cv2.COLOR_RGB2GRAY)
+        screen = self._screen = obs["screen"]
+        gray = cv2.cvtColor(screen, cv2.COLOR_RGB2GRAY)
         return cv2.resize(gray, (self.size, self.size), interpolation=cv2.INTER_AREA)
 
     def reset(self, *, seed: int | None = None, options=None):

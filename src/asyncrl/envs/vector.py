@@ -13,11 +13,11 @@ from typing import Any
 
 import numpy as np
 
+from asyncrl.core.sections import VECTOR_IMPLS
 from asyncrl.envs.classic import NATIVE_ENVS, StepResult
 from asyncrl.envs.make import env_factory
 from asyncrl.errors import UsageError
 
-VECTOR_IMPLS = ("auto", "native", "gymnasium")
 """``--vector-env`` choices: ``native`` numpy-batched classic control, ``gymnasium`` a list of envs,
 ``auto`` native where it exists."""
 

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from torch import nn
-
 from asyncrl.nn.feudal import FeudalNet
-from asyncrl.nn.model import ActorCritic
+from asyncrl.nn.model import ActorCritic, PolicyNet
 from asyncrl.nn.spec import ModelSpec
 
 
-def make_model(spec: ModelSpec) -> nn.Module:
+def make_model(spec: ModelSpec) -> PolicyNet:
     """The network a spec describes: :class:`ActorCritic`, or :class:`~asyncrl.nn.feudal.FeudalNet`."""
     if spec.kind == "feudal":
         return FeudalNet(spec)

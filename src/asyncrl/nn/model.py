@@ -12,7 +12,8 @@ actions (discrete) or action dimensions (continuous), ``H`` the LSTM size.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Iterator, Mapping
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 import torch
@@ -24,7 +25,7 @@ from asyncrl.nn.layers import mlp, orthogonal_init
 from asyncrl.nn.spec import ModelSpec
 from asyncrl.nn.torsos import build_torso, torso_input
 
-__all__ = ["ActorCritic", "CoreState", "ModelSpec", "PolicyOutput"]
+__all__ = ["ActorCritic", "CoreState", "ModelSpec", "PolicyNet", "PolicyOutput"]
 
 
 class PolicyOutput(NamedTuple):
@@ -32,7 +33,49 @@ class PolicyOutput(NamedTuple):
 
     params: Tensor
     value: Tensor
-    core_state: CoreState
+    core_state: Any
+    """The network's recurrent state: :data:`CoreState` for an actor-critic, FeUdal's own tuple."""
+
+
+class PolicyNet(Protocol):
+    """What losses, runtimes and evaluation use of a network: :class:`ActorCritic` and
+    :class:`~asyncrl.nn.feudal.FeudalNet` (``make_model`` builds either). ``core_state`` is the network's own
+    recurrent state (``None`` for a feed-forward actor-critic)."""
+
+    spec: ModelSpec
+
+    def __call__(self, obs: Tensor, core_state: Any, first: Tensor) -> PolicyOutput:
+        """``obs [T, B, *obs_shape]``, ``first [T, B]`` -> params ``[T, B, A]``, value ``[T, B]`` (or ``[T, B, 2]``:
+        FeUdal's two critics), the state after the last step."""
+        ...
+
+    def initial_state(self, batch: int) -> Any: ...
+
+    def act(self, obs: Tensor, core_state: Any, first: Tensor, deterministic: bool = False
+            ) -> tuple[Tensor, Tensor, Any]:
+        """One step ``obs [B, *obs_shape]`` -> ``(actions [B] or [B, A], values, state)``."""
+        ...
+
+    def sample(self, params: Tensor, deterministic: bool = False) -> Tensor: ...
+
+    def log_prob_entropy(self, params: Tensor, actions: Tensor) -> tuple[Tensor, Tensor]: ...
+
+    def env_actions(self, actions: Tensor | np.ndarray) -> np.ndarray: ...
+
+    def parameters(self, recurse: bool = True) -> Iterator[nn.Parameter]: ...
+
+    def named_parameters(self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
+                         ) -> Iterator[tuple[str, nn.Parameter]]: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False) -> Any: ...
+
+    def share_memory(self) -> Any: ...
+
+    def eval(self) -> Any: ...
+
+    def to(self, *args: Any, **kwargs: Any) -> Any: ...
 
 
 class ActorCritic(nn.Module):

@@ -12,12 +12,15 @@ through torch.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeGuard
+
 import numpy as np
 from torch import nn
 
 from asyncrl.nn.model import ActorCritic
 
-_ACTIVATIONS = {
+_ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "tanh": np.tanh,
     "relu": lambda x: np.maximum(x, 0.0, out=x),
     "elu": lambda x: np.where(x > 0, x, np.expm1(np.minimum(x, 0.0))),
@@ -30,16 +33,16 @@ class NumpyPolicy:
     def __init__(self, model: ActorCritic, seed: int | None = None):
         if not self.supports(model):
             raise ValueError("NumpyPolicy needs a feed-forward model over Box observations")
-        linears = [m for m in model.torso if isinstance(m, nn.Linear)]
+        linears = [m for m in model.torso.modules() if isinstance(m, nn.Linear)]
         self.layers = [(m.weight.detach().numpy().T, m.bias.detach().numpy()) for m in linears]
         self.head = (model.policy_head.weight.detach().numpy().T, model.policy_head.bias.detach().numpy())
         self.activation = _ACTIVATIONS[model.spec.activation]
         self.discrete = model.spec.action_kind == "discrete"
-        self.log_std = None if self.discrete else model.log_std.detach().numpy()
+        self.log_std = np.zeros(0, np.float32) if self.discrete else model.log_std.detach().numpy()
         self.rng = np.random.default_rng(seed)
 
     @staticmethod
-    def supports(model: ActorCritic) -> bool:
+    def supports(model: object) -> TypeGuard[ActorCritic]:
         return (isinstance(model, ActorCritic) and model.core is None and not model.spec.obs_discrete_n
                 and model.spec.torso == "mlp")
 

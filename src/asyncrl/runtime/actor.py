@@ -10,11 +10,10 @@ import numpy as np
 import torch
 
 from asyncrl.algos.base import Algorithm, gradient_actor
-from asyncrl.config import TrainConfig
+from asyncrl.config import RunConfig
 from asyncrl.nn.model import ActorCritic
 from asyncrl.nn.spec import ModelSpec
-from asyncrl.runtime.rollout import RolloutCollector
-from asyncrl.runtime.setup import train_envs
+from asyncrl.runtime.setup import train_collector, train_envs
 from asyncrl.runtime.slots import TrajectorySlots
 from asyncrl.runtime.weights import WeightStore
 
@@ -34,26 +33,24 @@ def actor_seed(run_seed: int, rank: int, env_steps: int, restarts: int = 0) -> i
 
 
 class Actor:
-    """Owns ``cfg.num_envs`` envs and a local model; ``step(slot)`` writes one rollout into ``slot``.
+    """Owns ``cfg.rollout.num_envs`` envs and a local model; ``step(slot)`` writes one rollout into ``slot``.
 
     Before each rollout it copies the newest published weights, if any (never waits for them), and
     stamps the slot with their version. For an algorithm whose actors compute the gradients (a3c-ps,
     :class:`~asyncrl.algos.base.ActorGradients`) it also writes the rollout's gradient into the slot.
     """
 
-    def __init__(self, cfg: TrainConfig, algo: Algorithm, spec: ModelSpec, slots: TrajectorySlots,
+    def __init__(self, cfg: RunConfig, algo: Algorithm, spec: ModelSpec, slots: TrajectorySlots,
                  weights: WeightStore, seed: int):
         torch.manual_seed(seed)
         self.cfg, self.slots, self.weights = cfg, slots, weights
         self.model = ActorCritic(spec)
-        self.params = list(self.model.parameters())
+        self.params: list[torch.Tensor] = list(self.model.parameters())
         self.version = -1
         self._sync()
         self.venv = train_envs(cfg, seed)
-        self.collector = RolloutCollector(self.venv, self.model, cfg.n_steps, algo.discounts(cfg), cfg.reward_scale,
-                                          seed=seed, record_logp=algo.record_logp)
+        self.collector = train_collector(cfg, algo, self.venv, self.model, seed)
         self.gradients = gradient_actor(algo)
-        self.loss_params = algo.loss_params(cfg)
 
     def _sync(self) -> None:
         v = self.weights.read_into(self.params, self.version)
@@ -66,9 +63,8 @@ class Actor:
         self.collector.collect(rollout)
         self.slots.version[slot] = self.version
         stats: dict[str, float] = {}
-        if self.gradients is not None:
-            ok, stats = self.gradients.actor_gradient(self.model, rollout, self.loss_params, self.cfg.max_grad_norm,
-                                                      self.slots.grads[slot])
+        if self.gradients is not None and self.slots.grads is not None:
+            ok, stats = self.gradients.actor_gradient(self.model, rollout, self.cfg, self.slots.grads[slot])
             self.slots.grad_ok[slot] = ok
         episodes, self.collector.finished = self.collector.finished, []
         return ActorReport(rollout.num_steps, episodes, stats)

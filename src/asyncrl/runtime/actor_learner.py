@@ -22,9 +22,10 @@ import os
 import sys
 import traceback
 from multiprocessing.connection import wait
+from typing import Any
 
 from asyncrl.algos import get_algorithm
-from asyncrl.config import TrainConfig
+from asyncrl.config import config_json, tree_from_flat
 from asyncrl.nn.spec import ModelSpec
 from asyncrl.runtime.actor import Actor, ActorReport, actor_seed
 from asyncrl.runtime.learner import Learner, learn_full_slots
@@ -40,7 +41,7 @@ def _actor_main(rank: int, seed: int, cfg_json: str, spec_json: str, slots: Traj
     child_preamble()
     actor = None
     try:
-        cfg = TrainConfig(**json.loads(cfg_json))
+        cfg = tree_from_flat(json.loads(cfg_json))
         actor = Actor(cfg, get_algorithm(cfg.algo), ModelSpec(**json.loads(spec_json)), slots, weights, seed)
         while not stop_event.is_set():
             try:
@@ -70,8 +71,10 @@ def _actor_main(rank: int, seed: int, cfg_json: str, spec_json: str, slots: Traj
 class _ActorHandle:
     def __init__(self, rank: int):
         self.rank = rank
-        self.proc = None
-        self.conn = None
+        self.proc: Any = None
+        """Its process (set by ``start``)."""
+        self.conn: Any = None
+        """The learner's end of its pipe (set by ``start``)."""
         self.error: str | None = None
         self.delivered = 0
         """Rollouts received from the current process (0: it failed while starting up)."""
@@ -80,21 +83,21 @@ class _ActorHandle:
 def run_actor_learner(setup: RunSetup) -> None:
     """Start ``workers`` actor processes; learn from their slots in this one until the control says stop."""
     cfg, model, control, spec_json = setup.cfg, setup.model, setup.control, setup.control.spec_json
-    ctx = get_context(cfg.start_method)
+    ctx = get_context(cfg.runtime.start_method)
     c = control.counters
     slots = build_slots(cfg, setup.algo, model, setup.obs_dtype)
     weights = WeightStore(list(model.parameters()))
     learner = Learner(cfg, setup.algo, model, slots, weights, version=c.updates, optimizer_state=setup.optimizer_state,
                       schedule=control.schedule)
     stop_event = ctx.Event()
-    handles = [_ActorHandle(r) for r in range(cfg.workers)]
-    ledger = SlotLedger(cfg.workers, cfg.slots_per_actor)
+    handles = [_ActorHandle(r) for r in range(cfg.runtime.workers)]
+    ledger = SlotLedger(cfg.runtime.workers, cfg.runtime.slots_per_actor)
     window = StatsWindow()
-    cfg_json = cfg.to_json()
+    cfg_json = config_json(cfg)
 
     def start(h: _ActorHandle) -> None:
         parent_conn, child_conn = ctx.Pipe()
-        seed = actor_seed(cfg.seed, h.rank, c.env_steps, window.restarts)
+        seed = actor_seed(cfg.run.seed, h.rank, c.env_steps, window.restarts)
         h.proc = ctx.Process(target=_actor_main, name=f"asyncrl-actor-{h.rank}", daemon=True,
                              args=(h.rank, seed, cfg_json, spec_json, slots, weights, child_conn, stop_event))
         h.proc.start()
@@ -142,14 +145,14 @@ def run_actor_learner(setup: RunSetup) -> None:
                 desc = f"actor {h.rank} (pid {h.proc.pid}) {how}"
                 if h.error:
                     desc = f"actor {h.rank} raised an exception:\n{h.error}"
-                if not cfg.restart_actors:
+                if not cfg.runtime.restart_actors:
                     failure = desc
                     break
                 if h.delivered == 0:  # a start-up failure would only repeat: no restart loop
                     failure = f"{desc}\n(not restarted: it failed before delivering its first rollout)"
                     break
                 window.restarts += 1
-                _note_restart(cfg.run_dir, desc, window.restarts)
+                _note_restart(cfg.run.run_dir, desc, window.restarts)
                 h.proc.join(1.0)
                 h.conn.close()
                 start(h)

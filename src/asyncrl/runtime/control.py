@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import torch
 
 from asyncrl.checkpoint import save_checkpoint
-from asyncrl.config import TrainConfig
+from asyncrl.config import RunConfig, config_json
 from asyncrl.logger import RunLogger
 from asyncrl.runtime.procs import StopSignal, TrainingDiverged, WorkerFailed
 from asyncrl.runtime.schedule import LrSchedule
@@ -69,17 +69,18 @@ def clone_state(tree):
 
 
 class TrainingControl:
-    def __init__(self, cfg: TrainConfig, spec_json: str, logger: RunLogger, counters: Counters,
+    def __init__(self, cfg: RunConfig, spec_json: str, logger: RunLogger, counters: Counters,
                  stop_signal: StopSignal, evaluator=None, schedule: LrSchedule | None = None):
         self.cfg, self.spec_json, self.logger, self.counters = cfg, spec_json, logger, counters
-        self.schedule = schedule or LrSchedule(cfg.lr, cfg.lr_schedule, cfg.total_steps)
+        self.schedule = schedule or LrSchedule(cfg.optim.lr, cfg.optim.lr_schedule, cfg.run.total_steps)
         """The learning rate as a function of the global env step (every runtime reads it here)."""
         self._eval_optimizer: dict[int, dict] = {}  # optimizer state at each submitted evaluation's moment
         self.stop_signal = stop_signal
         self.evaluator = evaluator
-        self.ckpt_dir = os.path.join(cfg.run_dir, "checkpoints")
+        self.ckpt_dir = os.path.join(cfg.run.run_dir, "checkpoints")
         self.logger.best_eval = counters.best_eval
-        self._next_test = (counters.env_steps // cfg.eval_every + 1) * cfg.eval_every if cfg.eval_every else 0
+        every = cfg.run.eval_every
+        self._next_test = (counters.env_steps // every + 1) * every if every else 0
         self._last_ckpt = time.monotonic()
         self._last_steps, self._last_t = counters.env_steps, time.perf_counter()
         self.steps_per_s = 0.0
@@ -116,11 +117,11 @@ class TrainingControl:
                 raise
             for steps, returns, snapshot in finished:
                 self._eval_done(steps, returns, snapshot, optimizer_state_fn)
-            if cfg.eval_every and c.env_steps >= self._next_test:
+            if cfg.run.eval_every and c.env_steps >= self._next_test:
                 if self.evaluator.submit(c.env_steps, state_fn()):
                     self._eval_optimizer[c.env_steps] = clone_state(optimizer_state_fn())
-                    self._next_test = (c.env_steps // cfg.eval_every + 1) * cfg.eval_every
-        if time.monotonic() - self._last_ckpt >= cfg.checkpoint_every_s:
+                    self._next_test = (c.env_steps // cfg.run.eval_every + 1) * cfg.run.eval_every
+        if time.monotonic() - self._last_ckpt >= cfg.run.checkpoint_every_s:
             self.save("latest", state_fn(), optimizer_state_fn())
             self._last_ckpt = time.monotonic()
         self.stop_reason = self._stop_reason()
@@ -132,12 +133,12 @@ class TrainingControl:
         c, cfg = self.counters, self.cfg
         if self.stop_signal.requested:
             return f"interrupted ({self.stop_signal.requested})"
-        if (cfg.target_return is not None and len(self.logger.recent) == 100
-                and self.logger.mean_recent() >= cfg.target_return):
-            return f"target return {cfg.target_return:g} reached (mean100 {self.logger.mean_recent():.2f})"
-        if cfg.total_steps is not None and c.env_steps >= cfg.total_steps:
+        if (cfg.run.target_return is not None and len(self.logger.recent) == 100
+                and self.logger.mean_recent() >= cfg.run.target_return):
+            return f"target return {cfg.run.target_return:g} reached (mean100 {self.logger.mean_recent():.2f})"
+        if cfg.run.total_steps is not None and c.env_steps >= cfg.run.total_steps:
             return "step budget reached"
-        if cfg.max_seconds is not None and self.logger.elapsed() >= cfg.max_seconds:
+        if cfg.run.max_seconds is not None and self.logger.elapsed() >= cfg.run.max_seconds:
             return "time budget reached"
         return None
 
@@ -158,7 +159,7 @@ class TrainingControl:
             "algo": self.cfg.algo,
             "env": self.cfg.env,
             "model_spec": self.spec_json,
-            "config": self.cfg.to_json(),
+            "config": config_json(self.cfg),
             "model": model_state,
             "optimizer": optimizer_state,
             "counters": {"env_steps": c.env_steps, "updates": c.updates, "episodes": c.episodes,
@@ -172,13 +173,13 @@ class TrainingControl:
     def finish(self, state_fn: Callable[[], dict], optimizer_state_fn: Callable[[], dict]) -> None:
         """Final test (if tests are on), ``latest.pt``, and ``best.pt`` if no test ever wrote one."""
         state = state_fn()
-        if self.evaluator is not None and self.cfg.eval_every:
-            for item in self.evaluator.wait(timeout=30.0):
-                self._eval_done(*item, optimizer_state_fn)
+        if self.evaluator is not None and self.cfg.run.eval_every:
+            for steps, returns, snapshot in self.evaluator.wait(timeout=30.0):
+                self._eval_done(steps, returns, snapshot, optimizer_state_fn)
             if not self.stop_signal.requested and self.evaluator.submit(self.counters.env_steps, state):
                 self._eval_optimizer[self.counters.env_steps] = clone_state(optimizer_state_fn())
-                for item in self.evaluator.wait(timeout=60.0):
-                    self._eval_done(*item, optimizer_state_fn)
+                for steps, returns, snapshot in self.evaluator.wait(timeout=60.0):
+                    self._eval_done(steps, returns, snapshot, optimizer_state_fn)
         self.save("latest", state, optimizer_state_fn())
         if not os.path.exists(os.path.join(self.ckpt_dir, "best.pt")):
             self.save("best", state, optimizer_state_fn())

@@ -23,36 +23,36 @@ import traceback
 
 import numpy as np
 import torch
-from torch import nn
 
 from asyncrl.algos import get_algorithm
 from asyncrl.algos.actor_critic import A3C
 from asyncrl.algos.base import Algorithm
-from asyncrl.config import TrainConfig
+from asyncrl.config import RunConfig, config_json, tree_from_flat
 from asyncrl.nn.build import make_model
-from asyncrl.optim import make_optimizer
+from asyncrl.nn.model import PolicyNet
 from asyncrl.optim.grads import TrainStep
 from asyncrl.runtime.control import NonFiniteGuard, TrainingControl, mean_stats
 from asyncrl.runtime.procs import TrainingDiverged, WorkerFailed, child_preamble, get_context, stop_processes
 from asyncrl.runtime.rollout import RolloutCollector
 from asyncrl.runtime.schedule import LrSchedule
-from asyncrl.runtime.setup import RunSetup, train_envs
+from asyncrl.runtime.setup import RunSetup, optimizer_for, train_collector, train_envs
 
 
-def hogwild_step(local: nn.Module, shared_params: list[torch.Tensor], optimizer, collector: RolloutCollector,
-                 loss_params, max_grad_norm: float, lr: float, algo: Algorithm = A3C,
+def hogwild_step(local: PolicyNet, shared_params: list[torch.Tensor], optimizer, collector: RolloutCollector,
+                 cfg: RunConfig, lr: float, algo: Algorithm = A3C,
                  generator: torch.Generator | None = None) -> tuple[int, dict[str, float]]:
     """One A3C worker iteration: sync, roll out, compute gradients, update the shared model.
 
-    ``algo`` gives the update rule (default: A3C's actor-critic loss); its gradients, computed on ``local``,
-    are applied to ``shared_params``. Returns the number of env steps taken and the update's statistics.
+    ``algo`` gives the update rule (default: A3C's actor-critic loss) with the hyperparameters of ``cfg``; its
+    gradients, computed on ``local``, are applied to ``shared_params``.
+    Returns the number of env steps taken and the update's statistics.
     """
-    local_params = list(local.parameters())
+    local_params: list[torch.Tensor] = list(local.parameters())
     with torch.no_grad():
         torch._foreach_copy_(local_params, shared_params)
     rollout = collector.collect()
-    step = TrainStep(local_params, optimizer, max_grad_norm, apply_to=shared_params, lr=lr)
-    stats = algo.update(local, rollout, loss_params, step, generator or torch.Generator())
+    step = TrainStep(local_params, optimizer, cfg.optim.max_grad_norm, apply_to=shared_params, lr=lr)
+    stats = algo.update(local, rollout, cfg, step, generator or torch.Generator())
     return rollout.num_steps, {**stats, "lr": lr}
 
 
@@ -70,21 +70,19 @@ class HogwildWorker:
     in one process.
     """
 
-    def __init__(self, cfg: TrainConfig, algo: Algorithm, shared: nn.Module, optimizer, seed: int):
+    def __init__(self, cfg: RunConfig, algo: Algorithm, shared: PolicyNet, optimizer, seed: int):
         torch.manual_seed(seed)
         self.cfg, self.algo, self.optimizer = cfg, algo, optimizer
         self.local = make_model(shared.spec)
-        self.shared_params = list(shared.parameters())
+        self.shared_params: list[torch.Tensor] = list(shared.parameters())
         self.venv = train_envs(cfg, seed)
-        self.collector = RolloutCollector(self.venv, self.local, cfg.n_steps, algo.discounts(cfg), cfg.reward_scale,
-                                          seed=seed, record_logp=algo.record_logp)
-        self.loss_params = algo.loss_params(cfg)
+        self.collector = train_collector(cfg, algo, self.venv, self.local, seed)
         self.generator = torch.Generator().manual_seed(seed)
 
     def step(self, lr: float) -> tuple[int, dict[str, float]]:
         """One rollout and one update of the shared model at ``lr``: ``(env steps, statistics)``."""
-        return hogwild_step(self.local, self.shared_params, self.optimizer, self.collector, self.loss_params,
-                            self.cfg.max_grad_norm, lr, self.algo, self.generator)
+        return hogwild_step(self.local, self.shared_params, self.optimizer, self.collector, self.cfg, lr, self.algo,
+                            self.generator)
 
     def take_episodes(self) -> list[tuple[float, int]]:
         """The episodes ``(return, length)`` finished since the last call."""
@@ -95,24 +93,24 @@ class HogwildWorker:
         self.venv.close()
 
 
-def _worker_main(rank: int, cfg_json: str, shared: nn.Module, optimizer, schedule: LrSchedule,
+def _worker_main(rank: int, cfg_json: str, shared: PolicyNet, optimizer, schedule: LrSchedule,
                  step_counter, update_counter, ready, stop_event, out_q) -> None:
     child_preamble()
     try:
-        cfg = TrainConfig(**json.loads(cfg_json))
+        cfg = tree_from_flat(json.loads(cfg_json))
         worker = HogwildWorker(cfg, get_algorithm(cfg.algo), shared, optimizer,
-                               worker_seed(cfg.seed, rank, step_counter.get_obj().value))
+                               worker_seed(cfg.run.seed, rank, step_counter.get_obj().value))
         guard = NonFiniteGuard()
         stats: dict[str, list[float]] = {}
         # Start together: under spawn a worker takes seconds to import torch, and an early one
         # would otherwise spend a small step budget alone.
         with ready.get_lock():
             ready.value += 1
-        while ready.value < cfg.workers and not stop_event.is_set():
+        while ready.value < cfg.runtime.workers and not stop_event.is_set():
             time.sleep(0.005)
         last_report = time.perf_counter()
         steps = step_counter.value
-        budget = cfg.total_steps
+        budget = cfg.run.total_steps
         while not stop_event.is_set() and (budget is None or steps < budget):
             lr = schedule(steps)
             synced_at = update_counter.get_obj().value  # the shared model's version this rollout acts with
@@ -160,7 +158,7 @@ def _put(out_q, msg, stop_event, patience: float = 0.0) -> bool:
                     return False
 
 
-def worker_optimizers(cfg: TrainConfig, params: list[torch.Tensor], saved: dict | None) -> list:
+def worker_optimizers(cfg: RunConfig, params: list[torch.Tensor], saved: dict | None) -> list:
     """The optimizer of each worker, all created (and their state put in shared memory) before any worker starts.
 
     With ``shared_optimizer`` every worker gets the same object (the paper's shared statistics); without
@@ -169,14 +167,14 @@ def worker_optimizers(cfg: TrainConfig, params: list[torch.Tensor], saved: dict 
     workers than were saved gives worker ``r`` the state of saved worker ``r mod n``.
     """
     def build():
-        return make_optimizer(cfg.optimizer, params, cfg.lr, shared=True, eps=cfg.optimizer_eps, alpha=cfg.rms_alpha)
+        return optimizer_for(cfg.optim, params, shared=True)
 
-    if cfg.shared_optimizer:
+    if cfg.optim.shared_optimizer:
         opt = build()
         if saved:
             opt.load_state_dict(saved["workers"][0] if "workers" in saved else saved)
-        return [opt] * cfg.workers
-    opts = [build() for _ in range(cfg.workers)]
+        return [opt] * cfg.runtime.workers
+    opts = [build() for _ in range(cfg.runtime.workers)]
     if saved:
         states = saved["workers"] if "workers" in saved else [saved]
         for r, opt in enumerate(opts):
@@ -184,9 +182,9 @@ def worker_optimizers(cfg: TrainConfig, params: list[torch.Tensor], saved: dict 
     return opts
 
 
-def optimizers_state(cfg: TrainConfig, opts: list) -> dict:
+def optimizers_state(cfg: RunConfig, opts: list) -> dict:
     """What a checkpoint holds of :func:`worker_optimizers`: one state, or one per worker."""
-    if cfg.shared_optimizer:
+    if cfg.optim.shared_optimizer:
         return opts[0].state_dict()
     return {"workers": [o.state_dict() for o in opts]}
 
@@ -198,9 +196,9 @@ MAX_QUEUED = 64
 def run_hogwild(setup: RunSetup) -> None:
     """Start ``workers`` processes, each a :class:`HogwildWorker`; supervise, log and stop them."""
     cfg, model, control = setup.cfg, setup.model, setup.control
-    ctx = get_context(cfg.start_method)
+    ctx = get_context(cfg.runtime.start_method)
     model.share_memory()
-    shared_params = list(model.parameters())
+    shared_params: list[torch.Tensor] = list(model.parameters())
     optimizers = worker_optimizers(cfg, shared_params, setup.optimizer_state)
 
     def opt_state_fn() -> dict:
@@ -211,11 +209,11 @@ def run_hogwild(setup: RunSetup) -> None:
     update_counter = ctx.Value("q", c.updates)
     ready = ctx.Value("i", 0)
     stop_event = ctx.Event()
-    out_q = ctx.Queue(maxsize=MAX_QUEUED * cfg.workers)
+    out_q = ctx.Queue(maxsize=MAX_QUEUED * cfg.runtime.workers)
     procs = [ctx.Process(target=_worker_main, name=f"asyncrl-worker-{r}", daemon=True,
-                         args=(r, cfg.to_json(), model, optimizers[r], control.schedule, step_counter,
+                         args=(r, config_json(cfg), model, optimizers[r], control.schedule, step_counter,
                                update_counter, ready, stop_event, out_q))
-             for r in range(cfg.workers)]
+             for r in range(cfg.runtime.workers)]
     pending: dict[int, tuple[int, dict[str, float]]] = {}
     last_metrics = time.perf_counter()
     failure: str | None = None

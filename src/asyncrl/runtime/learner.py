@@ -15,16 +15,16 @@ from __future__ import annotations
 import copy
 
 import torch
-from torch import nn
 
 from asyncrl.algos.a3c_ps import grad_views
 from asyncrl.algos.base import Algorithm, gradient_actor
-from asyncrl.config import TrainConfig
+from asyncrl.config import RunConfig
 from asyncrl.core.batch import Rollout
-from asyncrl.optim import make_optimizer
+from asyncrl.nn.model import PolicyNet
 from asyncrl.optim.grads import TrainStep
 from asyncrl.runtime.control import NonFiniteGuard
 from asyncrl.runtime.schedule import LrSchedule
+from asyncrl.runtime.setup import optimizer_for
 from asyncrl.runtime.slots import SlotLedger, TrajectorySlots
 from asyncrl.runtime.stats import StatsWindow
 from asyncrl.runtime.weights import WeightStore
@@ -57,25 +57,23 @@ class Learner:
     :meth:`model_state` / :meth:`optimizer_state` give CPU tensors for checkpoints.
     """
 
-    def __init__(self, cfg: TrainConfig, algo: Algorithm, model: nn.Module, slots: TrajectorySlots,
+    def __init__(self, cfg: RunConfig, algo: Algorithm, model: PolicyNet, slots: TrajectorySlots,
                  weights: WeightStore, version: int = 0, optimizer_state: dict | None = None,
                  schedule: LrSchedule | None = None):
-        self.device = learner_device(cfg.device)
-        self.schedule = schedule or LrSchedule(cfg.lr, cfg.lr_schedule, cfg.total_steps)
+        self.device = learner_device(cfg.runtime.device)
+        self.schedule = schedule or LrSchedule(cfg.optim.lr, cfg.optim.lr_schedule, cfg.run.total_steps)
         self.guard = NonFiniteGuard()
         """The runtime feeds it each update's ``skipped_updates``; it ends a run that can no longer learn."""
         if self.device.type != "cpu":
             model = copy.deepcopy(model).to(self.device)
         self.cfg, self.algo, self.model, self.slots, self.weights = cfg, algo, model, slots, weights
-        self.params = list(model.parameters())
-        self.optimizer = make_optimizer(cfg.optimizer, self.params, cfg.lr, shared=False, eps=cfg.optimizer_eps,
-                                        alpha=cfg.rms_alpha)
+        self.params: list[torch.Tensor] = list(model.parameters())
+        self.optimizer = optimizer_for(cfg.optim, self.params, shared=False)
         if optimizer_state is not None:
             self.optimizer.load_state_dict(optimizer_state)
         self.version = version
-        self.generator = torch.Generator().manual_seed(cfg.seed + 104_729 * version)  # e.g. APPO's minibatches
-        self.loss_params = algo.loss_params(cfg)
-        self.train_step = TrainStep(self.params, self.optimizer, cfg.max_grad_norm)
+        self.generator = torch.Generator().manual_seed(cfg.run.seed + 104_729 * version)  # e.g. APPO's minibatches
+        self.train_step = TrainStep(self.params, self.optimizer, cfg.optim.max_grad_norm)
         self.gradients_from_actors = gradient_actor(algo) is not None
         """a3c-ps: the slots hold the actors' gradients, applied one by one in arrival order."""
         self.weights.publish(self.params, self.version)
@@ -107,12 +105,12 @@ class Learner:
             return stats
         self.train_step.lr = lr
         batch = to_device(self.slots.batch(keep), self.device)
-        stats.update(self.algo.update(self.model, batch, self.loss_params, self.train_step, self.generator))
+        stats.update(self.algo.update(self.model, batch, self.cfg, self.train_step, self.generator))
         self._publish()
         return stats
 
     def _too_stale(self, lag: int) -> bool:
-        return bool(self.cfg.max_policy_lag) and lag > self.cfg.max_policy_lag
+        return bool(self.cfg.runtime.max_policy_lag) and lag > self.cfg.runtime.max_policy_lag
 
     def _publish(self) -> None:
         self.version += 1
@@ -129,18 +127,19 @@ class Learner:
             if not bool(self.slots.grad_ok[i]):  # non-finite: skipped, the weights (and version) stay
                 skipped += 1
                 continue
+            assert self.slots.grads is not None
             self.optimizer.step(self.params, grad_views(self.slots.grads[i], self.params), lr)
             self._publish()
         return {"policy_lag_mean": sum(lags) / len(lags), "policy_lag_max": float(max(lags)),
                 "dropped_samples": float(dropped * self.slots.T * self.slots.B), "skipped_updates": float(skipped)}
 
 
-def learn_full_slots(cfg: TrainConfig, learner: Learner, ledger: SlotLedger, window: StatsWindow,
+def learn_full_slots(cfg: RunConfig, learner: Learner, ledger: SlotLedger, window: StatsWindow,
                      counters, hand_back) -> None:
     """While ``batch_rollouts`` slots are full: one learner update on the oldest of them, then each is
     released and ``hand_back(rank)`` gives its actor the slots it now has free."""
-    while len(ledger.ready) >= cfg.batch_rollouts:
-        batch = ledger.take(cfg.batch_rollouts)
+    while len(ledger.ready) >= cfg.runtime.batch_rollouts:
+        batch = ledger.take(cfg.runtime.batch_rollouts)
         stats = learner.step(batch, counters.env_steps)
         window.add(stats)
         counters.updates = learner.version

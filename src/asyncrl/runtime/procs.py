@@ -13,7 +13,8 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
-from typing import Any
+from multiprocessing.process import BaseProcess
+from typing import Any, cast
 
 import torch
 import torch.multiprocessing as tmp
@@ -63,12 +64,16 @@ class StopSignal:
             signal.signal(sig, handler)
 
 
-def get_context(start_method: str) -> mp.context.BaseContext:
+Context = mp.context.ForkContext | mp.context.SpawnContext | mp.context.ForkServerContext
+"""A multiprocessing context of one start method."""
+
+
+def get_context(start_method: str) -> Context:
     """torch's multiprocessing context (tensors cross in shared memory) for ``start_method``."""
-    return tmp.get_context(start_method)
+    return cast(Context, tmp.get_context(start_method))
 
 
-def stop_processes(procs: Sequence[mp.Process], timeout: float = 5.0) -> None:
+def stop_processes(procs: Sequence[BaseProcess], timeout: float = 5.0) -> None:
     """Join ``procs``; kill any that are still alive after ``timeout`` seconds (children ignore SIGTERM)."""
     deadline = time.monotonic() + timeout
     for p in procs:

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from torch import Tensor
 
 from asyncrl.core.batch import CoreState, Rollout, empty_rollout
 from asyncrl.envs.vector import EpisodeTracker
 from asyncrl.losses.returns import fold_truncation_bootstrap
-from asyncrl.nn.model import ActorCritic
+from asyncrl.nn.model import PolicyNet
 from asyncrl.nn.numpy_policy import NumpyPolicy
 
 
@@ -40,7 +39,7 @@ class RolloutCollector:
     carries the behaviour policy's log-probabilities of its actions (for off-policy corrections such as V-trace).
     """
 
-    def __init__(self, venv, model: ActorCritic, n_steps: int, gamma: float | tuple[float, ...],
+    def __init__(self, venv, model: PolicyNet, n_steps: int, gamma: float | tuple[float, ...],
                  reward_scale: float = 1.0,
                  seed: int | None = None, record_logp: bool = False):
         self.venv, self.model, self.n_steps = venv, model, n_steps
@@ -65,7 +64,7 @@ class RolloutCollector:
                                 obs_dtype=torch.from_numpy(self.obs[:0]).dtype, logp=self.record_logp)
         model, T, B = self.model, self.n_steps, self.venv.num_envs
         obs, first, actions = out.obs.numpy(), out.first.numpy(), out.actions.numpy()
-        logps = out.behaviour_logp.numpy() if self.record_logp else None
+        logps = out.behaviour_logp.numpy() if self.record_logp and out.behaviour_logp is not None else None
         rewards = np.empty((T, B), np.float32)
         terminated = np.empty((T, B), bool)
         truncs = np.zeros((T, B), bool)
@@ -121,7 +120,7 @@ class RolloutCollector:
         return a.numpy(), logp, out.core_state
 
     @torch.no_grad()
-    def _final_values(self, final_obs: np.ndarray, state: CoreState, idx: np.ndarray) -> Tensor:
+    def _final_values(self, final_obs: np.ndarray, state: CoreState, idx: np.ndarray) -> np.ndarray:
         """``V(final_obs)`` for the truncated envs ``idx``, continuing their core state."""
         sub = None if state is None else tuple(x[idx] for x in state)
         o = torch.as_tensor(final_obs).unsqueeze(0)

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import time
 
+import torch
+
 from asyncrl.runtime.actor import Actor, actor_seed
 from asyncrl.runtime.control import NonFiniteGuard
 from asyncrl.runtime.hogwild import HogwildWorker, optimizers_state, worker_optimizers, worker_seed, worker_stats
@@ -32,10 +34,10 @@ def run_serial(setup: RunSetup) -> None:
     weights = WeightStore(list(model.parameters()))
     learner = Learner(cfg, setup.algo, model, slots, weights, version=c.updates,
                       optimizer_state=setup.optimizer_state, schedule=control.schedule)
-    actors = [Actor(cfg, setup.algo, model.spec, slots, weights, actor_seed(cfg.seed, r, c.env_steps))
-              for r in range(cfg.workers)]
-    ledger = SlotLedger(cfg.workers, cfg.slots_per_actor)
-    free = [ledger.hand_out(r) for r in range(cfg.workers)]  # each actor's free slots, oldest first
+    actors = [Actor(cfg, setup.algo, model.spec, slots, weights, actor_seed(cfg.run.seed, r, c.env_steps))
+              for r in range(cfg.runtime.workers)]
+    ledger = SlotLedger(cfg.runtime.workers, cfg.runtime.slots_per_actor)
+    free = [ledger.hand_out(r) for r in range(cfg.runtime.workers)]  # each actor's free slots, oldest first
     window = StatsWindow()
     control.extra_progress = lambda: window.progress(len(ledger.ready))
 
@@ -66,10 +68,10 @@ def run_hogwild_serial(setup: RunSetup) -> None:
     """The Hogwild algorithms in one process: the workers take turns (see the module docstring)."""
     cfg, model, control = setup.cfg, setup.model, setup.control
     c = control.counters
-    params = list(model.parameters())
+    params: list[torch.Tensor] = list(model.parameters())
     optimizers = worker_optimizers(cfg, params, setup.optimizer_state)
-    workers = [HogwildWorker(cfg, setup.algo, model, optimizers[r], worker_seed(cfg.seed, r, c.env_steps))
-               for r in range(cfg.workers)]
+    workers = [HogwildWorker(cfg, setup.algo, model, optimizers[r], worker_seed(cfg.run.seed, r, c.env_steps))
+               for r in range(cfg.runtime.workers)]
     guard = NonFiniteGuard()
     stats: dict[str, list[float]] = {}
     last_metrics = time.perf_counter()

@@ -5,12 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 
 from asyncrl.algos.base import Algorithm
-from asyncrl.config import TrainConfig, env_options
+from asyncrl.config import RunConfig, env_options
+from asyncrl.core.sections import OptimConfig
 from asyncrl.envs.vector import make_vec_env
+from asyncrl.nn.model import PolicyNet
+from asyncrl.optim.shared import make_optimizer
 from asyncrl.runtime.control import TrainingControl
+from asyncrl.runtime.rollout import RolloutCollector
 
 
 @dataclass
@@ -19,14 +22,27 @@ class RunSetup:
     (logging, tests, checkpoints, stop decisions), the optimizer state to resume from (or ``None``) and the
     dtype observations are stored in (``uint8`` for frames)."""
 
-    cfg: TrainConfig
+    cfg: RunConfig
     algo: Algorithm
-    model: nn.Module
+    model: PolicyNet
     control: TrainingControl
     optimizer_state: dict | None = None
     obs_dtype: torch.dtype = torch.float32
 
 
-def train_envs(cfg: TrainConfig, seed: int | None):
+def train_envs(cfg: RunConfig, seed: int | None):
     """The ``num_envs`` training envs of one worker, actor or synchronous run, with the env family's options."""
-    return make_vec_env(cfg.env, cfg.num_envs, seed=seed, impl=cfg.vector_env, options=env_options(cfg))
+    return make_vec_env(cfg.env, cfg.rollout.num_envs, seed=seed, impl=cfg.rollout.vector_env,
+                        options=env_options(cfg))
+
+
+def train_collector(cfg: RunConfig, algo: Algorithm, venv, model: PolicyNet, seed: int) -> RolloutCollector:
+    """The rollout collector of one worker, actor or synchronous run: ``n_steps`` per rollout, the algorithm's
+    discounts, the reward scale."""
+    return RolloutCollector(venv, model, cfg.rollout.n_steps, algo.discounts(cfg), cfg.loss.reward_scale, seed=seed,
+                            record_logp=algo.record_logp)
+
+
+def optimizer_for(cfg: OptimConfig, params: list[torch.Tensor], shared: bool):
+    """The optimizer of the ``optim`` section over ``params`` (its state in shared memory if ``shared``)."""
+    return make_optimizer(cfg.optimizer, params, cfg.lr, shared=shared, eps=cfg.optimizer_eps, alpha=cfg.rms_alpha)

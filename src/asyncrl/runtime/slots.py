@@ -11,11 +11,12 @@ the policy version that produced it and, for ``a3c-ps``, the flat gradient its a
 from __future__ import annotations
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from asyncrl.algos.base import Algorithm, gradient_actor
-from asyncrl.config import TrainConfig
+from asyncrl.config import RunConfig
 from asyncrl.core.batch import Rollout, empty_rollout
+from asyncrl.nn.model import PolicyNet
 from asyncrl.nn.spec import ModelSpec
 
 
@@ -40,9 +41,11 @@ class TrajectorySlots:
             return torch.zeros((num_slots, *t.shape), dtype=t.dtype).share_memory_()
 
         self.obs, self.first, self.actions = stacked(one.obs), stacked(one.first), stacked(one.actions)
+        assert one.behaviour_logp is not None
         self.r_t, self.discount_t, self.behaviour_logp = stacked(one.r_t), stacked(one.discount_t), \
             stacked(one.behaviour_logp)
-        self.core_h = self.core_c = None
+        self.core_h: Tensor | None = None
+        self.core_c: Tensor | None = None
         if one.core_state is not None:
             self.core_h, self.core_c = stacked(one.core_state[0]), stacked(one.core_state[1])
         self.version = torch.zeros(num_slots, dtype=torch.int64).share_memory_()
@@ -54,7 +57,7 @@ class TrajectorySlots:
 
     def rollout(self, i: int) -> Rollout:
         """Slot ``i`` as a :class:`Rollout` of views (writing to it writes to shared memory)."""
-        core = None if self.core_h is None else (self.core_h[i], self.core_c[i])
+        core = None if self.core_h is None or self.core_c is None else (self.core_h[i], self.core_c[i])
         return Rollout(self.obs[i], self.first[i], self.actions[i], self.r_t[i], self.discount_t[i], core,
                        self.behaviour_logp[i])
 
@@ -70,7 +73,8 @@ class TrajectorySlots:
                 return x.reshape(x.shape[0], -1, *x.shape[3:])
             return x.reshape(-1, *x.shape[2:])  # [k * B, ...]
 
-        core = None if self.core_h is None else (cat(self.core_h, False), cat(self.core_c, False))
+        core = None if self.core_h is None or self.core_c is None else \
+            (cat(self.core_h, False), cat(self.core_c, False))
         return Rollout(cat(self.obs), cat(self.first), cat(self.actions), cat(self.r_t), cat(self.discount_t), core,
                        cat(self.behaviour_logp))
 
@@ -134,9 +138,9 @@ class SlotLedger:
                 self.state[s] = FREE
 
 
-def build_slots(cfg: TrainConfig, algo: Algorithm, model: nn.Module, obs_dtype: torch.dtype) -> TrajectorySlots:
+def build_slots(cfg: RunConfig, algo: Algorithm, model: PolicyNet, obs_dtype: torch.dtype) -> TrajectorySlots:
     """The run's slots: ``slots_per_actor`` per actor, each ``n_steps`` x ``num_envs``, with a gradient
     buffer where the actors compute the gradients (a3c-ps)."""
     grad_size = sum(p.numel() for p in model.parameters()) if gradient_actor(algo) is not None else 0
-    return TrajectorySlots(model.spec, cfg.workers * cfg.slots_per_actor, cfg.n_steps, cfg.num_envs, obs_dtype,
-                           grad_size)
+    return TrajectorySlots(model.spec, cfg.runtime.workers * cfg.runtime.slots_per_actor, cfg.rollout.n_steps,
+                           cfg.rollout.num_envs, obs_dtype, grad_size)

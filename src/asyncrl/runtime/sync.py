@@ -7,27 +7,22 @@ import time
 
 import torch
 
-from asyncrl.optim import make_optimizer
 from asyncrl.optim.grads import TrainStep
 from asyncrl.runtime.control import NonFiniteGuard, mean_stats
-from asyncrl.runtime.rollout import RolloutCollector
-from asyncrl.runtime.setup import RunSetup, train_envs
+from asyncrl.runtime.setup import RunSetup, optimizer_for, train_collector, train_envs
 
 
 def run_sync(setup: RunSetup) -> None:
     """Collect a rollout, update, repeat, until the control says stop (then the final test and checkpoints)."""
     cfg, algo, model, control = setup.cfg, setup.algo, setup.model, setup.control
-    venv = train_envs(cfg, cfg.seed)
-    seed = cfg.seed + 7919 * control.counters.updates  # a resumed run does not replay the same episodes
-    collector = RolloutCollector(venv, model, cfg.n_steps, algo.discounts(cfg), cfg.reward_scale, seed=seed,
-                                 record_logp=algo.record_logp)
-    params = list(model.parameters())
-    optimizer = make_optimizer(cfg.optimizer, params, cfg.lr, shared=False, eps=cfg.optimizer_eps,
-                               alpha=cfg.rms_alpha)
+    venv = train_envs(cfg, cfg.run.seed)
+    seed = cfg.run.seed + 7919 * control.counters.updates  # a resumed run does not replay the same episodes
+    collector = train_collector(cfg, algo, venv, model, seed)
+    params: list[torch.Tensor] = list(model.parameters())
+    optimizer = optimizer_for(cfg.optim, params, shared=False)
     if setup.optimizer_state is not None:
         optimizer.load_state_dict(setup.optimizer_state)
-    step = TrainStep(params, optimizer, cfg.max_grad_norm)
-    loss_params = algo.loss_params(cfg)
+    step = TrainStep(params, optimizer, cfg.optim.max_grad_norm)
     generator = torch.Generator().manual_seed(seed)
     c = control.counters
     guard = NonFiniteGuard()
@@ -37,7 +32,7 @@ def run_sync(setup: RunSetup) -> None:
         while True:
             rollout = collector.collect()
             step.lr = control.schedule(c.env_steps)
-            s = algo.update(model, rollout, loss_params, step, generator)
+            s = algo.update(model, rollout, cfg, step, generator)
             c.env_steps += rollout.num_steps
             c.updates += 1
             control.episodes(c.env_steps, collector.finished, worker=0)
