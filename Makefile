@@ -14,7 +14,7 @@ $(BIN)/python:
 # A stamp file so `make` reinstalls only when the package metadata changes.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q "torch==$(TORCH_VERSION)"
-	$(BIN)/pip install -q -e ".[test,lint,atari,doom,minigrid]"
+	$(BIN)/pip install -q -e ".[test,lint,atari,doom,minigrid,ray]"
 	touch $@
 
 setup: $(VENV)/.installed
@@ -29,7 +29,7 @@ test: setup
 	$(BIN)/python -m pytest -q
 
 # Test tiers (markers, one per file: tests/conftest.py TIERS): unit (make test-fast, about 20 s), runtime,
-# e2e, faults, learning. `make test` runs them all; `make test-tier TIER=e2e` one of them.
+# e2e, faults, learning, ray. `make test` runs them all; `make test-tier TIER=e2e` one of them.
 test-fast: setup
 	$(BIN)/python -m pytest -q -m unit
 
@@ -37,8 +37,7 @@ TIER ?= unit
 test-tier: setup
 	$(BIN)/python -m pytest -q -m $(TIER)
 
-# ruff on everything; mypy as configured in pyproject.toml ([tool.mypy]: src/asyncrl, less the modules that
-# wait for the typed config tree, listed there).
+# ruff on everything; mypy on src/asyncrl as configured in pyproject.toml ([tool.mypy]).
 lint: setup
 	$(BIN)/ruff check src tests benchmarks scripts
 	$(BIN)/mypy

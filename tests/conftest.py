@@ -86,12 +86,13 @@ def run_dir(tmp_path) -> str:
 TIERS = {
     "unit": ("test_returns", "test_vtrace", "test_surrogate", "test_optim", "test_model", "test_numpy_policy",
              "test_loss_formulas", "test_rollout_truncation", "test_inputs", "test_logger", "test_classic_envs",
-             "test_hogwild_handoff", "test_config"),
+             "test_hogwild_handoff", "test_config", "test_wire"),
     "runtime": ("test_actor_learner", "test_actor_learner_runtime", "test_runtimes", "test_resume", "test_budget",
                 "test_feudal", "test_atari", "test_doom"),
     "e2e": ("test_cli", "test_api", "test_compat", "test_docs_example"),
     "faults": ("test_faults",),
     "learning": ("test_learning",),
+    "ray": ("test_ray",),
 }
 """Each test file's tier (one marker per file); a new file must be given one here."""
 _TIER_OF = {module: tier for tier, modules in TIERS.items() for module in modules}

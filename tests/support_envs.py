@@ -60,3 +60,20 @@ class NaNRewards(OneStepEpisodes):
 
     def step(self, action):
         return np.zeros(4, np.float32), float("nan"), False, False, {}
+
+
+class ExitingCartPole(CartPoleEnv):
+    """CartPole whose process exits abruptly after 300 steps of one env instance (a segfault, an OOM kill)."""
+
+    def __init__(self, render_mode=None):
+        super().__init__(render_mode=render_mode)
+        self.calls = 0
+
+    def step(self, action):
+        self.calls += 1
+        if self.calls > 300:
+            import os
+
+            os._exit(3)
+        obs, r, te, tr, info = super().step(action)
+        return obs, r, te, tr or self.calls % 200 == 0, info

@@ -51,6 +51,8 @@ from asyncrl.errors import UsageError
 
 FAMILY_NAMES = {"atari": "Atari games", "doom": "ViZDoom scenarios", "minigrid": "MiniGrid envs"}
 """How error messages name env families."""
+LEARNER_RUNTIMES = ("actor-learner", "ray")
+"""The runtimes of the actor-learner algorithms: the same actors, slots and learner, two transports."""
 
 
 # ---- the tree: build, flatten, check ----------------------------------------------------------------------
@@ -85,19 +87,19 @@ def check_run(cfg: RunConfig) -> None:
     for section in cfg.sections():
         check_section(section)
     runtime_of(algo, cfg.runtime.kind)
-    check_batch_size(cfg.rollout.num_envs, cfg.rollout.n_steps,
-                     cfg.runtime.batch_rollouts if cfg.runtime.kind == "actor-learner" else 1)
     kind = cfg.runtime.kind
+    learner = kind in LEARNER_RUNTIMES
+    check_batch_size(cfg.rollout.num_envs, cfg.rollout.n_steps, cfg.runtime.batch_rollouts if learner else 1)
     if cfg.runtime.serial and kind not in ("hogwild", "actor-learner"):
         serial_algos = dict.fromkeys((*algos_on("hogwild"), *algos_on("actor-learner")))
         raise UsageError(f"--serial applies to the Hogwild and actor-learner runtimes only "
                          f"({', '.join(serial_algos)}), not --algo {cfg.algo} (on the {kind} runtime, already "
                          f"one process)")
-    if cfg.runtime.restart_actors and kind != "actor-learner":
+    if cfg.runtime.restart_actors and not learner:
         raise UsageError(f"--restart-actors applies to the actor-learner algorithms only "
                          f"({', '.join(algos_on('actor-learner'))}), not --algo {cfg.algo}")
     r = cfg.runtime
-    if kind == "actor-learner" and r.batch_rollouts > r.workers * r.slots_per_actor:
+    if learner and r.batch_rollouts > r.workers * r.slots_per_actor:
         raise UsageError(f"--batch-rollouts {r.batch_rollouts} is more than the {r.workers * r.slots_per_actor} "
                          f"slots (--workers x --slots-per-actor) that exist; allowed: 1 to "
                          f"{r.workers * r.slots_per_actor}")
@@ -251,7 +253,12 @@ def not_applicable(name: str, algo: str, env: str) -> str | None:
         return f"{flag_of(name)} applies to {FAMILY_NAMES.get(owner.name, owner.name)} only, not --env {env}"
     users = only_for().get(name)
     if users is not None and algo not in users:
-        return f"{flag_of(name)} does not apply to --algo {algo} (it is used by: {', '.join(users)})"
+        why = f"{flag_of(name)} does not apply to --algo {algo} (it is used by: {', '.join(users)})"
+        if name in ("runtime", "ray_address") and algo in algos_on("hogwild"):
+            gradients = [a for a in algos_on("ray") if gradient_actor(ALGORITHMS[a]) is not None]
+            why += (f"; Hogwild workers share one machine's memory, so to run {algo} across machines use "
+                    f"--algo {gradients[0] if gradients else 'impala'} --runtime ray")
+        return why
     return None
 
 
@@ -287,6 +294,8 @@ def check_applicable(cfg: TrainConfig) -> None:
         if getattr(cfg, name) is not None and (why := not_applicable(name, cfg.algo, cfg.env)):
             raise UsageError(why)
     runtime = runtime_of(ALGORITHMS[cfg.algo], cfg.runtime)
+    if cfg.ray_address is not None and runtime != "ray":
+        raise UsageError(f"--ray-address applies to --runtime ray only (this run's runtime: {runtime})")
     if runtime != "hogwild" and cfg.shared_optimizer is not None:
         raise UsageError(f"--shared-optimizer does not apply to --algo {cfg.algo} --runtime {runtime} (one process, "
                          f"one optimizer)")
@@ -312,9 +321,9 @@ def resolve(cfg: TrainConfig, action_family: str) -> RunConfig:
     values = {**algo.defaults[action_family], **algo.defaults.get(cfg.env, {}), **given(cfg)}
     runtime = values["runtime"] = runtime_of(algo, values.get("runtime"))
     if "workers" not in values:
-        if runtime == "hogwild" or (runtime == "actor-learner" and gradient_actor(algo) is not None):
+        if runtime == "hogwild" or (runtime in LEARNER_RUNTIMES and gradient_actor(algo) is not None):
             values["workers"] = _usable_cores()  # (a3c-ps: the learner only applies the actors' gradients)
-        elif runtime == "actor-learner":
+        elif runtime in LEARNER_RUNTIMES:
             values["workers"] = max(1, _usable_cores() - 1)  # the learner takes a core
         else:
             values["workers"] = 1

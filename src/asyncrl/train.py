@@ -20,6 +20,7 @@ import torch
 from asyncrl.algos import get_algorithm
 from asyncrl.checkpoint import load_checkpoint
 from asyncrl.config import (
+    LEARNER_RUNTIMES,
     RESUME_OVERRIDABLE,
     RunConfig,
     TrainConfig,
@@ -44,6 +45,8 @@ from asyncrl.runtime.control import Counters, TrainingControl
 from asyncrl.runtime.evaluator import PeriodicEvaluator
 from asyncrl.runtime.hogwild import run_hogwild
 from asyncrl.runtime.procs import StopSignal, WorkerFailed, get_context
+from asyncrl.runtime.ray_runtime import RAY_COLUMNS, run_ray
+from asyncrl.runtime.ray_runtime import preflight as ray_preflight
 from asyncrl.runtime.schedule import resumed_schedule
 from asyncrl.runtime.serial import run_hogwild_serial, run_serial
 from asyncrl.runtime.setup import RunSetup
@@ -51,7 +54,7 @@ from asyncrl.runtime.stats import METRIC_COLUMNS
 from asyncrl.runtime.sync import run_sync
 
 RUNNERS: dict[str, Callable[[RunSetup], None]] = {
-    "hogwild": run_hogwild, "sync": run_sync, "actor-learner": run_actor_learner}
+    "hogwild": run_hogwild, "sync": run_sync, "actor-learner": run_actor_learner, "ray": run_ray}
 """The process runtime of each kind (:data:`asyncrl.algos.base.RUNTIMES`)."""
 SERIAL_RUNNERS: dict[str, Callable[[RunSetup], None]] = {"hogwild": run_hogwild_serial, "actor-learner": run_serial}
 """``--serial``: the same components in one process (the synchronous runtime already is one)."""
@@ -95,6 +98,11 @@ def prepare_config(cfg: TrainConfig, resume: str | None = None, given: set[str] 
         if bad:
             raise UsageError(f"--resume: cannot change {', '.join('--' + b.replace('_', '-') for b in bad)} "
                              f"of a saved run (allowed: budgets, tests, logging, workers)")
+        before = saved.runtime or get_algorithm(saved.algo).runtimes[0]  # (None in run dirs before 0.2)
+        switch = {before, changes.get("runtime", before)}
+        if len(switch) > 1 and not switch <= set(LEARNER_RUNTIMES):
+            raise UsageError(f"--resume: cannot change --runtime {before} to {changes['runtime']} (allowed: "
+                             f"between {' and '.join(LEARNER_RUNTIMES)}, whose checkpoints are the same)")
         cfg = replace(saved, **{**changes, "run_dir": resume})
         ckpt = load_checkpoint(os.path.join(resume, "checkpoints", "latest.pt"))
     obs_space, act_space = env_spaces(cfg.env, env_options(cfg))
@@ -105,6 +113,8 @@ def prepare_config(cfg: TrainConfig, resume: str | None = None, given: set[str] 
                 raise UsageError(f"--{name} applies to the MLP torso only; --env {cfg.env} uses the {torso} torso, "
                                  f"whose layers are fixed (choose one with --torso)")
     run = resolve(cfg, family_of(cfg.env).defaults_key(cfg.env, act_space))
+    if run.runtime.kind == "ray":
+        ray_preflight(run)  # before anything is written: Ray installed, the head answers
     if run.rollout.vector_env == "native":
         if run.env not in NATIVE_ENVS:
             raise UsageError(f"--vector-env native: no native version of {cfg.env!r} "
@@ -155,8 +165,10 @@ def train(cfg: TrainConfig, resume: str | None = None, given: set[str] | None = 
     runtime = rcfg.runtime.kind
     columns = ["updates", "steps_per_s", "lr", "loss/policy", "loss/value", "loss/entropy", "grad_norm",
                "skipped_updates", "policy_lag_mean", "policy_lag_max"]
-    if runtime == "actor-learner":
+    if runtime in LEARNER_RUNTIMES:
         columns += METRIC_COLUMNS
+    if runtime == "ray":
+        columns += RAY_COLUMNS
     columns += [m for m in algo.metrics if m not in columns]
     logger = RunLogger(rcfg.run.run_dir, columns,
                        tensorboard=rcfg.run.tensorboard, progress=rcfg.run.progress, time_offset=counters.wall_time_s,

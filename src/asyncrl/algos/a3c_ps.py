@@ -52,7 +52,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {k: v for k, v in A3C_DEFAULTS.items() if 
 
 
 A3C_PS = register(ActorCriticAlgorithm(
-    "a3c-ps", ("actor-learner",), DEFAULTS, fields=(*ACTOR_CRITIC_FIELDS, "batch_rollouts", "slots_per_actor",
-                                                    "max_policy_lag"),
+    "a3c-ps", ("actor-learner", "ray"), DEFAULTS,
+    fields=(*ACTOR_CRITIC_FIELDS, "batch_rollouts", "slots_per_actor", "max_policy_lag", "runtime", "ray_address"),
     actor_gradient=actor_gradient))
 """a3c-ps: A3C's loss, but the actors compute the gradients and the learner applies them in arrival order."""

@@ -216,11 +216,11 @@ class APPO:
     """APPO: the clipped surrogate on V-trace or GAE targets, PPO's epochs and minibatches (:func:`appo_update`)."""
 
     name = "appo"
-    runtimes = ("actor-learner",)
+    runtimes = ("actor-learner", "ray")
     record_logp = True
     metrics = ("appo/clip_fraction", "appo/approx_kl")
     config = APPOConfig
-    fields = (*ACTOR_CRITIC_FIELDS, *ACTOR_LEARNER_FIELDS)
+    fields = (*ACTOR_CRITIC_FIELDS, *ACTOR_LEARNER_FIELDS, "runtime", "ray_address")
     defaults = DEFAULTS
 
     def model_options(self, cfg: RunConfig) -> dict[str, Any]:

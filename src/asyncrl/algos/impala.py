@@ -78,11 +78,11 @@ class IMPALA:
     """IMPALA: :func:`impala_loss`, one optimizer step per batch of actor rollouts."""
 
     name = "impala"
-    runtimes = ("actor-learner",)
+    runtimes = ("actor-learner", "ray")
     record_logp = True
     metrics = ("vtrace/rho_mean",)
     config = VTraceConfig
-    fields = (*ACTOR_CRITIC_FIELDS, *ACTOR_LEARNER_FIELDS)
+    fields = (*ACTOR_CRITIC_FIELDS, *ACTOR_LEARNER_FIELDS, "runtime", "ray_address")
     defaults = DEFAULTS
 
     def model_options(self, cfg: RunConfig) -> dict[str, Any]:

@@ -20,8 +20,9 @@ from asyncrl import limits as L
 from asyncrl.core.settings import setting
 from asyncrl.errors import UsageError
 
-RUNTIMES = ("hogwild", "sync", "actor-learner")
-"""The transports: Hogwild worker processes, one synchronous process, actor processes and a learner."""
+RUNTIMES = ("hogwild", "sync", "actor-learner", "ray")
+"""The transports: Hogwild worker processes, one synchronous process, actor processes and a learner on this
+machine, or env runners on a Ray cluster and a learner (``runtime/ray_runtime.py``)."""
 VECTOR_IMPLS = ("auto", "native", "gymnasium")
 """``--vector-env`` choices (:mod:`asyncrl.envs.vector`)."""
 TORSOS = ("auto", "mlp", "a3c-cnn", "nature-cnn", "impala-cnn")
@@ -130,8 +131,14 @@ def check_hidden(hidden: list[int]) -> None:
 class RuntimeConfig:
     """How the work is spread: the runtime, its processes, and the actor-learner's slots, lag and device."""
 
-    kind: str = setting(choices=RUNTIMES, flat="runtime")
-    """FeUdal: ``hogwild`` (worker processes on a shared model, as A3C) or ``sync`` (one process, as A2C)."""
+    kind: str = setting(choices=RUNTIMES, flat="runtime", resume=True)
+    """impala, appo, a3c-ps: ``actor-learner`` (actor processes on this machine) or ``ray`` (env runners on a Ray
+    cluster, see ``ray_address``); FeUdal: ``hogwild`` (worker processes on a shared model, as A3C) or ``sync``
+    (one process, as A2C). A resumed run may switch between ``actor-learner`` and ``ray``."""
+    ray_address: str = setting("local", resume=True)
+    """--runtime ray: the cluster to join, ``auto`` (the one ``ray start`` runs on this machine) or ``HOST:PORT``
+    of its head; ``local`` (the default) starts a private Ray instance on this machine, bound to 127.0.0.1 and
+    shut down at the end."""
     workers: int = setting(lo=1, hi=L.MAX_WORKERS, resume=True)
     """A3C worker processes or actor processes of the actor-learner algorithms (default: the
     machine's cores; one fewer for impala and appo, whose learner takes a core). A2C runs in one

@@ -152,7 +152,7 @@ def run_actor_learner(setup: RunSetup) -> None:
                     failure = f"{desc}\n(not restarted: it failed before delivering its first rollout)"
                     break
                 window.restarts += 1
-                _note_restart(cfg.run.run_dir, desc, window.restarts)
+                note_restart(cfg.run.run_dir, desc, window.restarts)
                 h.proc.join(1.0)
                 h.conn.close()
                 start(h)
@@ -181,7 +181,7 @@ def run_actor_learner(setup: RunSetup) -> None:
     control.finish(learner.model_state, learner.optimizer_state)
 
 
-def _note_restart(run_dir: str, desc: str, n: int) -> None:
+def note_restart(run_dir: str, desc: str, n: int) -> None:
     first = desc.strip().splitlines()[-1] if desc.strip() else desc
     print(f"\nasyncrl: {desc.splitlines()[0]} ({first}); restarting it (restart {n})", file=sys.stderr, flush=True)
     with open(os.path.join(run_dir, "error.log"), "a") as f:

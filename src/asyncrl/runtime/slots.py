@@ -30,15 +30,17 @@ class TrajectorySlots:
         B: envs per actor.
         obs_dtype: dtype of the observations (uint8 frames stay uint8).
         grad_size: ``P``, the number of model parameters, when slots carry gradients (``a3c-ps``); else 0.
+        shared: in shared memory (for actor processes); a Ray runner's own one-slot buffer is not.
     """
 
     def __init__(self, spec: ModelSpec, num_slots: int, T: int, B: int, obs_dtype: torch.dtype = torch.float32,
-                 grad_size: int = 0):
+                 grad_size: int = 0, shared: bool = True):
         self.num_slots, self.T, self.B = num_slots, T, B
         one = empty_rollout(spec, T, B, obs_dtype=obs_dtype, logp=True)
 
         def stacked(t: Tensor) -> Tensor:
-            return torch.zeros((num_slots, *t.shape), dtype=t.dtype).share_memory_()
+            x = torch.zeros((num_slots, *t.shape), dtype=t.dtype)
+            return x.share_memory_() if shared else x
 
         self.obs, self.first, self.actions = stacked(one.obs), stacked(one.first), stacked(one.actions)
         assert one.behaviour_logp is not None
@@ -48,11 +50,11 @@ class TrajectorySlots:
         self.core_c: Tensor | None = None
         if one.core_state is not None:
             self.core_h, self.core_c = stacked(one.core_state[0]), stacked(one.core_state[1])
-        self.version = torch.zeros(num_slots, dtype=torch.int64).share_memory_()
+        self.version = stacked(torch.zeros((), dtype=torch.int64))
         """Policy version (learner updates) of the weights that acted in each slot."""
-        self.grads = torch.zeros((num_slots, grad_size)).share_memory_() if grad_size else None
+        self.grads = stacked(torch.zeros(grad_size)) if grad_size else None
         """``a3c-ps``: the flat, clipped gradient each slot's actor computed (``None`` otherwise)."""
-        self.grad_ok = torch.ones(num_slots, dtype=torch.bool).share_memory_()
+        self.grad_ok = stacked(torch.zeros((), dtype=torch.bool)).fill_(True)
         """``a3c-ps``: ``False`` where the gradient was not finite (the learner skips it)."""
 
     def rollout(self, i: int) -> Rollout:

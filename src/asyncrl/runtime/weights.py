@@ -24,12 +24,15 @@ from torch import Tensor
 class WeightStore:
     """Shared ``[3, P]`` buffers, their policy versions ``[3]`` and a publication counter."""
 
-    def __init__(self, params: Sequence[Tensor]):
+    def __init__(self, params: Sequence[Tensor], shared: bool = True):
         self.shapes = [tuple(p.shape) for p in params]
         self.numels = [p.numel() for p in params]
-        self.buffers = torch.zeros(3, sum(self.numels)).share_memory_()
-        self.versions = torch.full((3,), -1, dtype=torch.int64).share_memory_()
-        self.seq = torch.full((1,), -1, dtype=torch.int64).share_memory_()
+        self.buffers = torch.zeros(3, sum(self.numels))
+        self.versions = torch.full((3,), -1, dtype=torch.int64)
+        self.seq = torch.full((1,), -1, dtype=torch.int64)
+        if shared:  # (a Ray runner's own copy stays in its process)
+            for t in (self.buffers, self.versions, self.seq):
+                t.share_memory_()
         """The latest publication number (-1: none yet)."""
 
     def _views(self, b: int) -> list[Tensor]:
@@ -51,6 +54,20 @@ class WeightStore:
             torch._foreach_copy_(self._views(n % 3), [p.detach() for p in params])
         self.versions[n % 3] = version
         self.seq[0] = n
+
+    @torch.no_grad()
+    def publish_flat(self, flat: Tensor, version: int) -> None:
+        """Publish weights that arrived flattened ``[P]`` (a Ray runner's copy of the learner's), as ``version``."""
+        n = int(self.seq[0]) + 1
+        self.buffers[n % 3].copy_(flat)
+        self.versions[n % 3] = version
+        self.seq[0] = n
+
+    def latest(self) -> tuple[int, Tensor]:
+        """``(version, flat weights [P])`` of the latest publication, a view: the publisher must not be writing
+        (the Ray runtime's learner publishes in the same thread that reads)."""
+        n = int(self.seq[0])
+        return int(self.versions[n % 3]), self.buffers[n % 3]
 
     @torch.no_grad()
     def read_into(self, params: Sequence[Tensor], have: int) -> int | None:
