@@ -66,12 +66,14 @@ def train_rate(algo: str, env_id: str, seconds: float, warmup: float, extra: lis
         rates = [float(r["steps_per_s"]) for r in rows if float(r["steps_per_s"]) > 0]
         lag_mean = [float(r["policy_lag_mean"]) for r in rows if r.get("policy_lag_mean")]
         lag_max = [float(r["policy_lag_max"]) for r in rows if r.get("policy_lag_max")]
+        wire = [float(r["wire_bytes_per_step"]) for r in rows if r.get("wire_bytes_per_step")]  # --runtime ray
         with open(os.path.join(run_dir, "episodes.csv")) as f:
             rets = [float(r["episode_return"]) for r in csv.DictReader(f)][-100:]
         return {"rate": statistics.median(rates),
                 "lag_mean": statistics.mean(lag_mean) if lag_mean else float("nan"),
                 "lag_max": max(lag_max) if lag_max else float("nan"),
-                "mean100": sum(rets) / len(rets) if rets else float("nan")}
+                "mean100": sum(rets) / len(rets) if rets else float("nan"),
+                "wire": statistics.mean(wire) if wire else float("nan")}
 
 
 def main() -> None:
@@ -122,7 +124,8 @@ def main() -> None:
         for label, _ in versions:
             rs = results[label]
             rate = statistics.median(r["rate"] for r in rs)
-            print(f"| asyncrl{label} {algo} {extra} | {rate:,.0f} | {rs[0]['lag_mean']:.2f} | "
+            wire = f" [{rs[0]['wire']:,.0f} wire bytes/env step]" if rs[0]["wire"] == rs[0]["wire"] else ""
+            print(f"| asyncrl{label} {algo} {extra}{wire} | {rate:,.0f} | {rs[0]['lag_mean']:.2f} | "
                   f"{rs[0]['lag_max']:.0f} | {rs[0]['mean100']:.1f} |", flush=True)
         if args.old_src:
             new, old = (statistics.median(r["rate"] for r in results[k]) for k, _ in versions)

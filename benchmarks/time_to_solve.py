@@ -16,6 +16,7 @@ Run specs:
                     --target-return THRESH --total-steps BUDGET --max-seconds T
                     --run-dir TMP/...   then RUN_DIR/episodes.csv is read
                     (wall_time_s,env_steps,episode_return,episode_length,worker,...)
+  asyncrl:ALGO:FLAGS  the same with more flags (asyncrl:impala:--runtime ray)
   sb3:ALGO      ->  .venv-bench/bin/python benchmarks/sb3_peer.py ... (RL Zoo
                     hyperparameters; one JSON line), needs `make bench-env`
 
@@ -91,10 +92,12 @@ def run_one(spec: str, seed: int, a: argparse.Namespace, tmp: Path) -> dict[str,
                            "inrun_seconds": None, "final_mean100": None}
     if kind.startswith("asyncrl"):  # asyncrl@SRC: the code of another checkout (its src/ folder)
         src = kind.partition("@")[2]
-        run_dir = tmp / f"{algo}-seed{seed}{'-' + str(abs(hash(src))) if src else ''}"
+        algo, _, extra = algo.partition(":")  # asyncrl:ALGO:FLAGS, e.g. asyncrl:impala:--runtime ray
+        tag = "-" + str(abs(hash((src, extra)))) if src or extra else ""
+        run_dir = tmp / f"{algo}-seed{seed}{tag}"
         cmd = [a.asyncrl_bin, "train", "--algo", algo, "--env", a.env, *common,
                "--target-return", str(a.threshold), "--total-steps", str(a.budget_steps),
-               "--run-dir", str(run_dir), *shlex.split(a.asyncrl_args)]
+               "--run-dir", str(run_dir), *shlex.split(a.asyncrl_args), *shlex.split(extra)]
         wall, rc, out, err = run_timed(cmd, timeout, {**os.environ, "PYTHONPATH": src} if src else None)
         episodes = run_dir / "episodes.csv"
         if episodes.exists():

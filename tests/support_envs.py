@@ -12,10 +12,13 @@ class CrashingCartPole(CartPoleEnv):
         super().__init__(render_mode=render_mode)
         self.calls = 0
 
+    def fail(self):
+        raise RuntimeError("boom: the env crashed on purpose")
+
     def step(self, action):
         self.calls += 1
         if self.calls > 300:
-            raise RuntimeError("boom: the env crashed on purpose")
+            self.fail()
         obs, r, te, tr, info = super().step(action)
         return obs, r, te, tr or self.calls % 200 == 0, info
 
@@ -62,18 +65,10 @@ class NaNRewards(OneStepEpisodes):
         return np.zeros(4, np.float32), float("nan"), False, False, {}
 
 
-class ExitingCartPole(CartPoleEnv):
+class ExitingCartPole(CrashingCartPole):
     """CartPole whose process exits abruptly after 300 steps of one env instance (a segfault, an OOM kill)."""
 
-    def __init__(self, render_mode=None):
-        super().__init__(render_mode=render_mode)
-        self.calls = 0
+    def fail(self):
+        import os
 
-    def step(self, action):
-        self.calls += 1
-        if self.calls > 300:
-            import os
-
-            os._exit(3)
-        obs, r, te, tr, info = super().step(action)
-        return obs, r, te, tr or self.calls % 200 == 0, info
+        os._exit(3)

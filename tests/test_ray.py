@@ -166,3 +166,35 @@ def test_a_ray_run_resumes_on_the_process_runtime_and_back(cluster, run_dir):
     run_cli("train", "--resume", run_dir, "--runtime", "ray", "--ray-address", cluster.address, "--total-steps",
             "9000", *FAST, check=True, timeout=300)
     assert _latest(run_dir)["counters"]["updates"] > second["updates"]
+
+
+def test_a_run_without_address_starts_its_own_instance_even_beside_a_cluster(cluster, run_dir):
+    # Ray would join a cluster it finds on this machine; without --ray-address asyncrl must not.
+    p = run_cli("train", "--algo", "impala", "--runtime", "ray", "--workers", "1", "--total-steps", "2000", *SMALL,
+                "--run-dir", run_dir, *FAST, timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert {float(r["ray_nodes"]) for r in _rows(run_dir, "metrics.csv") if r["ray_nodes"]} == {1.0}
+    assert len([n for n in cluster.list_all_nodes() if n.remaining_processes_alive()]) == 2
+
+
+def test_a_removed_node_ends_the_run_naming_its_runner(run_dir):
+    node = dict(num_cpus=1, node_ip_address="127.0.0.1", object_store_memory=150 * 1024**2)
+    c = Cluster(initialize_head=True, head_node_args={**node, "include_dashboard": False})
+    proc = None
+    try:
+        worker = c.add_node(**node)
+        c.wait_for_nodes()
+        proc = start_cli("train", "--algo", "impala", "--runtime", "ray", "--ray-address", c.address, "--workers", "2",
+                         "--total-steps", "100000000", *SMALL, "--run-dir", run_dir, *FAST)
+        wait_for_episodes(run_dir, proc, timeout=180)
+        c.remove_node(worker)
+        t0 = time.monotonic()
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 1, err
+        assert re.search(r"runner [01] on node 127\.0\.0\.1 \(\w+\) failed", err) and "died" in err.lower()
+        assert time.monotonic() - t0 < 60
+        assert os.path.isfile(os.path.join(run_dir, "checkpoints", "latest.pt"))
+    finally:
+        if proc is not None:
+            proc.kill()
+        c.shutdown()

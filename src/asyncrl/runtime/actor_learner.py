@@ -28,6 +28,7 @@ from asyncrl.algos import get_algorithm
 from asyncrl.config import config_json, tree_from_flat
 from asyncrl.nn.spec import ModelSpec
 from asyncrl.runtime.actor import Actor, ActorReport, actor_seed
+from asyncrl.runtime.control import TrainingControl
 from asyncrl.runtime.learner import Learner, learn_full_slots
 from asyncrl.runtime.procs import WorkerFailed, child_preamble, get_context, stop_processes
 from asyncrl.runtime.setup import RunSetup
@@ -174,7 +175,14 @@ def run_actor_learner(setup: RunSetup) -> None:
             if h.conn is not None:
                 h.conn.close()
         window.log(control, len(ledger.ready), force=True)
-    if failure is not None:  # (a TrainingDiverged from the learner saves in train())
+    end_run(control, learner, failure)
+
+
+def end_run(control: TrainingControl, learner: Learner, failure: str | None) -> None:
+    """The end of an actor-learner run (processes or Ray): the final evaluation and checkpoints, or, after an
+    actor's failure, ``latest.pt`` and :class:`WorkerFailed` (a ``TrainingDiverged`` from the learner saves in
+    ``train()``)."""
+    if failure is not None:
         control.save("latest", learner.model_state(), learner.optimizer_state())
         control.logger.end_progress()
         raise WorkerFailed(failure)

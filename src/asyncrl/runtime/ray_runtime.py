@@ -40,9 +40,8 @@ from asyncrl.errors import UsageError
 from asyncrl.nn.build import make_model
 from asyncrl.nn.spec import ModelSpec
 from asyncrl.runtime.actor import Actor, ActorReport, actor_seed
-from asyncrl.runtime.actor_learner import note_restart
+from asyncrl.runtime.actor_learner import end_run, note_restart
 from asyncrl.runtime.learner import Learner, learn_full_slots
-from asyncrl.runtime.procs import WorkerFailed
 from asyncrl.runtime.setup import RunSetup
 from asyncrl.runtime.slots import SlotLedger, TrajectorySlots, build_slots
 from asyncrl.runtime.stats import StatsWindow, record_report
@@ -169,7 +168,7 @@ def connect(ray: Any, cfg: RunConfig) -> None:
                                   runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(paths)}})
     if address == "local":
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        ray.init(num_cpus=max(cfg.runtime.workers, cores), object_store_memory=LOCAL_OBJECT_STORE,
+        ray.init(address="local", num_cpus=max(cfg.runtime.workers, cores), object_store_memory=LOCAL_OBJECT_STORE,
                  _node_ip_address="127.0.0.1", **common)
         return
     try:
@@ -297,11 +296,7 @@ def _run(ray: Any, setup: RunSetup) -> None:
             if r is not None:
                 ray.kill(r, no_restart=True)
         window.log(control, len(ledger.ready), force=True)
-    if failure is not None:  # (a TrainingDiverged from the learner saves in train())
-        control.save("latest", learner.model_state(), learner.optimizer_state())
-        control.logger.end_progress()
-        raise WorkerFailed(failure)
-    control.finish(learner.model_state, learner.optimizer_state)
+    end_run(control, learner, failure)
 
 
 def _placed(ray: Any, runners: list[Any], nodes: list[str], offset: int = 0) -> str | None:
