@@ -24,6 +24,7 @@ import time
 from dataclasses import Field, asdict, dataclass, field, fields, make_dataclass
 from typing import TYPE_CHECKING, Any
 
+from asyncrl import limits as L
 from asyncrl.algos import ALGORITHMS, get_algorithm
 from asyncrl.algos.base import gradient_actor, runtime_of
 from asyncrl.core.sections import (
@@ -207,13 +208,6 @@ RESUME_OVERRIDABLE = frozenset(name for name, (f, _, _) in FLAT_FIELDS.items() i
 """Settings a resumed run may change (``resume=True`` in their section); everything else must match."""
 
 
-def _usable_cores() -> int:
-    """Cores this process may run on (respects CPU affinity, unlike ``os.cpu_count``)."""
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return os.cpu_count() or 1
-
-
 def default_run_dir(algo: str, env: str, seed: int) -> str:
     env = env.replace("/", "_").replace(":", "_")
     return os.path.join("runs", f"{algo}-{env}-s{seed}-{time.strftime('%Y%m%d-%H%M%S')}")
@@ -322,9 +316,9 @@ def resolve(cfg: TrainConfig, action_family: str) -> RunConfig:
     runtime = values["runtime"] = runtime_of(algo, values.get("runtime"))
     if "workers" not in values:
         if runtime == "hogwild" or (runtime in LEARNER_RUNTIMES and gradient_actor(algo) is not None):
-            values["workers"] = _usable_cores()  # (a3c-ps: the learner only applies the actors' gradients)
+            values["workers"] = L.usable_cores()  # (a3c-ps: the learner only applies the actors' gradients)
         elif runtime in LEARNER_RUNTIMES:
-            values["workers"] = max(1, _usable_cores() - 1)  # the learner takes a core
+            values["workers"] = max(1, L.usable_cores() - 1)  # the learner takes a core
         else:
             values["workers"] = 1
     values.setdefault("start_method", "fork" if os.name == "posix" and hasattr(os, "fork") else "spawn")

@@ -15,11 +15,12 @@ import os
 from asyncrl.errors import UsageError
 
 
-def _cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+def usable_cores() -> int:
+    """Cores this process may run on (respects CPU affinity, unlike ``os.cpu_count``)."""
+    return max(1, len(os.sched_getaffinity(0))) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-MAX_WORKERS = max(1024, 4 * _cores())
+MAX_WORKERS = max(1024, 4 * usable_cores())
 """Worker or actor processes (one process each; big machines run 16 to 256): 1024, or 4 per core on a
 machine so big that the default (one per core) would pass 1024."""
 MAX_ENVS = 65_536

@@ -37,6 +37,7 @@ from asyncrl.algos import get_algorithm
 from asyncrl.algos.base import gradient_actor
 from asyncrl.config import RunConfig, config_json, tree_from_flat
 from asyncrl.errors import UsageError
+from asyncrl.limits import usable_cores
 from asyncrl.nn.build import make_model
 from asyncrl.nn.spec import ModelSpec
 from asyncrl.runtime.actor import Actor, ActorReport, actor_seed
@@ -167,8 +168,8 @@ def connect(ray: Any, cfg: RunConfig) -> None:
     common: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False, logging_level="error",
                                   runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(paths)}})
     if address == "local":
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        ray.init(address="local", num_cpus=max(cfg.runtime.workers, cores), object_store_memory=LOCAL_OBJECT_STORE,
+        ray.init(address="local", num_cpus=max(cfg.runtime.workers, usable_cores()),
+                 object_store_memory=LOCAL_OBJECT_STORE,
                  _node_ip_address="127.0.0.1", **common)
         return
     try:
