@@ -76,7 +76,7 @@ class _Setup:
 
 
 def _correct_step(s: _Setup, lr: float):
-    return hogwild_step(s.local, s.shared_params, s.optimizer, s.collector, CFG, lr)
+    return hogwild_step(s.local, s.shared, s.optimizer, s.collector, CFG, lr)
 
 
 def _stale_step(s: _Setup, lr: float):

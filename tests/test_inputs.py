@@ -207,9 +207,10 @@ OTHERS = [
     (["plot", "run", "-o", "run/curve.png"], "-o 'run/curve.png' would overwrite the curve.png of the run"),
     (["plot", "run", "-o", "run/config.json"], "has extension '.json'"),
     (["record", "pretrained:cartpole", "-o", "empty"], "-o 'empty' is a directory (allowed: a file name ending "
-                                                       "in .gif, .png, .webp)"),
-    (["record", "pretrained:cartpole", "-o", "ep.mp4"], "-o 'ep.mp4' has extension '.mp4' (allowed: .gif, .png, "
-                                                        ".webp)"),
+                                                       "in .mp4, .gif, .png, .webp)"),
+    (["record", "pretrained:cartpole", "-o", "ep.avi"], "-o 'ep.avi' has extension '.avi' (allowed: .mp4, .gif, "
+                                                        ".png, .webp)"),
+    (["record", "pretrained:cartpole", "--max-frames", "0"], "--max-frames"),
     (["record", "pretrained:cartpole", "-o", "ep"], "-o 'ep' has no extension"),
     (["record", "pretrained:cartpole", "-o", ""], "-o must not be empty"),
     (["record", "pretrained:cartpole", "-o", "file.txt/ep.gif"], "folder 'file.txt' is a file, not a directory"),

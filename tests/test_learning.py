@@ -73,3 +73,13 @@ def test_cartpole_default_solves_and_stays_solved(tmp_path):
                       tensorboard=False, progress=False, run_dir=run_dir))
     r = solve_and_hold(run_dir, 475.0, budget=500_000, hold=500_000)
     assert r["solved"] and r["held"], r
+
+
+def test_mujoco_inverted_pendulum_reaches_900_with_normalisation(tmp_path):
+    """APPO with the MuJoCo family's defaults (observation and reward normalisation on): seeds 0-2 reached 900 in
+    108-111k env steps on 2 cores; the budget allows twice that."""
+    pytest.importorskip("mujoco", reason="the mujoco extra is not installed (pip install 'asyncrl[mujoco]')")
+    budget = 250_000
+    r = _learn("appo", "InvertedPendulum-v5", 900.0, budget, workers=1, run_dir=str(tmp_path / "ip"))
+    assert r.stop_reason.startswith("target return"), (r.stop_reason, r.mean_return_100)
+    assert r.mean_return_100 >= 900.0 and r.env_steps <= budget

@@ -48,15 +48,17 @@ def _no_new_ray_processes(before: set[int]) -> None:
 
 def test_one_runner_in_lockstep_equals_the_serial_runtime_and_leaves_no_ray_process(tmp_path):
     # One runner, one slot, one rollout per update: it always acts with the newest weights, so the Ray runtime
-    # must compute exactly what the serial runtime does; its local Ray instance is gone afterwards.
+    # must compute exactly what the serial runtime does; its local Ray instance is gone afterwards. With
+    # normalisation on, the runner's rewards are scaled by the published statistics and its returns reach the learner.
     before = _ray_procs()
     args = ["train", "--algo", "impala", "--workers", "1", "--slots-per-actor", "1", "--batch-rollouts", "1",
-            "--total-steps", "3000", *SMALL, *FAST]
+            "--total-steps", "3000", "--normalize-obs", "--normalize-reward", *SMALL, *FAST]
     p = run_cli(*args, "--runtime", "ray", "--run-dir", str(tmp_path / "ray"), timeout=300)
     assert p.returncode == 0, p.stderr
     run_cli(*args, "--serial", "--run-dir", str(tmp_path / "serial"), check=True)
     a, b = _latest(str(tmp_path / "ray")), _latest(str(tmp_path / "serial"))
     assert a["counters"]["updates"] == b["counters"]["updates"] > 100
+    assert float(a["model"]["return_norm.count"]) == a["counters"]["env_steps"]
     for k in a["model"]:
         assert torch.equal(a["model"][k], b["model"][k]), k
     rows = _rows(str(tmp_path / "ray"), "metrics.csv")

@@ -22,7 +22,7 @@ from asyncrl.evaluate import atari_protocol, run_episodes, summarize
 from asyncrl.limits import MAX_ENVS, MAX_EPISODES, MAX_SEED, need_int
 from asyncrl.paths import check_checkpoint_arg, check_output_file
 from asyncrl.plot import output_extensions, plot_runs
-from asyncrl.record import record_gif
+from asyncrl.record import record_video
 from asyncrl.runtime.procs import WorkerFailed
 from asyncrl.train import format_result, train
 
@@ -118,11 +118,14 @@ def build_parser(algo: str = "a3c", env: str = "CartPole-v1") -> argparse.Argume
     pl.add_argument("-o", "--out", default="curve.png", help="output image (.png, .pdf, .svg, ...)")
     pl.add_argument("--title", default=None)
 
-    r = sub.add_parser("record", help="record one episode as a GIF")
+    r = sub.add_parser("record", help="record one episode as an MP4 video or an animated GIF")
     r.add_argument("path", help="run dir or .pt checkpoint")
-    r.add_argument("-o", "--out", default="episode.gif", help="output file: .gif, .png (animated) or .webp")
+    r.add_argument("-o", "--out", default="episode.gif",
+                   help="output file: .mp4 (needs the video extra), .gif, .png (animated) or .webp")
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--fps", type=int, default=30)
+    r.add_argument("--max-frames", type=int, default=5000, help="record at most this many frames (the episode "
+                   "still plays to its end)")
     r.add_argument("--checkpoint", choices=["best", "latest"], default="best")
     r.add_argument("--atari-eval", choices=ATARI_EVAL, default=None, help="Atari protocol (default: the run's)")
     return p
@@ -178,11 +181,12 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 
 
 def _cmd_record(args: argparse.Namespace) -> int:
-    need_int("--seed", args.seed, 0, MAX_SEED)  # (-o and --fps: record_gif checks them before it plays)
+    need_int("--seed", args.seed, 0, MAX_SEED)  # (-o and --fps: record_video checks them before it plays)
     check_checkpoint_arg(args.path)
     _, data, model = _load(args.path, args.checkpoint)
     options, _ = atari_protocol(data["env"], _env_options(data), args.atari_eval)
-    total, frames = record_gif(model, data["env"], args.out, seed=args.seed, fps=args.fps, options=options)
+    total, frames = record_video(model, data["env"], args.out, seed=args.seed, fps=args.fps,
+                                 max_frames=args.max_frames, options=options)
     print(f"{args.out}: {frames} frames, episode return {total:.2f}")
     return 0
 

@@ -53,6 +53,8 @@ MAX_LR = 1.0
 """Learning rate: RMSprop and Adam diverge long before 1."""
 MAX_LOG_STD = 20.0
 """``|--log-std-init|``: exp(20) is 5e8, exp(-20) 2e-9."""
+MAX_FRAMES = 1_000_000
+"""``record --max-frames``."""
 MAX_FPS = 100
 """``asyncrl record --fps``: GIF frame delays are counted in hundredths of a second."""
 

@@ -1,50 +1,114 @@
-"""Play one episode with a trained policy and write it as an animated GIF (or animated PNG or WebP)."""
+"""Play one episode with a trained policy and write it as a video: MP4 (H.264, through imageio and its
+ffmpeg plugin, the ``video`` extra), or an animated GIF, PNG or WebP (Pillow)."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from asyncrl.envs.base import family_of
 from asyncrl.envs.make import make_env
+from asyncrl.envs.mujoco import MUJOCO, render_error
 from asyncrl.errors import UsageError
 from asyncrl.evaluate import play_episode
-from asyncrl.limits import MAX_FPS, need_int
+from asyncrl.limits import MAX_FPS, MAX_FRAMES, need_int
 from asyncrl.nn.model import PolicyNet
 from asyncrl.paths import check_output_file
 
-EXTENSIONS = (".gif", ".png", ".webp")
-"""Animated formats ``record`` writes (Pillow's GIF, APNG and WebP writers)."""
+ANIMATIONS = (".gif", ".png", ".webp")
+"""Animated image formats (Pillow's GIF, APNG and WebP writers; every frame is held until the end)."""
+VIDEOS = (".mp4",)
+"""Video formats (imageio-ffmpeg's H.264 writer; frames are streamed to it)."""
+EXTENSIONS = (*VIDEOS, *ANIMATIONS)
 
 
-def record_gif(model: PolicyNet, env_id: str, out: str, seed: int = 0, deterministic: bool = True,
-               fps: int = 30, max_frames: int = 5000, options: Any = None) -> tuple[float, int]:
-    """Play one episode, save its frames to ``out`` (its extension picks the format, see :data:`EXTENSIONS`;
-    missing folders are created); returns ``(episode return, frames)``."""
-    from PIL import Image
+class FrameWriter:
+    """Collects ``[H, W, 3]`` uint8 frames into ``out``: streamed to ffmpeg for ``.mp4``, held and written by
+    Pillow at :meth:`close` for the animated image formats."""
 
+    def __init__(self, out: str, fps: int):
+        self.out, self.fps, self.count = out, fps, 0
+        self.video = os.path.splitext(out)[1].lower() in VIDEOS
+        self.frames: list = []
+        self.writer: Any = None
+        if self.video:
+            try:
+                import imageio.v2 as imageio
+                import imageio_ffmpeg  # noqa: F401  (the ffmpeg binary imageio's plugin runs)
+            except ImportError:
+                raise UsageError(f"-o {out!r}: writing MP4 needs imageio and imageio-ffmpeg: "
+                                 f"pip install 'asyncrl[video]' (or write a .gif)") from None
+            os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+            # H.264 in yuv420p wants even sizes: a macro block of 2 pads an odd size by one pixel.
+            self.writer = imageio.get_writer(out, fps=fps, codec="libx264", quality=7, macro_block_size=2,
+                                             pixelformat="yuv420p", ffmpeg_log_level="error")
+
+    def add(self, frame: np.ndarray) -> None:
+        frame = np.asarray(frame, dtype=np.uint8)
+        if self.video:
+            self.writer.append_data(frame)
+        else:
+            from PIL import Image
+
+            self.frames.append(Image.fromarray(frame))
+        self.count += 1
+
+    def close(self) -> None:
+        if self.video:
+            self.writer.close()
+        elif self.frames:
+            os.makedirs(os.path.dirname(os.path.abspath(self.out)), exist_ok=True)
+            self.frames[0].save(self.out, save_all=True, append_images=self.frames[1:],
+                                duration=max(1, 1000 // self.fps), loop=0)
+
+
+def render_frames(env_id: str, env: Any) -> Callable[[], np.ndarray]:
+    """A function returning ``env``'s current ``rgb_array`` frame, with one clear line where it cannot render."""
+    def render() -> np.ndarray:
+        try:
+            frame = env.render()
+        except Exception as e:  # no OpenGL backend for MuJoCo, ...
+            if family_of(env_id) is MUJOCO:
+                raise render_error(env_id, e) from None
+            raise
+        if frame is None:
+            raise UsageError(f"--env {env_id!r} returned no rgb_array frame to record")
+        return frame
+
+    return render
+
+
+def record_video(model: PolicyNet, env_id: str, out: str, seed: int = 0, deterministic: bool = True,
+                 fps: int = 30, max_frames: int = 5000, options: Any = None) -> tuple[float, int]:
+    """Play one episode, save its first ``max_frames`` frames to ``out`` (its extension picks the format, see
+    :data:`EXTENSIONS`; missing folders are created); returns ``(episode return, frames)``. The episode is
+    played to its end either way (the return is the whole episode's)."""
     check_output_file(out, "-o", EXTENSIONS)  # before the episode is played
     need_int("--fps", fps, 1, MAX_FPS)
-
+    need_int("--max-frames", max_frames, 1, MAX_FRAMES)
     try:
         env = make_env(env_id, render_mode="rgb_array", options=options)
     except TypeError:
         raise UsageError(f"--env {env_id!r} cannot render rgb_array frames") from None
-    frames: list = []
+    render = render_frames(env_id, env)
+    writer: FrameWriter | None = None
 
     def grab() -> None:
-        if len(frames) >= max_frames:
-            return
-        frame = env.render()
-        if frame is None:
-            raise UsageError(f"--env {env_id!r} returned no rgb_array frame to record")
-        frames.append(Image.fromarray(np.asarray(frame, dtype=np.uint8)))
+        nonlocal writer
+        if writer is not None and writer.count >= max_frames:
+            return  # (rendering is the slow part: the rest of the episode plays without it)
+        frame = render()  # (the first one before the writer exists: a render error leaves no empty file)
+        if writer is None:
+            writer = FrameWriter(out, fps)
+        writer.add(frame)
 
     try:
         total = play_episode(model, env, seed, deterministic, on_step=grab)
     finally:
         env.close()
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    frames[0].save(out, save_all=True, append_images=frames[1:], duration=max(1, 1000 // fps), loop=0)
-    return total, len(frames)
+        if writer is not None:
+            writer.close()
+    return total, writer.count if writer is not None else 0

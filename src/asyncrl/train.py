@@ -130,6 +130,10 @@ def build_model(cfg: RunConfig, obs_space: gym.Space, act_space: gym.Space) -> P
                                 activation=cfg.model.activation, **extra)
     except ValueError as e:
         raise UsageError(f"--env {cfg.env!r}: {e}") from None
+    if spec.normalize_obs and (spec.torso != "mlp" or spec.obs_discrete_n):
+        what = f"the {spec.torso} torso" if spec.torso != "mlp" else "Discrete (one-hot) observations"
+        raise UsageError(f"--normalize-obs applies to MLP torsos over Box observations; --env {cfg.env} gives {what} "
+                         f"(leave --normalize-obs off)")
     return make_model(spec)
 
 

@@ -35,7 +35,8 @@ def rollout_loss(model: PolicyNet, rollout: Rollout, p: LossConfig) -> LossOutpu
     return actor_critic_loss(log_prob, entropy, v_t, adv, returns, p.value_coef, p.entropy_coef)
 
 
-ACTOR_CRITIC_FIELDS = ("lstm", "lstm_size", "log_std_init")
+ACTOR_CRITIC_FIELDS = ("lstm", "lstm_size", "log_std_init", "normalize_obs", "obs_clip", "normalize_reward",
+                       "reward_clip")
 """Model settings every algorithm but FeUdal (whose network is fixed by the paper) reads."""
 
 # Atari (any ALE game, standard preprocessing), from the papers and RL Zoo, not yet tuned here:
@@ -50,6 +51,11 @@ ACTOR_CRITIC_FIELDS = ("lstm", "lstm_size", "log_std_init")
 # steps, so 8 of 15 runs fell below 100 within 1M steps of solving; with 3e-3 the steps shrink with the
 # gradient and every run holds, at about the same speed to solve.
 #
+# MuJoCo (every gymnasium.envs.mujoco id): CleanRL's and Stable-Baselines3's continuous-control choices (64x64
+# tanh actor and critic, Adam 3e-4 decayed linearly, GAE lambda 0.95, no entropy bonus, observations and rewards
+# normalised as VecNormalize does, advantages standardised) with A2C's short rollouts; measured, not tuned, in
+# BENCHMARKS.md ("MuJoCo").
+#
 # Pendulum: short horizon (gamma 0.9), rewards scaled to ~[-1.6, 0], Adam, normalised advantages,
 # learning rate decayed linearly to 0 at total_steps (BENCHMARKS.md: more seeds solve than with a constant lr).
 PENDULUM: dict[str, Any] = dict(num_envs=32, n_steps=10, gamma=0.9, gae_lambda=0.9, lr=2e-3, reward_scale=0.1,
@@ -63,6 +69,9 @@ A3C_DEFAULTS: dict[str, dict[str, Any]] = {
     "CartPole-v1": dict(num_envs=32, n_steps=5, lr=4e-3, optimizer_eps=3e-3, entropy_coef=0.0, total_steps=500_000,
                         eval_every=50_000),
     "Pendulum-v1": PENDULUM,
+    "mujoco": dict(num_envs=4, n_steps=16, lr=3e-4, lr_schedule="linear", optimizer="adam", optimizer_eps=1e-5,
+                   gae_lambda=0.95, entropy_coef=0.0, normalize_advantages=True, normalize_obs=True,
+                   normalize_reward=True, total_steps=1_000_000, eval_every=100_000),
 }
 A2C_DEFAULTS: dict[str, dict[str, Any]] = {
     "discrete": dict(num_envs=16, n_steps=5, lr=7e-4, total_steps=1_000_000, eval_every=100_000),
@@ -72,6 +81,9 @@ A2C_DEFAULTS: dict[str, dict[str, Any]] = {
     "CartPole-v1": dict(num_envs=64, n_steps=5, lr=5e-3, optimizer_eps=3e-3, entropy_coef=0.0, total_steps=500_000,
                         eval_every=50_000),
     "Pendulum-v1": PENDULUM,
+    "mujoco": dict(num_envs=16, n_steps=16, lr=7e-4, lr_schedule="linear", optimizer="adam", optimizer_eps=1e-5,
+                   gae_lambda=0.95, entropy_coef=0.0, normalize_advantages=True, normalize_obs=True,
+                   normalize_reward=True, total_steps=1_000_000, eval_every=100_000),
 }
 
 

@@ -194,6 +194,10 @@ def appo_update(model: PolicyNet, batch: Rollout, loss: LossConfig, p: APPOConfi
 # Atari: PPO's Atari Adam 2.5e-4 and clip 0.1 (Schulman et al., 2017), one epoch (Sample Factory's default),
 # LSTM core of 256. CartPole, tuned on 2 cores (BENCHMARKS.md): one actor of 64 envs, Adam eps 1e-3 (with 1e-8,
 # 1e-5 and 1e-4 one run in 5 dropped below 210 after solving each time; halving the lr did not help).
+# MuJoCo: PPO's MuJoCo settings as CleanRL's ppo_continuous_action uses them (Huang et al., 2022: batches of
+# 2048 samples, 10 epochs of 32 minibatches, clip 0.2, Adam 3e-4 eps 1e-5 decayed linearly, GAE lambda 0.95,
+# observation and reward normalisation), as 2 rollouts of 16 envs x 64 steps per batch, on V-trace targets
+# (whose lambda is gae_lambda). HalfCheetah-v5 measured on 2 cores in BENCHMARKS.md ("MuJoCo").
 # Pendulum: the A2C settings (algos/actor_critic.py) with 64 envs, one epoch of one minibatch per batch
 # (Sample Factory's default too): more env steps than several epochs, but less wall time (BENCHMARKS.md).
 DEFAULTS: dict[str, dict[str, Any]] = {
@@ -205,6 +209,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
                   clip_range=0.1, total_steps=10_000_000, eval_every=500_000),
     "CartPole-v1": dict(num_envs=64, n_steps=10, lr=3e-3, optimizer_eps=1e-3, entropy_coef=0.0, epochs=2,
                         minibatches=2, total_steps=500_000, eval_every=50_000),
+    "mujoco": dict(num_envs=16, n_steps=64, batch_rollouts=2, lr=3e-4, lr_schedule="linear", optimizer="adam",
+                   optimizer_eps=1e-5, gae_lambda=0.95, entropy_coef=0.0, normalize_advantages=True, epochs=10,
+                   minibatches=32, normalize_obs=True, normalize_reward=True, total_steps=1_000_000,
+                   eval_every=100_000),
     "Pendulum-v1": dict(num_envs=64, n_steps=10, gamma=0.9, gae_lambda=0.9, lr=3e-3, reward_scale=0.1,
                         lr_schedule="linear", log_std_init=-0.5, optimizer="adam", optimizer_eps=1e-8,
                         normalize_advantages=True, epochs=1, minibatches=1, total_steps=2_000_000,

@@ -129,7 +129,8 @@ def runtime_of(algo: Algorithm, runtime: str | None) -> str:
 def actor_critic_options(cfg: RunConfig) -> dict[str, Any]:
     """The actor-critic network's settings (every algorithm but FeUdal)."""
     m = cfg.model
-    return dict(kind="actor-critic", lstm=m.lstm, lstm_size=m.lstm_size, log_std_init=m.log_std_init)
+    return dict(kind="actor-critic", lstm=m.lstm, lstm_size=m.lstm_size, log_std_init=m.log_std_init,
+                normalize_obs=m.normalize_obs, obs_clip=m.obs_clip, normalize_reward=cfg.loss.normalize_reward)
 
 
 def gradient_actor(algo: Algorithm) -> ActorGradients | None:

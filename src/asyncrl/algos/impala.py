@@ -61,6 +61,8 @@ ACTOR_LEARNER_FIELDS = ("batch_rollouts", "slots_per_actor", "max_policy_lag", "
 # Atari: the paper's unroll 20, RMSprop 6e-4, entropy 0.01 and gradient clip 40 (Espeholt et al., 2018),
 # but RMSprop eps 1e-5 instead of the paper's 0.01, which suits its summed losses: with asyncrl's
 # mean-reduced losses it shrank every step about 100x and Pong stayed at -20 for 3M frames. LSTM core of 256.
+# MuJoCo: the continuous-control choices of algos/actor_critic.py (Adam 3e-4 decayed linearly, V-trace lambda
+# 0.95, normalisation on) with one actor of 16 envs x 32 steps; measured, not tuned (BENCHMARKS.md, "MuJoCo").
 # CartPole, tuned on 2 cores (BENCHMARKS.md): one actor of 64 envs; RMSprop eps 5e-3 (with 1e-3 2 of 3 seeds
 # still fell after solving, with 3e-3 1 of 5 dipped to 418, and its former entropy bonus of 0.01 did not
 # stop the fall).
@@ -71,6 +73,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
                   total_steps=10_000_000, eval_every=500_000),
     "CartPole-v1": dict(num_envs=64, n_steps=10, lr=4e-3, optimizer_eps=5e-3, entropy_coef=0.0, total_steps=500_000,
                         eval_every=50_000),
+    "mujoco": dict(num_envs=16, n_steps=32, lr=3e-4, lr_schedule="linear", optimizer="adam", optimizer_eps=1e-5,
+                   gae_lambda=0.95, entropy_coef=0.0, normalize_obs=True, normalize_reward=True,
+                   total_steps=1_000_000, eval_every=100_000),
 }
 
 

@@ -30,6 +30,8 @@ class Rollout:
         core_state: the model's core state before ``obs[0]`` (``None`` without LSTM; a tuple of
             batch-first tensors otherwise).
         behaviour_logp: ``[T, B]`` ``log mu(a_t|x_t)`` of the acting policy (``None`` unless recorded).
+        returns: ``[T, B]`` the running discounted return of the raw rewards after each step (reset at episode
+            ends), what the reward normaliser learns its scale from (``None`` unless the model has one).
     """
 
     obs: Tensor
@@ -39,6 +41,7 @@ class Rollout:
     discount_t: Tensor
     core_state: CoreState
     behaviour_logp: Tensor | None = None
+    returns: Tensor | None = None
 
     @property
     def num_steps(self) -> int:
@@ -48,7 +51,7 @@ class Rollout:
 def empty_rollout(spec: Any, T: int, B: int, obs_dtype: torch.dtype = torch.float32, logp: bool = True) -> Rollout:
     """A zero-filled :class:`Rollout` of ``T`` steps and ``B`` envs for a model ``spec`` (to fill in place).
 
-    ``spec`` is a :class:`~asyncrl.nn.spec.ModelSpec` (read for its shapes only)."""
+    ``spec`` is a :class:`~asyncrl.nn.spec.ModelSpec` (read for its shapes, and whether it normalises rewards)."""
     obs_shape = tuple(spec.obs_shape)
     discrete = spec.action_kind == "discrete"
     core = None
@@ -61,4 +64,5 @@ def empty_rollout(spec: Any, T: int, B: int, obs_dtype: torch.dtype = torch.floa
                             dtype=torch.int64 if discrete else torch.float32),
         r_t=torch.zeros((T, B, *spec.value_shape)), discount_t=torch.zeros((T, B, *spec.value_shape)),
         core_state=core,
-        behaviour_logp=torch.zeros((T, B)) if logp else None)
+        behaviour_logp=torch.zeros((T, B)) if logp else None,
+        returns=torch.zeros((T, B)) if getattr(spec, "normalize_reward", False) else None)

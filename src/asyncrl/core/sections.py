@@ -115,7 +115,12 @@ class ModelConfig:
     lstm_size: int = setting(64, lo=1, hi=L.MAX_WIDTH)
     """LSTM hidden size."""
     log_std_init: float = setting(0.0, lo=-L.MAX_LOG_STD, hi=L.MAX_LOG_STD)
-    """Initial log standard deviation of Gaussian policies."""
+    """Initial log standard deviation of Gaussian policies (state-independent, learned)."""
+    normalize_obs: bool = setting(False)
+    """Standardise observations by their running mean and variance (statistics saved with the model, frozen in
+    eval); MLP torsos over Box observations."""
+    obs_clip: float = setting(10.0, lo=0.0, lo_open=True)
+    """Clip normalised observations to this many standard deviations."""
 
     def check(self) -> None:
         check_hidden(self.hidden)
@@ -194,6 +199,11 @@ class LossConfig:
     """Standardise the advantages of each update."""
     reward_scale: float = setting(1.0, lo=0.0, lo_open=True)
     """Multiply rewards by this for learning (logs report the unscaled return)."""
+    normalize_reward: bool = setting(False)
+    """Scale rewards for learning by the running standard deviation of the discounted return (as
+    VecNormalize); logs report the unscaled return."""
+    reward_clip: float = setting(10.0, lo=0.0, lo_open=True)
+    """With ``normalize_reward``: clip the scaled rewards to this."""
 
 
 SECTIONS: dict[str, type] = {"run": RunControl, "rollout": RolloutConfig, "optim": OptimConfig,

@@ -67,6 +67,13 @@ def family_of(env_id: str) -> EnvFamily:
     return next((f for f in FAMILIES if f.matches(env_id)), GENERIC[0])
 
 
+def entry_point_in(env_id: str, package: str) -> bool:
+    """Whether ``env_id`` is registered with Gymnasium with an entry point in ``package`` (a family of
+    Gymnasium's own envs: ``gymnasium.envs.mujoco``, ``gymnasium.envs.box2d``)."""
+    entry = getattr(gym.envs.registry.get(env_id), "entry_point", None)
+    return isinstance(entry, str) and entry.startswith(package + ".")
+
+
 def action_family(action_space: gym.Space) -> str:
     """``discrete`` or ``continuous``: the defaults key of a family without its own."""
     return "discrete" if isinstance(action_space, gym.spaces.Discrete) else "continuous"

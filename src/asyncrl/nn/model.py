@@ -22,6 +22,7 @@ from torch import Tensor, nn
 from asyncrl.core.batch import CoreState
 from asyncrl.nn import heads
 from asyncrl.nn.layers import mlp, orthogonal_init
+from asyncrl.nn.normalize import RunningNorm
 from asyncrl.nn.spec import ModelSpec
 from asyncrl.nn.torsos import build_torso, torso_input
 
@@ -64,6 +65,8 @@ class PolicyNet(Protocol):
 
     def parameters(self, recurse: bool = True) -> Iterator[nn.Parameter]: ...
 
+    def buffers(self, recurse: bool = True) -> Iterator[Tensor]: ...
+
     def named_parameters(self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
                          ) -> Iterator[tuple[str, nn.Parameter]]: ...
 
@@ -79,7 +82,11 @@ class PolicyNet(Protocol):
 
 
 class ActorCritic(nn.Module):
-    """MLP torso, optional LSTM core, policy and value heads. See the module docstring."""
+    """MLP torso, optional LSTM core, policy and value heads. See the module docstring.
+
+    With ``spec.normalize_obs`` the torso's input is standardised by a running normaliser, and with
+    ``spec.normalize_reward`` the model carries the return normaliser actors scale rewards by
+    (:mod:`asyncrl.nn.normalize`); both are buffers, so they are saved and published with the weights."""
 
     def __init__(self, spec: ModelSpec):
         super().__init__()
@@ -96,6 +103,8 @@ class ActorCritic(nn.Module):
         self.value_head = orthogonal_init(nn.Linear(feat, 1), 1.0)
         if spec.action_kind == "continuous":
             self.log_std = nn.Parameter(torch.full((spec.action_dim,), float(spec.log_std_init)))
+        self.obs_norm = RunningNorm((spec.obs_size,), spec.obs_clip) if spec.normalize_obs else None
+        self.return_norm = RunningNorm(()) if spec.normalize_reward else None
 
     # ---- core state -------------------------------------------------------------------
     def initial_state(self, batch: int) -> CoreState:
@@ -116,6 +125,8 @@ class ActorCritic(nn.Module):
         """
         T, B = first.shape
         x = torso_input(self.spec, obs)
+        if self.obs_norm is not None:
+            x = self.obs_norm(x)
         feats = self.torso(x)
         if self.core is not None:
             assert core_state is not None, "LSTM models need a core state"

@@ -6,7 +6,8 @@ step time of a small MLP. This evaluates the same torso and policy head with num
 update of the model (optimizer steps, copies from the shared model) is seen at once.
 ``tests/test_numpy_policy.py`` checks it against the torch forward: head outputs and ``act_logp``
 against torch's ``log_prob`` (categorical and Gaussian heads, each activation), sample frequencies
-against the policy's distribution, and in-place updates. LSTM models and one-hot observations act
+against the policy's distribution, and in-place updates (the observation normaliser's statistics included).
+LSTM models and one-hot observations act
 through torch.
 """
 
@@ -19,6 +20,7 @@ import numpy as np
 from torch import nn
 
 from asyncrl.nn.model import ActorCritic
+from asyncrl.nn.normalize import EPS
 
 _ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "tanh": np.tanh,
@@ -40,6 +42,9 @@ class NumpyPolicy:
         self.discrete = model.spec.action_kind == "discrete"
         self.log_std = np.zeros(0, np.float32) if self.discrete else model.log_std.detach().numpy()
         self.rng = np.random.default_rng(seed)
+        norm = model.obs_norm
+        self.norm = None if norm is None else (norm.mean.numpy(), norm.var.numpy(), np.float32(norm.clip))
+        """Views of the observation normaliser's statistics (updated in place by training), or ``None``."""
 
     @staticmethod
     def supports(model: object) -> TypeGuard[ActorCritic]:
@@ -49,6 +54,9 @@ class NumpyPolicy:
     def params(self, obs: np.ndarray) -> np.ndarray:
         """Head outputs ``[B, A]``: logits or Gaussian means."""
         x = obs.reshape(obs.shape[0], -1).astype(np.float32, copy=False)
+        if self.norm is not None:
+            mean, var, clip = self.norm
+            x = np.clip((x - mean) / np.sqrt(var + np.float32(EPS)), -clip, clip)
         for w, b in self.layers:
             x = self.activation(x @ w + b)
         w, b = self.head

@@ -25,6 +25,9 @@ class ModelSpec:
     lstm_size: int = 128
     separate_critic: bool = True
     log_std_init: float = 0.0
+    normalize_obs: bool = False  # a running observation normaliser (nn/normalize.py), clipped to +-obs_clip
+    obs_clip: float = 10.0
+    normalize_reward: bool = False  # a running return normaliser: actors scale rewards by its std
     torso: str = "mlp"  # "mlp", or a convolutional torso of nn/torsos.py for [C, H, W] images
     kind: str = "actor-critic"  # or "feudal" (nn/feudal.py; the fields below)
     feudal_dim: int = 256  # FeUdal: size d of the perception output, latent state and Manager LSTM

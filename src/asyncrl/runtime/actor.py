@@ -12,6 +12,7 @@ import torch
 from asyncrl.algos.base import Algorithm, gradient_actor
 from asyncrl.config import RunConfig
 from asyncrl.nn.model import ActorCritic
+from asyncrl.nn.normalize import synced_tensors
 from asyncrl.nn.spec import ModelSpec
 from asyncrl.runtime.setup import train_collector, train_envs
 from asyncrl.runtime.slots import TrajectorySlots
@@ -45,7 +46,7 @@ class Actor:
         torch.manual_seed(seed)
         self.cfg, self.slots, self.weights = cfg, slots, weights
         self.model = ActorCritic(spec)
-        self.params: list[torch.Tensor] = list(self.model.parameters())
+        self.params: list[torch.Tensor] = synced_tensors(self.model)  # weights and normaliser statistics
         self.version = -1
         self._sync()
         self.venv = train_envs(cfg, seed)

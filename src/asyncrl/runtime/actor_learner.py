@@ -26,6 +26,7 @@ from typing import Any
 
 from asyncrl.algos import get_algorithm
 from asyncrl.config import config_json, tree_from_flat
+from asyncrl.nn.normalize import synced_tensors
 from asyncrl.nn.spec import ModelSpec
 from asyncrl.runtime.actor import Actor, ActorReport, actor_seed
 from asyncrl.runtime.control import TrainingControl
@@ -87,7 +88,7 @@ def run_actor_learner(setup: RunSetup) -> None:
     ctx = get_context(cfg.runtime.start_method)
     c = control.counters
     slots = build_slots(cfg, setup.algo, model, setup.obs_dtype)
-    weights = WeightStore(list(model.parameters()))
+    weights = WeightStore(synced_tensors(model))
     learner = Learner(cfg, setup.algo, model, slots, weights, version=c.updates, optimizer_state=setup.optimizer_state,
                       schedule=control.schedule)
     stop_event = ctx.Event()

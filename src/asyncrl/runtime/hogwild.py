@@ -30,6 +30,7 @@ from asyncrl.algos.base import Algorithm
 from asyncrl.config import RunConfig, config_json, tree_from_flat
 from asyncrl.nn.build import make_model
 from asyncrl.nn.model import PolicyNet
+from asyncrl.nn.normalize import observe_rollout, synced_tensors
 from asyncrl.optim.grads import TrainStep
 from asyncrl.runtime.control import NonFiniteGuard, TrainingControl, mean_stats
 from asyncrl.runtime.procs import TrainingDiverged, WorkerFailed, child_preamble, get_context, stop_processes
@@ -38,21 +39,25 @@ from asyncrl.runtime.schedule import LrSchedule
 from asyncrl.runtime.setup import RunSetup, optimizer_for, train_collector, train_envs
 
 
-def hogwild_step(local: PolicyNet, shared_params: list[torch.Tensor], optimizer, collector: RolloutCollector,
+def hogwild_step(local: PolicyNet, shared: PolicyNet, optimizer, collector: RolloutCollector,
                  cfg: RunConfig, lr: float, algo: Algorithm = A3C,
                  generator: torch.Generator | None = None) -> tuple[int, dict[str, float]]:
     """One A3C worker iteration: sync, roll out, compute gradients, update the shared model.
 
     ``algo`` gives the update rule (default: A3C's actor-critic loss) with the hyperparameters of ``cfg``; its
-    gradients, computed on ``local``, are applied to ``shared_params``.
+    gradients, computed on ``local``, are applied to the parameters of ``shared``, and the rollout is merged
+    into ``shared``'s normalisers (if any; without a lock, as the parameters: a merge racing another worker's
+    can lose one of the two).
     Returns the number of env steps taken and the update's statistics.
     """
-    local_params: list[torch.Tensor] = list(local.parameters())
+    local_tensors, shared_tensors = synced_tensors(local), synced_tensors(shared)  # parameters, then buffers
     with torch.no_grad():
-        torch._foreach_copy_(local_params, shared_params)
+        torch._foreach_copy_(local_tensors, shared_tensors)
     rollout = collector.collect()
-    step = TrainStep(local_params, optimizer, cfg.optim.max_grad_norm, apply_to=shared_params, lr=lr)
+    n = len(list(local.parameters()))
+    step = TrainStep(local_tensors[:n], optimizer, cfg.optim.max_grad_norm, apply_to=shared_tensors[:n], lr=lr)
     stats = algo.update(local, rollout, cfg, step, generator or torch.Generator())
+    observe_rollout(shared, rollout)
     return rollout.num_steps, {**stats, "lr": lr}
 
 
@@ -73,15 +78,14 @@ class HogwildWorker:
     def __init__(self, cfg: RunConfig, algo: Algorithm, shared: PolicyNet, optimizer, seed: int):
         torch.manual_seed(seed)
         self.cfg, self.algo, self.optimizer = cfg, algo, optimizer
-        self.local = make_model(shared.spec)
-        self.shared_params: list[torch.Tensor] = list(shared.parameters())
+        self.local, self.shared = make_model(shared.spec), shared
         self.venv = train_envs(cfg, seed)
         self.collector = train_collector(cfg, algo, self.venv, self.local, seed)
         self.generator = torch.Generator().manual_seed(seed)
 
     def step(self, lr: float) -> tuple[int, dict[str, float]]:
         """One rollout and one update of the shared model at ``lr``: ``(env steps, statistics)``."""
-        return hogwild_step(self.local, self.shared_params, self.optimizer, self.collector, self.cfg, lr, self.algo,
+        return hogwild_step(self.local, self.shared, self.optimizer, self.collector, self.cfg, lr, self.algo,
                             self.generator)
 
     def take_episodes(self) -> list[tuple[float, int]]:

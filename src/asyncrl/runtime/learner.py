@@ -21,6 +21,7 @@ from asyncrl.algos.base import Algorithm, gradient_actor
 from asyncrl.config import RunConfig
 from asyncrl.core.batch import Rollout
 from asyncrl.nn.model import PolicyNet
+from asyncrl.nn.normalize import observe_rollout, synced_tensors
 from asyncrl.optim.grads import TrainStep
 from asyncrl.runtime.control import NonFiniteGuard
 from asyncrl.runtime.schedule import LrSchedule
@@ -47,7 +48,7 @@ def to_device(batch: Rollout, device: torch.device) -> Rollout:
 
     core = None if batch.core_state is None else tuple(mv(t) for t in batch.core_state)
     return Rollout(mv(batch.obs), mv(batch.first), mv(batch.actions), mv(batch.r_t), mv(batch.discount_t), core,
-                   mv(batch.behaviour_logp))
+                   mv(batch.behaviour_logp), mv(batch.returns))
 
 
 class Learner:
@@ -76,7 +77,9 @@ class Learner:
         self.train_step = TrainStep(self.params, self.optimizer, cfg.optim.max_grad_norm)
         self.gradients_from_actors = gradient_actor(algo) is not None
         """a3c-ps: the slots hold the actors' gradients, applied one by one in arrival order."""
-        self.weights.publish(self.params, self.version)
+        self.synced = synced_tensors(model)
+        """What actors copy: the parameters and the normalisers' statistics."""
+        self.weights.publish(self.synced, self.version)
 
     def model_state(self) -> dict:
         """The model's ``state_dict`` as CPU tensors."""
@@ -106,6 +109,7 @@ class Learner:
         self.train_step.lr = lr
         batch = to_device(self.slots.batch(keep), self.device)
         stats.update(self.algo.update(self.model, batch, self.cfg, self.train_step, self.generator))
+        observe_rollout(self.model, batch)  # after the update: the loss saw the statistics the actors acted with
         self._publish()
         return stats
 
@@ -114,7 +118,7 @@ class Learner:
 
     def _publish(self) -> None:
         self.version += 1
-        self.weights.publish(self.params, self.version)
+        self.weights.publish(self.synced, self.version)
 
     def _apply_gradients(self, ids: list[int], lr: float) -> dict[str, float]:
         skipped, dropped, lags = 0, 0, []
@@ -129,6 +133,7 @@ class Learner:
                 continue
             assert self.slots.grads is not None
             self.optimizer.step(self.params, grad_views(self.slots.grads[i], self.params), lr)
+            observe_rollout(self.model, self.slots.rollout(i))
             self._publish()
         return {"policy_lag_mean": sum(lags) / len(lags), "policy_lag_max": float(max(lags)),
                 "dropped_samples": float(dropped * self.slots.T * self.slots.B), "skipped_updates": float(skipped)}

@@ -39,6 +39,7 @@ from asyncrl.config import RunConfig, config_json, tree_from_flat
 from asyncrl.errors import UsageError
 from asyncrl.limits import usable_cores
 from asyncrl.nn.build import make_model
+from asyncrl.nn.normalize import synced_tensors
 from asyncrl.nn.spec import ModelSpec
 from asyncrl.runtime.actor import Actor, ActorReport, actor_seed
 from asyncrl.runtime.actor_learner import end_run, note_restart
@@ -86,11 +87,11 @@ class EnvRunner:
         cfg = tree_from_flat(json.loads(cfg_json))
         algo = get_algorithm(cfg.algo)
         spec = ModelSpec(**json.loads(spec_json))
-        params = list(make_model(spec).parameters())
-        grad_size = sum(p.numel() for p in params) if gradient_actor(algo) is not None else 0
+        model = make_model(spec)
+        grad_size = sum(p.numel() for p in model.parameters()) if gradient_actor(algo) is not None else 0
         self.slots = TrajectorySlots(spec, 1, cfg.rollout.n_steps, cfg.rollout.num_envs, getattr(torch, obs_dtype),
                                      grad_size, shared=False)
-        self.weights = WeightStore(params, shared=False)
+        self.weights = WeightStore(synced_tensors(model), shared=False)
         self.actor = Actor(cfg, algo, spec, self.slots, self.weights, seed)
 
     def node(self) -> str:
@@ -111,6 +112,7 @@ class EnvRunner:
             "first": r.first.numpy(), "actions": r.actions.numpy(), "r_t": r.r_t.numpy(),
             "discount_t": r.discount_t.numpy(),
             "logp": None if r.behaviour_logp is None else r.behaviour_logp.numpy(),
+            "returns": None if r.returns is None else r.returns.numpy(),
             "core": None if r.core_state is None else tuple(x.numpy() for x in r.core_state),
             "version": int(self.slots.version[0]),
             "grad": None if self.slots.grads is None else self.slots.grads[0].numpy(),
@@ -131,6 +133,8 @@ def fill_slot(slots: TrajectorySlots, slot: int, data: dict[str, Any]) -> None:
         np.copyto(getattr(r, name).numpy(), data[name])
     if r.behaviour_logp is not None and data["logp"] is not None:
         np.copyto(r.behaviour_logp.numpy(), data["logp"])
+    if r.returns is not None and data["returns"] is not None:
+        np.copyto(r.returns.numpy(), data["returns"])
     if r.core_state is not None and data["core"] is not None:
         for dst, src in zip(r.core_state, data["core"]):
             np.copyto(dst.numpy(), src)
@@ -195,7 +199,7 @@ def _run(ray: Any, setup: RunSetup) -> None:
     c = control.counters
     workers = cfg.runtime.workers
     slots = build_slots(cfg, setup.algo, model, setup.obs_dtype)
-    weights = WeightStore(list(model.parameters()))
+    weights = WeightStore(synced_tensors(model))
     learner = Learner(cfg, setup.algo, model, slots, weights, version=c.updates, optimizer_state=setup.optimizer_state,
                       schedule=control.schedule)
     ledger = SlotLedger(workers, cfg.runtime.slots_per_actor)

@@ -14,6 +14,7 @@ from asyncrl.core.batch import CoreState, Rollout, empty_rollout
 from asyncrl.envs.vector import EpisodeTracker
 from asyncrl.losses.returns import fold_truncation_bootstrap
 from asyncrl.nn.model import PolicyNet
+from asyncrl.nn.normalize import normalizers
 from asyncrl.nn.numpy_policy import NumpyPolicy
 
 
@@ -41,9 +42,9 @@ class RolloutCollector:
 
     def __init__(self, venv, model: PolicyNet, n_steps: int, gamma: float | tuple[float, ...],
                  reward_scale: float = 1.0,
-                 seed: int | None = None, record_logp: bool = False):
+                 seed: int | None = None, record_logp: bool = False, reward_clip: float = 10.0):
         self.venv, self.model, self.n_steps = venv, model, n_steps
-        self.gamma, self.reward_scale = gamma, reward_scale
+        self.gamma, self.reward_scale, self.reward_clip = gamma, reward_scale, reward_clip
         self.record_logp = record_logp
         B = venv.num_envs
         env_seed, act_seed, torch_seed = stream_seeds(seed)
@@ -53,12 +54,19 @@ class RolloutCollector:
         self.fast = NumpyPolicy(model, act_seed) if NumpyPolicy.supports(model) else None
         if torch_seed is not None:
             torch.manual_seed(torch_seed)  # torch's sampler (LSTM, CNN and FeUdal models act in torch)
+        self.return_norm = normalizers(model)[1]  # type: ignore[arg-type]
+        self.ret = np.zeros(B, np.float64)
+        """With a return normaliser: each env's running discounted return of the raw rewards."""
         self.tracker = EpisodeTracker(B)
         self.finished: list[tuple[float, int]] = []
         """Episodes (return, length) finished since the caller last cleared this list."""
 
     def collect(self, out: Rollout | None = None) -> Rollout:
-        """Collect ``n_steps`` steps; writes into ``out`` in place when given (e.g. a shared-memory slot)."""
+        """Collect ``n_steps`` steps; writes into ``out`` in place when given (e.g. a shared-memory slot).
+
+        With a return normaliser in the model, the rewards are scaled by its current ``1 / std`` (the statistics
+        the acting weights came with) and clipped to ``+-reward_clip``, and ``out.returns`` gets each step's
+        running discounted return for the learner to update the statistics from."""
         if out is None:
             out = empty_rollout(self.model.spec, self.n_steps, self.venv.num_envs,
                                 obs_dtype=torch.from_numpy(self.obs[:0]).dtype, logp=self.record_logp)
@@ -70,6 +78,7 @@ class RolloutCollector:
         truncs = np.zeros((T, B), bool)
         gamma = np.asarray(self.gamma, np.float32)  # [] or [K]
         v_final = np.zeros((T, B, *gamma.shape), np.float32)
+        returns = out.returns.numpy() if self.return_norm is not None and out.returns is not None else None
         start_state = state = self.core_state
         for t in range(T):
             obs[t], first[t] = self.obs, self.first
@@ -87,6 +96,10 @@ class RolloutCollector:
             else:  # an env that reports games (Atari): log whole games with their real score, not lives
                 self.finished += [(score, steps) for _, score, steps in res.games]
             rewards[t], terminated[t] = res.reward, res.terminated
+            if returns is not None:
+                self.ret = self.ret * float(self.gamma) + res.reward  # type: ignore[arg-type]
+                returns[t] = self.ret
+                self.ret[done] = 0.0
             if res.truncated.any():
                 idx = np.flatnonzero(res.truncated)
                 truncs[t, idx] = True
@@ -95,9 +108,14 @@ class RolloutCollector:
         obs[T], first[T] = self.obs, self.first
         self.core_state = state
         per_critic = (...,) + (None,) * gamma.ndim  # broadcast [T, B] over the critics' axis
+        if self.return_norm is None:
+            rewards = rewards * np.float32(self.reward_scale)
+        else:
+            scale = np.float32(self.reward_scale * self.return_norm.scale())
+            rewards = np.clip(rewards * scale, -self.reward_clip, self.reward_clip)
         discounts = torch.from_numpy((~terminated).astype(np.float32)[per_critic] * gamma)
         r_t, discount_t = fold_truncation_bootstrap(
-            torch.from_numpy(rewards * np.float32(self.reward_scale))[per_critic].expand(discounts.shape),
+            torch.from_numpy(rewards)[per_critic].expand(discounts.shape),
             discounts, torch.from_numpy(truncs)[per_critic], torch.from_numpy(v_final), torch.from_numpy(gamma))
         out.r_t.copy_(r_t)
         out.discount_t.copy_(discount_t)

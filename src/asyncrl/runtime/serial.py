@@ -16,6 +16,7 @@ import time
 
 import torch
 
+from asyncrl.nn.normalize import synced_tensors
 from asyncrl.runtime.actor import Actor, actor_seed
 from asyncrl.runtime.control import NonFiniteGuard
 from asyncrl.runtime.hogwild import HogwildWorker, optimizers_state, worker_optimizers, worker_seed, worker_stats
@@ -31,7 +32,7 @@ def run_serial(setup: RunSetup) -> None:
     cfg, model, control = setup.cfg, setup.model, setup.control
     c = control.counters
     slots = build_slots(cfg, setup.algo, model, setup.obs_dtype)
-    weights = WeightStore(list(model.parameters()))
+    weights = WeightStore(synced_tensors(model))
     learner = Learner(cfg, setup.algo, model, slots, weights, version=c.updates,
                       optimizer_state=setup.optimizer_state, schedule=control.schedule)
     actors = [Actor(cfg, setup.algo, model.spec, slots, weights, actor_seed(cfg.run.seed, r, c.env_steps))

@@ -40,7 +40,7 @@ def train_collector(cfg: RunConfig, algo: Algorithm, venv, model: PolicyNet, see
     """The rollout collector of one worker, actor or synchronous run: ``n_steps`` per rollout, the algorithm's
     discounts, the reward scale."""
     return RolloutCollector(venv, model, cfg.rollout.n_steps, algo.discounts(cfg), cfg.loss.reward_scale, seed=seed,
-                            record_logp=algo.record_logp)
+                            record_logp=algo.record_logp, reward_clip=cfg.loss.reward_clip)
 
 
 def optimizer_for(cfg: OptimConfig, params: list[torch.Tensor], shared: bool):

@@ -46,6 +46,8 @@ class TrajectorySlots:
         assert one.behaviour_logp is not None
         self.r_t, self.discount_t, self.behaviour_logp = stacked(one.r_t), stacked(one.discount_t), \
             stacked(one.behaviour_logp)
+        self.returns = None if one.returns is None else stacked(one.returns)
+        """Each step's running discounted return, for a model with a return normaliser (``None`` otherwise)."""
         self.core_h: Tensor | None = None
         self.core_c: Tensor | None = None
         if one.core_state is not None:
@@ -61,7 +63,7 @@ class TrajectorySlots:
         """Slot ``i`` as a :class:`Rollout` of views (writing to it writes to shared memory)."""
         core = None if self.core_h is None or self.core_c is None else (self.core_h[i], self.core_c[i])
         return Rollout(self.obs[i], self.first[i], self.actions[i], self.r_t[i], self.discount_t[i], core,
-                       self.behaviour_logp[i])
+                       self.behaviour_logp[i], None if self.returns is None else self.returns[i])
 
     def batch(self, ids: list[int]) -> Rollout:
         """Slots ``ids`` side by side along the env axis: a :class:`Rollout` of ``[T(+1), len(ids) * B, ...]``
@@ -78,7 +80,7 @@ class TrajectorySlots:
         core = None if self.core_h is None or self.core_c is None else \
             (cat(self.core_h, False), cat(self.core_c, False))
         return Rollout(cat(self.obs), cat(self.first), cat(self.actions), cat(self.r_t), cat(self.discount_t), core,
-                       cat(self.behaviour_logp))
+                       cat(self.behaviour_logp), None if self.returns is None else cat(self.returns))
 
 
 FREE, ACTING, FULL, LEARNING = "free", "acting", "full", "learning"

@@ -7,6 +7,7 @@ import time
 
 import torch
 
+from asyncrl.nn.normalize import observe_rollout
 from asyncrl.optim.grads import TrainStep
 from asyncrl.runtime.control import NonFiniteGuard, mean_stats
 from asyncrl.runtime.setup import RunSetup, optimizer_for, train_collector, train_envs
@@ -33,6 +34,7 @@ def run_sync(setup: RunSetup) -> None:
             rollout = collector.collect()
             step.lr = control.schedule(c.env_steps)
             s = algo.update(model, rollout, cfg, step, generator)
+            observe_rollout(model, rollout)  # the normalisers' statistics, after the update (as every runtime)
             c.env_steps += rollout.num_steps
             c.updates += 1
             control.episodes(c.env_steps, collector.finished, worker=0)

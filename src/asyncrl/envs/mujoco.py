@@ -1,0 +1,63 @@
+"""MuJoCo (the ``mujoco`` extra): Gymnasium's MuJoCo tasks (``HalfCheetah-v5``, ``Hopper-v5``, ``Walker2d-v5``,
+``Ant-v5``, ``Humanoid-v5``, ...), with the algorithms' ``mujoco`` defaults (observation and reward
+normalisation on, CleanRL's and Stable-Baselines3's 64x64 tanh MLPs for actor and critic).
+
+Rendering (``asyncrl record``, ``--capture-video``) is headless: with no display, ``MUJOCO_GL`` defaults to
+``egl``; where no GL backend works, :func:`render_error` gives the one line that says what to install.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import gymnasium as gym
+
+from asyncrl.envs.base import entry_point_in, register_family
+from asyncrl.errors import UsageError
+
+ENTRY_POINT = "gymnasium.envs.mujoco"
+
+
+def headless_gl() -> None:
+    """Pick a headless OpenGL backend for MuJoCo's renderer when there is no display (``MUJOCO_GL`` unset)."""
+    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+        os.environ.setdefault("MUJOCO_GL", "egl")
+        if os.environ["MUJOCO_GL"] in ("egl", "osmesa"):
+            os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
+
+
+def render_error(env_id: str, error: BaseException) -> UsageError:
+    """The one line for a MuJoCo env that cannot render here (no working OpenGL backend)."""
+    backend = os.environ.get("MUJOCO_GL", "glfw")
+    return UsageError(f"--env {env_id}: MuJoCo cannot render with MUJOCO_GL={backend} ({type(error).__name__}); "
+                      f"install an OpenGL backend, EGL (apt install libegl1) or OSMesa (apt install libosmesa6), "
+                      f"and set MUJOCO_GL=egl or MUJOCO_GL=osmesa")
+
+
+class MujocoFamily:
+    """The ids whose Gymnasium entry point is in ``gymnasium.envs.mujoco``."""
+
+    name = "mujoco"
+    options: type | None = None
+    option_fields: tuple[str, ...] = ()
+    frames_per_step = 1
+
+    def matches(self, env_id: str) -> bool:
+        return entry_point_in(env_id, ENTRY_POINT)
+
+    def defaults_key(self, env_id: str, action_space: gym.Space) -> str:
+        return "mujoco"
+
+    def factory(self, env_id: str, render_mode: str | None, training: bool, options: Any) -> Callable[[], gym.Env]:
+        try:
+            import mujoco  # noqa: F401
+        except ImportError:
+            raise UsageError(f"--env {env_id!r} needs MuJoCo: pip install 'asyncrl[mujoco]'") from None
+        if render_mode is not None:
+            headless_gl()
+        return lambda: gym.make(env_id, render_mode=render_mode)
+
+
+MUJOCO = register_family(MujocoFamily())

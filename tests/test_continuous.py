@@ -1,0 +1,153 @@
+"""Continuous control end to end: the MuJoCo and Box2D families through the command line (train, eval, record
+as GIF and MP4), normalisation on every runtime (statistics learned from every rollout, restored on resume),
+and the inputs it refuses."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from asyncrl.checkpoint import resolve_checkpoint_path
+
+from conftest import FAST, run_cli
+
+mujoco = pytest.importorskip("mujoco", reason="the mujoco extra is not installed (pip install 'asyncrl[mujoco]')")
+Box2D = pytest.importorskip("Box2D", reason="the box2d extra is not installed (pip install 'asyncrl[box2d]')")
+imageio = pytest.importorskip("imageio.v2", reason="the video extra is not installed (pip install 'asyncrl[video]')")
+
+
+def _ckpt(run: str, name: str = "latest") -> dict:
+    return torch.load(os.path.join(run, "checkpoints", f"{name}.pt"), weights_only=True)
+
+
+def _mp4(path: str) -> tuple[int, tuple[int, ...]]:
+    """``(frames, frame shape)`` of an MP4, decoded back with ffmpeg."""
+    reader = imageio.get_reader(path, format="FFMPEG")
+    try:
+        frames = [f for f in reader]
+    finally:
+        reader.close()
+    return len(frames), frames[0].shape
+
+
+@pytest.fixture(scope="module")
+def cheetah(tmp_path_factory) -> str:
+    """APPO on HalfCheetah-v5 with the MuJoCo family's defaults, for a few thousand steps."""
+    d = str(tmp_path_factory.mktemp("mujoco") / "cheetah")
+    run_cli("train", "--algo", "appo", "--env", "HalfCheetah-v5", "--total-steps", "4096", "--eval-every", "2048",
+            "--eval-episodes", "1", "--workers", "1", "--run-dir", d, *FAST, check=True)
+    return d
+
+
+def test_mujoco_defaults_normalise_and_the_statistics_are_saved(cheetah):
+    cfg = json.load(open(os.path.join(cheetah, "config.json")))
+    assert cfg["normalize_obs"] is True and cfg["normalize_reward"] is True and cfg["hidden"] == [64, 64]
+    ckpt = _ckpt(cheetah)
+    model, steps = ckpt["model"], ckpt["counters"]["env_steps"]
+    assert steps >= 4096
+    assert float(model["obs_norm.count"]) == steps == float(model["return_norm.count"])  # every rollout learned on
+    assert model["obs_norm.mean"].shape == (17,) and float(model["obs_norm.var"].min()) > 0
+    assert not torch.allclose(model["obs_norm.var"], torch.ones(17))  # moved from its initial value
+
+
+def test_mujoco_eval_json_and_record_gif_and_mp4(cheetah, tmp_path):
+    p = run_cli("eval", cheetah, "--episodes", "2", "--num-envs", "2", "--json", check=True)
+    res = json.loads(p.stdout)
+    assert res["episodes"] == 2 and np.isfinite(res["mean"])
+    gif, mp4 = str(tmp_path / "c.gif"), str(tmp_path / "c.mp4")
+    p = run_cli("record", cheetah, "-o", mp4, "--fps", "50", "--max-frames", "40", check=True)
+    written = int(p.stdout.split(":")[1].split("frames")[0])
+    assert written == 40  # (of HalfCheetah's 1001: the episode played on without rendering)
+    frames, shape = _mp4(mp4)
+    assert frames == written and shape == (480, 480, 3)
+    run_cli("record", cheetah, "-o", gif, "--max-frames", "30", check=True)
+    assert Image.open(gif).format == "GIF" and 10 < Image.open(gif).n_frames <= 30
+
+
+@pytest.mark.parametrize("env, extra, obs_shape", [
+    ("BipedalWalker-v3", ["--normalize-obs", "--normalize-reward"], (24,)),
+    ("CarRacing-v3", ["--n-steps", "5", "--num-envs", "2"], (3, 96, 96)),  # frames channels-first, to the CNN
+])
+def test_box2d_train_eval_record(env, extra, obs_shape, tmp_path):
+    d = str(tmp_path / "run")
+    run_cli("train", "--algo", "a2c", "--env", env, "--total-steps", "200", "--eval-every", "0", "--run-dir", d,
+            *extra, *FAST, check=True, timeout=300)
+    spec = json.loads(_ckpt(d)["model_spec"])
+    assert spec["obs_shape"] == list(obs_shape) and spec["action_kind"] == "continuous"
+    assert spec["torso"] == ("mlp" if len(obs_shape) == 1 else "a3c-cnn")
+    out = str(tmp_path / "ep.mp4")
+    p = run_cli("record", d, "-o", out, "--max-frames", "30", check=True, timeout=300)
+    written = int(p.stdout.split(":")[1].split("frames")[0])
+    frames, shape = _mp4(out)
+    assert frames == written and 1 < written <= 30 and shape[2] == 3
+
+
+@pytest.mark.parametrize("algo, extra", [
+    ("a2c", []),
+    ("a3c", ["--workers", "2", "--serial"]),
+    ("impala", ["--workers", "2", "--serial"]),
+    ("appo", ["--workers", "1"]),
+    ("a3c-ps", ["--workers", "2", "--serial"]),
+])
+def test_every_runtime_learns_the_statistics_from_every_rollout_and_resume_restores_them(algo, extra, tmp_path):
+    """The saved statistics count every env step the run learned from (so no rollout was missed or counted
+    twice, and the actors' data reached the learner); a resumed run continues them, not restarts them."""
+    d = str(tmp_path / "run")
+    args = ["--algo", algo, "--env", "Pendulum-v1", "--normalize-obs", "--normalize-reward", "--num-envs", "4",
+            "--n-steps", "8", "--eval-every", "0", "--lr-schedule", "constant", *extra, *FAST]
+    run_cli("train", *args, "--total-steps", "1024", "--run-dir", d, check=True)
+    first = _ckpt(d)
+    steps = first["counters"]["env_steps"]
+    assert float(first["model"]["obs_norm.count"]) == steps == float(first["model"]["return_norm.count"])
+    run_cli("train", "--resume", d, "--total-steps", "2048", *FAST, check=True)
+    second = _ckpt(d)
+    assert float(second["model"]["obs_norm.count"]) == second["counters"]["env_steps"] >= 2048
+
+
+def test_hogwild_workers_share_one_set_of_statistics(tmp_path):
+    """Two A3C worker processes merge into the shared model's statistics (a race may lose a merge, as a
+    Hogwild update may be lost, so this allows a few)."""
+    d = str(tmp_path / "run")
+    run_cli("train", "--algo", "a3c", "--env", "Pendulum-v1", "--normalize-obs", "--workers", "2", "--num-envs", "2",
+            "--n-steps", "8", "--total-steps", "4000", "--eval-every", "0", "--run-dir", d, *FAST, check=True)
+    ckpt = _ckpt(d)
+    steps, count = ckpt["counters"]["env_steps"], float(ckpt["model"]["obs_norm.count"])
+    assert 0.9 * steps <= count <= steps
+    # Pendulum's observations are (cos, sin, angular velocity): the statistics are those of real data.
+    mean, var = ckpt["model"]["obs_norm.mean"], ckpt["model"]["obs_norm.var"]
+    assert float(var[:2].max()) <= 1.0 and float(var[2]) > 1.0 and float(mean.abs().max()) < 8.0
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--algo", "feudal", "--env", "CartPole-v1", "--normalize-obs"], "--algo feudal"),
+    (["--algo", "a2c", "--env", "CarRacing-v3", "--normalize-obs"], "a3c-cnn torso"),
+    (["--algo", "a2c", "--env", "FrozenLake-v1", "--normalize-obs"], "Discrete"),
+    (["--algo", "a2c", "--env", "Pendulum-v1", "--obs-clip", "0"], "--obs-clip"),
+    (["--algo", "a2c", "--env", "Pendulum-v1", "--reward-clip", "-1"], "--reward-clip"),
+])
+def test_normalisation_bad_input_is_one_line_and_exit_2(args, needle, tmp_path):
+    p = run_cli("train", *args, "--total-steps", "100", "--run-dir", str(tmp_path / "r"), *FAST)
+    assert p.returncode == 2, p.stderr
+    assert needle in p.stderr and "Traceback" not in p.stderr and len(p.stderr.strip().splitlines()) == 1
+    assert not os.path.exists(tmp_path / "r")
+
+
+def test_record_refuses_an_unknown_video_format(cheetah, tmp_path):
+    p = run_cli("record", cheetah, "-o", str(tmp_path / "x.avi"))
+    assert p.returncode == 2 and ".mp4" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_the_shipped_halfcheetah_model_runs_forward_with_its_statistics():
+    """A random policy scores about -300 on HalfCheetah; the shipped model, with the normalisation statistics it
+    was trained with, runs forward (its 100-episode score is in README). Without its statistics it would not."""
+    p = run_cli("eval", "pretrained:halfcheetah", "--episodes", "4", "--num-envs", "4", "--json", check=True)
+    out = json.loads(p.stdout)
+    assert out["episodes"] == 4 and out["env"] == "HalfCheetah-v5"
+    assert out["max"] >= 1000, out
+    model = torch.load(resolve_checkpoint_path("pretrained:halfcheetah"), weights_only=True)["model"]
+    assert float(model["obs_norm.count"]) > 100_000 and not torch.allclose(model["obs_norm.var"], torch.ones(17))

@@ -1,0 +1,238 @@
+"""Observation and reward normalisation (``nn/normalize.py``) and how its statistics travel with the model.
+
+The statistics must equal a direct mean and variance over the same data however it is split (workers' rollouts
+merged one by one), be applied the same way by the torch model, the numpy acting path and ``Policy.predict``
+on raw observations, survive a checkpoint, reach the actors with the weights, and never change in evaluation.
+The reward scale is checked against a slow reference loop of the discounted return.
+"""
+
+from __future__ import annotations
+
+import os
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from asyncrl.api import Policy
+from asyncrl.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
+from asyncrl.core.batch import empty_rollout
+from asyncrl.envs.classic import PendulumVec
+from asyncrl.evaluate import run_episodes
+from asyncrl.nn.model import ActorCritic
+from asyncrl.nn.normalize import EPS, RunningNorm, observe_rollout, synced_tensors
+from asyncrl.nn.numpy_policy import NumpyPolicy
+from asyncrl.nn.spec import spec_from_spaces, spec_json
+from asyncrl.runtime.rollout import RolloutCollector
+from asyncrl.runtime.weights import WeightStore
+
+OBS = gym.spaces.Box(-np.inf, np.inf, (5,), np.float32)
+ACT = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+
+
+def _model(normalize_obs=True, normalize_reward=True, seed=0, **kw) -> ActorCritic:
+    torch.manual_seed(seed)
+    return ActorCritic(spec_from_spaces(OBS, ACT, hidden=[16, 16], normalize_obs=normalize_obs,
+                                        normalize_reward=normalize_reward, **kw))
+
+
+def _data(n: int, seed: int = 0) -> np.ndarray:
+    """Observations far from standard: offsets 0..40, scales 0.1..100."""
+    rng = np.random.default_rng(seed)
+    return (rng.normal(size=(n, 5)) * np.array([0.1, 1.0, 5.0, 30.0, 100.0]) + np.arange(5) * 10).astype(np.float32)
+
+
+def test_merged_statistics_equal_a_direct_mean_and_variance():
+    """Chunks of uneven sizes (workers' rollouts, one of them empty) merged one by one give the mean and the
+    population variance of all the data at once, and the count."""
+    x = _data(1000)
+    norm = RunningNorm((5,))
+    for chunk in np.split(x, [1, 7, 7, 300, 650]):
+        norm.update(torch.from_numpy(chunk))
+    np.testing.assert_allclose(norm.mean.numpy(), x.astype(np.float64).mean(0), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(norm.var.numpy(), x.astype(np.float64).var(0), rtol=1e-5)
+    assert float(norm.count) == 1000
+
+
+def test_scalar_statistics_of_returns():
+    r = np.random.default_rng(1).normal(3.0, 7.0, 500)
+    norm = RunningNorm(())
+    norm.update(torch.from_numpy(r[:123]))
+    norm.update(torch.from_numpy(r[123:]))
+    assert norm.scale() == pytest.approx(1.0 / np.sqrt(r.var() + EPS), rel=1e-5)
+
+
+def test_forward_standardises_and_clips():
+    norm = RunningNorm((5,), clip=3.0)
+    x = torch.from_numpy(_data(2000))
+    norm.update(x)
+    y = norm(x)
+    assert y.abs().max() <= 3.0
+    inner = (x - norm.mean).abs() < 2.5 * norm.var.sqrt()  # unclipped entries: standardised exactly
+    torch.testing.assert_close(y[inner], ((x - norm.mean) / torch.sqrt(norm.var + EPS))[inner])
+    assert abs(float(y.mean())) < 0.05 and abs(float(y.std()) - 1.0) < 0.05
+
+
+def test_observe_rollout_uses_the_rollouts_steps_not_the_bootstrap_observation():
+    """Two rollouts observed in turn give the statistics of their ``obs[:T]`` together; ``obs[T]`` (the next
+    rollout's first observation) is not counted twice."""
+    model = _model()
+    x = torch.from_numpy(_data(9 * 3, seed=2)).reshape(9, 3, 5)  # two rollouts of T=4, B=3 sharing obs[4]
+    seen = []
+    for i in range(2):
+        r = empty_rollout(model.spec, 4, 3)
+        r.obs.copy_(x[i * 4: i * 4 + 5])
+        assert r.returns is not None
+        r.returns.copy_(torch.arange(12.0).reshape(4, 3) * (i + 1))
+        observe_rollout(model, r)
+        seen.append(x[i * 4: i * 4 + 4].reshape(-1, 5))
+    want = torch.cat(seen).double()
+    assert model.obs_norm is not None and model.return_norm is not None
+    torch.testing.assert_close(model.obs_norm.mean.double(), want.mean(0), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(model.obs_norm.var.double(), want.var(0, unbiased=False), rtol=1e-5, atol=1e-4)
+    rets = torch.cat([torch.arange(12.0), torch.arange(12.0) * 2]).double()
+    assert float(model.return_norm.var) == pytest.approx(float(rets.var(unbiased=False)), rel=1e-5)
+
+
+def _trained_stats(model: ActorCritic) -> ActorCritic:
+    assert model.obs_norm is not None
+    model.obs_norm.update(torch.from_numpy(_data(500, seed=3)))
+    if model.return_norm is not None:
+        model.return_norm.update(torch.linspace(-50, 50, 100))
+    return model
+
+
+def _normalised_twin(model: ActorCritic) -> ActorCritic:
+    """The same weights in a model without normalisers (fed standardised observations by hand)."""
+    twin = ActorCritic(spec_from_spaces(OBS, ACT, hidden=[16, 16]))
+    twin.load_state_dict({k: v for k, v in model.state_dict().items() if "norm" not in k})
+    return twin
+
+
+def test_predict_on_raw_observations_equals_the_forward_on_normalised_ones():
+    model = _trained_stats(_model())
+    raw = _data(32, seed=4)
+    assert model.obs_norm is not None
+    by_hand = np.clip((raw - model.obs_norm.mean.numpy()) / np.sqrt(model.obs_norm.var.numpy() + EPS), -10, 10)
+    twin = _normalised_twin(model)
+    want, _, _ = twin.act(torch.from_numpy(by_hand), None, torch.zeros(32, dtype=torch.bool), deterministic=True)
+    got, _ = Policy(model, "x").predict(raw, deterministic=True)
+    np.testing.assert_allclose(got, np.clip(want.numpy(), -1, 1), rtol=1e-5, atol=1e-5)
+    unnormalised, _, _ = twin.act(torch.from_numpy(raw), None, torch.zeros(32, dtype=torch.bool), deterministic=True)
+    assert not np.allclose(got, np.clip(unnormalised.numpy(), -1, 1), atol=1e-3)  # the normaliser matters here
+
+
+def test_numpy_acting_path_normalises_and_sees_updates_in_place():
+    model = _trained_stats(_model())
+    policy = NumpyPolicy(model, seed=0)
+    obs = _data(16, seed=5)
+    with torch.no_grad():
+        want = model(torch.from_numpy(obs).unsqueeze(0), None, torch.zeros(1, 16, dtype=torch.bool)).params[0]
+    np.testing.assert_allclose(policy.params(obs), want.numpy(), rtol=1e-4, atol=1e-5)
+    assert model.obs_norm is not None
+    model.obs_norm.update(torch.from_numpy(_data(100, seed=6) * 3))  # training moves the statistics
+    with torch.no_grad():
+        want2 = model(torch.from_numpy(obs).unsqueeze(0), None, torch.zeros(1, 16, dtype=torch.bool)).params[0]
+    assert not torch.allclose(want, want2, atol=1e-3)
+    np.testing.assert_allclose(policy.params(obs), want2.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_checkpoint_round_trip_keeps_the_statistics(tmp_path):
+    model = _trained_stats(_model())
+    path = os.path.join(tmp_path, "m.pt")
+    save_checkpoint(path, {"model": model.state_dict(), "model_spec": spec_json(model.spec), "env": "x"})
+    loaded = model_from_checkpoint(load_checkpoint(path))
+    assert isinstance(loaded, ActorCritic) and loaded.obs_norm is not None and loaded.return_norm is not None
+    assert model.obs_norm is not None and model.return_norm is not None
+    for a, b in [(loaded.obs_norm, model.obs_norm), (loaded.return_norm, model.return_norm)]:
+        assert torch.equal(a.mean, b.mean) and torch.equal(a.var, b.var) and torch.equal(a.count, b.count)
+    obs = torch.from_numpy(_data(8, seed=7))
+    first = torch.zeros(8, dtype=torch.bool)
+    torch.testing.assert_close(loaded.act(obs, None, first, True)[0], model.act(obs, None, first, True)[0])
+
+
+def test_published_weights_carry_the_statistics():
+    """An actor's copy (``WeightStore.read_into`` of ``synced_tensors``) gets the learner's statistics."""
+    learner, actor = _trained_stats(_model(seed=0)), _model(seed=1)
+    store = WeightStore(synced_tensors(learner), shared=False)
+    store.publish(synced_tensors(learner), 5)
+    assert store.read_into(synced_tensors(actor), -1) == 5
+    for (name, a), b in zip(actor.state_dict().items(), learner.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+class _Pendulum4(PendulumVec):
+    """Pendulum with a 4-step time limit (truncations inside a rollout), 5-element observations."""
+
+    max_episode_steps = 4
+
+    def __init__(self, num_envs, seed=None):
+        super().__init__(num_envs, seed)
+        self.single_observation_space = OBS
+
+    def _advance(self, actions):
+        return super()._advance(np.asarray(actions)[:, :1])  # (the test model has two action dimensions)
+
+    def _observe(self, state):
+        th = state[:, 0]
+        return np.stack([np.cos(th), np.sin(th), state[:, 1], th, th * 2], axis=1).astype(np.float32)
+
+
+def test_collector_scales_rewards_by_the_return_std_and_records_returns():
+    """Against a reference loop: ``returns`` is ``R_t = gamma R_{t-1} + r_t`` reset after every episode end,
+    and the rewards in ``r_t`` are ``clip(r * reward_scale / sqrt(var + eps), +-reward_clip)`` (plus the
+    truncation bootstrap, which this test adds back by hand)."""
+    gamma, T, B = 0.9, 11, 3
+    model = _model()
+    assert model.return_norm is not None
+    model.return_norm.update(torch.tensor([-30.0, 10.0, 50.0]))  # var ~ 1067: scale ~ 0.031
+    venv = _Pendulum4(B, seed=0)
+    collector = RolloutCollector(venv, model, T, gamma, reward_scale=2.0, seed=0, reward_clip=0.2)
+    rewards, dones = [], []
+    step = venv.step
+
+    def spy(actions):
+        res = step(actions)
+        rewards.append(res.reward.copy())
+        dones.append(res.terminated | res.truncated)
+        return res
+
+    venv.step = spy  # type: ignore[method-assign]
+    for _ in range(2):  # the running return carries over from one rollout to the next
+        rewards.clear()
+        dones.clear()
+        start = collector.ret.copy()
+        r = collector.collect()
+        ret, want = start, []
+        for t in range(T):
+            ret = ret * gamma + rewards[t]
+            want.append(ret.copy())
+            ret[dones[t]] = 0.0
+        assert r.returns is not None
+        np.testing.assert_allclose(r.returns.numpy(), np.stack(want), rtol=1e-5)
+        scale = 2.0 / np.sqrt(float(model.return_norm.var) + EPS)
+        scaled = np.clip(np.stack(rewards) * scale, -0.2, 0.2)
+        trunc = np.stack(dones)  # Pendulum never terminates: every end is a truncation
+        assert trunc.any() and (np.abs(np.stack(rewards) * scale) > 0.2).any()  # both paths exercised
+        np.testing.assert_allclose(r.r_t.numpy()[~trunc], scaled[~trunc], rtol=1e-5, atol=1e-7)
+
+
+def test_evaluation_leaves_the_statistics_frozen():
+    """Evaluation and tests play with the saved statistics and never update them."""
+    env = gym.make("Pendulum-v1")
+    model = ActorCritic(spec_from_spaces(env.observation_space, env.action_space, normalize_obs=True))
+    assert model.obs_norm is not None
+    model.obs_norm.update(torch.randn(100, 3) * 4 + 1)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    returns = run_episodes(model, "Pendulum-v1", 2, seed=0)
+    assert len(returns) == 2
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, before[k]), k
+
+
+def test_normalisers_are_not_built_unless_asked():
+    model = _model(normalize_obs=False, normalize_reward=False)
+    assert model.obs_norm is None and model.return_norm is None
+    assert not list(model.buffers())
+    assert empty_rollout(model.spec, 2, 2).returns is None
