@@ -9,6 +9,7 @@ Rendering (``asyncrl record``, ``--capture-video``) is headless: with no display
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +27,19 @@ def headless_gl() -> None:
         os.environ.setdefault("MUJOCO_GL", "egl")
         if os.environ["MUJOCO_GL"] in ("egl", "osmesa"):
             os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
+
+
+def _warn(message: str) -> None:
+    warnings.warn(f"MuJoCo: {message}", RuntimeWarning, stacklevel=1)
+
+
+def route_warnings() -> None:
+    """Send MuJoCo's warnings to Python's ``warnings`` (each text shown once per process) instead of stderr and a
+    ``MUJOCO_LOG.TXT`` in the working folder (Gymnasium's v5 models trigger a deprecation warning on every
+    construction, once per env)."""
+    import mujoco
+
+    mujoco.set_mju_user_warning(_warn)
 
 
 def render_error(env_id: str, error: BaseException) -> UsageError:
@@ -57,7 +71,12 @@ class MujocoFamily:
             raise UsageError(f"--env {env_id!r} needs MuJoCo: pip install 'asyncrl[mujoco]'") from None
         if render_mode is not None:
             headless_gl()
-        return lambda: gym.make(env_id, render_mode=render_mode)
+
+        def make() -> gym.Env:
+            route_warnings()  # (in the process that builds the env: a worker's own MuJoCo)
+            return gym.make(env_id, render_mode=render_mode)
+
+        return make
 
 
 MUJOCO = register_family(MujocoFamily())
