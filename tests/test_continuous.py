@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ from PIL import Image
 
 from asyncrl.checkpoint import resolve_checkpoint_path
 
-from conftest import FAST, run_cli
+from conftest import ASYNCRL, FAST, cli_env, run_cli
 
 mujoco = pytest.importorskip("mujoco", reason="the mujoco extra is not installed (pip install 'asyncrl[mujoco]')")
 Box2D = pytest.importorskip("Box2D", reason="the box2d extra is not installed (pip install 'asyncrl[box2d]')")
@@ -151,3 +152,14 @@ def test_the_shipped_halfcheetah_model_runs_forward_with_its_statistics():
     assert out["max"] >= 1000, out
     model = torch.load(resolve_checkpoint_path("pretrained:halfcheetah"), weights_only=True)["model"]
     assert float(model["obs_norm.count"]) > 100_000 and not torch.allclose(model["obs_norm.var"], torch.ones(17))
+
+
+def test_no_working_gl_backend_gets_one_line_naming_what_to_install(cheetah, tmp_path):
+    """GLFW needs a display: on this headless machine MuJoCo cannot render with it, and record says what to do."""
+    env = {k: v for k, v in cli_env().items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "PYOPENGL_PLATFORM")}
+    p = subprocess.run([*ASYNCRL, "record", cheetah, "-o", str(tmp_path / "x.mp4")], capture_output=True, text=True,
+                       timeout=120, env={**env, "MUJOCO_GL": "glfw"})
+    assert p.returncode == 2, p.stderr
+    last = p.stderr.strip().splitlines()[-1]
+    assert "MUJOCO_GL=glfw" in last and "EGL" in last and "OSMesa" in last and "Traceback" not in p.stderr
+    assert not os.path.exists(tmp_path / "x.mp4")  # nothing half-written

@@ -3,7 +3,8 @@
 A checkpoint is a dict of tensors, numbers, strings and lists; nothing is unpickled as a Python
 object on load. It holds:
 
-- ``model``: the model's ``state_dict``; ``model_spec`` and ``config``: JSON strings.
+- ``model``: the model's ``state_dict``, the normalisation statistics among its buffers (``obs_norm.*``,
+  ``return_norm.*``, :mod:`asyncrl.nn.normalize`); ``model_spec`` and ``config``: JSON strings.
 - ``optimizer``: the optimizer state: the learner's, the shared one of Hogwild A3C/FeUdal, or with
   ``--no-shared-optimizer`` every worker's own statistics (``{"workers": [...]}``).
 - ``counters``: env steps, updates, episodes, wall time, the best evaluation mean, the last 100 training
