@@ -1,4 +1,4 @@
-"""Box2D (the ``box2d`` extra): ``BipedalWalker-v3``, ``LunarLander-v3`` (discrete and continuous) and
+"""Box2D (the ``box2d`` extra): ``BipedalWalker-v3``, ``LunarLander-v3``, ``LunarLanderContinuous-v3`` and
 ``CarRacing-v3``, whose ``[96, 96, 3]`` frames are turned channels-first (``[3, 96, 96]`` uint8), so that
 they go to the A3C paper's small CNN as Atari frames do."""
 
