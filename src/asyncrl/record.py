@@ -11,7 +11,6 @@ import numpy as np
 
 from asyncrl.envs.base import family_of
 from asyncrl.envs.make import make_env
-from asyncrl.envs.mujoco import MUJOCO, render_error
 from asyncrl.errors import UsageError
 from asyncrl.evaluate import play_episode
 from asyncrl.limits import MAX_FPS, MAX_FRAMES, need_int
@@ -71,9 +70,10 @@ def render_frames(env_id: str, env: Any) -> Callable[[], np.ndarray]:
         try:
             frame = env.render()
         except Exception as e:  # no OpenGL backend for MuJoCo, ...
-            if family_of(env_id) is MUJOCO:
-                raise render_error(env_id, e) from None
-            raise
+            explain = getattr(family_of(env_id), "render_error", None)
+            if explain is None:
+                raise
+            raise explain(env_id, e) from None
         if frame is None:
             raise UsageError(f"--env {env_id!r} returned no rgb_array frame to record")
         return frame

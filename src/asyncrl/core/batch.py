@@ -65,4 +65,4 @@ def empty_rollout(spec: Any, T: int, B: int, obs_dtype: torch.dtype = torch.floa
         r_t=torch.zeros((T, B, *spec.value_shape)), discount_t=torch.zeros((T, B, *spec.value_shape)),
         core_state=core,
         behaviour_logp=torch.zeros((T, B)) if logp else None,
-        returns=torch.zeros((T, B)) if getattr(spec, "normalize_reward", False) else None)
+        returns=torch.zeros((T, B)) if spec.normalize_reward else None)

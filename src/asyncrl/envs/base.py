@@ -12,7 +12,9 @@ file under ``envs/``, registers itself (:func:`register_family`) and owns:
 - ``frames_per_step``: emulator frames per agent step, for the frame counts in the logs,
 - ``factory(env_id, render_mode, training, options)``: a zero-argument env constructor,
 - optionally ``fill(env_id, options) -> options``: the defaults that depend on the id, filled in a resolved
-  config (Atari's sticky-action probability: 0 for v4 ids, 0.25 for v5).
+  config (Atari's sticky-action probability: 0 for v4 ids, 0.25 for v5),
+- optionally ``render_error(env_id, error) -> UsageError``: the one line for an env that cannot render here
+  (MuJoCo without an OpenGL backend), which ``record`` gives instead of the error.
 
 Adding an env family is one new file here (the package imports every module in it) and a README section.
 """

@@ -3,7 +3,7 @@
 normalisation on, CleanRL's and Stable-Baselines3's 64x64 tanh MLPs for actor and critic).
 
 Rendering (``asyncrl record``, ``--capture-video``) is headless: with no display, ``MUJOCO_GL`` defaults to
-``egl``; where no GL backend works, :func:`render_error` gives the one line that says what to install.
+``egl``; where no GL backend works, the family's ``render_error`` gives the one line that says what to install.
 """
 
 from __future__ import annotations
@@ -42,14 +42,6 @@ def route_warnings() -> None:
     mujoco.set_mju_user_warning(_warn)
 
 
-def render_error(env_id: str, error: BaseException) -> UsageError:
-    """The one line for a MuJoCo env that cannot render here (no working OpenGL backend)."""
-    backend = os.environ.get("MUJOCO_GL", "glfw")
-    return UsageError(f"--env {env_id}: MuJoCo cannot render with MUJOCO_GL={backend} ({type(error).__name__}); "
-                      f"install an OpenGL backend, EGL (apt install libegl1) or OSMesa (apt install libosmesa6), "
-                      f"and set MUJOCO_GL=egl or MUJOCO_GL=osmesa")
-
-
 class MujocoFamily:
     """The ids whose Gymnasium entry point is in ``gymnasium.envs.mujoco``."""
 
@@ -63,6 +55,13 @@ class MujocoFamily:
 
     def defaults_key(self, env_id: str, action_space: gym.Space) -> str:
         return "mujoco"
+
+    def render_error(self, env_id: str, error: BaseException) -> UsageError:
+        """The one line for a MuJoCo env that cannot render here (no working OpenGL backend)."""
+        backend = os.environ.get("MUJOCO_GL", "glfw")
+        return UsageError(f"--env {env_id}: MuJoCo cannot render with MUJOCO_GL={backend} ({type(error).__name__}); "
+                          f"install an OpenGL backend, EGL (apt install libegl1) or OSMesa (apt install libosmesa6), "
+                          f"and set MUJOCO_GL=egl or MUJOCO_GL=osmesa")
 
     def factory(self, env_id: str, render_mode: str | None, training: bool, options: Any) -> Callable[[], gym.Env]:
         try:

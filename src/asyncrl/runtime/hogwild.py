@@ -50,12 +50,11 @@ def hogwild_step(local: PolicyNet, shared: PolicyNet, optimizer, collector: Roll
     can lose one of the two).
     Returns the number of env steps taken and the update's statistics.
     """
-    local_tensors, shared_tensors = synced_tensors(local), synced_tensors(shared)  # parameters, then buffers
     with torch.no_grad():
-        torch._foreach_copy_(local_tensors, shared_tensors)
+        torch._foreach_copy_(synced_tensors(local), synced_tensors(shared))  # weights and normaliser statistics
     rollout = collector.collect()
-    n = len(list(local.parameters()))
-    step = TrainStep(local_tensors[:n], optimizer, cfg.optim.max_grad_norm, apply_to=shared_tensors[:n], lr=lr)
+    step = TrainStep(list(local.parameters()), optimizer, cfg.optim.max_grad_norm, apply_to=list(shared.parameters()),
+                     lr=lr)
     stats = algo.update(local, rollout, cfg, step, generator or torch.Generator())
     observe_rollout(shared, rollout)
     return rollout.num_steps, {**stats, "lr": lr}

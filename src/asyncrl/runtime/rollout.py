@@ -54,7 +54,7 @@ class RolloutCollector:
         self.fast = NumpyPolicy(model, act_seed) if NumpyPolicy.supports(model) else None
         if torch_seed is not None:
             torch.manual_seed(torch_seed)  # torch's sampler (LSTM, CNN and FeUdal models act in torch)
-        self.return_norm = normalizers(model)[1]  # type: ignore[arg-type]
+        self.return_norm = normalizers(model)[1]
         self.ret = np.zeros(B, np.float64)
         """With a return normaliser: each env's running discounted return of the raw rewards."""
         self.tracker = EpisodeTracker(B)
