@@ -359,7 +359,7 @@ def test_test_runs_during_training_follow_the_run_protocol(monkeypatch, protocol
         done = tester.wait(120)
     finally:
         tester.close()
-    assert [(steps, returns) for steps, returns, _ in done] == [(100, [score, score])]
+    assert [(steps, returns, clip) for steps, returns, _, clip in done] == [(100, [score, score], None)]
 
 
 def test_the_protocol_is_checked_and_only_for_atari():

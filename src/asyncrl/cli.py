@@ -1,4 +1,4 @@
-"""The ``asyncrl`` command: ``train``, ``eval``, ``plot``, ``record``.
+"""The ``asyncrl`` command: ``train``, ``eval``, ``plot``, ``record``, ``tune``, ``sweep``.
 
 User mistakes print one line, ``asyncrl: error: ...``, and exit with code 2 (no traceback).
 """
@@ -13,14 +13,22 @@ import sys
 from dataclasses import Field, fields
 from typing import Any
 
-from asyncrl.algos import ALGORITHMS
+from asyncrl.algos import ALGORITHMS, get_algorithm
 from asyncrl.checkpoint import load_checkpoint, model_from_checkpoint, resolve_checkpoint_path
-from asyncrl.config import RunConfig, TrainConfig, env_options, field_kind, flag_of, not_applicable
+from asyncrl.config import (
+    RunConfig,
+    TrainConfig,
+    env_options,
+    field_kind,
+    flag_of,
+    not_applicable,
+    read_config_file,
+)
 from asyncrl.envs.atari import ATARI_EVAL
 from asyncrl.errors import UsageError
 from asyncrl.evaluate import atari_protocol, run_episodes, summarize
 from asyncrl.limits import MAX_ENVS, MAX_EPISODES, MAX_SEED, need_int
-from asyncrl.paths import check_checkpoint_arg, check_output_file
+from asyncrl.paths import check_checkpoint_arg, check_output_file, check_writable_dir
 from asyncrl.plot import output_extensions, plot_runs
 from asyncrl.record import record_video
 from asyncrl.runtime.procs import WorkerFailed
@@ -100,6 +108,9 @@ def build_parser(algo: str = "a3c", env: str = "CartPole-v1") -> argparse.Argume
             groups[section] = t.add_argument_group(title, None if section is RunConfig else " ".join(doc.split()))
         _add_field(groups[section], flag, f, f.metadata["doc"].replace("%", "%%"))
     t.add_argument("--resume", metavar="DIR", default=None, help="continue the run in DIR")
+    t.add_argument("--config", metavar="FILE", default=None,
+                   help="start from the settings in FILE (JSON of flat names: a run's config.json, or the "
+                        "best_config.json of asyncrl tune); flags given here override it")
 
     e = sub.add_parser("eval", help="evaluate a run dir or checkpoint")
     e.add_argument("path", help="run dir (uses checkpoints/best.pt) or a .pt checkpoint")
@@ -117,6 +128,9 @@ def build_parser(algo: str = "a3c", env: str = "CartPole-v1") -> argparse.Argume
     pl.add_argument("run_dirs", nargs="+")
     pl.add_argument("-o", "--out", default="curve.png", help="output image (.png, .pdf, .svg, ...)")
     pl.add_argument("--title", default=None)
+    pl.add_argument("--group", default=None, metavar="FIELDS",
+                    help="one curve (mean ± std) per value of these config fields, comma-separated, e.g. algo,env "
+                         "(default: runs that differ only in their seed)")
 
     r = sub.add_parser("record", help="record one episode as an MP4 video or an animated GIF")
     r.add_argument("path", help="run dir or .pt checkpoint")
@@ -128,12 +142,122 @@ def build_parser(algo: str = "a3c", env: str = "CartPole-v1") -> argparse.Argume
                    "still plays to its end)")
     r.add_argument("--checkpoint", choices=["best", "latest"], default="best")
     r.add_argument("--atari-eval", choices=ATARI_EVAL, default=None, help="Atari protocol (default: the run's)")
+    _add_tune(sub)
+    _add_sweep(sub)
     return p
+
+
+def _add_tune(sub: Any) -> None:
+    from asyncrl.experiments.tune import OBJECTIVES
+
+    tu = sub.add_parser("tune", help="search hyperparameters with Optuna (TPE, median pruning)",
+                        description="Search hyperparameters of --algo on --env with Optuna: TPE draws each trial "
+                                    "from the algorithm's search space (or --space FILE), every trial is an "
+                                    "asyncrl train run in the study folder, and the median pruner stops poor "
+                                    "trials at their periodic evaluations. Ctrl-C stops cleanly; --resume goes on.")
+    tu.add_argument("--algo", default=None, help="the algorithm to tune (default: a3c)")
+    tu.add_argument("--env", default=None, help="the env id (default: CartPole-v1)")
+    tu.add_argument("--study", default=None, metavar="DIR",
+                    help="the study's folder: database, trial run dirs, reports (default: runs/tune-ALGO-ENV)")
+    tu.add_argument("--resume", action="store_true", help="continue the study in --study (its saved settings)")
+    tu.add_argument("--trials", type=int, default=None, help="trials in the study in all (default: 20)")
+    tu.add_argument("--jobs", type=int, default=None,
+                    help="trials at once, each on its share of the cores (default: 1)")
+    tu.add_argument("--budget-steps", type=int, default=None, help="env steps per trial (default: 100000)")
+    tu.add_argument("--evals", type=int, default=None,
+                    help="evaluations per trial: the pruner's checkpoints (default: 5)")
+    tu.add_argument("--eval-episodes", type=int, default=None, help="episodes per evaluation (default: 10)")
+    tu.add_argument("--objective", choices=OBJECTIVES, default=None,
+                    help="final-eval: the mean return of the last evaluation (maximised); time-to-target: env "
+                         "steps until the 100-episode mean reaches --target-return (minimised)")
+    tu.add_argument("--target-return", type=float, default=None, help="the target of --objective time-to-target")
+    tu.add_argument("--space", default=None, metavar="FILE",
+                    help='JSON overriding the algorithm\'s search space: {"lr": ["log", 1e-4, 1e-2], '
+                         '"n_steps": ["choice", [8, 16]], "clip_range": 0.2, "gamma": null}')
+    tu.add_argument("--storage", default=None, metavar="URL",
+                    help="an Optuna storage URL (default: SQLite in the study folder); several machines can "
+                         "share a study on PostgreSQL or MySQL")
+    tu.add_argument("--study-name", default=None, help="the study's name in its storage (default: asyncrl)")
+    tu.add_argument("--timeout", type=float, default=None,
+                    help="start no trial after this many seconds (running trials finish)")
+    tu.add_argument("--seed", type=int, default=None,
+                    help="the sampler's seed; trial k trains with seed SEED + k (default: 0)")
+
+
+def _add_sweep(sub: Any) -> None:
+    sw = sub.add_parser("sweep", help="run a grid of settings x seeds, --jobs at a time, and summarise it",
+                        description="Run every combination of --algo x --env x --set values x seeds as asyncrl "
+                                    "train runs in -o DIR; re-running skips finished runs and resumes interrupted "
+                                    "ones. Prints and writes summary.md: final eval and time to target, mean ± std "
+                                    "over seeds per group.")
+    sw.add_argument("--algo", nargs="+", default=["a3c"], help="algorithms (default: a3c)")
+    sw.add_argument("--env", nargs="+", default=["CartPole-v1"], help="env ids (default: CartPole-v1)")
+    sw.add_argument("--seeds", type=int, default=3, help="seeds per grid point: FIRST_SEED ... (default: 3)")
+    sw.add_argument("--first-seed", type=int, default=0, help="the first seed (default: 0)")
+    sw.add_argument("--set", action="append", default=[], metavar="NAME=V1,V2",
+                    help="a setting for every run (one value) or a grid axis (several), by flat name, e.g. "
+                         "--set lr=1e-3,3e-3 --set total_steps=200000; repeatable")
+    sw.add_argument("--jobs", type=int, default=1, help="runs at once, each on its share of the cores (default: 1)")
+    sw.add_argument("-o", "--out", default="runs/sweep", help="the sweep's folder (default: runs/sweep)")
+    sw.add_argument("--target", type=float, default=None,
+                    help="the summary's target return (default: --set target_return, else the env's threshold)")
+
+
+def _cmd_tune(args: argparse.Namespace) -> int:
+    from asyncrl.experiments import tune as T
+    from asyncrl.experiments.space import read_space_file
+
+    names = ("algo", "env", "trials", "jobs", "budget_steps", "evals", "eval_episodes", "objective", "target_return",
+             "storage", "study_name", "timeout", "seed")
+    given = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
+    if args.resume:
+        if args.study is None:
+            raise UsageError("--resume needs --study DIR (the study to continue)")
+        check_writable_dir(args.study, f"--study {args.study!r}")
+        fixed = sorted(set(given) - {"trials", "jobs", "timeout"}) + (["space"] if args.space else [])
+        if fixed:
+            raise UsageError(f"--resume: cannot change {', '.join('--' + f.replace('_', '-') for f in fixed)} of a "
+                             f"study (allowed: --trials, --jobs, --timeout)")
+        settings = T.resume_settings(args.study, given)
+    else:
+        algo, env = given.pop("algo", "a3c"), given.pop("env", "CartPole-v1")
+        get_algorithm(algo)
+        study = args.study or os.path.join("runs", f"tune-{algo}-{env.replace('/', '_').replace(':', '_')}")
+        check_writable_dir(study, f"--study {study!r}")
+        overrides = read_space_file(args.space) if args.space else None
+        settings = T.new_study(study, T.TuneSettings(algo=algo, env=env, **given), overrides)
+        args.study = study
+    T.run_tune(args.study, settings, resume=args.resume)
+    return 0
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from asyncrl.experiments import sweep as S
+
+    need_int("--seeds", args.seeds, 1, 10_000)
+    need_int("--first-seed", args.first_seed, 0, MAX_SEED - args.seeds + 1)
+    for algo in args.algo:
+        get_algorithm(algo)
+    check_writable_dir(args.out, f"-o {args.out!r}")
+    axes = S.parse_set(args.set)
+    runs = S.grid(list(dict.fromkeys(args.algo)), list(dict.fromkeys(args.env)), axes,
+                  list(range(args.first_seed, args.first_seed + args.seeds)))
+    S.preflight(runs)
+    outcomes = S.run_sweep(args.out, runs, args.jobs)
+    print("\n" + S.write_summary(args.out, runs, args.target))
+    print(f"summary: {os.path.join(args.out, 'summary.md')}")
+    return 1 if "failed" in outcomes.values() else 0
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
     given = {f.name for f in fields(TrainConfig) if hasattr(args, f.name)}
-    cfg = TrainConfig(**{k: getattr(args, k) for k in given})
+    values = {k: getattr(args, k) for k in given}
+    if args.config is not None:
+        if args.resume is not None:
+            raise UsageError("--config does not apply with --resume (a resumed run keeps its saved config)")
+        values = {**read_config_file(args.config), **values}
+        given |= set(values)
+    cfg = TrainConfig(**values)
     try:
         result = train(cfg, resume=args.resume, given=given)
     except WorkerFailed as e:
@@ -176,7 +300,10 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 def _cmd_plot(args: argparse.Namespace) -> int:
     check_output_file(args.out, "-o", output_extensions())  # also: not a file of a run (plot_runs allows that)
-    print(plot_runs(args.run_dirs, args.out, title=args.title))
+    group = [g.strip() for g in args.group.split(",") if g.strip()] if args.group is not None else None
+    if group is not None and not group:
+        raise UsageError("--group needs at least one config field, e.g. --group algo,env")
+    print(plot_runs(args.run_dirs, args.out, title=args.title, group_by=group))
     return 0
 
 
@@ -197,16 +324,17 @@ def _algo_and_env(argv: list[str]) -> tuple[str, str]:
     if argv[0] != "train":
         return "a3c", "CartPole-v1"
     pre = argparse.ArgumentParser(add_help=False)
-    for flag in ("--algo", "--env", "--resume"):
+    for flag in ("--algo", "--env", "--resume", "--config"):
         pre.add_argument(flag)
     known, _ = pre.parse_known_args(argv[1:])
     saved: dict[str, Any] = {}
-    if known.resume:
+    source = os.path.join(known.resume, "config.json") if known.resume else known.config
+    if source:
         try:
-            with open(os.path.join(known.resume, "config.json")) as f:
+            with open(source) as f:
                 saved = json.load(f)
         except (OSError, ValueError):
-            saved = {}  # (train reports a missing or broken run dir)
+            saved = {}  # (train reports a missing or broken run dir or config file)
     if not isinstance(saved, dict):
         saved = {}
     algo, env = str(known.algo or saved.get("algo") or "a3c"), str(known.env or saved.get("env") or "CartPole-v1")
@@ -226,7 +354,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         build_parser().print_help()
         return 2
-    handlers = {"train": _cmd_train, "eval": _cmd_eval, "plot": _cmd_plot, "record": _cmd_record}
+    handlers = {"train": _cmd_train, "eval": _cmd_eval, "plot": _cmd_plot, "record": _cmd_record,
+                "tune": _cmd_tune, "sweep": _cmd_sweep}
     try:
         return handlers[args.command](args)
     except UsageError as e:

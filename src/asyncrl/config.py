@@ -208,6 +208,32 @@ RESUME_OVERRIDABLE = frozenset(name for name, (f, _, _) in FLAT_FIELDS.items() i
 """Settings a resumed run may change (``resume=True`` in their section); everything else must match."""
 
 
+def read_config_file(path: str) -> dict[str, Any]:
+    """The settings in a config file (``asyncrl train --config FILE``): a JSON object of flat names, e.g. a run's
+    ``config.json`` or ``asyncrl tune``'s ``best_config.json``. Unknown names and unreadable files raise a
+    one-line :class:`UsageError`; the values are checked as flags' are, when the run is prepared."""
+    if not isinstance(path, str) or not path:
+        raise UsageError("--config must name a JSON file of settings")
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        raise UsageError(f"--config {path!r} does not exist (give a JSON file of settings)") from None
+    except IsADirectoryError:
+        raise UsageError(f"--config {path!r} is a directory (give a JSON file such as a run's config.json)") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise UsageError(f"--config {path!r} cannot be read ({type(e).__name__})") from None
+    except ValueError as e:
+        raise UsageError(f"--config {path!r} is not valid JSON ({e})") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"--config {path!r} must hold a JSON object of settings, e.g. {{\"lr\": 0.001}}")
+    unknown = sorted(set(data) - set(FLAT_FIELDS))
+    if unknown:
+        raise UsageError(f"--config {path!r}: unknown setting(s) {', '.join(unknown)} (allowed: the flat names of "
+                         f"'asyncrl train --help', flags without --)")
+    return data
+
+
 def default_run_dir(algo: str, env: str, seed: int) -> str:
     env = env.replace("/", "_").replace(":", "_")
     return os.path.join("runs", f"{algo}-{env}-s{seed}-{time.strftime('%Y%m%d-%H%M%S')}")

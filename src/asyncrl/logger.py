@@ -1,6 +1,8 @@
-"""One logger for a run: ``episodes.csv``, ``metrics.csv``, ``evals.csv``, TensorBoard, the progress line.
+"""One logger for a run: ``episodes.csv``, ``metrics.csv``, ``evals.csv``, TensorBoard, Weights & Biases,
+the progress line.
 
-Log keys are namespaced (``charts/``, ``loss/``, ``test/``) as in CleanRL, so TensorBoard groups them.
+Log keys are namespaced (``charts/``, ``loss/``, ``eval/``) as in CleanRL, so TensorBoard groups them; W&B gets
+the same keys at the same env steps (its ``global_step`` axis), plus the config, the videos and the curve.
 """
 
 from __future__ import annotations
@@ -8,10 +10,13 @@ from __future__ import annotations
 import csv
 import math
 import os
+import secrets
 import sys
 import time
 from collections import deque
+from typing import Any
 
+from asyncrl.errors import UsageError
 from asyncrl.evaluate import summarize
 
 EPISODE_COLUMNS = ["wall_time_s", "env_steps", "episode_return", "episode_length", "worker", "frames"]
@@ -54,11 +59,53 @@ def _fmt(v) -> str:
     return str(v)
 
 
+WANDB_ID_FILE = os.path.join("wandb", "asyncrl-run-id")
+"""Where a run dir keeps its W&B run id, so a resumed run goes on logging to the same W&B run."""
+
+
+class WandbSink:
+    """A run's Weights & Biases run: scalars against env steps (``global_step``), the config, media.
+
+    The run's files live under ``<run dir>/wandb``; its id is kept there (:data:`WANDB_ID_FILE`), so
+    ``--resume`` continues the same W&B run. ``WANDB_MODE=offline`` writes it locally for ``wandb sync``.
+    """
+
+    def __init__(self, run_dir: str, project: str, config: dict[str, Any], name: str):
+        try:
+            import wandb
+        except ImportError:
+            raise UsageError("--wandb needs the wandb package: pip install 'asyncrl[wandb]'") from None
+        self.wandb = wandb
+        os.makedirs(os.path.join(run_dir, "wandb"), exist_ok=True)
+        id_path = os.path.join(run_dir, WANDB_ID_FILE)
+        run_id = open(id_path).read().strip() if os.path.exists(id_path) else secrets.token_hex(6)
+        with open(id_path, "w") as f:
+            f.write(run_id + "\n")
+        self.run = wandb.init(project=project, name=name, id=run_id, resume="allow", dir=run_dir, config=config,
+                              settings=wandb.Settings(console="off", silent=True))
+        self.run.define_metric("global_step")
+        self.run.define_metric("*", step_metric="global_step")
+
+    def log(self, values: dict[str, Any], step: int) -> None:
+        self.run.log({**values, "global_step": step})
+
+    def video(self, tag: str, path: str, step: int) -> None:
+        self.log({tag: self.wandb.Video(path, format="mp4")}, step)
+
+    def image(self, tag: str, path: str, step: int) -> None:
+        self.log({tag: self.wandb.Image(path)}, step)
+
+    def close(self) -> None:
+        self.run.finish()
+
+
 class RunLogger:
-    """Writes every log of one run. ``time_offset`` continues the wall clock of a resumed run."""
+    """Writes every log of one run. ``time_offset`` continues the wall clock of a resumed run; ``wandb`` is
+    a :class:`WandbSink` (or ``None``) that gets the same scalars as TensorBoard."""
 
     def __init__(self, run_dir: str, metric_columns: list[str], tensorboard: bool = True,
-                 progress: bool = True, time_offset: float = 0.0, recent_returns: list[float] | None = None):
+                 progress: bool = True, time_offset: float = 0.0, recent_returns: list[float] | None = None,
+                 wandb: WandbSink | None = None):
         self.run_dir = run_dir
         self.t0 = time.perf_counter() - time_offset
         self.episodes = _CsvFile(os.path.join(run_dir, "episodes.csv"), EPISODE_COLUMNS)
@@ -74,6 +121,8 @@ class RunLogger:
         self.frames_per_step = 1
         """Emulator frames per agent step, for the ``frames`` column (4 on Atari)."""
         self.best_eval = -math.inf
+        self.last_eval: dict[str, float] | None = None
+        """The latest evaluation's summary (:func:`~asyncrl.evaluate.summarize`) and its ``env_steps``."""
         self.progress = progress
         self._tty = sys.stdout.isatty()
         self._last_print = 0.0
@@ -83,6 +132,17 @@ class RunLogger:
             from torch.utils.tensorboard import SummaryWriter
 
             self.tb = SummaryWriter(os.path.join(run_dir, "tb"))
+        self.wandb = wandb
+        self.charts = self.tb is not None or wandb is not None
+        """Whether any chart sink (TensorBoard, W&B) is on."""
+
+    def scalars(self, values: dict[str, float], step: int) -> None:
+        """Chart ``values`` (``{namespaced key: number}``) at env step ``step`` in TensorBoard and W&B."""
+        if self.tb is not None:
+            for k, v in values.items():
+                self.tb.add_scalar(k, v, step)
+        if self.wandb is not None:
+            self.wandb.log(values, step)
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.t0
@@ -119,7 +179,7 @@ class RunLogger:
         if not self.recent_frozen:
             self.recent.extend(float(ret) for ret, _ in finished)
         self.episode_count += len(finished)
-        if self.tb is not None:
+        if self.charts:
             self._chart_returns.extend(float(ret) for ret, _ in finished)
             self._chart_lengths.extend(length for _, length in finished)
             self._chart_steps = env_steps
@@ -128,14 +188,13 @@ class RunLogger:
 
     def flush_episode_charts(self) -> None:
         """Write the TensorBoard aggregates of the episodes logged since the last call."""
-        if self.tb is None or not self._chart_returns:
+        if not self.charts or not self._chart_returns:
             return
         rets, step = self._chart_returns, self._chart_steps
-        self.tb.add_scalar("charts/episode_return", sum(rets) / len(rets), step)
-        self.tb.add_scalar("charts/episode_return_min", min(rets), step)
-        self.tb.add_scalar("charts/episode_return_max", max(rets), step)
-        self.tb.add_scalar("charts/episode_length", sum(self._chart_lengths) / len(self._chart_lengths), step)
-        self.tb.add_scalar("charts/episodes_per_row", len(rets), step)
+        self.scalars({"charts/episode_return": sum(rets) / len(rets), "charts/episode_return_min": min(rets),
+                      "charts/episode_return_max": max(rets),
+                      "charts/episode_length": sum(self._chart_lengths) / len(self._chart_lengths),
+                      "charts/episodes_per_row": len(rets)}, step)
         self._chart_returns, self._chart_lengths = [], []
         self._last_chart = time.perf_counter()
 
@@ -146,20 +205,31 @@ class RunLogger:
 
     def metric_row(self, env_steps: int, values: dict[str, float]) -> None:
         self.metrics.row({"wall_time_s": self.elapsed(), "env_steps": env_steps, **values})
-        if self.tb is not None:
-            for k, v in values.items():
-                if isinstance(v, (int, float)) and math.isfinite(v):
-                    self.tb.add_scalar(k if "/" in k else f"charts/{k}", v, env_steps)
+        if self.charts:
+            self.scalars({k if "/" in k else f"charts/{k}": v for k, v in values.items()
+                          if isinstance(v, (int, float)) and math.isfinite(v)}, env_steps)
         self._maybe_flush()
 
     def eval_result(self, env_steps: int, returns: list[float]) -> dict[str, float]:
         s = summarize(returns)
         self.evals.row({"wall_time_s": self.elapsed(), "env_steps": env_steps, **s})
         self.best_eval = max(self.best_eval, s["mean"])
-        if self.tb is not None:
-            self.tb.add_scalar("eval/mean", s["mean"], env_steps)
-            self.tb.add_scalar("eval/median", s["median"], env_steps)
+        self.last_eval = {**s, "env_steps": env_steps}
+        if self.charts:
+            self.scalars({"eval/mean": s["mean"], "eval/median": s["median"]}, env_steps)
         return s
+
+    def video(self, env_steps: int, path: str, gif: bytes | None, size: tuple[int, int] | None) -> None:
+        """An evaluation episode recorded at ``env_steps`` (``path``: its MP4): TensorBoard shows ``gif`` (an
+        animated GIF of ``size`` ``(height, width)``, as ``add_video`` does), W&B the MP4."""
+        if self.tb is not None and gif is not None and size is not None:
+            from tensorboard.compat.proto.summary_pb2 import Summary
+
+            image = Summary.Image(height=size[0], width=size[1], colorspace=3, encoded_image_string=gif)
+            writer = self.tb._get_file_writer()
+            writer.add_summary(Summary(value=[Summary.Value(tag="eval/video", image=image)]), env_steps)
+        if self.wandb is not None:
+            self.wandb.video("eval/video", path, env_steps)
 
     def print_progress(self, env_steps: int, steps_per_s: float, extra: str = "", force: bool = False) -> None:
         """The live line: steps, steps/s, mean of the last 100 episodes, best evaluation, elapsed time."""
@@ -203,4 +273,4 @@ class RunLogger:
         for f in (self.episodes, self.metrics, self.evals):
             f.close()
         if self.tb is not None:
-            self.tb.close()
+            self.tb.close()  # (the W&B run is its creator's to finish: train logs the curve to it after this)

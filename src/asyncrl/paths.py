@@ -15,7 +15,7 @@ import os
 from asyncrl.errors import UsageError
 
 RUN_FILES = ("config.json", "episodes.csv", "metrics.csv", "evals.csv", "tests.csv", "curve.png", "error.log",
-             "checkpoints", "tb")
+             "checkpoints", "tb", "result.json", "videos", "wandb")
 """What ``asyncrl train`` writes into a run dir (``tests.csv``: ``evals.csv`` in run dirs of older versions)."""
 _CHECKPOINT_HINT = "give a run dir, a .pt checkpoint or pretrained:NAME"
 

@@ -8,6 +8,7 @@ shows its episode returns faintly behind the rolling mean.
 from __future__ import annotations
 
 import csv
+import glob
 import json
 import os
 from collections.abc import Sequence
@@ -123,15 +124,53 @@ def _differing_keys(keys: list[str]) -> dict[str, list[str]]:
     return out
 
 
-def plot_runs(run_dirs: list[str], out: str, title: str | None = None, window: int = 100) -> str:
+def expand_run_dirs(paths: list[str]) -> list[str]:
+    """Each path that is a run dir (it has ``episodes.csv``), or else the run dirs inside it, up to two levels down
+    (a sweep's folder, a study's ``trials/``), in name order; other paths as given (for the checks to name)."""
+    out: list[str] = []
+    for p in paths:
+        if not isinstance(p, str) or not os.path.isdir(p) or os.path.isfile(os.path.join(p, "episodes.csv")):
+            out.append(p)
+            continue
+        found = sorted(os.path.dirname(c) for pattern in ("*/episodes.csv", "*/*/episodes.csv")
+                       for c in glob.glob(os.path.join(glob.escape(p), pattern)))
+        out.extend(found or [p])
+    return out
+
+
+def _config(run_dir: str) -> dict:
+    try:
+        with open(os.path.join(run_dir, "config.json")) as f:
+            cfg = json.load(f)
+        return cfg if isinstance(cfg, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def check_group_fields(group_by: Sequence[str]) -> None:
+    """``--group`` names config fields (flat setting names such as ``algo``, ``env``, ``lr``)."""
+    from asyncrl.config import FLAT_FIELDS
+
+    for name in group_by:
+        if name not in FLAT_FIELDS:
+            raise UsageError(f"--group {name!r} is not a setting (allowed: flat setting names from config.json, "
+                             f"e.g. algo, env, lr, n_steps)")
+
+
+def plot_runs(run_dirs: list[str], out: str, title: str | None = None, window: int = 100,
+              group_by: Sequence[str] | None = None) -> str:
     """Draw the curves of ``run_dirs`` into the PNG ``out``; returns ``out``.
 
-    Runs with the same settings but the seed form a group: the mean and std of their 100-episode
-    means (up to the shortest run), and each run in full as a thin line of the same colour.
-    The paths are checked before any log is read: ``out`` needs an extension of :func:`output_extensions`
-    (its missing folders are created).
+    Runs with the same settings but the seed form a group (with ``group_by``, runs with the same values of those
+    config fields, e.g. ``["algo", "env"]``): the mean and std of their 100-episode means (up to the shortest
+    run), and each run in full as a thin line of the same colour. Groups on different envs get a row of panels
+    each. A folder of run dirs (a sweep's) stands for the run dirs in it. The paths are checked before any log is
+    read: ``out`` needs an extension of :func:`output_extensions` (its missing folders are created).
     """
     check_output_file(out, "-o", output_extensions(), protect_runs=False)  # train writes its run's curve.png
+    if group_by:
+        check_group_fields(group_by)
+    run_dirs = expand_run_dirs(run_dirs)
     check_plot_run_dirs(run_dirs)
     import matplotlib
 
@@ -140,11 +179,20 @@ def plot_runs(run_dirs: list[str], out: str, title: str | None = None, window: i
 
     groups: dict[str, list[str]] = {}
     for d in run_dirs:
-        groups.setdefault(_group_key(d), []).append(d)
-    differing = _differing_keys(list(groups))
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+        key = json.dumps({k: _config(d).get(k) for k in group_by}, sort_keys=True) if group_by else _group_key(d)
+        groups.setdefault(key, []).append(d)
+    differing = {} if group_by else _differing_keys(list(groups))
+    envs = list(dict.fromkeys(_config(dirs[0]).get("env") for dirs in groups.values()))
+    rows = len(envs) if group_by and len(envs) > 1 else 1
+    fig, grid_axes = plt.subplots(rows, 2, figsize=(12, 4.5 * rows), squeeze=False)
     for i, (key, dirs) in enumerate(groups.items()):
-        color, label = f"C{i}", _label(dirs, differing.get(key, []))
+        if group_by:
+            values = json.loads(key)
+            label = ", ".join(f"{k}={values[k]}" for k in group_by) + (f" ({len(dirs)} runs)" if len(dirs) > 1 else "")
+        else:
+            label = _label(dirs, differing.get(key, []))
+        color = f"C{i % 10}"
+        axes = grid_axes[envs.index(_config(dirs[0]).get("env")) if rows > 1 else 0]
         data = [read_episodes(d) for d in dirs]
         data = [e for e in data if len(e["episode_return"])]
         for ax, xkey in zip(axes, ("env_steps", "wall_time_s")):
@@ -163,19 +211,26 @@ def plot_runs(run_dirs: list[str], out: str, title: str | None = None, window: i
             m, s = ys.mean(0), ys.std(0)
             ax.plot(grid, m, color=color, label=label)
             ax.fill_between(grid, m - s, m + s, color=color, alpha=0.25)
-    for ax, xlabel in zip(axes, ("env steps", "wall time (s)")):
+    if rows > 1:
+        for row, env in zip(grid_axes, envs):
+            for ax in row:
+                ax.set_title(str(env), fontsize=10)
+                if ax.get_legend_handles_labels()[0]:
+                    ax.legend(loc="lower right", fontsize=8)
+    axes = grid_axes.reshape(-1)
+    for ax, xlabel in zip(axes, ("env steps", "wall time (s)") * rows):
         ax.set_xlabel(xlabel)
         ax.set_ylabel(f"episode return (mean of last {window})")
         ax.grid(alpha=0.3)
     handles, labels = axes[0].get_legend_handles_labels()
-    if len(handles) <= 2:
+    if rows == 1 and len(handles) <= 2:  # (several rows: a legend in each, drawn above)
         for ax in axes:
             if ax.get_legend_handles_labels()[0]:
                 ax.legend(loc="lower right", fontsize=8)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    if len(handles) > 2:  # many curves: one legend under both panels, clear of the data
+    if rows == 1 and len(handles) > 2:  # many curves: one legend under both panels, clear of the data
         rows = (len(handles) + 1) // 2
         fig.set_size_inches(12, 4.5 + 0.25 * rows)
         fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=8, frameon=False)

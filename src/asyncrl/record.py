@@ -81,14 +81,50 @@ def render_frames(env_id: str, env: Any) -> Callable[[], np.ndarray]:
     return render
 
 
+def gif_bytes(frames: list[np.ndarray], fps: int) -> bytes:
+    """``frames`` (``[H, W, 3]`` uint8, one size) as an animated GIF in memory (TensorBoard's video format)."""
+    import io
+
+    from PIL import Image
+
+    images = [Image.fromarray(np.asarray(f, dtype=np.uint8)) for f in frames]
+    buf = io.BytesIO()
+    images[0].save(buf, format="GIF", save_all=True, append_images=images[1:], duration=max(1, 1000 // fps), loop=0)
+    return buf.getvalue()
+
+
+class Thumbnails:
+    """Every ``stride``-th frame of an episode, shrunk to at most ``side`` pixels on its long side: a light copy
+    of a recorded episode for TensorBoard (:func:`gif_bytes`), whose event files should stay small."""
+
+    def __init__(self, stride: int = 2, side: int = 160, limit: int = 300):
+        self.stride, self.side, self.limit = stride, side, limit
+        self.frames: list[np.ndarray] = []
+        self.seen = 0
+
+    def __call__(self, frame: np.ndarray) -> None:
+        self.seen += 1
+        if (self.seen - 1) % self.stride or len(self.frames) >= self.limit:
+            return
+        from PIL import Image
+
+        image = Image.fromarray(np.asarray(frame, dtype=np.uint8))
+        scale = self.side / max(image.size)
+        if scale < 1:
+            image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))))
+        self.frames.append(np.asarray(image))
+
+
 def record_video(model: PolicyNet, env_id: str, out: str, seed: int = 0, deterministic: bool = True,
-                 fps: int = 30, max_frames: int = 5000, options: Any = None) -> tuple[float, int]:
+                 fps: int = 30, max_frames: int = 5000, options: Any = None,
+                 on_frame: Callable[[np.ndarray], None] | None = None) -> tuple[float, int]:
     """Play one episode, save its first ``max_frames`` frames to ``out`` (its extension picks the format, see
     :data:`EXTENSIONS`; missing folders are created); returns ``(episode return, frames)``. The episode is
-    played to its end either way (the return is the whole episode's)."""
+    played to its end either way (the return is the whole episode's). ``on_frame`` sees each saved frame."""
     check_output_file(out, "-o", EXTENSIONS)  # before the episode is played
     need_int("--fps", fps, 1, MAX_FPS)
     need_int("--max-frames", max_frames, 1, MAX_FRAMES)
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # (pygame envs: rgb_array frames need no display)
     try:
         env = make_env(env_id, render_mode="rgb_array", options=options)
     except TypeError:
@@ -104,6 +140,8 @@ def record_video(model: PolicyNet, env_id: str, out: str, seed: int = 0, determi
         if writer is None:
             writer = FrameWriter(out, fps)
         writer.add(frame)
+        if on_frame is not None:
+            on_frame(frame)
 
     try:
         total = play_episode(model, env, seed, deterministic, on_step=grab)

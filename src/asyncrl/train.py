@@ -2,7 +2,8 @@
 
 ``train(cfg)`` is what ``asyncrl train`` and the Python API call. The run dir receives
 ``config.json``, ``episodes.csv``, ``metrics.csv``, ``evals.csv``, TensorBoard events under
-``tb/``, ``checkpoints/{latest,best}.pt`` and ``curve.png``.
+``tb/``, ``checkpoints/{latest,best}.pt``, ``curve.png`` and, when the run ends, ``result.json``
+(:class:`TrainResult`); with ``--capture-video``, ``videos/``; with ``--wandb``, ``wandb/``.
 """
 
 from __future__ import annotations
@@ -10,8 +11,10 @@ from __future__ import annotations
 import json
 import math
 import os
+import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -27,6 +30,7 @@ from asyncrl.config import (
     check_applicable,
     config_json,
     env_options,
+    flat_view,
     resolve,
     validate,
 )
@@ -34,7 +38,7 @@ from asyncrl.envs.base import family_of
 from asyncrl.envs.classic import NATIVE_ENVS
 from asyncrl.envs.make import env_spaces
 from asyncrl.errors import UsageError
-from asyncrl.logger import RunLogger
+from asyncrl.logger import RunLogger, WandbSink
 from asyncrl.nn.build import make_model
 from asyncrl.nn.model import PolicyNet
 from asyncrl.nn.spec import resolve_torso, spec_from_spaces, spec_json
@@ -42,7 +46,7 @@ from asyncrl.paths import check_train_paths
 from asyncrl.plot import plot_runs
 from asyncrl.runtime.actor_learner import run_actor_learner
 from asyncrl.runtime.control import Counters, TrainingControl
-from asyncrl.runtime.evaluator import PeriodicEvaluator
+from asyncrl.runtime.evaluator import PeriodicEvaluator, VideoSpec
 from asyncrl.runtime.hogwild import run_hogwild
 from asyncrl.runtime.procs import StopSignal, WorkerFailed, get_context
 from asyncrl.runtime.ray_runtime import RAY_COLUMNS, run_ray
@@ -58,11 +62,16 @@ RUNNERS: dict[str, Callable[[RunSetup], None]] = {
 """The process runtime of each kind (:data:`asyncrl.algos.base.RUNTIMES`)."""
 SERIAL_RUNNERS: dict[str, Callable[[RunSetup], None]] = {"hogwild": run_hogwild_serial, "actor-learner": run_serial}
 """``--serial``: the same components in one process (the synchronous runtime already is one)."""
+RESULT_FILE = "result.json"
 
 
 
 @dataclass
 class TrainResult:
+    """How a run ended (``result.json`` in its run dir): why it stopped, its counters, the mean return of its
+    last 100 training episodes, its best evaluation and its last one (``final_eval``: the mean of the
+    evaluation at the end, NaN without one, e.g. after Ctrl-C or with ``--eval-every 0``)."""
+
     run_dir: str
     stop_reason: str
     env_steps: int
@@ -70,6 +79,29 @@ class TrainResult:
     mean_return_100: float
     best_eval: float
     seconds: float
+    final_eval: float = math.nan
+
+    @property
+    def interrupted(self) -> bool:
+        """Stopped by Ctrl-C or a signal (so not finished: ``--resume`` goes on)."""
+        return self.stop_reason.startswith("interrupted")
+
+    def to_json(self) -> str:
+        def num(v):  # JSON has no NaN or infinity
+            return v if not isinstance(v, float) or math.isfinite(v) else None
+        return json.dumps({k: num(v) for k, v in asdict(self).items()}, indent=2)
+
+    @classmethod
+    def read(cls, run_dir: str) -> TrainResult | None:
+        """The ``result.json`` of ``run_dir`` (``None`` if the run never ended or the file is unreadable)."""
+        try:
+            with open(os.path.join(run_dir, RESULT_FILE)) as f:
+                data = json.load(f)
+            floats = ("mean_return_100", "best_eval", "final_eval")
+            values: dict[str, Any] = {k: (math.nan if k in floats and v is None else v) for k, v in data.items()}
+            return cls(**values)
+        except (OSError, ValueError, TypeError):
+            return None
 
     @property
     def best_test(self) -> float:
@@ -113,6 +145,10 @@ def prepare_config(cfg: TrainConfig, resume: str | None = None, given: set[str] 
                 raise UsageError(f"--{name} applies to the MLP torso only; --env {cfg.env} uses the {torso} torso, "
                                  f"whose layers are fixed (choose one with --torso)")
     run = resolve(cfg, family_of(cfg.env).defaults_key(cfg.env, act_space))
+    if run.run.capture_video:
+        need_modules(("imageio", "imageio_ffmpeg"), "--capture-video writes MP4", "video")
+    if run.run.wandb:
+        need_modules(("wandb",), "--wandb", "wandb")
     if run.runtime.kind == "ray":
         ray_preflight(run)  # before anything is written: Ray installed, the head answers
     if run.rollout.vector_env == "native":
@@ -120,6 +156,28 @@ def prepare_config(cfg: TrainConfig, resume: str | None = None, given: set[str] 
             raise UsageError(f"--vector-env native: no native version of {cfg.env!r} "
                              f"(have: {', '.join(NATIVE_ENVS)}; use auto or gymnasium)")
     return run, ckpt, (obs_space, act_space)
+
+
+def need_modules(modules: tuple[str, ...], what: str, extra: str) -> None:
+    """Raise a one-line :class:`UsageError` unless every module in ``modules`` can be imported."""
+    import importlib.util
+
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        raise UsageError(f"{what} needs {', '.join(missing)}: pip install 'asyncrl[{extra}]'")
+
+
+def write_atomic(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` through a temp file in the same folder and a rename."""
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=os.path.dirname(os.path.abspath(path)))
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
 
 
 def build_model(cfg: RunConfig, obs_space: gym.Space, act_space: gym.Space) -> PolicyNet:
@@ -174,35 +232,53 @@ def train(cfg: TrainConfig, resume: str | None = None, given: set[str] | None = 
     if runtime == "ray":
         columns += RAY_COLUMNS
     columns += [m for m in algo.metrics if m not in columns]
+    if os.path.exists(os.path.join(rcfg.run.run_dir, RESULT_FILE)):
+        os.unlink(os.path.join(rcfg.run.run_dir, RESULT_FILE))  # (a resumed run: it has not ended any more)
+    sink = None
+    if rcfg.run.wandb:
+        sink = WandbSink(rcfg.run.run_dir, rcfg.run.wandb_project, flat_view(rcfg),
+                         os.path.basename(os.path.normpath(rcfg.run.run_dir)))
     logger = RunLogger(rcfg.run.run_dir, columns,
                        tensorboard=rcfg.run.tensorboard, progress=rcfg.run.progress, time_offset=counters.wall_time_s,
-                       recent_returns=counters.recent_returns)
+                       recent_returns=counters.recent_returns, wandb=sink)
     logger.episode_count = counters.episodes
     logger.frames_per_step = family_of(rcfg.env).frames_per_step
     evaluator = None
     if rcfg.run.eval_every:
+        video = VideoSpec(os.path.join(rcfg.run.run_dir, "videos")) if rcfg.run.capture_video else None
         evaluator = PeriodicEvaluator(get_context(rcfg.runtime.start_method), rcfg.env, sjson, rcfg.run.eval_episodes,
-                                      rcfg.run.seed + 10_000, env_options(rcfg))
+                                      rcfg.run.seed + 10_000, env_options(rcfg), video)
     opt_state = ckpt["optimizer"] if ckpt is not None and ckpt["optimizer"] else None
     try:
         with StopSignal() as stop:
             control = TrainingControl(rcfg, sjson, logger, counters, stop, evaluator, schedule)
             run = (SERIAL_RUNNERS if rcfg.runtime.serial else RUNNERS)[runtime]
             run(RunSetup(rcfg, algo, model, control, opt_state, _obs_dtype(spaces[0])))
-    except WorkerFailed as e:
-        with open(os.path.join(rcfg.run.run_dir, "error.log"), "a") as f:
-            f.write(f"{e}\n")
+    except BaseException as e:
+        if isinstance(e, WorkerFailed):
+            with open(os.path.join(rcfg.run.run_dir, "error.log"), "a") as f:
+                f.write(f"{e}\n")
+        if sink is not None:
+            sink.close()
         raise
     finally:
         if evaluator is not None:
             evaluator.close()
         logger.close()
+    last = logger.last_eval
+    final = last["mean"] if last is not None and last["env_steps"] == counters.env_steps else math.nan
     result = TrainResult(rcfg.run.run_dir, control.stop_reason or "stopped", counters.env_steps, counters.episodes,
-                         logger.mean_recent(), logger.best_eval, logger.elapsed())
+                         logger.mean_recent(), logger.best_eval, logger.elapsed(), final)
+    curve = os.path.join(rcfg.run.run_dir, "curve.png")
     try:
-        plot_runs([rcfg.run.run_dir], os.path.join(rcfg.run.run_dir, "curve.png"), title=f"{rcfg.algo} on {rcfg.env}")
+        plot_runs([rcfg.run.run_dir], curve, title=f"{rcfg.algo} on {rcfg.env}")
+        if sink is not None:
+            sink.image("charts/curve", curve, counters.env_steps)
     except Exception as e:  # a missing plot must not lose a finished run
         print(f"warning: could not write curve.png: {e}")
+    if sink is not None:
+        sink.close()
+    write_atomic(os.path.join(rcfg.run.run_dir, RESULT_FILE), result.to_json())
     return result
 
 
@@ -212,4 +288,4 @@ def format_result(r: TrainResult) -> str:
             f"mean100 {r.mean_return_100:.1f}, best eval {best}, {r.seconds:.1f}s\nrun dir: {r.run_dir}")
 
 
-__all__ = ["TrainResult", "train", "format_result", "prepare_config"]
+__all__ = ["TrainResult", "RESULT_FILE", "train", "format_result", "prepare_config"]

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from asyncrl import limits as L
-from asyncrl.algos.actor_critic import ACTOR_CRITIC_FIELDS
+from asyncrl.algos.actor_critic import ACTOR_CRITIC_FIELDS, ACTOR_CRITIC_SPACE
 from asyncrl.algos.base import StepFn, actor_critic_options, register
 from asyncrl.algos.impala import ACTOR_LEARNER_FIELDS
 from asyncrl.core.batch import Rollout
@@ -223,6 +223,11 @@ DEFAULTS: dict[str, dict[str, Any]] = {
                         eval_every=100_000),
 }
 
+# `asyncrl tune`'s space: the actor-critic one plus PPO's clip range, epochs and minibatches (RL Zoo's PPO sampler
+# draws clip from 0.1-0.4 and epochs from 1-20; fewer here, as each epoch costs wall time on 2 cores).
+SEARCH_SPACE: dict[str, tuple] = {**ACTOR_CRITIC_SPACE, "clip_range": ("choice", [0.1, 0.2, 0.3]),
+                                  "epochs": ("choice", [1, 2, 4, 10]), "minibatches": ("choice", [1, 2, 4, 8])}
+
 
 class APPO:
     """APPO: the clipped surrogate on V-trace or GAE targets, PPO's epochs and minibatches (:func:`appo_update`)."""
@@ -234,6 +239,7 @@ class APPO:
     config = APPOConfig
     fields = (*ACTOR_CRITIC_FIELDS, *ACTOR_LEARNER_FIELDS, "runtime", "ray_address")
     defaults = DEFAULTS
+    search_space = SEARCH_SPACE
 
     def model_options(self, cfg: RunConfig) -> dict[str, Any]:
         return actor_critic_options(cfg)

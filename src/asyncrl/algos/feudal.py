@@ -103,6 +103,11 @@ DEFAULTS: dict[str, dict[str, Any]] = {
                   eval_every=500_000),
 }
 
+# `asyncrl tune`'s space: the learning rate, the entropy bonus, the weight of the Worker's intrinsic reward (alpha)
+# and its own discount, in ranges around the paper's values (the defaults above); the network's sizes stay fixed.
+SEARCH_SPACE: dict[str, tuple] = {"lr": ("log", 1e-4, 3e-3), "entropy_coef": ("log", 1e-4, 0.05),
+                                  "intrinsic_coef": ("float", 0.0, 1.0), "worker_gamma": ("choice", [0.9, 0.95, 0.99])}
+
 
 class FeUdal:
     """FeUdal Networks: :func:`feudal_loss` (two critics, two discounts), on the Hogwild or the synchronous runtime."""
@@ -114,6 +119,7 @@ class FeUdal:
     config = FeudalConfig
     fields = ("shared_optimizer", "runtime")
     defaults = DEFAULTS
+    search_space = SEARCH_SPACE
 
     def model_options(self, cfg: RunConfig) -> dict[str, Any]:
         f = cfg.algo_config

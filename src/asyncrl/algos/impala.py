@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from asyncrl.algos.actor_critic import ACTOR_CRITIC_FIELDS
+from asyncrl.algos.actor_critic import ACTOR_CRITIC_FIELDS, ACTOR_CRITIC_SPACE
 from asyncrl.algos.base import StepFn, actor_critic_options, register
 from asyncrl.core.batch import Rollout
 from asyncrl.core.sections import LossConfig, RunConfig
@@ -89,6 +89,7 @@ class IMPALA:
     config = VTraceConfig
     fields = (*ACTOR_CRITIC_FIELDS, *ACTOR_LEARNER_FIELDS, "runtime", "ray_address")
     defaults = DEFAULTS
+    search_space = ACTOR_CRITIC_SPACE  # (gae_lambda is V-trace's lambda here)
 
     def model_options(self, cfg: RunConfig) -> dict[str, Any]:
         return actor_critic_options(cfg)

@@ -60,10 +60,26 @@ class RunControl:
     """Write TensorBoard event files."""
     progress: bool = setting(True, resume=True, fixed=True)
     """Print the live progress line."""
+    capture_video: bool = setting(False, resume=True, fixed=True)
+    """Record one deterministic evaluation episode as MP4 (``videos/`` in the run dir, TensorBoard, W&B) in the
+    evaluation process, every ``--video-every`` env steps; needs ``--eval-every`` above 0 and the video extra."""
+    video_every: int = setting(0, lo=0, hi=L.MAX_STEPS, resume=True, fixed=True)
+    """With ``--capture-video``: record at the first evaluation after every this many env steps (0: at every
+    evaluation)."""
+    wandb: bool = setting(False, resume=True, fixed=True)
+    """Log to Weights & Biases too (the wandb extra): TensorBoard's scalars, the config, the curve and the videos;
+    ``WANDB_MODE=offline`` works without a network."""
+    wandb_project: str = setting("asyncrl", resume=True, fixed=True)
+    """With ``--wandb``: the W&B project (the entity and group come from ``WANDB_ENTITY``/``WANDB_RUN_GROUP``)."""
 
     def check(self) -> None:
         if self.run_dir.strip() == "":
             raise UsageError("--run-dir must not be empty (a folder for the run)")
+        if self.capture_video and self.eval_every == 0:
+            raise UsageError("--capture-video records in the evaluation process, so it needs --eval-every above 0 "
+                             "(got 0)")
+        if self.wandb_project.strip() == "":
+            raise UsageError("--wandb-project must not be empty (a W&B project name)")
 
 
 @dataclass(kw_only=True)

@@ -20,6 +20,7 @@ import torch
 from asyncrl.checkpoint import save_checkpoint
 from asyncrl.config import RunConfig, config_json
 from asyncrl.logger import RunLogger
+from asyncrl.runtime.evaluator import Video
 from asyncrl.runtime.procs import StopSignal, TrainingDiverged, WorkerFailed
 from asyncrl.runtime.schedule import LrSchedule
 
@@ -81,6 +82,8 @@ class TrainingControl:
         self.logger.best_eval = counters.best_eval
         every = cfg.run.eval_every
         self._next_test = (counters.env_steps // every + 1) * every if every else 0
+        video_every = cfg.run.video_every
+        self._next_video = (counters.env_steps // video_every + 1) * video_every if video_every else 0
         self._last_ckpt = time.monotonic()
         self._last_steps, self._last_t = counters.env_steps, time.perf_counter()
         self.steps_per_s = 0.0
@@ -115,11 +118,10 @@ class TrainingControl:
             except WorkerFailed:
                 self.save("latest", state_fn(), optimizer_state_fn())  # keep the training done so far
                 raise
-            for steps, returns, snapshot in finished:
-                self._eval_done(steps, returns, snapshot, optimizer_state_fn)
+            for steps, returns, snapshot, clip in finished:
+                self._eval_done(steps, returns, snapshot, optimizer_state_fn, clip)
             if cfg.run.eval_every and c.env_steps >= self._next_test:
-                if self.evaluator.submit(c.env_steps, state_fn()):
-                    self._eval_optimizer[c.env_steps] = clone_state(optimizer_state_fn())
+                if self._submit(c.env_steps, state_fn(), optimizer_state_fn):
                     self._next_test = (c.env_steps // cfg.run.eval_every + 1) * cfg.run.eval_every
         if time.monotonic() - self._last_ckpt >= cfg.run.checkpoint_every_s:
             self.save("latest", state_fn(), optimizer_state_fn())
@@ -142,7 +144,22 @@ class TrainingControl:
             return "time budget reached"
         return None
 
-    def _eval_done(self, steps: int, returns: list[float], snapshot: dict, optimizer_state_fn) -> None:
+    def _submit(self, env_steps: int, state: dict, optimizer_state_fn: Callable[[], dict]) -> bool:
+        """Start an evaluation (with a recorded episode when one is due, ``--capture-video``)."""
+        assert self.evaluator is not None
+        record = self.cfg.run.capture_video and env_steps >= self._next_video
+        if not self.evaluator.submit(env_steps, state, record):
+            return False
+        self._eval_optimizer[env_steps] = clone_state(optimizer_state_fn())
+        if record:
+            every = self.cfg.run.video_every
+            self._next_video = (env_steps // every + 1) * every if every else env_steps + 1
+        return True
+
+    def _eval_done(self, steps: int, returns: list[float], snapshot: dict, optimizer_state_fn,
+                   clip: Video | None = None) -> None:
+        if clip is not None:
+            self.logger.video(steps, clip.path, clip.gif, clip.size)
         best_before = self.logger.best_eval
         s = self.logger.eval_result(steps, returns)
         optimizer_state = self._eval_optimizer.pop(steps, None)  # the optimizer of the snapshot's moment
@@ -174,12 +191,12 @@ class TrainingControl:
         """Final test (if tests are on), ``latest.pt``, and ``best.pt`` if no test ever wrote one."""
         state = state_fn()
         if self.evaluator is not None and self.cfg.run.eval_every:
-            for steps, returns, snapshot in self.evaluator.wait(timeout=30.0):
-                self._eval_done(steps, returns, snapshot, optimizer_state_fn)
-            if not self.stop_signal.requested and self.evaluator.submit(self.counters.env_steps, state):
-                self._eval_optimizer[self.counters.env_steps] = clone_state(optimizer_state_fn())
-                for steps, returns, snapshot in self.evaluator.wait(timeout=60.0):
-                    self._eval_done(steps, returns, snapshot, optimizer_state_fn)
+            for steps, returns, snapshot, clip in self.evaluator.wait(timeout=30.0):
+                self._eval_done(steps, returns, snapshot, optimizer_state_fn, clip)
+            self._next_video = 0  # (the final policy is always recorded with --capture-video)
+            if not self.stop_signal.requested and self._submit(self.counters.env_steps, state, optimizer_state_fn):
+                for steps, returns, snapshot, clip in self.evaluator.wait(timeout=120.0):
+                    self._eval_done(steps, returns, snapshot, optimizer_state_fn, clip)
         self.save("latest", state, optimizer_state_fn())
         if not os.path.exists(os.path.join(self.ckpt_dir, "best.pt")):
             self.save("best", state, optimizer_state_fn())
