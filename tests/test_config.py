@@ -107,9 +107,11 @@ def test_the_flat_view_is_generated_from_the_sections_one_name_each():
     for name, fs in owners.items():
         if name in flat:  # a name shared by two sections (rho_bar) has one type and one rule
             assert len({(str(f.type), tuple(sorted(f.metadata.items()))) for f in fs}) == 1, name
-    # the 64 settings of before the tree, --ray-address, and the four normalisation settings
-    assert set(FLAT_FIELDS) == flat and len(flat) == 69
-    assert {"total_steps", "workers", "eval_every", "atari_eval", "max_policy_lag"} <= RESUME_OVERRIDABLE
+    # the 64 settings of before the tree, --ray-address, the four normalisation settings, and the four of videos
+    # and W&B
+    assert set(FLAT_FIELDS) == flat and len(flat) == 73
+    assert {"total_steps", "workers", "eval_every", "atari_eval", "max_policy_lag", "capture_video", "wandb"} <= \
+        RESUME_OVERRIDABLE
     assert not {"lr", "n_steps", "rho_bar"} & RESUME_OVERRIDABLE
 
 

@@ -180,8 +180,8 @@ TRAIN = [
 ]
 
 OTHERS = [
-    (["fit"], "argument command: invalid choice: 'fit' (choose from 'train', 'eval', 'plot', 'record') "
-              "(see 'asyncrl --help')"),
+    (["fit"], "argument command: invalid choice: 'fit' (choose from 'train', 'eval', 'plot', 'record', 'tune', "
+              "'sweep') (see 'asyncrl --help')"),
     (["eval", "missing"], "'missing' does not exist (give a run dir, a .pt checkpoint or pretrained:NAME)"),
     (["eval", ""], "must not be empty (give a run dir, a .pt checkpoint or pretrained:NAME)"),
     (["eval", "empty"], "run dir 'empty' has no checkpoints/best.pt or checkpoints/latest.pt"),

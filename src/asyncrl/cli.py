@@ -190,13 +190,16 @@ def _add_sweep(sub: Any) -> None:
                                     "train runs in -o DIR; re-running skips finished runs and resumes interrupted "
                                     "ones. Prints and writes summary.md: final eval and time to target, mean ± std "
                                     "over seeds per group.")
-    sw.add_argument("--algo", nargs="+", default=["a3c"], help="algorithms (default: a3c)")
-    sw.add_argument("--env", nargs="+", default=["CartPole-v1"], help="env ids (default: CartPole-v1)")
+    sw.add_argument("--algo", nargs="+", default=None, help="algorithms (default: --config's, else a3c)")
+    sw.add_argument("--env", nargs="+", default=None, help="env ids (default: --config's, else CartPole-v1)")
     sw.add_argument("--seeds", type=int, default=3, help="seeds per grid point: FIRST_SEED ... (default: 3)")
     sw.add_argument("--first-seed", type=int, default=0, help="the first seed (default: 0)")
     sw.add_argument("--set", action="append", default=[], metavar="NAME=V1,V2",
                     help="a setting for every run (one value) or a grid axis (several), by flat name, e.g. "
                          "--set lr=1e-3,3e-3 --set total_steps=200000; repeatable")
+    sw.add_argument("--config", default=None, metavar="FILE",
+                    help="settings for every run from a JSON file (as train --config; e.g. tune's best_config.json); "
+                         "--set overrides it")
     sw.add_argument("--jobs", type=int, default=1, help="runs at once, each on its share of the cores (default: 1)")
     sw.add_argument("-o", "--out", default="runs/sweep", help="the sweep's folder (default: runs/sweep)")
     sw.add_argument("--target", type=float, default=None,
@@ -204,6 +207,10 @@ def _add_sweep(sub: Any) -> None:
 
 
 def _cmd_tune(args: argparse.Namespace) -> int:
+    import importlib.util
+
+    if importlib.util.find_spec("optuna") is None:
+        raise UsageError("asyncrl tune needs Optuna: pip install 'asyncrl[tune]'")
     from asyncrl.experiments import tune as T
     from asyncrl.experiments.space import read_space_file
 
@@ -236,11 +243,16 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
     need_int("--seeds", args.seeds, 1, 10_000)
     need_int("--first-seed", args.first_seed, 0, MAX_SEED - args.seeds + 1)
-    for algo in args.algo:
+    base = read_config_file(args.config) if args.config else {}
+    algos = args.algo or [str(base.get("algo", "a3c"))]
+    envs = args.env or [str(base.get("env", "CartPole-v1"))]
+    for name in ("algo", "env", "seed", "run_dir"):
+        base.pop(name, None)  # (the sweep's own --algo, --env and seeds; run dirs are its own)
+    for algo in algos:
         get_algorithm(algo)
     check_writable_dir(args.out, f"-o {args.out!r}")
-    axes = S.parse_set(args.set)
-    runs = S.grid(list(dict.fromkeys(args.algo)), list(dict.fromkeys(args.env)), axes,
+    axes = {**{k: [v] for k, v in base.items()}, **S.parse_set(args.set)}
+    runs = S.grid(list(dict.fromkeys(algos)), list(dict.fromkeys(envs)), axes,
                   list(range(args.first_seed, args.first_seed + args.seeds)))
     S.preflight(runs)
     outcomes = S.run_sweep(args.out, runs, args.jobs)

@@ -157,6 +157,26 @@ def check_group_fields(group_by: Sequence[str]) -> None:
                              f"e.g. algo, env, lr, n_steps)")
 
 
+def group_runs(run_dirs: list[str], group_by: Sequence[str] | None = None) -> dict[str, list[str]]:
+    """The curves of a plot: ``{label: run dirs}``. Without ``group_by``, runs whose configs differ only in the
+    seed share a curve, labelled ``algo env`` and the settings that tell it from its peers; with it, runs with the
+    same values of those fields, labelled ``field=value, ...``."""
+    keyed: dict[str, list[str]] = {}
+    for d in run_dirs:
+        key = json.dumps({k: _config(d).get(k) for k in group_by}, sort_keys=True) if group_by else _group_key(d)
+        keyed.setdefault(key, []).append(d)
+    differing = {} if group_by else _differing_keys(list(keyed))
+    out: dict[str, list[str]] = {}
+    for key, dirs in keyed.items():
+        if group_by:
+            values = json.loads(key)
+            label = ", ".join(f"{k}={values[k]}" for k in group_by) + (f" ({len(dirs)} runs)" if len(dirs) > 1 else "")
+        else:
+            label = _label(dirs, differing.get(key, []))
+        out[label] = dirs
+    return out
+
+
 def plot_runs(run_dirs: list[str], out: str, title: str | None = None, window: int = 100,
               group_by: Sequence[str] | None = None) -> str:
     """Draw the curves of ``run_dirs`` into the PNG ``out``; returns ``out``.
@@ -177,20 +197,11 @@ def plot_runs(run_dirs: list[str], out: str, title: str | None = None, window: i
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    groups: dict[str, list[str]] = {}
-    for d in run_dirs:
-        key = json.dumps({k: _config(d).get(k) for k in group_by}, sort_keys=True) if group_by else _group_key(d)
-        groups.setdefault(key, []).append(d)
-    differing = {} if group_by else _differing_keys(list(groups))
+    groups = group_runs(run_dirs, group_by)
     envs = list(dict.fromkeys(_config(dirs[0]).get("env") for dirs in groups.values()))
     rows = len(envs) if group_by and len(envs) > 1 else 1
     fig, grid_axes = plt.subplots(rows, 2, figsize=(12, 4.5 * rows), squeeze=False)
-    for i, (key, dirs) in enumerate(groups.items()):
-        if group_by:
-            values = json.loads(key)
-            label = ", ".join(f"{k}={values[k]}" for k in group_by) + (f" ({len(dirs)} runs)" if len(dirs) > 1 else "")
-        else:
-            label = _label(dirs, differing.get(key, []))
+    for i, (label, dirs) in enumerate(groups.items()):
         color = f"C{i % 10}"
         axes = grid_axes[envs.index(_config(dirs[0]).get("env")) if rows > 1 else 0]
         data = [read_episodes(d) for d in dirs]

@@ -269,16 +269,17 @@ def train(cfg: TrainConfig, resume: str | None = None, given: set[str] | None = 
     final = last["mean"] if last is not None and last["env_steps"] == counters.env_steps else math.nan
     result = TrainResult(rcfg.run.run_dir, control.stop_reason or "stopped", counters.env_steps, counters.episodes,
                          logger.mean_recent(), logger.best_eval, logger.elapsed(), final)
-    curve = os.path.join(rcfg.run.run_dir, "curve.png")
-    try:
-        plot_runs([rcfg.run.run_dir], curve, title=f"{rcfg.algo} on {rcfg.env}")
+    with StopSignal():  # (a Ctrl-C now, after training stopped, must not lose the curve or the result)
+        curve = os.path.join(rcfg.run.run_dir, "curve.png")
+        try:
+            plot_runs([rcfg.run.run_dir], curve, title=f"{rcfg.algo} on {rcfg.env}")
+            if sink is not None:
+                sink.image("charts/curve", curve, counters.env_steps)
+        except Exception as e:  # a missing plot must not lose a finished run
+            print(f"warning: could not write curve.png: {e}")
         if sink is not None:
-            sink.image("charts/curve", curve, counters.env_steps)
-    except Exception as e:  # a missing plot must not lose a finished run
-        print(f"warning: could not write curve.png: {e}")
-    if sink is not None:
-        sink.close()
-    write_atomic(os.path.join(rcfg.run.run_dir, RESULT_FILE), result.to_json())
+            sink.close()
+        write_atomic(os.path.join(rcfg.run.run_dir, RESULT_FILE), result.to_json())
     return result
 
 

@@ -39,17 +39,28 @@ ACTOR_CRITIC_FIELDS = ("lstm", "lstm_size", "log_std_init", "normalize_obs", "ob
                        "reward_clip")
 """Model settings every algorithm but FeUdal (whose network is fixed by the paper) reads."""
 
-# Search space of `asyncrl tune` (experiments/space.py reads it): the loss and optimiser settings, with ranges
-# after RL Zoo's A2C/PPO samplers (rl_zoo3/hyperparams_opt.py), narrowed to what runs on the asyncrl defaults:
-# ("log", lo, hi) log-uniform, ("float", lo, hi) uniform, ("int", lo, hi), ("choice", [values]).
-ACTOR_CRITIC_SPACE: dict[str, tuple] = {
+# Search spaces of `asyncrl tune` (experiments/space.py reads them), by action space: the loss and optimiser
+# settings, with ranges after RL Zoo's A2C/PPO samplers (rl_zoo3/hyperparams_opt.py), narrowed to what runs on
+# the asyncrl defaults: ("log", lo, hi) log-uniform, ("float", lo, hi) uniform, ("int", lo, hi), ("choice", [...]).
+# Continuous actions add the policy's initial log-std and reward normalisation, which the Pendulum and MuJoCo rows
+# show to matter (BENCHMARKS.md).
+_COMMON_SPACE: dict[str, tuple] = {
     "lr": ("log", 1e-4, 1e-2),
     "n_steps": ("choice", [5, 8, 16, 32]),
+    "num_envs": ("choice", [8, 16, 32, 64]),
     "gamma": ("choice", [0.9, 0.95, 0.98, 0.99, 0.995, 0.999]),
     "gae_lambda": ("choice", [0.8, 0.9, 0.95, 0.98, 1.0]),
     "entropy_coef": ("log", 1e-6, 0.1),
     "value_coef": ("float", 0.25, 1.0),
     "max_grad_norm": ("choice", [0.3, 0.5, 1.0, 5.0]),
+    "optimizer": ("choice", ["rmsprop", "adam"]),
+    "lr_schedule": ("choice", ["constant", "linear"]),
+    "normalize_advantages": ("choice", [False, True]),
+}
+ACTOR_CRITIC_SPACE: dict[str, dict[str, tuple]] = {
+    "discrete": _COMMON_SPACE,
+    "continuous": {**_COMMON_SPACE, "log_std_init": ("choice", [-1.0, -0.5, 0.0]),
+                   "normalize_reward": ("choice", [False, True])},
 }
 
 # Atari (any ALE game, standard preprocessing), from the papers and RL Zoo, not yet tuned here:
@@ -114,7 +125,7 @@ class ActorCriticAlgorithm:
     metrics: tuple[str, ...] = ()
     actor_gradient: Callable[..., tuple[bool, dict[str, float]]] | None = None
     """Set where the actors compute the gradients (a3c-ps): see :class:`~asyncrl.algos.base.ActorGradients`."""
-    search_space: dict[str, tuple] = field(default_factory=lambda: dict(ACTOR_CRITIC_SPACE))
+    search_space: dict[str, dict[str, tuple]] = field(default_factory=lambda: dict(ACTOR_CRITIC_SPACE))
 
     def model_options(self, cfg: RunConfig) -> dict[str, Any]:
         return actor_critic_options(cfg)

@@ -225,8 +225,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 
 # `asyncrl tune`'s space: the actor-critic one plus PPO's clip range, epochs and minibatches (RL Zoo's PPO sampler
 # draws clip from 0.1-0.4 and epochs from 1-20; fewer here, as each epoch costs wall time on 2 cores).
-SEARCH_SPACE: dict[str, tuple] = {**ACTOR_CRITIC_SPACE, "clip_range": ("choice", [0.1, 0.2, 0.3]),
-                                  "epochs": ("choice", [1, 2, 4, 10]), "minibatches": ("choice", [1, 2, 4, 8])}
+_PPO_SPACE: dict[str, tuple] = {"clip_range": ("choice", [0.1, 0.2, 0.3]), "epochs": ("choice", [1, 2, 4, 10]),
+                                "minibatches": ("choice", [1, 2, 4, 8])}
+SEARCH_SPACE: dict[str, dict[str, tuple]] = {kind: {**space, **_PPO_SPACE}
+                                             for kind, space in ACTOR_CRITIC_SPACE.items()}
 
 
 class APPO:

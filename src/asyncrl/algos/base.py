@@ -12,8 +12,8 @@ registers itself (:func:`register`) and owns everything about it that is not tra
 - ``fields``: the shared settings only some algorithms read (any other algorithm is refused them),
 - ``defaults``: its tuned values per env family and env id, with the notes that justify them,
 - ``discounts``: the discount(s) its rollouts are collected with,
-- ``search_space``: what ``asyncrl tune`` searches by default (``{flat name: ("log"|"float"|"int", lo, hi) or
-  ("choice", [values])}``, :mod:`asyncrl.experiments.space`),
+- ``search_space``: what ``asyncrl tune`` searches by default, per action space (``{"discrete"|"continuous":
+  {flat name: ("log"|"float"|"int", lo, hi) or ("choice", [values])}}``, :mod:`asyncrl.experiments.space`),
 - optionally ``check(cfg)``: its own rules on a resolved config, raising :class:`~asyncrl.errors.UsageError`,
 - ``update``: its update rule on one batch (one optimizer step for A2C, PPO's epochs and minibatches for
   APPO), given a ``step`` that turns a loss into one clipped, finite-checked optimizer step
@@ -72,8 +72,8 @@ class Algorithm(Protocol):
         ...
 
     @property
-    def search_space(self) -> dict[str, tuple]:
-        """``asyncrl tune``'s default search space over its settings (see the module docstring)."""
+    def search_space(self) -> dict[str, dict[str, tuple]]:
+        """``asyncrl tune``'s default search space over its settings, per action space (see the module docstring)."""
         ...
 
     def model_options(self, cfg: RunConfig) -> dict[str, Any]:

@@ -105,8 +105,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 
 # `asyncrl tune`'s space: the learning rate, the entropy bonus, the weight of the Worker's intrinsic reward (alpha)
 # and its own discount, in ranges around the paper's values (the defaults above); the network's sizes stay fixed.
-SEARCH_SPACE: dict[str, tuple] = {"lr": ("log", 1e-4, 3e-3), "entropy_coef": ("log", 1e-4, 0.05),
-                                  "intrinsic_coef": ("float", 0.0, 1.0), "worker_gamma": ("choice", [0.9, 0.95, 0.99])}
+SEARCH_SPACE: dict[str, dict[str, tuple]] = {"discrete": {
+    "lr": ("log", 1e-4, 3e-3), "entropy_coef": ("log", 1e-4, 0.05), "intrinsic_coef": ("float", 0.0, 1.0),
+    "worker_gamma": ("choice", [0.9, 0.95, 0.99])}}
 
 
 class FeUdal:

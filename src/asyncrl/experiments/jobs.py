@@ -30,7 +30,10 @@ _PR_SET_PDEATHSIG = 1
 def core_slots(jobs: int) -> list[set[int]]:
     """The cores of this process split into ``jobs`` disjoint, near-equal sets (one per parallel run)."""
     cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
-    L.need_int("--jobs", jobs, 1, len(cores))
+    L.need_int("--jobs", jobs, 1, None)
+    if jobs > len(cores):
+        raise UsageError(f"--jobs {jobs} is more than the {len(cores)} cores this process may use (allowed: 1 to "
+                         f"{len(cores)}; each run gets its own share of the cores)")
     size, extra = divmod(len(cores), jobs)
     slots, start = [], 0
     for i in range(jobs):

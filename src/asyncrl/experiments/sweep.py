@@ -50,6 +50,8 @@ def parse_set(items: list[str]) -> dict[str, list[Any]]:
             raise UsageError(f"--set {name!r} is not a setting (allowed: the flat names of 'asyncrl train --help', "
                              f"flags without --)")
         kind = field_kind(FLAT_FIELDS[name][0])
+        if kind not in ("bool", "int", "float", "str"):
+            raise UsageError(f"--set {name}: {kind} settings cannot be swept (give one value in a --config file)")
         values: list[Any] = []
         for raw in text.split(","):
             raw = raw.strip()
@@ -62,10 +64,8 @@ def parse_set(items: list[str]) -> dict[str, list[Any]]:
                     values.append(int(raw))
                 elif kind == "float":
                     values.append(float(raw))
-                elif kind == "str":
-                    values.append(raw)
                 else:
-                    raise UsageError(f"--set {name}: {kind} settings cannot be swept (pass one value with --config)")
+                    values.append(raw)
             except ValueError:
                 allowed = "true or false" if kind == "bool" else f"a {kind}"
                 raise UsageError(f"--set {name}={raw!r}: not {allowed}") from None
@@ -181,6 +181,9 @@ def run_sweep(out: str, runs: list[SweepRun], jobs: int, poll_s: float = 0.5) ->
         print(f"asyncrl sweep: interrupted; stopping {len(running)} run(s) cleanly (run the same command again to "
               f"resume them)", flush=True)
         stop_all([job for _, job in running.values()])
+        raise
+    except BaseException:  # a failure of the sweep process itself: its runs must not go on alone
+        stop_all([job for _, job in running.values()], timeout=30.0)
         raise
     return outcomes
 

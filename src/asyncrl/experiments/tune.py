@@ -11,11 +11,11 @@ A study lives in a folder (``--study DIR``)::
 Trials are drawn by TPE (Bergstra et al., 2011) from the algorithm's space (:mod:`asyncrl.experiments.space`);
 the first trial is the algorithm's defaults, where they lie in the space, so the study starts from a known
 baseline. Each trial is a child ``asyncrl train`` on its share of the cores (:mod:`asyncrl.experiments.jobs`),
-evaluated ``--evals`` times; after every evaluation Optuna's median pruner may stop it (from the sixth trial on,
-past the first third of the budget). The objective is the mean return of the final evaluation (maximised) or
-the env steps to reach ``--target-return`` (minimised; see :func:`steps_value`). A trial that fails is recorded
-as failed and the study goes on; Ctrl-C (or SIGTERM) interrupts the running trials cleanly, records them as
-failed with the ``interrupted`` mark, and ``--resume`` runs their settings again first.
+evaluated ``--evals`` times; after every evaluation Optuna's median pruner may stop it (once five trials have
+finished, and past the first third of the budget). The objective is the mean return of the final evaluation
+(maximised) or the env steps to reach ``--target-return`` (minimised; see :func:`steps_value`). A trial that
+fails is recorded as failed and the study goes on; Ctrl-C (or SIGTERM) interrupts the running trials cleanly,
+records them as failed with the ``interrupted`` mark, and ``--resume`` runs their settings again first.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import math
 import os
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 from asyncrl import limits as L
@@ -105,10 +105,19 @@ def steps_value(env_steps: int, budget: int, mean_return: float, target: float) 
     return budget * (1.0 + gap)
 
 
-def default_space(algo: str) -> dict[str, Any]:
+def default_space(algo: str, env: str) -> dict[str, Any]:
+    """The algorithm's search space for the env's kind of actions (``discrete`` or ``continuous``)."""
+    import gymnasium as gym
+
     from asyncrl.algos import get_algorithm
 
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in get_algorithm(algo).search_space.items()}
+    _, act_space = env_spaces(env, env_options(TrainConfig(algo=algo, env=env)))
+    kind = "discrete" if isinstance(act_space, gym.spaces.Discrete) else "continuous"
+    spaces = get_algorithm(algo).search_space
+    if kind not in spaces:
+        raise UsageError(f"--algo {algo} has no search space for {kind} actions (--env {env}); it has: "
+                         f"{', '.join(spaces)}")
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in spaces[kind].items()}
 
 
 def load_space(settings: TuneSettings) -> Space:
@@ -137,7 +146,8 @@ def open_study(settings: TuneSettings, study_dir: str, create: bool) -> Any:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     sampler = optuna.samplers.TPESampler(seed=settings.seed, n_startup_trials=5, multivariate=True)
-    pruner = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=max(0, settings.evals // 3))
+    # (evaluation k is step k: no pruning up to a third of the budget, nor before five trials have finished)
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=settings.evals // 3 + 1)
     storage = _storage(settings, study_dir)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -161,8 +171,8 @@ def new_study(study_dir: str, settings: TuneSettings, space_overrides: dict[str,
     if os.path.exists(os.path.join(study_dir, SETTINGS_FILE)):
         raise UsageError(f"--study {study_dir!r} already holds a study (continue it with --resume, or choose "
                          f"another --study)")
-    space = build_space(settings.algo, settings.env, default_space(settings.algo), space_overrides)
-    settings.space = space.to_json()
+    space = build_space(settings.algo, settings.env, default_space(settings.algo, settings.env), space_overrides)
+    settings.space = with_defaults(space, _defaults_of(settings, space, contained=False)).to_json()
     core_slots(settings.jobs)
     os.makedirs(study_dir, exist_ok=True)
     _write_settings(study_dir, settings)
@@ -199,12 +209,25 @@ def resume_settings(study_dir: str, changes: dict[str, Any]) -> TuneSettings:
     return settings
 
 
-def _defaults_of(settings: TuneSettings, space: Space) -> dict[str, Any]:
-    """The algorithm's resolved defaults on the env, for the parameters whose defaults lie in the space."""
+def with_defaults(space: Space, defaults: dict[str, Any]) -> Space:
+    """``space`` with each choice parameter's default added to its choices, so the study's first trial (the
+    defaults) is the defaults; a range keeps its bounds (a default outside one is drawn instead)."""
+    params = dict(space.params)
+    for name, p in space.params.items():
+        if p.kind == "choice" and name in defaults and defaults[name] not in p.choices:
+            choices = sorted((*p.choices, defaults[name])) if all(
+                isinstance(v, (int, float)) for v in (*p.choices, defaults[name])) else [*p.choices, defaults[name]]
+            params[name] = replace(p, choices=tuple(choices))
+    return Space(params, space.fixed)
+
+
+def _defaults_of(settings: TuneSettings, space: Space, contained: bool = True) -> dict[str, Any]:
+    """The algorithm's resolved defaults on the env for the space's parameters (``contained``: only those whose
+    default lies in the space)."""
     cfg = TrainConfig(algo=settings.algo, env=settings.env, **space.fixed, run_dir=os.devnull)
     _, act_space = env_spaces(settings.env, env_options(cfg))
     values = flat_view(resolve(cfg, family_of(settings.env).defaults_key(settings.env, act_space)))
-    return {n: values[n] for n, p in space.params.items() if n in values and p.contains(values[n])}
+    return {n: values[n] for n, p in space.params.items() if n in values and (p.contains(values[n]) or not contained)}
 
 
 class _Running:
@@ -240,10 +263,12 @@ def _run_tune(study_dir: str, settings: TuneSettings, resume: bool, poll_s: floa
             study.enqueue_trial(defaults, user_attrs={"source": "defaults"})
     else:
         optuna.storages.fail_stale_trials(study)
-        for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
-            if t.user_attrs.get("interrupted") and not t.user_attrs.get("requeued"):
+        trials = study.get_trials(deepcopy=False)
+        rerun = {t.user_attrs.get("source") for t in trials}
+        for t in trials:  # (a finished trial cannot be changed: its rerun is found by its "source")
+            if t.state == TrialState.FAIL and t.user_attrs.get("interrupted") and \
+                    f"rerun of trial {t.number}" not in rerun:
                 study.enqueue_trial(t.params, user_attrs={"source": f"rerun of trial {t.number}"})
-                storage.set_trial_user_attr(t._trial_id, "requeued", True)
     running: dict[int, _Running] = {}
     started, failures_in_a_row, launched = time.monotonic(), 0, 0
     stop_reason = None
@@ -288,6 +313,9 @@ def _run_tune(study_dir: str, settings: TuneSettings, resume: bool, poll_s: floa
             storage.set_trial_user_attr(r.trial._trial_id, "error", "interrupted by Ctrl-C or SIGTERM")
             study.tell(r.trial, state=TrialState.FAIL, skip_if_finished=True)
         write_reports(study, settings, study_dir)
+        raise
+    except BaseException:  # a failure of the tune process itself: its trials must not run on alone
+        stop_all([r.job for r in running.values()], timeout=30.0)
         raise
     print(f"asyncrl tune: stopped ({stop_reason})", flush=True)
     write_reports(study, settings, study_dir)

@@ -84,6 +84,7 @@ class TrainingControl:
         self._next_test = (counters.env_steps // every + 1) * every if every else 0
         video_every = cfg.run.video_every
         self._next_video = (counters.env_steps // video_every + 1) * video_every if video_every else 0
+        self._last_video = -1
         self._last_ckpt = time.monotonic()
         self._last_steps, self._last_t = counters.env_steps, time.perf_counter()
         self.steps_per_s = 0.0
@@ -152,6 +153,7 @@ class TrainingControl:
             return False
         self._eval_optimizer[env_steps] = clone_state(optimizer_state_fn())
         if record:
+            self._last_video = env_steps
             every = self.cfg.run.video_every
             self._next_video = (env_steps // every + 1) * every if every else env_steps + 1
         return True
@@ -193,7 +195,8 @@ class TrainingControl:
         if self.evaluator is not None and self.cfg.run.eval_every:
             for steps, returns, snapshot, clip in self.evaluator.wait(timeout=30.0):
                 self._eval_done(steps, returns, snapshot, optimizer_state_fn, clip)
-            self._next_video = 0  # (the final policy is always recorded with --capture-video)
+            if self._last_video != self.counters.env_steps:
+                self._next_video = 0  # (the final policy is always recorded with --capture-video, once)
             if not self.stop_signal.requested and self._submit(self.counters.env_steps, state, optimizer_state_fn):
                 for steps, returns, snapshot, clip in self.evaluator.wait(timeout=120.0):
                     self._eval_done(steps, returns, snapshot, optimizer_state_fn, clip)

@@ -1,0 +1,308 @@
+"""The experiment loop end to end: ``asyncrl tune`` (a real Optuna study over real trial runs), ``asyncrl sweep``,
+``train --config``, ``--wandb`` (offline) and ``--capture-video``."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import signal
+import struct
+import time
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from asyncrl.algos import get_algorithm
+from asyncrl.experiments.tune import default_space
+
+from conftest import ASYNCRL, FAST, cli_env, procs_mentioning, run_cli, start_cli
+
+TINY = ["--algo", "a2c", "--env", "CartPole-v1", "--budget-steps", "4000", "--evals", "2", "--eval-episodes", "2"]
+
+
+def load_study(study_dir: str) -> optuna.Study:
+    return optuna.load_study(study_name="asyncrl", storage=f"sqlite:///{os.path.join(study_dir, 'study.db')}")
+
+
+def saved_config(run_dir: str) -> dict:
+    with open(os.path.join(run_dir, "config.json")) as f:
+        return json.load(f)
+
+
+def test_tune_runs_trials_as_run_dirs_writes_reports_and_resume_adds_to_the_same_study(tmp_path):
+    study_dir = str(tmp_path / "study")
+    p = run_cli("tune", *TINY, "--trials", "3", "--jobs", "2", "--study", study_dir, timeout=240)
+    assert p.returncode == 0, p.stdout + p.stderr
+    study = load_study(study_dir)
+    trials = study.get_trials()
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 3  # nothing pruned among the pruner's first 5
+    row = get_algorithm("a2c").defaults["CartPole-v1"]
+    assert trials[0].user_attrs["source"] == "defaults"
+    assert (trials[0].params["lr"], trials[0].params["n_steps"]) == (row["lr"], row["n_steps"])
+    for t in trials:  # each trial is an ordinary run dir that trained with the trial's own settings
+        run_dir = os.path.join(study_dir, t.user_attrs["run_dir"])
+        cfg = saved_config(run_dir)
+        assert {k: cfg[k] for k in t.params} == t.params and cfg["seed"] == t.number
+        with open(os.path.join(run_dir, "result.json")) as f:
+            assert json.load(f)["final_eval"] == t.value
+    best = max(trials, key=lambda t: t.value)
+    with open(os.path.join(study_dir, "best_config.json")) as f:
+        config = json.load(f)
+    assert config == {"algo": "a2c", "env": "CartPole-v1", **best.params, "total_steps": 4000}
+    assert f"| {best.number} | {best.value:,.2f} |" in p.stdout  # the table of the best trials
+    assert os.path.getsize(os.path.join(study_dir, "plots", "history.png")) > 1000
+    assert os.path.isfile(os.path.join(study_dir, "plots", "importances.png"))
+    assert sum(1 for _ in open(os.path.join(study_dir, "trials.csv"))) == 4
+
+    # the best config trains as it is
+    run_dir = str(tmp_path / "from-best")
+    run_cli("train", "--config", os.path.join(study_dir, "best_config.json"), "--total-steps", "1000",
+            "--run-dir", run_dir, *FAST, check=True)
+    assert {k: saved_config(run_dir)[k] for k in best.params} == best.params
+
+    p = run_cli("tune", "--study", study_dir, "--resume", "--trials", "5", timeout=240)
+    assert p.returncode == 0, p.stdout + p.stderr
+    trials = load_study(study_dir).get_trials()
+    assert [t.number for t in trials] == [0, 1, 2, 3, 4] and all(t.state == TrialState.COMPLETE for t in trials)
+    assert sorted(os.listdir(os.path.join(study_dir, "trials"))) == [f"trial-000{i}" for i in range(5)]
+
+    p = run_cli("tune", "--study", study_dir, "--resume", "--budget-steps", "9000")
+    assert p.returncode == 2 and "cannot change --budget-steps" in p.stderr
+
+
+def test_the_median_pruner_stops_a_trial_below_the_others(tmp_path):
+    """Five finished trials that scored 1,000 at every evaluation: a new CartPole trial (at most 500) is pruned
+    after its warm-up evaluations, stopped cleanly (interrupted), and recorded as pruned. (One env, so the trial is
+    slow enough to be stopped in the middle.)"""
+    study_dir = str(tmp_path / "study")
+    p = run_cli("tune", *TINY, "--budget-steps", "60000", "--evals", "6", "--trials", "1", "--study", study_dir,
+                "--space", _space(tmp_path, {"lr": ["log", 1e-3, 1e-2], "num_envs": 1, "n_steps": 5}), timeout=240)
+    assert p.returncode == 0, p.stdout + p.stderr
+    study = load_study(study_dir)
+    dist = {"lr": optuna.distributions.FloatDistribution(1e-3, 1e-2, log=True)}
+    for _ in range(5):
+        study.add_trial(optuna.trial.create_trial(params={"lr": 5e-3}, distributions=dist, value=1000.0,
+                                                  intermediate_values={k: 1000.0 for k in range(1, 7)}))
+    p = run_cli("tune", "--study", study_dir, "--resume", "--trials", "7", timeout=240)
+    assert p.returncode == 0, p.stdout + p.stderr
+    last = load_study(study_dir).get_trials()[-1]
+    assert last.state == TrialState.PRUNED, (last.state, p.stdout)
+    assert max(last.intermediate_values) < 6  # stopped before its last evaluation
+    with open(os.path.join(study_dir, last.user_attrs["run_dir"], "result.json")) as f:
+        result = json.load(f)
+    assert result["stop_reason"].startswith("interrupted") and result["env_steps"] < 60000
+
+
+def _space(tmp_path, space: dict) -> str:
+    """A space file that searches ``space``'s parameters only (a2c's others: null, its defaults)."""
+    path = tmp_path / "space.json"
+    path.write_text(json.dumps({**{k: None for k in default_space("a2c", "CartPole-v1")}, **space}))
+    return str(path)
+
+
+def test_a_trial_that_raises_is_recorded_as_failed_and_the_study_goes_on(tmp_path):
+    """One env instance crashes after 300 steps: trials with a single env crash, trials with many do not."""
+    study_dir = str(tmp_path / "study")
+    space = _space(tmp_path, {"num_envs": ["choice", [1]], "lr": ["log", 1e-3, 1e-2]})
+    p = run_cli("tune", "--algo", "a2c", "--env", "support_envs:CrashingCartPole", "--budget-steps", "1000",
+                "--evals", "1", "--eval-episodes", "1", "--trials", "3", "--study", study_dir, "--space", space,
+                "--seed", "4", timeout=240)
+    assert p.returncode == 0, p.stdout + p.stderr
+    trials = load_study(study_dir).get_trials()
+    # (the sampler's seed 4 draws 1 env for the second trial only; the first is the defaults, 16 envs)
+    assert [(t.params["num_envs"], t.state) for t in trials] == \
+        [(16, TrialState.COMPLETE), (1, TrialState.FAIL), (16, TrialState.COMPLETE)]
+    failed = [t for t in trials if t.state == TrialState.FAIL]
+    assert all("boom" in t.user_attrs["error"] for t in failed)
+    assert "failed" in p.stdout and "boom" in p.stdout
+
+
+def test_ctrl_c_leaves_a_consistent_study_and_resume_reruns_the_interrupted_trial(tmp_path):
+    study_dir = str(tmp_path / "study")
+    proc = start_cli("tune", "--algo", "a2c", "--env", "CartPole-v1", "--budget-steps", "150000", "--evals", "2",
+                     "--eval-episodes", "2", "--trials", "1", "--study", study_dir)
+    episodes = os.path.join(study_dir, "trials", "trial-0000", "episodes.csv")
+    deadline = time.monotonic() + 60
+    while not (os.path.exists(episodes) and os.path.getsize(episodes) > 200):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole process group
+    out, err = proc.communicate(timeout=90)
+    assert proc.returncode == 130, out + err
+    assert procs_mentioning(study_dir) == []
+    (trial,) = load_study(study_dir).get_trials()
+    assert trial.state == TrialState.FAIL and trial.user_attrs["interrupted"] is True
+    with open(os.path.join(study_dir, "trials", "trial-0000", "result.json")) as f:
+        assert json.load(f)["stop_reason"].startswith("interrupted")
+    assert os.path.isfile(os.path.join(study_dir, "trials.csv"))
+
+    p = run_cli("tune", "--study", study_dir, "--resume", timeout=240)
+    assert p.returncode == 0, p.stdout + p.stderr
+    first, again = load_study(study_dir).get_trials()
+    assert again.state == TrialState.COMPLETE and again.params == first.params
+    assert again.user_attrs["source"] == "rerun of trial 0"
+
+
+def test_tune_refuses_bad_input_before_any_trial(tmp_path):
+    study_dir = str(tmp_path / "s")
+    for args, message in [(["--algo", "nope"], "--algo 'nope' is not supported"),
+                          (["--jobs", "64"], "--jobs 64 is more than"),
+                          (["--objective", "time-to-target"], "needs --target-return"),
+                          (["--space", str(tmp_path / "missing.json")], "does not exist"),
+                          (["--resume"], "holds no study"),
+                          (["--storage", "nosuchdb://x"], "cannot be opened")]:
+        p = run_cli("tune", *args, "--study", study_dir)
+        assert p.returncode == 2 and message in p.stderr and "Traceback" not in p.stderr, (args, p.stderr)
+
+
+def test_sweep_runs_the_grid_skips_finished_runs_and_resumes_interrupted_ones(tmp_path):
+    out = str(tmp_path / "sweep")
+    args = ["sweep", "--algo", "a2c", "--env", "CartPole-v1", "--set", "total_steps=3000", "--set", "eval_every=1500",
+            "--set", "eval_episodes=2", "--jobs", "2", "-o", out]
+    p = run_cli(*args, "--seeds", "2", timeout=240)
+    assert p.returncode == 0, p.stdout + p.stderr
+    results = sorted(glob.glob(os.path.join(out, "*", "result.json")))
+    assert [os.path.basename(os.path.dirname(r)) for r in results] == ["a2c-CartPole-v1-s0", "a2c-CartPole-v1-s1"]
+    stamps = {r: os.path.getmtime(r) for r in results}
+
+    with open(results[1]) as f:  # as if seed 1 had been interrupted
+        result = json.load(f)
+    with open(results[1], "w") as f:
+        json.dump({**result, "stop_reason": "interrupted (SIGINT)"}, f)
+    p = run_cli(*args, "--seeds", "3", timeout=240)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "3 runs, 1 finished before, 2 to run" in p.stdout
+    assert os.path.getmtime(results[0]) == stamps[results[0]]  # not run again
+    with open(os.path.join(out, "logs", "a2c-CartPole-v1-s1.log")) as f:
+        assert "--resume" in f.read()
+    with open(os.path.join(out, "summary.md")) as f:
+        summary = f.read()
+    assert "| a2c | CartPole-v1 | 3/3 |" in summary and "| 475 |" in summary
+
+
+def test_sweep_refuses_a_grid_point_train_would_refuse(tmp_path):
+    p = run_cli("sweep", "--algo", "a2c", "appo", "--set", "clip_range=0.1,0.2", "-o", str(tmp_path / "s"))
+    assert p.returncode == 2 and "sweep point algo=a2c" in p.stderr and "--clip-range" in p.stderr
+    assert not os.path.exists(tmp_path / "s" / "logs")
+
+
+def test_train_reads_a_config_file_and_flags_override_it(tmp_path):
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({"algo": "a2c", "env": "CartPole-v1", "n_steps": 7, "lr": 0.002}))
+    run_dir = str(tmp_path / "run")
+    run_cli("train", "--config", str(config), "--lr", "0.01", "--total-steps", "500", "--run-dir", run_dir, *FAST,
+            check=True)
+    cfg = saved_config(run_dir)
+    assert (cfg["algo"], cfg["n_steps"], cfg["lr"]) == ("a2c", 7, 0.01)
+    p = run_cli("train", "--config", str(config), "--resume", run_dir)
+    assert p.returncode == 2 and "--config does not apply with --resume" in p.stderr
+    config.write_text(json.dumps({"algo": "a2c", "clip_range": 0.1}))
+    p = run_cli("train", "--config", str(config), "--run-dir", str(tmp_path / "r2"))
+    assert p.returncode == 2 and "--clip-range does not apply to --algo a2c" in p.stderr
+
+
+# ---- W&B (offline) and videos -----------------------------------------------------------------------------
+
+def wandb_records(path: str):
+    """The protobuf records of a W&B transaction log (``run-<id>.wandb``: a 7-byte header, then LevelDB-log
+    blocks of 32 KiB holding records cut into FULL/FIRST/MIDDLE/LAST pieces behind 7-byte headers)."""
+    from wandb.proto import wandb_internal_pb2 as pb
+
+    data = open(path, "rb").read()
+    assert data[:4] == b":W&B"
+    pos, block, pieces = 7, 32768, b""
+    while pos + 7 <= len(data):
+        left = block - pos % block
+        if left < 7:
+            pos += left
+            continue
+        _, length, kind = struct.unpack("<IHB", data[pos:pos + 7])
+        if length == 0 and kind == 0:
+            pos += left
+            continue
+        chunk, pos = data[pos + 7:pos + 7 + length], pos + 7 + length
+        pieces = chunk if kind in (1, 2) else pieces + chunk
+        if kind in (1, 4):
+            record = pb.Record()
+            record.ParseFromString(pieces)
+            yield record
+
+
+def test_wandb_offline_gets_the_tensorboard_scalars_the_config_and_media(tmp_path):
+    pytest.importorskip("wandb")
+    run_dir = str(tmp_path / "run")
+    env = {**cli_env(), "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
+    import subprocess
+
+    def train(*extra):
+        p = subprocess.run([*ASYNCRL, "train", *extra, "--no-progress"], capture_output=True, text=True,
+                           timeout=180, env=env)
+        assert p.returncode == 0, p.stdout + p.stderr
+
+    train("--algo", "a2c", "--env", "CartPole-v1", "--total-steps", "6000", "--eval-every", "3000",
+          "--eval-episodes", "2", "--wandb", "--wandb-project", "asyncrl-tests", "--run-dir", run_dir)
+    (log,) = glob.glob(os.path.join(run_dir, "wandb", "offline-run-*", "run-*.wandb"))
+    keys, config, project = set(), {}, None
+    for r in wandb_records(log):
+        kind = r.WhichOneof("record_type")
+        if kind == "history":
+            keys |= {item.key or "/".join(item.nested_key) for item in r.history.item}
+        elif kind == "run":
+            config = {u.key: json.loads(u.value_json) for u in r.run.config.update}
+            project = r.run.project
+    assert {"global_step", "charts/episode_return", "charts/steps_per_s", "loss/policy", "loss/value",
+            "eval/mean", "charts/curve/path"} <= keys
+    assert project == "asyncrl-tests" and config["algo"] == "a2c" and config["lr"] == saved_config(run_dir)["lr"]
+
+    run_id = open(os.path.join(run_dir, "wandb", "asyncrl-run-id")).read().strip()
+    train("--resume", run_dir, "--total-steps", "8000")
+    logs = glob.glob(os.path.join(run_dir, "wandb", "offline-run-*", "run-*.wandb"))
+    assert len(logs) == 2 and all(p.endswith(f"run-{run_id}.wandb") for p in logs)  # the same W&B run, resumed
+
+
+def test_capture_video_records_playable_mp4s_in_the_eval_process(tmp_path):
+    pytest.importorskip("imageio_ffmpeg")
+    import imageio.v3 as iio
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run_dir = str(tmp_path / "run")
+    # (one env, so evaluations are not skipped for a busy evaluator and every one is on a multiple of 5,000)
+    run_cli("train", "--algo", "a2c", "--env", "CartPole-v1", "--num-envs", "1", "--n-steps", "5", "--total-steps",
+            "20000", "--eval-every", "5000", "--eval-episodes", "2", "--capture-video", "--video-every", "10000",
+            "--run-dir", run_dir, "--no-progress", check=True, timeout=240)
+    videos = sorted(glob.glob(os.path.join(run_dir, "videos", "*.mp4")))
+    steps = [int(os.path.basename(v)[5:-4]) for v in videos]
+    with open(os.path.join(run_dir, "evals.csv")) as f:
+        evaluated = [int(line.split(",")[1]) for line in f.readlines()[1:]]
+    assert evaluated[:4] == [5000, 10000, 15000, 20000], evaluated
+    assert steps == [10000, 20000]  # --video-every 10000: not at 5,000 or 15,000; the final policy always
+    for v in videos:
+        frames = iio.imread(v)
+        assert frames.shape[1:] == (400, 600, 3) and 2 <= frames.shape[0] <= 1000
+    events = EventAccumulator(os.path.join(run_dir, "tb"), size_guidance={"images": 0}).Reload()
+    images = events.Images("eval/video")
+    assert [e.step for e in images] == steps and images[0].encoded_image_string[:6] == b"GIF89a"
+
+    p = run_cli("train", "--capture-video", "--eval-every", "0", "--run-dir", str(tmp_path / "r2"))
+    assert p.returncode == 2 and "--capture-video records in the evaluation process" in p.stderr
+
+
+def test_a_recorded_episode_has_one_frame_per_step_and_a_small_gif(tmp_path):
+    pytest.importorskip("imageio_ffmpeg")
+    import imageio.v3 as iio
+
+    from asyncrl.envs.make import env_spaces
+    from asyncrl.nn.build import make_model
+    from asyncrl.nn.spec import spec_from_spaces
+    from asyncrl.runtime.evaluator import VideoSpec, _record
+
+    model = make_model(spec_from_spaces(*env_spaces("CartPole-v1")))
+    clip = _record(model, "CartPole-v1", 123, 0, None, VideoSpec(str(tmp_path), max_frames=1000))
+    assert clip.path == os.path.join(str(tmp_path), "step-000000000123.mp4")
+    assert clip.frames == int(clip.return_) + 1  # the frame after reset, then one per step
+    assert iio.imread(clip.path).shape[0] == clip.frames
+    assert clip.gif[:6] == b"GIF89a" and max(clip.size) <= 160
+    short = _record(model, "CartPole-v1", 7, 0, None, VideoSpec(str(tmp_path), max_frames=3))
+    assert short.frames == 3 and iio.imread(short.path).shape[0] == 3
