@@ -306,3 +306,36 @@ def test_a_recorded_episode_has_one_frame_per_step_and_a_small_gif(tmp_path):
     assert clip.gif[:6] == b"GIF89a" and max(clip.size) <= 160
     short = _record(model, "CartPole-v1", 7, 0, None, VideoSpec(str(tmp_path), max_frames=3))
     assert short.frames == 3 and iio.imread(short.path).shape[0] == 3
+
+
+def test_a_job_runs_on_its_own_cores_so_its_defaults_fit_them(tmp_path):
+    """A3C's default is one worker per core the process may use: a job pinned to one core runs one worker."""
+    from asyncrl.experiments.jobs import TrainJob, train_flags
+
+    run_dir = str(tmp_path / "run")
+    core = min(os.sched_getaffinity(0))
+    job = TrainJob.start(train_flags({"algo": "a3c", "env": "CartPole-v1", "total_steps": 2000, "tensorboard": False}),
+                         run_dir, str(tmp_path / "job.log"), {core})
+    assert job.proc.wait(120) == 0, job.tail(5)
+    assert saved_config(run_dir)["workers"] == 1
+    with open(tmp_path / "job.log") as f:
+        first = f.readline()
+    assert first.startswith("$ ") and f"--run-dir {run_dir}" in first  # the command, for the user who reads the log
+
+
+def test_two_tune_processes_share_one_study_through_its_storage(tmp_path):
+    """As two machines would on PostgreSQL: the second tune process, with its own folder and the same storage and
+    settings, joins the study and adds its trials to it; with other settings it is refused."""
+    storage = f"sqlite:///{tmp_path / 'shared.db'}"
+    first, second = str(tmp_path / "machine-a"), str(tmp_path / "machine-b")
+    p = run_cli("tune", *TINY, "--trials", "2", "--storage", storage, "--study", first, timeout=240)
+    assert p.returncode == 0, p.stdout + p.stderr
+    p = run_cli("tune", *TINY, "--trials", "4", "--storage", storage, "--study", second, timeout=240)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "joining the study 'asyncrl' (2 trials so far)" in p.stdout
+    trials = optuna.load_study(study_name="asyncrl", storage=storage).get_trials()
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 4
+    assert sorted(os.listdir(os.path.join(first, "trials"))) == ["trial-0000", "trial-0001"]
+    assert sorted(os.listdir(os.path.join(second, "trials"))) == ["trial-0002", "trial-0003"]
+    p = run_cli("tune", *TINY, "--budget-steps", "5000", "--storage", storage, "--study", str(tmp_path / "c"))
+    assert p.returncode == 2 and "with other budget_steps" in p.stderr

@@ -42,8 +42,9 @@ OBJECTIVES = ("final-eval", "time-to-target")
 """``--objective``: the final evaluation's mean return (maximise), or env steps to ``--target-return`` (minimise)."""
 SETTINGS_FILE = "tune.json"
 HEARTBEAT_S = 20
-"""How often a running trial's heartbeat is written; a trial silent for 6 beats (a tune process that was killed,
-on any machine sharing the study) is failed by the next tune process that opens the study."""
+"""How often a running trial's heartbeat is written; a trial silent for 6 beats (its tune process was killed, on
+any machine sharing the study) is failed by any tune process working on the study, and its settings run again
+once (Optuna's ``RetryFailedTrialCallback``)."""
 
 
 @dataclass
@@ -132,7 +133,8 @@ def _storage(settings: TuneSettings, study_dir: str) -> Any:
     kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
     try:
         return optuna.storages.RDBStorage(url, engine_kwargs=kwargs, heartbeat_interval=HEARTBEAT_S,
-                                          grace_period=6 * HEARTBEAT_S)
+                                          grace_period=6 * HEARTBEAT_S,
+                                          failed_trial_callback=optuna.storages.RetryFailedTrialCallback(max_retry=1))
     except ImportError as e:
         raise UsageError(f"--storage {url!r}: its database driver is not installed ({e})") from None
     except Exception as e:  # a malformed URL, an unreachable server
@@ -141,7 +143,14 @@ def _storage(settings: TuneSettings, study_dir: str) -> Any:
                          f"sqlite:///study.db or postgresql://user@host/db)") from None
 
 
-def open_study(settings: TuneSettings, study_dir: str, create: bool) -> Any:
+IDENTITY = ("algo", "env", "budget_steps", "evals", "eval_episodes", "objective", "target_return", "space")
+"""What makes two tune processes the same study (``tune.json``'s other fields may differ between them)."""
+
+
+def open_study(settings: TuneSettings, study_dir: str, create: bool) -> tuple[Any, bool]:
+    """The study in its storage, and whether this call created it. ``create``: make it, or join it where the
+    storage already holds a study of that name with the same algorithm, env, budget, objective and space (another
+    machine's ``asyncrl tune`` on a shared database); otherwise load it (``--resume``)."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -149,20 +158,35 @@ def open_study(settings: TuneSettings, study_dir: str, create: bool) -> Any:
     # (evaluation k is step k: no pruning up to a third of the budget, nor before five trials have finished)
     pruner = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=settings.evals // 3 + 1)
     storage = _storage(settings, study_dir)
+    identity = {k: getattr(settings, k) for k in IDENTITY}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         if create:
             try:
-                return optuna.create_study(storage=storage, sampler=sampler, pruner=pruner,
-                                           study_name=settings.study_name, direction=settings.direction)
+                study = optuna.create_study(storage=storage, sampler=sampler, pruner=pruner,
+                                            study_name=settings.study_name, direction=settings.direction)
+                study.set_user_attr("asyncrl", identity)
+                return study, True
             except optuna.exceptions.DuplicatedStudyError:
-                raise UsageError(f"--storage already holds a study named {settings.study_name!r} (choose another "
-                                 f"--study-name, or continue it with --resume)") from None
+                pass
         try:
-            return optuna.load_study(storage=storage, sampler=sampler, pruner=pruner, study_name=settings.study_name)
+            study = optuna.load_study(storage=storage, sampler=sampler, pruner=pruner, study_name=settings.study_name)
         except KeyError:
             raise UsageError(f"the study {settings.study_name!r} is not in its storage any more (was the database "
                              f"deleted?)") from None
+    if create:  # joining a study another tune process made
+        theirs = study.user_attrs.get("asyncrl") or {}
+        differ = [k for k in IDENTITY if json.dumps(theirs.get(k), sort_keys=True) != json.dumps(identity[k],
+                                                                                                  sort_keys=True)]
+        if differ:
+            raise UsageError(f"--storage already holds a study named {settings.study_name!r} with other "
+                             f"{', '.join(differ)} (choose another --study-name, or give the same settings to join "
+                             f"it)")
+        study.sampler = optuna.samplers.TPESampler(seed=settings.seed + os.getpid(), n_startup_trials=5,
+                                                   multivariate=True)  # (not the creator's random draws)
+        print(f"asyncrl tune: joining the study {settings.study_name!r} ({len(study.trials)} trials so far)",
+              flush=True)
+    return study, False
 
 
 def new_study(study_dir: str, settings: TuneSettings, space_overrides: dict[str, Any] | None) -> TuneSettings:
@@ -237,7 +261,7 @@ class _Running:
         self.trial, self.job, self.slot, self.params = trial, job, slot, params
         self.pruned_at: int | None = None
         self.reported: set[int] = set()
-        self.last_beat = time.monotonic()
+        self.last_beat = -math.inf  # (the first heartbeat at the first poll)
 
 
 def run_tune(study_dir: str, settings: TuneSettings, resume: bool = False, poll_s: float = 0.5) -> Any:
@@ -254,10 +278,10 @@ def _run_tune(study_dir: str, settings: TuneSettings, resume: bool, poll_s: floa
     from optuna.trial import TrialState
 
     space = load_space(settings)
-    study = open_study(settings, study_dir, create=not resume)
+    study, created = open_study(settings, study_dir, create=not resume)
     storage = study._storage
     slots = core_slots(settings.jobs)
-    if not resume:
+    if created:
         defaults = _defaults_of(settings, space)
         if defaults:
             study.enqueue_trial(defaults, user_attrs={"source": "defaults"})
@@ -271,6 +295,7 @@ def _run_tune(study_dir: str, settings: TuneSettings, resume: bool, poll_s: floa
                 study.enqueue_trial(t.params, user_attrs={"source": f"rerun of trial {t.number}"})
     running: dict[int, _Running] = {}
     started, failures_in_a_row, launched = time.monotonic(), 0, 0
+    last_stale_check = time.monotonic()
     stop_reason = None
 
     def counted() -> int:
@@ -303,6 +328,9 @@ def _run_tune(study_dir: str, settings: TuneSettings, resume: bool, poll_s: floa
                     elif time.monotonic() - r.last_beat >= HEARTBEAT_S:
                         storage.record_heartbeat(r.trial._trial_id)
                         r.last_beat = time.monotonic()
+                if time.monotonic() - last_stale_check >= HEARTBEAT_S:
+                    optuna.storages.fail_stale_trials(study)  # (trials of a tune process that was killed)
+                    last_stale_check = time.monotonic()
                 time.sleep(poll_s)
     except KeyboardInterrupt:
         stop_reason = "interrupted"
