@@ -91,19 +91,24 @@ class TrainJob:
     evals_seen: int = 0
 
     @classmethod
-    def start(cls, args: list[str], run_dir: str, log_path: str, cpus: set[int] | None = None) -> TrainJob:
+    def start(cls, args: list[str], run_dir: str, log_path: str, cpus: set[int] | None = None,
+              group: str | None = None) -> TrainJob:
         """Start ``asyncrl train ARGS --run-dir RUN_DIR`` (``--resume RUN_DIR`` when ``args`` says so), its
-        output to ``log_path``, on the cores ``cpus``."""
+        output to ``log_path``, on the cores ``cpus``; ``group`` is its W&B group (``WANDB_RUN_GROUP``, unless the
+        user set one), so a sweep's or a study's runs with ``--wandb`` appear together."""
         os.makedirs(os.path.dirname(os.path.abspath(log_path)), exist_ok=True)
         cmd = [sys.executable, "-m", "asyncrl", "train", *args, "--no-progress"]
         if "--resume" not in args:
             cmd += ["--run-dir", run_dir]
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        if group is not None:
+            env.setdefault("WANDB_RUN_GROUP", group)
         with open(log_path, "a") as log:
             log.write("$ " + " ".join(cmd) + "\n")
             log.flush()
             # (the launching loop has no threads, so a preexec function is safe here)
             proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    preexec_fn=_child_setup(cpus), env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                                    preexec_fn=_child_setup(cpus), env=env)
         return cls(run_dir, log_path, proc)
 
     def poll(self) -> int | None:

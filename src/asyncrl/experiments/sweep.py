@@ -160,8 +160,9 @@ def run_sweep(out: str, runs: list[SweepRun], jobs: int, poll_s: float = 0.5) ->
                     if state == "restart":
                         shutil.rmtree(run_dir)  # (no checkpoint: nothing to resume, only partial logs)
                     args = ["--resume", run_dir] if state == "resume" else train_flags(run.settings)
-                    running[slot] = (run, TrainJob.start(args, run_dir, os.path.join(out, "logs", f"{run.name}.log"),
-                                                         slots[slot]))
+                    log = os.path.join(out, "logs", f"{run.name}.log")
+                    group = os.path.basename(os.path.normpath(out))
+                    running[slot] = (run, TrainJob.start(args, run_dir, log, slots[slot], group))
                 for slot, (run, job) in list(running.items()):
                     code = job.poll()
                     if code is None:

@@ -362,7 +362,8 @@ def _launch(study: Any, settings: TuneSettings, space: Space, study_dir: str, sl
         run["target_return"] = settings.target_return
     trial.set_user_attr("run_dir", os.path.relpath(run_dir, study_dir))
     trial.set_user_attr("seed", run["seed"])
-    job = TrainJob.start(train_flags(run), run_dir, os.path.join(study_dir, "logs", f"{name}.log"), cpus)
+    job = TrainJob.start(train_flags(run), run_dir, os.path.join(study_dir, "logs", f"{name}.log"), cpus,
+                         group=f"tune-{settings.study_name}")
     return _Running(trial, job, slot, params)
 
 
@@ -381,7 +382,7 @@ def _advance(study: Any, settings: TuneSettings, r: _Running) -> Any:
         reported = row["mean"] if settings.target_return is None or settings.objective == "final-eval" else \
             steps_value(int(row["env_steps"]), settings.budget_steps, row["mean"], settings.target_return)
         r.trial.report(reported, step)
-        if r.trial.should_prune():
+        if step < settings.evals and r.trial.should_prune():  # (at the last evaluation the trial has its value)
             r.pruned_at = int(row["env_steps"])
             r.job.interrupt()
     code = r.job.poll()
