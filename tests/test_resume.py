@@ -134,8 +134,8 @@ def test_best_checkpoint_pairs_the_tested_model_with_the_optimizer_of_its_moment
         def __init__(self):
             self.queue = []
 
-        def submit(self, steps, state):
-            self.queue.append((steps, [100.0], state))
+        def submit(self, steps, state, record=False):
+            self.queue.append((steps, [100.0], state, None))
             return True
 
         def poll(self):

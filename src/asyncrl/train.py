@@ -23,6 +23,7 @@ import torch
 from asyncrl.algos import get_algorithm
 from asyncrl.checkpoint import load_checkpoint
 from asyncrl.config import (
+    FLAT_FIELDS,
     LEARNER_RUNTIMES,
     RESUME_OVERRIDABLE,
     RunConfig,
@@ -34,6 +35,7 @@ from asyncrl.config import (
     resolve,
     validate,
 )
+from asyncrl.core.settings import default_of, has_default
 from asyncrl.envs.base import family_of
 from asyncrl.envs.classic import NATIVE_ENVS
 from asyncrl.envs.make import env_spaces
@@ -123,7 +125,13 @@ def prepare_config(cfg: TrainConfig, resume: str | None = None, given: set[str] 
         validate(cfg)  # before the env is built with these settings (e.g. --sticky-actions)
     else:
         with open(os.path.join(resume, "config.json")) as f:
-            saved = TrainConfig.from_dict(json.load(f))
+            data = json.load(f)
+        for name, (f_, _, _) in FLAT_FIELDS.items():
+            if name not in data and has_default(f_):
+                # a setting newer than the run: it ran as if it were at its section's default (the feature off),
+                # not at a tuned row added since (IMPALA's Pendulum row turns reward normalisation on)
+                data[name] = default_of(f_)
+        saved = TrainConfig.from_dict(data)
         given = given or set()
         changes = {k: getattr(cfg, k) for k in given if k in RESUME_OVERRIDABLE}
         bad = sorted(k for k in given - RESUME_OVERRIDABLE - {"run_dir"} if getattr(cfg, k) != getattr(saved, k))
