@@ -169,11 +169,13 @@ def stop_all(jobs: list[TrainJob], timeout: float = 60.0) -> None:
 
 
 class TerminateAsInterrupt:
-    """While installed, SIGTERM raises :class:`KeyboardInterrupt` in the main thread, so ``kill`` stops a
-    tune or sweep as Ctrl-C does: its runs are interrupted cleanly and its records stay consistent."""
+    """While installed, SIGINT and SIGTERM raise :class:`KeyboardInterrupt` in the main thread, so Ctrl-C and
+    ``kill`` stop a tune or sweep alike: its runs are interrupted cleanly and its records stay consistent. (SIGINT
+    too, explicitly: a process started in the background by a non-interactive shell inherits SIGINT ignored, as
+    ``asyncrl train`` would but for its own handler.)"""
 
     def __enter__(self) -> TerminateAsInterrupt:
-        self._old = signal.signal(signal.SIGTERM, self._raise)
+        self._old = {sig: signal.signal(sig, self._raise) for sig in (signal.SIGINT, signal.SIGTERM)}
         return self
 
     @staticmethod
@@ -181,7 +183,8 @@ class TerminateAsInterrupt:
         raise KeyboardInterrupt
 
     def __exit__(self, *exc) -> None:
-        signal.signal(signal.SIGTERM, self._old)
+        for sig, handler in self._old.items():
+            signal.signal(sig, handler)
 
 
 __all__ = ["TrainJob", "core_slots", "train_flags", "stop_all", "TerminateAsInterrupt"]
