@@ -76,16 +76,20 @@ def test_the_median_pruner_stops_a_trial_below_the_others(tmp_path):
     """Five finished trials that scored 1,000 at every evaluation: a new CartPole trial (at most 500) is pruned
     after its warm-up evaluations, stopped cleanly (interrupted), and recorded as pruned. (One env, so the trial is
     slow enough to be stopped in the middle.)"""
+    from asyncrl.experiments.space import read_space_file
+    from asyncrl.experiments.tune import TuneSettings, new_study, open_study
+
     study_dir = str(tmp_path / "study")
-    p = run_cli("tune", *TINY, "--budget-steps", "60000", "--evals", "6", "--trials", "1", "--study", study_dir,
-                "--space", _space(tmp_path, {"lr": ["log", 1e-3, 1e-2], "num_envs": 1, "n_steps": 5}), timeout=240)
-    assert p.returncode == 0, p.stdout + p.stderr
-    study = load_study(study_dir)
+    settings = new_study(study_dir, TuneSettings("a2c", "CartPole-v1", trials=1, budget_steps=60000, evals=6,
+                                                 eval_episodes=2),
+                         read_space_file(_space(tmp_path, {"lr": ["log", 1e-3, 1e-2], "num_envs": 1, "n_steps": 5})))
+    study, created = open_study(settings, study_dir, create=True)
+    assert created
     dist = {"lr": optuna.distributions.FloatDistribution(1e-3, 1e-2, log=True)}
     for _ in range(5):
         study.add_trial(optuna.trial.create_trial(params={"lr": 5e-3}, distributions=dist, value=1000.0,
                                                   intermediate_values={k: 1000.0 for k in range(1, 7)}))
-    p = run_cli("tune", "--study", study_dir, "--resume", "--trials", "7", timeout=240)
+    p = run_cli("tune", "--study", study_dir, "--resume", "--trials", "6", timeout=240)
     assert p.returncode == 0, p.stdout + p.stderr
     last = load_study(study_dir).get_trials()[-1]
     assert last.state == TrialState.PRUNED, (last.state, p.stdout)
