@@ -50,7 +50,8 @@ def test_tune_runs_trials_as_run_dirs_writes_reports_and_resume_adds_to_the_same
     best = max(trials, key=lambda t: t.value)
     with open(os.path.join(study_dir, "best_config.json")) as f:
         config = json.load(f)
-    assert config == {"algo": "a2c", "env": "CartPole-v1", **best.params, "total_steps": 4000}
+    workers = saved_config(os.path.join(study_dir, best.user_attrs["run_dir"]))["workers"]
+    assert config == {"algo": "a2c", "env": "CartPole-v1", **best.params, "total_steps": 4000, "workers": workers}
     assert f"| {best.number} | {best.value:,.2f} |" in p.stdout  # the table of the best trials
     assert os.path.getsize(os.path.join(study_dir, "plots", "history.png")) > 1000
     assert os.path.isfile(os.path.join(study_dir, "plots", "importances.png"))
@@ -343,3 +344,33 @@ def test_two_tune_processes_share_one_study_through_its_storage(tmp_path):
     assert sorted(os.listdir(os.path.join(second, "trials"))) == ["trial-0002", "trial-0003"]
     p = run_cli("tune", *TINY, "--budget-steps", "5000", "--storage", storage, "--study", str(tmp_path / "c"))
     assert p.returncode == 2 and "with other budget_steps" in p.stderr
+
+
+def test_time_to_target_minimises_env_steps_and_ranks_misses_last(tmp_path):
+    """With --objective time-to-target each trial stops at the target (train's --target-return), and its value is
+    the env steps it took; a trial that missed scores more than the budget."""
+    study_dir = str(tmp_path / "study")
+    p = run_cli("tune", "--algo", "a2c", "--env", "CartPole-v1", "--budget-steps", "30000", "--evals", "2",
+                "--eval-episodes", "2", "--trials", "2", "--objective", "time-to-target", "--target-return", "60",
+                "--study", study_dir, timeout=240)
+    assert p.returncode == 0, p.stdout + p.stderr
+    study = load_study(study_dir)
+    assert study.direction == optuna.study.StudyDirection.MINIMIZE
+    for t in study.get_trials():
+        assert t.state == TrialState.COMPLETE
+        with open(os.path.join(study_dir, t.user_attrs["run_dir"], "result.json")) as f:
+            result = json.load(f)
+        if result["stop_reason"].startswith("target return"):
+            assert t.value == result["env_steps"] < 30000
+        else:
+            assert 30000 < t.value <= 60000
+        assert saved_config(os.path.join(study_dir, t.user_attrs["run_dir"]))["target_return"] == 60
+
+
+def test_sweep_refuses_a_folder_whose_runs_had_other_settings(tmp_path):
+    out = tmp_path / "sweep"
+    run = out / "a2c-CartPole-v1-s0"
+    run.mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"algo": "a2c", "env": "CartPole-v1", "seed": 0, "total_steps": 50000}))
+    p = run_cli("sweep", "--algo", "a2c", "--seeds", "1", "--set", "total_steps=200000", "-o", str(out))
+    assert p.returncode == 2 and "trained with total_steps=50000 (this sweep: 200000)" in p.stderr

@@ -173,3 +173,13 @@ def test_plot_groups_by_any_config_field_and_finds_run_dirs_in_a_folder(tmp_path
     assert list(by_algo) == ["algo=a2c (2 runs)", "algo=impala (2 runs)"]
     assert len(group_runs(dirs, ["algo", "lr"])) == 4
     assert len(group_runs(dirs)) == 4  # (default: configs equal but for the seed; lr differs here)
+
+
+def test_groups_that_look_alike_stay_apart(tmp_path):
+    a = _fake_run(tmp_path, "a", algo="a2c", env="CartPole-v1", seed=0, lr=0.001)
+    b = _fake_run(tmp_path, "b", algo="a2c", env="CartPole-v1", seed=0, lr=0.003)
+    c = tmp_path / "c"  # a run dir without config.json: the labels cannot name what differs
+    c.mkdir()
+    (c / "episodes.csv").write_text("wall_time_s,env_steps,episode_return,episode_length,worker\n1,10,5,5,0\n")
+    groups = group_runs([a, b, str(c)])
+    assert sorted(d for dirs in groups.values() for d in dirs) == sorted([a, b, str(c)]) and len(groups) == 3

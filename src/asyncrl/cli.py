@@ -109,8 +109,8 @@ def build_parser(algo: str = "a3c", env: str = "CartPole-v1") -> argparse.Argume
         _add_field(groups[section], flag, f, f.metadata["doc"].replace("%", "%%"))
     t.add_argument("--resume", metavar="DIR", default=None, help="continue the run in DIR")
     t.add_argument("--config", metavar="FILE", default=None,
-                   help="start from the settings in FILE (JSON of flat names: a run's config.json, or the "
-                        "best_config.json of asyncrl tune); flags given here override it")
+                   help="start from the settings in FILE (JSON of flat names: a run's config.json, whose run_dir is "
+                        "left out, or the best_config.json of asyncrl tune); flags given here override it")
 
     e = sub.add_parser("eval", help="evaluate a run dir or checkpoint")
     e.add_argument("path", help="run dir (uses checkpoints/best.pt) or a .pt checkpoint")
@@ -198,8 +198,9 @@ def _add_sweep(sub: Any) -> None:
                     help="a setting for every run (one value) or a grid axis (several), by flat name, e.g. "
                          "--set lr=1e-3,3e-3 --set total_steps=200000; repeatable")
     sw.add_argument("--config", default=None, metavar="FILE",
-                    help="settings for every run from a JSON file (as train --config; e.g. tune's best_config.json); "
-                         "--set overrides it")
+                    help="settings for every run from a JSON file (as train --config; e.g. tune's best_config.json; "
+                         "its run_dir and workers are left out: each run's workers follow its cores); --set overrides "
+                         "it")
     sw.add_argument("--jobs", type=int, default=1, help="runs at once, each on its share of the cores (default: 1)")
     sw.add_argument("-o", "--out", default="runs/sweep", help="the sweep's folder (default: runs/sweep)")
     sw.add_argument("--target", type=float, default=None,
@@ -234,8 +235,8 @@ def _cmd_tune(args: argparse.Namespace) -> int:
         overrides = read_space_file(args.space) if args.space else None
         settings = T.new_study(study, T.TuneSettings(algo=algo, env=env, **given), overrides)
         args.study = study
-    T.run_tune(args.study, settings, resume=args.resume)
-    return 0
+    _, failing = T.run_tune(args.study, settings, resume=args.resume)
+    return 1 if failing else 0
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
@@ -246,8 +247,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     base = read_config_file(args.config) if args.config else {}
     algos = args.algo or [str(base.get("algo", "a3c"))]
     envs = args.env or [str(base.get("env", "CartPole-v1"))]
-    for name in ("algo", "env", "seed", "run_dir"):
-        base.pop(name, None)  # (the sweep's own --algo, --env and seeds; run dirs are its own)
+    for name in ("algo", "env", "seed", "run_dir", "workers"):
+        base.pop(name, None)  # (the sweep's own --algo, --env and seeds, its run dirs; workers follow each run's cores)
     for algo in algos:
         get_algorithm(algo)
     check_writable_dir(args.out, f"-o {args.out!r}")
@@ -267,7 +268,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.config is not None:
         if args.resume is not None:
             raise UsageError("--config does not apply with --resume (a resumed run keeps its saved config)")
-        values = {**read_config_file(args.config), **values}
+        settings = read_config_file(args.config)
+        settings.pop("run_dir", None)  # (a run's config.json names its own run dir: this run gets its own)
+        values = {**settings, **values}
         given |= set(values)
     cfg = TrainConfig(**values)
     try:

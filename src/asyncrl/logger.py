@@ -11,6 +11,7 @@ import csv
 import math
 import os
 import secrets
+import shutil
 import sys
 import time
 from collections import deque
@@ -76,13 +77,22 @@ class WandbSink:
         except ImportError:
             raise UsageError("--wandb needs the wandb package: pip install 'asyncrl[wandb]'") from None
         self.wandb = wandb
-        os.makedirs(os.path.join(run_dir, "wandb"), exist_ok=True)
+        folder = os.path.join(run_dir, "wandb")
+        new = not os.path.exists(folder)
+        os.makedirs(folder, exist_ok=True)
         id_path = os.path.join(run_dir, WANDB_ID_FILE)
         run_id = open(id_path).read().strip() if os.path.exists(id_path) else secrets.token_hex(6)
+        try:
+            self.run = wandb.init(project=project, name=name, id=run_id, resume="allow", dir=run_dir, config=config,
+                                  settings=wandb.Settings(console="off", silent=True))
+        except Exception as e:  # no API key, no network, a bad project name: one line, and nothing left behind
+            if new:
+                shutil.rmtree(folder, ignore_errors=True)
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise UsageError(f"--wandb: the W&B run could not start ({first[:200]}); log in with 'wandb login', or "
+                             f"set WANDB_MODE=offline to log locally") from None
         with open(id_path, "w") as f:
             f.write(run_id + "\n")
-        self.run = wandb.init(project=project, name=name, id=run_id, resume="allow", dir=run_dir, config=config,
-                              settings=wandb.Settings(console="off", silent=True))
         self.run.define_metric("global_step")
         self.run.define_metric("*", step_metric="global_step")
 

@@ -173,6 +173,8 @@ def group_runs(run_dirs: list[str], group_by: Sequence[str] | None = None) -> di
             label = ", ".join(f"{k}={values[k]}" for k in group_by) + (f" ({len(dirs)} runs)" if len(dirs) > 1 else "")
         else:
             label = _label(dirs, differing.get(key, []))
+        if label in out:  # (groups the labels cannot tell apart, e.g. runs without a config.json: never merged)
+            label = f"{label} [{os.path.basename(os.path.normpath(dirs[0]))}]"
         out[label] = dirs
     return out
 
@@ -183,9 +185,9 @@ def plot_runs(run_dirs: list[str], out: str, title: str | None = None, window: i
 
     Runs with the same settings but the seed form a group (with ``group_by``, runs with the same values of those
     config fields, e.g. ``["algo", "env"]``): the mean and std of their 100-episode means (up to the shortest
-    run), and each run in full as a thin line of the same colour. Groups on different envs get a row of panels
-    each. A folder of run dirs (a sweep's) stands for the run dirs in it. The paths are checked before any log is
-    read: ``out`` needs an extension of :func:`output_extensions` (its missing folders are created).
+    run), and each run in full as a thin line of the same colour. With ``group_by``, groups on different envs get a
+    row of panels each. A folder of run dirs (a sweep's) stands for the run dirs in it. The paths are checked before
+    any log is read: ``out`` needs an extension of :func:`output_extensions` (its missing folders are created).
     """
     check_output_file(out, "-o", output_extensions(), protect_runs=False)  # train writes its run's curve.png
     if group_by:

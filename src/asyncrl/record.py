@@ -115,6 +115,26 @@ class Thumbnails:
         self.frames.append(np.asarray(image))
 
 
+def check_renders(env_id: str, options: Any = None) -> None:
+    """One ``rgb_array`` frame of ``env_id`` after a reset, or a one-line :class:`UsageError` saying why not: what
+    ``--capture-video`` checks before training, rather than at its first evaluation."""
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+    try:
+        env = make_env(env_id, render_mode="rgb_array", options=options)
+    except TypeError:
+        raise UsageError(f"--capture-video: --env {env_id!r} cannot render rgb_array frames") from None
+    try:
+        env.reset(seed=0)
+        render_frames(env_id, env)()
+    except UsageError as e:
+        raise UsageError(f"--capture-video: {e}") from None
+    except Exception as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise UsageError(f"--capture-video: --env {env_id!r} cannot render a frame ({first[:200]})") from None
+    finally:
+        env.close()
+
+
 def record_video(model: PolicyNet, env_id: str, out: str, seed: int = 0, deterministic: bool = True,
                  fps: int = 30, max_frames: int = 5000, options: Any = None,
                  on_frame: Callable[[np.ndarray], None] | None = None) -> tuple[float, int]:

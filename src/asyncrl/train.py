@@ -46,6 +46,7 @@ from asyncrl.nn.model import PolicyNet
 from asyncrl.nn.spec import resolve_torso, spec_from_spaces, spec_json
 from asyncrl.paths import check_train_paths
 from asyncrl.plot import plot_runs
+from asyncrl.record import check_renders
 from asyncrl.runtime.actor_learner import run_actor_learner
 from asyncrl.runtime.control import Counters, TrainingControl
 from asyncrl.runtime.evaluator import PeriodicEvaluator, VideoSpec
@@ -155,6 +156,7 @@ def prepare_config(cfg: TrainConfig, resume: str | None = None, given: set[str] 
     run = resolve(cfg, family_of(cfg.env).defaults_key(cfg.env, act_space))
     if run.run.capture_video:
         need_modules(("imageio", "imageio_ffmpeg"), "--capture-video writes MP4", "video")
+        check_renders(run.env, env_options(run))  # (now, not at the first evaluation, maybe hours in)
     if run.run.wandb:
         need_modules(("wandb",), "--wandb", "wandb")
     if run.runtime.kind == "ray":
@@ -227,6 +229,16 @@ def train(cfg: TrainConfig, resume: str | None = None, given: set[str] | None = 
         torch.manual_seed(rcfg.run.seed + counters.updates)
     schedule = resumed_schedule(rcfg.optim.lr, rcfg.optim.lr_schedule, rcfg.run.total_steps, counters.env_steps,
                                 counters.lr_schedule)
+    sink = None
+    if rcfg.run.wandb:  # (first: a W&B run that cannot start leaves no run dir behind)
+        new_dir = not os.path.exists(rcfg.run.run_dir)
+        try:
+            sink = WandbSink(rcfg.run.run_dir, rcfg.run.wandb_project, flat_view(rcfg),
+                             os.path.basename(os.path.normpath(rcfg.run.run_dir)))
+        except UsageError:
+            if new_dir and os.path.isdir(rcfg.run.run_dir) and not os.listdir(rcfg.run.run_dir):
+                os.rmdir(rcfg.run.run_dir)
+            raise
     os.makedirs(os.path.join(rcfg.run.run_dir, "checkpoints"), exist_ok=True)
     with open(os.path.join(rcfg.run.run_dir, "config.json"), "w") as f:
         f.write(config_json(rcfg))
@@ -242,10 +254,6 @@ def train(cfg: TrainConfig, resume: str | None = None, given: set[str] | None = 
     columns += [m for m in algo.metrics if m not in columns]
     if os.path.exists(os.path.join(rcfg.run.run_dir, RESULT_FILE)):
         os.unlink(os.path.join(rcfg.run.run_dir, RESULT_FILE))  # (a resumed run: it has not ended any more)
-    sink = None
-    if rcfg.run.wandb:
-        sink = WandbSink(rcfg.run.run_dir, rcfg.run.wandb_project, flat_view(rcfg),
-                         os.path.basename(os.path.normpath(rcfg.run.run_dir)))
     logger = RunLogger(rcfg.run.run_dir, columns,
                        tensorboard=rcfg.run.tensorboard, progress=rcfg.run.progress, time_offset=counters.wall_time_s,
                        recent_returns=counters.recent_returns, wandb=sink)

@@ -2,8 +2,9 @@
 
 Each point of the grid is an ordinary ``asyncrl train`` run in ``OUT/<algo>-<env>[-<name>=<value>...]-s<seed>``,
 started as a child process on its share of the cores (:mod:`asyncrl.experiments.jobs`), ``--jobs`` at a time.
-Running the same sweep again skips the runs that finished (their ``result.json``), resumes those that were
-interrupted (``--resume``, from their checkpoint) and restarts those that died before their first checkpoint.
+Running the same sweep again skips the runs that finished (their ``result.json``), resumes those that stopped
+early from their checkpoint (interrupted, or crashed after a checkpoint: ``--resume``) and restarts those that
+died before their first checkpoint; a folder whose runs were trained with other settings is refused.
 At the end ``OUT/summary.md`` and ``OUT/summary.csv`` give, per group (the grid point without the seed), the
 mean ± std over seeds of the final evaluation and of the time (env steps and seconds) to reach the target.
 """
@@ -120,6 +121,25 @@ def preflight(runs: list[SweepRun]) -> None:
             raise UsageError(f"sweep point {where}: {e}") from None
 
 
+def check_existing(out: str, runs: list[SweepRun]) -> None:
+    """Refuse a sweep into a folder whose runs of the same names were trained with other settings (a re-run
+    would skip or resume them, and the summary would mix the two sweeps)."""
+    for run in runs:
+        path = os.path.join(out, run.name, "config.json")
+        try:
+            with open(path) as f:
+                saved = json.load(f)
+        except (OSError, ValueError):
+            continue
+        for name, value in run.settings.items():
+            old = saved.get(name) if isinstance(saved, dict) else None
+            same = old == value or (isinstance(old, (int, float)) and isinstance(value, (int, float))
+                                    and not isinstance(value, bool) and math.isclose(old, value, rel_tol=1e-9))
+            if not same:
+                raise UsageError(f"-o {out!r} already holds {run.name}, trained with {name}={old!r} (this sweep: "
+                                 f"{value!r}); use another -o, or the settings it was run with")
+
+
 def _state(run_dir: str) -> str:
     """``new``, ``done`` (it ended and was not interrupted), ``resume`` (a checkpoint to go on from) or
     ``restart`` (it died before its first checkpoint)."""
@@ -136,6 +156,7 @@ def _state(run_dir: str) -> str:
 def run_sweep(out: str, runs: list[SweepRun], jobs: int, poll_s: float = 0.5) -> dict[str, str]:
     """Run every run of ``runs`` that has not finished, ``jobs`` at a time; returns ``{name: outcome}``."""
     slots = core_slots(jobs)
+    check_existing(out, runs)
     os.makedirs(out, exist_ok=True)
     _save_sweep_file(out, runs)
     outcomes: dict[str, str] = {}

@@ -182,15 +182,14 @@ def open_study(settings: TuneSettings, study_dir: str, create: bool) -> tuple[An
             raise UsageError(f"--storage already holds a study named {settings.study_name!r} with other "
                              f"{', '.join(differ)} (choose another --study-name, or give the same settings to join "
                              f"it)")
-        study.sampler = optuna.samplers.TPESampler(seed=settings.seed + os.getpid(), n_startup_trials=5,
-                                                   multivariate=True)  # (not the creator's random draws)
         print(f"asyncrl tune: joining the study {settings.study_name!r} ({len(study.trials)} trials so far)",
               flush=True)
     return study, False
 
 
 def new_study(study_dir: str, settings: TuneSettings, space_overrides: dict[str, Any] | None) -> TuneSettings:
-    """Check everything, write ``tune.json``: a study ready for :func:`run_tune`."""
+    """Check everything and make the folder: a study ready for :func:`run_tune` (which writes ``tune.json`` once
+    the storage holds the study, so a storage that cannot be opened leaves no half-made study behind)."""
     settings.check()
     if os.path.exists(os.path.join(study_dir, SETTINGS_FILE)):
         raise UsageError(f"--study {study_dir!r} already holds a study (continue it with --resume, or choose "
@@ -198,8 +197,7 @@ def new_study(study_dir: str, settings: TuneSettings, space_overrides: dict[str,
     space = build_space(settings.algo, settings.env, default_space(settings.algo, settings.env), space_overrides)
     settings.space = with_defaults(space, _defaults_of(settings, space, contained=False)).to_json()
     core_slots(settings.jobs)
-    os.makedirs(study_dir, exist_ok=True)
-    _write_settings(study_dir, settings)
+    os.makedirs(study_dir, exist_ok=True)  # (tune.json is written once the storage has the study: run_tune)
     return settings
 
 
@@ -261,26 +259,35 @@ class _Running:
         self.trial, self.job, self.slot, self.params = trial, job, slot, params
         self.pruned_at: int | None = None
         self.reported: set[int] = set()
+        self.last_eval = math.nan
+        """The mean of its latest evaluation (``evals.csv``)."""
         self.last_beat = -math.inf  # (the first heartbeat at the first poll)
 
 
-def run_tune(study_dir: str, settings: TuneSettings, resume: bool = False, poll_s: float = 0.5) -> Any:
+def run_tune(study_dir: str, settings: TuneSettings, resume: bool = False, poll_s: float = 0.5) -> tuple[Any, bool]:
     """Run trials until the study has ``settings.trials`` (or ``timeout`` seconds passed, or Ctrl-C); returns
-    the study. Writes the reports (:func:`write_reports`) at the end, interrupted or not."""
+    the study and whether it stopped because trial after trial failed. Writes the reports
+    (:func:`write_reports`) at the end, interrupted or not."""
     with warnings.catch_warnings():
         # (Optuna marks its heartbeat experimental and expects it under Study.optimize; this loop beats itself)
         warnings.filterwarnings("ignore", message=".*[Hh]eartbeat.*")
         return _run_tune(study_dir, settings, resume, poll_s)
 
 
-def _run_tune(study_dir: str, settings: TuneSettings, resume: bool, poll_s: float) -> Any:
+def _run_tune(study_dir: str, settings: TuneSettings, resume: bool, poll_s: float) -> tuple[Any, bool]:
     import optuna
     from optuna.trial import TrialState
 
     space = load_space(settings)
     study, created = open_study(settings, study_dir, create=not resume)
+    if not resume:
+        _write_settings(study_dir, settings)
     storage = study._storage
     slots = core_slots(settings.jobs)
+    if not created:  # (a resumed or joined study: not the first session's random draws again)
+        study.sampler = optuna.samplers.TPESampler(seed=settings.seed + len(study.trials) + (0 if resume else
+                                                                                          os.getpid()),
+                                                   n_startup_trials=5, multivariate=True)
     if created:
         defaults = _defaults_of(settings, space)
         if defaults:
@@ -333,10 +340,13 @@ def _run_tune(study_dir: str, settings: TuneSettings, resume: bool, poll_s: floa
                     last_stale_check = time.monotonic()
                 time.sleep(poll_s)
     except KeyboardInterrupt:
-        stop_reason = "interrupted"
         print(f"asyncrl tune: interrupted; stopping {len(running)} running trial(s) cleanly", flush=True)
+        ended = {slot for slot, r in running.items() if r.job.poll() is not None or r.pruned_at is not None}
         stop_all([r.job for r in running.values()])
-        for r in running.values():
+        for slot, r in running.items():
+            if slot in ended:  # it had finished, or was being pruned: told as it ended
+                _advance(study, settings, r)
+                continue
             storage.set_trial_user_attr(r.trial._trial_id, "interrupted", True)
             storage.set_trial_user_attr(r.trial._trial_id, "error", "interrupted by Ctrl-C or SIGTERM")
             study.tell(r.trial, state=TrialState.FAIL, skip_if_finished=True)
@@ -347,11 +357,24 @@ def _run_tune(study_dir: str, settings: TuneSettings, resume: bool, poll_s: floa
         raise
     print(f"asyncrl tune: stopped ({stop_reason})", flush=True)
     write_reports(study, settings, study_dir)
-    return study
+    return study, failures_in_a_row >= settings.jobs + 2
 
 
 def _launch(study: Any, settings: TuneSettings, space: Space, study_dir: str, slot: int, cpus: set[int]) -> _Running:
     trial = study.ask()
+    study._storage.record_heartbeat(trial._trial_id)  # (so a trial of a process killed now is found stale)
+    try:
+        return _start_trial(study, trial, settings, space, study_dir, slot, cpus)
+    except BaseException as e:
+        from optuna.trial import TrialState
+
+        trial.set_user_attr("error", f"could not start: {type(e).__name__}: {e}"[:500])
+        study.tell(trial, state=TrialState.FAIL)
+        raise
+
+
+def _start_trial(study: Any, trial: Any, settings: TuneSettings, space: Space, study_dir: str, slot: int,
+                 cpus: set[int]) -> _Running:
     params = suggest(space, trial)
     name = f"trial-{trial.number:04d}"
     run_dir = os.path.join(study_dir, "trials", name)
@@ -373,6 +396,7 @@ def _advance(study: Any, settings: TuneSettings, r: _Running) -> Any:
     from optuna.trial import TrialState
 
     for row in r.job.new_evals():
+        r.last_eval = row["mean"]
         if r.pruned_at is not None:
             continue
         step = int(round(row["env_steps"] / settings.eval_every))
@@ -395,7 +419,9 @@ def _advance(study: Any, settings: TuneSettings, r: _Running) -> Any:
         study.tell(r.trial, state=TrialState.PRUNED)
         print(f"trial {r.trial.number}: pruned at {r.pruned_at:,} env steps ({seconds:.0f} s)", flush=True)
         return TrialState.PRUNED
-    value = None if result is None else _objective(settings, result)
+    value = None if result is None else _objective(settings, result, r.last_eval)
+    if result is not None and settings.objective == "final-eval" and not math.isfinite(result.final_eval):
+        r.trial.set_user_attr("scored_on", "its last periodic evaluation (the final one did not run)")
     if code != 0 or value is None or result is None:
         why = r.job.tail() or f"exit code {code}"
         r.trial.set_user_attr("error", why[-500:])
@@ -409,13 +435,12 @@ def _advance(study: Any, settings: TuneSettings, r: _Running) -> Any:
     return TrialState.COMPLETE
 
 
-def _objective(settings: TuneSettings, result: TrainResult) -> float | None:
-    """The trial's value from its ``result.json`` (``None``: nothing to score, e.g. no evaluation ran)."""
+def _objective(settings: TuneSettings, result: TrainResult, last_eval: float = math.nan) -> float | None:
+    """The trial's value from its ``result.json`` (``None``: nothing to score, e.g. no evaluation ran). Without a
+    final evaluation (the evaluator was still busy at the end), the last periodic one, ``last_eval``, stands in."""
     if result.interrupted:
         return None
-    final = result.final_eval
-    if not math.isfinite(final):
-        final = result.best_eval if math.isfinite(result.best_eval) else math.nan
+    final = result.final_eval if math.isfinite(result.final_eval) else last_eval
     if settings.objective == "final-eval":
         return final if math.isfinite(final) else None
     target = settings.target_return
@@ -440,14 +465,21 @@ def best_trials(study: Any, n: int = 5) -> list[Any]:
     return sorted(done, key=lambda t: t.value, reverse=study.direction.name == "MAXIMIZE")[:n]
 
 
-def best_config(study: Any, settings: TuneSettings) -> dict[str, Any] | None:
-    """The best trial's settings as ``asyncrl train --config`` reads them (``None`` before a trial finished)."""
+def best_config(study: Any, settings: TuneSettings, study_dir: str) -> dict[str, Any] | None:
+    """The best trial's settings as ``asyncrl train --config`` reads them, with its worker count (``None`` before a
+    trial finished)."""
     best = best_trials(study, 1)
     if not best:
         return None
     space = load_space(settings)
-    return {"algo": settings.algo, "env": settings.env, **space.fixed, **best[0].params,
-            "total_steps": settings.budget_steps}
+    config = {"algo": settings.algo, "env": settings.env, **space.fixed, **best[0].params,
+              "total_steps": settings.budget_steps}
+    try:  # the trial's worker count (its share of the cores), so the file trains what scored
+        with open(os.path.join(study_dir, best[0].user_attrs["run_dir"], "config.json")) as f:
+            config["workers"] = json.load(f)["workers"]
+    except (OSError, ValueError, KeyError):
+        pass
+    return config
 
 
 def best_table(study: Any, settings: TuneSettings, n: int = 5) -> str:
@@ -483,7 +515,7 @@ def write_reports(study: Any, settings: TuneSettings, study_dir: str) -> None:
     table = best_table(study, settings)
     with open(os.path.join(study_dir, "best_trials.md"), "w") as f:
         f.write(f"# {settings.algo} on {settings.env}: {summary}\n\n{table}")
-    config = best_config(study, settings)
+    config = best_config(study, settings, study_dir)
     print(f"\n{settings.algo} on {settings.env}, {summary}; best trials:\n{table}")
     if config is not None:
         path = os.path.join(study_dir, "best_config.json")
