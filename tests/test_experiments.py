@@ -78,13 +78,14 @@ def test_the_median_pruner_stops_a_trial_below_the_others(tmp_path):
     after its warm-up evaluations, stopped cleanly (interrupted), and recorded as pruned. (One env, so the trial is
     slow enough to be stopped in the middle.)"""
     from asyncrl.experiments.space import read_space_file
-    from asyncrl.experiments.tune import TuneSettings, new_study, open_study
+    from asyncrl.experiments.tune import TuneSettings, new_study, open_study, write_settings
 
     study_dir = str(tmp_path / "study")
     settings = new_study(study_dir, TuneSettings("a2c", "CartPole-v1", trials=1, budget_steps=60000, evals=6,
                                                  eval_episodes=2),
                          read_space_file(_space(tmp_path, {"lr": ["log", 1e-3, 1e-2], "num_envs": 1, "n_steps": 5})))
     study, created = open_study(settings, study_dir, create=True)
+    write_settings(study_dir, settings)
     assert created
     dist = {"lr": optuna.distributions.FloatDistribution(1e-3, 1e-2, log=True)}
     for _ in range(5):

@@ -213,7 +213,8 @@ def read_settings(study_dir: str) -> TuneSettings:
         raise UsageError(f"{path!r} cannot be read as a study's settings ({type(e).__name__})") from None
 
 
-def _write_settings(study_dir: str, settings: TuneSettings) -> None:
+def write_settings(study_dir: str, settings: TuneSettings) -> None:
+    """Save ``tune.json`` (atomically: a temp file, then a rename)."""
     tmp = os.path.join(study_dir, f".{SETTINGS_FILE}.tmp")
     with open(tmp, "w") as f:
         json.dump(asdict(settings), f, indent=2)
@@ -227,7 +228,7 @@ def resume_settings(study_dir: str, changes: dict[str, Any]) -> TuneSettings:
         setattr(settings, k, v)
     settings.check()
     core_slots(settings.jobs)
-    _write_settings(study_dir, settings)
+    write_settings(study_dir, settings)
     return settings
 
 
@@ -281,7 +282,7 @@ def _run_tune(study_dir: str, settings: TuneSettings, resume: bool, poll_s: floa
     space = load_space(settings)
     study, created = open_study(settings, study_dir, create=not resume)
     if not resume:
-        _write_settings(study_dir, settings)
+        write_settings(study_dir, settings)
     storage = study._storage
     slots = core_slots(settings.jobs)
     if not created:  # (a resumed or joined study: not the first session's random draws again)
