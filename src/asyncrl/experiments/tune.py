@@ -302,7 +302,7 @@ def _run_tune(study_dir: str, settings: TuneSettings, resume: bool, poll_s: floa
                     f"rerun of trial {t.number}" not in rerun:
                 study.enqueue_trial(t.params, user_attrs={"source": f"rerun of trial {t.number}"})
     running: dict[int, _Running] = {}
-    started, failures_in_a_row, launched = time.monotonic(), 0, 0
+    started, failures_in_a_row = time.monotonic(), 0
     last_stale_check = time.monotonic()
     stop_reason = None
 
@@ -322,7 +322,6 @@ def _run_tune(study_dir: str, settings: TuneSettings, resume: bool, poll_s: floa
                 while stop_reason is None and free and counted() < settings.trials:
                     slot = free.pop(0)
                     running[slot] = _launch(study, settings, space, study_dir, slot, slots[slot])
-                    launched += 1
                 if not running:
                     break
                 for slot, r in list(running.items()):
