@@ -55,6 +55,20 @@ def save_checkpoint(path: str, payload: dict[str, Any]) -> None:
         raise
 
 
+def write_atomic(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` through a temp file in the same folder and a rename (``result.json``, a
+    study's ``tune.json``, a sweep's ``sweep.json``)."""
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=os.path.dirname(os.path.abspath(path)))
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
 def load_checkpoint(path: str) -> dict[str, Any]:
     """Load a checkpoint file; a missing, corrupt or foreign file raises :class:`UsageError`."""
     if not os.path.isfile(path):

@@ -32,7 +32,7 @@ from asyncrl.paths import check_checkpoint_arg, check_output_file, check_writabl
 from asyncrl.plot import output_extensions, plot_runs
 from asyncrl.record import record_video
 from asyncrl.runtime.procs import WorkerFailed
-from asyncrl.train import format_result, train
+from asyncrl.train import format_result, need_modules, train
 
 ALIASES = {"n_steps": ["--t-max"]}
 """Second flag names (A3C's t_max)."""
@@ -208,10 +208,7 @@ def _add_sweep(sub: Any) -> None:
 
 
 def _cmd_tune(args: argparse.Namespace) -> int:
-    import importlib.util
-
-    if importlib.util.find_spec("optuna") is None:
-        raise UsageError("asyncrl tune needs Optuna: pip install 'asyncrl[tune]'")
+    need_modules(("optuna",), "asyncrl tune", "tune")
     from asyncrl.experiments import tune as T
     from asyncrl.experiments.space import read_space_file
 

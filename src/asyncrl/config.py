@@ -49,6 +49,7 @@ from asyncrl.core.settings import (
 )
 from asyncrl.envs.base import FAMILIES, EnvFamily, all_option_fields, family_of, make_options
 from asyncrl.errors import UsageError
+from asyncrl.paths import read_json_object
 
 FAMILY_NAMES = {"atari": "Atari games", "doom": "ViZDoom scenarios", "minigrid": "MiniGrid envs"}
 """How error messages name env families."""
@@ -212,21 +213,7 @@ def read_config_file(path: str) -> dict[str, Any]:
     """The settings in a config file (``asyncrl train --config FILE``): a JSON object of flat names, e.g. a run's
     ``config.json`` or ``asyncrl tune``'s ``best_config.json``. Unknown names and unreadable files raise a
     one-line :class:`UsageError`; the values are checked as flags' are, when the run is prepared."""
-    if not isinstance(path, str) or not path:
-        raise UsageError("--config must name a JSON file of settings")
-    try:
-        with open(path) as f:
-            data = json.load(f)
-    except FileNotFoundError:
-        raise UsageError(f"--config {path!r} does not exist (give a JSON file of settings)") from None
-    except IsADirectoryError:
-        raise UsageError(f"--config {path!r} is a directory (give a JSON file such as a run's config.json)") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise UsageError(f"--config {path!r} cannot be read ({type(e).__name__})") from None
-    except ValueError as e:
-        raise UsageError(f"--config {path!r} is not valid JSON ({e})") from None
-    if not isinstance(data, dict):
-        raise UsageError(f"--config {path!r} must hold a JSON object of settings, e.g. {{\"lr\": 0.001}}")
+    data = read_json_object(path, "--config", '{"lr": 0.001}')
     unknown = sorted(set(data) - set(FLAT_FIELDS))
     if unknown:
         raise UsageError(f"--config {path!r}: unknown setting(s) {', '.join(unknown)} (allowed: the flat names of "

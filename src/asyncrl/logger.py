@@ -17,7 +17,7 @@ import time
 from collections import deque
 from typing import Any
 
-from asyncrl.errors import UsageError
+from asyncrl.errors import UsageError, first_line
 from asyncrl.evaluate import summarize
 
 EPISODE_COLUMNS = ["wall_time_s", "env_steps", "episode_return", "episode_length", "worker", "frames"]
@@ -88,8 +88,7 @@ class WandbSink:
         except Exception as e:  # no API key, no network, a bad project name: one line, and nothing left behind
             if new:
                 shutil.rmtree(folder, ignore_errors=True)
-            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-            raise UsageError(f"--wandb: the W&B run could not start ({first[:200]}); log in with 'wandb login', or "
+            raise UsageError(f"--wandb: the W&B run could not start ({first_line(e)}); log in with 'wandb login', or "
                              f"set WANDB_MODE=offline to log locally") from None
         with open(id_path, "w") as f:
             f.write(run_id + "\n")

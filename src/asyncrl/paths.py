@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 
-from asyncrl.errors import UsageError
+from asyncrl.errors import UsageError, first_line
 
 RUN_FILES = ("config.json", "episodes.csv", "metrics.csv", "evals.csv", "tests.csv", "curve.png", "error.log",
              "checkpoints", "tb", "result.json", "videos", "wandb")
@@ -94,8 +94,7 @@ def check_resume_dir(resume: str, run_dir: str | None = None) -> None:
         with open(cfg_path) as f:
             saved = json.load(f)
     except (OSError, ValueError) as e:
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise UsageError(f"--resume {resume!r}: config.json cannot be read ({first[:200]})") from None
+        raise UsageError(f"--resume {resume!r}: config.json cannot be read ({first_line(e)})") from None
     if not isinstance(saved, dict):
         raise UsageError(f"--resume {resume!r}: config.json does not hold an asyncrl config")
     latest = os.path.join(resume, "checkpoints", "latest.pt")
@@ -175,3 +174,23 @@ def check_plot_run_dirs(run_dirs: list[str]) -> None:
             raise UsageError(f"{d!r} has no episodes.csv (not an asyncrl run dir?)")
         if not os.access(path, os.R_OK):
             raise UsageError(f"{path!r} is not readable")
+
+
+def read_json_object(path: str, flag: str, example: str) -> dict:
+    """The JSON object in the file ``path`` that ``flag`` names; a missing, unreadable or malformed file, or one
+    that holds something else, raises a one-line :class:`UsageError` (``example``: a valid object, for it)."""
+    _need_str(path, flag, "a JSON file")
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        raise UsageError(f"{flag} {path!r} does not exist (give a JSON file)") from None
+    except IsADirectoryError:
+        raise UsageError(f"{flag} {path!r} is a directory (give a JSON file)") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise UsageError(f"{flag} {path!r} cannot be read ({type(e).__name__})") from None
+    except ValueError as e:
+        raise UsageError(f"{flag} {path!r} is not valid JSON ({e})") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"{flag} {path!r} must hold a JSON object, e.g. {example}")
+    return data

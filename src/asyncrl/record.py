@@ -11,7 +11,7 @@ import numpy as np
 
 from asyncrl.envs.base import family_of
 from asyncrl.envs.make import make_env
-from asyncrl.errors import UsageError
+from asyncrl.errors import UsageError, first_line
 from asyncrl.evaluate import play_episode
 from asyncrl.limits import MAX_FPS, MAX_FRAMES, need_int
 from asyncrl.nn.model import PolicyNet
@@ -115,22 +115,29 @@ class Thumbnails:
         self.frames.append(np.asarray(image))
 
 
+def rgb_env(env_id: str, options: Any = None) -> Any:
+    """``env_id`` made to render ``rgb_array`` frames (no display needed), or a one-line :class:`UsageError`."""
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # (pygame envs: rgb_array frames need no display)
+    try:
+        return make_env(env_id, render_mode="rgb_array", options=options)
+    except TypeError:
+        raise UsageError(f"--env {env_id!r} cannot render rgb_array frames") from None
+
+
 def check_renders(env_id: str, options: Any = None) -> None:
     """One ``rgb_array`` frame of ``env_id`` after a reset, or a one-line :class:`UsageError` saying why not: what
     ``--capture-video`` checks before training, rather than at its first evaluation."""
-    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     try:
-        env = make_env(env_id, render_mode="rgb_array", options=options)
-    except TypeError:
-        raise UsageError(f"--capture-video: --env {env_id!r} cannot render rgb_array frames") from None
+        env = rgb_env(env_id, options)
+    except UsageError as e:
+        raise UsageError(f"--capture-video: {e}") from None
     try:
         env.reset(seed=0)
         render_frames(env_id, env)()
     except UsageError as e:
         raise UsageError(f"--capture-video: {e}") from None
     except Exception as e:
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise UsageError(f"--capture-video: --env {env_id!r} cannot render a frame ({first[:200]})") from None
+        raise UsageError(f"--capture-video: --env {env_id!r} cannot render a frame ({first_line(e)})") from None
     finally:
         env.close()
 
@@ -144,11 +151,7 @@ def record_video(model: PolicyNet, env_id: str, out: str, seed: int = 0, determi
     check_output_file(out, "-o", EXTENSIONS)  # before the episode is played
     need_int("--fps", fps, 1, MAX_FPS)
     need_int("--max-frames", max_frames, 1, MAX_FRAMES)
-    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # (pygame envs: rgb_array frames need no display)
-    try:
-        env = make_env(env_id, render_mode="rgb_array", options=options)
-    except TypeError:
-        raise UsageError(f"--env {env_id!r} cannot render rgb_array frames") from None
+    env = rgb_env(env_id, options)
     render = render_frames(env_id, env)
     writer: FrameWriter | None = None
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Any
@@ -21,7 +20,7 @@ import numpy as np
 import torch
 
 from asyncrl.algos import get_algorithm
-from asyncrl.checkpoint import load_checkpoint
+from asyncrl.checkpoint import load_checkpoint, write_atomic
 from asyncrl.config import (
     FLAT_FIELDS,
     LEARNER_RUNTIMES,
@@ -175,19 +174,6 @@ def need_modules(modules: tuple[str, ...], what: str, extra: str) -> None:
     missing = [m for m in modules if importlib.util.find_spec(m) is None]
     if missing:
         raise UsageError(f"{what} needs {', '.join(missing)}: pip install 'asyncrl[{extra}]'")
-
-
-def write_atomic(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` through a temp file in the same folder and a rename."""
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=os.path.dirname(os.path.abspath(path)))
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def build_model(cfg: RunConfig, obs_space: gym.Space, act_space: gym.Space) -> PolicyNet:

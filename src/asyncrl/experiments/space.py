@@ -16,13 +16,13 @@ and choices are checked against the setting's own rule before any trial starts.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from asyncrl.config import FLAT_FIELDS, TrainConfig, check_applicable, not_applicable, validate
 from asyncrl.core.settings import check_setting, field_kind
 from asyncrl.errors import UsageError
+from asyncrl.paths import read_json_object
 
 KINDS = ("log", "float", "int", "choice")
 """How a parameter is drawn: log-uniform, uniform, integer, or one of a list."""
@@ -114,18 +114,7 @@ def _check_values(param: Param, where: str) -> None:
 
 def read_space_file(path: str) -> dict[str, Any]:
     """The JSON object of a space file (a one-line :class:`UsageError` if it is missing or not an object)."""
-    try:
-        with open(path) as f:
-            data = json.load(f)
-    except FileNotFoundError:
-        raise UsageError(f"--space {path!r} does not exist (give a JSON file; see 'asyncrl tune --help')") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise UsageError(f"--space {path!r} cannot be read ({type(e).__name__})") from None
-    except ValueError as e:
-        raise UsageError(f"--space {path!r} is not valid JSON ({e})") from None
-    if not isinstance(data, dict):
-        raise UsageError(f"--space {path!r} must hold a JSON object, e.g. {{\"lr\": [\"log\", 1e-4, 1e-2]}}")
-    return data
+    return read_json_object(path, "--space", '{"lr": ["log", 1e-4, 1e-2]}')
 
 
 def build_space(algo: str, env: str, default: dict[str, Any], overrides: dict[str, Any] | None = None,

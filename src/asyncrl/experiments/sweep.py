@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from asyncrl import limits as L
+from asyncrl.checkpoint import write_atomic
 from asyncrl.config import FLAT_FIELDS, TrainConfig, check_applicable, env_options, resolve, validate
 from asyncrl.core.settings import field_kind
 from asyncrl.envs.base import family_of
@@ -222,10 +223,7 @@ def _save_sweep_file(out: str, runs: list[SweepRun]) -> None:
             known = {}
     for run in runs:
         known[run.name] = {"settings": run.settings, "group": [list(kv) for kv in run.group]}
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump({"runs": known}, f, indent=2)
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps({"runs": known}, indent=2))
 
 
 def _mean_std(values: list[float]) -> str:

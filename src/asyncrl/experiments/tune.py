@@ -30,10 +30,11 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 from asyncrl import limits as L
+from asyncrl.checkpoint import write_atomic
 from asyncrl.config import TrainConfig, env_options, flat_view, resolve
 from asyncrl.envs.base import family_of
 from asyncrl.envs.make import env_spaces
-from asyncrl.errors import UsageError
+from asyncrl.errors import UsageError, first_line
 from asyncrl.experiments.jobs import TerminateAsInterrupt, TrainJob, core_slots, stop_all, train_flags
 from asyncrl.experiments.space import Space, build_space, suggest
 from asyncrl.train import TrainResult
@@ -138,8 +139,7 @@ def _storage(settings: TuneSettings, study_dir: str) -> Any:
     except ImportError as e:
         raise UsageError(f"--storage {url!r}: its database driver is not installed ({e})") from None
     except Exception as e:  # a malformed URL, an unreachable server
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise UsageError(f"--storage {url!r} cannot be opened ({first[:200]}; allowed: an SQLAlchemy URL such as "
+        raise UsageError(f"--storage {url!r} cannot be opened ({first_line(e)}; allowed: an SQLAlchemy URL such as "
                          f"sqlite:///study.db or postgresql://user@host/db)") from None
 
 
@@ -215,10 +215,7 @@ def read_settings(study_dir: str) -> TuneSettings:
 
 def write_settings(study_dir: str, settings: TuneSettings) -> None:
     """Save ``tune.json`` (atomically: a temp file, then a rename)."""
-    tmp = os.path.join(study_dir, f".{SETTINGS_FILE}.tmp")
-    with open(tmp, "w") as f:
-        json.dump(asdict(settings), f, indent=2)
-    os.replace(tmp, os.path.join(study_dir, SETTINGS_FILE))
+    write_atomic(os.path.join(study_dir, SETTINGS_FILE), json.dumps(asdict(settings), indent=2))
 
 
 def resume_settings(study_dir: str, changes: dict[str, Any]) -> TuneSettings:
