@@ -18,9 +18,13 @@ from pathlib import Path
 SRC = Path(sys.argv[1]).resolve() / "asyncrl" if len(sys.argv) > 1 else \
     Path(__file__).resolve().parent.parent / "src" / "asyncrl"
 FLOORS = {"errors": 0, "limits": 0, "core": 0, "losses": 1, "nn": 2, "optim": 2, "envs": 2, "paths": 2,
-          "algos": 3, "config": 4, "checkpoint": 4, "evaluate": 5, "logger": 6, "plot": 6, "record": 6,
-          "runtime": 7, "train": 8, "api": 9, "cli": 9, "__init__": 10, "pretrained": 0}
-"""The intended floors: a room may import rooms on its own floor or below."""
+          "algos": 3, "checkpoint": 4, "evaluate": 5, "logger": 6, "record": 6, "runtime": 7, "config": 8,
+          "plot": 9, "train": 9, "experiments": 10, "api": 10, "cli": 11, "__main__": 12, "__init__": 12,
+          "pretrained": 0}
+"""The intended floors: a room may import rooms on its own floor or below. The registered axes (algorithms,
+runtimes, env families) sit below ``config``, which assembles their sections into the tree."""
+RUNTIME_NAMES = ("hogwild", "sync", "actor-learner", "ray")
+"""The runtimes' names, to find string tests on them outside ``runtime/``."""
 
 
 def room(module: str) -> str:
@@ -33,7 +37,7 @@ def main() -> None:
     files = sorted(p for p in SRC.rglob("*.py"))
     lines = sum(len(p.read_text().splitlines()) for p in files)
     print(f"source: {len(files)} .py files, {lines:,} lines")
-    funcs, lazy, edges, algo_tests, mod_edges = [], [], set(), [], set()
+    funcs, lazy, edges, algo_tests, mod_edges, runtime_tests = [], [], set(), [], set(), []
     for p in files:
         text = p.read_text()
         tree = ast.parse(text)
@@ -58,12 +62,21 @@ def main() -> None:
                     edges.add((src_room, room(target)))
         algo_tests += [f"{p.relative_to(SRC)}:{i}" for i, ln in enumerate(text.splitlines(), 1)
                        if re.search(r"\balgo\s*(==|!=)\s*[\"']|\balgo\s+(not\s+)?in\s+(\(|[A-Z_]*ALGOS\b)", ln)]
+        names = "|".join(RUNTIME_NAMES)
+        if src_room != "runtime":
+            runtime_tests += [f"{p.relative_to(SRC)}:{i}" for i, ln in enumerate(text.splitlines(), 1)
+                              if re.search(rf"(==|!=|\bin)\s*\(?\s*[\"']({names})[\"']", ln)
+                              or re.search(rf"[\"']({names})[\"']\s*(==|!=|\bin\b)", ln)
+                              or re.search(rf"\[[\"']({names})[\"']\]", ln)]
     funcs.sort(reverse=True)
     print(f"functions: {len(funcs)}, median {sorted(n for n, _ in funcs)[len(funcs) // 2]} lines; longest:")
     for n, where in funcs[:8]:
         print(f"  {n:4d}  {where}")
     print(f"function-level imports of asyncrl modules: {len(lazy)} {lazy}")
     print(f"string tests on the algorithm's name: {len(algo_tests)} {algo_tests}")
+    print(f"string tests on a runtime's name outside runtime/: {len(runtime_tests)} {runtime_tests}")
+    over = [f"{where} ({n})" for n, where in funcs if n > 60]
+    print(f"functions over 60 lines: {len(over)} {over}")
     edges = {(a, b) for a, b in edges if a != b}
     up = sorted((a, b) for a, b in edges if FLOORS.get(b, 0) > FLOORS.get(a, 0))
     print(f"import graph between rooms: {len(edges)} arrows; upward: {len(up)} {up}")
@@ -97,12 +110,18 @@ def config_tree() -> None:
     from asyncrl.core.sections import SECTIONS
     from asyncrl.core.settings import type_text
     from asyncrl.envs.base import FAMILIES
-
     shared = {name: len(fields(cls)) for name, cls in SECTIONS.items()}
+    try:
+        from asyncrl.runtime.base import RUNTIMES
+
+        runtimes = {r.name: len(fields(r.config)) for r in RUNTIMES.values()}
+    except ImportError:  # (before runtimes were registered objects)
+        runtimes = {}
     own = {a.name: len(fields(a.config)) for a in ALGORITHMS.values() if getattr(a, "config", None)}
     fams = {f.name: len(f.option_fields) for f in FAMILIES if f.option_fields}
     nullable = [n for n, (f, _, _) in FLAT_FIELDS.items() if "None" in type_text(f)]
-    print(f"config tree: {len(FLAT_FIELDS)} flat settings; shared sections {shared}; algorithms' own {own}; "
+    print(f"config tree: {len(FLAT_FIELDS)} flat settings; shared sections {shared}; runtimes' {runtimes}; "
+          f"algorithms' own {own}; "
           f"env families' own {fams}; may be None when resolved: {nullable}")
 
 if __name__ == "__main__":

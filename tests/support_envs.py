@@ -1,5 +1,7 @@
 """Small envs for fault and bad-input tests, importable as ``support_envs:Name`` (tests/ on PYTHONPATH)."""
 
+import os
+
 import gymnasium as gym
 import numpy as np
 from gymnasium.envs.classic_control.cartpole import CartPoleEnv
@@ -72,3 +74,41 @@ class ExitingCartPole(CrashingCartPole):
         import os
 
         os._exit(3)
+
+
+class StackedFrames(gym.Env):
+    """Atari-shaped observations without Atari: a stack of the last 4 random uint8 84x84 frames that slides by one
+    frame per step, with episodes that terminate at random or are truncated after 12 steps; each reset starts a
+    stack of 4 new frames (so a rollout's stacks slide within episodes and jump at resets)."""
+
+    observation_space = gym.spaces.Box(0, 255, (4, 84, 84), np.uint8)
+    action_space = gym.spaces.Discrete(3)
+
+    def reset(self, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        self.stack = self.np_random.integers(0, 256, (4, 84, 84), dtype=np.uint8)
+        return self.stack.copy(), {}
+
+    def step(self, action):
+        frame = self.np_random.integers(0, 256, (1, 84, 84), dtype=np.uint8)
+        self.stack = np.concatenate([self.stack[1:], frame])
+        self.t += 1
+        terminated = bool(self.np_random.random() < 0.1)
+        return self.stack.copy(), float(action == 1), terminated, self.t >= 12 and not terminated, {}
+
+
+SEED_LOG = "ASYNCRL_TEST_SEED_LOG"
+"""The environment variable naming the file :class:`SeedLoggingCartPole` appends its reset seeds to."""
+
+
+class SeedLoggingCartPole(CartPoleEnv):
+    """CartPole that appends every seed its resets are given (one line each) to the file named by
+    ``$ASYNCRL_TEST_SEED_LOG`` (if set): which random streams a run's training envs were started with."""
+
+    def reset(self, *, seed=None, options=None):
+        path = os.environ.get(SEED_LOG)
+        if seed is not None and path:
+            with open(path, "a") as f:
+                f.write(f"{seed}\n")
+        return super().reset(seed=seed, options=options)

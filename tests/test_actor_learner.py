@@ -30,6 +30,7 @@ from asyncrl.nn.spec import spec_from_spaces
 from asyncrl.optim.grads import backward_and_clip
 from asyncrl.runtime.actor import Actor, actor_seed
 from asyncrl.runtime.learner import Learner
+from asyncrl.runtime.schedule import LrSchedule
 from asyncrl.runtime.slots import SlotLedger, build_slots
 from asyncrl.runtime.weights import WeightStore
 
@@ -59,7 +60,8 @@ class _Pieces:
         self.slots = build_slots(cfg, get_algorithm(cfg.algo), self.model, torch.float32)
         self.weights = WeightStore(list(self.model.parameters()))
         algo = get_algorithm(cfg.algo)
-        self.learner = Learner(cfg, algo, self.model, self.slots, self.weights)
+        schedule = LrSchedule(cfg.optim.lr, cfg.optim.lr_schedule, cfg.run.total_steps)
+        self.learner = Learner(cfg, algo, self.model, self.slots, self.weights, schedule)
         self.actors = [Actor(cfg, algo, self.model.spec, self.slots, self.weights, actor_seed(cfg.run.seed, r, 0))
                        for r in range(cfg.runtime.workers)]
         self.ledger = SlotLedger(cfg.runtime.workers, cfg.runtime.slots_per_actor)
@@ -333,7 +335,7 @@ def test_a_cuda_learner_follows_the_cpu_learner(algo):
         cfg = _cfg(algo=algo, workers=2, slots_per_actor=2, batch_rollouts=2, device=device,
                    **(dict(epochs=2, minibatches=4) if algo == "appo" else {}))
         p = _Pieces(cfg)
-        for step in "A0 A1 L A0 A1 L".split():
+        for step in ["A0", "A1", "L", "A0", "A1", "L"]:
             p.learn(2) if step == "L" else p.act(int(step[1]))
         return p
 
@@ -359,7 +361,7 @@ def test_a_scripted_schedule_gives_identical_parameters_twice(algo, extra):
     def run():
         cfg = _cfg(algo=algo, workers=2, slots_per_actor=2, batch_rollouts=2, **extra)
         p = _Pieces(cfg)
-        for step in "A0 A1 L A0 A0 L A1 A1 L A0 A1 L".split():
+        for step in ["A0", "A1", "L", "A0", "A0", "L", "A1", "A1", "L", "A0", "A1", "L"]:
             if step == "L":
                 p.learn(2)
             else:

@@ -101,7 +101,7 @@ def test_bad_actor_learner_settings_get_one_line_and_exit_2(run_dir):
                           "--batch-rollouts 3"),
                          (["--algo", "impala", "--max-policy-lag", "-1"], "--max-policy-lag"),
                          (["--algo", "impala", "--rho-bar", "0"], "--rho-bar"),
-                         (["--algo", "a2c", "--serial"], "--serial applies"),
+                         (["--algo", "a2c", "--serial"], "--serial does not apply to --algo a2c on --runtime sync"),
                          (["--algo", "impala", "--epochs", "3"], "--epochs does not apply to --algo impala"),
                          (["--algo", "a3c", "--max-policy-lag", "3"], "--max-policy-lag does not apply"),
                          (["--algo", "imapla"], "--algo 'imapla'")]:
@@ -231,7 +231,8 @@ def test_a_gpu_run_resumes_on_a_machine_without_one(run_dir):
 
 @pytest.mark.parametrize("algo, lagged", [("a3c", True), ("a2c", False)])
 def test_hogwild_and_sync_runtimes_log_policy_lag_too(algo, lagged, run_dir):
-    run_cli("train", "--algo", algo, "--workers", "2", "--total-steps", "20000", *SMALL, "--run-dir", run_dir,
+    workers = ["--workers", "2"] if lagged else []  # (A2C runs in one process: --workers is refused)
+    run_cli("train", "--algo", algo, *workers, "--total-steps", "20000", *SMALL, "--run-dir", run_dir,
             *FAST, check=True)
     rows = _rows(run_dir, "metrics.csv")
     lag_max = [float(r["policy_lag_max"]) for r in rows]

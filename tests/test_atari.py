@@ -241,7 +241,8 @@ def test_cnn_torsos_scale_uint8_frames_inside(kind, out):
                                          ("impala", ["--lstm", "--torso", "nature-cnn"]),
                                          ("feudal", ["--feudal-dim", "64", "--horizon", "5"])])
 def test_breakout_trains_end_to_end_and_logs_whole_games(algo, extra, run_dir):
-    run_cli("train", "--algo", algo, "--env", "BreakoutNoFrameskip-v4", *extra, "--workers", "1", "--num-envs", "2",
+    workers = [] if algo == "a2c" else ["--workers", "1"]  # (A2C's one process has no workers to set)
+    run_cli("train", "--algo", algo, "--env", "BreakoutNoFrameskip-v4", *extra, *workers, "--num-envs", "2",
             "--n-steps", "5", "--total-steps", "1000", "--eval-every", "0", "--run-dir", run_dir, *FAST,
             check=True, timeout=180)
     with open(os.path.join(run_dir, "episodes.csv")) as f:
@@ -376,6 +377,46 @@ def test_the_protocol_is_checked_and_only_for_atari():
         AtariOptions(atari_eval="life")
     with pytest.raises(UsageError, match="allowed: game, lives"):
         atari_protocol("atari:Pong", None, "life")
+
+
+PRE_PROTOCOL_OPTIONS = ("noop_max", "episodic_life", "clip_rewards", "fire_reset", "sticky_actions",
+                        "full_action_space")
+"""The Atari keys of a ``config.json`` written before the evaluation protocols (commit 48a9edc): no ``atari_eval``."""
+
+
+def _old_config(env: str = "BreakoutNoFrameskip-v4", **given) -> dict:
+    """A pre-protocol run's saved settings: ``null`` for every Atari option left to the standard of its time."""
+    return {"algo": "a2c", "env": env, **dict.fromkeys(PRE_PROTOCOL_OPTIONS), **given}
+
+
+def test_an_old_run_keeps_fire_after_a_lost_life_and_names_what_changed():
+    """Before the protocols, evaluation pressed FIRE after every lost life (Breakout has FIRE and lives): the
+    resumed run evaluates with ``lives``, which also presses it, and one line names what the options cannot keep."""
+    from asyncrl.envs.base import upgrade_saved
+
+    data = _old_config()
+    note = upgrade_saved(data)
+    assert data["atari_eval"] == "lives" and note is not None and "\n" not in note
+    assert "no-op starts are 1 to 30 (were 0 to 30)" in note and "FIRE then action 2 (was FIRE alone)" in note
+    assert "--atari-eval lives" in note and "episodic life" not in note
+    data = _old_config(noop_max=10, episodic_life=False)
+    note = upgrade_saved(data, {"atari_eval"})  # --atari-eval given again: its own choice, not named
+    assert note is not None and "1 to 10 (were 0 to 10)" in note and "--atari-eval" not in note
+    assert "training without episodic life no longer presses FIRE after a lost life" in note
+
+
+def test_what_the_options_can_keep_of_an_old_run_is_kept_silently():
+    from asyncrl.envs.base import upgrade_saved
+
+    data = _old_config(noop_max=0, fire_reset=False)  # no no-ops, no FIRE: the old protocol was today's "game"
+    assert upgrade_saved(data) is None and data["atari_eval"] == "game"
+    data = _old_config("MsPacmanNoFrameskip-v4", noop_max=0)  # no FIRE in its action set: nothing pressed it
+    assert upgrade_saved(data) is None and data["atari_eval"] == "game"
+    for atari_eval in (None, "lives"):  # written since the protocols (null: today's standard, "game")
+        data = _old_config(atari_eval=atari_eval)
+        assert upgrade_saved(data) is None and data == _old_config(atari_eval=atari_eval)
+    data = {"algo": "a2c", "env": "CartPole-v1"}
+    assert upgrade_saved(data) is None and data == {"algo": "a2c", "env": "CartPole-v1"}
 
 
 def test_atari_flags_are_refused_for_other_envs(run_dir):

@@ -8,6 +8,7 @@ finished episodes as env steps; ``support_envs:NaNRewards`` makes every gradient
 from __future__ import annotations
 
 import csv
+import json
 import os
 import re
 import signal
@@ -104,3 +105,18 @@ def test_the_run_reports_the_figure_it_stopped_on(algo, tmp_path, capsys):
     assert f"mean100 {r.mean_return_100:>8.1f}" in last_line
     rows = list(csv.DictReader(open(os.path.join(run_dir, "episodes.csv"))))
     assert len(rows) == r.episodes >= 100
+
+
+@pytest.mark.parametrize("runtime", ["sync", "serial"])
+def test_the_final_weights_are_evaluated_once_when_an_evaluation_falls_on_the_budget(runtime, run_dir):
+    # eval_every divides the budget (as in every tune trial): the periodic evaluation at the budget is the final
+    # one, not followed by a second evaluation of the same weights at the same step.
+    p = run_cli("train", *RUNTIMES[runtime], "--env", "CartPole-v1", "--num-envs", "4", "--n-steps", "5",
+                "--total-steps", "400", "--eval-every", "400", "--eval-episodes", "1", "--no-tensorboard",
+                "--no-progress", "--run-dir", run_dir, timeout=120)
+    assert p.returncode == 0, p.stderr
+    rows = list(csv.DictReader(open(os.path.join(run_dir, "evals.csv"))))
+    steps = [int(r["env_steps"]) for r in rows]
+    assert steps == [400], steps  # (two rows at 400 before: the periodic evaluation, then the final one)
+    result = json.load(open(os.path.join(run_dir, "result.json")))
+    assert result["final_eval"] == float(rows[-1]["mean"])

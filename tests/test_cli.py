@@ -30,7 +30,8 @@ def a2c_run(tmp_path_factory) -> str:
 @pytest.mark.parametrize("algo", ["a2c", "a3c"])
 def test_train_writes_the_run_dir(algo, tmp_path):
     d = str(tmp_path / algo)
-    p = run_cli("train", "--algo", algo, "--workers", "2", "--run-dir", d, *TINY, check=True)
+    workers = ["--workers", "2"] if algo == "a3c" else []  # (A2C runs in one process: --workers is refused)
+    p = run_cli("train", "--algo", algo, *workers, "--run-dir", d, *TINY, check=True)
     assert "step budget reached" in p.stdout
     for name in ("config.json", "episodes.csv", "metrics.csv", "evals.csv", "curve.png",
                  "checkpoints/latest.pt", "checkpoints/best.pt"):
@@ -61,7 +62,8 @@ def test_train_writes_the_run_dir(algo, tmp_path):
 def test_train_variants(algo, extra, tmp_path):
     """LSTM policies and continuous actions through both runtimes, then evaluated."""
     d = str(tmp_path / "v")
-    run_cli("train", "--algo", algo, "--workers", "2", "--run-dir", d, "--total-steps", "2000",
+    workers = ["--workers", "2"] if algo == "a3c" else []
+    run_cli("train", "--algo", algo, *workers, "--run-dir", d, "--total-steps", "2000",
             "--eval-every", "0", *FAST, *extra, check=True)
     out = json.loads(run_cli("eval", d, "--episodes", "2", "--json", check=True).stdout)
     assert out["episodes"] == 2 and out["env"] == ("Pendulum-v1" if "Pendulum-v1" in extra else "CartPole-v1")

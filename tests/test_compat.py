@@ -58,6 +58,33 @@ def test_an_old_run_resumes_where_it_stopped(old_run):
     assert after["counters"]["best_eval"] >= before["counters"]["best_test"]
 
 
+def test_an_atari_run_from_before_the_protocols_resumes_with_its_own(tmp_path, capsys):
+    """A run dir written before the Atari evaluation protocols (commit 48a9edc) saved its Atari options as
+    ``null`` and had no ``atari_eval``: its evaluations pressed FIRE after a lost life. Resumed, it keeps that
+    (``lives``, not today's ``game``), and one warning line names what the options cannot keep."""
+    pytest.importorskip("ale_py", reason="the atari extra (ale-py) is not installed")
+    run = tmp_path / "breakout"
+    fast = dict(progress=False, tensorboard=False)
+    train(TrainConfig(algo="a2c", env="BreakoutNoFrameskip-v4", num_envs=2, n_steps=5, total_steps=40,
+                      eval_every=0, run_dir=str(run), **fast))
+    saved = json.loads((run / "config.json").read_text())
+    del saved["atari_eval"]
+    saved.update({name: None for name in ("noop_max", "episodic_life", "clip_rewards", "fire_reset",
+                                          "sticky_actions", "full_action_space")}, runtime=None)
+    (run / "config.json").write_text(json.dumps(saved))
+    capsys.readouterr()
+    train(TrainConfig(total_steps=80, **fast), resume=str(run), given={"total_steps", *fast})
+    warnings = [line for line in capsys.readouterr().out.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "no-op starts are 1 to 30 (were 0 to 30)" in warnings[0]
+    assert "FIRE then action 2 (was FIRE alone)" in warnings[0] and "--atari-eval lives" in warnings[0]
+    resumed = json.loads((run / "config.json").read_text())
+    assert resumed["atari_eval"] == "lives" and resumed["noop_max"] == 30 and resumed["fire_reset"] is True
+    capsys.readouterr()
+    train(TrainConfig(total_steps=120, **fast), resume=str(run), given={"total_steps", *fast})
+    assert "warning:" not in capsys.readouterr().out  # (its config.json now names its protocol)
+    assert json.loads((run / "config.json").read_text())["atari_eval"] == "lives"
+
+
 def test_an_old_run_plots_records_and_loads(old_run, tmp_path):
     out = tmp_path / "curve.png"
     plot_runs([str(old_run)], str(out))

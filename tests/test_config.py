@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 
 import pytest
@@ -18,15 +18,19 @@ from asyncrl.config import (
     FLAT_FIELDS,
     RESUME_OVERRIDABLE,
     TrainConfig,
+    config_json,
     flag_table,
     flat_view,
+    read_config_file,
     resolve,
     tree_from_flat,
 )
-from asyncrl.core.sections import SECTIONS, LossConfig, RunConfig, RuntimeConfig
+from asyncrl.core.sections import SECTIONS, LossConfig, RunConfig
 from asyncrl.core.settings import NoSettings, check_section, flat_name
 from asyncrl.envs.atari import AtariOptions
 from asyncrl.errors import UsageError
+from asyncrl.runtime.actor_learner import ActorLearnerConfig
+from asyncrl.runtime.base import RUNTIMES
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV_OF_KEY = {"discrete": "CartPole-v1", "continuous": "MountainCarContinuous-v0", "atari": "PongNoFrameskip-v4"}
@@ -73,6 +77,21 @@ def test_the_algorithm_rows_and_the_users_values_override_the_section_defaults()
     assert v5.env_config.sticky_actions == 0.25  # the id's own default, filled by the Atari family
 
 
+def test_a_row_found_by_tune_keeps_the_worker_count_it_was_tuned_with(monkeypatch):
+    """IMPALA's Pendulum-v1 row was tuned with one actor (`asyncrl tune --jobs 1` on 2 cores): on a 16-core
+    machine it still gets one, while rows that pin nothing follow the cores; ``--workers`` overrides the row."""
+    from asyncrl import limits
+
+    monkeypatch.setattr(limits, "usable_cores", lambda: 16)
+    assert ALGORITHMS["impala"].defaults["Pendulum-v1"]["workers"] == 1
+    assert resolve(TrainConfig(algo="impala", env="Pendulum-v1", run_dir="u"), "continuous").runtime.workers == 1
+    given = resolve(TrainConfig(algo="impala", env="Pendulum-v1", workers=6, run_dir="u"), "continuous")
+    assert given.runtime.workers == 6
+    assert resolve(TrainConfig(algo="appo", env="Pendulum-v1", run_dir="u"), "continuous").runtime.workers == 15
+    assert resolve(TrainConfig(algo="impala", env="MountainCarContinuous-v0", run_dir="u"),
+                   "continuous").runtime.workers == 15  # (the generic row: one actor per core but the learner's)
+
+
 @pytest.mark.parametrize("section, bad, needle", [
     (LossConfig, dict(gamma=1.5), "--gamma must be in [0, 1], got 1.5"),
     (LossConfig, dict(reward_scale=0.0), "--reward-scale must be a finite positive number"),
@@ -89,7 +108,7 @@ def test_each_section_checks_its_own_settings(section, bad, needle):
 def test_the_runtime_section_checks_the_device_and_the_tree_checks_across_sections():
     base = dict(kind="actor-learner", workers=2, start_method="fork")
     with pytest.raises(UsageError, match="--device 'tpu' is not supported"):
-        check_section(RuntimeConfig(**base, device="tpu"))
+        check_section(ActorLearnerConfig(**base, device="tpu"))
     with pytest.raises(UsageError, match="--batch-rollouts 5 is more than the 4 slots"):
         resolve(TrainConfig(algo="impala", workers=2, slots_per_actor=2, batch_rollouts=5, run_dir="u"), "discrete")
     with pytest.raises(UsageError, match="--horizon 50 is longer than --n-steps 40"):
@@ -98,7 +117,8 @@ def test_the_runtime_section_checks_the_device_and_the_tree_checks_across_sectio
 
 def test_the_flat_view_is_generated_from_the_sections_one_name_each():
     owners: dict[str, list] = {}
-    classes = [*SECTIONS.values(), *(a.config for a in ALGORITHMS.values() if a.config), AtariOptions]
+    classes = [*SECTIONS.values(), *(r.config for r in RUNTIMES.values()),
+               *(a.config for a in ALGORITHMS.values() if a.config), AtariOptions]
     for cls in classes:
         for f in fields(cls):
             owners.setdefault(flat_name(f), []).append(f)
@@ -107,9 +127,9 @@ def test_the_flat_view_is_generated_from_the_sections_one_name_each():
     for name, fs in owners.items():
         if name in flat:  # a name shared by two sections (rho_bar) has one type and one rule
             assert len({(str(f.type), tuple(sorted(f.metadata.items()))) for f in fs}) == 1, name
-    # the 64 settings of before the tree, --ray-address, the four normalisation settings, and the four of videos
-    # and W&B
-    assert set(FLAT_FIELDS) == flat and len(flat) == 73
+    # the 64 settings of before the tree, --ray-address, the four normalisation settings, the four of videos
+    # and W&B, and --ray-start-timeout
+    assert set(FLAT_FIELDS) == flat and len(flat) == 74
     assert {"total_steps", "workers", "eval_every", "atari_eval", "max_policy_lag", "capture_video", "wandb"} <= \
         RESUME_OVERRIDABLE
     assert not {"lr", "n_steps", "rho_bar"} & RESUME_OVERRIDABLE
@@ -120,3 +140,18 @@ def test_readme_flag_table_is_the_generated_one():
     m = re.search(r"<!-- flags:begin -->\n(.*?)<!-- flags:end -->", readme, re.S)
     assert m, "README.md lost its generated flag table markers"
     assert m.group(1) == flag_table(), "regenerate it: python scripts/flag_table.py"
+
+
+@pytest.mark.parametrize("algo, runtime", [(a.name, r) for a in ALGORITHMS.values() for r in a.runtimes])
+def test_a_runs_config_json_is_a_config_file_that_gives_the_same_run(algo, runtime, tmp_path):
+    # `asyncrl train --config RUN/config.json` (documented) must reproduce the run: every key of the file applies
+    # to its algorithm and runtime (before, shared settings another algorithm or runtime owned were refused).
+    from asyncrl.train import prepare_config
+
+    run = resolve(TrainConfig(algo=algo, runtime=runtime, run_dir=str(tmp_path / "a")), "discrete")
+    path = tmp_path / "config.json"
+    path.write_text(config_json(run))
+    settings = read_config_file(str(path))
+    settings.pop("run_dir")
+    again, _, _ = prepare_config(TrainConfig(**settings, run_dir=str(tmp_path / "b")), given=set(settings))
+    assert replace(again, run=replace(again.run, run_dir=run.run.run_dir)) == run

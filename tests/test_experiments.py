@@ -5,17 +5,21 @@ from __future__ import annotations
 
 import glob
 import json
+import math
 import os
 import signal
 import struct
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import optuna
 import pytest
 from optuna.trial import TrialState
 
 from asyncrl.algos import get_algorithm
-from asyncrl.experiments.tune import default_space
+from asyncrl.experiments.tune import TuneSettings, default_space
+from asyncrl.train import TrainResult
 
 from conftest import ASYNCRL, FAST, cli_env, procs_mentioning, run_cli, start_cli
 
@@ -50,8 +54,9 @@ def test_tune_runs_trials_as_run_dirs_writes_reports_and_resume_adds_to_the_same
     best = max(trials, key=lambda t: t.value)
     with open(os.path.join(study_dir, "best_config.json")) as f:
         config = json.load(f)
-    workers = saved_config(os.path.join(study_dir, best.user_attrs["run_dir"]))["workers"]
-    assert config == {"algo": "a2c", "env": "CartPole-v1", **best.params, "total_steps": 4000, "workers": workers}
+    saved = saved_config(os.path.join(study_dir, best.user_attrs["run_dir"]))  # (a2c's one process: no workers)
+    workers = {k: v for k, v in saved.items() if k == "workers"}
+    assert config == {"algo": "a2c", "env": "CartPole-v1", **best.params, "total_steps": 4000, **workers}
     assert f"| {best.number} | {best.value:,.2f} |" in p.stdout  # the table of the best trials
     assert os.path.getsize(os.path.join(study_dir, "plots", "history.png")) > 1000
     assert os.path.isfile(os.path.join(study_dir, "plots", "importances.png"))
@@ -106,6 +111,178 @@ def _space(tmp_path, space: dict) -> str:
     path = tmp_path / "space.json"
     path.write_text(json.dumps({**{k: None for k in default_space("a2c", "CartPole-v1")}, **space}))
     return str(path)
+
+
+# ---- the tune loop in process, over fake trials (no training: fast and exact) ---------------------------------
+
+class FakeJob:
+    """A trial's ``asyncrl train`` child, faked: each poll of the tune loop (``new_evals`` then ``poll``) brings its
+    next evaluation, with the mean return ``trials.score(trial number, evaluation)`` (other columns off the mean, so
+    a wrong column is seen); one poll after its last evaluation it exits 0 with its ``result.json``. ``interrupt``
+    ends it as Ctrl-C ends a run. ``trials.hooks[(trial number, poll)]`` runs at the start of that poll."""
+
+    def __init__(self, trials: FakeTrials, args: list[str], run_dir: str, log_path: str):
+        self.trials, self.run_dir, self.log_path = trials, run_dir, log_path
+        every = int(args[args.index("--eval-every") + 1])
+        self.evals = int(args[args.index("--total-steps") + 1]) // every
+        self.every, self.number = every, int(os.path.basename(run_dir).split("-")[1])
+        self.polls, self.interrupted, self.code = 0, False, None
+        trials.jobs[self.number] = self
+
+    def new_evals(self) -> list[dict[str, float]]:
+        self.polls += 1
+        self.trials.hooks.pop((self.number, self.polls), lambda: None)()
+        if self.interrupted or self.polls > self.evals:
+            return []
+        m = self.trials.score(self.number, self.polls)
+        return [{"wall_time_s": float(self.polls), "env_steps": float(self.polls * self.every), "mean": m,
+                 "median": m + 200, "std": 50.0, "min": m - 300, "max": m + 300, "episodes": 2.0}]
+
+    def poll(self) -> int | None:
+        if self.code is None and (self.interrupted or self.polls > self.evals):
+            steps = min(self.polls, self.evals) * self.every
+            final = math.nan if self.interrupted else self.trials.score(self.number, self.evals)
+            result = TrainResult(self.run_dir, "interrupted (SIGINT)" if self.interrupted else "step budget reached",
+                                 steps, 10, 0.0, 0.0, 1.0, final)
+            os.makedirs(self.run_dir, exist_ok=True)
+            with open(os.path.join(self.run_dir, "result.json"), "w") as f:
+                f.write(result.to_json())
+            self.code = 0
+        return self.code
+
+    def interrupt(self) -> None:
+        self.interrupted = self.interrupted or self.code is None
+
+    def stop(self, timeout: float) -> None:
+        self.interrupt()
+        self.poll()
+
+    def seconds(self) -> float:
+        return 1.0
+
+    def tail(self, lines: int = 1) -> str:
+        return ""
+
+
+@dataclass
+class FakeTrials:
+    score: Callable[[int, int], float] = lambda number, k: 100.0
+    hooks: dict[tuple[int, int], Callable[[], None]] = field(default_factory=dict)
+    jobs: dict[int, FakeJob] = field(default_factory=dict)
+
+    def start(self, args: list[str], run_dir: str, log_path: str, cpus: set[int] | None = None,
+              group: str | None = None) -> FakeJob:
+        return FakeJob(self, args, run_dir, log_path)
+
+
+@pytest.fixture
+def fake_trials(monkeypatch) -> FakeTrials:
+    """``asyncrl tune``'s trials become :class:`FakeJob` s (and its plots are not drawn)."""
+    from asyncrl.experiments import tune
+
+    trials = FakeTrials()
+    monkeypatch.setattr(tune, "TrainJob", trials)
+    monkeypatch.setattr(tune, "write_plots", lambda study, folder: [])
+    return trials
+
+
+def made_study(tmp_path, **settings) -> tuple[optuna.Study, TuneSettings, str]:
+    """A new a2c study on CartPole searching ``lr`` only (600 env steps, 6 evaluations), made in process."""
+    from asyncrl.experiments.space import read_space_file
+    from asyncrl.experiments.tune import new_study, open_study, write_settings
+
+    study_dir = str(tmp_path / "study")
+    space = read_space_file(_space(tmp_path, {"lr": ["log", 1e-3, 1e-2], "num_envs": 1, "n_steps": 5}))
+    tune_settings = new_study(study_dir, TuneSettings("a2c", "CartPole-v1", **{"budget_steps": 600, "evals": 6,
+                                                                               **settings}), space)
+    study, created = open_study(tune_settings, study_dir, create=True)
+    write_settings(study_dir, tune_settings)
+    assert created
+    return study, tune_settings, study_dir
+
+
+def fail_as_stale(settings: TuneSettings, study_dir: str, number: int) -> None:
+    """What another tune process on the study does to a running trial whose heartbeat is late (Optuna's
+    ``fail_stale_trials``): fail it, then run the storage's stale-trial callback (a retry of its settings)."""
+    from asyncrl.experiments.tune import _storage
+
+    study = optuna.load_study(study_name=settings.study_name, storage=_storage(settings, study_dir))
+    (trial,) = [t for t in study.get_trials() if t.number == number]
+    assert trial.state == TrialState.RUNNING
+    storage = study._storage
+    assert storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+    retry = storage.get_heartbeat_stale_trial_callback() if hasattr(storage, "get_heartbeat_stale_trial_callback") \
+        else storage.get_failed_trial_callback()  # (Optuna before 4.9)
+    retry(study, storage.get_trial(trial._trial_id))
+
+
+LR = {"lr": optuna.distributions.FloatDistribution(1e-3, 1e-2, log=True)}
+
+
+def add_finished_trials(study: optuna.Study, n: int, value: float) -> None:
+    for _ in range(n):
+        study.add_trial(optuna.trial.create_trial(params={"lr": 5e-3}, distributions=LR, value=value,
+                                                  intermediate_values={k: value for k in range(1, 7)}))
+
+
+def test_the_pruner_waits_out_its_warm_up_and_compares_the_evaluations_mean(tmp_path, fake_trials):
+    """Five finished trials scored 1,000 at each of the 6 evaluations; the warm-up is evals // 3 + 1 = 3 steps, so
+    evaluation 3 is the first that may prune. A trial at 0 in its warm-up and 1,100 after it runs to the end; a trial
+    at 900 throughout (its median and max above 1,000) is pruned at evaluation 3, having reported its means."""
+    from asyncrl.experiments.tune import run_tune
+
+    study, settings, study_dir = made_study(tmp_path, trials=7)
+    add_finished_trials(study, 5, 1000.0)
+    fake_trials.score = lambda number, k: {5: 0.0 if k < 3 else 1100.0, 6: 900.0}[number]
+    run_tune(study_dir, settings, resume=True, poll_s=0)
+    late, poor = load_study(study_dir).get_trials()[5:]
+    assert late.state == TrialState.COMPLETE and late.value == 1100.0
+    assert late.intermediate_values == {1: 0.0, 2: 0.0, 3: 1100.0, 4: 1100.0, 5: 1100.0, 6: 1100.0}
+    assert poor.state == TrialState.PRUNED and poor.intermediate_values == {1: 900.0, 2: 900.0, 3: 900.0}
+    assert fake_trials.jobs[6].interrupted  # stopped as Ctrl-C stops a run
+
+
+def test_a_trial_another_tune_process_failed_as_stale_does_not_stop_this_one(tmp_path, fake_trials, capsys):
+    """Another tune process on the study fails this one's running trials as stale (their heartbeats were late),
+    between two polls: trial 0 before its second evaluation is reported, trial 1 (Optuna's retry of trial 0) after its
+    last evaluation, before it is told. This process stops trial 0, records neither, and goes on to 3 trials."""
+    from asyncrl.experiments.tune import _tell, run_tune
+
+    _, settings, study_dir = made_study(tmp_path, trials=3)
+    fake_trials.hooks[(0, 2)] = lambda: fail_as_stale(settings, study_dir, 0)
+    fake_trials.hooks[(1, 7)] = lambda: fail_as_stale(settings, study_dir, 1)
+    _, failing = run_tune(study_dir, settings, resume=True, poll_s=0)
+    assert not failing
+    trials = load_study(study_dir).get_trials()
+    assert [t.state for t in trials] == [TrialState.FAIL] * 2 + [TrialState.COMPLETE] * 3
+    assert trials[1].system_attrs["failed_trial"] == 0 and trials[1].params == trials[0].params
+    assert trials[0].intermediate_values == {1: 100.0} and fake_trials.jobs[0].interrupted
+    assert len(trials[1].intermediate_values) == 6 and not fake_trials.jobs[1].interrupted
+    assert not any("error" in t.user_attrs or "env_steps" in t.user_attrs for t in trials[:2])
+    out = capsys.readouterr().out
+    assert out.count("failed as stale by another tune process") == 2 and "stopped (3 trials)" in out
+    with pytest.raises(optuna.exceptions.UpdateFinishedTrialError):  # (failed just before the tell: as a report)
+        _tell(load_study(study_dir), trials[1].number, TrialState.COMPLETE, 1.0)
+
+
+def test_a_killed_tune_process_s_trials_do_not_count_toward_trials(tmp_path, fake_trials):
+    """Resumed within the grace period after a tune process was killed with two trials running (still RUNNING: not
+    stale yet), in a study where a trial of an earlier crash was failed as stale and its retry queued: none of them
+    counts, so the resume runs the retry and new trials until 4 trials count."""
+    from asyncrl.experiments.tune import run_tune
+
+    study, settings, study_dir = made_study(tmp_path, trials=4)
+    add_finished_trials(study, 2, 100.0)
+    left = [study.ask(LR) for _ in range(3)]
+    for t in left:
+        study._storage.record_heartbeat(t._trial_id)
+    fail_as_stale(settings, study_dir, left[2].number)
+    run_tune(study_dir, settings, resume=True, poll_s=0)
+    trials = load_study(study_dir).get_trials()
+    assert [t.state for t in trials[2:5]] == [TrialState.RUNNING] * 2 + [TrialState.FAIL]  # (the killed process's)
+    assert [t.state for t in trials[5:]] == [TrialState.COMPLETE] * 2, "the resume stopped at once"
+    retry = trials[5]
+    assert retry.system_attrs["failed_trial"] == left[2].number and retry.params == left[2].params
 
 
 def test_a_trial_that_raises_is_recorded_as_failed_and_the_study_goes_on(tmp_path):

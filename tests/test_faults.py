@@ -6,6 +6,7 @@ Every test bounds its subprocess with a timeout and checks that no process of th
 from __future__ import annotations
 
 import csv
+import json
 import os
 import signal
 import time
@@ -58,11 +59,19 @@ def test_killed_evaluator_ends_the_run(run_dir):
     no_leftovers(run_dir)
 
 
-@pytest.mark.parametrize("how", ["sigint-group", "sigterm-main", "sigint-main"])
-@pytest.mark.parametrize("algo", ["a3c", "a2c"])
-def test_signal_saves_and_exits_0(how, algo, run_dir):
-    proc = start_cli("train", "--algo", algo, "--workers", "2", "--total-steps", "100000000",
-                  "--eval-every", "5000", "--run-dir", run_dir, *FAST)
+RUNTIME_CASES = {"hogwild": ["--algo", "a3c", "--workers", "2"], "sync": ["--algo", "a2c"],
+                 "actor-learner": ["--algo", "impala", "--workers", "2"],
+                 "hogwild-serial": ["--algo", "a3c", "--workers", "2", "--serial"],
+                 "actor-learner-serial": ["--algo", "impala", "--workers", "2", "--serial"]}
+"""One run of every local runtime (Ray's: tests/test_ray.py)."""
+
+
+@pytest.mark.parametrize("how, runtime", [(how, runtime) for runtime in RUNTIME_CASES
+                                          for how in ("sigint-group", "sigterm-main", "sigint-main")
+                                          if how == "sigterm-main" or runtime in ("hogwild", "sync")])
+def test_signal_saves_and_exits_0(how, runtime, run_dir):
+    proc = start_cli("train", *RUNTIME_CASES[runtime], "--total-steps", "100000000", "--eval-every", "5000",
+                     "--run-dir", run_dir, *FAST)
     try:
         wait_for_episodes(run_dir, proc)
         if how == "sigint-group":
@@ -73,16 +82,22 @@ def test_signal_saves_and_exits_0(how, algo, run_dir):
     finally:
         proc.kill()
     assert proc.returncode == 0, err
-    assert "interrupted" in out
+    name = "SIGTERM" if how == "sigterm-main" else "SIGINT"
+    assert f"interrupted ({name})" in out
     ckpt = torch.load(os.path.join(run_dir, "checkpoints", "latest.pt"), weights_only=True)
     assert ckpt["counters"]["env_steps"] > 0
+    with open(os.path.join(run_dir, "result.json")) as f:
+        result = json.load(f)
+    assert result["stop_reason"] == f"interrupted ({name})"  # (saved and ended: resume goes on from here)
+    assert result["env_steps"] == ckpt["counters"]["env_steps"]
     no_leftovers(run_dir)
 
 
 @pytest.mark.parametrize("algo", ["a2c", "a3c"])
 def test_resume_continues_counters_optimizer_and_logs(algo, run_dir):
     # Few envs, so episodes finish within the small budgets (the CartPole defaults step 64 at once).
-    run_cli("train", "--algo", algo, "--workers", "2", "--num-envs", "4", "--total-steps", "4000",
+    workers = ["--workers", "2"] if algo == "a3c" else []  # (A2C runs in one process)
+    run_cli("train", "--algo", algo, *workers, "--num-envs", "4", "--total-steps", "4000",
             "--eval-every", "0", "--run-dir", run_dir, *FAST, check=True)
     first = torch.load(os.path.join(run_dir, "checkpoints", "latest.pt"), weights_only=True)
     rows_before = list(csv.reader(open(os.path.join(run_dir, "episodes.csv"))))

@@ -347,7 +347,7 @@ def test_cli_minigrid_runs(tmp_path):
     (["--env", "Pendulum-v1"], "needs a discrete action space"),
     (["--lstm"], "--lstm does not apply to --algo feudal"),
     (["--runtime", "threads"], "--runtime 'threads' is not supported"),
-    (["--runtime", "sync", "--workers", "2"], "runs in one process"),
+    (["--runtime", "sync", "--workers", "2"], "--workers does not apply to --algo feudal on --runtime sync"),
     (["--runtime", "sync", "--shared-optimizer"], "--shared-optimizer does not apply"),
     (["--horizon", "0"], "--horizon must be a positive integer"),
     (["--worker-gamma", "1.5"], "--worker-gamma must be in [0, 1]"),

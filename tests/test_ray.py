@@ -1,4 +1,5 @@
-"""The Ray runtime (``--runtime ray``): a private local instance, and a real two-node Ray cluster on this machine.
+"""The Ray runtime (``--runtime ray``): a private local instance, and a real two-node Ray cluster on this machine;
+and its frame-stack path (packed uint8 stacks unpacked into the learner's slot) on an Atari-shaped test env.
 
 Every Ray node binds to 127.0.0.1: nothing here talks to anything but loopback.
 """
@@ -15,12 +16,24 @@ import time
 import pytest
 import torch
 
+from asyncrl.config import TrainConfig, resolve
+from asyncrl.envs.make import env_spaces
+from asyncrl.nn.build import make_model
+from asyncrl.nn.normalize import synced_tensors
+from asyncrl.nn.spec import spec_from_spaces
+from asyncrl.runtime.ray_runtime import CLUSTER_SWITCH, EnvRunner, WeightBoard, fill_slot
+from asyncrl.runtime.slots import TrajectorySlots
+from asyncrl.runtime.wire import payload_bytes
+from asyncrl.train import train
+
 from conftest import FAST, procs_mentioning, run_cli, start_cli, wait_for_episodes
 
 ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip install -e '.[ray]')")
 from ray.cluster_utils import Cluster  # noqa: E402
 
 SMALL = ["--num-envs", "4", "--n-steps", "5", "--hidden", "16", "--eval-every", "0"]
+FRAMES = "support_envs:StackedFrames"
+"""uint8 stacks of 4 84x84 frames (tests/support_envs.py): the frame-stack path of the wire."""
 RAY_PROCS = ("raylet", "gcs_server", "ray::")
 
 
@@ -68,19 +81,78 @@ def test_one_runner_in_lockstep_equals_the_serial_runtime_and_leaves_no_ray_proc
     _no_new_ray_processes(before)
 
 
-def test_sigint_saves_exits_0_and_stops_the_local_instance(run_dir):
+def _env_runner(cfg, spec, seed: int) -> EnvRunner:
+    return EnvRunner(cfg, spec, "uint8", seed)
+
+
+def test_frame_stack_rollouts_reach_the_learners_slot_exactly():
+    """An :class:`EnvRunner` on uint8 frame stacks ships them packed (one new frame per step, whole stacks at
+    resets); :func:`fill_slot` rebuilds them in the learner's slot, which then equals the runner's own slot in every
+    field, rollout after rollout, over slots that held other rollouts before."""
+    T, B = 6, 3
+    cfg = resolve(TrainConfig(algo="impala", env=FRAMES, workers=1, num_envs=B, n_steps=T, seed=0, run_dir="unused"),
+                  "discrete")
+    torch.manual_seed(0)
+    model = make_model(spec_from_spaces(*env_spaces(FRAMES)))
+    assert model.spec.torso == "a3c-cnn"
+    runner = _env_runner(cfg, model.spec, seed=5)
+    slots = TrajectorySlots(model.spec, 2, T, B, torch.uint8, shared=False)
+    slots.obs.fill_(7)  # what the learner's slots held before
+    weights = torch.cat([t.detach().reshape(-1) for t in synced_tensors(model)]).numpy()
+    resets = shipped_whole = 0
+    for k in range(8):
+        data = runner.rollout(weights, 0)
+        obs = data["obs"]
+        assert isinstance(obs, dict)  # packed (the dict branch of fill_slot)
+        assert payload_bytes(obs) < runner.slots.obs.numel()  # (less than the stacks themselves)
+        shipped_whole += len(obs["full_t"])
+        fill_slot(slots, k % 2, data)
+        got, want = slots.rollout(k % 2), runner.slots.rollout(0)
+        for name in ("obs", "first", "actions", "r_t", "discount_t", "behaviour_logp"):
+            assert torch.equal(getattr(got, name), getattr(want, name)), (k, name)
+        assert int(slots.version[k % 2]) == int(runner.slots.version[0]) == 0
+        resets += int(want.first[1:].sum())
+        assert len(set(want.obs[:, :, -1].reshape(-1, 84 * 84).sum(1).tolist())) > T  # (frames that differ)
+    assert resets >= 4 and shipped_whole == resets  # episodes ended inside the rollouts: those stacks went whole
+
+
+def test_frame_stacks_over_ray_train_exactly_as_the_serial_runtime(tmp_path):
+    """``train`` with one Ray runner in lockstep on uint8 frame stacks learns exactly what the serial runtime does:
+    the packed observations reach the learner unchanged, for a wire cost between one frame and one stack a step."""
+    before = _ray_procs()
+    args = ["train", "--algo", "impala", "--env", FRAMES, "--workers", "1", "--slots-per-actor", "1",
+            "--batch-rollouts", "1", "--num-envs", "2", "--n-steps", "5", "--total-steps", "300", "--eval-every", "0",
+            *FAST]
+    p = run_cli(*args, "--runtime", "ray", "--run-dir", str(tmp_path / "ray"), timeout=300)
+    assert p.returncode == 0, p.stderr
+    run_cli(*args, "--serial", "--run-dir", str(tmp_path / "serial"), check=True)
+    a, b = _latest(str(tmp_path / "ray")), _latest(str(tmp_path / "serial"))
+    assert a["counters"]["updates"] == b["counters"]["updates"] >= 30
+    for k in a["model"]:
+        assert torch.equal(a["model"][k], b["model"][k]), k
+    wire = [float(r["wire_bytes_per_step"]) for r in _rows(str(tmp_path / "ray"), "metrics.csv")
+            if r["wire_bytes_per_step"]]
+    assert wire and all(84 * 84 < w < 4 * 84 * 84 for w in wire)
+    _no_new_ray_processes(before)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_saves_exits_0_and_stops_the_local_instance(sig, run_dir):
+    # ray.init installs a SIGTERM handler of its own (sys.exit): asyncrl's must be back in place after it.
     before = _ray_procs()
     proc = start_cli("train", "--algo", "appo", "--runtime", "ray", "--workers", "2", "--total-steps", "100000000",
                      *SMALL, "--run-dir", run_dir, *FAST)
     try:
         wait_for_episodes(run_dir, proc, timeout=180)
-        os.kill(proc.pid, signal.SIGINT)
+        os.kill(proc.pid, sig)
         out, err = proc.communicate(timeout=60)
     finally:
         proc.kill()
     assert proc.returncode == 0, err
-    assert "interrupted" in out
+    assert f"interrupted ({signal.Signals(sig).name})" in out
     assert _latest(run_dir)["counters"]["env_steps"] > 0
+    with open(os.path.join(run_dir, "result.json")) as f:
+        assert json.load(f)["stop_reason"] == f"interrupted ({signal.Signals(sig).name})"
     _no_new_ray_processes(before)
 
 
@@ -96,9 +168,9 @@ def test_an_unreachable_head_gets_one_line_and_exit_2_within_seconds(run_dir):
 
 def test_hogwild_a3c_is_refused_with_a_pointer_to_a3c_ps(run_dir):
     p = run_cli("train", "--algo", "a3c", "--runtime", "ray", "--run-dir", run_dir)
-    assert p.returncode == 2 and "--algo a3c-ps --runtime ray" in p.stderr
+    assert p.returncode == 2 and "--runtime ray runs --algo impala, appo, a3c-ps" in p.stderr
     p = run_cli("train", "--algo", "impala", "--ray-address", "auto", "--run-dir", run_dir)
-    assert p.returncode == 2 and "--ray-address applies to --runtime ray only" in p.stderr
+    assert p.returncode == 2 and "--ray-address does not apply to --algo impala on --runtime actor-learner" in p.stderr
 
 
 # ---- a two-node cluster on this machine -----------------------------------------------------------------
@@ -200,3 +272,104 @@ def test_a_removed_node_ends_the_run_naming_its_runner(run_dir):
         if proc is not None:
             proc.kill()
         c.shutdown()
+
+
+# ---- no wait without a way out ------------------------------------------------------------------------------
+
+def _one_cpu_cluster(nodes: int) -> Cluster:
+    node = dict(num_cpus=1, node_ip_address="127.0.0.1", object_store_memory=150 * 1024**2)
+    c = Cluster(initialize_head=True, head_node_args={**node, "include_dashboard": False})
+    for _ in range(nodes - 1):
+        c.add_node(**node)
+    c.wait_for_nodes()
+    return c
+
+
+def _wait_for_text(path: str, text: str, proc, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        if os.path.exists(path) and text in open(path).read():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{text!r} never appeared in {path}")
+
+
+def test_a_runner_that_cannot_be_placed_is_given_up_and_the_run_goes_on(run_dir):
+    c = _one_cpu_cluster(1)  # one CPU: the second runner never finds one
+    args = ["train", "--algo", "impala", "--runtime", "ray", "--ray-address", c.address, "--workers", "2",
+            "--ray-start-timeout", "15", "--total-steps", "100000000", *SMALL, *FAST]
+    try:
+        p = run_cli(*args, "--max-seconds", "30", "--run-dir", run_dir, timeout=300)
+        assert p.returncode == 0, p.stderr
+        assert re.search(r"runner [01] could not be placed within 15 s \(the cluster has 0 free CPUs, each runner "
+                         r"takes one\); given up, going on with 1 actor\(s\)", p.stderr), p.stderr
+        assert "time budget reached" in p.stdout
+        runners = [float(r["ray_runners"]) for r in _rows(run_dir, "metrics.csv") if r["ray_runners"]]
+        assert runners[-1] == 1.0  # (2 while the second one was waiting)
+        # Too few runners left to fill a batch: the run ends with one line and exit 1.
+        p = run_cli(*args, "--slots-per-actor", "1", "--batch-rollouts", "2", "--run-dir", run_dir + "-2",
+                    timeout=300)
+        assert p.returncode == 1 and "the run cannot go on (1 actor(s) with 1 slot(s) left, a batch takes 2)" \
+            in p.stderr, p.stderr
+    finally:
+        c.shutdown()
+
+
+def test_sigint_ends_a_run_whose_replacement_runner_waits_for_a_killed_node(run_dir):
+    # Two one-CPU nodes, a runner on each; SIGKILL the second node's raylet: its runner dies, the replacement
+    # can never be placed (no free CPU), and SIGINT must still end the run within seconds, saved, exit 0.
+    c = _one_cpu_cluster(2)
+    proc = None
+    try:
+        worker = [n for n in c.list_all_nodes() if not n.head][0]
+        proc = start_cli("train", "--algo", "impala", "--runtime", "ray", "--ray-address", c.address, "--workers", "2",
+                         "--restart-actors", "--total-steps", "100000000", *SMALL, "--run-dir", run_dir, *FAST)
+        wait_for_episodes(run_dir, proc, timeout=180)
+        for info in worker.all_processes["raylet"]:
+            info.process.kill()
+        _wait_for_text(os.path.join(run_dir, "error.log"), "restart 1:", proc, timeout=120)
+        time.sleep(2)  # (the replacement is waiting for a CPU now)
+        t0 = time.monotonic()
+        os.kill(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+        assert time.monotonic() - t0 < 30
+        assert proc.returncode == 0, err
+        assert "interrupted (SIGINT)" in out and "restarting it (restart 1)" in err
+        assert _latest(run_dir)["counters"]["env_steps"] > 0
+    finally:
+        if proc is not None:
+            proc.kill()
+        c.shutdown()
+
+
+# ---- weights at the start of a request, and the caller's environment --------------------------------------
+
+def test_a_queued_request_acts_with_the_weights_posted_when_it_starts():
+    # The driver posts each new version on the board; a runner reads it when a request starts, so a request
+    # submitted with version 1 that starts after version 2 was posted acts with version 2 (as a process actor).
+    cfg = resolve(TrainConfig(algo="impala", workers=1, num_envs=2, n_steps=4, hidden=[8], run_dir="unused"),
+                  "discrete")
+    model = make_model(spec_from_spaces(*env_spaces("CartPole-v1"), hidden=[8]))
+    flat = [torch.cat([t.detach().reshape(-1) for t in synced_tensors(model)]).numpy() + k for k in (0, 1, 2)]
+    ray.init(address="local", num_cpus=1, _node_ip_address="127.0.0.1", include_dashboard=False,
+             log_to_driver=False)
+    try:
+        board = ray.remote(num_cpus=0)(WeightBoard).remote()
+        runner = EnvRunner(cfg, model.spec, "float32", seed=1, board=board)
+        ray.get(board.post.remote([ray.put(flat[1])], 1))
+        assert runner.rollout(flat[0], 0)["version"] == 1  # (the board's is newer than the request's)
+        ray.get(board.post.remote([ray.put(flat[2])], 2))
+        assert runner.rollout(flat[1], 1)["version"] == 2
+        assert torch.equal(runner.weights.latest()[1], torch.from_numpy(flat[2]))
+        assert runner.rollout(flat[1], 1)["version"] == 2  # never back to an older version
+    finally:
+        ray.shutdown()
+
+
+def test_a_local_ray_run_leaves_the_callers_environment_as_it_was(tmp_path):
+    os.environ.pop(CLUSTER_SWITCH, None)
+    train(TrainConfig(algo="impala", runtime="ray", workers=1, total_steps=500, num_envs=2, n_steps=5, hidden=[8],
+                      eval_every=0, tensorboard=False, progress=False, run_dir=str(tmp_path / "run")))
+    assert CLUSTER_SWITCH not in os.environ
+

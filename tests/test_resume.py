@@ -1,11 +1,12 @@
 """What ``--resume`` restores, item by item (see ``asyncrl/checkpoint.py``): model, optimizer statistics
 (also every worker's own with ``--no-shared-optimizer``), counters, the lr schedule's position, and
-reproducible random streams."""
+reproducible random streams that do not replay the session before (the envs' seeds, recorded by a test env)."""
 
 from __future__ import annotations
 
 import csv
 import os
+import shutil
 from dataclasses import replace
 
 import pytest
@@ -15,8 +16,10 @@ from asyncrl.config import TrainConfig, resolve
 from asyncrl.errors import UsageError
 from asyncrl.runtime.hogwild import optimizers_state, worker_optimizers
 from asyncrl.runtime.schedule import LrSchedule, resumed_schedule
+from asyncrl.train import train
 
 from conftest import FAST, run_cli
+from support_envs import SEED_LOG
 
 
 def _latest(run_dir: str) -> dict:
@@ -49,7 +52,7 @@ def test_worker_optimizers_load_each_saved_state(tmp_path):
     opts = worker_optimizers(cfg, params, None)
     for r, opt in enumerate(opts[:2]):
         for _ in range(r + 1):
-            opt.step(params, [torch.full((3,), float(r + 1))])
+            opt.step(params, [torch.full((3,), float(r + 1))], 1e-3)
     saved = optimizers_state(cfg, opts[:2])  # a run with 2 workers, resumed with 3
     loaded = worker_optimizers(cfg, params, saved)
     assert len({id(o) for o in loaded}) == 3  # each worker its own statistics
@@ -92,6 +95,36 @@ def test_resumed_runs_are_reproducible_for_a_seed(tmp_path):
         finals.append(_latest(d)["model"])
     assert all(torch.equal(finals[0][k], finals[1][k]) for k in finals[0])
     assert not all(torch.equal(finals[0][k], _latest(base)["model"][k]) for k in finals[0])
+
+
+@pytest.mark.parametrize("algo, extra", [
+    ("a2c", {}),  # the synchronous runtime
+    ("a3c", dict(workers=2, serial=True)),  # Hogwild workers, taking turns in this process
+    ("impala", dict(workers=2, serial=True)),  # actor-learner actors, taking turns in this process
+])
+def test_a_resumed_session_seeds_its_envs_afresh_and_reproducibly(algo, extra, tmp_path, monkeypatch):
+    """Each session seeds every training env once. A resumed session's seeds come from (seed, resume point): none
+    is a seed of the session before (which would replay its episodes and action samples), and resuming the same
+    checkpoint twice gives the same seeds."""
+    workers = extra.get("workers", 1)
+    run = str(tmp_path / "run")
+
+    def session(log: str, cfg: TrainConfig, resume: str | None = None) -> list[int]:
+        path = tmp_path / f"{log}.seeds"
+        monkeypatch.setenv(SEED_LOG, str(path))
+        train(cfg, resume=resume, given={"total_steps", "progress", "tensorboard"} if resume else None)
+        seeds = [int(x) for x in path.read_text().split()]
+        assert len(seeds) == len(set(seeds)) == 2 * workers  # every env of every worker, once
+        return seeds
+
+    first = session("first", TrainConfig(algo=algo, env="support_envs:SeedLoggingCartPole", num_envs=2, n_steps=5,
+                                         hidden=[16], total_steps=100, eval_every=0, seed=0, tensorboard=False,
+                                         progress=False, run_dir=run, **extra))
+    shutil.copytree(run, str(tmp_path / "again"))
+    more = TrainConfig(total_steps=200, progress=False, tensorboard=False)
+    second = session("second", more, resume=run)
+    assert not set(first) & set(second)
+    assert session("again", more, resume=str(tmp_path / "again")) == second
 
 
 def test_linear_schedule_continues_down_after_a_new_budget():
@@ -145,7 +178,8 @@ def test_best_checkpoint_pairs_the_tested_model_with_the_optimizer_of_its_moment
     cfg = resolve(TrainConfig(algo="a2c", run_dir=str(tmp_path), eval_every=10, lr=1e-3, lr_schedule="constant",
                               total_steps=1000), "discrete")
     logger = RunLogger(str(tmp_path), [], tensorboard=False, progress=False)
-    control = TrainingControl(cfg, "{}", logger, Counters(), StopSignal(), Evaluator())
+    schedule = LrSchedule(cfg.optim.lr, cfg.optim.lr_schedule, cfg.run.total_steps)
+    control = TrainingControl(cfg, "{}", logger, Counters(), StopSignal(), schedule, "{}", Evaluator())
     opt = {"kind": "rmsprop", "step": torch.tensor(1.0), "square_avg": [torch.ones(2)]}
     control.counters.env_steps = 10
     control.tick(lambda: {"w": torch.zeros(2)}, lambda: opt)  # the test of the weights at step 10 starts

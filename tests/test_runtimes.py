@@ -1,8 +1,8 @@
-"""Runtimes only move data: the serial Hogwild runtime against the process one; an algorithm and an env
-family each added as one registered object that every part of asyncrl picks up without being edited."""
+"""Runtimes only move data: the serial Hogwild runtime against the process one; an algorithm, a runtime and an
+env family each added as one registered object that every part of asyncrl picks up without being edited."""
 
 import csv
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import gymnasium
@@ -12,11 +12,15 @@ import torch
 from asyncrl.algos import ALGORITHMS, register
 from asyncrl.algos.base import actor_critic_options
 from asyncrl.checkpoint import load_checkpoint
-from asyncrl.config import TrainConfig
+from asyncrl.config import TrainConfig, flag_table
 from asyncrl.envs.base import FAMILIES, family_of, register_family
 from asyncrl.errors import UsageError
 from asyncrl.losses.actor_critic import actor_critic_loss
 from asyncrl.losses.returns import n_step_returns
+from asyncrl.optim.grads import TrainStep
+from asyncrl.runtime.base import RUNTIMES, Runtime, Workers, register_runtime
+from asyncrl.runtime.loop import lag_free, learn
+from asyncrl.runtime.setup import RunSetup, optimizer_for, train_collector, train_envs
 from asyncrl.train import train
 
 FEUDAL_SMALL = dict(feudal_dim=16, goal_dim=4, dilation=2, horizon=2, n_steps=4)
@@ -52,7 +56,7 @@ def test_serial_hogwild_with_several_workers_repeats_itself(tmp_path):
 
 
 def test_serial_is_refused_where_the_runtime_is_already_one_process():
-    with pytest.raises(UsageError, match="--serial applies to the Hogwild and actor-learner runtimes only"):
+    with pytest.raises(UsageError, match="--serial does not apply to --algo a2c on --runtime sync"):
         train(TrainConfig(algo="a2c", serial=True, run_dir="unused"))
 
 
@@ -109,6 +113,70 @@ def test_a_registered_algorithm_trains_logs_and_checks_without_other_edits(tiny_
         train(TrainConfig(algo="tiny-pg", rho_bar=1.0, run_dir=str(tmp_path / "x")))
     with pytest.raises(UsageError, match="--algo tiny-pg needs a discrete action space"):
         train(TrainConfig(algo="tiny-pg", env="Pendulum-v1", run_dir=str(tmp_path / "y")))
+
+
+# ---- a new runtime is one file: this one, in full ----------------------------------------------------
+
+@dataclass(kw_only=True)
+class RoundRobinConfig(Workers):
+    """``workers`` sets of envs in one process taking turns, one model and one optimizer."""
+
+
+def run_round_robin(setup: RunSetup) -> None:
+    cfg, model, control = setup.cfg, setup.model, setup.control
+    c = control.counters
+    params = list(model.parameters())
+    step = TrainStep(params, optimizer_for(cfg.optim, params, shared=False), cfg.optim.max_grad_norm)
+    envs = [train_envs(cfg, cfg.run.seed + r) for r in range(cfg.runtime.workers)]
+    collectors = [train_collector(cfg, setup.algo, e, model, cfg.run.seed + r) for r, e in enumerate(envs)]
+    generator = torch.Generator().manual_seed(cfg.run.seed)
+    try:
+        while True:
+            rank = c.updates % len(collectors)
+            rollout = collectors[rank].collect()
+            stats = learn(setup.algo, model, rollout, cfg, step, control.schedule(c.env_steps), generator)
+            c.env_steps, c.updates = c.env_steps + rollout.num_steps, c.updates + 1
+            control.episodes(c.env_steps, collectors[rank].finished, rank)
+            collectors[rank].finished = []
+            control.update_done(lag_free(stats))
+            if control.tick(model.state_dict, step.optimizer.state_dict):
+                break
+    finally:
+        for e in envs:
+            e.close()
+    control.finish(model.state_dict, step.optimizer.state_dict)
+
+
+@pytest.fixture
+def round_robin():
+    runtime = register_runtime(Runtime("round-robin", RoundRobinConfig, run_round_robin, about="envs taking turns",
+                                       default_workers=lambda algo: 3))
+    algo = register(replace(TinyPG(), name="tiny-rr", runtimes=("round-robin",)))
+    yield runtime
+    del RUNTIMES[runtime.name], ALGORITHMS[algo.name]
+
+
+def test_a_registered_runtime_trains_checks_and_documents_itself_without_other_edits(round_robin, tmp_path):
+    run_dir = tmp_path / "rr"
+    result = train(TrainConfig(algo="tiny-rr", env="CartPole-v1", total_steps=2_000, tensorboard=False,
+                               progress=False, run_dir=str(run_dir)))
+    assert result.env_steps >= 2_000
+    with open(run_dir / "episodes.csv") as f:
+        workers = {r["worker"] for r in csv.DictReader(f)}
+    assert workers == {"0", "1", "2"}  # its default worker count, each a set of envs of its own
+    saved = load_checkpoint(str(run_dir / "checkpoints" / "latest.pt"))
+    assert saved["counters"]["updates"] == -(-2_000 // 32) and '"runtime": "round-robin"' in saved["config"]
+    # Its settings and refusals come from its section: --workers applies, the learner's settings do not.
+    train(TrainConfig(algo="tiny-rr", workers=1, total_steps=64, tensorboard=False, progress=False,
+                      run_dir=str(tmp_path / "one")))
+    with pytest.raises(UsageError, match="--slots-per-actor does not apply to --algo tiny-rr on --runtime "
+                                         "round-robin"):
+        train(TrainConfig(algo="tiny-rr", slots_per_actor=2, run_dir=str(tmp_path / "x")))
+    with pytest.raises(UsageError, match=r"--runtime 'round-robin' is not supported by --algo a2c .*"
+                                         r"--runtime round-robin runs --algo tiny-rr"):
+        train(TrainConfig(algo="a2c", runtime="round-robin", run_dir=str(tmp_path / "y")))
+    assert "round-robin" in flag_table().split("--runtime {")[1].split("}")[0]  # the flag table's choices
+    assert "--runtime hogwild, actor-learner, ray, round-robin" in flag_table()  # who has --workers
 
 
 # ---- a new env family is one file: this one, in full -------------------------------------------------

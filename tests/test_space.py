@@ -15,9 +15,10 @@ from asyncrl.config import FLAT_FIELDS, read_config_file
 from asyncrl.errors import UsageError
 from asyncrl.experiments.jobs import core_slots, train_flags
 from asyncrl.experiments.space import Param, build_space, parse_param
-from asyncrl.experiments.sweep import grid, parse_set
+from asyncrl.experiments.sweep import grid, parse_set, summarize, write_summary
 from asyncrl.experiments.tune import TuneSettings, default_space, steps_value, with_defaults
 from asyncrl.plot import expand_run_dirs, group_runs
+from asyncrl.train import TrainResult
 
 
 @pytest.mark.parametrize("algo", sorted(ALGORITHMS))
@@ -183,3 +184,23 @@ def test_groups_that_look_alike_stay_apart(tmp_path):
     (c / "episodes.csv").write_text("wall_time_s,env_steps,episode_return,episode_length,worker\n1,10,5,5,0\n")
     groups = group_runs([a, b, str(c)])
     assert sorted(d for dirs in groups.values() for d in dirs) == sorted([a, b, str(c)]) and len(groups) == 3
+
+
+def test_the_sweep_summary_keeps_final_evaluations_and_training_means_apart(tmp_path):
+    """Three seeds, one without a final evaluation (as with --eval-every 0): final eval is over the two that had one
+    (and says 2/3), never the third's training mean in its place; the training mean100 is a column of its own, over
+    all three; an interrupted run counts in neither."""
+    out = tmp_path / "sweep"
+    runs = grid(["a2c"], ["CartPole-v1"], {}, [0, 1, 2, 3])
+    for run, final, mean100, why in zip(runs, [100.0, 200.0, math.nan, 400.0], [10.0, 20.0, 990.0, 5000.0],
+                                        ["step budget reached"] * 3 + ["interrupted (SIGINT)"]):
+        run_dir = _fake_run(out, run.name, **run.settings)
+        result = TrainResult(run_dir, why, 1000, 5, mean100, final, 1.0, final)
+        (out / run.name / "result.json").write_text(result.to_json())
+    _, (row,) = summarize(str(out), runs, target=1000.0)
+    assert (row["runs"], row["final_eval"], row["evaluated"]) == ("3/4", "150.0 ± 50.0", "2/3")
+    assert row["train_mean100"] == "340.0 ± 459.6" and row["reached"] == "0/3"
+    table = write_summary(str(out), runs, target=1000.0)
+    assert "| final eval | evaluated | train mean100 |" in table
+    text = (out / "summary.md").read_text()
+    assert "over the runs that had one" in text and "last 100 training episodes" in text

@@ -16,6 +16,8 @@ from typing import Any
 from asyncrl.algos import ALGORITHMS, get_algorithm
 from asyncrl.checkpoint import load_checkpoint, model_from_checkpoint, resolve_checkpoint_path
 from asyncrl.config import (
+    DEFAULT_ALGO,
+    DEFAULT_ENV,
     RunConfig,
     TrainConfig,
     env_options,
@@ -23,6 +25,7 @@ from asyncrl.config import (
     flag_of,
     not_applicable,
     read_config_file,
+    section_of,
 )
 from asyncrl.envs.atari import ATARI_EVAL
 from asyncrl.errors import UsageError
@@ -38,11 +41,12 @@ ALIASES = {"n_steps": ["--t-max"]}
 """Second flag names (A3C's t_max)."""
 
 
-def train_flags(algo: str, env: str) -> list[tuple[str, Field]]:
+def train_flags(algo: str, env: str, runtime: str | None = None) -> list[tuple[str, Field]]:
     """The flat settings (:class:`~asyncrl.config.TrainConfig`, generated from the config tree's sections) that
-    ``--algo algo --env env`` can set, with their flags: every setting but those of other algorithms
-    (:func:`~asyncrl.config.only_for`) and other env families. Each field's ``doc`` metadata is its help."""
-    return [(flag_of(f.name), f) for f in fields(TrainConfig) if not_applicable(f.name, algo, env) is None]
+    ``--algo algo --env env --runtime runtime`` can set, with their flags: every setting but those of other
+    algorithms (:func:`~asyncrl.config.only_for`), other runtimes and other env families. Each field's ``doc``
+    metadata is its help."""
+    return [(flag_of(f.name), f) for f in fields(TrainConfig) if not_applicable(f.name, algo, env, runtime) is None]
 
 
 def _add_field(parser: Any, flag: str, f: Field, help_: str) -> None:
@@ -66,8 +70,9 @@ class _Parser(argparse.ArgumentParser):
         self._negative_number_matcher = re.compile(
             r"^-(\d[\d_]*\.?[\d_]*|\.\d[\d_]*)([eE][-+]?\d+)?$|^-(inf|infinity|nan)$", re.IGNORECASE)
 
-    algo, env = "a3c", "CartPole-v1"
-    """The train parser's ``--algo`` and ``--env``: whose settings it knows."""
+    algo, env = DEFAULT_ALGO, DEFAULT_ENV
+    runtime: str | None = None
+    """The train parser's ``--algo``, ``--env`` and ``--runtime``: whose settings it knows."""
 
     def error(self, message: str):  # one line, exit 2
         command = "asyncrl" if self.prog == "asyncrl" else f"asyncrl {self.prog.split()[-1]}"
@@ -82,13 +87,15 @@ class _Parser(argparse.ArgumentParser):
         for token in tokens:
             flag = token.split("=", 1)[0]
             name = names.get(flag) or names.get(flag.replace("--no-", "--", 1))
-            if name is not None and (why := not_applicable(name, self.algo, self.env)):
+            if name is not None and (why := not_applicable(name, self.algo, self.env, self.runtime)):
                 return why
         return None
 
 
-def build_parser(algo: str = "a3c", env: str = "CartPole-v1") -> argparse.ArgumentParser:
-    """The ``asyncrl`` parser; its ``train`` command knows the settings of ``algo`` on ``env`` (:func:`train_flags`)."""
+def build_parser(algo: str = DEFAULT_ALGO, env: str = DEFAULT_ENV, runtime: str | None = None
+                 ) -> argparse.ArgumentParser:
+    """The ``asyncrl`` parser; its ``train`` command knows the settings of ``algo`` on ``env`` and ``runtime``
+    (:func:`train_flags`)."""
     p = _Parser(prog="asyncrl",
                 description="Asynchronous actor-critic RL (A3C, A2C, IMPALA, APPO, a3c-ps, FeUdal) on PyTorch and "
                             "Gymnasium.")
@@ -96,12 +103,12 @@ def build_parser(algo: str = "a3c", env: str = "CartPole-v1") -> argparse.Argume
 
     t = sub.add_parser("train", help="train an agent (no arguments: A3C on CartPole-v1 with all cores)",
                        description=f"Train --algo {algo} on --env {env}. The flags below are the settings that "
-                                   f"apply to them: name --algo and --env first to see another's.")
+                                   f"apply to them: name --algo, --env and --runtime first to see another's.")
     for parser in (p, t):  # (the top-level parser reports a subcommand's unknown flags)
-        parser.algo, parser.env = algo, env  # type: ignore[attr-defined]
+        parser.algo, parser.env, parser.runtime = algo, env, runtime  # type: ignore[attr-defined]
     groups: dict[type, Any] = {}
-    for flag, f in train_flags(algo, env):  # one help group per section of the config tree
-        section = f.metadata["section"]
+    for flag, f in train_flags(algo, env, runtime):  # one help group per section of the config tree
+        section = section_of(f.name, algo, runtime)
         if section not in groups:
             title = "algorithm and env" if section is RunConfig else section.__name__
             doc = (section.__doc__ or "").strip().split("\n\n")[0].replace("``", "")
@@ -155,8 +162,8 @@ def _add_tune(sub: Any) -> None:
                                     "from the algorithm's search space (or --space FILE), every trial is an "
                                     "asyncrl train run in the study folder, and the median pruner stops poor "
                                     "trials at their periodic evaluations. Ctrl-C stops cleanly; --resume goes on.")
-    tu.add_argument("--algo", default=None, help="the algorithm to tune (default: a3c)")
-    tu.add_argument("--env", default=None, help="the env id (default: CartPole-v1)")
+    tu.add_argument("--algo", default=None, help=f"the algorithm to tune (default: {DEFAULT_ALGO})")
+    tu.add_argument("--env", default=None, help=f"the env id (default: {DEFAULT_ENV})")
     tu.add_argument("--study", default=None, metavar="DIR",
                     help="the study's folder: database, trial run dirs, reports (default: runs/tune-ALGO-ENV)")
     tu.add_argument("--resume", action="store_true", help="continue the study in --study (its saved settings)")
@@ -225,7 +232,7 @@ def _cmd_tune(args: argparse.Namespace) -> int:
                              f"study (allowed: --trials, --jobs, --timeout)")
         settings = T.resume_settings(args.study, given)
     else:
-        algo, env = given.pop("algo", "a3c"), given.pop("env", "CartPole-v1")
+        algo, env = given.pop("algo", DEFAULT_ALGO), given.pop("env", DEFAULT_ENV)
         get_algorithm(algo)
         study = args.study or os.path.join("runs", f"tune-{algo}-{env.replace('/', '_').replace(':', '_')}")
         check_writable_dir(study, f"--study {study!r}")
@@ -242,8 +249,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     need_int("--seeds", args.seeds, 1, 10_000)
     need_int("--first-seed", args.first_seed, 0, MAX_SEED - args.seeds + 1)
     base = read_config_file(args.config) if args.config else {}
-    algos = args.algo or [str(base.get("algo", "a3c"))]
-    envs = args.env or [str(base.get("env", "CartPole-v1"))]
+    algos = args.algo or [str(base.get("algo", DEFAULT_ALGO))]
+    envs = args.env or [str(base.get("env", DEFAULT_ENV))]
     for name in ("algo", "env", "seed", "run_dir", "workers"):
         base.pop(name, None)  # (the sweep's own --algo, --env and seeds, its run dirs; workers follow each run's cores)
     for algo in algos:
@@ -330,13 +337,13 @@ def _cmd_record(args: argparse.Namespace) -> int:
     return 0
 
 
-def _algo_and_env(argv: list[str]) -> tuple[str, str]:
-    """``train``'s ``--algo`` and ``--env`` (first pass, as Sample Factory parses): given, else those of the run
-    that ``--resume`` names, else the defaults; they decide which settings the full parser knows."""
+def _algo_env_runtime(argv: list[str]) -> tuple[str, str, str | None]:
+    """``train``'s ``--algo``, ``--env`` and ``--runtime`` (first pass, as Sample Factory parses): given, else those
+    of the run that ``--resume`` names, else the defaults; they decide which settings the full parser knows."""
     if argv[0] != "train":
-        return "a3c", "CartPole-v1"
+        return DEFAULT_ALGO, DEFAULT_ENV, None
     pre = argparse.ArgumentParser(add_help=False)
-    for flag in ("--algo", "--env", "--resume", "--config"):
+    for flag in ("--algo", "--env", "--runtime", "--resume", "--config"):
         pre.add_argument(flag)
     known, _ = pre.parse_known_args(argv[1:])
     saved: dict[str, Any] = {}
@@ -349,8 +356,10 @@ def _algo_and_env(argv: list[str]) -> tuple[str, str]:
             saved = {}  # (train reports a missing or broken run dir or config file)
     if not isinstance(saved, dict):
         saved = {}
-    algo, env = str(known.algo or saved.get("algo") or "a3c"), str(known.env or saved.get("env") or "CartPole-v1")
-    return (algo if algo in ALGORITHMS else "a3c"), env  # (an unknown --algo: train names the choices)
+    algo, env = str(known.algo or saved.get("algo") or DEFAULT_ALGO), str(known.env or saved.get("env") or DEFAULT_ENV)
+    runtime = known.runtime or saved.get("runtime")
+    algo = algo if algo in ALGORITHMS else DEFAULT_ALGO  # (an unknown --algo: train names the choices)
+    return algo, env, (runtime if runtime in get_algorithm(algo).runtimes else None)  # (a wrong one: train says)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -358,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
     if not argv:
         argv = ["train"]
     try:
-        parser = build_parser(*_algo_and_env(argv))
+        parser = build_parser(*_algo_env_runtime(argv))
     except UsageError as e:  # e.g. --env doom:NAME with no such scenario
         print(f"asyncrl: error: {e}", file=sys.stderr)
         return 2

@@ -1,20 +1,19 @@
 """The training configuration: one typed tree of sections, and the flat view users write.
 
 A run's settings form a :class:`RunConfig` tree: the algorithm and env ids, then the shared sections
-defined here (:class:`RunControl`, :class:`RolloutConfig`, :class:`OptimConfig`, :class:`ModelConfig`,
-:class:`RuntimeConfig`, :class:`LossConfig`), then the chosen algorithm's own section (``algo_config``, its
-``config`` class in its file under ``algos/``) and the chosen env family's (``env_config``, its ``options``
-class under ``envs/``). Each field is declared once, with its type, default, rule and help
-(:func:`asyncrl.core.settings.setting`), and checked where it is defined.
+(:class:`RunControl`, :class:`RolloutConfig`, :class:`OptimConfig`, :class:`ModelConfig`, :class:`LossConfig`, in
+:mod:`asyncrl.core.sections`), the chosen runtime's section (``runtime``, its ``config`` class in its file under
+``runtime/``), the chosen algorithm's own section (``algo_config``, its ``config`` class in its file under
+``algos/``) and the chosen env family's (``env_config``, its ``options`` class under ``envs/``). Each field is
+declared once, with its type, default, rule and help (:func:`asyncrl.core.settings.setting`), and checked where it
+is defined.
 
-Users write the flat view, :class:`TrainConfig`: every setting of every section by its flat name (the
-flag without ``--``, the API keyword, the ``config.json`` key), ``None`` meaning "not given". It is
-generated from the sections, so flags, API keywords and ``config.json`` cannot drift from them.
-:func:`resolve` fills what was not given from the algorithm's tuned rows (:attr:`Algorithm.defaults
-<asyncrl.algos.base.Algorithm.defaults>`: the env id's row over the env family's) and the sections'
-defaults, and returns the tree, in which nothing means "default" any more. The tree is saved flat as
-``config.json`` beside every run (:func:`config_json`) and is enough to reproduce it.
-"""
+Users write the flat view, :class:`TrainConfig`: every setting of every section by its flat name (the flag without
+``--``, the API keyword, the ``config.json`` key), ``None`` meaning "not given". It is generated from the sections,
+so flags, API keywords and ``config.json`` cannot drift from them. :func:`resolve` fills what was not given from the
+algorithm's tuned rows (:attr:`Algorithm.defaults <asyncrl.algos.base.Algorithm.defaults>`: the env id's row over
+the env family's) and the sections' defaults, and returns the tree, in which nothing means "default" any more. The
+tree is saved flat as ``config.json`` beside every run (:func:`config_json`) and is enough to reproduce it."""
 
 from __future__ import annotations
 
@@ -24,13 +23,12 @@ import time
 from dataclasses import Field, asdict, dataclass, field, fields, make_dataclass
 from typing import TYPE_CHECKING, Any
 
-from asyncrl import limits as L
+import asyncrl.runtime  # noqa: F401  (registers every runtime)
 from asyncrl.algos import ALGORITHMS, get_algorithm
-from asyncrl.algos.base import gradient_actor, runtime_of
+from asyncrl.algos.base import Algorithm, runtime_of
 from asyncrl.core.sections import (
     SECTIONS,
     RunConfig,
-    check_batch_size,
     check_device,
     check_hidden,
 )
@@ -39,6 +37,7 @@ from asyncrl.core.settings import (
     check_section,
     check_setting,
     check_type,
+    choices_of,
     default_of,
     field_docs,
     field_kind,
@@ -50,23 +49,28 @@ from asyncrl.core.settings import (
 from asyncrl.envs.base import FAMILIES, EnvFamily, all_option_fields, family_of, make_options
 from asyncrl.errors import UsageError
 from asyncrl.paths import read_json_object
+from asyncrl.runtime.base import RUNTIMES, Runtime, default_start_method, get_runtime
 
 FAMILY_NAMES = {"atari": "Atari games", "doom": "ViZDoom scenarios", "minigrid": "MiniGrid envs"}
 """How error messages name env families."""
-LEARNER_RUNTIMES = ("actor-learner", "ray")
-"""The runtimes of the actor-learner algorithms: the same actors, slots and learner, two transports."""
+DEFAULT_ALGO, DEFAULT_ENV = "a3c", "CartPole-v1"
+"""What ``asyncrl train`` with no arguments runs."""
 
 
 # ---- the tree: build, flatten, check ----------------------------------------------------------------------
 
 def flat_view(cfg: RunConfig) -> dict[str, Any]:
-    """The flat view: ``{flat name: value}`` of every setting (the form of ``config.json``)."""
+    """The flat view: ``{flat name: value}`` of every setting of the run (the form of ``config.json``, which
+    ``asyncrl train --config`` reads back)."""
     out: dict[str, Any] = {"algo": cfg.algo, "env": cfg.env}
     env_fields = set(family_of(cfg.env).option_fields)
+    others = {name for name, users in only_for().items() if cfg.algo not in users}
     for section in cfg.sections():
         for f in fields(section):
             if section is cfg.env_config and f.name not in env_fields:
                 continue  # fixed construction options (frame skip, screen size), not settings
+            if flat_name(f) in others:
+                continue  # a shared setting this algorithm does not read (FeUdal's network has no --lstm)
             v = getattr(section, f.name)
             out[flat_name(f)] = list(v) if isinstance(v, (list, tuple)) else v
     return out
@@ -82,31 +86,29 @@ def tree_from_flat(data: dict[str, Any]) -> RunConfig:
 
 
 def check_run(cfg: RunConfig) -> None:
-    """Every section's rules, then the rules between sections and the algorithm's own (``check(cfg)``)."""
+    """Every section's rules, then the rules between sections: the runtime's (``check(cfg)``) and the
+    algorithm's."""
     algo = get_algorithm(cfg.algo)
     if cfg.env.strip() == "":
         raise UsageError("--env must not be empty (allowed: a Gymnasium id, or package.module:EnvClass)")
     for section in cfg.sections():
         check_section(section)
-    runtime_of(algo, cfg.runtime.kind)
-    kind = cfg.runtime.kind
-    learner = kind in LEARNER_RUNTIMES
-    check_batch_size(cfg.rollout.num_envs, cfg.rollout.n_steps, cfg.runtime.batch_rollouts if learner else 1)
-    if cfg.runtime.serial and kind not in ("hogwild", "actor-learner"):
-        serial_algos = dict.fromkeys((*algos_on("hogwild"), *algos_on("actor-learner")))
-        raise UsageError(f"--serial applies to the Hogwild and actor-learner runtimes only "
-                         f"({', '.join(serial_algos)}), not --algo {cfg.algo} (on the {kind} runtime, already "
-                         f"one process)")
-    if cfg.runtime.restart_actors and not learner:
-        raise UsageError(f"--restart-actors applies to the actor-learner algorithms only "
-                         f"({', '.join(algos_on('actor-learner'))}), not --algo {cfg.algo}")
-    r = cfg.runtime
-    if learner and r.batch_rollouts > r.workers * r.slots_per_actor:
-        raise UsageError(f"--batch-rollouts {r.batch_rollouts} is more than the {r.workers * r.slots_per_actor} "
-                         f"slots (--workers x --slots-per-actor) that exist; allowed: 1 to "
-                         f"{r.workers * r.slots_per_actor}")
+    runtime = get_runtime(runtime_for(algo, cfg.runtime.kind))
+    if runtime.check is not None:
+        runtime.check(cfg)  # e.g. the learner's batch fits its slots
     if check := getattr(algo, "check", None):
         check(cfg)  # the algorithm's own rules (e.g. APPO's minibatches, FeUdal's horizon)
+
+
+def runtime_for(algo: Algorithm, runtime: str | None) -> str:
+    """The runtime a run of ``algo`` uses (``runtime`` if given, else the algorithm's first); refused with the
+    algorithms that do run on it."""
+    if runtime is not None and runtime not in RUNTIMES:
+        get_runtime(runtime)  # a UsageError naming the choices
+    try:
+        return runtime_of(algo, runtime)
+    except UsageError as e:
+        raise UsageError(f"{e}; --runtime {runtime} runs --algo {', '.join(algos_on(str(runtime)))}") from None
 
 
 def algo_section(algo_name: str) -> type:
@@ -130,9 +132,12 @@ def _section(cls: type, values: dict[str, Any], only: tuple[str, ...] | None = N
 
 
 def build_tree(algo: str, env: str, values: dict[str, Any]) -> RunConfig:
-    """The tree of ``values`` (flat names; settings outside this algorithm's and family's tree are ignored)."""
+    """The tree of ``values`` (flat names; settings outside this algorithm's, runtime's and family's tree are
+    ignored)."""
     family = family_of(env)
     sections = {k: _section(cls, values) for k, cls in SECTIONS.items()}
+    sections["runtime"] = _section(get_runtime(values.get("runtime") or get_algorithm(algo).runtimes[0]).config,
+                                   {**values, "runtime": values.get("runtime") or get_algorithm(algo).runtimes[0]})
     env_config = _section(env_section(family), values, family.option_fields)
     if fill := getattr(family, "fill", None):
         env_config = fill(env, env_config)  # defaults that depend on the env id
@@ -149,6 +154,7 @@ def _flat_fields() -> list[tuple[str, Field, str, type]]:
     for name in ("algo", "env"):
         seen[name] = (name, next(f for f in fields(RunConfig) if f.name == name), run_docs[name], RunConfig)
     owners: list[tuple[type, tuple[str, ...] | None]] = [(cls, None) for cls in SECTIONS.values()]
+    owners += [(r.config, None) for r in RUNTIMES.values()]
     owners += [(section, None) for a in ALGORITHMS.values() if (section := getattr(a, "config", None))]
     owners += [(fam.options, fam.option_fields) for fam in FAMILIES if fam.options is not None]
     for cls, only in owners:
@@ -168,7 +174,7 @@ def _train_config_class() -> type:
     specs = []
     for name, (f, doc, section) in FLAT_FIELDS.items():
         fixed = name in ("algo", "env") or f.metadata.get("fixed")
-        default = {"algo": "a3c", "env": "CartPole-v1"}[name] if name in ("algo", "env") else \
+        default = {"algo": DEFAULT_ALGO, "env": DEFAULT_ENV}[name] if name in ("algo", "env") else \
             default_of(f) if fixed else None
         kind = type_text(f) if fixed else f"{field_kind(f)} | None"
         specs.append((name, kind,
@@ -238,9 +244,26 @@ def only_for() -> dict[str, tuple[str, ...]]:
     return {name: tuple(a.name for a in algos if name in own(a)) for name in names}
 
 
+def only_on() -> dict[str, tuple[str, ...]]:
+    """Settings that only some runtimes have (in their sections), with those runtimes."""
+    has = {r.name: {flat_name(f) for f in fields(r.config)} for r in RUNTIMES.values()}
+    names = dict.fromkeys(n for owned in has.values() for n in owned)
+    return {n: on for n in names if len(on := tuple(r for r, owned in has.items() if n in owned)) < len(has)}
+
+
 def algos_on(runtime: str) -> tuple[str, ...]:
     """The registered algorithms that run on ``runtime``."""
     return tuple(a.name for a in ALGORITHMS.values() if runtime in a.runtimes)
+
+
+def section_of(name: str, algo: str, runtime: str | None = None) -> type:
+    """The section a flat setting belongs to in a run of ``algo`` on ``runtime`` (default: the algorithm's first):
+    that runtime's or that algorithm's where one declares it (``--workers``, ``--rho-bar``), else its only owner."""
+    a = get_algorithm(algo)
+    for section in (get_runtime(runtime or a.runtimes[0]).config, getattr(a, "config", None)):
+        if section is not None and any(flat_name(f) == name for f in fields(section)):
+            return section
+    return FLAT_FIELDS[name][2]
 
 
 def env_options(cfg: TrainConfig | RunConfig | dict) -> Any:
@@ -252,20 +275,22 @@ def env_options(cfg: TrainConfig | RunConfig | dict) -> Any:
     return make_options(family_of(data["env"]), data)
 
 
-def not_applicable(name: str, algo: str, env: str) -> str | None:
-    """Why setting ``name`` does not apply to ``--algo algo --env env`` (it belongs to another env family or
-    to other algorithms), or ``None`` if it does."""
+def not_applicable(name: str, algo: str, env: str, runtime: str | None = None) -> str | None:
+    """Why setting ``name`` does not apply to ``--algo algo --env env --runtime runtime`` (default: the algorithm's
+    first runtime): it belongs to another env family, other algorithms or other runtimes; ``None`` if it
+    applies."""
     owner = all_option_fields().get(name)
     if owner is not None and owner is not family_of(env):
         return f"{flag_of(name)} applies to {FAMILY_NAMES.get(owner.name, owner.name)} only, not --env {env}"
     users = only_for().get(name)
     if users is not None and algo not in users:
-        why = f"{flag_of(name)} does not apply to --algo {algo} (it is used by: {', '.join(users)})"
-        if name in ("runtime", "ray_address") and algo in algos_on("hogwild"):
-            gradients = [a for a in algos_on("ray") if gradient_actor(ALGORITHMS[a]) is not None]
-            why += (f"; Hogwild workers share one machine's memory, so to run {algo} across machines use "
-                    f"--algo {gradients[0] if gradients else 'impala'} --runtime ray")
-        return why
+        return f"{flag_of(name)} does not apply to --algo {algo} (it is used by: {', '.join(users)})"
+    on = only_on().get(name)
+    runtime = runtime if runtime in RUNTIMES else get_algorithm(algo).runtimes[0]
+    if on is not None and runtime not in on:
+        runs = dict.fromkeys(a for r in on for a in algos_on(r))
+        return (f"{flag_of(name)} does not apply to --algo {algo} on --runtime {runtime} (it is a setting of "
+                f"--runtime {', '.join(on)}, which runs --algo {', '.join(runs)})")
     return None
 
 
@@ -277,7 +302,7 @@ def given(cfg: TrainConfig) -> dict[str, Any]:
 
 def validate(cfg: TrainConfig) -> None:
     """Check every given setting of a user's config against its section's rule (before anything is built), and
-    the rules that need no defaults; :meth:`RunConfig.check` checks the resolved tree."""
+    the rules that need no defaults; :func:`check_run` checks the resolved tree."""
     get_algorithm(cfg.algo)  # a UsageError naming the choices for an unknown one
     for name, value in given(cfg).items():
         check_setting(FLAT_FIELDS[name][0], value, name)
@@ -289,23 +314,19 @@ def validate(cfg: TrainConfig) -> None:
         check_hidden(cfg.hidden)
     if cfg.device is not None:
         check_device(cfg.device)
-    if cfg.num_envs is not None and cfg.n_steps is not None:
-        on_slots = cfg.algo in algos_on("actor-learner")
-        check_batch_size(cfg.num_envs, cfg.n_steps, cfg.batch_rollouts if on_slots and cfg.batch_rollouts else 1)
 
 
 def check_applicable(cfg: TrainConfig) -> None:
-    """Refuse settings the chosen algorithm would ignore (call on a user's config, before :func:`resolve`)."""
+    """Refuse settings the chosen algorithm, runtime and env would ignore (call on a user's config, before
+    :func:`resolve`)."""
     validate_types(cfg)
-    for name in (*all_option_fields(), *only_for()):
-        if getattr(cfg, name) is not None and (why := not_applicable(name, cfg.algo, cfg.env)):
+    runtime = runtime_for(ALGORITHMS[cfg.algo], cfg.runtime)
+    for name in (*all_option_fields(), *only_for(), *only_on()):
+        f = FLAT_FIELDS[name][0]
+        value = getattr(cfg, name)
+        off = value is None or (f.metadata.get("fixed") and value == default_of(f))  # (a fixed one's default: unset)
+        if not off and (why := not_applicable(name, cfg.algo, cfg.env, runtime)):
             raise UsageError(why)
-    runtime = runtime_of(ALGORITHMS[cfg.algo], cfg.runtime)
-    if cfg.ray_address is not None and runtime != "ray":
-        raise UsageError(f"--ray-address applies to --runtime ray only (this run's runtime: {runtime})")
-    if runtime != "hogwild" and cfg.shared_optimizer is not None:
-        raise UsageError(f"--shared-optimizer does not apply to --algo {cfg.algo} --runtime {runtime} (one process, "
-                         f"one optimizer)")
 
 
 def validate_types(cfg: TrainConfig) -> None:
@@ -326,15 +347,10 @@ def resolve(cfg: TrainConfig, action_family: str) -> RunConfig:
         raise UsageError(f"--algo {cfg.algo} needs a discrete action space; --env {cfg.env} has "
                          f"{action_family} actions")
     values = {**algo.defaults[action_family], **algo.defaults.get(cfg.env, {}), **given(cfg)}
-    runtime = values["runtime"] = runtime_of(algo, values.get("runtime"))
-    if "workers" not in values:
-        if runtime == "hogwild" or (runtime in LEARNER_RUNTIMES and gradient_actor(algo) is not None):
-            values["workers"] = L.usable_cores()  # (a3c-ps: the learner only applies the actors' gradients)
-        elif runtime in LEARNER_RUNTIMES:
-            values["workers"] = max(1, L.usable_cores() - 1)  # the learner takes a core
-        else:
-            values["workers"] = 1
-    values.setdefault("start_method", "fork" if os.name == "posix" and hasattr(os, "fork") else "spawn")
+    runtime: Runtime = get_runtime(runtime_for(algo, values.get("runtime")))
+    values["runtime"] = runtime.name
+    values.setdefault("workers", runtime.default_workers(algo))  # (ignored by a runtime without workers)
+    values.setdefault("start_method", default_start_method())
     values.setdefault("run_dir", default_run_dir(cfg.algo, cfg.env, values.get("seed", 0)))
     tree = build_tree(cfg.algo, cfg.env, values)
     check_run(tree)
@@ -344,21 +360,23 @@ def resolve(cfg: TrainConfig, action_family: str) -> RunConfig:
 def flag_table() -> str:
     """The Markdown table of every ``train`` flag, section by section, with its help and who may set it (README's
     flag table is this, checked by ``tests/test_config.py``; print it with ``scripts/flag_table.py``)."""
-    users = only_for()
+    users, runtimes = only_for(), only_on()
     families = all_option_fields()
     rows = ["| flag | section | meaning | for |", "|---|---|---|---|"]
     for name, (f, doc, section) in FLAT_FIELDS.items():
         kind = field_kind(f)
         metavar = flag_of(name)[2:].upper().replace("-", "_")
         value = "" if kind == "bool" else " N [N ...]" if kind == "list[int]" else " " + metavar
-        choices = f.metadata.get("choices")
+        choices = choices_of(f)
         if choices:
             value = " {" + ",".join(choices) + "}"
         flag = flag_of(name) + value
         if kind == "bool":
             flag = f"{flag_of(name)}, --no-{flag_of(name)[2:]}"
-        where = "run" if section is RunConfig else section.__name__
+        where = "run" if section is RunConfig else "runtime" if name == "runtime" or name in runtimes else \
+            section.__name__
         applies = FAMILY_NAMES.get(families[name].name, families[name].name) if name in families else \
-            ", ".join(users[name]) if name in users else "all"
+            ", ".join(users[name]) if name in users else \
+            "--runtime " + ", ".join(runtimes[name]) if name in runtimes else "all"
         rows.append(f"| `{flag}` | {where} | {doc.replace('|', '/')} | {applies} |")
     return "\n".join(rows) + "\n"

@@ -41,7 +41,7 @@ class _CsvFile:
         if not new:  # a resumed run keeps the header it has (a file from an older version may lack columns)
             with open(path, newline="") as f:
                 columns = next(csv.reader(f), columns)
-        self.file = open(path, "a", newline="")
+        self.file = open(path, "a", newline="")  # noqa: SIM115  (open for the run; closed by close())
         self.writer = csv.writer(self.file)
         self.columns = columns
         if new:
@@ -81,7 +81,11 @@ class WandbSink:
         new = not os.path.exists(folder)
         os.makedirs(folder, exist_ok=True)
         id_path = os.path.join(run_dir, WANDB_ID_FILE)
-        run_id = open(id_path).read().strip() if os.path.exists(id_path) else secrets.token_hex(6)
+        if os.path.exists(id_path):
+            with open(id_path) as f:
+                run_id = f.read().strip()
+        else:
+            run_id = secrets.token_hex(6)
         try:
             self.run = wandb.init(project=project, name=name, id=run_id, resume="allow", dir=run_dir, config=config,
                                   settings=wandb.Settings(console="off", silent=True))

@@ -179,6 +179,25 @@ def group_runs(run_dirs: list[str], group_by: Sequence[str] | None = None) -> di
     return out
 
 
+def _draw_group(ax, data: list[dict[str, np.ndarray]], xkey: str, color: str, label: str, window: int) -> None:
+    """One group's curve against ``xkey``: one run's raw returns and rolling mean, or several runs' mean and std
+    band (up to the shortest run) over each run in full as a thin line."""
+    if not data:
+        return
+    if len(data) == 1:
+        e = data[0]
+        ax.plot(e[xkey], e["episode_return"], color=color, alpha=0.2, lw=0.5)
+        ax.plot(e[xkey], rolling_mean(e["episode_return"], window), color=color, label=label)
+        return
+    for e in data:
+        ax.plot(e[xkey], rolling_mean(e["episode_return"], window), color=color, alpha=0.35, lw=0.8)
+    grid = np.linspace(max(e[xkey][0] for e in data), min(e[xkey][-1] for e in data), 200)
+    ys = np.stack([np.interp(grid, e[xkey], rolling_mean(e["episode_return"], window)) for e in data])
+    m, s = ys.mean(0), ys.std(0)
+    ax.plot(grid, m, color=color, label=label)
+    ax.fill_between(grid, m - s, m + s, color=color, alpha=0.25)
+
+
 def plot_runs(run_dirs: list[str], out: str, title: str | None = None, window: int = 100,
               group_by: Sequence[str] | None = None) -> str:
     """Draw the curves of ``run_dirs`` into the PNG ``out``; returns ``out``.
@@ -207,23 +226,8 @@ def plot_runs(run_dirs: list[str], out: str, title: str | None = None, window: i
         color = f"C{i % 10}"
         axes = grid_axes[envs.index(_config(dirs[0]).get("env")) if rows > 1 else 0]
         data = [read_episodes(d) for d in dirs]
-        data = [e for e in data if len(e["episode_return"])]
         for ax, xkey in zip(axes, ("env_steps", "wall_time_s")):
-            if not data:
-                continue
-            if len(data) == 1:
-                e = data[0]
-                ax.plot(e[xkey], e["episode_return"], color=color, alpha=0.2, lw=0.5)
-                ax.plot(e[xkey], rolling_mean(e["episode_return"], window), color=color, label=label)
-                continue
-            for e in data:  # each run in full, thin: the mean and band below stop at the shortest run
-                ax.plot(e[xkey], rolling_mean(e["episode_return"], window), color=color, alpha=0.35, lw=0.8)
-            hi = min(e[xkey][-1] for e in data)
-            grid = np.linspace(max(e[xkey][0] for e in data), hi, 200)
-            ys = np.stack([np.interp(grid, e[xkey], rolling_mean(e["episode_return"], window)) for e in data])
-            m, s = ys.mean(0), ys.std(0)
-            ax.plot(grid, m, color=color, label=label)
-            ax.fill_between(grid, m - s, m + s, color=color, alpha=0.25)
+            _draw_group(ax, [e for e in data if len(e["episode_return"])], xkey, color, label, window)
     if rows > 1:
         for row, env in zip(grid_axes, envs):
             for ax in row:

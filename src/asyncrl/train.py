@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -23,7 +22,6 @@ from asyncrl.algos import get_algorithm
 from asyncrl.checkpoint import load_checkpoint, write_atomic
 from asyncrl.config import (
     FLAT_FIELDS,
-    LEARNER_RUNTIMES,
     RESUME_OVERRIDABLE,
     RunConfig,
     TrainConfig,
@@ -32,10 +30,11 @@ from asyncrl.config import (
     env_options,
     flat_view,
     resolve,
+    runtime_for,
     validate,
 )
 from asyncrl.core.settings import default_of, has_default
-from asyncrl.envs.base import family_of
+from asyncrl.envs.base import family_of, upgrade_saved
 from asyncrl.envs.classic import NATIVE_ENVS
 from asyncrl.envs.make import env_spaces
 from asyncrl.errors import UsageError
@@ -46,25 +45,17 @@ from asyncrl.nn.spec import resolve_torso, spec_from_spaces, spec_json
 from asyncrl.paths import check_train_paths
 from asyncrl.plot import plot_runs
 from asyncrl.record import check_renders
-from asyncrl.runtime.actor_learner import run_actor_learner
+from asyncrl.runtime.base import can_resume, get_runtime, start_method_of
 from asyncrl.runtime.control import Counters, TrainingControl
 from asyncrl.runtime.evaluator import PeriodicEvaluator, VideoSpec
-from asyncrl.runtime.hogwild import run_hogwild
 from asyncrl.runtime.procs import StopSignal, WorkerFailed, get_context
-from asyncrl.runtime.ray_runtime import RAY_COLUMNS, run_ray
-from asyncrl.runtime.ray_runtime import preflight as ray_preflight
 from asyncrl.runtime.schedule import resumed_schedule
-from asyncrl.runtime.serial import run_hogwild_serial, run_serial
 from asyncrl.runtime.setup import RunSetup
-from asyncrl.runtime.stats import METRIC_COLUMNS
-from asyncrl.runtime.sync import run_sync
 
-RUNNERS: dict[str, Callable[[RunSetup], None]] = {
-    "hogwild": run_hogwild, "sync": run_sync, "actor-learner": run_actor_learner, "ray": run_ray}
-"""The process runtime of each kind (:data:`asyncrl.algos.base.RUNTIMES`)."""
-SERIAL_RUNNERS: dict[str, Callable[[RunSetup], None]] = {"hogwild": run_hogwild_serial, "actor-learner": run_serial}
-"""``--serial``: the same components in one process (the synchronous runtime already is one)."""
 RESULT_FILE = "result.json"
+BASE_COLUMNS = ("updates", "steps_per_s", "lr", "loss/policy", "loss/value", "loss/entropy", "grad_norm",
+                "skipped_updates", "policy_lag_mean", "policy_lag_max")
+"""``metrics.csv`` columns of every run; the runtime's and the algorithm's ``metrics`` follow."""
 
 
 
@@ -126,6 +117,8 @@ def prepare_config(cfg: TrainConfig, resume: str | None = None, given: set[str] 
     else:
         with open(os.path.join(resume, "config.json")) as f:
             data = json.load(f)
+        if note := upgrade_saved(data, given or ()):  # (an older run's env options as it played them)
+            print(f"warning: --resume {resume}: {note}")
         for name, (f_, _, _) in FLAT_FIELDS.items():
             if name not in data and has_default(f_):
                 # a setting newer than the run: it ran as if it were at its section's default (the feature off),
@@ -139,10 +132,10 @@ def prepare_config(cfg: TrainConfig, resume: str | None = None, given: set[str] 
             raise UsageError(f"--resume: cannot change {', '.join('--' + b.replace('_', '-') for b in bad)} "
                              f"of a saved run (allowed: budgets, tests, logging, workers)")
         before = saved.runtime or get_algorithm(saved.algo).runtimes[0]  # (None in run dirs before 0.2)
-        switch = {before, changes.get("runtime", before)}
-        if len(switch) > 1 and not switch <= set(LEARNER_RUNTIMES):
-            raise UsageError(f"--resume: cannot change --runtime {before} to {changes['runtime']} (allowed: "
-                             f"between {' and '.join(LEARNER_RUNTIMES)}, whose checkpoints are the same)")
+        now = runtime_for(get_algorithm(saved.algo), changes.get("runtime", before))
+        if not can_resume(before, now):
+            raise UsageError(f"--resume: cannot change --runtime {before} to {now} (allowed: "
+                             f"{', '.join(get_runtime(now).resumes) or 'none'}, whose checkpoints are the same)")
         cfg = replace(saved, **{**changes, "run_dir": resume})
         ckpt = load_checkpoint(os.path.join(resume, "checkpoints", "latest.pt"))
     obs_space, act_space = env_spaces(cfg.env, env_options(cfg))
@@ -158,12 +151,11 @@ def prepare_config(cfg: TrainConfig, resume: str | None = None, given: set[str] 
         check_renders(run.env, env_options(run))  # (now, not at the first evaluation, maybe hours in)
     if run.run.wandb:
         need_modules(("wandb",), "--wandb", "wandb")
-    if run.runtime.kind == "ray":
-        ray_preflight(run)  # before anything is written: Ray installed, the head answers
-    if run.rollout.vector_env == "native":
-        if run.env not in NATIVE_ENVS:
-            raise UsageError(f"--vector-env native: no native version of {cfg.env!r} "
-                             f"(have: {', '.join(NATIVE_ENVS)}; use auto or gymnasium)")
+    if (preflight := get_runtime(run.runtime.kind).preflight) is not None:
+        preflight(run)  # before anything is written (Ray: installed, the head answers)
+    if run.rollout.vector_env == "native" and run.env not in NATIVE_ENVS:
+        raise UsageError(f"--vector-env native: no native version of {cfg.env!r} "
+                         f"(have: {', '.join(NATIVE_ENVS)}; use auto or gymnasium)")
     return run, ckpt, (obs_space, act_space)
 
 
@@ -200,46 +192,24 @@ def _obs_dtype(obs_space: gym.Space) -> torch.dtype:
 
 def train(cfg: TrainConfig, resume: str | None = None, given: set[str] | None = None) -> TrainResult:
     """Train until a stop condition; raises ``UsageError`` for bad settings and
-    :class:`~asyncrl.runtime.hogwild.WorkerFailed` if a worker fails."""
+    :class:`~asyncrl.runtime.procs.WorkerFailed` if a worker fails."""
     torch.set_num_threads(1)  # before any parallel torch work, so forked workers cannot deadlock
     rcfg, ckpt, spaces = prepare_config(cfg, resume, given)
     torch.manual_seed(rcfg.run.seed)
     model = build_model(rcfg, *spaces)
-    counters = Counters()
-    if ckpt is not None:
-        model.load_state_dict(ckpt["model"])
-        saved = ckpt["counters"]
-        best = saved.get("best_eval", saved.get("best_test", -math.inf))  # (best_test: before 0.2)
-        counters = Counters(saved["env_steps"], saved["updates"], saved["episodes"], saved["wall_time_s"], best,
-                            list(saved["recent_returns"]), saved.get("lr_schedule"))
-        torch.manual_seed(rcfg.run.seed + counters.updates)
+    counters = _restore(rcfg, model, ckpt)
     schedule = resumed_schedule(rcfg.optim.lr, rcfg.optim.lr_schedule, rcfg.run.total_steps, counters.env_steps,
                                 counters.lr_schedule)
-    sink = None
-    if rcfg.run.wandb:  # (first: a W&B run that cannot start leaves no run dir behind)
-        new_dir = not os.path.exists(rcfg.run.run_dir)
-        try:
-            sink = WandbSink(rcfg.run.run_dir, rcfg.run.wandb_project, flat_view(rcfg),
-                             os.path.basename(os.path.normpath(rcfg.run.run_dir)))
-        except UsageError:
-            if new_dir and os.path.isdir(rcfg.run.run_dir) and not os.listdir(rcfg.run.run_dir):
-                os.rmdir(rcfg.run.run_dir)
-            raise
+    sink = _wandb_sink(rcfg)
     os.makedirs(os.path.join(rcfg.run.run_dir, "checkpoints"), exist_ok=True)
+    cfg_json = config_json(rcfg)
     with open(os.path.join(rcfg.run.run_dir, "config.json"), "w") as f:
-        f.write(config_json(rcfg))
+        f.write(cfg_json)
     sjson = spec_json(model.spec)
-    algo = get_algorithm(rcfg.algo)
-    runtime = rcfg.runtime.kind
-    columns = ["updates", "steps_per_s", "lr", "loss/policy", "loss/value", "loss/entropy", "grad_norm",
-               "skipped_updates", "policy_lag_mean", "policy_lag_max"]
-    if runtime in LEARNER_RUNTIMES:
-        columns += METRIC_COLUMNS
-    if runtime == "ray":
-        columns += RAY_COLUMNS
-    columns += [m for m in algo.metrics if m not in columns]
+    algo, runtime = get_algorithm(rcfg.algo), get_runtime(rcfg.runtime.kind)
     if os.path.exists(os.path.join(rcfg.run.run_dir, RESULT_FILE)):
         os.unlink(os.path.join(rcfg.run.run_dir, RESULT_FILE))  # (a resumed run: it has not ended any more)
+    columns = list(dict.fromkeys((*BASE_COLUMNS, *runtime.metrics, *algo.metrics)))
     logger = RunLogger(rcfg.run.run_dir, columns,
                        tensorboard=rcfg.run.tensorboard, progress=rcfg.run.progress, time_offset=counters.wall_time_s,
                        recent_returns=counters.recent_returns, wandb=sink)
@@ -248,13 +218,14 @@ def train(cfg: TrainConfig, resume: str | None = None, given: set[str] | None = 
     evaluator = None
     if rcfg.run.eval_every:
         video = VideoSpec(os.path.join(rcfg.run.run_dir, "videos")) if rcfg.run.capture_video else None
-        evaluator = PeriodicEvaluator(get_context(rcfg.runtime.start_method), rcfg.env, sjson, rcfg.run.eval_episodes,
-                                      rcfg.run.seed + 10_000, env_options(rcfg), video)
+        evaluator = PeriodicEvaluator(get_context(start_method_of(rcfg.runtime)), rcfg.env, sjson,
+                                      rcfg.run.eval_episodes, rcfg.run.seed + 10_000, env_options(rcfg), video)
     opt_state = ckpt["optimizer"] if ckpt is not None and ckpt["optimizer"] else None
     try:
         with StopSignal() as stop:
-            control = TrainingControl(rcfg, sjson, logger, counters, stop, evaluator, schedule)
-            run = (SERIAL_RUNNERS if rcfg.runtime.serial else RUNNERS)[runtime]
+            control = TrainingControl(rcfg, sjson, logger, counters, stop, schedule, cfg_json, evaluator)
+            run = runtime.run_serial if getattr(rcfg.runtime, "serial", False) else runtime.run
+            assert run is not None  # (--serial exists only in the sections of runtimes that have a serial mode)
             run(RunSetup(rcfg, algo, model, control, opt_state, _obs_dtype(spaces[0])))
     except BaseException as e:
         if isinstance(e, WorkerFailed):
@@ -267,11 +238,43 @@ def train(cfg: TrainConfig, resume: str | None = None, given: set[str] | None = 
         if evaluator is not None:
             evaluator.close()
         logger.close()
+    return _conclude(rcfg, control, logger, sink)
+
+
+def _restore(rcfg: RunConfig, model: PolicyNet, ckpt: dict | None) -> Counters:
+    """The counters of a fresh run, or of the checkpoint resumed (its weights loaded into ``model``)."""
+    if ckpt is None:
+        return Counters()
+    model.load_state_dict(ckpt["model"])
+    saved = ckpt["counters"]
+    best = saved.get("best_eval", saved.get("best_test", -math.inf))  # (best_test: before 0.2)
+    torch.manual_seed(rcfg.run.seed + saved["updates"])
+    return Counters(saved["env_steps"], saved["updates"], saved["episodes"], saved["wall_time_s"], best,
+                    list(saved["recent_returns"]), saved.get("lr_schedule"))
+
+
+def _wandb_sink(rcfg: RunConfig) -> WandbSink | None:
+    """The W&B run (first: one that cannot start leaves no run dir behind), or ``None`` without ``--wandb``."""
+    if not rcfg.run.wandb:
+        return None
+    new_dir = not os.path.exists(rcfg.run.run_dir)
+    try:
+        return WandbSink(rcfg.run.run_dir, rcfg.run.wandb_project, flat_view(rcfg),
+                         os.path.basename(os.path.normpath(rcfg.run.run_dir)))
+    except UsageError:
+        if new_dir and os.path.isdir(rcfg.run.run_dir) and not os.listdir(rcfg.run.run_dir):
+            os.rmdir(rcfg.run.run_dir)
+        raise
+
+
+def _conclude(rcfg: RunConfig, control: TrainingControl, logger: RunLogger, sink: WandbSink | None) -> TrainResult:
+    """The run's ``result.json`` and ``curve.png`` (a Ctrl-C now, after training stopped, loses neither)."""
+    counters = control.counters
     last = logger.last_eval
     final = last["mean"] if last is not None and last["env_steps"] == counters.env_steps else math.nan
     result = TrainResult(rcfg.run.run_dir, control.stop_reason or "stopped", counters.env_steps, counters.episodes,
                          logger.mean_recent(), logger.best_eval, logger.elapsed(), final)
-    with StopSignal():  # (a Ctrl-C now, after training stopped, must not lose the curve or the result)
+    with StopSignal():
         curve = os.path.join(rcfg.run.run_dir, "curve.png")
         try:
             plot_runs([rcfg.run.run_dir], curve, title=f"{rcfg.algo} on {rcfg.env}")

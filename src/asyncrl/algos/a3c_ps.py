@@ -16,7 +16,6 @@ import torch
 
 from asyncrl.algos.actor_critic import (
     A3C_DEFAULTS,
-    ACTOR_CRITIC_FIELDS,
     ActorCriticAlgorithm,
     rollout_loss,
 )
@@ -41,11 +40,6 @@ def actor_gradient(model: PolicyNet, rollout: Rollout, cfg: RunConfig, out: torc
     return math.isfinite(norm), {**res.stats, "grad_norm": norm}
 
 
-def grad_views(flat: torch.Tensor, params: list[torch.Tensor]) -> list[torch.Tensor]:
-    """Views of a flat gradient ``[P]`` shaped like ``params``."""
-    return [v.view_as(p) for v, p in zip(flat.split([p.numel() for p in params]), params)]
-
-
 # A3C's settings (the same loss; Atari from Mnih et al., 2016, CartPole's RMSprop eps 3e-3 from BENCHMARKS.md);
 # no Pendulum row yet (BENCHMARKS.md: it did not solve within the generic continuous budget).
 DEFAULTS: dict[str, dict[str, Any]] = {k: v for k, v in A3C_DEFAULTS.items() if k != "Pendulum-v1"}
@@ -53,6 +47,5 @@ DEFAULTS: dict[str, dict[str, Any]] = {k: v for k, v in A3C_DEFAULTS.items() if 
 
 A3C_PS = register(ActorCriticAlgorithm(
     "a3c-ps", ("actor-learner", "ray"), DEFAULTS,
-    fields=(*ACTOR_CRITIC_FIELDS, "batch_rollouts", "slots_per_actor", "max_policy_lag", "runtime", "ray_address"),
     actor_gradient=actor_gradient))
 """a3c-ps: A3C's loss, but the actors compute the gradients and the learner applies them in arrival order."""

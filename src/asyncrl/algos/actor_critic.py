@@ -82,6 +82,8 @@ ACTOR_CRITIC_SPACE: dict[str, dict[str, tuple]] = {
 #
 # Pendulum: short horizon (gamma 0.9), rewards scaled to ~[-1.6, 0], Adam, normalised advantages,
 # learning rate decayed linearly to 0 at total_steps (BENCHMARKS.md: more seeds solve than with a constant lr).
+# The 0.1 scale applies while reward normalisation is off; with it (a tune trial may draw it) the normaliser alone
+# sets the scale, as VecNormalize does (runtime/rollout.py).
 PENDULUM: dict[str, Any] = dict(num_envs=32, n_steps=10, gamma=0.9, gae_lambda=0.9, lr=2e-3, reward_scale=0.1,
                                 lr_schedule="linear", log_std_init=-0.5, optimizer="adam", optimizer_eps=1e-8,
                                 normalize_advantages=True, total_steps=2_000_000, eval_every=100_000)
@@ -139,6 +141,5 @@ class ActorCriticAlgorithm:
         return {**res.stats, **step(res.loss)}
 
 
-A3C = register(ActorCriticAlgorithm("a3c", ("hogwild",), A3C_DEFAULTS,
-                                    fields=(*ACTOR_CRITIC_FIELDS, "shared_optimizer")))
+A3C = register(ActorCriticAlgorithm("a3c", ("hogwild",), A3C_DEFAULTS))
 A2C = register(ActorCriticAlgorithm("a2c", ("sync",), A2C_DEFAULTS))

@@ -23,7 +23,6 @@ import torch
 from asyncrl import limits as L
 from asyncrl.algos.actor_critic import ACTOR_CRITIC_FIELDS, ACTOR_CRITIC_SPACE
 from asyncrl.algos.base import StepFn, actor_critic_options, register
-from asyncrl.algos.impala import ACTOR_LEARNER_FIELDS
 from asyncrl.core.batch import Rollout
 from asyncrl.core.sections import LossConfig, RunConfig
 from asyncrl.core.settings import setting
@@ -202,7 +201,8 @@ def appo_update(model: PolicyNet, batch: Rollout, loss: LossConfig, p: APPOConfi
 # 1,795 with log-std 0. The same change halved Hopper's score at 400k (1,307 against 2,527), so it is HalfCheetah's
 # own row, not the family's.
 # Pendulum: the A2C settings (algos/actor_critic.py) with 64 envs, one epoch of one minibatch per batch
-# (Sample Factory's default too): more env steps than several epochs, but less wall time (BENCHMARKS.md).
+# (Sample Factory's default too): more env steps than several epochs, but less wall time (BENCHMARKS.md). Its
+# reward scale 0.1 applies while reward normalisation is off, as A2C's.
 DEFAULTS: dict[str, dict[str, Any]] = {
     "discrete": dict(num_envs=32, n_steps=16, lr=3e-4, optimizer="adam", optimizer_eps=1e-8, epochs=2,
                      minibatches=2, total_steps=1_000_000, eval_every=100_000),
@@ -239,7 +239,7 @@ class APPO:
     record_logp = True
     metrics = ("appo/clip_fraction", "appo/approx_kl")
     config = APPOConfig
-    fields = (*ACTOR_CRITIC_FIELDS, *ACTOR_LEARNER_FIELDS, "runtime", "ray_address")
+    fields = ACTOR_CRITIC_FIELDS
     defaults = DEFAULTS
     search_space = SEARCH_SPACE
 

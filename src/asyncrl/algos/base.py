@@ -3,13 +3,14 @@
 An algorithm is a loss plus a runtime. Each one is an object in its own file under ``algos/`` that
 registers itself (:func:`register`) and owns everything about it that is not transport:
 
-- ``runtimes``: where it runs (``hogwild``, ``sync`` or ``actor-learner``; the first is its default),
+- ``runtimes``: the registered runtimes it runs on (:mod:`asyncrl.runtime.base`; the first is its default),
 - ``model_options``: the network it trains (:class:`~asyncrl.nn.spec.ModelSpec` fields, ``kind`` among them),
 - ``record_logp`` (whether actors record behaviour log-probabilities) and ``metrics`` (its extra
   ``metrics.csv`` columns),
 - ``config``: its own section of the config tree (a dataclass of :func:`~asyncrl.core.settings.setting`
   fields with their docstrings, or ``None``): its flags, API keywords and ``config.json`` keys,
-- ``fields``: the shared settings only some algorithms read (any other algorithm is refused them),
+- ``fields``: the shared settings only some algorithms read (any other algorithm is refused them; the runtime's
+  settings belong to the runtime's section, not here),
 - ``defaults``: its tuned values per env family and env id, with the notes that justify them,
 - ``discounts``: the discount(s) its rollouts are collected with,
 - ``search_space``: what ``asyncrl tune`` searches by default, per action space (``{"discrete"|"continuous":
@@ -33,7 +34,7 @@ import torch
 from torch import Tensor
 
 from asyncrl.core.batch import Rollout
-from asyncrl.core.sections import RUNTIMES, RunConfig
+from asyncrl.core.sections import RunConfig
 from asyncrl.errors import UsageError
 from asyncrl.nn.model import PolicyNet
 
@@ -109,9 +110,8 @@ def register(algo: Algorithm) -> Algorithm:
     """Add ``algo`` to :data:`ALGORITHMS` (a name may be registered once)."""
     if algo.name in ALGORITHMS:
         raise ValueError(f"an algorithm named {algo.name!r} is already registered")
-    unknown = set(algo.runtimes) - set(RUNTIMES)
-    if not algo.runtimes or unknown:
-        raise ValueError(f"algorithm {algo.name!r}: runtimes must be some of {RUNTIMES}, got {algo.runtimes}")
+    if not algo.runtimes:
+        raise ValueError(f"algorithm {algo.name!r}: it must name the runtimes it runs on (asyncrl.runtime.RUNTIMES)")
     ALGORITHMS[algo.name] = algo
     return algo
 

@@ -118,7 +118,7 @@ class FeUdal:
     record_logp = False
     metrics = FEUDAL_COLUMNS
     config = FeudalConfig
-    fields = ("shared_optimizer", "runtime")
+    fields = ()
     defaults = DEFAULTS
     search_space = SEARCH_SPACE
 
@@ -137,15 +137,12 @@ class FeUdal:
         return {**res.stats, **step(res.loss)}
 
     def check(self, cfg: RunConfig) -> None:
-        """The goal horizon fits in a rollout; the synchronous runtime is one process with one optimizer."""
+        """The goal horizon fits in a rollout."""
         horizon, n_steps = cfg.algo_config.horizon, cfg.rollout.n_steps
         if horizon > n_steps:
             raise UsageError(f"--horizon {horizon} is longer than --n-steps {n_steps}: every c-step "
                              f"displacement would be cut at the rollout's end (allowed: --horizon 1 to "
                              f"{n_steps}, or a longer --n-steps)")
-        if cfg.runtime.kind == "sync" and cfg.runtime.workers != 1:
-            raise UsageError(f"--workers {cfg.runtime.workers}: --algo feudal --runtime sync runs in one process (use "
-                             f"--runtime hogwild for worker processes)")
 
 
 register(FeUdal())

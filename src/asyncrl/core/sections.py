@@ -1,9 +1,10 @@
 """The shared sections of the config tree and the tree itself, :class:`RunConfig` (no logic above the data).
 
 A run's settings form a :class:`RunConfig`: the algorithm and env ids, the shared sections defined here
-(:class:`RunControl`, :class:`RolloutConfig`, :class:`OptimConfig`, :class:`ModelConfig`, :class:`RuntimeConfig`,
-:class:`LossConfig`), then the algorithm's own section (its ``config`` class, in its file under ``algos/``) and
-the env family's (its ``options`` class, under ``envs/``). Every field is declared once with
+(:class:`RunControl`, :class:`RolloutConfig`, :class:`OptimConfig`, :class:`ModelConfig`, :class:`LossConfig`),
+then the runtime's section (its ``config`` class, in its file under ``runtime/``), the algorithm's own section
+(its ``config`` class, in its file under ``algos/``) and the env family's (its ``options`` class, under
+``envs/``). Every field is declared once with
 :func:`~asyncrl.core.settings.setting`: type, default, rule, help. :mod:`asyncrl.config` builds, resolves and
 checks the tree and generates the flat view users write.
 """
@@ -17,19 +18,15 @@ from typing import Any
 import torch
 
 from asyncrl import limits as L
-from asyncrl.core.settings import setting
+from asyncrl.core.settings import NoSettings, setting
 from asyncrl.errors import UsageError
 
-RUNTIMES = ("hogwild", "sync", "actor-learner", "ray")
-"""The transports: Hogwild worker processes, one synchronous process, actor processes and a learner on this
-machine, or env runners on a Ray cluster and a learner (``runtime/ray_runtime.py``)."""
 VECTOR_IMPLS = ("auto", "native", "gymnasium")
 """``--vector-env`` choices (:mod:`asyncrl.envs.vector`)."""
 TORSOS = ("auto", "mlp", "a3c-cnn", "nature-cnn", "impala-cnn")
 ACTIVATIONS = ("tanh", "relu", "elu")
 OPTIMIZERS = ("rmsprop", "rmsprop-tf", "adam")
 LR_SCHEDULES = ("constant", "linear")
-START_METHODS = ("fork", "spawn", "forkserver")
 
 
 # ---- the shared sections -------------------------------------------------------------------------------
@@ -109,8 +106,6 @@ class OptimConfig:
     """Optimizer epsilon."""
     rms_alpha: float = setting(0.99, lo=0.0, hi=1.0, hi_open=True)
     """RMSprop smoothing constant."""
-    shared_optimizer: bool = setting(True)
-    """A3C: one optimizer state in shared memory for all workers (else one per worker)."""
     max_grad_norm: float = setting(0.5, lo=0.0)
     """Clip each update's gradient to this global norm (0: no clipping)."""
 
@@ -148,44 +143,6 @@ def check_hidden(hidden: list[int]) -> None:
                          f"{L.MAX_WIDTH:,}, got {list(hidden)}")
 
 
-@dataclass(kw_only=True)
-class RuntimeConfig:
-    """How the work is spread: the runtime, its processes, and the actor-learner's slots, lag and device."""
-
-    kind: str = setting(choices=RUNTIMES, flat="runtime", resume=True)
-    """impala, appo, a3c-ps: ``actor-learner`` (actor processes on this machine) or ``ray`` (env runners on a Ray
-    cluster, see ``ray_address``); FeUdal: ``hogwild`` (worker processes on a shared model, as A3C) or ``sync``
-    (one process, as A2C). A resumed run may switch between ``actor-learner`` and ``ray``."""
-    ray_address: str = setting("local", resume=True)
-    """--runtime ray: the cluster to join, ``auto`` (the one ``ray start`` runs on this machine) or ``HOST:PORT``
-    of its head; ``local`` (the default) starts a private Ray instance on this machine, bound to 127.0.0.1 and
-    shut down at the end."""
-    workers: int = setting(lo=1, hi=L.MAX_WORKERS, resume=True)
-    """A3C worker processes or actor processes of the actor-learner algorithms (default: the
-    machine's cores; one fewer for impala and appo, whose learner takes a core). A2C runs in one
-    process."""
-    start_method: str = setting(choices=START_METHODS, resume=True)
-    """Multiprocessing start method for worker processes (default: fork on Linux, else spawn)."""
-    serial: bool = setting(False, resume=True, fixed=True)
-    """Run the workers (Hogwild) or the actors and learner (actor-learner) in one process, taking turns
-    (debugging, determinism)."""
-    batch_rollouts: int = setting(1, lo=1, hi=L.MAX_BATCH_SAMPLES)
-    """Actor rollouts (of ``n_steps x num_envs`` steps each) per learner update."""
-    slots_per_actor: int = setting(2, lo=1, hi=L.MAX_SLOTS)
-    """Preallocated shared-memory trajectory slots per actor; an actor waits for a free one
-    (backpressure), so at most ``workers x slots_per_actor`` rollouts are in flight."""
-    max_policy_lag: int = setting(0, lo=0, hi=L.MAX_POLICY_LAG, resume=True)
-    """Drop samples produced by a policy more than this many updates old (0: keep all)."""
-    restart_actors: bool = setting(False, resume=True, fixed=True)
-    """Restart an actor that raises or dies (counted in the logs) instead of ending the run."""
-    device: str = setting("cpu", resume=True)
-    """IMPALA/APPO: where the learner computes: ``cpu``, ``cuda`` (or ``cuda:N``) or ``auto`` (cuda when
-    available). Actors always act on the CPU."""
-
-    def check(self) -> None:
-        check_device(self.device)
-
-
 def check_device(device: str) -> None:
     if not (device in ("cpu", "cuda", "auto") or re.fullmatch(r"cuda:\d+", device)):
         raise UsageError(f"--device {device!r} is not supported (allowed: cpu, cuda, cuda:N, auto)")
@@ -214,16 +171,18 @@ class LossConfig:
     normalize_advantages: bool = setting(False)
     """Standardise the advantages of each update."""
     reward_scale: float = setting(1.0, lo=0.0, lo_open=True)
-    """Multiply rewards by this for learning (logs report the unscaled return)."""
+    """Multiply rewards by this for learning (logs report the unscaled return); not applied with
+    ``normalize_reward``, whose running return statistics alone set the scale (as VecNormalize, where a fixed scale
+    would cancel out)."""
     normalize_reward: bool = setting(False)
-    """Scale rewards for learning by the running standard deviation of the discounted return (as
-    VecNormalize); logs report the unscaled return."""
+    """Scale rewards for learning by the running standard deviation of the discounted return (as VecNormalize;
+    ``reward_scale`` is then not applied); logs report the unscaled return."""
     reward_clip: float = setting(10.0, lo=0.0, lo_open=True)
     """With ``normalize_reward``: clip the scaled rewards to this."""
 
 
 SECTIONS: dict[str, type] = {"run": RunControl, "rollout": RolloutConfig, "optim": OptimConfig,
-                             "model": ModelConfig, "runtime": RuntimeConfig, "loss": LossConfig}
+                             "model": ModelConfig, "loss": LossConfig}
 """The shared sections of :class:`RunConfig`, by attribute name."""
 
 
@@ -242,7 +201,9 @@ class RunConfig:
     rollout: RolloutConfig
     optim: OptimConfig
     model: ModelConfig
-    runtime: RuntimeConfig
+    runtime: Any
+    """The runtime's section (its ``config`` class, a :class:`~asyncrl.runtime.base.RuntimeSection`; ``kind`` is
+    the runtime's name)."""
     loss: LossConfig
     algo_config: Any
     """The algorithm's own section (its ``config`` class), :class:`NoSettings` if it has none."""
@@ -253,6 +214,10 @@ class RunConfig:
         """The sections in order: the shared ones, the algorithm's, the env family's."""
         return [self.run, self.rollout, self.optim, self.model, self.runtime, self.loss, self.algo_config,
                 self.env_config]
+
+    def env_options(self) -> Any:
+        """The env family's construction options (``None`` for a family without options)."""
+        return None if isinstance(self.env_config, NoSettings) else self.env_config
 
 
 def check_batch_size(num_envs: int, n_steps: int, rollouts: int) -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import ast
 import inspect
 import textwrap
+from collections.abc import Callable
 from dataclasses import MISSING, Field, dataclass, field, fields
 from typing import Any
 
@@ -32,11 +33,13 @@ _NO_DEFAULT: Any = MISSING
 
 
 def setting(default: Any = _NO_DEFAULT, *, lo: float | None = None, hi: float | None = None,
-            lo_open: bool = False, hi_open: bool = False, choices: tuple[str, ...] | None = None,
+            lo_open: bool = False, hi_open: bool = False,
+            choices: tuple[str, ...] | Callable[[], tuple[str, ...]] | None = None,
             what: str | None = None, resume: bool = False, flat: str | None = None, fixed: bool = False) -> Any:
     """A section field with its rule (see the module docstring). A list default is copied per instance.
 
     ``lo``/``hi`` bound an ``int`` (inclusive) or a ``float`` (``lo_open``/``hi_open`` exclude the bound);
+    ``choices`` may be a function returning them (a registry's names, read when checked);
     ``what`` replaces the generated description of a float's range; ``flat`` is its flat name when that
     differs from the field's (``RuntimeConfig.kind`` is ``--runtime``). ``fixed``: no algorithm tunes it, so the
     flat view starts at this default rather than at ``None`` ("not given"), and ``None`` is refused.
@@ -114,8 +117,14 @@ def check_setting(f: Field, value: Any, name: str | None = None) -> None:
     elif kind == "float":
         L.need_float(flag, value, m.get("lo"), m.get("hi"), lo_open=m.get("lo_open", False),
                      hi_open=m.get("hi_open", False), what=m.get("what"))
-    elif kind == "str" and m.get("choices") and value not in m["choices"]:
-        raise UsageError(f"{flag} {value!r} is not supported (allowed: {', '.join(m['choices'])})")
+    elif kind == "str" and (allowed := choices_of(f)) and value not in allowed:
+        raise UsageError(f"{flag} {value!r} is not supported (allowed: {', '.join(allowed)})")
+
+
+def choices_of(f: Field) -> tuple[str, ...]:
+    """A string setting's allowed values (empty: any string)."""
+    choices = f.metadata.get("choices")
+    return tuple(choices() if callable(choices) else choices or ())
 
 
 def check_section(section: Any) -> None:
@@ -127,8 +136,16 @@ def check_section(section: Any) -> None:
 
 
 def field_docs(cls: type) -> dict[str, str]:
-    """The attribute docstrings of a dataclass (the string right after each field), on one line, without
-    reStructuredText's double backquotes: the help text of each setting."""
+    """The attribute docstrings of a dataclass and its dataclass bases (the string right after each field), on one
+    line, without reStructuredText's double backquotes: the help text of each setting."""
+    docs: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if "__dataclass_fields__" in vars(klass):
+            docs.update(_own_field_docs(klass))
+    return docs
+
+
+def _own_field_docs(cls: type) -> dict[str, str]:
     tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
     body = tree.body[0].body  # type: ignore[attr-defined]
     docs = {}
@@ -140,4 +157,4 @@ def field_docs(cls: type) -> dict[str, str]:
 
 
 __all__ = ["NoSettings", "setting", "flat_name", "flag_of", "field_kind", "has_default", "default_of",
-           "check_type", "check_setting", "check_section", "field_docs"]
+           "check_type", "check_setting", "choices_of", "check_section", "field_docs"]

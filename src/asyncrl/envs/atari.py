@@ -30,8 +30,9 @@ Ids: ``PongNoFrameskip-v4`` (no sticky actions), ``ALE/Pong-v5`` (sticky actions
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -259,6 +260,43 @@ def eval_protocol(options: AtariOptions | None, override: str | None = None) -> 
     return options, options.atari_eval
 
 
+def _fire_actions(game: str, full_action_space: bool) -> tuple[bool, bool]:
+    """Whether ``game``'s action set has FIRE, and whether a reset presses action 2 after it (3 actions or more)."""
+    env = AtariEnv(game, AtariOptions(noop_max=0, full_action_space=full_action_space))
+    return env._fire is not None, env._after_fire is not None
+
+
+def upgrade_pre_protocol(env_id: str, data: dict[str, Any], given: Collection[str] = ()) -> str | None:
+    """Keep, as far as the options can, the protocol of a run dir written before the evaluation protocols (before
+    commit 86874ca: its ``config.json`` has no ``atari_eval`` key, and ``null`` options meant that time's standard).
+
+    That code drew 0 to ``noop_max`` no-ops, pressed FIRE alone at a reset, and pressed FIRE within the step after
+    a lost life that did not end the episode (in evaluation, and in training without episodic life). Evaluation
+    set in ``data`` is ``lives`` where FIRE was pressed after a lost life (its scores stay comparable with the
+    run's best), else ``game`` (then the same as before). Returns the one line naming what changed, or ``None``."""
+    if "atari_eval" in data:
+        return None  # (a null atari_eval, from 86874ca to 6a08548, is today's standard: "game")
+    game = atari_game(env_id)
+    assert game is not None
+    noops = 30 if data.get("noop_max") is None else int(data["noop_max"])
+    fire, then_2 = _fire_actions(game[0], bool(data.get("full_action_space")))
+    fire = fire and data.get("fire_reset") is not False
+    data["atari_eval"] = "lives" if fire else "game"
+    changed = [f"no-op starts are 1 to {noops} (were 0 to {noops})"] if noops > 0 else []
+    if fire and then_2:
+        changed.append("a reset presses FIRE then action 2 (was FIRE alone)")
+    if fire and "atari_eval" not in given:
+        changed.append("evaluations press FIRE after a lost life through --atari-eval lives, which ends an "
+                       "evaluation episode there (the next life starts with a no-op, FIRE and action 2, and a "
+                       "recurrent state restarts)")
+    if fire and data.get("episodic_life") is False:
+        changed.append("training without episodic life no longer presses FIRE after a lost life")
+    if not changed:
+        return None
+    return f"this Atari run predates asyncrl's Atari protocols; it goes on as close to its own as the options " \
+           f"allow, but {'; '.join(changed)}"
+
+
 class AtariFamily:
     """Atari 2600 games (``PongNoFrameskip-v4``, ``ALE/Pong-v5``, ``atari:Pong``), preprocessed by :class:`AtariEnv`."""
 
@@ -280,6 +318,10 @@ class AtariFamily:
         if options.sticky_actions is None and game is not None:
             return replace(options, sticky_actions=game[1])
         return options
+
+    def upgrade_saved(self, env_id: str, data: dict[str, Any], given: Collection[str] = ()) -> str | None:
+        """A saved run's options as that run played them (:func:`upgrade_pre_protocol`)."""
+        return upgrade_pre_protocol(env_id, data, given)
 
     def factory(self, env_id: str, render_mode: str | None, training: bool,
                 options: AtariOptions | None) -> Callable[[], gym.Env]:

@@ -14,14 +14,17 @@ file under ``envs/``, registers itself (:func:`register_family`) and owns:
 - optionally ``fill(env_id, options) -> options``: the defaults that depend on the id, filled in a resolved
   config (Atari's sticky-action probability: 0 for v4 ids, 0.25 for v5),
 - optionally ``render_error(env_id, error) -> UsageError``: the one line for an env that cannot render here
-  (MuJoCo without an OpenGL backend), which ``record`` gives instead of the error.
+  (MuJoCo without an OpenGL backend), which ``record`` gives instead of the error,
+- optionally ``upgrade_saved(env_id, data, given) -> str | None``: on ``--resume``, turn the options an older
+  run's ``config.json`` left to the standard of its time into what that run played, in place, and return the one
+  line naming what could not be kept (Atari runs from before the evaluation protocols; :func:`upgrade_saved`).
 
 Adding an env family is one new file here (the package imports every module in it) and a README section.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any, Protocol
 
 import gymnasium as gym
@@ -92,3 +95,11 @@ def make_options(family: EnvFamily, values: dict[str, Any]) -> Any:
     if family.options is None:
         return None
     return family.options(**{k: values[k] for k in family.option_fields if values.get(k) is not None})
+
+
+def upgrade_saved(data: dict[str, Any], given: Collection[str] = ()) -> str | None:
+    """On ``--resume``: the saved ``config.json`` ``data`` with its env family's options as that run played them
+    (the family's optional ``upgrade_saved``, changed in place; ``given``: the settings the user gives again), and
+    the one line naming what changed since, or ``None``."""
+    hook = getattr(family_of(data["env"]), "upgrade_saved", None)
+    return hook(data["env"], data, given) if hook is not None else None

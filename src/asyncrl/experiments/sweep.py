@@ -6,7 +6,9 @@ Running the same sweep again skips the runs that finished (their ``result.json``
 early from their checkpoint (interrupted, or crashed after a checkpoint: ``--resume``) and restarts those that
 died before their first checkpoint; a folder whose runs were trained with other settings is refused.
 At the end ``OUT/summary.md`` and ``OUT/summary.csv`` give, per group (the grid point without the seed), the
-mean ± std over seeds of the final evaluation and of the time (env steps and seconds) to reach the target.
+mean ± std over seeds of the final evaluation (over the runs that had one, and how many did), of the training mean
+of the last 100 episodes (a separate column: never mixed with the evaluations) and of the time (env steps and
+seconds) to reach the target.
 """
 
 from __future__ import annotations
@@ -233,15 +235,17 @@ def _mean_std(values: list[float]) -> str:
 
 
 def summarize(out: str, runs: list[SweepRun], target: float | None = None) -> tuple[str, list[dict[str, Any]]]:
-    """Per group: runs finished, final evaluation mean ± std over seeds, and the env steps and seconds until the
-    100-episode mean first reached the target (``target``, else the runs' ``--target-return``, else the env's
-    Gymnasium ``reward_threshold``) for the runs that reached it. Returns a Markdown table and its rows."""
+    """Per group: the runs finished; the final evaluation's mean ± std over the runs that had one, and how many
+    did; the training mean of the last 100 episodes, mean ± std over every finished run; and the env steps and
+    seconds until that 100-episode mean first reached the target (``target``, else the runs' ``--target-return``,
+    else the env's Gymnasium ``reward_threshold``) for the runs that reached it. Returns a Markdown table and its
+    rows."""
     groups: dict[tuple, list[SweepRun]] = {}
     for run in runs:
         groups.setdefault(run.group, []).append(run)
     rows = []
     for group, members in groups.items():
-        finals, steps, seconds, done = [], [], [], 0
+        finals, mean100s, steps, seconds, done = [], [], [], [], 0
         goal = target if target is not None else members[0].settings.get("target_return")
         if goal is None:
             goal = _reward_threshold(dict(group)["env"])
@@ -251,15 +255,17 @@ def summarize(out: str, runs: list[SweepRun], target: float | None = None) -> tu
             if result is None or result.interrupted:
                 continue
             done += 1
-            final = result.final_eval if math.isfinite(result.final_eval) else result.mean_return_100
-            if math.isfinite(final):
-                finals.append(final)
+            if math.isfinite(result.final_eval):  # (never the training mean in its place: two different statistics)
+                finals.append(result.final_eval)
+            if math.isfinite(result.mean_return_100):
+                mean100s.append(result.mean_return_100)
             if goal is not None:
                 solved = solve_and_hold(run_dir, goal, L.MAX_STEPS, 0)
                 if solved["solved"]:
                     steps.append(float(solved["solve_steps"]))
                     seconds.append(float(solved["solve_seconds"]))
         rows.append({**dict(group), "runs": f"{done}/{len(members)}", "final_eval": _mean_std(finals),
+                     "evaluated": f"{len(finals)}/{done}", "train_mean100": _mean_std(mean100s),
                      "target": "-" if goal is None else f"{goal:g}",
                      "reached": f"{len(steps)}/{done}" if goal is not None else "-",
                      "steps_to_target": _mean_std(steps), "seconds_to_target": _mean_std(seconds)})
@@ -279,13 +285,21 @@ def _reward_threshold(env: str) -> float | None:
     return float(threshold) if threshold is not None else None
 
 
+SUMMARY_NOTE = (
+    "runs: finished (not interrupted) of the group's seeds. final eval: the mean return of each run's final "
+    "evaluation (deterministic episodes at the end of training), mean ± std over the runs that had one; evaluated: "
+    "how many did (a run without one, e.g. with --eval-every 0, is left out of final eval, not filled in). "
+    "train mean100: the mean return of each run's last 100 training episodes (exploring policy, as "
+    "Stable-Baselines3's rollout/ep_rew_mean), mean ± std over the finished runs. steps/seconds to target: until the "
+    "100-episode training mean first reached the target, over the runs that reached it.")
+"""What ``summary.md`` says its columns are."""
+
+
 def write_summary(out: str, runs: list[SweepRun], target: float | None = None) -> str:
     """``summary.md`` and ``summary.csv`` in ``out``; returns the table."""
     table, rows = summarize(out, runs, target)
     with open(os.path.join(out, "summary.md"), "w") as f:
-        f.write("final eval: the mean return of each run's last evaluation (its last 100 training episodes without "
-                "one), mean ± std over seeds; steps/seconds to target: until the 100-episode mean first reached the "
-                "target, over the runs that reached it.\n\n" + table)
+        f.write(SUMMARY_NOTE + "\n\n" + table)
     if rows:
         with open(os.path.join(out, "summary.csv"), "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=list(rows[0]))

@@ -16,6 +16,8 @@ finished, and past the first third of the budget). The objective is the mean ret
 (maximised) or the env steps to reach ``--target-return`` (minimised; see :func:`steps_value`). A trial that
 fails is recorded as failed and the study goes on; Ctrl-C (or SIGTERM) interrupts the running trials cleanly,
 records them as failed with the ``interrupted`` mark, and ``--resume`` runs their settings again first.
+``--trials`` counts the finished trials and this process's running ones, not those a killed tune process left
+(see :func:`_counted`); a trial another tune process failed as stale is stopped, and this one goes on.
 """
 
 from __future__ import annotations
@@ -256,6 +258,9 @@ class _Running:
     def __init__(self, trial: Any, job: TrainJob, slot: int, params: dict[str, Any]):
         self.trial, self.job, self.slot, self.params = trial, job, slot, params
         self.pruned_at: int | None = None
+        self.lost = False
+        """Another tune process on the study failed the trial as stale (its heartbeat was late): nothing more can
+        be recorded for it, and its job is stopped."""
         self.reported: set[int] = set()
         self.last_eval = math.nan
         """The mean of its latest evaluation (``evals.csv``)."""
@@ -280,43 +285,20 @@ def _run_tune(study_dir: str, settings: TuneSettings, resume: bool, poll_s: floa
     study, created = open_study(settings, study_dir, create=not resume)
     if not resume:
         write_settings(study_dir, settings)
-    storage = study._storage
     slots = core_slots(settings.jobs)
-    if not created:  # (a resumed or joined study: not the first session's random draws again)
-        study.sampler = optuna.samplers.TPESampler(seed=settings.seed + len(study.trials) + (0 if resume else
-                                                                                          os.getpid()),
-                                                   n_startup_trials=5, multivariate=True)
-    if created:
-        defaults = _defaults_of(settings, space)
-        if defaults:
-            study.enqueue_trial(defaults, user_attrs={"source": "defaults"})
-    else:
-        optuna.storages.fail_stale_trials(study)
-        trials = study.get_trials(deepcopy=False)
-        rerun = {t.user_attrs.get("source") for t in trials}
-        for t in trials:  # (a finished trial cannot be changed: its rerun is found by its "source")
-            if t.state == TrialState.FAIL and t.user_attrs.get("interrupted") and \
-                    f"rerun of trial {t.number}" not in rerun:
-                study.enqueue_trial(t.params, user_attrs={"source": f"rerun of trial {t.number}"})
+    _prepare(study, settings, space, created, resume)
     running: dict[int, _Running] = {}
-    started, failures_in_a_row = time.monotonic(), 0
-    last_stale_check = time.monotonic()
-    stop_reason = None
-
-    def counted() -> int:
-        return sum(1 for t in study.get_trials(deepcopy=False)
-                   if t.state != TrialState.WAITING and not t.user_attrs.get("interrupted"))
-
+    started = last_stale_check = time.monotonic()
+    failures_in_a_row, stop_reason = 0, None
     try:
         with TerminateAsInterrupt():
             while True:
-                if stop_reason is None:
-                    if settings.timeout is not None and time.monotonic() - started >= settings.timeout:
-                        stop_reason = f"time budget of {settings.timeout:g} s reached"
-                    elif counted() >= settings.trials:
-                        stop_reason = f"{settings.trials} trials"
+                if stop_reason is None and settings.timeout is not None and \
+                        time.monotonic() - started >= settings.timeout:
+                    stop_reason = f"time budget of {settings.timeout:g} s reached"
                 free = [i for i in range(len(slots)) if i not in running]
-                while stop_reason is None and free and counted() < settings.trials:
+                # (counted again each time: a trial another tune process failed as stale counts no more)
+                while stop_reason is None and free and _counted(study, running) < settings.trials:
                     slot = free.pop(0)
                     running[slot] = _launch(study, settings, space, study_dir, slot, slots[slot])
                 if not running:
@@ -325,36 +307,91 @@ def _run_tune(study_dir: str, settings: TuneSettings, resume: bool, poll_s: floa
                     done = _advance(study, settings, r)
                     if done is not None:
                         del running[slot]
-                        failures_in_a_row = failures_in_a_row + 1 if done == TrialState.FAIL else 0
+                        if not r.lost:  # (failed as stale elsewhere: not a failure of its settings)
+                            failures_in_a_row = failures_in_a_row + 1 if done == TrialState.FAIL else 0
                         if failures_in_a_row >= settings.jobs + 2 and stop_reason is None:
                             stop_reason = (f"the last {failures_in_a_row} trials failed (see {study_dir}/logs); "
                                            f"stopped")
                     elif time.monotonic() - r.last_beat >= HEARTBEAT_S:
-                        storage.record_heartbeat(r.trial._trial_id)
+                        study._storage.record_heartbeat(r.trial._trial_id)
                         r.last_beat = time.monotonic()
                 if time.monotonic() - last_stale_check >= HEARTBEAT_S:
                     optuna.storages.fail_stale_trials(study)  # (trials of a tune process that was killed)
                     last_stale_check = time.monotonic()
                 time.sleep(poll_s)
     except KeyboardInterrupt:
-        print(f"asyncrl tune: interrupted; stopping {len(running)} running trial(s) cleanly", flush=True)
-        ended = {slot for slot, r in running.items() if r.job.poll() is not None or r.pruned_at is not None}
-        stop_all([r.job for r in running.values()])
-        for slot, r in running.items():
-            if slot in ended:  # it had finished, or was being pruned: told as it ended
-                _advance(study, settings, r)
-                continue
-            storage.set_trial_user_attr(r.trial._trial_id, "interrupted", True)
-            storage.set_trial_user_attr(r.trial._trial_id, "error", "interrupted by Ctrl-C or SIGTERM")
-            study.tell(r.trial, state=TrialState.FAIL, skip_if_finished=True)
+        _interrupt(study, settings, running)
         write_reports(study, settings, study_dir)
         raise
     except BaseException:  # a failure of the tune process itself: its trials must not run on alone
         stop_all([r.job for r in running.values()], timeout=30.0)
         raise
-    print(f"asyncrl tune: stopped ({stop_reason})", flush=True)
+    print(f"asyncrl tune: stopped ({stop_reason or f'{settings.trials} trials'})", flush=True)
     write_reports(study, settings, study_dir)
     return study, failures_in_a_row >= settings.jobs + 2
+
+
+def _prepare(study: Any, settings: TuneSettings, space: Space, created: bool, resume: bool) -> None:
+    """A new study starts with the defaults as its first trial. A resumed or joined one gets its own sampler seed,
+    fails the trials of killed tune processes (once their heartbeat is older than the grace period; Optuna then
+    queues their settings once more), and queues the settings of the trials Ctrl-C interrupted."""
+    import optuna
+    from optuna.trial import TrialState
+
+    if created:
+        defaults = _defaults_of(settings, space)
+        if defaults:
+            study.enqueue_trial(defaults, user_attrs={"source": "defaults"})
+        return
+    # (not the first session's random draws again)
+    seed = settings.seed + len(study.trials) + (0 if resume else os.getpid())
+    study.sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=5, multivariate=True)
+    optuna.storages.fail_stale_trials(study)
+    trials = study.get_trials(deepcopy=False)
+    rerun = {t.user_attrs.get("source") for t in trials}
+    for t in trials:  # (a finished trial cannot be changed: its rerun is found by its "source")
+        if t.state == TrialState.FAIL and t.user_attrs.get("interrupted") and f"rerun of trial {t.number}" not in rerun:
+            study.enqueue_trial(t.params, user_attrs={"source": f"rerun of trial {t.number}"})
+
+
+def _counted(study: Any, running: dict[int, _Running]) -> int:
+    """The trials that count toward ``--trials``: the finished ones (complete, pruned, or failed on their own:
+    a crash or an error of the trial's run) and this process's running ones. Not counted: the running trials of
+    other tune processes (one that was killed leaves its trials running until they are failed as stale, up to
+    the grace period later), the trials failed as stale (Optuna queues their settings once more) and those Ctrl-C
+    interrupted (``--resume`` runs them again)."""
+    from optuna.trial import TrialState
+
+    own = {r.trial._trial_id for r in running.values()}
+    n = 0
+    for t in study.get_trials(deepcopy=False):
+        failed_on_its_own = t.state == TrialState.FAIL and "error" in t.user_attrs and \
+            not t.user_attrs.get("interrupted")  # (a tune process records why its trial failed; stale ones: no)
+        if t._trial_id in own or t.state in (TrialState.COMPLETE, TrialState.PRUNED) or failed_on_its_own:
+            n += 1
+    return n
+
+
+def _interrupt(study: Any, settings: TuneSettings, running: dict[int, _Running]) -> None:
+    """Ctrl-C or SIGTERM: stop the running trials cleanly and tell those that were still running as failed with
+    the ``interrupted`` mark (``--resume`` runs their settings again)."""
+    from optuna.exceptions import UpdateFinishedTrialError
+    from optuna.trial import TrialState
+
+    print(f"asyncrl tune: interrupted; stopping {len(running)} running trial(s) cleanly", flush=True)
+    ended = {slot for slot, r in running.items() if r.job.poll() is not None or r.pruned_at is not None or r.lost}
+    stop_all([r.job for r in running.values()])
+    storage = study._storage
+    for slot, r in running.items():
+        if slot in ended:  # it had finished, was being pruned or was failed elsewhere: told as it ended
+            _advance(study, settings, r)
+            continue
+        try:
+            storage.set_trial_user_attr(r.trial._trial_id, "interrupted", True)
+            storage.set_trial_user_attr(r.trial._trial_id, "error", "interrupted by Ctrl-C or SIGTERM")
+        except UpdateFinishedTrialError:  # failed as stale by another tune process meanwhile: nothing to mark
+            continue
+        study.tell(r.trial, state=TrialState.FAIL, skip_if_finished=True)
 
 
 def _launch(study: Any, settings: TuneSettings, space: Space, study_dir: str, slot: int, cpus: set[int]) -> _Running:
@@ -366,7 +403,7 @@ def _launch(study: Any, settings: TuneSettings, space: Space, study_dir: str, sl
         from optuna.trial import TrialState
 
         trial.set_user_attr("error", f"could not start: {type(e).__name__}: {e}"[:500])
-        study.tell(trial, state=TrialState.FAIL)
+        study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
         raise
 
 
@@ -389,31 +426,51 @@ def _start_trial(study: Any, trial: Any, settings: TuneSettings, space: Space, s
 
 def _advance(study: Any, settings: TuneSettings, r: _Running) -> Any:
     """Report ``r``'s new evaluations (pruning it if Optuna says so); when its process has ended, tell the
-    study how the trial ended and return that state (``None`` while it runs)."""
+    study how the trial ended and return that state (``None`` while it runs). A trial another tune process
+    failed as stale (:attr:`_Running.lost`) is stopped and ends failed; this process goes on."""
+    from optuna.exceptions import UpdateFinishedTrialError
     from optuna.trial import TrialState
 
     for row in r.job.new_evals():
         r.last_eval = row["mean"]
-        if r.pruned_at is not None:
-            continue
         step = int(round(row["env_steps"] / settings.eval_every))
-        if step in r.reported:
+        if r.pruned_at is not None or r.lost or step in r.reported:
             continue
         r.reported.add(step)
         reported = row["mean"] if settings.target_return is None or settings.objective == "final-eval" else \
             steps_value(int(row["env_steps"]), settings.budget_steps, row["mean"], settings.target_return)
-        r.trial.report(reported, step)
+        try:
+            r.trial.report(reported, step)
+        except UpdateFinishedTrialError:  # (its result cannot be recorded any more: stop it)
+            r.lost = True
+            r.job.interrupt()
+            continue
         if step < settings.evals and r.trial.should_prune():  # (at the last evaluation the trial has its value)
             r.pruned_at = int(row["env_steps"])
             r.job.interrupt()
     code = r.job.poll()
     if code is None:
         return None
+    if not r.lost:
+        try:
+            return _tell_end(study, settings, r, code)
+        except UpdateFinishedTrialError:  # failed as stale since its last evaluation
+            r.lost = True
+    print(f"trial {r.trial.number}: failed as stale by another tune process on the study (its heartbeat was late); "
+          f"its result is not recorded", flush=True)
+    return TrialState.FAIL
+
+
+def _tell_end(study: Any, settings: TuneSettings, r: _Running, code: int) -> Any:
+    """Tell the study how ``r``'s trial ended (its process exited with ``code``) and return that state; raises
+    Optuna's ``UpdateFinishedTrialError`` if another tune process failed the trial first."""
+    from optuna.trial import TrialState
+
     result = TrainResult.read(r.job.run_dir)
     seconds = r.job.seconds()
     r.trial.set_user_attr("seconds", round(seconds, 1))
     if r.pruned_at is not None:
-        study.tell(r.trial, state=TrialState.PRUNED)
+        _tell(study, r.trial, TrialState.PRUNED)
         print(f"trial {r.trial.number}: pruned at {r.pruned_at:,} env steps ({seconds:.0f} s)", flush=True)
         return TrialState.PRUNED
     value = None if result is None else _objective(settings, result, r.last_eval)
@@ -422,14 +479,24 @@ def _advance(study: Any, settings: TuneSettings, r: _Running) -> Any:
     if code != 0 or value is None or result is None:
         why = r.job.tail() or f"exit code {code}"
         r.trial.set_user_attr("error", why[-500:])
-        study.tell(r.trial, state=TrialState.FAIL)
+        _tell(study, r.trial, TrialState.FAIL)
         print(f"trial {r.trial.number}: failed ({why.splitlines()[-1][:200]}; log: {r.job.log_path})", flush=True)
         return TrialState.FAIL
     r.trial.set_user_attr("env_steps", result.env_steps)
-    study.tell(r.trial, value)
+    _tell(study, r.trial, TrialState.COMPLETE, value)
     shown = ", ".join(f"{k}={_fmt(v)}" for k, v in r.params.items())
     print(f"trial {r.trial.number}: {value:,.2f} ({shown}; {seconds:.0f} s)", flush=True)
     return TrialState.COMPLETE
+
+
+def _tell(study: Any, trial: Any, state: Any, value: float | None = None) -> None:
+    """``study.tell``, raising Optuna's ``UpdateFinishedTrialError`` (as a report would) where the trial was
+    finished already (by another tune process, as stale)."""
+    from optuna.exceptions import UpdateFinishedTrialError
+
+    told = study.tell(trial, value, state=state, skip_if_finished=True)
+    if told.state != state:
+        raise UpdateFinishedTrialError(f"trial {told.number} was finished already ({told.state.name})")
 
 
 def _objective(settings: TuneSettings, result: TrainResult, last_eval: float = math.nan) -> float | None:

@@ -32,10 +32,12 @@ class _SharedStateOptimizer:
     initial_value = 0.0
     """What every state tensor starts at."""
 
-    def __init__(self, params: Sequence[Tensor], lr: float, shared: bool):
-        if lr <= 0:
+    def __init__(self, params: Sequence[Tensor], lr: float | None, shared: bool):
+        if lr is not None and lr <= 0:
             raise ValueError(f"learning rate must be positive, got {lr}")
         self.lr = lr
+        """The learning rate of a :meth:`step` that names none (``None``: every step must name one, as the
+        runtimes do with the scheduled lr)."""
         self.state: dict[str, list[Tensor]] = {
             name: [torch.full_like(p, self.initial_value, memory_format=torch.preserve_format) for p in params]
             for name in self.slots
@@ -49,9 +51,12 @@ class _SharedStateOptimizer:
 
     @torch.no_grad()
     def step(self, params: Sequence[Tensor], grads: Sequence[Tensor | None], lr: float | None = None) -> None:
-        """Apply one update of ``params`` (in place) with ``grads``; ``None`` grads are skipped."""
-        self.step_count += 1
+        """Apply one update of ``params`` (in place) with ``grads`` at ``lr`` (default: the constructor's);
+        ``None`` grads are skipped."""
         lr = self.lr if lr is None else lr
+        if lr is None:
+            raise ValueError("no learning rate: pass lr to step() or to the constructor")
+        self.step_count += 1
         idx = [i for i, g in enumerate(grads) if g is not None]
         if len(params) != len(grads):
             raise ValueError(f"got {len(params)} parameters but {len(grads)} gradients")
@@ -84,7 +89,7 @@ class RMSprop(_SharedStateOptimizer):
     kind = "rmsprop"
     slots = ("square_avg",)
 
-    def __init__(self, params: Sequence[Tensor], lr: float, alpha: float = 0.99, eps: float = 1e-5,
+    def __init__(self, params: Sequence[Tensor], lr: float | None, alpha: float = 0.99, eps: float = 1e-5,
                  shared: bool = True):
         super().__init__(params, lr, shared)
         self.alpha, self.eps = alpha, eps
@@ -125,7 +130,7 @@ class Adam(_SharedStateOptimizer):
     kind = "adam"
     slots = ("exp_avg", "exp_avg_sq")
 
-    def __init__(self, params: Sequence[Tensor], lr: float, betas: tuple[float, float] = (0.9, 0.999),
+    def __init__(self, params: Sequence[Tensor], lr: float | None, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, shared: bool = True):
         super().__init__(params, lr, shared)
         self.betas, self.eps = betas, eps
@@ -145,7 +150,7 @@ class Adam(_SharedStateOptimizer):
         torch._foreach_addcdiv_(ps, m, denom, value=-lr / bias1)
 
 
-def make_optimizer(name: str, params: Sequence[Tensor], lr: float, shared: bool, eps: float | None = None,
+def make_optimizer(name: str, params: Sequence[Tensor], lr: float | None, shared: bool, eps: float | None = None,
                    alpha: float = 0.99) -> _SharedStateOptimizer:
     """``name`` is ``"rmsprop"``, ``"rmsprop-tf"`` or ``"adam"``; ``eps`` defaults to each one's usual value."""
     params = list(params)

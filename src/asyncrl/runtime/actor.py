@@ -10,8 +10,8 @@ import numpy as np
 import torch
 
 from asyncrl.algos.base import Algorithm, gradient_actor
-from asyncrl.config import RunConfig
-from asyncrl.nn.model import ActorCritic
+from asyncrl.core.sections import RunConfig
+from asyncrl.nn.build import make_model
 from asyncrl.nn.normalize import synced_tensors
 from asyncrl.nn.spec import ModelSpec
 from asyncrl.runtime.setup import train_collector, train_envs
@@ -45,7 +45,7 @@ class Actor:
                  weights: WeightStore, seed: int):
         torch.manual_seed(seed)
         self.cfg, self.slots, self.weights = cfg, slots, weights
-        self.model = ActorCritic(spec)
+        self.model = make_model(spec)
         self.params: list[torch.Tensor] = synced_tensors(self.model)  # weights and normaliser statistics
         self.version = -1
         self._sync()

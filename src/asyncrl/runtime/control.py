@@ -1,11 +1,10 @@
-"""What every runtime shares while it trains: logs, stop conditions, periodic tests, checkpoints.
+"""What every runtime shares while it trains: logs, statistics, stop conditions, periodic evaluations, checkpoints.
 
-A runtime owns acting and learning; it hands finished episodes and update statistics to
-:class:`TrainingControl` and calls :meth:`TrainingControl.tick` often. ``tick`` prints the
-progress line, writes ``checkpoints/latest.pt`` every ``checkpoint_every_s`` seconds, starts
-evaluations every ``eval_every`` env steps (saving ``checkpoints/best.pt`` when one beats the
-best so far) and returns why training should stop, or ``None``.
-"""
+A runtime owns acting and learning; it hands finished episodes and update statistics to :class:`TrainingControl` and
+calls :meth:`TrainingControl.tick` often. ``tick`` prints the progress line and, once a second, a ``metrics.csv``
+row of the update statistics gathered in :attr:`window`, writes ``checkpoints/latest.pt`` every
+``checkpoint_every_s`` seconds, starts evaluations every ``eval_every`` env steps (saving ``checkpoints/best.pt``
+when one beats the best so far) and returns why training should stop, or ``None``."""
 
 from __future__ import annotations
 
@@ -18,9 +17,10 @@ from dataclasses import dataclass, field
 import torch
 
 from asyncrl.checkpoint import save_checkpoint
-from asyncrl.config import RunConfig, config_json
+from asyncrl.core.sections import RunConfig
 from asyncrl.logger import RunLogger
 from asyncrl.runtime.evaluator import Video
+from asyncrl.runtime.loop import Every, MetricsWindow
 from asyncrl.runtime.procs import StopSignal, TrainingDiverged, WorkerFailed
 from asyncrl.runtime.schedule import LrSchedule
 
@@ -70,18 +70,28 @@ def clone_state(tree):
 
 
 class TrainingControl:
+    """The kernel's bookkeeping of a run (see the module docstring). ``config_json`` and ``spec_json`` go into every
+    checkpoint; ``schedule`` is the run's learning rate as a function of the global env step (every runtime reads
+    it here, and only here)."""
+
     def __init__(self, cfg: RunConfig, spec_json: str, logger: RunLogger, counters: Counters,
-                 stop_signal: StopSignal, evaluator=None, schedule: LrSchedule | None = None):
+                 stop_signal: StopSignal, schedule: LrSchedule, config_json: str, evaluator=None):
         self.cfg, self.spec_json, self.logger, self.counters = cfg, spec_json, logger, counters
-        self.schedule = schedule or LrSchedule(cfg.optim.lr, cfg.optim.lr_schedule, cfg.run.total_steps)
-        """The learning rate as a function of the global env step (every runtime reads it here)."""
+        self.schedule, self.config_json = schedule, config_json
+        self.window = MetricsWindow()
+        """Update statistics until the next ``metrics.csv`` row (written by :meth:`tick` once a second)."""
+        self.gauges: Callable[[], dict[str, float]] = dict
+        """The runtime's own columns of a row at the moment it is written (queue depth, restarts)."""
+        self.guard = NonFiniteGuard()
+        self._every_second = Every(1.0)
         self._eval_optimizer: dict[int, dict] = {}  # optimizer state at each submitted evaluation's moment
         self.stop_signal = stop_signal
         self.evaluator = evaluator
         self.ckpt_dir = os.path.join(cfg.run.run_dir, "checkpoints")
         self.logger.best_eval = counters.best_eval
         every = cfg.run.eval_every
-        self._next_test = (counters.env_steps // every + 1) * every if every else 0
+        self._next_eval = (counters.env_steps // every + 1) * every if every else 0
+        self._last_submitted = -1
         video_every = cfg.run.video_every
         self._next_video = (counters.env_steps // video_every + 1) * video_every if video_every else 0
         self._last_video = -1
@@ -104,14 +114,25 @@ class TrainingControl:
         self.logger.metric_row(self.counters.env_steps, {"steps_per_s": self.steps_per_s,
                                                           "updates": self.counters.updates, **values})
 
+    def update_done(self, stats: dict[str, float]) -> None:
+        """One update's statistics (its ``skipped_updates`` feeds the guard that ends a run unable to learn)."""
+        self.window.add(stats)
+        self.guard.update(stats.get("skipped_updates", 0.0) > 0)
+
+    def flush_metrics(self) -> None:
+        """Write the statistics gathered since the last row now (at the end of a run)."""
+        if self.window:
+            self.metrics({**self.window.reduce(), **self.gauges()})
+
     # ---- the periodic work --------------------------------------------------------------
     def tick(self, state_fn: Callable[[], dict], optimizer_state_fn: Callable[[], dict]) -> str | None:
         """Housekeeping; returns the reason to stop (``None`` to go on)."""
         c, cfg = self.counters, self.cfg
-        now = time.perf_counter()
-        if now - self._last_t >= 1.0:
+        if self._every_second.due():
+            now = time.perf_counter()
             self.steps_per_s = (c.env_steps - self._last_steps) / (now - self._last_t)
             self._last_steps, self._last_t = c.env_steps, now
+            self.flush_metrics()
         self.logger.print_progress(c.env_steps, self.steps_per_s, self.extra_progress())
         if self.evaluator is not None:
             try:
@@ -121,9 +142,9 @@ class TrainingControl:
                 raise
             for steps, returns, snapshot, clip in finished:
                 self._eval_done(steps, returns, snapshot, optimizer_state_fn, clip)
-            if cfg.run.eval_every and c.env_steps >= self._next_test:
-                if self._submit(c.env_steps, state_fn(), optimizer_state_fn):
-                    self._next_test = (c.env_steps // cfg.run.eval_every + 1) * cfg.run.eval_every
+            due = cfg.run.eval_every and c.env_steps >= self._next_eval
+            if due and self._submit(c.env_steps, state_fn(), optimizer_state_fn):
+                self._next_eval = (c.env_steps // cfg.run.eval_every + 1) * cfg.run.eval_every
         if time.monotonic() - self._last_ckpt >= cfg.run.checkpoint_every_s:
             self.save("latest", state_fn(), optimizer_state_fn())
             self._last_ckpt = time.monotonic()
@@ -151,6 +172,7 @@ class TrainingControl:
         record = self.cfg.run.capture_video and env_steps >= self._next_video
         if not self.evaluator.submit(env_steps, state, record):
             return False
+        self._last_submitted = env_steps
         self._eval_optimizer[env_steps] = clone_state(optimizer_state_fn())
         if record:
             self._last_video = env_steps
@@ -178,7 +200,7 @@ class TrainingControl:
             "algo": self.cfg.algo,
             "env": self.cfg.env,
             "model_spec": self.spec_json,
-            "config": config_json(self.cfg),
+            "config": self.config_json,
             "model": model_state,
             "optimizer": optimizer_state,
             "counters": {"env_steps": c.env_steps, "updates": c.updates, "episodes": c.episodes,
@@ -190,23 +212,24 @@ class TrainingControl:
         save_checkpoint(os.path.join(self.ckpt_dir, f"{name}.pt"), payload)
 
     def finish(self, state_fn: Callable[[], dict], optimizer_state_fn: Callable[[], dict]) -> None:
-        """Final test (if tests are on), ``latest.pt``, and ``best.pt`` if no test ever wrote one."""
+        """The last metrics row, the final evaluation (if evaluations are on and the run was not interrupted; none
+        when the periodic one already evaluated these weights at this step), ``latest.pt``, and ``best.pt`` if no
+        evaluation ever wrote one."""
+        self.flush_metrics()
         state = state_fn()
         if self.evaluator is not None and self.cfg.run.eval_every:
-            for steps, returns, snapshot, clip in self.evaluator.wait(timeout=30.0):
-                self._eval_done(steps, returns, snapshot, optimizer_state_fn, clip)
-            if self._last_video != self.counters.env_steps:
+            steps = self.counters.env_steps
+            final_done = self._last_submitted == steps and (not self.cfg.run.capture_video or self._last_video == steps)
+            for steps_, returns, snapshot, clip in self.evaluator.wait(timeout=120.0 if final_done else 30.0):
+                self._eval_done(steps_, returns, snapshot, optimizer_state_fn, clip)
+            if self._last_video != steps:
                 self._next_video = 0  # (the final policy is always recorded with --capture-video, once)
-            if not self.stop_signal.requested and self._submit(self.counters.env_steps, state, optimizer_state_fn):
-                for steps, returns, snapshot, clip in self.evaluator.wait(timeout=120.0):
-                    self._eval_done(steps, returns, snapshot, optimizer_state_fn, clip)
+            if not self.stop_signal.requested and not final_done and self._submit(steps, state, optimizer_state_fn):
+                for steps_, returns, snapshot, clip in self.evaluator.wait(timeout=120.0):
+                    self._eval_done(steps_, returns, snapshot, optimizer_state_fn, clip)
         self.save("latest", state, optimizer_state_fn())
         if not os.path.exists(os.path.join(self.ckpt_dir, "best.pt")):
             self.save("best", state, optimizer_state_fn())
         self.logger.print_progress(self.counters.env_steps, self.steps_per_s, self.extra_progress(), force=True)
         self.logger.end_progress()
 
-
-def mean_stats(stats: dict[str, list[float]]) -> dict[str, float]:
-    """Average each key's values collected since the last metrics row."""
-    return {k: float(sum(v) / len(v)) for k, v in stats.items() if v}

@@ -15,36 +15,48 @@ behind with their reports (a bounded queue), so the parent always gets back to i
 
 from __future__ import annotations
 
-import json
 import queue
 import sys
 import time
 import traceback
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 
+from asyncrl import limits as L
 from asyncrl.algos import get_algorithm
-from asyncrl.algos.actor_critic import A3C
 from asyncrl.algos.base import Algorithm
-from asyncrl.config import RunConfig, config_json, tree_from_flat
+from asyncrl.core.sections import RunConfig, check_batch_size
+from asyncrl.core.settings import setting
 from asyncrl.nn.build import make_model
 from asyncrl.nn.model import PolicyNet
-from asyncrl.nn.normalize import observe_rollout, synced_tensors
+from asyncrl.nn.normalize import synced_tensors
 from asyncrl.optim.grads import TrainStep
-from asyncrl.runtime.control import NonFiniteGuard, TrainingControl, mean_stats
+from asyncrl.runtime.base import Processes, Runtime, register_runtime
+from asyncrl.runtime.control import NonFiniteGuard, TrainingControl
+from asyncrl.runtime.loop import Every, MetricsWindow, lag_free, learn
 from asyncrl.runtime.procs import TrainingDiverged, WorkerFailed, child_preamble, get_context, stop_processes
 from asyncrl.runtime.rollout import RolloutCollector
 from asyncrl.runtime.schedule import LrSchedule
 from asyncrl.runtime.setup import RunSetup, optimizer_for, train_collector, train_envs
 
 
+@dataclass(kw_only=True)
+class HogwildConfig(Processes):
+    """Hogwild worker processes updating one shared model (A3C)."""
+
+    shared_optimizer: bool = setting(True)
+    """One optimizer state in shared memory for all workers, the paper's shared statistics (else one per worker)."""
+
+
 def hogwild_step(local: PolicyNet, shared: PolicyNet, optimizer, collector: RolloutCollector,
-                 cfg: RunConfig, lr: float, algo: Algorithm = A3C,
+                 cfg: RunConfig, lr: float, algo: Algorithm | None = None,
                  generator: torch.Generator | None = None) -> tuple[int, dict[str, float]]:
     """One A3C worker iteration: sync, roll out, compute gradients, update the shared model.
 
-    ``algo`` gives the update rule (default: A3C's actor-critic loss) with the hyperparameters of ``cfg``; its
+    ``algo`` gives the update rule (default: the config's algorithm) with the hyperparameters of ``cfg``; its
     gradients, computed on ``local``, are applied to the parameters of ``shared``, and the rollout is merged
     into ``shared``'s normalisers (if any; without a lock, as the parameters: a merge racing another worker's
     can lose one of the two).
@@ -53,11 +65,10 @@ def hogwild_step(local: PolicyNet, shared: PolicyNet, optimizer, collector: Roll
     with torch.no_grad():
         torch._foreach_copy_(synced_tensors(local), synced_tensors(shared))  # weights and normaliser statistics
     rollout = collector.collect()
-    step = TrainStep(list(local.parameters()), optimizer, cfg.optim.max_grad_norm, apply_to=list(shared.parameters()),
-                     lr=lr)
-    stats = algo.update(local, rollout, cfg, step, generator or torch.Generator())
-    observe_rollout(shared, rollout)
-    return rollout.num_steps, {**stats, "lr": lr}
+    step = TrainStep(list(local.parameters()), optimizer, cfg.optim.max_grad_norm, apply_to=list(shared.parameters()))
+    stats = learn(algo or get_algorithm(cfg.algo), local, rollout, cfg, step, lr, generator or torch.Generator(),
+                  statistics_of=shared)
+    return rollout.num_steps, stats
 
 
 def worker_seed(seed: int, rank: int, env_steps: int) -> int:
@@ -96,53 +107,69 @@ class HogwildWorker:
         self.venv.close()
 
 
-def _worker_main(rank: int, cfg_json: str, shared: PolicyNet, optimizer, schedule: LrSchedule,
-                 step_counter, update_counter, ready, stop_event, out_q) -> None:
+@dataclass
+class WorkerArgs:
+    """What a worker process is given (pickled under spawn, inherited under fork): the resolved config and the
+    shared objects."""
+
+    rank: int
+    cfg: RunConfig
+    shared: PolicyNet
+    optimizer: Any
+    schedule: LrSchedule
+    step_counter: Any
+    """Env steps of all workers together (``multiprocessing.Value``)."""
+    update_counter: Any
+    """Updates of all workers together: the shared model's version (``multiprocessing.Value``)."""
+    ready: Any
+    stop_event: Any
+    out_q: Any
+
+
+def _worker_main(a: WorkerArgs) -> None:
     child_preamble()
     try:
-        cfg = tree_from_flat(json.loads(cfg_json))
-        worker = HogwildWorker(cfg, get_algorithm(cfg.algo), shared, optimizer,
-                               worker_seed(cfg.run.seed, rank, step_counter.get_obj().value))
-        guard = NonFiniteGuard()
-        stats: dict[str, list[float]] = {}
+        worker = HogwildWorker(a.cfg, get_algorithm(a.cfg.algo), a.shared, a.optimizer,
+                               worker_seed(a.cfg.run.seed, a.rank, a.step_counter.get_obj().value))
         # Start together: under spawn a worker takes seconds to import torch, and an early one
         # would otherwise spend a small step budget alone.
-        with ready.get_lock():
-            ready.value += 1
-        while ready.value < cfg.runtime.workers and not stop_event.is_set():
+        with a.ready.get_lock():
+            a.ready.value += 1
+        while a.ready.value < a.cfg.runtime.workers and not a.stop_event.is_set():
             time.sleep(0.005)
-        last_report = time.perf_counter()
-        steps = step_counter.value
-        budget = cfg.run.total_steps
-        while not stop_event.is_set() and (budget is None or steps < budget):
-            lr = schedule(steps)
-            synced_at = update_counter.get_obj().value  # the shared model's version this rollout acts with
-            n, s = worker.step(lr)
-            with update_counter.get_lock():  # policy lag: other workers' updates since this one synced
-                s["policy_lag_mean"] = s["policy_lag_max"] = float(update_counter.value - synced_at)
-                update_counter.value += 1
-            with step_counter.get_lock():
-                step_counter.value += n
-                steps = step_counter.value
-            if finished := worker.take_episodes():
-                _put(out_q, ("episodes", rank, steps, finished), stop_event)
-            for k, v in s.items():
-                stats.setdefault(k, []).append(v)
-            if time.perf_counter() - last_report >= 1.0:
-                _put(out_q, ("metrics", rank, len(stats["lr"]), worker_stats(stats)), stop_event)
-                stats.clear()
-                last_report = time.perf_counter()
-            guard.update(s["skipped_updates"] > 0)
-        if stats:
-            _put(out_q, ("metrics", rank, len(stats["lr"]), worker_stats(stats)), stop_event, patience=1.0)
+        _work(a, worker)
         worker.close()
     except Exception as e:
         tb = str(e) if isinstance(e, TrainingDiverged) else traceback.format_exc()
-        print(f"asyncrl worker {rank} failed:\n{tb}", file=sys.stderr, flush=True)
-        _put(out_q, ("diverged" if isinstance(e, TrainingDiverged) else "error", rank, tb), None, patience=10.0)
-        out_q.close()
-        out_q.join_thread()
+        print(f"asyncrl worker {a.rank} failed:\n{tb}", file=sys.stderr, flush=True)
+        _put(a.out_q, ("diverged" if isinstance(e, TrainingDiverged) else "error", a.rank, tb), None, patience=10.0)
+        a.out_q.close()
+        a.out_q.join_thread()
         sys.exit(1)
+
+
+def _work(a: WorkerArgs, worker: HogwildWorker) -> None:
+    """Step until the budget or the parent's stop, reporting episodes after each rollout and the window's
+    statistics once a second."""
+    guard, window, every = NonFiniteGuard(), MetricsWindow(), Every(1.0)
+    steps, budget = a.step_counter.value, a.cfg.run.total_steps
+    while not a.stop_event.is_set() and (budget is None or steps < budget):
+        synced_at = a.update_counter.get_obj().value  # the shared model's version this rollout acts with
+        n, s = worker.step(a.schedule(steps))
+        with a.update_counter.get_lock():  # policy lag: other workers' updates since this one synced
+            s["policy_lag_mean"] = s["policy_lag_max"] = float(a.update_counter.value - synced_at)
+            a.update_counter.value += 1
+        with a.step_counter.get_lock():
+            a.step_counter.value += n
+            steps = a.step_counter.value
+        if finished := worker.take_episodes():
+            _put(a.out_q, ("episodes", a.rank, steps, finished), a.stop_event)
+        window.add(s)
+        if every.due():
+            _put(a.out_q, ("metrics", a.rank, window.updates, window.reduce()), a.stop_event)
+        guard.update(s["skipped_updates"] > 0)
+    if window:
+        _put(a.out_q, ("metrics", a.rank, window.updates, window.reduce()), a.stop_event, patience=1.0)
 
 
 def _put(out_q, msg, stop_event, patience: float = 0.0) -> bool:
@@ -172,14 +199,14 @@ def worker_optimizers(cfg: RunConfig, params: list[torch.Tensor], saved: dict | 
     def build():
         return optimizer_for(cfg.optim, params, shared=True)
 
-    if cfg.optim.shared_optimizer:
+    if cfg.runtime.shared_optimizer:
         opt = build()
         if saved:
             opt.load_state_dict(saved["workers"][0] if "workers" in saved else saved)
         return [opt] * cfg.runtime.workers
     opts = [build() for _ in range(cfg.runtime.workers)]
     if saved:
-        states = saved["workers"] if "workers" in saved else [saved]
+        states = saved.get("workers", [saved])
         for r, opt in enumerate(opts):
             opt.load_state_dict(states[r % len(states)])
     return opts
@@ -187,7 +214,7 @@ def worker_optimizers(cfg: RunConfig, params: list[torch.Tensor], saved: dict | 
 
 def optimizers_state(cfg: RunConfig, opts: list) -> dict:
     """What a checkpoint holds of :func:`worker_optimizers`: one state, or one per worker."""
-    if cfg.optim.shared_optimizer:
+    if cfg.runtime.shared_optimizer:
         return opts[0].state_dict()
     return {"workers": [o.state_dict() for o in opts]}
 
@@ -201,69 +228,65 @@ def run_hogwild(setup: RunSetup) -> None:
     cfg, model, control = setup.cfg, setup.model, setup.control
     ctx = get_context(cfg.runtime.start_method)
     model.share_memory()
-    shared_params: list[torch.Tensor] = list(model.parameters())
-    optimizers = worker_optimizers(cfg, shared_params, setup.optimizer_state)
+    optimizers = worker_optimizers(cfg, list(model.parameters()), setup.optimizer_state)
 
     def opt_state_fn() -> dict:
         return optimizers_state(cfg, optimizers)
 
     c = control.counters
-    step_counter = ctx.Value("q", c.env_steps)
-    update_counter = ctx.Value("q", c.updates)
-    ready = ctx.Value("i", 0)
-    stop_event = ctx.Event()
+    step_counter, update_counter = ctx.Value("q", c.env_steps), ctx.Value("q", c.updates)
+    ready, stop_event = ctx.Value("i", 0), ctx.Event()
     out_q = ctx.Queue(maxsize=MAX_QUEUED * cfg.runtime.workers)
     procs = [ctx.Process(target=_worker_main, name=f"asyncrl-worker-{r}", daemon=True,
-                         args=(r, config_json(cfg), model, optimizers[r], control.schedule, step_counter,
-                               update_counter, ready, stop_event, out_q))
+                         args=(WorkerArgs(r, cfg, model, optimizers[r], control.schedule, step_counter,
+                                          update_counter, ready, stop_event, out_q),))
              for r in range(cfg.runtime.workers)]
-    pending: dict[int, tuple[int, dict[str, float]]] = {}
-    last_metrics = time.perf_counter()
-    failure: str | None = None
-    diverged = False
+    failure: tuple[str, bool] | None = None
     try:
         for p in procs:
             p.start()
-        while failure is None:
-            failure, diverged = _drain(out_q, control, pending, timeout=0.05)
-            c.env_steps = step_counter.get_obj().value  # lock-free read: a killed worker may hold the lock
-            if failure is None and (dead := _dead_worker(procs)):
-                failure, diverged = _drain(out_q, control, pending, timeout=0.5)
-                failure = failure or dead  # prefer the traceback
-            if time.perf_counter() - last_metrics >= 1.0 and pending:
-                control.metrics(_merge(pending))
-                c.updates += sum(n for n, _ in pending.values())
-                pending.clear()
-                last_metrics = time.perf_counter()
-            if failure is None and control.tick(model.state_dict, opt_state_fn):
-                break
+        failure = _supervise(procs, out_q, control, step_counter, lambda: control.tick(model.state_dict,
+                                                                                       opt_state_fn))
     finally:
         stop_event.set()
-        deadline = time.monotonic() + 5.0
-        while any(p.is_alive() for p in procs) and time.monotonic() < deadline:
-            f, d = _drain(out_q, control, pending, timeout=0.05)
-            failure, diverged = (f, d) if f is not None else (failure, diverged)
-        stop_processes(procs, timeout=1.0)
-        f, d = _drain(out_q, control, pending, timeout=0.0)  # what exited workers left behind
-        failure, diverged = (f, d) if f is not None else (failure, diverged)
+        failure = _wind_down(procs, out_q, control, failure)
         out_q.cancel_join_thread()
         c.env_steps = step_counter.get_obj().value
-        if pending:
-            control.metrics(_merge(pending))
-            c.updates += sum(n for n, _ in pending.values())
     if failure is not None:
+        control.flush_metrics()
         control.save("latest", model.state_dict(), opt_state_fn())
         control.logger.end_progress()
-        raise (TrainingDiverged if diverged else WorkerFailed)(failure)
+        raise (TrainingDiverged if failure[1] else WorkerFailed)(failure[0])
     control.finish(model.state_dict, opt_state_fn)
 
 
-def _drain(out_q, control: TrainingControl, pending: dict, timeout: float,
-           budget_s: float = 0.05) -> tuple[str | None, bool]:
+def _supervise(procs, out_q, control: TrainingControl, step_counter, tick) -> tuple[str, bool] | None:
+    """The parent's loop: log the workers' reports, watch for a dead one, and tick the control until it says
+    stop (``None``) or a worker fails (its description, and whether it diverged rather than crashed)."""
+    c = control.counters
+    while True:
+        failure = _drain(out_q, control, timeout=0.05)
+        c.env_steps = step_counter.get_obj().value  # lock-free read: a killed worker may hold the lock
+        if failure is None and (dead := _dead_worker(procs)):
+            failure = _drain(out_q, control, timeout=0.5) or (dead, False)  # prefer the traceback
+        if failure is not None or tick():
+            return failure
+
+
+def _wind_down(procs, out_q, control: TrainingControl, failure: tuple[str, bool] | None) -> tuple[str, bool] | None:
+    """Stop the workers (they drain what they have) and take their last reports; the first failure found."""
+    deadline = time.monotonic() + 5.0
+    while any(p.is_alive() for p in procs) and time.monotonic() < deadline:
+        failure = _drain(out_q, control, timeout=0.05) or failure
+    stop_processes(procs, timeout=1.0)
+    return _drain(out_q, control, timeout=0.0) or failure  # (what exited workers left behind)
+
+
+def _drain(out_q, control: TrainingControl, timeout: float, budget_s: float = 0.05) -> tuple[str, bool] | None:
     """Handle the messages waiting in ``out_q`` for at most about ``budget_s`` seconds, so the caller always
     gets back to its stop checks and signals however fast the workers report.
 
-    Returns a failure description (or ``None``) and whether it is a divergence (not a crash).
+    Returns a failure's description and whether it is a divergence (not a crash), or ``None``.
     """
     block = True
     deadline = time.perf_counter() + timeout + budget_s
@@ -271,19 +294,19 @@ def _drain(out_q, control: TrainingControl, pending: dict, timeout: float,
         try:
             msg = out_q.get(timeout=timeout) if block and timeout > 0 else out_q.get_nowait()
         except queue.Empty:
-            return None, False
+            return None
         block = False
         kind, rank = msg[0], msg[1]
         if kind == "episodes":
             control.episodes(msg[2], msg[3], rank)
-        elif kind == "metrics":
-            n, values = msg[2], msg[3]
-            pending[rank] = (pending.get(rank, (0, {}))[0] + n, values)
+        elif kind == "metrics":  # a worker's window: its update count and its row
+            control.window.merge(msg[3], msg[2])
+            control.counters.updates += msg[2]
         elif kind == "error":
             return f"worker {rank} raised an exception:\n{msg[2]}", False
         elif kind == "diverged":
             return f"worker {rank}: {msg[2]}", True
-    return None, False
+    return None
 
 
 def _dead_worker(procs) -> str | None:
@@ -295,14 +318,41 @@ def _dead_worker(procs) -> str | None:
     return None
 
 
-def worker_stats(stats: dict[str, list[float]]) -> dict[str, float]:
-    """One worker's statistics since its last report: means, and the maximum of ``policy_lag_max``."""
-    out = mean_stats(stats)
-    out["policy_lag_max"] = max(stats["policy_lag_max"])
-    return out
+def run_hogwild_serial(setup: RunSetup) -> None:
+    """``--serial``: the workers take turns in one process, each syncing, collecting one rollout and updating the
+    shared model (for debugging and determinism: the same seed gives the same run, bit for bit; with one worker
+    this is exactly what the process runtime computes)."""
+    cfg, model, control = setup.cfg, setup.model, setup.control
+    c = control.counters
+    optimizers = worker_optimizers(cfg, list(model.parameters()), setup.optimizer_state)
+    workers = [HogwildWorker(cfg, setup.algo, model, optimizers[r], worker_seed(cfg.run.seed, r, c.env_steps))
+               for r in range(cfg.runtime.workers)]
+
+    def opt_state_fn() -> dict:
+        return optimizers_state(cfg, optimizers)
+
+    try:
+        stop = False
+        while not stop:
+            for rank, worker in enumerate(workers):
+                n, s = worker.step(control.schedule(c.env_steps))
+                c.env_steps += n
+                c.updates += 1
+                control.episodes(c.env_steps, worker.take_episodes(), rank)
+                control.update_done(lag_free(s))  # each worker syncs right before its update
+                if control.tick(model.state_dict, opt_state_fn):  # (the step budget among the reasons)
+                    stop = True
+                    break
+    finally:
+        for worker in workers:
+            worker.close()
+    control.finish(model.state_dict, opt_state_fn)
 
 
-def _merge(pending: dict[int, tuple[int, dict[str, float]]]) -> dict[str, float]:
-    keys = set().union(*(v.keys() for _, v in pending.values()))
-    reduce = {"policy_lag_max": np.max}
-    return {k: float(reduce.get(k, np.mean)([v[k] for _, v in pending.values() if k in v])) for k in sorted(keys)}
+def check_hogwild(cfg: RunConfig) -> None:
+    check_batch_size(cfg.rollout.num_envs, cfg.rollout.n_steps, 1)
+
+
+register_runtime(Runtime("hogwild", HogwildConfig, run_hogwild, run_serial=run_hogwild_serial,
+                         about="worker processes updating one shared model (A3C)",
+                         default_workers=lambda algo: L.usable_cores(), check=check_hogwild))

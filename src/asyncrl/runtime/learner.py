@@ -13,22 +13,78 @@ are too stale.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 
-from asyncrl.algos.a3c_ps import grad_views
+from asyncrl import limits as L
+from asyncrl.algos import get_algorithm
 from asyncrl.algos.base import Algorithm, gradient_actor
-from asyncrl.config import RunConfig
 from asyncrl.core.batch import Rollout
+from asyncrl.core.sections import RunConfig, check_batch_size, check_device
+from asyncrl.core.settings import setting
+from asyncrl.errors import UsageError
 from asyncrl.nn.model import PolicyNet
 from asyncrl.nn.normalize import observe_rollout, synced_tensors
-from asyncrl.optim.grads import TrainStep
-from asyncrl.runtime.control import NonFiniteGuard
+from asyncrl.optim.grads import TrainStep, grad_views
+from asyncrl.runtime.base import Workers
+from asyncrl.runtime.control import TrainingControl
+from asyncrl.runtime.loop import learn
 from asyncrl.runtime.schedule import LrSchedule
 from asyncrl.runtime.setup import optimizer_for
 from asyncrl.runtime.slots import SlotLedger, TrajectorySlots
-from asyncrl.runtime.stats import StatsWindow
 from asyncrl.runtime.weights import WeightStore
+
+
+@dataclass(kw_only=True)
+class LearnerConfig(Workers):
+    """The actor-learner protocol (on this machine or on Ray): slots, batches, policy lag, the learner's device."""
+
+    batch_rollouts: int = setting(1, lo=1, hi=L.MAX_BATCH_SAMPLES)
+    """Actor rollouts (of ``n_steps x num_envs`` steps each) per learner update."""
+    slots_per_actor: int = setting(2, lo=1, hi=L.MAX_SLOTS)
+    """Preallocated trajectory slots per actor; an actor waits for a free one (backpressure), so at most
+    ``workers x slots_per_actor`` rollouts are in flight."""
+    max_policy_lag: int = setting(0, lo=0, hi=L.MAX_POLICY_LAG, resume=True)
+    """Drop samples produced by a policy more than this many updates old (0: keep all)."""
+    restart_actors: bool = setting(False, resume=True, fixed=True)
+    """Restart an actor that raises or dies (counted in the logs) instead of ending the run."""
+    device: str = setting("cpu", resume=True)
+    """Where the learner computes: ``cpu``, ``cuda`` (or ``cuda:N``) or ``auto`` (cuda when available). Actors
+    always act on the CPU."""
+
+    def check(self) -> None:
+        check_device(self.device)
+
+
+LEARNER_COLUMNS = ("dropped_samples", "queue_depth", "actor_restarts", "vtrace/rho_mean", "appo/clip_fraction",
+                   "appo/approx_kl")
+"""``metrics.csv`` columns of the actor-learner runtimes: samples dropped as too stale (a running total), slots
+waiting for the learner, actors restarted. The three algorithm columns after them are IMPALA's and APPO's
+``metrics``, kept here so that the column order of run dirs written before runtimes were registered objects
+stays the same on resume."""
+
+
+def check_learner(cfg: RunConfig) -> None:
+    """The rules between the learner's section and the others: the batch fits, the slots exist, and an algorithm
+    whose actors send gradients learns on the CPU."""
+    r = cfg.runtime
+    check_batch_size(cfg.rollout.num_envs, cfg.rollout.n_steps, r.batch_rollouts)
+    if r.batch_rollouts > r.workers * r.slots_per_actor:
+        raise UsageError(f"--batch-rollouts {r.batch_rollouts} is more than the {r.workers * r.slots_per_actor} "
+                         f"slots (--workers x --slots-per-actor) that exist; allowed: 1 to "
+                         f"{r.workers * r.slots_per_actor}")
+    if gradient_actor(get_algorithm(cfg.algo)) is not None and r.device != "cpu":
+        raise UsageError(f"--device {r.device} does not apply to --algo {cfg.algo}: its learner only applies the "
+                         f"actors' gradients, on the CPU (allowed: cpu)")
+
+
+def learner_workers(algo: Algorithm) -> int:
+    """Actors by default: one per core, less the learner's (a3c-ps: its learner only applies the actors'
+    gradients, so one per core)."""
+    cores = L.usable_cores()
+    return cores if gradient_actor(algo) is not None else max(1, cores - 1)
 
 
 def learner_device(name: str | None) -> torch.device:
@@ -59,12 +115,9 @@ class Learner:
     """
 
     def __init__(self, cfg: RunConfig, algo: Algorithm, model: PolicyNet, slots: TrajectorySlots,
-                 weights: WeightStore, version: int = 0, optimizer_state: dict | None = None,
-                 schedule: LrSchedule | None = None):
+                 weights: WeightStore, schedule: LrSchedule, version: int = 0, optimizer_state: dict | None = None):
         self.device = learner_device(cfg.runtime.device)
-        self.schedule = schedule or LrSchedule(cfg.optim.lr, cfg.optim.lr_schedule, cfg.run.total_steps)
-        self.guard = NonFiniteGuard()
-        """The runtime feeds it each update's ``skipped_updates``; it ends a run that can no longer learn."""
+        self.schedule = schedule
         if self.device.type != "cpu":
             model = copy.deepcopy(model).to(self.device)
         self.cfg, self.algo, self.model, self.slots, self.weights = cfg, algo, model, slots, weights
@@ -106,10 +159,8 @@ class Learner:
                  "skipped_updates": 0.0}
         if not keep:
             return stats
-        self.train_step.lr = lr
         batch = to_device(self.slots.batch(keep), self.device)
-        stats.update(self.algo.update(self.model, batch, self.cfg, self.train_step, self.generator))
-        observe_rollout(self.model, batch)  # after the update: the loss saw the statistics the actors acted with
+        stats.update(learn(self.algo, self.model, batch, self.cfg, self.train_step, lr, self.generator))
         self._publish()
         return stats
 
@@ -122,6 +173,7 @@ class Learner:
 
     def _apply_gradients(self, ids: list[int], lr: float) -> dict[str, float]:
         skipped, dropped, lags = 0, 0, []
+        self.train_step.lr = lr
         for i in ids:  # arrival order, one optimizer step and one publication per applied gradient
             lag = self.version - int(self.slots.version[i])  # counts the gradients applied just before
             lags.append(lag)
@@ -132,23 +184,22 @@ class Learner:
                 skipped += 1
                 continue
             assert self.slots.grads is not None
-            self.optimizer.step(self.params, grad_views(self.slots.grads[i], self.params), lr)
-            observe_rollout(self.model, self.slots.rollout(i))
+            self.train_step.apply(grad_views(self.slots.grads[i], self.params))
+            observe_rollout(self.model, self.slots.rollout(i))  # (after the gradient, as learn() does)
             self._publish()
         return {"policy_lag_mean": sum(lags) / len(lags), "policy_lag_max": float(max(lags)),
                 "dropped_samples": float(dropped * self.slots.T * self.slots.B), "skipped_updates": float(skipped)}
 
 
-def learn_full_slots(cfg: RunConfig, learner: Learner, ledger: SlotLedger, window: StatsWindow,
-                     counters, hand_back) -> None:
+def learn_full_slots(cfg: RunConfig, learner: Learner, ledger: SlotLedger, control: TrainingControl,
+                     hand_back: Callable[[int], None]) -> None:
     """While ``batch_rollouts`` slots are full: one learner update on the oldest of them, then each is
     released and ``hand_back(rank)`` gives its actor the slots it now has free."""
     while len(ledger.ready) >= cfg.runtime.batch_rollouts:
         batch = ledger.take(cfg.runtime.batch_rollouts)
-        stats = learner.step(batch, counters.env_steps)
-        window.add(stats)
-        counters.updates = learner.version
-        learner.guard.update(stats.get("skipped_updates", 0.0) > 0)
+        stats = learner.step(batch, control.counters.env_steps)
+        control.counters.updates = learner.version
+        control.update_done(stats)
         for s in batch:
             ledger.release(s)
             hand_back(ledger.owner(s))

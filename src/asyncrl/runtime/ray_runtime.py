@@ -3,31 +3,39 @@
 Only the transport differs from the process runtime (:mod:`asyncrl.runtime.actor_learner`):
 
 - every env runner is a Ray actor (:class:`EnvRunner`) wrapping the same :class:`~asyncrl.runtime.actor.Actor`
-  with a one-slot buffer of its own; one call, ``rollout(weights, version)``, returns a whole rollout as numpy
-  arrays (uint8 frame stacks packed to one new frame per step, :mod:`asyncrl.runtime.wire`);
+  with a one-slot buffer of its own; one call, ``rollout()``, returns a whole rollout as numpy arrays (uint8
+  frame stacks packed to one new frame per step, :mod:`asyncrl.runtime.wire`);
 - the same :class:`~asyncrl.runtime.learner.Learner` runs in the driver on the same trajectory slots and slot
   ledger; a returned rollout is copied into the ledger's slot and its reference dropped at once, and a runner
   has one request in flight per slot it owns (``slots_per_actor``), so the object store holds at most
   ``workers x slots_per_actor`` rollouts and the weights of the versions in flight;
-- weights: one ``ray.put`` per policy version handed out, passed as a top-level argument (each node fetches it
-  once); results are collected with ``ray.wait`` over a map from reference to runner, which also sees a dead
-  runner (its call raises).
+- weights: one ``ray.put`` per policy version handed out, posted on a small board actor
+  (:class:`WeightBoard`); a runner reads the board when a request starts, so a queued request acts with the
+  weights current at its start, as a process actor does, not those of its submission.
 
 Faults: a runner that raises, or whose process or node dies, ends the run with exit 1 and the remote traceback
 (``error.log`` names its node), or with ``--restart-actors`` is replaced by a new, reseeded runner (counted in
-``actor_restarts``). ``--ray-address local`` (the default) starts a private Ray instance bound to 127.0.0.1 and
-shuts it down at the end; a cluster joined by address is left running. Ray is imported only here (an optional
-dependency: ``pip install "asyncrl[ray]"``).
+``actor_restarts``), as :class:`~asyncrl.runtime.pool.ActorPool` decides. A runner that cannot be placed
+within ``--ray-start-timeout`` seconds (no free CPU left, e.g. after a node died) is given up with one line and
+the run goes on with the others, or ends with exit 1 when too few are left to fill a batch. No wait blocks the
+driver's loop: SIGINT and SIGTERM end a run within seconds in every state. ``ray.init`` installs a SIGTERM
+handler of its own; asyncrl's are put back right after it.
+
+``--ray-address local`` (the default) starts a private Ray instance bound to 127.0.0.1 and shuts it down at the
+end; a cluster joined by address is left running. Ray is imported only here (an optional dependency:
+``pip install "asyncrl[ray]"``).
 """
 
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import re
+import signal
 import socket
+import sys
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -35,28 +43,49 @@ import torch
 
 from asyncrl.algos import get_algorithm
 from asyncrl.algos.base import gradient_actor
-from asyncrl.config import RunConfig, config_json, tree_from_flat
+from asyncrl.core.sections import RunConfig
+from asyncrl.core.settings import setting
 from asyncrl.errors import UsageError
 from asyncrl.limits import usable_cores
 from asyncrl.nn.build import make_model
 from asyncrl.nn.normalize import synced_tensors
 from asyncrl.nn.spec import ModelSpec
-from asyncrl.runtime.actor import Actor, ActorReport, actor_seed
-from asyncrl.runtime.actor_learner import end_run, note_restart
-from asyncrl.runtime.learner import Learner, learn_full_slots
+from asyncrl.runtime.actor import Actor, ActorReport
+from asyncrl.runtime.actor_learner import end_run, progress
+from asyncrl.runtime.base import Runtime, register_runtime
+from asyncrl.runtime.learner import (
+    LEARNER_COLUMNS,
+    Learner,
+    LearnerConfig,
+    check_learner,
+    learn_full_slots,
+    learner_workers,
+)
+from asyncrl.runtime.pool import ActorPool
 from asyncrl.runtime.setup import RunSetup
 from asyncrl.runtime.slots import SlotLedger, TrajectorySlots, build_slots
-from asyncrl.runtime.stats import StatsWindow, record_report
 from asyncrl.runtime.weights import WeightStore
 from asyncrl.runtime.wire import pack_frames, payload_bytes, stacked_frames, unpack_frames
 
-RAY_COLUMNS = ["ray_runners", "ray_nodes", "wire_bytes_per_step", "in_flight"]
+
+@dataclass(kw_only=True)
+class RayConfig(LearnerConfig):
+    """Env runners as Ray actors on a cluster (or a private local instance) and the learner in this process."""
+
+    ray_address: str = setting("local", resume=True)
+    """The cluster to join: ``auto`` (the one ``ray start`` runs on this machine) or ``HOST:PORT`` of its head;
+    ``local`` (the default) starts a private Ray instance on this machine, bound to 127.0.0.1 and shut down at the
+    end."""
+    ray_start_timeout: float = setting(120.0, lo=0.0, lo_open=True, resume=True)
+    """Seconds an env runner may take to be placed on a node and build its envs; one that takes longer (no free
+    CPU left, e.g. after a node died) is given up and the run goes on with the others."""
+
+
+RAY_COLUMNS = ("ray_runners", "ray_nodes", "wire_bytes_per_step", "in_flight")
 """``metrics.csv`` columns of a Ray run: runners, the nodes they run on, what a rollout costs on the wire per env
 step, and the rollout requests in flight."""
 LOCAL_OBJECT_STORE = 512 * 1024**2
 """Object store of a local instance: rollouts are copied out at once, so this is ample."""
-START_TIMEOUT_S = 120.0
-"""How long the runners may take to be placed and build their envs."""
 
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -69,8 +98,8 @@ def _ray(loopback: bool) -> Any:
     network address and finds its own node address by routing, so the driver would contact the machine's
     private address; Ray's switch for single-machine use (set before Ray is first imported) keeps it on
     127.0.0.1."""
-    if loopback:
-        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    if loopback and "ray" not in sys.modules:
+        os.environ.setdefault(CLUSTER_SWITCH, "0")  # (taken out again when the run ends: see run_ray)
     try:
         import ray
     except ImportError:
@@ -78,15 +107,33 @@ def _ray(loopback: bool) -> Any:
     return ray
 
 
+CLUSTER_SWITCH = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
+class WeightBoard:
+    """The newest weights handed out: ``([reference], version)`` (a Ray actor; the reference is wrapped in a list so
+    that Ray passes it on instead of resolving it)."""
+
+    def __init__(self) -> None:
+        self.refs: list[Any] = []
+        self.version = -1
+
+    def post(self, refs: list[Any], version: int) -> None:
+        self.refs, self.version = refs, version
+
+    def read(self) -> tuple[list[Any], int]:
+        return self.refs, self.version
+
+
 class EnvRunner:
     """One env runner: an :class:`Actor` with its own one-slot buffer and weight store (a plain class; the Ray
-    runtime runs it as a Ray actor)."""
+    runtime runs it as a Ray actor). ``board``: a :class:`WeightBoard` actor to read the newest weights from when a
+    rollout starts (``None``: only the weights passed to :meth:`rollout`)."""
 
-    def __init__(self, cfg_json: str, spec_json: str, obs_dtype: str, seed: int):
+    def __init__(self, cfg: RunConfig, spec: ModelSpec, obs_dtype: str, seed: int, board: Any = None):
         torch.set_num_threads(1)
-        cfg = tree_from_flat(json.loads(cfg_json))
         algo = get_algorithm(cfg.algo)
-        spec = ModelSpec(**json.loads(spec_json))
+        self.board = board
         model = make_model(spec)
         grad_size = sum(p.numel() for p in model.parameters()) if gradient_actor(algo) is not None else 0
         self.slots = TrajectorySlots(spec, 1, cfg.rollout.n_steps, cfg.rollout.num_envs, getattr(torch, obs_dtype),
@@ -100,10 +147,17 @@ class EnvRunner:
 
         return ray.get_runtime_context().get_node_id()
 
-    def rollout(self, weights: np.ndarray, version: int) -> dict[str, Any]:
-        """Take ``weights [P]`` (policy ``version``) if newer than what it has, collect one rollout, return it."""
-        if version > self.weights.latest_version:
-            self.weights.publish_flat(torch.from_numpy(np.asarray(weights)), version)
+    def rollout(self, weights: np.ndarray | None = None, version: int = -1) -> dict[str, Any]:
+        """Take the newest weights (the board's, or ``weights [P]`` of policy ``version``) if newer than what it has,
+        collect one rollout, return it."""
+        if self.board is not None:
+            import ray
+
+            refs, posted = ray.get(self.board.read.remote())
+            if posted > max(version, self.weights.latest_version):
+                weights, version = ray.get(refs[0]), posted
+        if weights is not None and version > self.weights.latest_version:
+            self.weights.publish_flat(torch.from_numpy(np.array(weights, np.float32)), version)  # (a writable copy)
         rep = self.actor.step(0)
         r = self.slots.rollout(0)
         obs = r.obs.numpy()
@@ -166,161 +220,197 @@ def preflight(cfg: RunConfig) -> None:
 
 
 def connect(ray: Any, cfg: RunConfig) -> None:
-    """Start a private local Ray instance (bound to 127.0.0.1) or join the cluster at ``--ray-address``."""
+    """Start a private local Ray instance (bound to 127.0.0.1) or join the cluster at ``--ray-address``; the
+    SIGINT and SIGTERM handlers in place before (asyncrl's) are put back after ``ray.init``, which replaces them."""
     address = cfg.runtime.ray_address
     paths = [os.getcwd(), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
     common: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False, logging_level="error",
                                   runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(paths)}})
-    if address == "local":
-        ray.init(address="local", num_cpus=max(cfg.runtime.workers, usable_cores()),
-                 object_store_memory=LOCAL_OBJECT_STORE,
-                 _node_ip_address="127.0.0.1", **common)
-        return
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        ray.init(address=address, **common)
-    except (ConnectionError, RuntimeError, ValueError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise UsageError(f"--ray-address {address}: cannot join the Ray cluster ({first})") from None
+        if address == "local":
+            ray.init(address="local", num_cpus=max(cfg.runtime.workers, usable_cores()),
+                     object_store_memory=LOCAL_OBJECT_STORE, _node_ip_address="127.0.0.1", **common)
+            return
+        try:
+            ray.init(address=address, **common)
+        except (ConnectionError, RuntimeError, ValueError) as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise UsageError(f"--ray-address {address}: cannot join the Ray cluster ({first})") from None
+    finally:
+        for sig, handler in handlers.items():
+            if handler is not None and signal.getsignal(sig) is not handler:
+                try:
+                    signal.signal(sig, handler)
+                except ValueError:  # not the main thread: Ray could not install its own either
+                    pass
 
 
 def run_ray(setup: RunSetup) -> None:
     """Run the actor-learner algorithm with env runners on Ray and the learner here (see the module docstring)."""
     address = setup.cfg.runtime.ray_address
+    switch_before = os.environ.get(CLUSTER_SWITCH)
     ray = _ray(address == "local" or address.rpartition(":")[0].strip("[]") in LOOPBACK)
-    connect(ray, setup.cfg)
     try:
-        _run(ray, setup)
+        connect(ray, setup.cfg)
+        try:
+            _run(ray, setup)
+        finally:
+            ray.shutdown()  # a local instance stops; a joined cluster only loses this driver
     finally:
-        ray.shutdown()  # a local instance stops; a joined cluster only loses this driver
+        if switch_before is None:
+            os.environ.pop(CLUSTER_SWITCH, None)  # (the caller's environment as it was)
+
+
+class _RayRunners:
+    """The transport: one Ray actor per env runner, its requests in flight and its placement."""
+
+    def __init__(self, ray: Any, setup: RunSetup, learner: Learner, ledger: SlotLedger):
+        self.ray, self.cfg, self.learner, self.ledger = ray, setup.cfg, learner, ledger
+        n = setup.cfg.runtime.workers
+        self.runners: list[Any] = [None] * n
+        self.nodes = [""] * n
+        self.placing: dict[Any, tuple[int, float]] = {}  # node() reference -> (rank, deadline)
+        self.in_flight: dict[Any, tuple[int, int]] = {}  # rollout reference -> (rank, slot)
+        self.board = ray.remote(num_cpus=0)(WeightBoard).remote()
+        self.posted = -2  # the version on the board
+        self.wire = [0, 0]  # bytes and env steps of the rollouts received since the last metrics row
+        self.live: list[int] = list(range(n))
+        """The runners in the run (:attr:`ActorPool.live`)."""
+        self._Runner = ray.remote(num_cpus=1, max_restarts=0)(EnvRunner)
+        self._args = (setup.cfg, setup.model.spec, str(setup.obs_dtype).removeprefix("torch."))
+
+    def start(self, rank: int, seed: int) -> None:
+        """Create runner ``rank``; it gets its slots once it is placed (:meth:`poll`)."""
+        if self.runners[rank] is not None:
+            self.drop(rank)
+        self.runners[rank] = self._Runner.remote(*self._args, seed, self.board)
+        self.placing[self.runners[rank].node.remote()] = (rank, time.monotonic() + self.cfg.runtime.ray_start_timeout)
+
+    def drop(self, rank: int) -> None:
+        """Forget runner ``rank``'s requests and end its actor."""
+        for ref in [r for r, (k, _) in self.in_flight.items() if k == rank]:
+            del self.in_flight[ref]
+        for ref in [r for r, (k, _) in self.placing.items() if k == rank]:
+            del self.placing[ref]
+        self.ray.kill(self.runners[rank], no_restart=True)
+
+    def submit(self, rank: int) -> None:
+        """One request per free slot of runner ``rank``, after posting the newest weights if not yet posted."""
+        if rank not in self.live:
+            return  # (a runner given up: its slots stay idle)
+        version = self.learner.version
+        if self.posted != version:  # one put per version handed out
+            self.board.post.remote([self.ray.put(self.learner.weights.latest()[1].numpy())], version)
+            self.posted = version
+        for s in self.ledger.hand_out(rank):
+            self.in_flight[self.runners[rank].rollout.remote()] = (rank, s)
+
+    def describe(self, rank: int, error: BaseException) -> str:
+        node = self.nodes[rank]
+        where = f" on node {_node_address(self.ray, node)} ({node[:12]})" if node else ""
+        text = _ANSI.sub("", str(error)).strip()
+        if isinstance(error, self.ray.exceptions.RayTaskError):
+            return f"runner {rank}{where} raised an exception. Remote traceback (most recent call last):\n{text}"
+        return f"runner {rank}{where} failed:\n{text}"
+
+    def close(self) -> None:
+        self.in_flight.clear()
+        self.placing.clear()
+        for r in self.runners:
+            if r is not None:
+                self.ray.kill(r, no_restart=True)
 
 
 def _run(ray: Any, setup: RunSetup) -> None:
     cfg, model, control = setup.cfg, setup.model, setup.control
-    c = control.counters
-    workers = cfg.runtime.workers
     slots = build_slots(cfg, setup.algo, model, setup.obs_dtype)
-    weights = WeightStore(synced_tensors(model))
-    learner = Learner(cfg, setup.algo, model, slots, weights, version=c.updates, optimizer_state=setup.optimizer_state,
-                      schedule=control.schedule)
-    ledger = SlotLedger(workers, cfg.runtime.slots_per_actor)
-    window = StatsWindow()
-    cfg_json, spec_json = config_json(cfg), control.spec_json
-    dtype = str(setup.obs_dtype).removeprefix("torch.")
-    Runner = ray.remote(num_cpus=1, max_restarts=0)(EnvRunner)
-    runners: list[Any] = [None] * workers
-    nodes: list[str] = [""] * workers
-    delivered = [0] * workers
-    in_flight: dict[Any, tuple[int, int]] = {}  # reference -> (runner, slot)
-    published: list[Any] = [None, -2]  # [the latest weights' reference, its version]
-    wire = [0, 0]  # bytes and env steps of the rollouts received since the last metrics row
-
-    def weights_ref() -> tuple[Any, int]:
-        version = learner.version
-        if published[1] != version:  # one put per version handed out
-            published[:] = [ray.put(weights.latest()[1].numpy()), version]
-        return published[0], version
-
-    def submit(rank: int) -> None:
-        for s in ledger.hand_out(rank):
-            ref, version = weights_ref()
-            in_flight[runners[rank].rollout.remote(ref, version)] = (rank, s)
-
-    def start(rank: int) -> None:
-        seed = actor_seed(cfg.run.seed, rank, c.env_steps, window.restarts)
-        runners[rank], delivered[rank] = Runner.remote(cfg_json, spec_json, dtype, seed), 0
-
-    def describe(rank: int, error: BaseException) -> str:
-        where = f" on node {_node_address(ray, nodes[rank])} ({nodes[rank][:12]})" if nodes[rank] else ""
-        text = _ANSI.sub("", str(error)).strip()
-        if isinstance(error, ray.exceptions.RayTaskError):
-            return f"runner {rank}{where} raised an exception. Remote traceback (most recent call last):\n{text}"
-        return f"runner {rank}{where} failed:\n{text}"
-
+    learner = Learner(cfg, setup.algo, model, slots, WeightStore(synced_tensors(model)), control.schedule,
+                      version=control.counters.updates, optimizer_state=setup.optimizer_state)
+    ledger = SlotLedger(cfg.runtime.workers, cfg.runtime.slots_per_actor)
+    runners = _RayRunners(ray, setup, learner, ledger)
+    pool = ActorPool(control, ledger, control.window, cfg.runtime.workers, cfg.runtime.restart_actors,
+                     cfg.runtime.batch_rollouts, runners.start)
+    runners.live = pool.live
+    control.gauges = lambda: {**pool.gauges(), "in_flight": float(len(runners.in_flight)),
+                              "ray_runners": float(len(pool.live)), "ray_nodes": float(len(set(runners.nodes)))}
+    control.extra_progress = lambda: (progress(control, len(ledger.ready)) + f" | ray {len(pool.live)} runners, "
+                                      f"{len(set(runners.nodes))} node(s)")
     failure: str | None = None
     try:
-        for rank in range(workers):
-            start(rank)
-        failure = _placed(ray, runners, nodes)
-        if failure is None:
-            for rank in range(workers):
-                submit(rank)
-        control.extra_progress = lambda: (window.progress(len(ledger.ready))
-                                          + f" | ray {workers} runners, {len(set(nodes))} node(s)")
+        for rank in range(cfg.runtime.workers):
+            pool.start(rank)
         while failure is None:
-            ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=0.05)
-            if ready:
-                more, _ = ray.wait(list(in_flight), num_returns=len(in_flight), timeout=0)
-                ready = list(dict.fromkeys([*ready, *more]))
-            for ref in ready:
-                if ref not in in_flight:
-                    continue  # (a dead runner's other requests, dropped below)
-                rank, slot = in_flight.pop(ref)
-                try:
-                    data = ray.get(ref)
-                except ray.exceptions.RayError as e:
-                    desc = describe(rank, e)
-                    if not cfg.runtime.restart_actors:
-                        failure = desc
-                        break
-                    if delivered[rank] == 0:  # a start-up failure would only repeat: no restart loop
-                        failure = f"{desc}\n(not restarted: it failed before delivering its first rollout)"
-                        break
-                    for other in [r for r, (k, _) in in_flight.items() if k == rank]:
-                        del in_flight[other]
-                    ray.kill(runners[rank], no_restart=True)
-                    window.restarts += 1
-                    note_restart(cfg.run.run_dir, desc, window.restarts)
-                    ledger.reclaim(rank)
-                    start(rank)
-                    failure = _placed(ray, [runners[rank]], nodes, offset=rank)
-                    if failure is None:
-                        submit(rank)
-                    continue
-                del ref
-                fill_slot(slots, slot, data)
-                steps, episodes, stats = data["report"]
-                wire[0] += payload_bytes({k: v for k, v in data.items() if k != "report"})
-                wire[1] += steps
-                del data
-                record_report(control, window, rank, ActorReport(steps, episodes, stats))
-                ledger.filled(slot)
-                delivered[rank] += 1
-            ready = []
+            failure = _serve(runners, pool, slots)
             if failure is None:
-                learn_full_slots(cfg, learner, ledger, window, c, submit)
-                if wire[1]:
-                    window.add({"ray_runners": float(workers), "ray_nodes": float(len(set(nodes))),
-                                "wire_bytes_per_step": wire[0] / wire[1], "in_flight": float(len(in_flight))})
-                    wire[:] = [0, 0]
-            window.log(control, len(ledger.ready))
-            if failure is None and control.tick(learner.model_state, learner.optimizer_state):
-                break
+                learn_full_slots(cfg, learner, ledger, control, runners.submit)
+                if runners.wire[1]:
+                    control.window.add({"wire_bytes_per_step": runners.wire[0] / runners.wire[1]})
+                    runners.wire[:] = [0, 0]
+                if control.tick(learner.model_state, learner.optimizer_state):
+                    break
     finally:
-        in_flight.clear()
-        for r in runners:
-            if r is not None:
-                ray.kill(r, no_restart=True)
-        window.log(control, len(ledger.ready), force=True)
+        runners.close()
     end_run(control, learner, failure)
 
 
-def _placed(ray: Any, runners: list[Any], nodes: list[str], offset: int = 0) -> str | None:
-    """Wait until ``runners`` are up (their envs built); fill ``nodes``. A failure's description, or ``None``."""
-    refs = [r.node.remote() for r in runners]
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while True:
-        done, pending = ray.wait(refs, num_returns=len(refs), timeout=1.0)
-        if not pending:
-            break
-        if time.monotonic() > deadline:
-            cpus = ray.cluster_resources().get("CPU", 0)
-            return (f"{len(pending)} of {len(refs)} env runners could not start within {START_TIMEOUT_S:.0f} s (the "
-                    f"cluster has {cpus:g} CPUs, each runner takes one): use fewer --workers or add nodes")
-    for i, ref in enumerate(refs):
-        try:
-            nodes[offset + i] = ray.get(ref)
-        except ray.exceptions.RayError as e:
-            return f"runner {offset + i} failed while starting:\n{e}"
+def _serve(runners: _RayRunners, pool: ActorPool, slots: TrajectorySlots) -> str | None:
+    """Wait up to 50 ms for a rollout or a placement; take what arrived: the run's failure, or ``None``."""
+    ray = runners.ray
+    refs = [*runners.in_flight, *runners.placing]
+    if not refs:
+        time.sleep(0.05)
+    ready, _ = ray.wait(refs, num_returns=1, timeout=0.05) if refs else ([], [])
+    if ready:
+        ready = list(dict.fromkeys([*ready, *ray.wait(refs, num_returns=len(refs), timeout=0)[0]]))
+    for ref in ready:
+        if ref in runners.placing:
+            rank, _ = runners.placing.pop(ref)
+            failure = _placed(runners, pool, rank, ref)
+        elif ref in runners.in_flight:  # (else a dead runner's other request, dropped)
+            failure = _received(runners, pool, slots, ref)
+        else:
+            continue
+        if failure is not None:
+            return failure
+    return _overdue(runners, pool)
+
+
+def _placed(runners: _RayRunners, pool: ActorPool, rank: int, ref: Any) -> str | None:
+    try:
+        runners.nodes[rank] = runners.ray.get(ref)
+    except runners.ray.exceptions.RayError as e:
+        return f"runner {rank} failed while starting:\n{e}"
+    runners.submit(rank)
+    return None
+
+
+def _received(runners: _RayRunners, pool: ActorPool, slots: TrajectorySlots, ref: Any) -> str | None:
+    rank, slot = runners.in_flight.pop(ref)
+    try:
+        data = runners.ray.get(ref)
+    except runners.ray.exceptions.RayError as e:
+        return pool.failed(rank, runners.describe(rank, e))  # (a restart drops the old runner's other requests)
+    fill_slot(slots, slot, data)
+    steps, episodes, stats = data["report"]
+    runners.wire[0] += payload_bytes({k: v for k, v in data.items() if k != "report"})
+    runners.wire[1] += steps
+    pool.report(rank, slot, ActorReport(steps, episodes, stats))
+    return None
+
+
+def _overdue(runners: _RayRunners, pool: ActorPool) -> str | None:
+    """Give up the runners not placed by their deadline."""
+    now = time.monotonic()
+    for rank, deadline in list(runners.placing.values()):
+        if now < deadline:
+            continue
+        runners.drop(rank)
+        cpus = runners.ray.available_resources().get("CPU", 0)
+        why = (f"runner {rank} could not be placed within {runners.cfg.runtime.ray_start_timeout:g} s (the cluster "
+               f"has {cpus:g} free CPUs, each runner takes one)")
+        if (failure := pool.give_up(rank, why)) is not None:
+            return failure
     return None
 
 
@@ -329,3 +419,8 @@ def _node_address(ray: Any, node_id: str) -> str:
         if n.get("NodeID") == node_id:
             return str(n.get("NodeManagerAddress", "?"))
     return "?"
+
+
+register_runtime(Runtime("ray", RayConfig, run_ray, about="env runners on a Ray cluster, the learner here (IMPALA, "
+                         "APPO, a3c-ps across machines)", default_workers=learner_workers, check=check_learner,
+                         preflight=preflight, metrics=(*LEARNER_COLUMNS, *RAY_COLUMNS), resumes=("actor-learner",)))

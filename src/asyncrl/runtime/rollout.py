@@ -66,7 +66,9 @@ class RolloutCollector:
 
         With a return normaliser in the model, the rewards are scaled by its current ``1 / std`` (the statistics
         the acting weights came with) and clipped to ``+-reward_clip``, and ``out.returns`` gets each step's
-        running discounted return for the learner to update the statistics from."""
+        running discounted return for the learner to update the statistics from; ``reward_scale`` is then not
+        applied (as Stable-Baselines3's ``VecNormalize``, which has no scale of its own). Without one, the rewards
+        are multiplied by ``reward_scale``."""
         if out is None:
             out = empty_rollout(self.model.spec, self.n_steps, self.venv.num_envs,
                                 obs_dtype=torch.from_numpy(self.obs[:0]).dtype, logp=self.record_logp)
@@ -107,18 +109,7 @@ class RolloutCollector:
             self.obs, self.first = res.obs, done
         obs[T], first[T] = self.obs, self.first
         self.core_state = state
-        per_critic = (...,) + (None,) * gamma.ndim  # broadcast [T, B] over the critics' axis
-        if self.return_norm is None:
-            rewards = rewards * np.float32(self.reward_scale)
-        else:
-            scale = np.float32(self.reward_scale * self.return_norm.scale())
-            rewards = np.clip(rewards * scale, -self.reward_clip, self.reward_clip)
-        discounts = torch.from_numpy((~terminated).astype(np.float32)[per_critic] * gamma)
-        r_t, discount_t = fold_truncation_bootstrap(
-            torch.from_numpy(rewards)[per_critic].expand(discounts.shape),
-            discounts, torch.from_numpy(truncs)[per_critic], torch.from_numpy(v_final), torch.from_numpy(gamma))
-        out.r_t.copy_(r_t)
-        out.discount_t.copy_(discount_t)
+        self._write_targets(out, rewards, terminated, truncs, v_final, gamma)
         if start_state is not None:
             if out.core_state is None:
                 out.core_state = tuple(x.clone() for x in start_state)
@@ -126,6 +117,22 @@ class RolloutCollector:
                 for dst, src in zip(out.core_state, start_state):
                     dst.copy_(src)
         return out
+
+    def _write_targets(self, out: Rollout, rewards: np.ndarray, terminated: np.ndarray, truncs: np.ndarray,
+                       v_final: np.ndarray, gamma: np.ndarray) -> None:
+        """``out.r_t`` and ``out.discount_t`` ``[T, B(, K)]`` from the raw rewards ``[T, B]``: scaled (by the return
+        normaliser, else ``reward_scale``), then the truncation bootstrap ``gamma * v_final`` folded in."""
+        per_critic = (...,) + (None,) * gamma.ndim  # broadcast [T, B] over the critics' axis
+        if self.return_norm is None:
+            rewards = rewards * np.float32(self.reward_scale)
+        else:  # the normaliser sets the scale, as VecNormalize (a fixed scale before it would cancel out)
+            rewards = np.clip(rewards * np.float32(self.return_norm.scale()), -self.reward_clip, self.reward_clip)
+        discounts = torch.from_numpy((~terminated).astype(np.float32)[per_critic] * gamma)
+        r_t, discount_t = fold_truncation_bootstrap(
+            torch.from_numpy(rewards)[per_critic].expand(discounts.shape),
+            discounts, torch.from_numpy(truncs)[per_critic], torch.from_numpy(v_final), torch.from_numpy(gamma))
+        out.r_t.copy_(r_t)
+        out.discount_t.copy_(discount_t)
 
     @torch.no_grad()
     def _torch_act(self, state: CoreState) -> tuple[np.ndarray, np.ndarray | None, CoreState]:

@@ -7,8 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from asyncrl.algos.base import Algorithm
-from asyncrl.config import RunConfig, env_options
-from asyncrl.core.sections import OptimConfig
+from asyncrl.core.sections import OptimConfig, RunConfig
 from asyncrl.envs.vector import make_vec_env
 from asyncrl.nn.model import PolicyNet
 from asyncrl.optim.shared import make_optimizer
@@ -33,7 +32,7 @@ class RunSetup:
 def train_envs(cfg: RunConfig, seed: int | None):
     """The ``num_envs`` training envs of one worker, actor or synchronous run, with the env family's options."""
     return make_vec_env(cfg.env, cfg.rollout.num_envs, seed=seed, impl=cfg.rollout.vector_env,
-                        options=env_options(cfg))
+                        options=cfg.env_options())
 
 
 def train_collector(cfg: RunConfig, algo: Algorithm, venv, model: PolicyNet, seed: int) -> RolloutCollector:
@@ -44,5 +43,6 @@ def train_collector(cfg: RunConfig, algo: Algorithm, venv, model: PolicyNet, see
 
 
 def optimizer_for(cfg: OptimConfig, params: list[torch.Tensor], shared: bool):
-    """The optimizer of the ``optim`` section over ``params`` (its state in shared memory if ``shared``)."""
-    return make_optimizer(cfg.optimizer, params, cfg.lr, shared=shared, eps=cfg.optimizer_eps, alpha=cfg.rms_alpha)
+    """The optimizer of the ``optim`` section over ``params`` (its state in shared memory if ``shared``). It has no
+    learning rate of its own: every step gets the scheduled one (:class:`~asyncrl.optim.grads.TrainStep`)."""
+    return make_optimizer(cfg.optimizer, params, None, shared=shared, eps=cfg.optimizer_eps, alpha=cfg.rms_alpha)

@@ -14,8 +14,8 @@ import torch
 from torch import Tensor
 
 from asyncrl.algos.base import Algorithm, gradient_actor
-from asyncrl.config import RunConfig
 from asyncrl.core.batch import Rollout, empty_rollout
+from asyncrl.core.sections import RunConfig
 from asyncrl.nn.model import PolicyNet
 from asyncrl.nn.spec import ModelSpec
 

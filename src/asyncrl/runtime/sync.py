@@ -3,18 +3,24 @@ one batched forward per step, one update per rollout of ``n_steps x num_envs`` t
 
 from __future__ import annotations
 
-import time
+from dataclasses import dataclass
 
 import torch
 
-from asyncrl.nn.normalize import observe_rollout
+from asyncrl.core.sections import RunConfig, check_batch_size
 from asyncrl.optim.grads import TrainStep
-from asyncrl.runtime.control import NonFiniteGuard, mean_stats
+from asyncrl.runtime.base import Runtime, RuntimeSection, register_runtime
+from asyncrl.runtime.loop import lag_free, learn
 from asyncrl.runtime.setup import RunSetup, optimizer_for, train_collector, train_envs
 
 
+@dataclass(kw_only=True)
+class SyncConfig(RuntimeSection):
+    """One process: no settings of its own (``--num-envs`` sets how many envs step together)."""
+
+
 def run_sync(setup: RunSetup) -> None:
-    """Collect a rollout, update, repeat, until the control says stop (then the final test and checkpoints)."""
+    """Collect a rollout, update, repeat, until the control says stop (then the final evaluation and checkpoints)."""
     cfg, algo, model, control = setup.cfg, setup.algo, setup.model, setup.control
     venv = train_envs(cfg, cfg.run.seed)
     seed = cfg.run.seed + 7919 * control.counters.updates  # a resumed run does not replay the same episodes
@@ -26,31 +32,25 @@ def run_sync(setup: RunSetup) -> None:
     step = TrainStep(params, optimizer, cfg.optim.max_grad_norm)
     generator = torch.Generator().manual_seed(seed)
     c = control.counters
-    guard = NonFiniteGuard()
-    stats: dict[str, list[float]] = {}
-    last_metrics = time.perf_counter()
     try:
         while True:
             rollout = collector.collect()
-            step.lr = control.schedule(c.env_steps)
-            s = algo.update(model, rollout, cfg, step, generator)
-            observe_rollout(model, rollout)  # the normalisers' statistics, after the update (as every runtime)
+            s = learn(algo, model, rollout, cfg, step, control.schedule(c.env_steps), generator)
             c.env_steps += rollout.num_steps
             c.updates += 1
             control.episodes(c.env_steps, collector.finished, worker=0)
             collector.finished = []
-            # Synchronous: every sample comes from the weights being updated, so the policy lag is 0.
-            for k, v in {**s, "lr": step.lr, "policy_lag_mean": 0.0, "policy_lag_max": 0.0}.items():
-                stats.setdefault(k, []).append(v)
-            if time.perf_counter() - last_metrics >= 1.0:
-                control.metrics(mean_stats(stats))
-                stats.clear()
-                last_metrics = time.perf_counter()
+            control.update_done(lag_free(s))  # every sample comes from the weights being updated
             if control.tick(model.state_dict, optimizer.state_dict):
                 break
-            guard.update(s["skipped_updates"] > 0)
-        if stats:
-            control.metrics(mean_stats(stats))
     finally:
         venv.close()
     control.finish(model.state_dict, optimizer.state_dict)
+
+
+def check_sync(cfg: RunConfig) -> None:
+    check_batch_size(cfg.rollout.num_envs, cfg.rollout.n_steps, 1)
+
+
+register_runtime(Runtime("sync", SyncConfig, run_sync, about="one process stepping --num-envs envs (A2C)",
+                         check=check_sync))
