@@ -37,9 +37,10 @@ TIER ?= unit
 test-tier: setup
 	$(BIN)/python -m pytest -q -m $(TIER)
 
-# ruff on everything; mypy on src/asyncrl as configured in pyproject.toml ([tool.mypy]).
+# ruff (rules and formatting) on everything; mypy on src/asyncrl as configured in pyproject.toml ([tool.mypy]).
 lint: setup
 	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/ruff format --check src tests benchmarks scripts
 	$(BIN)/mypy
 
 clean:

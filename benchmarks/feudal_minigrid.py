@@ -41,14 +41,18 @@ def summarize_run(run_dir: str, threshold: float) -> dict:
     returns = [float(r["episode_return"]) for r in eps]
     solved_at = None
     for i in range(99, len(returns)):
-        if sum(returns[i - 99:i + 1]) / 100 >= threshold:
+        if sum(returns[i - 99 : i + 1]) / 100 >= threshold:
             solved_at = int(eps[i]["env_steps"])
             break
     last = returns[-100:]
     metrics = _rows(os.path.join(run_dir, "metrics.csv"))
-    late = metrics[len(metrics) * 3 // 4:]
-    out = {"solved_at": solved_at, "final": sum(last) / max(1, len(last)), "episodes": len(returns),
-           "steps_per_s": statistics.median(float(r["steps_per_s"]) for r in metrics if r["steps_per_s"])}
+    late = metrics[len(metrics) * 3 // 4 :]
+    out = {
+        "solved_at": solved_at,
+        "final": sum(last) / max(1, len(last)),
+        "episodes": len(returns),
+        "steps_per_s": statistics.median(float(r["steps_per_s"]) for r in metrics if r["steps_per_s"]),
+    }
     for k in GOAL_STATS:
         vals = [float(r[k]) for r in late if r.get(k)]
         out[k] = statistics.mean(vals) if vals else None
@@ -68,25 +72,49 @@ def main() -> None:
     specs = [r.split("=", 1) for r in args.runs]
     os.makedirs(args.out, exist_ok=True)
     results: dict[str, list[dict]] = {name: [] for name, _ in specs}
-    print(f"# {time.strftime('%Y-%m-%d')} {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"{args.env}, {args.steps:,} env steps per run, {args.workers} workers", flush=True)
+    print(
+        f"# {time.strftime('%Y-%m-%d')} {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"{args.env}, {args.steps:,} env steps per run, {args.workers} workers",
+        flush=True,
+    )
     for seed in range(args.seeds):
         for name, flags in specs:
             run_dir = os.path.join(args.out, f"{name}-s{seed}")
             if not os.path.exists(os.path.join(run_dir, "checkpoints", "latest.pt")):
-                cmd = [*ASYNCRL, "train", "--env", args.env, "--seed", str(seed), "--total-steps", str(args.steps),
-                       "--workers", str(args.workers), "--eval-every", "0", "--run-dir", run_dir, "--no-progress",
-                       "--no-tensorboard", *shlex.split(flags)]
+                cmd = [
+                    *ASYNCRL,
+                    "train",
+                    "--env",
+                    args.env,
+                    "--seed",
+                    str(seed),
+                    "--total-steps",
+                    str(args.steps),
+                    "--workers",
+                    str(args.workers),
+                    "--eval-every",
+                    "0",
+                    "--run-dir",
+                    run_dir,
+                    "--no-progress",
+                    "--no-tensorboard",
+                    *shlex.split(flags),
+                ]
                 if "--runtime sync" in flags:
                     cmd.remove("--workers")
                     cmd.remove(str(args.workers))
                 subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
             r = summarize_run(run_dir, args.threshold)
             results[name].append(r)
-            print(f"{name} seed {seed}: solved at {r['solved_at']}, final {r['final']:.3f}, "
-                  f"{r['steps_per_s']:.0f} steps/s", flush=True)
-    print(f"\n| run | solved (mean100 >= {args.threshold}) | median steps to solve | final mean100 "
-          f"(mean ± std) | steps/s | goal diversity | goal cos | intrinsic reward |")
+            print(
+                f"{name} seed {seed}: solved at {r['solved_at']}, final {r['final']:.3f}, "
+                f"{r['steps_per_s']:.0f} steps/s",
+                flush=True,
+            )
+    print(
+        f"\n| run | solved (mean100 >= {args.threshold}) | median steps to solve | final mean100 "
+        f"(mean ± std) | steps/s | goal diversity | goal cos | intrinsic reward |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for name, rs in results.items():
         solved = [r["solved_at"] for r in rs if r["solved_at"] is not None]
@@ -95,11 +123,24 @@ def main() -> None:
         std = statistics.stdev(finals) if len(finals) > 1 else 0.0
         goal = [statistics.mean(r[k] for r in rs) if rs[0][k] is not None else None for k in GOAL_STATS]
         goal_s = " | ".join("-" if g is None else f"{g:.4f}" for g in goal)
-        print(f"| {name} | {len(solved)}/{len(rs)} | {med} | {statistics.mean(finals):.3f} ± {std:.3f} | "
-              f"{statistics.median(r['steps_per_s'] for r in rs):,.0f} | {goal_s} |")
+        print(
+            f"| {name} | {len(solved)}/{len(rs)} | {med} | {statistics.mean(finals):.3f} ± {std:.3f} | "
+            f"{statistics.median(r['steps_per_s'] for r in rs):,.0f} | {goal_s} |"
+        )
     dirs = [os.path.join(args.out, f"{name}-s{s}") for name, _ in specs for s in range(args.seeds)]
-    subprocess.run([*ASYNCRL, "plot", *dirs, "-o", os.path.join(args.out, "curves.png"), "--title",
-                    f"{args.env}, {args.seeds} seeds, mean ± std"], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            *ASYNCRL,
+            "plot",
+            *dirs,
+            "-o",
+            os.path.join(args.out, "curves.png"),
+            "--title",
+            f"{args.env}, {args.seeds} seeds, mean ± std",
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     print(f"\ncurves: {os.path.join(args.out, 'curves.png')}")
 
 

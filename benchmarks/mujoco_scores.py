@@ -29,32 +29,90 @@ SB3 = ROOT / "benchmarks" / "sb3_mujoco.py"
 
 def run_asyncrl(algo: str, env: str, seed: int, steps: int, out: Path, extra: list[str]) -> dict:
     run = out / f"{algo}-{env}-s{seed}"
-    cmd = [sys.executable, "-m", "asyncrl.cli", "train", "--algo", algo, "--env", env, "--seed", str(seed),
-           "--total-steps", str(steps), "--eval-every", "0", "--run-dir", str(run), "--no-progress",
-           "--no-tensorboard", *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "asyncrl.cli",
+        "train",
+        "--algo",
+        algo,
+        "--env",
+        env,
+        "--seed",
+        str(seed),
+        "--total-steps",
+        str(steps),
+        "--eval-every",
+        "0",
+        "--run-dir",
+        str(run),
+        "--no-progress",
+        "--no-tensorboard",
+        *extra,
+    ]
     shutil.rmtree(run, ignore_errors=True)  # (a benchmark's own folder: a re-run replaces its runs)
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True, capture_output=True, text=True)
     train_s = time.perf_counter() - t0
-    ev = subprocess.run([sys.executable, "-m", "asyncrl.cli", "eval", str(run), "--checkpoint", "latest",
-                         "--episodes", "10", "--num-envs", "10", "--seed", "10000", "--json"],
-                        check=True, capture_output=True, text=True)
+    ev = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "asyncrl.cli",
+            "eval",
+            str(run),
+            "--checkpoint",
+            "latest",
+            "--episodes",
+            "10",
+            "--num-envs",
+            "10",
+            "--seed",
+            "10000",
+            "--json",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     res = json.loads(ev.stdout)
-    return {"run": algo, "env": env, "seed": seed, "steps": steps, "train_s": round(train_s, 1),
-            "score": res["mean"], "score_std": res["std"], "run_dir": str(run)}
+    return {
+        "run": algo,
+        "env": env,
+        "seed": seed,
+        "steps": steps,
+        "train_s": round(train_s, 1),
+        "score": res["mean"],
+        "score_std": res["std"],
+        "run_dir": str(run),
+    }
 
 
 def run_sb3(env: str, seed: int, steps: int, python: str) -> dict:
-    p = subprocess.run([python, str(SB3), "--env", env, "--seed", str(seed), "--steps", str(steps)], check=True,
-                       capture_output=True, text=True)
+    p = subprocess.run(
+        [python, str(SB3), "--env", env, "--seed", str(seed), "--steps", str(steps)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     res = json.loads(p.stdout.strip().splitlines()[-1])
-    return {"run": "sb3:ppo", "env": env, "seed": seed, "steps": res["steps"], "train_s": res["train_s"],
-            "score": res["score"], "score_std": res["score_std"]}
+    return {
+        "run": "sb3:ppo",
+        "env": env,
+        "seed": seed,
+        "steps": res["steps"],
+        "train_s": res["train_s"],
+        "score": res["score"],
+        "score_std": res["score_std"],
+    }
 
 
 def table(results: list[dict]) -> str:
-    rows = ["| env | run | seeds | steps | score (mean of seeds) | scores per seed | train s | s per 1M steps | "
-            "vs SB3 PPO (time per step) |", "|---|---|---|---|---|---|---|---|---|"]
+    rows = [
+        "| env | run | seeds | steps | score (mean of seeds) | scores per seed | train s | s per 1M steps | "
+        "vs SB3 PPO (time per step) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     per_m = {}
     for r in results:
         per_m.setdefault((r["env"], r["run"]), []).append(r["train_s"] * 1e6 / r["steps"])
@@ -65,9 +123,11 @@ def table(results: list[dict]) -> str:
             scores = [r["score"] for r in rs]
             t = statistics.median(per_m[env, run])
             ratio = f"{t / statistics.median(sb3):.2f}" if sb3 else "-"
-            rows.append(f"| {env} | {run} | {len(rs)} | {rs[0]['steps']:,} | {statistics.mean(scores):,.0f} | "
-                        f"{', '.join(f'{s:,.0f}' for s in scores)} | "
-                        f"{statistics.median(r['train_s'] for r in rs):,.0f} | {t:,.0f} | {ratio} |")
+            rows.append(
+                f"| {env} | {run} | {len(rs)} | {rs[0]['steps']:,} | {statistics.mean(scores):,.0f} | "
+                f"{', '.join(f'{s:,.0f}' for s in scores)} | "
+                f"{statistics.median(r['train_s'] for r in rs):,.0f} | {t:,.0f} | {ratio} |"
+            )
     return "\n".join(rows)
 
 
@@ -87,7 +147,7 @@ def main() -> None:
     results: list[dict] = []
     for env in a.envs:
         for run in a.runs:
-            for seed in (a.sb3_seeds if run == "sb3:ppo" else a.seeds):
+            for seed in a.sb3_seeds if run == "sb3:ppo" else a.seeds:
                 if run == "sb3:ppo":
                     r = run_sb3(env, seed, a.sb3_steps or a.steps, a.sb3_python)
                 else:

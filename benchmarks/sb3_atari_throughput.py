@@ -35,8 +35,16 @@ def main() -> None:
     gym.register_envs(ale_py)
     torch.set_num_threads(args.torch_threads)
     env = VecFrameStack(make_atari_env(args.env, n_envs=args.n_envs, seed=0), n_stack=4)
-    model = A2C("CnnPolicy", env, ent_coef=0.01, vf_coef=0.25, device="cpu", seed=0, verbose=0,
-                policy_kwargs=dict(optimizer_class=RMSpropTFLike, optimizer_kwargs=dict(eps=1e-5)))
+    model = A2C(
+        "CnnPolicy",
+        env,
+        ent_coef=0.01,
+        vf_coef=0.25,
+        device="cpu",
+        seed=0,
+        verbose=0,
+        policy_kwargs=dict(optimizer_class=RMSpropTFLike, optimizer_kwargs=dict(eps=1e-5)),
+    )
     marks: list[tuple[float, int]] = []
     t0 = time.perf_counter()
 
@@ -50,8 +58,18 @@ def main() -> None:
     steady = [(t, n) for t, n in marks if t >= args.warmup]
     (ta, na), (tb, nb) = steady[0], steady[-1]
     rate = (nb - na) / (tb - ta)
-    print(json.dumps({"env": args.env, "n_envs": args.n_envs, "torch_threads": args.torch_threads,
-                      "steps_per_s": rate, "frames_per_s": 4 * rate}), flush=True)
+    print(
+        json.dumps(
+            {
+                "env": args.env,
+                "n_envs": args.n_envs,
+                "torch_threads": args.torch_threads,
+                "steps_per_s": rate,
+                "frames_per_s": 4 * rate,
+            }
+        ),
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

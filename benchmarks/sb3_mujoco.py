@@ -17,14 +17,44 @@ from typing import Any
 # PPO defaults). Every entry: policy MlpPolicy, n_envs 1, normalize true.
 TUNED_NET = dict(log_std_init=-2, ortho_init=False, activation_fn="ReLU", net_arch=dict(pi=[256, 256], vf=[256, 256]))
 ZOO: dict[str, dict[str, Any]] = {
-    "HalfCheetah-v5": dict(batch_size=64, n_steps=512, gamma=0.98, learning_rate=2.0633e-05, ent_coef=0.000401762,
-                           clip_range=0.1, n_epochs=20, gae_lambda=0.92, max_grad_norm=0.8, vf_coef=0.58096,
-                           policy_kwargs=TUNED_NET),
-    "Hopper-v5": dict(batch_size=32, n_steps=512, gamma=0.999, learning_rate=9.80828e-05, ent_coef=0.00229519,
-                      clip_range=0.2, n_epochs=5, gae_lambda=0.99, max_grad_norm=0.7, vf_coef=0.835671,
-                      policy_kwargs=TUNED_NET),
-    "Walker2d-v5": dict(batch_size=32, n_steps=512, gamma=0.99, learning_rate=5.05041e-05, ent_coef=0.000585045,
-                        clip_range=0.1, n_epochs=20, gae_lambda=0.95, max_grad_norm=1.0, vf_coef=0.871923),
+    "HalfCheetah-v5": dict(
+        batch_size=64,
+        n_steps=512,
+        gamma=0.98,
+        learning_rate=2.0633e-05,
+        ent_coef=0.000401762,
+        clip_range=0.1,
+        n_epochs=20,
+        gae_lambda=0.92,
+        max_grad_norm=0.8,
+        vf_coef=0.58096,
+        policy_kwargs=TUNED_NET,
+    ),
+    "Hopper-v5": dict(
+        batch_size=32,
+        n_steps=512,
+        gamma=0.999,
+        learning_rate=9.80828e-05,
+        ent_coef=0.00229519,
+        clip_range=0.2,
+        n_epochs=5,
+        gae_lambda=0.99,
+        max_grad_norm=0.7,
+        vf_coef=0.835671,
+        policy_kwargs=TUNED_NET,
+    ),
+    "Walker2d-v5": dict(
+        batch_size=32,
+        n_steps=512,
+        gamma=0.99,
+        learning_rate=5.05041e-05,
+        ent_coef=0.000585045,
+        clip_range=0.1,
+        n_epochs=20,
+        gae_lambda=0.95,
+        max_grad_norm=1.0,
+        vf_coef=0.871923,
+    ),
     "Ant-v5": dict(),
 }
 
@@ -56,8 +86,9 @@ def main() -> None:
     model.learn(total_timesteps=args.steps)
     train_s = time.perf_counter() - t0
 
-    eval_env = VecNormalize(make_vec_env(args.env, n_envs=1, seed=args.seed + 10_000), training=False,
-                            norm_reward=False)
+    eval_env = VecNormalize(
+        make_vec_env(args.env, n_envs=1, seed=args.seed + 10_000), training=False, norm_reward=False
+    )
     eval_env.obs_rms = env.obs_rms
     scores = []
     for _ in range(args.episodes):
@@ -68,10 +99,22 @@ def main() -> None:
             total += float(eval_env.get_original_reward()[0])
             done = bool(dones[0])
         scores.append(total)
-    print(json.dumps({"env": args.env, "seed": args.seed, "steps": int(model.num_timesteps),
-                      "train_s": round(train_s, 1), "score": float(np.mean(scores)),
-                      "score_std": float(np.std(scores)), "scores": scores, "sb3_version": sb3.__version__,
-                      "torch_version": torch.__version__}), flush=True)
+    print(
+        json.dumps(
+            {
+                "env": args.env,
+                "seed": args.seed,
+                "steps": int(model.num_timesteps),
+                "train_s": round(train_s, 1),
+                "score": float(np.mean(scores)),
+                "score_std": float(np.std(scores)),
+                "scores": scores,
+                "sb3_version": sb3.__version__,
+                "torch_version": torch.__version__,
+            }
+        ),
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

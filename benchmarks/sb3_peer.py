@@ -45,13 +45,29 @@ WINDOW = 100
 #       use_sde True, sde_sample_freq 4
 ZOO: dict[tuple[str, str], dict[str, Any]] = {
     ("ppo", "CartPole-v1"): {
-        "n_envs": 8, "n_timesteps": 100_000, "n_steps": 32, "batch_size": 256, "gae_lambda": 0.8,
-        "gamma": 0.98, "n_epochs": 20, "ent_coef": 0.0, "learning_rate": "lin_0.001", "clip_range": "lin_0.2",
+        "n_envs": 8,
+        "n_timesteps": 100_000,
+        "n_steps": 32,
+        "batch_size": 256,
+        "gae_lambda": 0.8,
+        "gamma": 0.98,
+        "n_epochs": 20,
+        "ent_coef": 0.0,
+        "learning_rate": "lin_0.001",
+        "clip_range": "lin_0.2",
     },
     ("a2c", "CartPole-v1"): {"n_envs": 8, "n_timesteps": 500_000, "ent_coef": 0.0},
     ("ppo", "Pendulum-v1"): {
-        "n_envs": 4, "n_timesteps": 100_000, "n_steps": 1024, "gae_lambda": 0.95, "gamma": 0.9,
-        "n_epochs": 10, "ent_coef": 0.0, "learning_rate": 1e-3, "clip_range": 0.2, "use_sde": True,
+        "n_envs": 4,
+        "n_timesteps": 100_000,
+        "n_steps": 1024,
+        "gae_lambda": 0.95,
+        "gamma": 0.9,
+        "n_epochs": 10,
+        "ent_coef": 0.0,
+        "learning_rate": 1e-3,
+        "clip_range": 0.2,
+        "use_sde": True,
         "sde_sample_freq": 4,
     },
 }
@@ -74,11 +90,15 @@ def main() -> None:
     p.add_argument("--budget-steps", type=int, help="step cap (default: 5x the zoo n_timesteps)")
     p.add_argument("--max-seconds", type=float, default=float("inf"), help="wall-clock cap")
     p.add_argument("--threshold", type=float, help="override the env's solve threshold")
-    p.add_argument("--schedule-steps", type=int,
-                   help="steps at which lin_ schedules reach 0 (default: the zoo n_timesteps)")
+    p.add_argument(
+        "--schedule-steps", type=int, help="steps at which lin_ schedules reach 0 (default: the zoo n_timesteps)"
+    )
     p.add_argument("--torch-threads", type=int, default=1, help="torch.set_num_threads (default 1)")
-    p.add_argument("--run-dir", help="write every episode to RUN_DIR/episodes.csv (asyncrl's columns) and keep "
-                                     "training past the threshold, to the budget (benchmarks/stability.py)")
+    p.add_argument(
+        "--run-dir",
+        help="write every episode to RUN_DIR/episodes.csv (asyncrl's columns) and keep "
+        "training past the threshold, to the budget (benchmarks/stability.py)",
+    )
     args = p.parse_args()
     if (args.algo, args.env) not in ZOO:
         p.error(f"no zoo hyperparameters for {args.algo} on {args.env}")
@@ -112,8 +132,16 @@ def main() -> None:
                 if "episode" in info:  # added by the Monitor wrapper of make_vec_env
                     returns.append(float(info["episode"]["r"]))
                     if log is not None:
-                        log.writerow([round(time.perf_counter() - T0, 3), self.num_timesteps, info["episode"]["r"],
-                                      info["episode"]["l"], 0, self.num_timesteps])
+                        log.writerow(
+                            [
+                                round(time.perf_counter() - T0, 3),
+                                self.num_timesteps,
+                                info["episode"]["r"],
+                                info["episode"]["l"],
+                                0,
+                                self.num_timesteps,
+                            ]
+                        )
                     if len(returns) == WINDOW and sum(returns) / WINDOW >= threshold and not result["solved"]:
                         result["solved"] = True
                         if log is None:
@@ -125,14 +153,27 @@ def main() -> None:
     model = algo_cls("MlpPolicy", env, seed=args.seed, device="cpu", verbose=0, **hp)
     model.learn(total_timesteps=budget, callback=SolveWatch())
     seconds = time.perf_counter() - T0
-    print(json.dumps({
-        "algo": args.algo, "env": args.env, "seed": args.seed, "solved": result["solved"],
-        "seconds": round(seconds, 3), "env_steps": int(model.num_timesteps),
-        "final_mean100": sum(returns) / len(returns) if returns else None,
-        "episodes_window": len(returns), "threshold": threshold, "budget_steps": budget,
-        "schedule_steps": anchor, "torch_threads": args.torch_threads,
-        "sb3_version": sb3.__version__, "torch_version": torch.__version__,
-    }), flush=True)
+    print(
+        json.dumps(
+            {
+                "algo": args.algo,
+                "env": args.env,
+                "seed": args.seed,
+                "solved": result["solved"],
+                "seconds": round(seconds, 3),
+                "env_steps": int(model.num_timesteps),
+                "final_mean100": sum(returns) / len(returns) if returns else None,
+                "episodes_window": len(returns),
+                "threshold": threshold,
+                "budget_steps": budget,
+                "schedule_steps": anchor,
+                "torch_threads": args.torch_threads,
+                "sb3_version": sb3.__version__,
+                "torch_version": torch.__version__,
+            }
+        ),
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

@@ -48,18 +48,43 @@ def peer_run(a: argparse.Namespace, seed: int, thr: float, hold: int, run_dir: P
     from sb3_peer import ZOO
 
     budget = ZOO["ppo", a.env]["n_timesteps"]
-    cmd = [str(ROOT / ".venv-bench" / "bin" / "python"), str(ROOT / "benchmarks" / "sb3_peer.py"), "--algo", "ppo",
-           "--env", a.env, "--seed", str(seed), "--budget-steps", str(budget + hold), "--schedule-steps",
-           str(budget), "--max-seconds", str(a.max_seconds), "--run-dir", str(run_dir)]
+    cmd = [
+        str(ROOT / ".venv-bench" / "bin" / "python"),
+        str(ROOT / "benchmarks" / "sb3_peer.py"),
+        "--algo",
+        "ppo",
+        "--env",
+        a.env,
+        "--seed",
+        str(seed),
+        "--budget-steps",
+        str(budget + hold),
+        "--schedule-steps",
+        str(budget),
+        "--max-seconds",
+        str(a.max_seconds),
+        "--run-dir",
+        str(run_dir),
+    ]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
-    rec = {"algo": "sb3:ppo", "seed": seed, "budget": budget, "seconds": time.perf_counter() - t0,
-           "returncode": proc.returncode, "command": " ".join(cmd[1:])}
+    rec = {
+        "algo": "sb3:ppo",
+        "seed": seed,
+        "budget": budget,
+        "seconds": time.perf_counter() - t0,
+        "returncode": proc.returncode,
+        "command": " ".join(cmd[1:]),
+    }
     if proc.returncode != 0:
         print(proc.stderr[-2000:], file=sys.stderr)
     rec.update(solve_and_hold(str(run_dir), thr, budget, hold))
-    print(f"[stability] sb3:ppo seed {seed}: solved={rec['solved']} at {rec['solve_steps']} lowest after "
-          f"{rec['lowest_after']} held={rec['held']} [{rec['seconds']:.0f} s]", file=sys.stderr, flush=True)
+    print(
+        f"[stability] sb3:ppo seed {seed}: solved={rec['solved']} at {rec['solve_steps']} lowest after "
+        f"{rec['lowest_after']} held={rec['held']} [{rec['seconds']:.0f} s]",
+        file=sys.stderr,
+        flush=True,
+    )
     return rec
 
 
@@ -72,9 +97,12 @@ def main() -> None:
     p.add_argument("--extra", default="", help="extra flags for every asyncrl train (e.g. for an ablation)")
     p.add_argument("--max-seconds", type=float, default=900.0)
     p.add_argument("--hold", type=int, help="env steps of the hold window (default: 1M CartPole, 2M Pendulum)")
-    p.add_argument("--peer", action="store_true",
-                   help="also run Stable-Baselines3 PPO with RL Zoo's settings (make bench-env) past its budget "
-                        "(the zoo's n_timesteps), through the same protocol")
+    p.add_argument(
+        "--peer",
+        action="store_true",
+        help="also run Stable-Baselines3 PPO with RL Zoo's settings (make bench-env) past its budget "
+        "(the zoo's n_timesteps), through the same protocol",
+    )
     p.add_argument("--json", type=Path)
     a = p.parse_args()
     thr, hold = THRESHOLDS[a.env], a.hold or HOLD[a.env]
@@ -84,29 +112,66 @@ def main() -> None:
             for algo in a.algos:
                 budget = default_budget(algo, a.env)
                 run_dir = Path(tmp) / f"{algo}-s{seed}"
-                cmd = [str(ROOT / ".venv" / "bin" / "asyncrl"), "train", "--algo", algo, "--env", a.env,
-                       "--seed", str(seed), "--total-steps", str(budget + hold), "--eval-every", "0",
-                       "--max-seconds", str(a.max_seconds), "--no-tensorboard", "--no-progress",
-                       "--run-dir", str(run_dir), *a.extra.split()]
+                cmd = [
+                    str(ROOT / ".venv" / "bin" / "asyncrl"),
+                    "train",
+                    "--algo",
+                    algo,
+                    "--env",
+                    a.env,
+                    "--seed",
+                    str(seed),
+                    "--total-steps",
+                    str(budget + hold),
+                    "--eval-every",
+                    "0",
+                    "--max-seconds",
+                    str(a.max_seconds),
+                    "--no-tensorboard",
+                    "--no-progress",
+                    "--run-dir",
+                    str(run_dir),
+                    *a.extra.split(),
+                ]
                 t0 = time.perf_counter()
                 proc = subprocess.run(cmd, capture_output=True, text=True)
-                rec = {"algo": algo, "seed": seed, "budget": budget, "seconds": time.perf_counter() - t0,
-                       "returncode": proc.returncode, "command": " ".join(cmd[1:])}
+                rec = {
+                    "algo": algo,
+                    "seed": seed,
+                    "budget": budget,
+                    "seconds": time.perf_counter() - t0,
+                    "returncode": proc.returncode,
+                    "command": " ".join(cmd[1:]),
+                }
                 if proc.returncode != 0:
                     print(proc.stderr[-2000:], file=sys.stderr)
                 rec.update(solve_and_hold(str(run_dir), thr, budget, hold))
                 results.append(rec)
-                print(f"[stability] {algo} seed {seed}: solved={rec['solved']} at {rec['solve_steps']} "
-                      f"({rec['solve_seconds']}) lowest after {rec['lowest_after']} held={rec['held']} "
-                      f"[{rec['seconds']:.0f} s]", file=sys.stderr, flush=True)
+                print(
+                    f"[stability] {algo} seed {seed}: solved={rec['solved']} at {rec['solve_steps']} "
+                    f"({rec['solve_seconds']}) lowest after {rec['lowest_after']} held={rec['held']} "
+                    f"[{rec['seconds']:.0f} s]",
+                    file=sys.stderr,
+                    flush=True,
+                )
             if a.peer:
                 results.append(peer_run(a, seed, thr, hold, Path(tmp) / f"sb3-ppo-s{seed}"))
-    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                if ln.startswith("model name")), platform.processor())
-    print(f"stability: {a.env}, threshold {thr:g}, hold {hold:,} steps at >= {holding_bar(thr):g}, "
-          f"{a.seeds} seeds {a.extra}\n{date.today().isoformat()}, {os.cpu_count()} CPU cores ({cpu})\n")
-    print("| algo | default budget | solved in budget | median steps to solve | held | lowest mean100 after "
-          "(median / worst) |")
+    cpu = next(
+        (
+            ln.split(":", 1)[1].strip()
+            for ln in Path("/proc/cpuinfo").read_text().splitlines()
+            if ln.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    print(
+        f"stability: {a.env}, threshold {thr:g}, hold {hold:,} steps at >= {holding_bar(thr):g}, "
+        f"{a.seeds} seeds {a.extra}\n{date.today().isoformat()}, {os.cpu_count()} CPU cores ({cpu})\n"
+    )
+    print(
+        "| algo | default budget | solved in budget | median steps to solve | held | lowest mean100 after "
+        "(median / worst) |"
+    )
     print("|---|---|---|---|---|---|")
     for algo in [*a.algos, *(["sb3:ppo"] if a.peer else [])]:
         rs = [r for r in results if r["algo"] == algo]
@@ -114,8 +179,10 @@ def main() -> None:
         steps = statistics.median([r["solve_steps"] for r in solved]) if solved else None
         lows = [r["lowest_after"] for r in rs if r["lowest_after"] is not None]
         low_s = f"{statistics.median(lows):.0f} / {min(lows):.0f}" if lows else "-"
-        print(f"| {algo} | {rs[0]['budget']:,} | {len(solved)}/{len(rs)} | "
-              f"{'-' if steps is None else f'{steps:,.0f}'} | {sum(r['held'] for r in rs)}/{len(rs)} | {low_s} |")
+        print(
+            f"| {algo} | {rs[0]['budget']:,} | {len(solved)}/{len(rs)} | "
+            f"{'-' if steps is None else f'{steps:,.0f}'} | {sum(r['held'] for r in rs)}/{len(rs)} | {low_s} |"
+        )
     if a.json:
         a.json.parent.mkdir(parents=True, exist_ok=True)
         a.json.write_text(json.dumps(results, indent=2))

@@ -41,8 +41,7 @@ def raw_rate(env_id: str, num_envs: int, impl: str, seconds: float = 3.0) -> flo
     if hasattr(space, "n"):
         acts = [rng.integers(0, space.n, size=num_envs) for _ in range(64)]
     else:
-        acts = [rng.uniform(space.low, space.high, size=(num_envs, *space.shape)).astype(np.float32)
-                for _ in range(64)]
+        acts = [rng.uniform(space.low, space.high, size=(num_envs, *space.shape)).astype(np.float32) for _ in range(64)]
     n, t0 = 0, time.perf_counter()
     while time.perf_counter() - t0 < seconds:
         venv.step(acts[n % 64])
@@ -50,15 +49,32 @@ def raw_rate(env_id: str, num_envs: int, impl: str, seconds: float = 3.0) -> flo
     return n * num_envs / (time.perf_counter() - t0)
 
 
-def train_rate(algo: str, env_id: str, seconds: float, warmup: float, extra: list[str],
-               src: str | None = None) -> dict[str, float]:
+def train_rate(
+    algo: str, env_id: str, seconds: float, warmup: float, extra: list[str], src: str | None = None
+) -> dict[str, float]:
     """Median steady steps/s, policy lag (mean of the per-second means, max of the maxima) and the
     final mean100 of one ``asyncrl train`` run (of the code in ``src``, another checkout's ``src/``, if given)."""
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = os.path.join(tmp, "run")
-        cmd = [os.path.join(os.path.dirname(sys.executable), "asyncrl"), "train", "--algo", algo, "--env", env_id,
-               "--max-seconds", str(seconds), "--total-steps", str(10**10), "--eval-every", "0",
-               "--no-tensorboard", "--no-progress", "--run-dir", run_dir, *extra]
+        cmd = [
+            os.path.join(os.path.dirname(sys.executable), "asyncrl"),
+            "train",
+            "--algo",
+            algo,
+            "--env",
+            env_id,
+            "--max-seconds",
+            str(seconds),
+            "--total-steps",
+            str(10**10),
+            "--eval-every",
+            "0",
+            "--no-tensorboard",
+            "--no-progress",
+            "--run-dir",
+            run_dir,
+            *extra,
+        ]
         env = {**os.environ, "PYTHONPATH": src} if src else None
         subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
         with open(os.path.join(run_dir, "metrics.csv")) as f:
@@ -69,11 +85,13 @@ def train_rate(algo: str, env_id: str, seconds: float, warmup: float, extra: lis
         wire = [float(r["wire_bytes_per_step"]) for r in rows if r.get("wire_bytes_per_step")]  # --runtime ray
         with open(os.path.join(run_dir, "episodes.csv")) as f:
             rets = [float(r["episode_return"]) for r in csv.DictReader(f)][-100:]
-        return {"rate": statistics.median(rates),
-                "lag_mean": statistics.mean(lag_mean) if lag_mean else float("nan"),
-                "lag_max": max(lag_max) if lag_max else float("nan"),
-                "mean100": sum(rets) / len(rets) if rets else float("nan"),
-                "wire": statistics.mean(wire) if wire else float("nan")}
+        return {
+            "rate": statistics.median(rates),
+            "lag_mean": statistics.mean(lag_mean) if lag_mean else float("nan"),
+            "lag_max": max(lag_max) if lag_max else float("nan"),
+            "mean100": sum(rets) / len(rets) if rets else float("nan"),
+            "wire": statistics.mean(wire) if wire else float("nan"),
+        }
 
 
 def main() -> None:
@@ -81,17 +99,26 @@ def main() -> None:
     ap.add_argument("--env", default="CartPole-v1")
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--warmup", type=float, default=4.0)
-    ap.add_argument("--sb3-a2c", action="store_true",
-                    help="Atari: add Stable-Baselines3 A2C rows (1 and 2 torch threads; needs make bench-env)")
-    ap.add_argument("--runs", nargs="+", default=["a2c", "a3c"],
-                    help="algo[:extra flags], e.g. 'a3c:--workers 2 --num-envs 16'")
-    ap.add_argument("--old-src", help="also run every spec with the code of another checkout (its src/ folder), "
-                                      "alternating with this one: a before/after comparison in one run")
+    ap.add_argument(
+        "--sb3-a2c",
+        action="store_true",
+        help="Atari: add Stable-Baselines3 A2C rows (1 and 2 torch threads; needs make bench-env)",
+    )
+    ap.add_argument(
+        "--runs", nargs="+", default=["a2c", "a3c"], help="algo[:extra flags], e.g. 'a3c:--workers 2 --num-envs 16'"
+    )
+    ap.add_argument(
+        "--old-src",
+        help="also run every spec with the code of another checkout (its src/ folder), "
+        "alternating with this one: a before/after comparison in one run",
+    )
     ap.add_argument("--repeats", type=int, default=1, help="runs of each spec (the median is reported)")
     args = ap.parse_args()
-    print(f"throughput: {args.env}, {args.seconds:.0f} s per run, {time.strftime('%Y-%m-%d')}, "
-          f"{os.cpu_count()} cores ({platform.processor() or platform.machine()}), "
-          f"Python {platform.python_version()}\n")
+    print(
+        f"throughput: {args.env}, {args.seconds:.0f} s per run, {time.strftime('%Y-%m-%d')}, "
+        f"{os.cpu_count()} cores ({platform.processor() or platform.machine()}), "
+        f"Python {platform.python_version()}\n"
+    )
     print("| what | env steps/s | policy lag mean | policy lag max | final mean100 |")
     print("|---|---|---|---|---|")
     for impl in ("native", "gymnasium"):
@@ -104,29 +131,51 @@ def main() -> None:
         print(f"(frames/s = env steps/s x {frames})")
     if args.sb3_a2c:
         peer = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sb3_atari_throughput.py")
-        bench_python = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                                    ".venv-bench", "bin", "python")
+        bench_python = os.path.join(
+            os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".venv-bench", "bin", "python"
+        )
         for threads in (1, 2):
-            out = subprocess.run([bench_python, peer, "--env", args.env, "--seconds", str(args.seconds),
-                                  "--warmup", str(args.warmup), "--torch-threads", str(threads)],
-                                 check=True, capture_output=True, text=True).stdout
+            out = subprocess.run(
+                [
+                    bench_python,
+                    peer,
+                    "--env",
+                    args.env,
+                    "--seconds",
+                    str(args.seconds),
+                    "--warmup",
+                    str(args.warmup),
+                    "--torch-threads",
+                    str(threads),
+                ],
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
             r = json.loads([ln for ln in out.splitlines() if ln.startswith("{")][-1])
-            print(f"| Stable-Baselines3 A2C, RL Zoo Atari settings, 16 envs, {threads} torch thread(s) | "
-                  f"{r['steps_per_s']:,.0f} | - | - | - |", flush=True)
+            print(
+                f"| Stable-Baselines3 A2C, RL Zoo Atari settings, 16 envs, {threads} torch thread(s) | "
+                f"{r['steps_per_s']:,.0f} | - | - | - |",
+                flush=True,
+            )
     versions = [("", None)] + ([(" (old)", args.old_src)] if args.old_src else [])
     for spec in args.runs:
         algo, _, extra = spec.partition(":")
         results: dict[str, list[dict[str, float]]] = {}
         for _ in range(args.repeats):
             for label, src in versions:  # alternating, so both versions see the same machine load
-                results.setdefault(label, []).append(train_rate(algo, args.env, args.seconds, args.warmup,
-                                                                extra.split(), src))
+                results.setdefault(label, []).append(
+                    train_rate(algo, args.env, args.seconds, args.warmup, extra.split(), src)
+                )
         for label, _ in versions:
             rs = results[label]
             rate = statistics.median(r["rate"] for r in rs)
             wire = f" [{rs[0]['wire']:,.0f} wire bytes/env step]" if rs[0]["wire"] == rs[0]["wire"] else ""
-            print(f"| asyncrl{label} {algo} {extra}{wire} | {rate:,.0f} | {rs[0]['lag_mean']:.2f} | "
-                  f"{rs[0]['lag_max']:.0f} | {rs[0]['mean100']:.1f} |", flush=True)
+            print(
+                f"| asyncrl{label} {algo} {extra}{wire} | {rate:,.0f} | {rs[0]['lag_mean']:.2f} | "
+                f"{rs[0]['lag_max']:.0f} | {rs[0]['mean100']:.1f} |",
+                flush=True,
+            )
         if args.old_src:
             new, old = (statistics.median(r["rate"] for r in results[k]) for k, _ in versions)
             print(f"| ratio this / old, {algo} {extra} | {new / old:.3f} | | | |", flush=True)

@@ -55,8 +55,9 @@ def run_timed(cmd: list[str], timeout: float, env: dict[str, str] | None = None)
     """Run cmd in its own process group; return (wall seconds, rc, stdout, stderr)."""
     start = time.perf_counter()
     try:
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, start_new_session=True, env=env)
+        proc = subprocess.Popen(
+            cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True, env=env
+        )
     except OSError as e:  # e.g. the trainer binary is missing
         return time.perf_counter() - start, 127, "", str(e)
     try:
@@ -76,42 +77,84 @@ def first_solve(csv_path: Path, threshold: float) -> dict[str, Any]:
     for row in rows:
         window.append(float(row["episode_return"]))
         if len(window) == WINDOW and sum(window) / WINDOW >= threshold:
-            return {"solved": True, "env_steps": int(row["env_steps"]),
-                    "inrun_seconds": float(row["wall_time_s"]), "final_mean100": sum(window) / WINDOW}
+            return {
+                "solved": True,
+                "env_steps": int(row["env_steps"]),
+                "inrun_seconds": float(row["wall_time_s"]),
+                "final_mean100": sum(window) / WINDOW,
+            }
     if not rows:
         return {"solved": False}
-    return {"solved": False, "env_steps": int(rows[-1]["env_steps"]),
-            "inrun_seconds": float(rows[-1]["wall_time_s"]), "final_mean100": sum(window) / len(window)}
+    return {
+        "solved": False,
+        "env_steps": int(rows[-1]["env_steps"]),
+        "inrun_seconds": float(rows[-1]["wall_time_s"]),
+        "final_mean100": sum(window) / len(window),
+    }
 
 
 def run_one(spec: str, seed: int, a: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     kind, algo = spec.split(":", 1)
     common = ["--seed", str(seed), "--max-seconds", str(a.max_seconds)]
     timeout = a.max_seconds + a.grace_seconds
-    rec: dict[str, Any] = {"spec": spec, "seed": seed, "solved": False, "env_steps": None,
-                           "inrun_seconds": None, "final_mean100": None}
+    rec: dict[str, Any] = {
+        "spec": spec,
+        "seed": seed,
+        "solved": False,
+        "env_steps": None,
+        "inrun_seconds": None,
+        "final_mean100": None,
+    }
     if kind.startswith("asyncrl"):  # asyncrl@SRC: the code of another checkout (its src/ folder)
         src = kind.partition("@")[2]
         algo, _, extra = algo.partition(":")  # asyncrl:ALGO:FLAGS, e.g. asyncrl:impala:--runtime ray
         tag = "-" + str(abs(hash((src, extra)))) if src or extra else ""
         run_dir = tmp / f"{algo}-seed{seed}{tag}"
-        cmd = [a.asyncrl_bin, "train", "--algo", algo, "--env", a.env, *common,
-               "--target-return", str(a.threshold), "--total-steps", str(a.budget_steps),
-               "--run-dir", str(run_dir), *shlex.split(a.asyncrl_args), *shlex.split(extra)]
+        cmd = [
+            a.asyncrl_bin,
+            "train",
+            "--algo",
+            algo,
+            "--env",
+            a.env,
+            *common,
+            "--target-return",
+            str(a.threshold),
+            "--total-steps",
+            str(a.budget_steps),
+            "--run-dir",
+            str(run_dir),
+            *shlex.split(a.asyncrl_args),
+            *shlex.split(extra),
+        ]
         wall, rc, out, err = run_timed(cmd, timeout, {**os.environ, "PYTHONPATH": src} if src else None)
         episodes = run_dir / "episodes.csv"
         if episodes.exists():
             rec.update(first_solve(episodes, a.threshold))
     else:
-        cmd = [a.sb3_python, str(PEER), "--algo", algo, "--env", a.env, *common,
-               "--budget-steps", str(a.budget_steps), "--threshold", str(a.threshold),
-               *shlex.split(a.sb3_args)]
+        cmd = [
+            a.sb3_python,
+            str(PEER),
+            "--algo",
+            algo,
+            "--env",
+            a.env,
+            *common,
+            "--budget-steps",
+            str(a.budget_steps),
+            "--threshold",
+            str(a.threshold),
+            *shlex.split(a.sb3_args),
+        ]
         wall, rc, out, err = run_timed(cmd, timeout)
         lines = [ln for ln in out.splitlines() if ln.startswith("{")]
         if lines:
             peer = json.loads(lines[-1])
-            rec.update({k: peer[k] for k in ("solved", "env_steps", "final_mean100")},
-                       inrun_seconds=peer["seconds"], torch_threads=peer.get("torch_threads"))
+            rec.update(
+                {k: peer[k] for k in ("solved", "env_steps", "final_mean100")},
+                inrun_seconds=peer["seconds"],
+                torch_threads=peer.get("torch_threads"),
+            )
     rec.update(seconds=round(wall, 3), returncode=rc, command=shlex.join(cmd))
     if rc != 0:
         rec["stderr_tail"] = err[-2000:]
@@ -132,8 +175,10 @@ def table(results: list[dict[str, Any]], specs: list[str], n: int) -> str:
     med: dict[str, float] = {}
     for s in specs:
         med[s] = median_inf([r["seconds"] if r["solved"] else math.inf for r in results if r["spec"] == s])
-    lines = [f"| spec | solved | median s | median env steps | min s | max s | ratio vs {ref or '-'} |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        f"| spec | solved | median s | median env steps | min s | max s | ratio vs {ref or '-'} |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for s in specs:
         runs = [r for r in results if r["spec"] == s]
         solved = [r for r in runs if r["solved"]]
@@ -149,9 +194,14 @@ def table(results: list[dict[str, Any]], specs: list[str], n: int) -> str:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--env", choices=sorted(THRESHOLDS), default="CartPole-v1")
-    p.add_argument("--runs", nargs="+", required=True, metavar="SPEC",
-                   help="asyncrl:ALGO, sb3:ALGO, or asyncrl@SRC:ALGO (the code of another checkout's src/, for a "
-                        "before/after comparison)")
+    p.add_argument(
+        "--runs",
+        nargs="+",
+        required=True,
+        metavar="SPEC",
+        help="asyncrl:ALGO, sb3:ALGO, or asyncrl@SRC:ALGO (the code of another checkout's src/, for a "
+        "before/after comparison)",
+    )
     p.add_argument("--seeds", type=int, default=5, help="number of seeds, 0..N-1 (default 5)")
     p.add_argument("--seed-start", type=int, default=0)
     p.add_argument("--budget-steps", type=int, default=500_000, help="env-step cap per run (default 500k)")
@@ -183,19 +233,36 @@ def main() -> None:
             for spec in a.runs:
                 rec = run_one(spec, seed, a, tmp)
                 results.append(rec)
-                print(f"[harness] {spec} seed {seed}: solved={rec['solved']} {rec['seconds']:.1f} s "
-                      f"{rec['env_steps']} steps", file=sys.stderr, flush=True)
+                print(
+                    f"[harness] {spec} seed {seed}: solved={rec['solved']} {rec['seconds']:.1f} s "
+                    f"{rec['env_steps']} steps",
+                    file=sys.stderr,
+                    flush=True,
+                )
 
-    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                if ln.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else "?"
-    header = (f"time to solve: {a.env} (threshold {a.threshold:g}, mean of last {WINDOW} episodes), "
-              f"{a.seeds} seeds, budget {a.budget_steps:,} steps / {a.max_seconds:g} s per run\n"
-              f"{date.today().isoformat()}, {os.cpu_count()} CPU cores ({cpu}), Python {platform.python_version()}")
+    cpu = (
+        next(
+            (
+                ln.split(":", 1)[1].strip()
+                for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                if ln.startswith("model name")
+            ),
+            platform.processor(),
+        )
+        if Path("/proc/cpuinfo").exists()
+        else "?"
+    )
+    header = (
+        f"time to solve: {a.env} (threshold {a.threshold:g}, mean of last {WINDOW} episodes), "
+        f"{a.seeds} seeds, budget {a.budget_steps:,} steps / {a.max_seconds:g} s per run\n"
+        f"{date.today().isoformat()}, {os.cpu_count()} CPU cores ({cpu}), Python {platform.python_version()}"
+    )
     print(header + "\n\n" + table(results, a.runs, a.seeds))
     if a.json:
         a.json.parent.mkdir(parents=True, exist_ok=True)
-        a.json.write_text(json.dumps({"env": a.env, "threshold": a.threshold, "header": header,
-                                      "runs": results}, indent=2))
+        a.json.write_text(
+            json.dumps({"env": a.env, "threshold": a.threshold, "header": header, "runs": results}, indent=2)
+        )
 
 
 if __name__ == "__main__":

@@ -23,8 +23,24 @@ ASYNCRL = [sys.executable, "-m", "asyncrl.cli"]
 
 
 def sweep(out: Path, algo: str, env: str, seeds: list[int], steps: int, config: Path | None) -> None:
-    cmd = [*ASYNCRL, "sweep", "--algo", algo, "--env", env, "--seeds", "1", "-o", str(out),
-           "--set", f"total_steps={steps}", "--set", "eval_every=0", "--set", "tensorboard=false"]
+    cmd = [
+        *ASYNCRL,
+        "sweep",
+        "--algo",
+        algo,
+        "--env",
+        env,
+        "--seeds",
+        "1",
+        "-o",
+        str(out),
+        "--set",
+        f"total_steps={steps}",
+        "--set",
+        "eval_every=0",
+        "--set",
+        "tensorboard=false",
+    ]
     if config is not None:
         cmd += ["--config", str(config)]
     for seed in seeds:  # (one sweep per seed, so the seeds need not be consecutive)
@@ -32,8 +48,25 @@ def sweep(out: Path, algo: str, env: str, seeds: list[int], steps: int, config: 
 
 
 def score(run: Path, episodes: int) -> float:
-    p = subprocess.run([*ASYNCRL, "eval", str(run), "--checkpoint", "latest", "--episodes", str(episodes),
-                        "--num-envs", "10", "--seed", "50000", "--json"], check=True, capture_output=True, text=True)
+    p = subprocess.run(
+        [
+            *ASYNCRL,
+            "eval",
+            str(run),
+            "--checkpoint",
+            "latest",
+            "--episodes",
+            str(episodes),
+            "--num-envs",
+            "10",
+            "--seed",
+            "50000",
+            "--json",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return json.loads(p.stdout)["mean"]
 
 
@@ -57,15 +90,19 @@ def main() -> None:
         scores = [score(r, args.episodes) for r in runs]
         seconds = [json.loads((r / "result.json").read_text())["seconds"] for r in runs]
         solved = "-" if args.threshold is None else f"{sum(s >= args.threshold for s in scores)}/{len(scores)}"
-        rows.append((name, statistics.mean(scores), statistics.pstdev(scores), scores, solved,
-                     statistics.mean(seconds)))
-    print(f"{settings['algo']} on {settings['env']}, {settings['budget_steps']:,} env steps, seeds {args.seeds}, "
-          f"{args.episodes} evaluation episodes each")
+        rows.append(
+            (name, statistics.mean(scores), statistics.pstdev(scores), scores, solved, statistics.mean(seconds))
+        )
+    print(
+        f"{settings['algo']} on {settings['env']}, {settings['budget_steps']:,} env steps, seeds {args.seeds}, "
+        f"{args.episodes} evaluation episodes each"
+    )
     print("| config | mean ± std over seeds | per seed | seeds at threshold | seconds per run |")
     print("|---|---|---|---|---|")
     for name, mean, std, scores, solved, secs in rows:
-        print(f"| {name} | {mean:,.1f} ± {std:,.1f} | {', '.join(f'{s:,.0f}' for s in scores)} | {solved} | "
-              f"{secs:.1f} |")
+        print(
+            f"| {name} | {mean:,.1f} ± {std:,.1f} | {', '.join(f'{s:,.0f}' for s in scores)} | {solved} | {secs:.1f} |"
+        )
     print(f"best_config.json: {json.dumps(json.loads(best.read_text()))}")
 
 

@@ -15,12 +15,36 @@ import re
 import sys
 from pathlib import Path
 
-SRC = Path(sys.argv[1]).resolve() / "asyncrl" if len(sys.argv) > 1 else \
-    Path(__file__).resolve().parent.parent / "src" / "asyncrl"
-FLOORS = {"errors": 0, "limits": 0, "core": 0, "losses": 1, "nn": 2, "optim": 2, "envs": 2, "paths": 2,
-          "algos": 3, "checkpoint": 4, "evaluate": 5, "logger": 6, "record": 6, "runtime": 7, "config": 8,
-          "plot": 9, "train": 9, "experiments": 10, "api": 10, "cli": 11, "__main__": 12, "__init__": 12,
-          "pretrained": 0}
+SRC = (
+    Path(sys.argv[1]).resolve() / "asyncrl"
+    if len(sys.argv) > 1
+    else Path(__file__).resolve().parent.parent / "src" / "asyncrl"
+)
+FLOORS = {
+    "errors": 0,
+    "limits": 0,
+    "core": 0,
+    "losses": 1,
+    "nn": 2,
+    "optim": 2,
+    "envs": 2,
+    "paths": 2,
+    "algos": 3,
+    "checkpoint": 4,
+    "evaluate": 5,
+    "logger": 6,
+    "record": 6,
+    "runtime": 7,
+    "config": 8,
+    "plot": 9,
+    "train": 9,
+    "experiments": 10,
+    "api": 10,
+    "cli": 11,
+    "__main__": 12,
+    "__init__": 12,
+    "pretrained": 0,
+}
 """The intended floors: a room may import rooms on its own floor or below. The registered axes (algorithms,
 runtimes, env families) sit below ``config``, which assembles their sections into the tree."""
 RUNTIME_NAMES = ("hogwild", "sync", "actor-learner", "ray")
@@ -53,21 +77,27 @@ def main() -> None:
                             lazy.append(f"{p.relative_to(SRC)}:{sub.lineno}")
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("asyncrl"):
                 target = node.module or ""
-                for t in ([f"asyncrl.{a.name}" for a in node.names] if target == "asyncrl" else [target]):
+                for t in [f"asyncrl.{a.name}" for a in node.names] if target == "asyncrl" else [target]:
                     mod_edges.add((mod.removesuffix(".__init__"), t))
                 if target == "asyncrl":  # from asyncrl import limits
                     for a in node.names:
                         edges.add((src_room, a.name))
                 else:
                     edges.add((src_room, room(target)))
-        algo_tests += [f"{p.relative_to(SRC)}:{i}" for i, ln in enumerate(text.splitlines(), 1)
-                       if re.search(r"\balgo\s*(==|!=)\s*[\"']|\balgo\s+(not\s+)?in\s+(\(|[A-Z_]*ALGOS\b)", ln)]
+        algo_tests += [
+            f"{p.relative_to(SRC)}:{i}"
+            for i, ln in enumerate(text.splitlines(), 1)
+            if re.search(r"\balgo\s*(==|!=)\s*[\"']|\balgo\s+(not\s+)?in\s+(\(|[A-Z_]*ALGOS\b)", ln)
+        ]
         names = "|".join(RUNTIME_NAMES)
         if src_room != "runtime":
-            runtime_tests += [f"{p.relative_to(SRC)}:{i}" for i, ln in enumerate(text.splitlines(), 1)
-                              if re.search(rf"(==|!=|\bin)\s*\(?\s*[\"']({names})[\"']", ln)
-                              or re.search(rf"[\"']({names})[\"']\s*(==|!=|\bin\b)", ln)
-                              or re.search(rf"\[[\"']({names})[\"']\]", ln)]
+            runtime_tests += [
+                f"{p.relative_to(SRC)}:{i}"
+                for i, ln in enumerate(text.splitlines(), 1)
+                if re.search(rf"(==|!=|\bin)\s*\(?\s*[\"']({names})[\"']", ln)
+                or re.search(rf"[\"']({names})[\"']\s*(==|!=|\bin\b)", ln)
+                or re.search(rf"\[[\"']({names})[\"']\]", ln)
+            ]
     funcs.sort(reverse=True)
     print(f"functions: {len(funcs)}, median {sorted(n for n, _ in funcs)[len(funcs) // 2]} lines; longest:")
     for n, where in funcs[:8]:
@@ -92,9 +122,14 @@ def main() -> None:
     cls = next((n for n in config.body if isinstance(n, ast.ClassDef) and n.name == "TrainConfig"), None)
     if cls is not None:  # before the config tree: one flat class
         anns = [n for n in cls.body if isinstance(n, ast.AnnAssign)]
-        nones = [n for n in anns if "None" in ast.unparse(n.value or ast.Constant(0))
-                 and ast.unparse(n.value).endswith(("None", "None)", "metadata=RESUMABLE)"))
-                 and "default=None" in ast.unparse(n.value) or ast.unparse(n.value or ast.Constant(0)) == "None"]
+        nones = [
+            n
+            for n in anns
+            if "None" in ast.unparse(n.value or ast.Constant(0))
+            and ast.unparse(n.value).endswith(("None", "None)", "metadata=RESUMABLE)"))
+            and "default=None" in ast.unparse(n.value)
+            or ast.unparse(n.value or ast.Constant(0)) == "None"
+        ]
         print(f"TrainConfig: {len(anns)} fields, {len(nones)} defaulting to None")
         return
     config_tree()
@@ -110,6 +145,7 @@ def config_tree() -> None:
     from asyncrl.core.sections import SECTIONS
     from asyncrl.core.settings import type_text
     from asyncrl.envs.base import FAMILIES
+
     shared = {name: len(fields(cls)) for name, cls in SECTIONS.items()}
     try:
         from asyncrl.runtime.base import RUNTIMES
@@ -120,9 +156,12 @@ def config_tree() -> None:
     own = {a.name: len(fields(a.config)) for a in ALGORITHMS.values() if getattr(a, "config", None)}
     fams = {f.name: len(f.option_fields) for f in FAMILIES if f.option_fields}
     nullable = [n for n, (f, _, _) in FLAT_FIELDS.items() if "None" in type_text(f)]
-    print(f"config tree: {len(FLAT_FIELDS)} flat settings; shared sections {shared}; runtimes' {runtimes}; "
-          f"algorithms' own {own}; "
-          f"env families' own {fams}; may be None when resolved: {nullable}")
+    print(
+        f"config tree: {len(FLAT_FIELDS)} flat settings; shared sections {shared}; runtimes' {runtimes}; "
+        f"algorithms' own {own}; "
+        f"env families' own {fams}; may be None when resolved: {nullable}"
+    )
+
 
 if __name__ == "__main__":
     main()

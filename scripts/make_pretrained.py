@@ -28,18 +28,80 @@ import torch
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "src", "asyncrl", "pretrained")
 MODELS = {
-    "cartpole": ["--algo", "impala", "--env", "CartPole-v1", "--seed", "0", "--target-return", "495",
-                 "--eval-every", "20000", "--eval-episodes", "10"],
+    "cartpole": [
+        "--algo",
+        "impala",
+        "--env",
+        "CartPole-v1",
+        "--seed",
+        "0",
+        "--target-return",
+        "495",
+        "--eval-every",
+        "20000",
+        "--eval-episodes",
+        "10",
+    ],
     # BENCHMARKS.md, "Pong to 18 on one GPU machine": 294-502 s on 16 cores and one H100.
-    "pong": ["--algo", "appo", "--env", "PongNoFrameskip-v4", "--seed", "1", "--device", "auto", "--workers", "14",
-             "--num-envs", "8", "--n-steps", "32", "--slots-per-actor", "2", "--batch-rollouts", "14",
-             "--epochs", "4", "--minibatches", "14", "--targets", "gae", "--gae-lambda", "0.95", "--lr", "2.5e-4",
-             "--lr-schedule", "linear", "--clip-range", "0.1", "--entropy-coef", "0.01", "--max-grad-norm", "0.5",
-             "--normalize-advantages", "--eval-every", "0", "--total-steps", "6000000", "--target-return", "18"],
+    "pong": [
+        "--algo",
+        "appo",
+        "--env",
+        "PongNoFrameskip-v4",
+        "--seed",
+        "1",
+        "--device",
+        "auto",
+        "--workers",
+        "14",
+        "--num-envs",
+        "8",
+        "--n-steps",
+        "32",
+        "--slots-per-actor",
+        "2",
+        "--batch-rollouts",
+        "14",
+        "--epochs",
+        "4",
+        "--minibatches",
+        "14",
+        "--targets",
+        "gae",
+        "--gae-lambda",
+        "0.95",
+        "--lr",
+        "2.5e-4",
+        "--lr-schedule",
+        "linear",
+        "--clip-range",
+        "0.1",
+        "--entropy-coef",
+        "0.01",
+        "--max-grad-norm",
+        "0.5",
+        "--normalize-advantages",
+        "--eval-every",
+        "0",
+        "--total-steps",
+        "6000000",
+        "--target-return",
+        "18",
+    ],
     # APPO's HalfCheetah-v5 defaults, 1M steps (about 3 min on 2 cores; BENCHMARKS.md, "MuJoCo", seed 0); its
     # normalisation statistics ship with it.
-    "halfcheetah": ["--algo", "appo", "--env", "HalfCheetah-v5", "--seed", "0", "--total-steps", "1000000",
-                    "--eval-every", "0"],
+    "halfcheetah": [
+        "--algo",
+        "appo",
+        "--env",
+        "HalfCheetah-v5",
+        "--seed",
+        "0",
+        "--total-steps",
+        "1000000",
+        "--eval-every",
+        "0",
+    ],
 }
 CHECKPOINT = {"cartpole": "best", "pong": "latest", "halfcheetah": "latest"}
 """Which checkpoint is shipped: CartPole's best by periodic tests; Pong's and HalfCheetah's final one (no periodic
@@ -60,8 +122,12 @@ def package(name: str, run: str, args: list[str]) -> None:
     """Evaluate ``run``'s shipped checkpoint over 100 episodes and save it without optimizer state."""
     asyncrl = [sys.executable, "-m", "asyncrl.cli"]
     which = CHECKPOINT[name]
-    ev = subprocess.run([*asyncrl, "eval", run, "--checkpoint", which, "--episodes", "100", "--num-envs", "10",
-                         "--json"], check=True, capture_output=True, text=True)
+    ev = subprocess.run(
+        [*asyncrl, "eval", run, "--checkpoint", which, "--episodes", "100", "--num-envs", "10", "--json"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     score = json.loads(ev.stdout)
     data = torch.load(os.path.join(run, "checkpoints", f"{which}.pt"), weights_only=True)
     data["optimizer"] = {}
@@ -71,7 +137,8 @@ def package(name: str, run: str, args: list[str]) -> None:
     if differ and differ != ["device"]:  # the device is where it ran, not how it was trained
         sys.exit(f"{run} was not trained with the {name} command: {', '.join(differ)} differ")
     data["made_with"] = " ".join(["asyncrl", "train", *args]) + (
-        f" (trained with --device {cfg['device']})" if differ else "")
+        f" (trained with --device {cfg['device']})" if differ else ""
+    )
     torch.save(data, os.path.join(OUT, f"{name}.pt"))
     print(f"{name}: {score['mean']:.1f} ± {score['std']:.1f} over 100 episodes")
 
@@ -84,7 +151,7 @@ def main() -> None:
         if i + 1 >= len(argv):
             sys.exit("--from-run needs a run dir (e.g. pong --from-run runs/pong-gpu-s1)")
         from_run = argv[i + 1]
-        del argv[i:i + 2]
+        del argv[i : i + 2]
     names = argv or list(MODELS)
     if from_run is not None and len(names) != 1:
         sys.exit("--from-run packages one model: name it (e.g. pong --from-run RUN)")
@@ -96,8 +163,20 @@ def main() -> None:
             continue
         with tempfile.TemporaryDirectory() as tmp:
             run = os.path.join(tmp, "run")
-            subprocess.run([sys.executable, "-m", "asyncrl.cli", "train", *MODELS[name], "--run-dir", run,
-                            "--no-tensorboard", "--no-progress"], check=True)
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "asyncrl.cli",
+                    "train",
+                    *MODELS[name],
+                    "--run-dir",
+                    run,
+                    "--no-tensorboard",
+                    "--no-progress",
+                ],
+                check=True,
+            )
             package(name, run, MODELS[name])
 
 

@@ -45,8 +45,14 @@ def procs_mentioning(text: str) -> list[int]:
 
 def start_cli(*args: str) -> subprocess.Popen:
     """Start ``asyncrl ARGS`` in its own session (so a test can signal its whole process group)."""
-    return subprocess.Popen([*ASYNCRL, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=cli_env(), start_new_session=True)
+    return subprocess.Popen(
+        [*ASYNCRL, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli_env(),
+        start_new_session=True,
+    )
 
 
 def wait_for_episodes(run_dir: str, proc: subprocess.Popen, n: int = 5, timeout: float = 60) -> None:
@@ -84,11 +90,34 @@ def run_dir(tmp_path) -> str:
 
 # ---- test tiers: `pytest -m unit` (make test-fast), runtime, e2e, faults, learning ---------------------
 TIERS = {
-    "unit": ("test_returns", "test_vtrace", "test_surrogate", "test_optim", "test_model", "test_numpy_policy",
-             "test_space", "test_loss_formulas", "test_rollout_truncation", "test_inputs", "test_logger",
-             "test_classic_envs", "test_hogwild_handoff", "test_config", "test_wire", "test_normalize"),
-    "runtime": ("test_actor_learner", "test_actor_learner_runtime", "test_runtimes", "test_resume", "test_budget",
-                "test_feudal", "test_atari", "test_doom"),
+    "unit": (
+        "test_returns",
+        "test_vtrace",
+        "test_surrogate",
+        "test_optim",
+        "test_model",
+        "test_numpy_policy",
+        "test_space",
+        "test_loss_formulas",
+        "test_rollout_truncation",
+        "test_inputs",
+        "test_logger",
+        "test_classic_envs",
+        "test_hogwild_handoff",
+        "test_config",
+        "test_wire",
+        "test_normalize",
+    ),
+    "runtime": (
+        "test_actor_learner",
+        "test_actor_learner_runtime",
+        "test_runtimes",
+        "test_resume",
+        "test_budget",
+        "test_feudal",
+        "test_atari",
+        "test_doom",
+    ),
     "e2e": ("test_cli", "test_api", "test_compat", "test_docs_example", "test_continuous", "test_experiments"),
     "faults": ("test_faults",),
     "learning": ("test_learning",),

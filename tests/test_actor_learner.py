@@ -36,8 +36,7 @@ from asyncrl.runtime.weights import WeightStore
 
 
 def _cfg(algo="impala", env="CartPole-v1", **kw) -> RunConfig:
-    base = dict(algo=algo, env=env, workers=2, num_envs=3, n_steps=4, hidden=[16], seed=0, run_dir="unused",
-                lr=1e-2)
+    base = dict(algo=algo, env=env, workers=2, num_envs=3, n_steps=4, hidden=[16], seed=0, run_dir="unused", lr=1e-2)
     base.update(kw)
     obs, act = env_spaces(env)
     return resolve(TrainConfig(**base), "discrete" if hasattr(act, "n") else "continuous")
@@ -46,9 +45,17 @@ def _cfg(algo="impala", env="CartPole-v1", **kw) -> RunConfig:
 def _model(cfg: RunConfig) -> ActorCritic:
     obs, act = env_spaces(cfg.env)
     torch.manual_seed(cfg.run.seed)
-    return ActorCritic(spec_from_spaces(obs, act, hidden=list(cfg.model.hidden), activation=cfg.model.activation,
-                                        lstm=cfg.model.lstm, lstm_size=cfg.model.lstm_size,
-                                        log_std_init=cfg.model.log_std_init))
+    return ActorCritic(
+        spec_from_spaces(
+            obs,
+            act,
+            hidden=list(cfg.model.hidden),
+            activation=cfg.model.activation,
+            lstm=cfg.model.lstm,
+            lstm_size=cfg.model.lstm_size,
+            log_std_init=cfg.model.log_std_init,
+        )
+    )
 
 
 class _Pieces:
@@ -62,8 +69,10 @@ class _Pieces:
         algo = get_algorithm(cfg.algo)
         schedule = LrSchedule(cfg.optim.lr, cfg.optim.lr_schedule, cfg.run.total_steps)
         self.learner = Learner(cfg, algo, self.model, self.slots, self.weights, schedule)
-        self.actors = [Actor(cfg, algo, self.model.spec, self.slots, self.weights, actor_seed(cfg.run.seed, r, 0))
-                       for r in range(cfg.runtime.workers)]
+        self.actors = [
+            Actor(cfg, algo, self.model.spec, self.slots, self.weights, actor_seed(cfg.run.seed, r, 0))
+            for r in range(cfg.runtime.workers)
+        ]
         self.ledger = SlotLedger(cfg.runtime.workers, cfg.runtime.slots_per_actor)
         self.free = [self.ledger.hand_out(r) for r in range(cfg.runtime.workers)]
 
@@ -86,6 +95,7 @@ class _Pieces:
 
 
 # ---- weights -------------------------------------------------------------------------------
+
 
 def test_weight_store_publishes_versions_and_readers_only_copy_newer_ones():
     src = [torch.randn(3, 2), torch.randn(4)]
@@ -126,6 +136,7 @@ def test_weight_store_reader_retries_when_the_buffer_it_read_was_overwritten():
 
 
 # ---- slots ---------------------------------------------------------------------------------
+
 
 def test_batch_puts_slots_side_by_side_on_the_env_axis():
     cfg = _cfg(lstm=True, lstm_size=5)
@@ -174,6 +185,7 @@ def test_every_slot_is_freed_exactly_once_per_fill_under_a_random_schedule():
 
 # ---- versions and lag ------------------------------------------------------------------------
 
+
 def test_samples_carry_their_policy_version_and_the_learner_measures_the_lag():
     cfg = _cfg(workers=2, slots_per_actor=2, batch_rollouts=1)
     p = _Pieces(cfg)
@@ -210,13 +222,22 @@ def test_max_policy_lag_drops_stale_samples_without_updating():
 
 # ---- a3c-ps: the learner applies each actor's gradient, in arrival order ----------------------
 
+
 def test_a3c_ps_applies_each_gradient_as_torch_rmsprop_would():
-    cfg = _cfg(algo="a3c-ps", workers=2, slots_per_actor=1, batch_rollouts=2, optimizer="rmsprop",
-               max_grad_norm=0.5, entropy_coef=0.01)
+    cfg = _cfg(
+        algo="a3c-ps",
+        workers=2,
+        slots_per_actor=1,
+        batch_rollouts=2,
+        optimizer="rmsprop",
+        max_grad_norm=0.5,
+        entropy_coef=0.01,
+    )
     p = _Pieces(cfg)
     ref = copy.deepcopy(p.model)
-    ref_opt = torch.optim.RMSprop(ref.parameters(), lr=cfg.optim.lr, alpha=cfg.optim.rms_alpha,
-                                  eps=cfg.optim.optimizer_eps)
+    ref_opt = torch.optim.RMSprop(
+        ref.parameters(), lr=cfg.optim.lr, alpha=cfg.optim.rms_alpha, eps=cfg.optim.optimizer_eps
+    )
     for _ in range(3):
         arrival = [p.act(1), p.act(0)]  # actor 1 first: arrival order, not rank order
         # Each actor's gradient is computed from its own rollout with the weights it acted with.
@@ -240,6 +261,7 @@ def test_a3c_ps_applies_each_gradient_as_torch_rmsprop_would():
 
 
 # ---- APPO pieces -------------------------------------------------------------------------------
+
 
 def test_appo_targets_on_policy_equal_n_step_returns_and_gae():
     g = torch.Generator().manual_seed(0)
@@ -296,8 +318,16 @@ def test_sample_loss_on_the_whole_batch_equals_the_sequence_loss(targets):
     g_seq = torch.autograd.grad(seq.loss, list(model.parameters()))
     vs, adv = appo_batch_targets(model, batch, loss, prm)
     n = vs.numel()
-    flat = appo_sample_loss(model, batch.obs[:-1].reshape(n, -1), batch.actions.reshape(n),
-                            batch.behaviour_logp.reshape(n), vs.reshape(n), adv.reshape(n), loss, prm)
+    flat = appo_sample_loss(
+        model,
+        batch.obs[:-1].reshape(n, -1),
+        batch.actions.reshape(n),
+        batch.behaviour_logp.reshape(n),
+        vs.reshape(n),
+        adv.reshape(n),
+        loss,
+        prm,
+    )
     g_flat = torch.autograd.grad(flat.loss, list(model.parameters()))
     torch.testing.assert_close(flat.loss, seq.loss)
     for a, b in zip(g_flat, g_seq):
@@ -332,8 +362,14 @@ def test_a_cuda_learner_follows_the_cpu_learner(algo):
     # The same scripted schedule with the learner on the GPU: same weights up to float rounding,
     # published to the actors' CPU buffers and checkpointed as CPU tensors.
     def run(device):
-        cfg = _cfg(algo=algo, workers=2, slots_per_actor=2, batch_rollouts=2, device=device,
-                   **(dict(epochs=2, minibatches=4) if algo == "appo" else {}))
+        cfg = _cfg(
+            algo=algo,
+            workers=2,
+            slots_per_actor=2,
+            batch_rollouts=2,
+            device=device,
+            **(dict(epochs=2, minibatches=4) if algo == "appo" else {}),
+        )
         p = _Pieces(cfg)
         for step in ["A0", "A1", "L", "A0", "A1", "L"]:
             p.learn(2) if step == "L" else p.act(int(step[1]))
@@ -354,9 +390,17 @@ def test_a_cuda_learner_follows_the_cpu_learner(algo):
 
 # ---- determinism -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("algo, extra", [("impala", {}), ("appo", dict(epochs=2, minibatches=2)),
-                                         ("a3c-ps", {}), ("impala", dict(lstm=True, lstm_size=8)),
-                                         ("appo", dict(env="Pendulum-v1"))])
+
+@pytest.mark.parametrize(
+    "algo, extra",
+    [
+        ("impala", {}),
+        ("appo", dict(epochs=2, minibatches=2)),
+        ("a3c-ps", {}),
+        ("impala", dict(lstm=True, lstm_size=8)),
+        ("appo", dict(env="Pendulum-v1")),
+    ],
+)
 def test_a_scripted_schedule_gives_identical_parameters_twice(algo, extra):
     def run():
         cfg = _cfg(algo=algo, workers=2, slots_per_actor=2, batch_rollouts=2, **extra)

@@ -48,8 +48,21 @@ def _latest(run_dir: str) -> dict:
 def test_one_actor_in_lockstep_equals_the_serial_runtime(algo, tmp_path, no_shm_leak):
     # One actor with one slot and one rollout per update: the actor always waits for the learner's
     # newest weights, so the process runtime must do exactly what the serial runtime does.
-    args = ["train", "--algo", algo, "--workers", "1", "--slots-per-actor", "1", "--batch-rollouts", "1",
-            "--total-steps", "3000", *SMALL, *FAST]
+    args = [
+        "train",
+        "--algo",
+        algo,
+        "--workers",
+        "1",
+        "--slots-per-actor",
+        "1",
+        "--batch-rollouts",
+        "1",
+        "--total-steps",
+        "3000",
+        *SMALL,
+        *FAST,
+    ]
     run_cli(*args, "--run-dir", str(tmp_path / "procs"), check=True)
     run_cli(*args, "--serial", "--run-dir", str(tmp_path / "serial"), check=True)
     a, b = _latest(str(tmp_path / "procs")), _latest(str(tmp_path / "serial"))
@@ -61,17 +74,32 @@ def test_one_actor_in_lockstep_equals_the_serial_runtime(algo, tmp_path, no_shm_
     assert lags and max(lags) == 0.0  # lockstep: never stale
 
 
-@pytest.mark.parametrize("algo, extra", [
-    ("impala", ["--workers", "2"]),
-    ("impala", ["--workers", "1", "--lstm", "--lstm-size", "16", "--vector-env", "gymnasium"]),
-    ("impala", ["--env", "FrozenLake-v1", "--workers", "1"]),  # Discrete observations (int64 slots)
-    ("appo", ["--workers", "2", "--targets", "gae", "--kl-coef", "0.1", "--epochs", "2", "--minibatches", "2"]),
-    ("appo", ["--env", "Pendulum-v1", "--workers", "1", "--start-method", "spawn"]),
-    ("a3c-ps", ["--workers", "2"]),
-])
+@pytest.mark.parametrize(
+    "algo, extra",
+    [
+        ("impala", ["--workers", "2"]),
+        ("impala", ["--workers", "1", "--lstm", "--lstm-size", "16", "--vector-env", "gymnasium"]),
+        ("impala", ["--env", "FrozenLake-v1", "--workers", "1"]),  # Discrete observations (int64 slots)
+        ("appo", ["--workers", "2", "--targets", "gae", "--kl-coef", "0.1", "--epochs", "2", "--minibatches", "2"]),
+        ("appo", ["--env", "Pendulum-v1", "--workers", "1", "--start-method", "spawn"]),
+        ("a3c-ps", ["--workers", "2"]),
+    ],
+)
 def test_cli_trains_evaluates_and_logs_policy_lag(algo, extra, run_dir, no_shm_leak):
-    p = run_cli("train", "--algo", algo, "--total-steps", "6000", *SMALL, *extra, "--run-dir", run_dir, *FAST,
-                check=True, timeout=120)
+    p = run_cli(
+        "train",
+        "--algo",
+        algo,
+        "--total-steps",
+        "6000",
+        *SMALL,
+        *extra,
+        "--run-dir",
+        run_dir,
+        *FAST,
+        check=True,
+        timeout=120,
+    )
     assert "step budget reached" in p.stdout
     cfg = json.load(open(os.path.join(run_dir, "config.json")))
     assert cfg["algo"] == algo
@@ -90,21 +118,29 @@ def test_cli_trains_evaluates_and_logs_policy_lag(algo, extra, run_dir, no_shm_l
 
 
 def test_bad_actor_learner_settings_get_one_line_and_exit_2(run_dir):
-    for args, needle in [(["--algo", "appo", "--targets", "td"], "--targets 'td'"),
-                         (["--algo", "appo", "--num-envs", "2", "--n-steps", "2", "--minibatches", "5"],
-                          "--minibatches 5 is more than the 4 samples"),
-                         (["--algo", "appo", "--lstm", "--num-envs", "2", "--minibatches", "5"],
-                          "--minibatches 5 is more than the 2 env columns"),
-                         (["--algo", "appo", "--device", "tpu"], "--device 'tpu'"),
-                         (["--algo", "a3c", "--device", "cpu"], "--device does not apply to --algo a3c"),
-                         (["--algo", "impala", "--workers", "1", "--slots-per-actor", "2", "--batch-rollouts", "3"],
-                          "--batch-rollouts 3"),
-                         (["--algo", "impala", "--max-policy-lag", "-1"], "--max-policy-lag"),
-                         (["--algo", "impala", "--rho-bar", "0"], "--rho-bar"),
-                         (["--algo", "a2c", "--serial"], "--serial does not apply to --algo a2c on --runtime sync"),
-                         (["--algo", "impala", "--epochs", "3"], "--epochs does not apply to --algo impala"),
-                         (["--algo", "a3c", "--max-policy-lag", "3"], "--max-policy-lag does not apply"),
-                         (["--algo", "imapla"], "--algo 'imapla'")]:
+    for args, needle in [
+        (["--algo", "appo", "--targets", "td"], "--targets 'td'"),
+        (
+            ["--algo", "appo", "--num-envs", "2", "--n-steps", "2", "--minibatches", "5"],
+            "--minibatches 5 is more than the 4 samples",
+        ),
+        (
+            ["--algo", "appo", "--lstm", "--num-envs", "2", "--minibatches", "5"],
+            "--minibatches 5 is more than the 2 env columns",
+        ),
+        (["--algo", "appo", "--device", "tpu"], "--device 'tpu'"),
+        (["--algo", "a3c", "--device", "cpu"], "--device does not apply to --algo a3c"),
+        (
+            ["--algo", "impala", "--workers", "1", "--slots-per-actor", "2", "--batch-rollouts", "3"],
+            "--batch-rollouts 3",
+        ),
+        (["--algo", "impala", "--max-policy-lag", "-1"], "--max-policy-lag"),
+        (["--algo", "impala", "--rho-bar", "0"], "--rho-bar"),
+        (["--algo", "a2c", "--serial"], "--serial does not apply to --algo a2c on --runtime sync"),
+        (["--algo", "impala", "--epochs", "3"], "--epochs does not apply to --algo impala"),
+        (["--algo", "a3c", "--max-policy-lag", "3"], "--max-policy-lag does not apply"),
+        (["--algo", "imapla"], "--algo 'imapla'"),
+    ]:
         p = run_cli("train", *args, "--run-dir", run_dir, *FAST)
         assert p.returncode == 2, (args, p.stderr)
         assert needle in p.stderr and "Traceback" not in p.stderr and len(p.stderr.strip().splitlines()) == 1
@@ -119,8 +155,22 @@ def test_cuda_learner_without_a_gpu_gets_one_line_and_exit_2(run_dir):
 
 def test_actor_exception_ends_the_run(run_dir, no_shm_leak):
     t0 = time.monotonic()
-    p = run_cli("train", "--algo", "impala", "--workers", "2", "--env", "support_envs:CrashingCartPole",
-                "--total-steps", "10000000", *SMALL, "--run-dir", run_dir, *FAST, timeout=90)
+    p = run_cli(
+        "train",
+        "--algo",
+        "impala",
+        "--workers",
+        "2",
+        "--env",
+        "support_envs:CrashingCartPole",
+        "--total-steps",
+        "10000000",
+        *SMALL,
+        "--run-dir",
+        run_dir,
+        *FAST,
+        timeout=90,
+    )
     assert p.returncode == 1, p.stderr
     assert "boom: the env crashed on purpose" in p.stderr and "Traceback" in p.stderr and "actor" in p.stderr
     assert "boom" in open(os.path.join(run_dir, "error.log")).read()
@@ -130,8 +180,9 @@ def test_actor_exception_ends_the_run(run_dir, no_shm_leak):
 
 
 def test_killed_actor_ends_the_run_within_seconds(run_dir, no_shm_leak):
-    proc = start_cli("train", "--algo", "impala", "--workers", "2", "--total-steps", "100000000", *SMALL,
-                  "--run-dir", run_dir, *FAST)
+    proc = start_cli(
+        "train", "--algo", "impala", "--workers", "2", "--total-steps", "100000000", *SMALL, "--run-dir", run_dir, *FAST
+    )
     try:
         wait_for_episodes(run_dir, proc)
         actors = _actor_pids(proc.pid, run_dir)
@@ -147,8 +198,20 @@ def test_killed_actor_ends_the_run_within_seconds(run_dir, no_shm_leak):
 
 
 def test_restart_actors_replaces_a_killed_actor_and_training_goes_on(run_dir, no_shm_leak):
-    proc = start_cli("train", "--algo", "appo", "--workers", "2", "--total-steps", "100000000", "--restart-actors",
-                  *SMALL, "--run-dir", run_dir, *FAST)
+    proc = start_cli(
+        "train",
+        "--algo",
+        "appo",
+        "--workers",
+        "2",
+        "--total-steps",
+        "100000000",
+        "--restart-actors",
+        *SMALL,
+        "--run-dir",
+        run_dir,
+        *FAST,
+    )
     try:
         wait_for_episodes(run_dir, proc)
         victim = _actor_pids(proc.pid, run_dir)[0]
@@ -178,8 +241,22 @@ def test_restart_actors_replaces_a_killed_actor_and_training_goes_on(run_dir, no
 
 @pytest.mark.parametrize("how", ["sigint-group", "sigterm-main"])
 def test_signal_saves_and_exits_0(how, run_dir, no_shm_leak):
-    proc = start_cli("train", "--algo", "impala", "--workers", "2", "--total-steps", "100000000",
-                  "--num-envs", "4", "--eval-every", "5000", "--run-dir", run_dir, *FAST)
+    proc = start_cli(
+        "train",
+        "--algo",
+        "impala",
+        "--workers",
+        "2",
+        "--total-steps",
+        "100000000",
+        "--num-envs",
+        "4",
+        "--eval-every",
+        "5000",
+        "--run-dir",
+        run_dir,
+        *FAST,
+    )
     try:
         wait_for_episodes(run_dir, proc)
         if how == "sigint-group":
@@ -197,8 +274,20 @@ def test_signal_saves_and_exits_0(how, run_dir, no_shm_leak):
 
 @pytest.mark.parametrize("algo", ["impala", "a3c-ps"])
 def test_resume_continues_counters_optimizer_and_versions(algo, run_dir, no_shm_leak):
-    run_cli("train", "--algo", algo, "--workers", "2", "--total-steps", "4000", *SMALL, "--run-dir", run_dir,
-            *FAST, check=True)
+    run_cli(
+        "train",
+        "--algo",
+        algo,
+        "--workers",
+        "2",
+        "--total-steps",
+        "4000",
+        *SMALL,
+        "--run-dir",
+        run_dir,
+        *FAST,
+        check=True,
+    )
     first = _latest(run_dir)
     p = run_cli("train", "--resume", run_dir, "--total-steps", "8000", *FAST, check=True)
     second = _latest(run_dir)
@@ -215,8 +304,20 @@ def test_resume_continues_counters_optimizer_and_versions(algo, run_dir, no_shm_
 def test_a_gpu_run_resumes_on_a_machine_without_one(run_dir):
     # A run saved with --device cuda (its config says so; checkpoints hold CPU tensors) is refused in one
     # line here unless --device cpu (or auto) is given, and then continues.
-    run_cli("train", "--algo", "appo", "--workers", "1", "--total-steps", "2000", *SMALL, "--run-dir", run_dir,
-            *FAST, check=True)
+    run_cli(
+        "train",
+        "--algo",
+        "appo",
+        "--workers",
+        "1",
+        "--total-steps",
+        "2000",
+        *SMALL,
+        "--run-dir",
+        run_dir,
+        *FAST,
+        check=True,
+    )
     cfg_path = os.path.join(run_dir, "config.json")
     cfg = json.load(open(cfg_path))
     assert cfg["device"] == "cpu"
@@ -232,8 +333,9 @@ def test_a_gpu_run_resumes_on_a_machine_without_one(run_dir):
 @pytest.mark.parametrize("algo, lagged", [("a3c", True), ("a2c", False)])
 def test_hogwild_and_sync_runtimes_log_policy_lag_too(algo, lagged, run_dir):
     workers = ["--workers", "2"] if lagged else []  # (A2C runs in one process: --workers is refused)
-    run_cli("train", "--algo", algo, *workers, "--total-steps", "20000", *SMALL, "--run-dir", run_dir,
-            *FAST, check=True)
+    run_cli(
+        "train", "--algo", algo, *workers, "--total-steps", "20000", *SMALL, "--run-dir", run_dir, *FAST, check=True
+    )
     rows = _rows(run_dir, "metrics.csv")
     lag_max = [float(r["policy_lag_max"]) for r in rows]
     assert rows and min(lag_max) >= 0
@@ -243,8 +345,23 @@ def test_hogwild_and_sync_runtimes_log_policy_lag_too(algo, lagged, run_dir):
 
 def test_restart_actors_does_not_loop_on_an_actor_that_cannot_start(run_dir, no_shm_leak):
     t0 = time.monotonic()
-    p = run_cli("train", "--algo", "impala", "--workers", "1", "--env", "support_envs:CrashOnReset",
-                "--restart-actors", "--total-steps", "10000000", *SMALL, "--run-dir", run_dir, *FAST, timeout=90)
+    p = run_cli(
+        "train",
+        "--algo",
+        "impala",
+        "--workers",
+        "1",
+        "--env",
+        "support_envs:CrashOnReset",
+        "--restart-actors",
+        "--total-steps",
+        "10000000",
+        *SMALL,
+        "--run-dir",
+        run_dir,
+        *FAST,
+        timeout=90,
+    )
     assert p.returncode == 1, p.stderr
     assert "reset is broken on purpose" in p.stderr and "not restarted" in p.stderr
     assert time.monotonic() - t0 < 60

@@ -82,8 +82,9 @@ def test_a2c_is_deterministic_for_a_seed(tmp_path):
 def test_actor_learner_agents_learn_and_predict(cls, tmp_path):
     import asyncrl
 
-    agent = getattr(asyncrl, cls)("CartPole-v1", seed=0, workers=1, num_envs=4, run_dir=str(tmp_path / "run"),
-                                  **QUIET).learn(total_steps=3000)
+    agent = getattr(asyncrl, cls)(
+        "CartPole-v1", seed=0, workers=1, num_envs=4, run_dir=str(tmp_path / "run"), **QUIET
+    ).learn(total_steps=3000)
     assert agent.config.algo == {"IMPALA": "impala", "APPO": "appo", "A3CPS": "a3c-ps"}[cls]
     assert agent.result.env_steps >= 3000
     obs, _ = gym.make("CartPole-v1").reset(seed=0)

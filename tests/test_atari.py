@@ -237,14 +237,42 @@ def test_cnn_torsos_scale_uint8_frames_inside(kind, out):
     torch.testing.assert_close(y, torso(frames.float() / 255.0))
 
 
-@pytest.mark.parametrize("algo, extra", [("a2c", []), ("a3c", []), ("impala", []), ("appo", []), ("a3c-ps", []),
-                                         ("impala", ["--lstm", "--torso", "nature-cnn"]),
-                                         ("feudal", ["--feudal-dim", "64", "--horizon", "5"])])
+@pytest.mark.parametrize(
+    "algo, extra",
+    [
+        ("a2c", []),
+        ("a3c", []),
+        ("impala", []),
+        ("appo", []),
+        ("a3c-ps", []),
+        ("impala", ["--lstm", "--torso", "nature-cnn"]),
+        ("feudal", ["--feudal-dim", "64", "--horizon", "5"]),
+    ],
+)
 def test_breakout_trains_end_to_end_and_logs_whole_games(algo, extra, run_dir):
     workers = [] if algo == "a2c" else ["--workers", "1"]  # (A2C's one process has no workers to set)
-    run_cli("train", "--algo", algo, "--env", "BreakoutNoFrameskip-v4", *extra, *workers, "--num-envs", "2",
-            "--n-steps", "5", "--total-steps", "1000", "--eval-every", "0", "--run-dir", run_dir, *FAST,
-            check=True, timeout=180)
+    run_cli(
+        "train",
+        "--algo",
+        algo,
+        "--env",
+        "BreakoutNoFrameskip-v4",
+        *extra,
+        *workers,
+        "--num-envs",
+        "2",
+        "--n-steps",
+        "5",
+        "--total-steps",
+        "1000",
+        "--eval-every",
+        "0",
+        "--run-dir",
+        run_dir,
+        *FAST,
+        check=True,
+        timeout=180,
+    )
     with open(os.path.join(run_dir, "episodes.csv")) as f:
         games = list(csv.DictReader(f))
     assert games  # random Breakout games (5 lives) end within a few hundred agent steps
@@ -368,8 +396,10 @@ def test_the_protocol_is_checked_and_only_for_atari():
 
     assert atari_protocol("BreakoutNoFrameskip-v4", None) == (AtariOptions(), "game")
     assert atari_protocol("BreakoutNoFrameskip-v4", AtariOptions(atari_eval="lives"))[1] == "lives"
-    assert atari_protocol("atari:Pong", AtariOptions(atari_eval="lives", noop_max=3), "game") == \
-        (AtariOptions(atari_eval="game", noop_max=3), "game")
+    assert atari_protocol("atari:Pong", AtariOptions(atari_eval="lives", noop_max=3), "game") == (
+        AtariOptions(atari_eval="game", noop_max=3),
+        "game",
+    )
     assert atari_protocol("CartPole-v1", None) == (None, None)
     with pytest.raises(UsageError, match="Atari games only"):
         atari_protocol("CartPole-v1", None, "game")
@@ -379,8 +409,14 @@ def test_the_protocol_is_checked_and_only_for_atari():
         atari_protocol("atari:Pong", None, "life")
 
 
-PRE_PROTOCOL_OPTIONS = ("noop_max", "episodic_life", "clip_rewards", "fire_reset", "sticky_actions",
-                        "full_action_space")
+PRE_PROTOCOL_OPTIONS = (
+    "noop_max",
+    "episodic_life",
+    "clip_rewards",
+    "fire_reset",
+    "sticky_actions",
+    "full_action_space",
+)
 """The Atari keys of a ``config.json`` written before the evaluation protocols (commit 48a9edc): no ``atari_eval``."""
 
 
@@ -429,8 +465,22 @@ def test_atari_flags_are_refused_for_other_envs(run_dir):
 def test_mlp_settings_are_refused_for_a_cnn_torso(run_dir):
     p = run_cli("train", "--env", "atari:Pong", "--hidden", "128", "--run-dir", run_dir, *FAST)
     assert p.returncode == 2 and "--hidden applies to the MLP torso only" in p.stderr and "a3c-cnn" in p.stderr
-    p = run_cli("train", "--env", "atari:Pong", "--torso", "mlp", "--hidden", "32", "--total-steps", "50",
-                "--eval-every", "0", "--run-dir", run_dir, *FAST)
+    p = run_cli(
+        "train",
+        "--env",
+        "atari:Pong",
+        "--torso",
+        "mlp",
+        "--hidden",
+        "32",
+        "--total-steps",
+        "50",
+        "--eval-every",
+        "0",
+        "--run-dir",
+        run_dir,
+        *FAST,
+    )
     assert p.returncode == 0, p.stderr  # asked for an MLP on the frames: then --hidden applies
 
 

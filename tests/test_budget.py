@@ -26,8 +26,10 @@ RUNTIMES = {
     "serial": ["--algo", "impala", "--workers", "1", "--serial"],
 }
 OVERSHOOT = {  # env steps a runtime may take past its budget: one rollout per worker (per slot for actors)
-    "hogwild": 2 * NUM_ENVS * N_STEPS, "sync": NUM_ENVS * N_STEPS,
-    "actor-learner": 2 * NUM_ENVS * N_STEPS, "serial": 2 * NUM_ENVS * N_STEPS,
+    "hogwild": 2 * NUM_ENVS * N_STEPS,
+    "sync": NUM_ENVS * N_STEPS,
+    "actor-learner": 2 * NUM_ENVS * N_STEPS,
+    "serial": 2 * NUM_ENVS * N_STEPS,
 }
 SHAPE = ["--num-envs", str(NUM_ENVS), "--n-steps", str(N_STEPS), "--eval-every", "0", "--no-progress"]
 """TensorBoard stays on: one event per episode was what starved the Hogwild parent before."""
@@ -37,8 +39,18 @@ SHAPE = ["--num-envs", str(NUM_ENVS), "--n-steps", str(N_STEPS), "--eval-every",
 def test_one_step_episodes_stop_at_the_budget(runtime, run_dir):
     budget = 50_000
     t0 = time.monotonic()
-    p = run_cli("train", *RUNTIMES[runtime], "--env", "support_envs:OneStepEpisodes", "--total-steps", str(budget),
-                *SHAPE, "--run-dir", run_dir, timeout=120)
+    p = run_cli(
+        "train",
+        *RUNTIMES[runtime],
+        "--env",
+        "support_envs:OneStepEpisodes",
+        "--total-steps",
+        str(budget),
+        *SHAPE,
+        "--run-dir",
+        run_dir,
+        timeout=120,
+    )
     took = time.monotonic() - t0
     assert p.returncode == 0, p.stderr
     m = re.search(r"step budget reached: ([\d,]+) env steps, ([\d,]+) episodes", p.stdout)
@@ -54,8 +66,17 @@ def test_one_step_episodes_stop_at_the_budget(runtime, run_dir):
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
 def test_one_step_episodes_stop_on_sigint(runtime, run_dir):
-    proc = start_cli("train", *RUNTIMES[runtime], "--env", "support_envs:OneStepEpisodes",
-                     "--total-steps", "1000000000", *SHAPE, "--run-dir", run_dir)
+    proc = start_cli(
+        "train",
+        *RUNTIMES[runtime],
+        "--env",
+        "support_envs:OneStepEpisodes",
+        "--total-steps",
+        "1000000000",
+        *SHAPE,
+        "--run-dir",
+        run_dir,
+    )
     try:
         wait_for_episodes(run_dir, proc, n=1000)
         os.kill(proc.pid, signal.SIGINT)
@@ -72,8 +93,18 @@ def test_one_step_episodes_stop_on_sigint(runtime, run_dir):
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
 def test_a_run_whose_every_gradient_is_non_finite_ends_with_an_error(runtime, run_dir):
-    p = run_cli("train", *RUNTIMES[runtime], "--env", "support_envs:NaNRewards", "--total-steps", "100000000",
-                *SHAPE, "--run-dir", run_dir, timeout=120)
+    p = run_cli(
+        "train",
+        *RUNTIMES[runtime],
+        "--env",
+        "support_envs:NaNRewards",
+        "--total-steps",
+        "100000000",
+        *SHAPE,
+        "--run-dir",
+        run_dir,
+        timeout=120,
+    )
     assert p.returncode == 1, (p.stdout, p.stderr)
     assert "non-finite gradient" in p.stderr
     assert "Traceback" not in p.stderr.split("asyncrl: training failed")[-1]
@@ -92,8 +123,19 @@ def test_the_run_reports_the_figure_it_stopped_on(algo, tmp_path, capsys):
     from asyncrl import TrainConfig, train
 
     run_dir = str(tmp_path / "run")
-    r = train(TrainConfig(algo=algo, env="CartPole-v1", workers=2 if algo == "a3c" else 1, total_steps=300_000,
-                          target_return=60.0, eval_every=0, tensorboard=False, progress=True, run_dir=run_dir))
+    r = train(
+        TrainConfig(
+            algo=algo,
+            env="CartPole-v1",
+            workers=2 if algo == "a3c" else 1,
+            total_steps=300_000,
+            target_return=60.0,
+            eval_every=0,
+            tensorboard=False,
+            progress=True,
+            run_dir=run_dir,
+        )
+    )
     out = capsys.readouterr().out
     assert r.stop_reason.startswith("target return 60 reached"), r.stop_reason
     ckpt = torch.load(os.path.join(run_dir, "checkpoints", "latest.pt"), weights_only=True)
@@ -111,9 +153,27 @@ def test_the_run_reports_the_figure_it_stopped_on(algo, tmp_path, capsys):
 def test_the_final_weights_are_evaluated_once_when_an_evaluation_falls_on_the_budget(runtime, run_dir):
     # eval_every divides the budget (as in every tune trial): the periodic evaluation at the budget is the final
     # one, not followed by a second evaluation of the same weights at the same step.
-    p = run_cli("train", *RUNTIMES[runtime], "--env", "CartPole-v1", "--num-envs", "4", "--n-steps", "5",
-                "--total-steps", "400", "--eval-every", "400", "--eval-episodes", "1", "--no-tensorboard",
-                "--no-progress", "--run-dir", run_dir, timeout=120)
+    p = run_cli(
+        "train",
+        *RUNTIMES[runtime],
+        "--env",
+        "CartPole-v1",
+        "--num-envs",
+        "4",
+        "--n-steps",
+        "5",
+        "--total-steps",
+        "400",
+        "--eval-every",
+        "400",
+        "--eval-episodes",
+        "1",
+        "--no-tensorboard",
+        "--no-progress",
+        "--run-dir",
+        run_dir,
+        timeout=120,
+    )
     assert p.returncode == 0, p.stderr
     rows = list(csv.DictReader(open(os.path.join(run_dir, "evals.csv"))))
     steps = [int(r["env_steps"]) for r in rows]

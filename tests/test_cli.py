@@ -33,12 +33,24 @@ def test_train_writes_the_run_dir(algo, tmp_path):
     workers = ["--workers", "2"] if algo == "a3c" else []  # (A2C runs in one process: --workers is refused)
     p = run_cli("train", "--algo", algo, *workers, "--run-dir", d, *TINY, check=True)
     assert "step budget reached" in p.stdout
-    for name in ("config.json", "episodes.csv", "metrics.csv", "evals.csv", "curve.png",
-                 "checkpoints/latest.pt", "checkpoints/best.pt"):
+    for name in (
+        "config.json",
+        "episodes.csv",
+        "metrics.csv",
+        "evals.csv",
+        "curve.png",
+        "checkpoints/latest.pt",
+        "checkpoints/best.pt",
+    ):
         assert os.path.isfile(os.path.join(d, name)), name
     with open(os.path.join(d, "episodes.csv")) as f:
-        assert f.readline().strip().split(",")[:5] == ["wall_time_s", "env_steps", "episode_return",
-                                                      "episode_length", "worker"]
+        assert f.readline().strip().split(",")[:5] == [
+            "wall_time_s",
+            "env_steps",
+            "episode_return",
+            "episode_length",
+            "worker",
+        ]
     rows = _rows(os.path.join(d, "episodes.csv"))
     assert len(rows) >= 20  # CartPole episodes with a random-ish policy last ~20 steps
     assert all(float(r["episode_return"]) == float(r["episode_length"]) for r in rows)  # CartPole: +1 per step
@@ -57,14 +69,33 @@ def test_train_writes_the_run_dir(algo, tmp_path):
     assert tests and all(int(t["episodes"]) == 2 for t in tests)
 
 
-@pytest.mark.parametrize("algo, extra", [("a3c", ["--lstm"]), ("a2c", ["--env", "Pendulum-v1"]),
-                                         ("a3c", ["--env", "Pendulum-v1", "--vector-env", "gymnasium"])])
+@pytest.mark.parametrize(
+    "algo, extra",
+    [
+        ("a3c", ["--lstm"]),
+        ("a2c", ["--env", "Pendulum-v1"]),
+        ("a3c", ["--env", "Pendulum-v1", "--vector-env", "gymnasium"]),
+    ],
+)
 def test_train_variants(algo, extra, tmp_path):
     """LSTM policies and continuous actions through both runtimes, then evaluated."""
     d = str(tmp_path / "v")
     workers = ["--workers", "2"] if algo == "a3c" else []
-    run_cli("train", "--algo", algo, *workers, "--run-dir", d, "--total-steps", "2000",
-            "--eval-every", "0", *FAST, *extra, check=True)
+    run_cli(
+        "train",
+        "--algo",
+        algo,
+        *workers,
+        "--run-dir",
+        d,
+        "--total-steps",
+        "2000",
+        "--eval-every",
+        "0",
+        *FAST,
+        *extra,
+        check=True,
+    )
     out = json.loads(run_cli("eval", d, "--episodes", "2", "--json", check=True).stdout)
     assert out["episodes"] == 2 and out["env"] == ("Pendulum-v1" if "Pendulum-v1" in extra else "CartPole-v1")
     cfg = json.load(open(os.path.join(d, "config.json")))
@@ -135,24 +166,27 @@ def test_record_gif(a2c_run, tmp_path):
     assert img.format == "GIF" and 5 < img.n_frames <= frames
 
 
-@pytest.mark.parametrize("args, needle", [
-    (["train", "--env", "NoSuchEnv-v9"], "NoSuchEnv-v9"),
-    (["train", "--workers", "0"], "--workers"),
-    (["train", "--total-steps", "-5"], "--total-steps"),
-    (["train", "--algo", "dqn"], "dqn"),
-    (["train", "--env", "support_envs:MultiDiscreteActions"], "MultiDiscrete"),
-    (["train", "--env", "no_such_module:Env"], "no_such_module"),
-    (["train", "--optimizer", "sgd"], "sgd"),
-    (["eval", "/nonexistent/run"], "/nonexistent/run"),
-    (["train", "--resume", "/nonexistent/run"], "/nonexistent/run"),
-    (["train", "--bogus-flag"], "--bogus-flag"),
-    (["train", "--seed", "-3"], "--seed"),
-    (["train", "--vector-env", "fast"], "--vector-env"),
-    (["train", "--algo", "a3c", "--env", "Acrobot-v1", "--vector-env", "native"], "native"),
-    (["train", "--optimizer-eps", "0"], "--optimizer-eps"),
-    (["train", "--rms-alpha", "1.5"], "--rms-alpha"),
-    (["eval", "pretrained:cartpole", "--num-envs", "0"], "--num-envs"),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["train", "--env", "NoSuchEnv-v9"], "NoSuchEnv-v9"),
+        (["train", "--workers", "0"], "--workers"),
+        (["train", "--total-steps", "-5"], "--total-steps"),
+        (["train", "--algo", "dqn"], "dqn"),
+        (["train", "--env", "support_envs:MultiDiscreteActions"], "MultiDiscrete"),
+        (["train", "--env", "no_such_module:Env"], "no_such_module"),
+        (["train", "--optimizer", "sgd"], "sgd"),
+        (["eval", "/nonexistent/run"], "/nonexistent/run"),
+        (["train", "--resume", "/nonexistent/run"], "/nonexistent/run"),
+        (["train", "--bogus-flag"], "--bogus-flag"),
+        (["train", "--seed", "-3"], "--seed"),
+        (["train", "--vector-env", "fast"], "--vector-env"),
+        (["train", "--algo", "a3c", "--env", "Acrobot-v1", "--vector-env", "native"], "native"),
+        (["train", "--optimizer-eps", "0"], "--optimizer-eps"),
+        (["train", "--rms-alpha", "1.5"], "--rms-alpha"),
+        (["eval", "pretrained:cartpole", "--num-envs", "0"], "--num-envs"),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(args, needle, tmp_path):
     p = run_cli(*args, "--run-dir", str(tmp_path / "r")) if args[0] == "train" else run_cli(*args)
     assert p.returncode == 2, p.stderr
@@ -185,6 +219,7 @@ def test_run_dir_holding_a_run_is_refused(a2c_run):
 
 # ---- the train flags are generated from TrainConfig, for the --algo and --env named --------------
 
+
 def test_help_lists_the_settings_of_the_named_algorithm_and_env_family(capsys):
     from asyncrl.cli import main
 
@@ -209,7 +244,7 @@ def test_another_algorithms_flag_is_refused_naming_who_uses_it(tmp_path):
     p = run_cli("train", "--algo", "a2c", "--clip-range", "0.1", "--run-dir", str(tmp_path / "x"))
     assert p.returncode == 2 and "Traceback" not in p.stderr
     assert p.stderr.strip().splitlines() == [
-        "asyncrl: error: --clip-range does not apply to --algo a2c (it is used by: appo) "
-        "(see 'asyncrl train --help')"]
+        "asyncrl: error: --clip-range does not apply to --algo a2c (it is used by: appo) (see 'asyncrl train --help')"
+    ]
     p = run_cli("train", "--algo", "a2c", "--no-episodic-life", "--run-dir", str(tmp_path / "y"))
     assert p.returncode == 2 and "--episodic-life applies to Atari games only, not --env CartPole-v1" in p.stderr

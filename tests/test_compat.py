@@ -42,8 +42,9 @@ def test_an_old_run_resumes_where_it_stopped(old_run):
     before = load_checkpoint(str(old_run / "checkpoints" / "latest.pt"))
     steps = before["counters"]["env_steps"]
     evals_before = (old_run / "tests.csv").read_text().splitlines()
-    result = train(TrainConfig(total_steps=steps + 2_000, progress=False), resume=str(old_run),
-                   given={"total_steps", "progress"})
+    result = train(
+        TrainConfig(total_steps=steps + 2_000, progress=False), resume=str(old_run), given={"total_steps", "progress"}
+    )
     after = load_checkpoint(str(old_run / "checkpoints" / "latest.pt"))
     assert result.env_steps >= steps + 2_000 and after["counters"]["env_steps"] == result.env_steps
     assert after["counters"]["updates"] > before["counters"]["updates"]
@@ -53,7 +54,7 @@ def test_an_old_run_resumes_where_it_stopped(old_run):
     assert saved["algo"] == before["algo"] and saved["total_steps"] == steps + 2_000
     # its evaluations (tests.csv before evals.csv was named) go on in the same file, its best one is kept
     evals_after = (old_run / "tests.csv").read_text().splitlines()
-    assert evals_after[:len(evals_before)] == evals_before and len(evals_after) > len(evals_before)
+    assert evals_after[: len(evals_before)] == evals_before and len(evals_after) > len(evals_before)
     assert not (old_run / "evals.csv").exists()
     assert after["counters"]["best_eval"] >= before["counters"]["best_test"]
 
@@ -65,12 +66,34 @@ def test_an_atari_run_from_before_the_protocols_resumes_with_its_own(tmp_path, c
     pytest.importorskip("ale_py", reason="the atari extra (ale-py) is not installed")
     run = tmp_path / "breakout"
     fast = dict(progress=False, tensorboard=False)
-    train(TrainConfig(algo="a2c", env="BreakoutNoFrameskip-v4", num_envs=2, n_steps=5, total_steps=40,
-                      eval_every=0, run_dir=str(run), **fast))
+    train(
+        TrainConfig(
+            algo="a2c",
+            env="BreakoutNoFrameskip-v4",
+            num_envs=2,
+            n_steps=5,
+            total_steps=40,
+            eval_every=0,
+            run_dir=str(run),
+            **fast,
+        )
+    )
     saved = json.loads((run / "config.json").read_text())
     del saved["atari_eval"]
-    saved.update({name: None for name in ("noop_max", "episodic_life", "clip_rewards", "fire_reset",
-                                          "sticky_actions", "full_action_space")}, runtime=None)
+    saved.update(
+        {
+            name: None
+            for name in (
+                "noop_max",
+                "episodic_life",
+                "clip_rewards",
+                "fire_reset",
+                "sticky_actions",
+                "full_action_space",
+            )
+        },
+        runtime=None,
+    )
     (run / "config.json").write_text(json.dumps(saved))
     capsys.readouterr()
     train(TrainConfig(total_steps=80, **fast), resume=str(run), given={"total_steps", *fast})

@@ -88,17 +88,22 @@ def test_a_row_found_by_tune_keeps_the_worker_count_it_was_tuned_with(monkeypatc
     given = resolve(TrainConfig(algo="impala", env="Pendulum-v1", workers=6, run_dir="u"), "continuous")
     assert given.runtime.workers == 6
     assert resolve(TrainConfig(algo="appo", env="Pendulum-v1", run_dir="u"), "continuous").runtime.workers == 15
-    assert resolve(TrainConfig(algo="impala", env="MountainCarContinuous-v0", run_dir="u"),
-                   "continuous").runtime.workers == 15  # (the generic row: one actor per core but the learner's)
+    assert (
+        resolve(TrainConfig(algo="impala", env="MountainCarContinuous-v0", run_dir="u"), "continuous").runtime.workers
+        == 15
+    )  # (the generic row: one actor per core but the learner's)
 
 
-@pytest.mark.parametrize("section, bad, needle", [
-    (LossConfig, dict(gamma=1.5), "--gamma must be in [0, 1], got 1.5"),
-    (LossConfig, dict(reward_scale=0.0), "--reward-scale must be a finite positive number"),
-    (APPOConfig, dict(targets="td"), "--targets 'td' is not supported (allowed: vtrace, gae)"),
-    (FeudalConfig, dict(dilation=0), "--dilation must be a positive integer"),
-    (AtariOptions, dict(sticky_actions=2.0), "--sticky-actions must be a probability in [0, 1]"),
-])
+@pytest.mark.parametrize(
+    "section, bad, needle",
+    [
+        (LossConfig, dict(gamma=1.5), "--gamma must be in [0, 1], got 1.5"),
+        (LossConfig, dict(reward_scale=0.0), "--reward-scale must be a finite positive number"),
+        (APPOConfig, dict(targets="td"), "--targets 'td' is not supported (allowed: vtrace, gae)"),
+        (FeudalConfig, dict(dilation=0), "--dilation must be a positive integer"),
+        (AtariOptions, dict(sticky_actions=2.0), "--sticky-actions must be a probability in [0, 1]"),
+    ],
+)
 def test_each_section_checks_its_own_settings(section, bad, needle):
     check_section(section())  # its defaults keep its rules
     with pytest.raises(UsageError, match=re.escape(needle)):
@@ -117,8 +122,12 @@ def test_the_runtime_section_checks_the_device_and_the_tree_checks_across_sectio
 
 def test_the_flat_view_is_generated_from_the_sections_one_name_each():
     owners: dict[str, list] = {}
-    classes = [*SECTIONS.values(), *(r.config for r in RUNTIMES.values()),
-               *(a.config for a in ALGORITHMS.values() if a.config), AtariOptions]
+    classes = [
+        *SECTIONS.values(),
+        *(r.config for r in RUNTIMES.values()),
+        *(a.config for a in ALGORITHMS.values() if a.config),
+        AtariOptions,
+    ]
     for cls in classes:
         for f in fields(cls):
             owners.setdefault(flat_name(f), []).append(f)
@@ -130,8 +139,15 @@ def test_the_flat_view_is_generated_from_the_sections_one_name_each():
     # the 64 settings of before the tree, --ray-address, the four normalisation settings, the four of videos
     # and W&B, and --ray-start-timeout
     assert set(FLAT_FIELDS) == flat and len(flat) == 74
-    assert {"total_steps", "workers", "eval_every", "atari_eval", "max_policy_lag", "capture_video", "wandb"} <= \
-        RESUME_OVERRIDABLE
+    assert {
+        "total_steps",
+        "workers",
+        "eval_every",
+        "atari_eval",
+        "max_policy_lag",
+        "capture_video",
+        "wandb",
+    } <= RESUME_OVERRIDABLE
     assert not {"lr", "n_steps", "rho_bar"} & RESUME_OVERRIDABLE
 
 

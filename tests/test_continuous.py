@@ -40,8 +40,25 @@ def _mp4(path: str) -> tuple[int, tuple[int, ...]]:
 def cheetah(tmp_path_factory) -> str:
     """APPO on HalfCheetah-v5 with the MuJoCo family's defaults, for a few thousand steps."""
     d = str(tmp_path_factory.mktemp("mujoco") / "cheetah")
-    run_cli("train", "--algo", "appo", "--env", "HalfCheetah-v5", "--total-steps", "4096", "--eval-every", "2048",
-            "--eval-episodes", "1", "--workers", "1", "--run-dir", d, *FAST, check=True)
+    run_cli(
+        "train",
+        "--algo",
+        "appo",
+        "--env",
+        "HalfCheetah-v5",
+        "--total-steps",
+        "4096",
+        "--eval-every",
+        "2048",
+        "--eval-episodes",
+        "1",
+        "--workers",
+        "1",
+        "--run-dir",
+        d,
+        *FAST,
+        check=True,
+    )
     return d
 
 
@@ -70,14 +87,32 @@ def test_mujoco_eval_json_and_record_gif_and_mp4(cheetah, tmp_path):
     assert Image.open(gif).format == "GIF" and 10 < Image.open(gif).n_frames <= 30
 
 
-@pytest.mark.parametrize("env, extra, obs_shape", [
-    ("BipedalWalker-v3", ["--normalize-obs", "--normalize-reward"], (24,)),
-    ("CarRacing-v3", ["--n-steps", "5", "--num-envs", "2"], (3, 96, 96)),  # frames channels-first, to the CNN
-])
+@pytest.mark.parametrize(
+    "env, extra, obs_shape",
+    [
+        ("BipedalWalker-v3", ["--normalize-obs", "--normalize-reward"], (24,)),
+        ("CarRacing-v3", ["--n-steps", "5", "--num-envs", "2"], (3, 96, 96)),  # frames channels-first, to the CNN
+    ],
+)
 def test_box2d_train_eval_record(env, extra, obs_shape, tmp_path):
     d = str(tmp_path / "run")
-    run_cli("train", "--algo", "a2c", "--env", env, "--total-steps", "200", "--eval-every", "0", "--run-dir", d,
-            *extra, *FAST, check=True, timeout=300)
+    run_cli(
+        "train",
+        "--algo",
+        "a2c",
+        "--env",
+        env,
+        "--total-steps",
+        "200",
+        "--eval-every",
+        "0",
+        "--run-dir",
+        d,
+        *extra,
+        *FAST,
+        check=True,
+        timeout=300,
+    )
     spec = json.loads(_ckpt(d)["model_spec"])
     assert spec["obs_shape"] == list(obs_shape) and spec["action_kind"] == "continuous"
     assert spec["torso"] == ("mlp" if len(obs_shape) == 1 else "a3c-cnn")
@@ -88,19 +123,38 @@ def test_box2d_train_eval_record(env, extra, obs_shape, tmp_path):
     assert frames == written and 1 < written <= 30 and shape[2] == 3
 
 
-@pytest.mark.parametrize("algo, extra", [
-    ("a2c", []),
-    ("a3c", ["--workers", "2", "--serial"]),
-    ("impala", ["--workers", "2", "--serial"]),
-    ("appo", ["--workers", "1"]),
-    ("a3c-ps", ["--workers", "2", "--serial"]),
-])
+@pytest.mark.parametrize(
+    "algo, extra",
+    [
+        ("a2c", []),
+        ("a3c", ["--workers", "2", "--serial"]),
+        ("impala", ["--workers", "2", "--serial"]),
+        ("appo", ["--workers", "1"]),
+        ("a3c-ps", ["--workers", "2", "--serial"]),
+    ],
+)
 def test_every_runtime_learns_the_statistics_from_every_rollout_and_resume_restores_them(algo, extra, tmp_path):
     """The saved statistics count every env step the run learned from (so no rollout was missed or counted
     twice, and the actors' data reached the learner); a resumed run continues them, not restarts them."""
     d = str(tmp_path / "run")
-    args = ["--algo", algo, "--env", "Pendulum-v1", "--normalize-obs", "--normalize-reward", "--num-envs", "4",
-            "--n-steps", "8", "--eval-every", "0", "--lr-schedule", "constant", *extra, *FAST]
+    args = [
+        "--algo",
+        algo,
+        "--env",
+        "Pendulum-v1",
+        "--normalize-obs",
+        "--normalize-reward",
+        "--num-envs",
+        "4",
+        "--n-steps",
+        "8",
+        "--eval-every",
+        "0",
+        "--lr-schedule",
+        "constant",
+        *extra,
+        *FAST,
+    ]
     run_cli("train", *args, "--total-steps", "1024", "--run-dir", d, check=True)
     first = _ckpt(d)
     steps = first["counters"]["env_steps"]
@@ -114,8 +168,28 @@ def test_hogwild_workers_share_one_set_of_statistics(tmp_path):
     """Two A3C worker processes merge into the shared model's statistics (a race may lose a merge, as a
     Hogwild update may be lost, so this allows a few)."""
     d = str(tmp_path / "run")
-    run_cli("train", "--algo", "a3c", "--env", "Pendulum-v1", "--normalize-obs", "--workers", "2", "--num-envs", "2",
-            "--n-steps", "8", "--total-steps", "4000", "--eval-every", "0", "--run-dir", d, *FAST, check=True)
+    run_cli(
+        "train",
+        "--algo",
+        "a3c",
+        "--env",
+        "Pendulum-v1",
+        "--normalize-obs",
+        "--workers",
+        "2",
+        "--num-envs",
+        "2",
+        "--n-steps",
+        "8",
+        "--total-steps",
+        "4000",
+        "--eval-every",
+        "0",
+        "--run-dir",
+        d,
+        *FAST,
+        check=True,
+    )
     ckpt = _ckpt(d)
     steps, count = ckpt["counters"]["env_steps"], float(ckpt["model"]["obs_norm.count"])
     assert 0.9 * steps <= count <= steps
@@ -124,13 +198,16 @@ def test_hogwild_workers_share_one_set_of_statistics(tmp_path):
     assert float(var[:2].max()) <= 1.0 and float(var[2]) > 1.0 and float(mean.abs().max()) < 8.0
 
 
-@pytest.mark.parametrize("args, needle", [
-    (["--algo", "feudal", "--env", "CartPole-v1", "--normalize-obs"], "--algo feudal"),
-    (["--algo", "a2c", "--env", "CarRacing-v3", "--normalize-obs"], "a3c-cnn torso"),
-    (["--algo", "a2c", "--env", "FrozenLake-v1", "--normalize-obs"], "Discrete"),
-    (["--algo", "a2c", "--env", "Pendulum-v1", "--obs-clip", "0"], "--obs-clip"),
-    (["--algo", "a2c", "--env", "Pendulum-v1", "--reward-clip", "-1"], "--reward-clip"),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--algo", "feudal", "--env", "CartPole-v1", "--normalize-obs"], "--algo feudal"),
+        (["--algo", "a2c", "--env", "CarRacing-v3", "--normalize-obs"], "a3c-cnn torso"),
+        (["--algo", "a2c", "--env", "FrozenLake-v1", "--normalize-obs"], "Discrete"),
+        (["--algo", "a2c", "--env", "Pendulum-v1", "--obs-clip", "0"], "--obs-clip"),
+        (["--algo", "a2c", "--env", "Pendulum-v1", "--reward-clip", "-1"], "--reward-clip"),
+    ],
+)
 def test_normalisation_bad_input_is_one_line_and_exit_2(args, needle, tmp_path):
     p = run_cli("train", *args, "--total-steps", "100", "--run-dir", str(tmp_path / "r"), *FAST)
     assert p.returncode == 2, p.stderr
@@ -158,8 +235,13 @@ def test_the_shipped_halfcheetah_model_runs_forward_with_its_statistics():
 def test_no_working_gl_backend_gets_one_line_naming_what_to_install(cheetah, tmp_path):
     """GLFW needs a display: on this headless machine MuJoCo cannot render with it, and record says what to do."""
     env = {k: v for k, v in cli_env().items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "PYOPENGL_PLATFORM")}
-    p = subprocess.run([*ASYNCRL, "record", cheetah, "-o", str(tmp_path / "x.mp4")], capture_output=True, text=True,
-                       timeout=120, env={**env, "MUJOCO_GL": "glfw"})
+    p = subprocess.run(
+        [*ASYNCRL, "record", cheetah, "-o", str(tmp_path / "x.mp4")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**env, "MUJOCO_GL": "glfw"},
+    )
     assert p.returncode == 2, p.stderr
     last = p.stderr.strip().splitlines()[-1]
     assert "MUJOCO_GL=glfw" in last and "EGL" in last and "OSMesa" in last and "Traceback" not in p.stderr

@@ -25,8 +25,9 @@ def _readme_algorithm() -> str:
 
 def _cli(src: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(src)}
-    return subprocess.run([sys.executable, "-m", "asyncrl.cli", *args], capture_output=True, text=True, timeout=300,
-                          env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "asyncrl.cli", *args], capture_output=True, text=True, timeout=300, env=env
+    )
 
 
 def test_the_readme_algorithm_file_trains_with_its_own_flag(tmp_path):
@@ -34,8 +35,23 @@ def test_the_readme_algorithm_file_trains_with_its_own_flag(tmp_path):
     shutil.copytree(ROOT / "src" / "asyncrl", src / "asyncrl", ignore=shutil.ignore_patterns("__pycache__"))
     (src / "asyncrl" / "algos" / "reinforce.py").write_text(_readme_algorithm())
     run = tmp_path / "run"
-    p = _cli(src, "train", "--algo", "reinforce", "--env", "CartPole-v1", "--baseline-coef", "0.5",
-             "--total-steps", "3000", "--eval-every", "0", "--run-dir", str(run), *FAST)
+    p = _cli(
+        src,
+        "train",
+        "--algo",
+        "reinforce",
+        "--env",
+        "CartPole-v1",
+        "--baseline-coef",
+        "0.5",
+        "--total-steps",
+        "3000",
+        "--eval-every",
+        "0",
+        "--run-dir",
+        str(run),
+        *FAST,
+    )
     assert p.returncode == 0, p.stderr
     assert "step budget reached" in p.stdout
     with open(run / "metrics.csv") as f:

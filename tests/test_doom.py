@@ -30,8 +30,26 @@ def test_scenarios_give_stacked_grayscale_frames(name):
 
 
 def test_basic_trains_end_to_end_and_evaluates(run_dir):
-    run_cli("train", "--algo", "impala", "--env", "doom:basic", "--workers", "1", "--num-envs", "4",
-            "--total-steps", "1500", "--eval-every", "0", "--run-dir", run_dir, *FAST, check=True, timeout=180)
+    run_cli(
+        "train",
+        "--algo",
+        "impala",
+        "--env",
+        "doom:basic",
+        "--workers",
+        "1",
+        "--num-envs",
+        "4",
+        "--total-steps",
+        "1500",
+        "--eval-every",
+        "0",
+        "--run-dir",
+        run_dir,
+        *FAST,
+        check=True,
+        timeout=180,
+    )
     with open(os.path.join(run_dir, "episodes.csv")) as f:
         rows = list(csv.DictReader(f))
     assert rows and all(int(r["frames"]) == 4 * int(r["env_steps"]) for r in rows)

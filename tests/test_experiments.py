@@ -64,8 +64,17 @@ def test_tune_runs_trials_as_run_dirs_writes_reports_and_resume_adds_to_the_same
 
     # the best config trains as it is
     run_dir = str(tmp_path / "from-best")
-    run_cli("train", "--config", os.path.join(study_dir, "best_config.json"), "--total-steps", "1000",
-            "--run-dir", run_dir, *FAST, check=True)
+    run_cli(
+        "train",
+        "--config",
+        os.path.join(study_dir, "best_config.json"),
+        "--total-steps",
+        "1000",
+        "--run-dir",
+        run_dir,
+        *FAST,
+        check=True,
+    )
     assert {k: saved_config(run_dir)[k] for k in best.params} == best.params
 
     p = run_cli("tune", "--study", study_dir, "--resume", "--trials", "5", timeout=240)
@@ -86,16 +95,24 @@ def test_the_median_pruner_stops_a_trial_below_the_others(tmp_path):
     from asyncrl.experiments.tune import TuneSettings, new_study, open_study, write_settings
 
     study_dir = str(tmp_path / "study")
-    settings = new_study(study_dir, TuneSettings("a2c", "CartPole-v1", trials=1, budget_steps=60000, evals=6,
-                                                 eval_episodes=2),
-                         read_space_file(_space(tmp_path, {"lr": ["log", 1e-3, 1e-2], "num_envs": 1, "n_steps": 5})))
+    settings = new_study(
+        study_dir,
+        TuneSettings("a2c", "CartPole-v1", trials=1, budget_steps=60000, evals=6, eval_episodes=2),
+        read_space_file(_space(tmp_path, {"lr": ["log", 1e-3, 1e-2], "num_envs": 1, "n_steps": 5})),
+    )
     study, created = open_study(settings, study_dir, create=True)
     write_settings(study_dir, settings)
     assert created
     dist = {"lr": optuna.distributions.FloatDistribution(1e-3, 1e-2, log=True)}
     for _ in range(5):
-        study.add_trial(optuna.trial.create_trial(params={"lr": 5e-3}, distributions=dist, value=1000.0,
-                                                  intermediate_values={k: 1000.0 for k in range(1, 7)}))
+        study.add_trial(
+            optuna.trial.create_trial(
+                params={"lr": 5e-3},
+                distributions=dist,
+                value=1000.0,
+                intermediate_values={k: 1000.0 for k in range(1, 7)},
+            )
+        )
     p = run_cli("tune", "--study", study_dir, "--resume", "--trials", "6", timeout=240)
     assert p.returncode == 0, p.stdout + p.stderr
     last = load_study(study_dir).get_trials()[-1]
@@ -114,6 +131,7 @@ def _space(tmp_path, space: dict) -> str:
 
 
 # ---- the tune loop in process, over fake trials (no training: fast and exact) ---------------------------------
+
 
 class FakeJob:
     """A trial's ``asyncrl train`` child, faked: each poll of the tune loop (``new_evals`` then ``poll``) brings its
@@ -135,15 +153,33 @@ class FakeJob:
         if self.interrupted or self.polls > self.evals:
             return []
         m = self.trials.score(self.number, self.polls)
-        return [{"wall_time_s": float(self.polls), "env_steps": float(self.polls * self.every), "mean": m,
-                 "median": m + 200, "std": 50.0, "min": m - 300, "max": m + 300, "episodes": 2.0}]
+        return [
+            {
+                "wall_time_s": float(self.polls),
+                "env_steps": float(self.polls * self.every),
+                "mean": m,
+                "median": m + 200,
+                "std": 50.0,
+                "min": m - 300,
+                "max": m + 300,
+                "episodes": 2.0,
+            }
+        ]
 
     def poll(self) -> int | None:
         if self.code is None and (self.interrupted or self.polls > self.evals):
             steps = min(self.polls, self.evals) * self.every
             final = math.nan if self.interrupted else self.trials.score(self.number, self.evals)
-            result = TrainResult(self.run_dir, "interrupted (SIGINT)" if self.interrupted else "step budget reached",
-                                 steps, 10, 0.0, 0.0, 1.0, final)
+            result = TrainResult(
+                self.run_dir,
+                "interrupted (SIGINT)" if self.interrupted else "step budget reached",
+                steps,
+                10,
+                0.0,
+                0.0,
+                1.0,
+                final,
+            )
             os.makedirs(self.run_dir, exist_ok=True)
             with open(os.path.join(self.run_dir, "result.json"), "w") as f:
                 f.write(result.to_json())
@@ -170,8 +206,9 @@ class FakeTrials:
     hooks: dict[tuple[int, int], Callable[[], None]] = field(default_factory=dict)
     jobs: dict[int, FakeJob] = field(default_factory=dict)
 
-    def start(self, args: list[str], run_dir: str, log_path: str, cpus: set[int] | None = None,
-              group: str | None = None) -> FakeJob:
+    def start(
+        self, args: list[str], run_dir: str, log_path: str, cpus: set[int] | None = None, group: str | None = None
+    ) -> FakeJob:
         return FakeJob(self, args, run_dir, log_path)
 
 
@@ -193,8 +230,9 @@ def made_study(tmp_path, **settings) -> tuple[optuna.Study, TuneSettings, str]:
 
     study_dir = str(tmp_path / "study")
     space = read_space_file(_space(tmp_path, {"lr": ["log", 1e-3, 1e-2], "num_envs": 1, "n_steps": 5}))
-    tune_settings = new_study(study_dir, TuneSettings("a2c", "CartPole-v1", **{"budget_steps": 600, "evals": 6,
-                                                                               **settings}), space)
+    tune_settings = new_study(
+        study_dir, TuneSettings("a2c", "CartPole-v1", **{"budget_steps": 600, "evals": 6, **settings}), space
+    )
     study, created = open_study(tune_settings, study_dir, create=True)
     write_settings(study_dir, tune_settings)
     assert created
@@ -211,8 +249,11 @@ def fail_as_stale(settings: TuneSettings, study_dir: str, number: int) -> None:
     assert trial.state == TrialState.RUNNING
     storage = study._storage
     assert storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
-    retry = storage.get_heartbeat_stale_trial_callback() if hasattr(storage, "get_heartbeat_stale_trial_callback") \
-        else storage.get_failed_trial_callback()  # (Optuna before 4.9)
+    retry = (
+        storage.get_heartbeat_stale_trial_callback()
+        if hasattr(storage, "get_heartbeat_stale_trial_callback")
+        else storage.get_failed_trial_callback()
+    )  # (Optuna before 4.9)
     retry(study, storage.get_trial(trial._trial_id))
 
 
@@ -221,8 +262,11 @@ LR = {"lr": optuna.distributions.FloatDistribution(1e-3, 1e-2, log=True)}
 
 def add_finished_trials(study: optuna.Study, n: int, value: float) -> None:
     for _ in range(n):
-        study.add_trial(optuna.trial.create_trial(params={"lr": 5e-3}, distributions=LR, value=value,
-                                                  intermediate_values={k: value for k in range(1, 7)}))
+        study.add_trial(
+            optuna.trial.create_trial(
+                params={"lr": 5e-3}, distributions=LR, value=value, intermediate_values={k: value for k in range(1, 7)}
+            )
+        )
 
 
 def test_the_pruner_waits_out_its_warm_up_and_compares_the_evaluations_mean(tmp_path, fake_trials):
@@ -289,14 +333,36 @@ def test_a_trial_that_raises_is_recorded_as_failed_and_the_study_goes_on(tmp_pat
     """One env instance crashes after 300 steps: trials with a single env crash, trials with many do not."""
     study_dir = str(tmp_path / "study")
     space = _space(tmp_path, {"num_envs": ["choice", [1]], "lr": ["log", 1e-3, 1e-2]})
-    p = run_cli("tune", "--algo", "a2c", "--env", "support_envs:CrashingCartPole", "--budget-steps", "1000",
-                "--evals", "1", "--eval-episodes", "1", "--trials", "3", "--study", study_dir, "--space", space,
-                "--seed", "4", timeout=240)
+    p = run_cli(
+        "tune",
+        "--algo",
+        "a2c",
+        "--env",
+        "support_envs:CrashingCartPole",
+        "--budget-steps",
+        "1000",
+        "--evals",
+        "1",
+        "--eval-episodes",
+        "1",
+        "--trials",
+        "3",
+        "--study",
+        study_dir,
+        "--space",
+        space,
+        "--seed",
+        "4",
+        timeout=240,
+    )
     assert p.returncode == 0, p.stdout + p.stderr
     trials = load_study(study_dir).get_trials()
     # (the sampler's seed 4 draws 1 env for the second trial only; the first is the defaults, 16 envs)
-    assert [(t.params["num_envs"], t.state) for t in trials] == \
-        [(16, TrialState.COMPLETE), (1, TrialState.FAIL), (16, TrialState.COMPLETE)]
+    assert [(t.params["num_envs"], t.state) for t in trials] == [
+        (16, TrialState.COMPLETE),
+        (1, TrialState.FAIL),
+        (16, TrialState.COMPLETE),
+    ]
     failed = [t for t in trials if t.state == TrialState.FAIL]
     assert all("boom" in t.user_attrs["error"] for t in failed)
     assert "failed" in p.stdout and "boom" in p.stdout
@@ -304,8 +370,23 @@ def test_a_trial_that_raises_is_recorded_as_failed_and_the_study_goes_on(tmp_pat
 
 def test_ctrl_c_leaves_a_consistent_study_and_resume_reruns_the_interrupted_trial(tmp_path):
     study_dir = str(tmp_path / "study")
-    proc = start_cli("tune", "--algo", "a2c", "--env", "CartPole-v1", "--budget-steps", "150000", "--evals", "2",
-                     "--eval-episodes", "2", "--trials", "1", "--study", study_dir)
+    proc = start_cli(
+        "tune",
+        "--algo",
+        "a2c",
+        "--env",
+        "CartPole-v1",
+        "--budget-steps",
+        "150000",
+        "--evals",
+        "2",
+        "--eval-episodes",
+        "2",
+        "--trials",
+        "1",
+        "--study",
+        study_dir,
+    )
     episodes = os.path.join(study_dir, "trials", "trial-0000", "episodes.csv")
     deadline = time.monotonic() + 60
     while not (os.path.exists(episodes) and os.path.getsize(episodes) > 200):
@@ -330,20 +411,37 @@ def test_ctrl_c_leaves_a_consistent_study_and_resume_reruns_the_interrupted_tria
 
 def test_tune_refuses_bad_input_before_any_trial(tmp_path):
     study_dir = str(tmp_path / "s")
-    for args, message in [(["--algo", "nope"], "--algo 'nope' is not supported"),
-                          (["--jobs", "64"], "--jobs 64 is more than"),
-                          (["--objective", "time-to-target"], "needs --target-return"),
-                          (["--space", str(tmp_path / "missing.json")], "does not exist"),
-                          (["--resume"], "holds no study"),
-                          (["--storage", "nosuchdb://x"], "cannot be opened")]:
+    for args, message in [
+        (["--algo", "nope"], "--algo 'nope' is not supported"),
+        (["--jobs", "64"], "--jobs 64 is more than"),
+        (["--objective", "time-to-target"], "needs --target-return"),
+        (["--space", str(tmp_path / "missing.json")], "does not exist"),
+        (["--resume"], "holds no study"),
+        (["--storage", "nosuchdb://x"], "cannot be opened"),
+    ]:
         p = run_cli("tune", *args, "--study", study_dir)
         assert p.returncode == 2 and message in p.stderr and "Traceback" not in p.stderr, (args, p.stderr)
 
 
 def test_sweep_runs_the_grid_skips_finished_runs_and_resumes_interrupted_ones(tmp_path):
     out = str(tmp_path / "sweep")
-    args = ["sweep", "--algo", "a2c", "--env", "CartPole-v1", "--set", "total_steps=3000", "--set", "eval_every=1500",
-            "--set", "eval_episodes=2", "--jobs", "2", "-o", out]
+    args = [
+        "sweep",
+        "--algo",
+        "a2c",
+        "--env",
+        "CartPole-v1",
+        "--set",
+        "total_steps=3000",
+        "--set",
+        "eval_every=1500",
+        "--set",
+        "eval_episodes=2",
+        "--jobs",
+        "2",
+        "-o",
+        out,
+    ]
     p = run_cli(*args, "--seeds", "2", timeout=240)
     assert p.returncode == 0, p.stdout + p.stderr
     results = sorted(glob.glob(os.path.join(out, "*", "result.json")))
@@ -375,8 +473,19 @@ def test_train_reads_a_config_file_and_flags_override_it(tmp_path):
     config = tmp_path / "c.json"
     config.write_text(json.dumps({"algo": "a2c", "env": "CartPole-v1", "n_steps": 7, "lr": 0.002}))
     run_dir = str(tmp_path / "run")
-    run_cli("train", "--config", str(config), "--lr", "0.01", "--total-steps", "500", "--run-dir", run_dir, *FAST,
-            check=True)
+    run_cli(
+        "train",
+        "--config",
+        str(config),
+        "--lr",
+        "0.01",
+        "--total-steps",
+        "500",
+        "--run-dir",
+        run_dir,
+        *FAST,
+        check=True,
+    )
     cfg = saved_config(run_dir)
     assert (cfg["algo"], cfg["n_steps"], cfg["lr"]) == ("a2c", 7, 0.01)
     p = run_cli("train", "--config", str(config), "--resume", run_dir)
@@ -387,6 +496,7 @@ def test_train_reads_a_config_file_and_flags_override_it(tmp_path):
 
 
 # ---- W&B (offline) and videos -----------------------------------------------------------------------------
+
 
 def wandb_records(path: str):
     """The protobuf records of a W&B transaction log (``run-<id>.wandb``: a 7-byte header, then LevelDB-log
@@ -401,11 +511,11 @@ def wandb_records(path: str):
         if left < 7:
             pos += left
             continue
-        _, length, kind = struct.unpack("<IHB", data[pos:pos + 7])
+        _, length, kind = struct.unpack("<IHB", data[pos : pos + 7])
         if length == 0 and kind == 0:
             pos += left
             continue
-        chunk, pos = data[pos + 7:pos + 7 + length], pos + 7 + length
+        chunk, pos = data[pos + 7 : pos + 7 + length], pos + 7 + length
         pieces = chunk if kind in (1, 2) else pieces + chunk
         if kind in (1, 4):
             record = pb.Record()
@@ -420,12 +530,28 @@ def test_wandb_offline_gets_the_tensorboard_scalars_the_config_and_media(tmp_pat
     import subprocess
 
     def train(*extra):
-        p = subprocess.run([*ASYNCRL, "train", *extra, "--no-progress"], capture_output=True, text=True,
-                           timeout=180, env=env)
+        p = subprocess.run(
+            [*ASYNCRL, "train", *extra, "--no-progress"], capture_output=True, text=True, timeout=180, env=env
+        )
         assert p.returncode == 0, p.stdout + p.stderr
 
-    train("--algo", "a2c", "--env", "CartPole-v1", "--total-steps", "6000", "--eval-every", "3000",
-          "--eval-episodes", "2", "--wandb", "--wandb-project", "asyncrl-tests", "--run-dir", run_dir)
+    train(
+        "--algo",
+        "a2c",
+        "--env",
+        "CartPole-v1",
+        "--total-steps",
+        "6000",
+        "--eval-every",
+        "3000",
+        "--eval-episodes",
+        "2",
+        "--wandb",
+        "--wandb-project",
+        "asyncrl-tests",
+        "--run-dir",
+        run_dir,
+    )
     (log,) = glob.glob(os.path.join(run_dir, "wandb", "offline-run-*", "run-*.wandb"))
     keys, config, project = set(), {}, None
     for r in wandb_records(log):
@@ -435,8 +561,15 @@ def test_wandb_offline_gets_the_tensorboard_scalars_the_config_and_media(tmp_pat
         elif kind == "run":
             config = {u.key: json.loads(u.value_json) for u in r.run.config.update}
             project = r.run.project
-    assert {"global_step", "charts/episode_return", "charts/steps_per_s", "loss/policy", "loss/value",
-            "eval/mean", "charts/curve/path"} <= keys
+    assert {
+        "global_step",
+        "charts/episode_return",
+        "charts/steps_per_s",
+        "loss/policy",
+        "loss/value",
+        "eval/mean",
+        "charts/curve/path",
+    } <= keys
     assert project == "asyncrl-tests" and config["algo"] == "a2c" and config["lr"] == saved_config(run_dir)["lr"]
 
     run_id = open(os.path.join(run_dir, "wandb", "asyncrl-run-id")).read().strip()
@@ -452,9 +585,31 @@ def test_capture_video_records_playable_mp4s_in_the_eval_process(tmp_path):
 
     run_dir = str(tmp_path / "run")
     # (one env, so evaluations are not skipped for a busy evaluator and every one is on a multiple of 5,000)
-    run_cli("train", "--algo", "a2c", "--env", "CartPole-v1", "--num-envs", "1", "--n-steps", "5", "--total-steps",
-            "20000", "--eval-every", "5000", "--eval-episodes", "2", "--capture-video", "--video-every", "10000",
-            "--run-dir", run_dir, "--no-progress", check=True, timeout=240)
+    run_cli(
+        "train",
+        "--algo",
+        "a2c",
+        "--env",
+        "CartPole-v1",
+        "--num-envs",
+        "1",
+        "--n-steps",
+        "5",
+        "--total-steps",
+        "20000",
+        "--eval-every",
+        "5000",
+        "--eval-episodes",
+        "2",
+        "--capture-video",
+        "--video-every",
+        "10000",
+        "--run-dir",
+        run_dir,
+        "--no-progress",
+        check=True,
+        timeout=240,
+    )
     videos = sorted(glob.glob(os.path.join(run_dir, "videos", "*.mp4")))
     steps = [int(os.path.basename(v)[5:-4]) for v in videos]
     with open(os.path.join(run_dir, "evals.csv")) as f:
@@ -497,8 +652,12 @@ def test_a_job_runs_on_its_own_cores_so_its_defaults_fit_them(tmp_path):
 
     run_dir = str(tmp_path / "run")
     core = min(os.sched_getaffinity(0))
-    job = TrainJob.start(train_flags({"algo": "a3c", "env": "CartPole-v1", "total_steps": 2000, "tensorboard": False}),
-                         run_dir, str(tmp_path / "job.log"), {core})
+    job = TrainJob.start(
+        train_flags({"algo": "a3c", "env": "CartPole-v1", "total_steps": 2000, "tensorboard": False}),
+        run_dir,
+        str(tmp_path / "job.log"),
+        {core},
+    )
     assert job.proc.wait(120) == 0, job.tail(5)
     assert saved_config(run_dir)["workers"] == 1
     with open(tmp_path / "job.log") as f:
@@ -528,9 +687,28 @@ def test_time_to_target_minimises_env_steps_and_ranks_misses_last(tmp_path):
     """With --objective time-to-target each trial stops at the target (train's --target-return), and its value is
     the env steps it took; a trial that missed scores more than the budget."""
     study_dir = str(tmp_path / "study")
-    p = run_cli("tune", "--algo", "a2c", "--env", "CartPole-v1", "--budget-steps", "30000", "--evals", "2",
-                "--eval-episodes", "2", "--trials", "2", "--objective", "time-to-target", "--target-return", "60",
-                "--study", study_dir, timeout=240)
+    p = run_cli(
+        "tune",
+        "--algo",
+        "a2c",
+        "--env",
+        "CartPole-v1",
+        "--budget-steps",
+        "30000",
+        "--evals",
+        "2",
+        "--eval-episodes",
+        "2",
+        "--trials",
+        "2",
+        "--objective",
+        "time-to-target",
+        "--target-return",
+        "60",
+        "--study",
+        study_dir,
+        timeout=240,
+    )
     assert p.returncode == 0, p.stdout + p.stderr
     study = load_study(study_dir)
     assert study.direction == optuna.study.StudyDirection.MINIMIZE

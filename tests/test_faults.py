@@ -19,8 +19,23 @@ from conftest import FAST, child_pids, no_leftovers, run_cli, start_cli, wait_fo
 
 def test_worker_exception_ends_the_run(run_dir):
     t0 = time.monotonic()
-    p = run_cli("train", "--algo", "a3c", "--workers", "2", "--env", "support_envs:CrashingCartPole",
-                "--total-steps", "1000000", "--eval-every", "0", "--run-dir", run_dir, *FAST, timeout=90)
+    p = run_cli(
+        "train",
+        "--algo",
+        "a3c",
+        "--workers",
+        "2",
+        "--env",
+        "support_envs:CrashingCartPole",
+        "--total-steps",
+        "1000000",
+        "--eval-every",
+        "0",
+        "--run-dir",
+        run_dir,
+        *FAST,
+        timeout=90,
+    )
     assert p.returncode == 1
     assert "boom: the env crashed on purpose" in p.stderr and "Traceback" in p.stderr
     assert "boom: the env crashed on purpose" in open(os.path.join(run_dir, "error.log")).read()
@@ -29,8 +44,20 @@ def test_worker_exception_ends_the_run(run_dir):
 
 
 def test_killed_worker_ends_the_run(run_dir):
-    proc = start_cli("train", "--algo", "a3c", "--workers", "2", "--total-steps", "100000000", "--eval-every", "0",
-                  "--run-dir", run_dir, *FAST)
+    proc = start_cli(
+        "train",
+        "--algo",
+        "a3c",
+        "--workers",
+        "2",
+        "--total-steps",
+        "100000000",
+        "--eval-every",
+        "0",
+        "--run-dir",
+        run_dir,
+        *FAST,
+    )
     try:
         wait_for_episodes(run_dir, proc)
         workers = [k for k in child_pids(proc.pid) if run_dir in open(f"/proc/{k}/cmdline").read()]
@@ -46,8 +73,9 @@ def test_killed_worker_ends_the_run(run_dir):
 
 
 def test_killed_evaluator_ends_the_run(run_dir):
-    proc = start_cli("train", "--algo", "a2c", "--total-steps", "100000000", "--eval-every", "1000",
-                  "--run-dir", run_dir, *FAST)
+    proc = start_cli(
+        "train", "--algo", "a2c", "--total-steps", "100000000", "--eval-every", "1000", "--run-dir", run_dir, *FAST
+    )
     try:
         wait_for_episodes(run_dir, proc)
         (evaluator,) = child_pids(proc.pid)
@@ -59,19 +87,37 @@ def test_killed_evaluator_ends_the_run(run_dir):
     no_leftovers(run_dir)
 
 
-RUNTIME_CASES = {"hogwild": ["--algo", "a3c", "--workers", "2"], "sync": ["--algo", "a2c"],
-                 "actor-learner": ["--algo", "impala", "--workers", "2"],
-                 "hogwild-serial": ["--algo", "a3c", "--workers", "2", "--serial"],
-                 "actor-learner-serial": ["--algo", "impala", "--workers", "2", "--serial"]}
+RUNTIME_CASES = {
+    "hogwild": ["--algo", "a3c", "--workers", "2"],
+    "sync": ["--algo", "a2c"],
+    "actor-learner": ["--algo", "impala", "--workers", "2"],
+    "hogwild-serial": ["--algo", "a3c", "--workers", "2", "--serial"],
+    "actor-learner-serial": ["--algo", "impala", "--workers", "2", "--serial"],
+}
 """One run of every local runtime (Ray's: tests/test_ray.py)."""
 
 
-@pytest.mark.parametrize("how, runtime", [(how, runtime) for runtime in RUNTIME_CASES
-                                          for how in ("sigint-group", "sigterm-main", "sigint-main")
-                                          if how == "sigterm-main" or runtime in ("hogwild", "sync")])
+@pytest.mark.parametrize(
+    "how, runtime",
+    [
+        (how, runtime)
+        for runtime in RUNTIME_CASES
+        for how in ("sigint-group", "sigterm-main", "sigint-main")
+        if how == "sigterm-main" or runtime in ("hogwild", "sync")
+    ],
+)
 def test_signal_saves_and_exits_0(how, runtime, run_dir):
-    proc = start_cli("train", *RUNTIME_CASES[runtime], "--total-steps", "100000000", "--eval-every", "5000",
-                     "--run-dir", run_dir, *FAST)
+    proc = start_cli(
+        "train",
+        *RUNTIME_CASES[runtime],
+        "--total-steps",
+        "100000000",
+        "--eval-every",
+        "5000",
+        "--run-dir",
+        run_dir,
+        *FAST,
+    )
     try:
         wait_for_episodes(run_dir, proc)
         if how == "sigint-group":
@@ -97,8 +143,22 @@ def test_signal_saves_and_exits_0(how, runtime, run_dir):
 def test_resume_continues_counters_optimizer_and_logs(algo, run_dir):
     # Few envs, so episodes finish within the small budgets (the CartPole defaults step 64 at once).
     workers = ["--workers", "2"] if algo == "a3c" else []  # (A2C runs in one process)
-    run_cli("train", "--algo", algo, *workers, "--num-envs", "4", "--total-steps", "4000",
-            "--eval-every", "0", "--run-dir", run_dir, *FAST, check=True)
+    run_cli(
+        "train",
+        "--algo",
+        algo,
+        *workers,
+        "--num-envs",
+        "4",
+        "--total-steps",
+        "4000",
+        "--eval-every",
+        "0",
+        "--run-dir",
+        run_dir,
+        *FAST,
+        check=True,
+    )
     first = torch.load(os.path.join(run_dir, "checkpoints", "latest.pt"), weights_only=True)
     rows_before = list(csv.reader(open(os.path.join(run_dir, "episodes.csv"))))
     p = run_cli("train", "--resume", run_dir, "--total-steps", "8000", *FAST, check=True)
@@ -109,22 +169,41 @@ def test_resume_continues_counters_optimizer_and_logs(algo, run_dir):
     assert float(second["optimizer"]["step"]) > float(first["optimizer"]["step"]) > 0
     assert rows_after[: len(rows_before)] == rows_before  # appended, not rewritten
     assert sum(r[0] == "wall_time_s" for r in rows_after) == 1
-    new = rows_after[len(rows_before):]
+    new = rows_after[len(rows_before) :]
     assert new and min(int(r[1]) for r in new) >= first["counters"]["env_steps"]
     assert min(float(r[0]) for r in new) >= max(float(r[0]) for r in rows_before[1:])  # the clock continues
     assert "step budget reached" in p.stdout
 
 
 def test_resume_refuses_changed_settings(run_dir):
-    run_cli("train", "--algo", "a2c", "--total-steps", "1000", "--eval-every", "0", "--run-dir", run_dir, *FAST,
-            check=True)
+    run_cli(
+        "train", "--algo", "a2c", "--total-steps", "1000", "--eval-every", "0", "--run-dir", run_dir, *FAST, check=True
+    )
     p = run_cli("train", "--resume", run_dir, "--lr", "0.5", *FAST)
     assert p.returncode == 2 and "--lr" in p.stderr and "Traceback" not in p.stderr
 
 
 def test_spawn_start_method(run_dir):
-    run_cli("train", "--algo", "a3c", "--workers", "2", "--start-method", "spawn", "--total-steps", "3000",
-            "--eval-every", "1000", "--eval-episodes", "1", "--run-dir", run_dir, *FAST, check=True, timeout=120)
+    run_cli(
+        "train",
+        "--algo",
+        "a3c",
+        "--workers",
+        "2",
+        "--start-method",
+        "spawn",
+        "--total-steps",
+        "3000",
+        "--eval-every",
+        "1000",
+        "--eval-episodes",
+        "1",
+        "--run-dir",
+        run_dir,
+        *FAST,
+        check=True,
+        timeout=120,
+    )
     rows = list(csv.DictReader(open(os.path.join(run_dir, "episodes.csv"))))
     assert {r["worker"] for r in rows} == {"0", "1"}
     assert os.path.isfile(os.path.join(run_dir, "checkpoints", "best.pt"))

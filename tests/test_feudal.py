@@ -24,12 +24,22 @@ from conftest import FAST, run_cli
 
 
 def _spec(**kw) -> ModelSpec:
-    base = dict(obs_shape=[4], action_kind="discrete", action_dim=3, hidden=[8], kind="feudal", feudal_dim=6,
-                goal_dim=2, dilation=3, horizon=2)
+    base = dict(
+        obs_shape=[4],
+        action_kind="discrete",
+        action_dim=3,
+        hidden=[8],
+        kind="feudal",
+        feudal_dim=6,
+        goal_dim=2,
+        dilation=3,
+        horizon=2,
+    )
     return ModelSpec(**{**base, **kw})
 
 
 # ---- dilated LSTM --------------------------------------------------------------------------
+
 
 def test_dilated_lstm_updates_one_core_per_step_and_pools_the_cores():
     torch.manual_seed(0)
@@ -40,7 +50,7 @@ def test_dilated_lstm_updates_one_core_per_step_and_pools_the_cores():
     tick = torch.tensor([6.0, 1.0])  # cores 2 and 1
     pooled, h2, c2 = m.step(x, h, c, tick)
     for b, core in enumerate((2, 1)):
-        want_h, want_c = m.cell(x[b:b + 1], (h[b:b + 1, core], c[b:b + 1, core]))
+        want_h, want_c = m.cell(x[b : b + 1], (h[b : b + 1, core], c[b : b + 1, core]))
         torch.testing.assert_close(h2[b, core], want_h[0])
         torch.testing.assert_close(c2[b, core], want_c[0])
         others = [i for i in range(r) if i != core]
@@ -66,6 +76,7 @@ def test_dilated_lstm_output_spans_the_last_r_steps():
 
 
 # ---- pure losses -----------------------------------------------------------------------------
+
 
 def test_intrinsic_reward_by_hand():
     s_t = torch.tensor([[1.0, 1.0]])
@@ -137,6 +148,7 @@ def test_goal_diversity():
 
 # ---- the network -------------------------------------------------------------------------------
 
+
 def _rollout(model, T=6, B=3, seed=0, first=None):
     from asyncrl.core.batch import Rollout
 
@@ -144,10 +156,14 @@ def _rollout(model, T=6, B=3, seed=0, first=None):
     if first is None:
         first = torch.zeros(T + 1, B, dtype=torch.bool)
         first[0] = True
-    return Rollout(obs=torch.randn(T + 1, B, 4, generator=g), first=first,
-                   actions=torch.randint(0, 3, (T, B), generator=g),
-                   r_t=torch.randn(T, B, 2, generator=g), discount_t=torch.full((T, B, 2), 0.9),
-                   core_state=model.initial_state(B))
+    return Rollout(
+        obs=torch.randn(T + 1, B, 4, generator=g),
+        first=first,
+        actions=torch.randint(0, 3, (T, B), generator=g),
+        r_t=torch.randn(T, B, 2, generator=g),
+        discount_t=torch.full((T, B, 2), 0.9),
+        core_state=model.initial_state(B),
+    )
 
 
 def test_goals_are_unit_norm_and_the_policy_sums_to_one():
@@ -173,8 +189,9 @@ def test_no_gradient_flows_from_the_worker_into_the_manager():
     model = FeudalNet(_spec())
     r = _rollout(model, first=torch.zeros(7, 3, dtype=torch.bool))
     # warm state: histories of goals and states already filled, so the intrinsic reward is non-zero
-    r.core_state = model.forward_full(torch.randn(5, 3, 4), model.initial_state(3),
-                                      torch.zeros(5, 3, dtype=torch.bool)).core_state
+    r.core_state = model.forward_full(
+        torch.randn(5, 3, 4), model.initial_state(3), torch.zeros(5, 3, dtype=torch.bool)
+    ).core_state
     r.core_state = tuple(x.detach() for x in r.core_state)
     out = model.forward_full(r.obs, r.core_state, r.first)
     assert out.intrinsic.abs().sum() > 0
@@ -211,8 +228,9 @@ def test_feudal_loss_gradient_leaves_worker_out_of_the_goal(monkeypatch):
     # warm state: goal and state histories filled, so the goal pooling and intrinsic reward are live
     warm = model.forward_full(torch.randn(5, 3, 4), model.initial_state(3), torch.zeros(5, 3, dtype=torch.bool))
     r.core_state = tuple(x.detach() for x in warm.core_state)
-    out = feudal_loss(model, r, LossConfig(value_coef=0.5, entropy_coef=0.1),
-                      FeudalConfig(intrinsic_coef=1.0, horizon=2))
+    out = feudal_loss(
+        model, r, LossConfig(value_coef=0.5, entropy_coef=0.1), FeudalConfig(intrinsic_coef=1.0, horizon=2)
+    )
     assert math.isfinite(out.loss.item()) and out.stats["feudal/intrinsic_reward"] != 0.0
     assert len(worker_terms) == 1
     names = [n for n, _ in model.named_parameters()]
@@ -251,8 +269,9 @@ def test_episode_start_resets_manager_and_worker():
     torch.testing.assert_close(out.params[3:, :1], fresh.params)
     torch.testing.assert_close(out.value[3:, :1], fresh.value)
     torch.testing.assert_close(out.intrinsic[3:, :1], fresh.intrinsic)
-    assert not torch.allclose(out.params[3:, 1:], model.forward_full(obs[3:, 1:], model.initial_state(1),
-                                                                      fresh_first).params)
+    assert not torch.allclose(
+        out.params[3:, 1:], model.forward_full(obs[3:, 1:], model.initial_state(1), fresh_first).params
+    )
 
 
 def test_rollouts_continue_the_state_exactly():
@@ -308,6 +327,7 @@ def test_collector_keeps_two_discounts_and_bootstraps_truncation_per_critic():
 
 # ---- end to end -------------------------------------------------------------------------------
 
+
 def _rows(path):
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
@@ -317,13 +337,36 @@ def _rows(path):
 def test_cli_train_eval_resume(runtime, tmp_path):
     d = str(tmp_path / runtime)
     small = ["--feudal-dim", "32", "--hidden", "32", "--n-steps", "20", "--num-envs", "4"]
-    p = run_cli("train", "--algo", "feudal", "--runtime", runtime, "--env", "CartPole-v1", "--total-steps", "4000",
-                "--eval-every", "2000", "--eval-episodes", "2", "--run-dir", d, *small, *FAST,
-                *(["--workers", "2"] if runtime == "hogwild" else []), check=True)
+    p = run_cli(
+        "train",
+        "--algo",
+        "feudal",
+        "--runtime",
+        runtime,
+        "--env",
+        "CartPole-v1",
+        "--total-steps",
+        "4000",
+        "--eval-every",
+        "2000",
+        "--eval-episodes",
+        "2",
+        "--run-dir",
+        d,
+        *small,
+        *FAST,
+        *(["--workers", "2"] if runtime == "hogwild" else []),
+        check=True,
+    )
     assert "step budget reached" in p.stdout
     rows = _rows(os.path.join(d, "metrics.csv"))
-    for k in ("feudal/intrinsic_reward", "feudal/goal_cos", "feudal/goal_diversity", "feudal/manager_value_loss",
-              "feudal/worker_value_loss"):
+    for k in (
+        "feudal/intrinsic_reward",
+        "feudal/goal_cos",
+        "feudal/goal_diversity",
+        "feudal/manager_value_loss",
+        "feudal/worker_value_loss",
+    ):
         vals = [float(r[k]) for r in rows if r[k] != ""]
         assert vals and all(math.isfinite(v) for v in vals), k
     diversity = [float(r["feudal/goal_diversity"]) for r in rows if r["feudal/goal_diversity"]]
@@ -338,21 +381,41 @@ def test_cli_train_eval_resume(runtime, tmp_path):
 def test_cli_minigrid_runs(tmp_path):
     pytest.importorskip("minigrid", reason="the minigrid extra is not installed")
     d = str(tmp_path / "mg")
-    run_cli("train", "--algo", "feudal", "--runtime", "sync", "--env", "MiniGrid-Empty-5x5-v0", "--total-steps",
-            "1500", "--eval-every", "0", "--feudal-dim", "32", "--run-dir", d, *FAST, check=True)
+    run_cli(
+        "train",
+        "--algo",
+        "feudal",
+        "--runtime",
+        "sync",
+        "--env",
+        "MiniGrid-Empty-5x5-v0",
+        "--total-steps",
+        "1500",
+        "--eval-every",
+        "0",
+        "--feudal-dim",
+        "32",
+        "--run-dir",
+        d,
+        *FAST,
+        check=True,
+    )
     assert _rows(os.path.join(d, "episodes.csv"))
 
 
-@pytest.mark.parametrize("args, needle", [
-    (["--env", "Pendulum-v1"], "needs a discrete action space"),
-    (["--lstm"], "--lstm does not apply to --algo feudal"),
-    (["--runtime", "threads"], "--runtime 'threads' is not supported"),
-    (["--runtime", "sync", "--workers", "2"], "--workers does not apply to --algo feudal on --runtime sync"),
-    (["--runtime", "sync", "--shared-optimizer"], "--shared-optimizer does not apply"),
-    (["--horizon", "0"], "--horizon must be a positive integer"),
-    (["--worker-gamma", "1.5"], "--worker-gamma must be in [0, 1]"),
-    (["--horizon", "50", "--n-steps", "40"], "--horizon 50 is longer than --n-steps 40"),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--env", "Pendulum-v1"], "needs a discrete action space"),
+        (["--lstm"], "--lstm does not apply to --algo feudal"),
+        (["--runtime", "threads"], "--runtime 'threads' is not supported"),
+        (["--runtime", "sync", "--workers", "2"], "--workers does not apply to --algo feudal on --runtime sync"),
+        (["--runtime", "sync", "--shared-optimizer"], "--shared-optimizer does not apply"),
+        (["--horizon", "0"], "--horizon must be a positive integer"),
+        (["--worker-gamma", "1.5"], "--worker-gamma must be in [0, 1]"),
+        (["--horizon", "50", "--n-steps", "40"], "--horizon 50 is longer than --n-steps 40"),
+    ],
+)
 def test_bad_feudal_input(args, needle, tmp_path):
     p = run_cli("train", "--algo", "feudal", "--run-dir", str(tmp_path / "x"), *args, *FAST)
     assert p.returncode == 2, p.stderr
@@ -366,16 +429,27 @@ def test_feudal_flags_refused_for_other_algorithms(tmp_path):
 
 def test_unknown_minigrid_id(tmp_path):
     pytest.importorskip("minigrid", reason="the minigrid extra is not installed")
-    p = run_cli("train", "--algo", "feudal", "--env", "MiniGrid-DoorKey-9x9-v0", "--run-dir", str(tmp_path / "x"),
-                *FAST)
+    p = run_cli(
+        "train", "--algo", "feudal", "--env", "MiniGrid-DoorKey-9x9-v0", "--run-dir", str(tmp_path / "x"), *FAST
+    )
     assert p.returncode == 2 and "not a registered MiniGrid environment" in p.stderr
 
 
 def test_api_feudal_learns_and_predicts(tmp_path):
     import asyncrl
 
-    agent = asyncrl.FeUdal("CartPole-v1", runtime="sync", feudal_dim=32, hidden=[32], num_envs=4, n_steps=20,
-                           eval_every=0, run_dir=str(tmp_path / "api"), progress=False, tensorboard=False)
+    agent = asyncrl.FeUdal(
+        "CartPole-v1",
+        runtime="sync",
+        feudal_dim=32,
+        hidden=[32],
+        num_envs=4,
+        n_steps=20,
+        eval_every=0,
+        run_dir=str(tmp_path / "api"),
+        progress=False,
+        tensorboard=False,
+    )
     agent.learn(total_steps=2000)
     obs = np.zeros((2, 4), np.float32)
     actions, state = agent.predict(obs, deterministic=True)

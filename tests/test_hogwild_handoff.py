@@ -26,8 +26,12 @@ GAMMA = 0.99
 ALPHA, EPS = 0.99, 1e-5
 MAX_GRAD_NORM = 0.5
 LRS = [1e-3, 9e-4, 8e-4, 7e-4, 6e-4]  # one per hogwild step, as a schedule would pass
-CFG = resolve(TrainConfig(algo="a3c", gae_lambda=1.0, value_coef=0.5, entropy_coef=0.01, max_grad_norm=MAX_GRAD_NORM,
-                          run_dir="unused"), "discrete")
+CFG = resolve(
+    TrainConfig(
+        algo="a3c", gae_lambda=1.0, value_coef=0.5, entropy_coef=0.01, max_grad_norm=MAX_GRAD_NORM, run_dir="unused"
+    ),
+    "discrete",
+)
 LOSS = CFG.loss
 TOL = dict(rtol=1e-5, atol=1e-7)
 
@@ -36,8 +40,9 @@ class _Setup:
     def __init__(self, lstm: bool, seed: int = 0):
         torch.manual_seed(seed)
         self.venv = make_vec_env("CartPole-v1", 2, seed=0)
-        spec = spec_from_spaces(self.venv.single_observation_space, self.venv.single_action_space,
-                                hidden=[16, 16], lstm=lstm, lstm_size=8)
+        spec = spec_from_spaces(
+            self.venv.single_observation_space, self.venv.single_action_space, hidden=[16, 16], lstm=lstm, lstm_size=8
+        )
         self.shared = ActorCritic(spec).share_memory()
         self.shared_params = list(self.shared.parameters())
         self.local = ActorCritic(spec)  # different random init: the step must sync it first
@@ -54,8 +59,9 @@ class _Setup:
         self.collector.collect = capturing_collect
         # The independent reference: a copy of the shared model and torch's RMSprop.
         self.ref = copy.deepcopy(self.shared)
-        self.ref_opt = torch.optim.RMSprop(self.ref.parameters(), lr=LRS[0], alpha=ALPHA, eps=EPS,
-                                           momentum=0, centered=False)
+        self.ref_opt = torch.optim.RMSprop(
+            self.ref.parameters(), lr=LRS[0], alpha=ALPHA, eps=EPS, momentum=0, centered=False
+        )
 
     def snapshot(self):
         return [p.detach().clone() for p in self.shared_params]

@@ -28,6 +28,7 @@ BIG = str(10**9)
 @pytest.fixture
 def sandbox(tmp_path, monkeypatch):
     """A working folder holding one of each kind of path; the test runs with it as the current folder."""
+
     def put(rel: str, text: str = "keep") -> None:
         p = tmp_path / rel
         p.parent.mkdir(parents=True, exist_ok=True)
@@ -98,11 +99,12 @@ TRAIN = [
     (["--algo", "impala", "--pg-rho-bar", "0"], "--pg-rho-bar must be a finite positive number"),
     (["--algo", "appo", "--clip-range", "inf"], "--clip-range must be a finite positive number, got inf"),
     (["--algo", "appo", "--kl-coef", "inf"], "--kl-coef must be a finite number >= 0, got inf"),
-    (["--target-return", "nan"], "--target-return must be a finite number (omit it to stop at --total-steps), "
-                                 "got nan"),
+    (["--target-return", "nan"], "--target-return must be a finite number (omit it to stop at --total-steps), got nan"),
     (["--target-return", "inf"], "--target-return must be a finite number"),
-    (["--target-return", "-inf"], "--target-return must be a finite number (omit it to stop at --total-steps), "
-                                  "got -inf"),
+    (
+        ["--target-return", "-inf"],
+        "--target-return must be a finite number (omit it to stop at --total-steps), got -inf",
+    ),
     (["--max-seconds", "inf"], "--max-seconds must be a finite positive number (omit it for no time limit), got inf"),
     (["--max-seconds", "0"], "--max-seconds must be a finite positive number"),
     (["--checkpoint-every", "inf"], "--checkpoint-every must be a finite positive number, got inf"),
@@ -121,8 +123,10 @@ TRAIN = [
     (["--t-max", "0"], "--n-steps must be a positive integer"),
     (["--total-steps", str(10**30)], "--total-steps must be a positive integer up to 1,000,000,000,000"),
     (["--total-steps", "0"], "--total-steps must be a positive integer"),
-    (["--num-envs", "65536", "--n-steps", "1000"], "--num-envs x --n-steps = 65,536,000 samples per update, "
-                                                   "more than the 16,777,216 allowed"),
+    (
+        ["--num-envs", "65536", "--n-steps", "1000"],
+        "--num-envs x --n-steps = 65,536,000 samples per update, more than the 16,777,216 allowed",
+    ),
     (["--hidden", BIG], "--hidden must be 1 to 64 layer sizes, each a positive integer up to 16,384"),
     (["--hidden", "64", "0"], "--hidden must be 1 to 64 layer sizes"),
     (["--hidden", *["8"] * 65], "--hidden must be 1 to 64 layer sizes"),
@@ -180,8 +184,11 @@ TRAIN = [
 ]
 
 OTHERS = [
-    (["fit"], "argument command: invalid choice: 'fit' (choose from 'train', 'eval', 'plot', 'record', 'tune', "
-              "'sweep') (see 'asyncrl --help')"),
+    (
+        ["fit"],
+        "argument command: invalid choice: 'fit' (choose from 'train', 'eval', 'plot', 'record', 'tune', "
+        "'sweep') (see 'asyncrl --help')",
+    ),
     (["eval", "missing"], "'missing' does not exist (give a run dir, a .pt checkpoint or pretrained:NAME)"),
     (["eval", ""], "must not be empty (give a run dir, a .pt checkpoint or pretrained:NAME)"),
     (["eval", "empty"], "run dir 'empty' has no checkpoints/best.pt or checkpoints/latest.pt"),
@@ -206,10 +213,14 @@ OTHERS = [
     (["plot", "run", "-o", "file.txt/c.png"], "-o 'file.txt/c.png': folder 'file.txt' is a file, not a directory"),
     (["plot", "run", "-o", "run/curve.png"], "-o 'run/curve.png' would overwrite the curve.png of the run"),
     (["plot", "run", "-o", "run/config.json"], "has extension '.json'"),
-    (["record", "pretrained:cartpole", "-o", "empty"], "-o 'empty' is a directory (allowed: a file name ending "
-                                                       "in .mp4, .gif, .png, .webp)"),
-    (["record", "pretrained:cartpole", "-o", "ep.avi"], "-o 'ep.avi' has extension '.avi' (allowed: .mp4, .gif, "
-                                                        ".png, .webp)"),
+    (
+        ["record", "pretrained:cartpole", "-o", "empty"],
+        "-o 'empty' is a directory (allowed: a file name ending in .mp4, .gif, .png, .webp)",
+    ),
+    (
+        ["record", "pretrained:cartpole", "-o", "ep.avi"],
+        "-o 'ep.avi' has extension '.avi' (allowed: .mp4, .gif, .png, .webp)",
+    ),
     (["record", "pretrained:cartpole", "--max-frames", "0"], "--max-frames"),
     (["record", "pretrained:cartpole", "-o", "ep"], "-o 'ep' has no extension"),
     (["record", "pretrained:cartpole", "-o", ""], "-o must not be empty"),
@@ -246,11 +257,19 @@ DENIED = [  # (argv, the path made inaccessible, its mode, expected)
     (["train", "--run-dir", "locked/new"], "locked", 0o555, "--run-dir 'locked/new' cannot be created: "),
     (["train", "--run-dir", "locked"], "locked", 0o555, "--run-dir 'locked' is not writable"),
     (["train", "--resume", "run"], "run", 0o555, "--resume 'run' is not readable and writable"),
-    (["train", "--resume", "run"], "run/episodes.csv", 0o444, "--resume 'run': episodes.csv is not readable and "
-                                                              "writable"),
+    (
+        ["train", "--resume", "run"],
+        "run/episodes.csv",
+        0o444,
+        "--resume 'run': episodes.csv is not readable and writable",
+    ),
     (["eval", "run"], "run", 0o000, "run dir 'run' is not readable"),
-    (["eval", "run/checkpoints/latest.pt"], "run/checkpoints/latest.pt", 0o000,
-     "checkpoint 'run/checkpoints/latest.pt' is not readable"),
+    (
+        ["eval", "run/checkpoints/latest.pt"],
+        "run/checkpoints/latest.pt",
+        0o000,
+        "checkpoint 'run/checkpoints/latest.pt' is not readable",
+    ),
     (["record", "pretrained:cartpole", "-o", "locked/ep.gif"], "locked", 0o555, "folder 'locked' is not writable"),
     (["record", "pretrained:cartpole", "-o", "old.gif"], "old.gif", 0o444, "-o 'old.gif' exists and is not writable"),
     (["plot", "run", "-o", "locked/deep/c.png"], "locked", 0o555, "folder 'locked/deep' cannot be created: "),
@@ -272,8 +291,10 @@ def test_permissions_with_chmod(args, target, mode, needle, sandbox, capsys):
     os.chmod(path, mode)
     try:
         if os.access(path, os.R_OK | os.W_OK):
-            pytest.skip("running as root (or with CAP_DAC_OVERRIDE): chmod does not stop reads or writes here; "
-                        "test_permissions_simulated covers the same rows")
+            pytest.skip(
+                "running as root (or with CAP_DAC_OVERRIDE): chmod does not stop reads or writes here; "
+                "test_permissions_simulated covers the same rows"
+            )
         assert needle in _one_line_error(capsys, args)
     finally:
         os.chmod(path, old)
@@ -301,6 +322,7 @@ def test_permissions_simulated(args, target, mode, needle, sandbox, capsys, monk
 
 # ---- end to end, in a subprocess (one case: every process start pays for importing torch) -----------------
 
+
 def test_end_to_end_one_line(tmp_path):
     """A --run-dir that is a file (once a 14-line traceback and exit 1) and --lr inf, through the real command."""
     (tmp_path / "file.txt").write_text("keep")
@@ -313,16 +335,20 @@ def test_end_to_end_one_line(tmp_path):
 
 # ---- the Python API gets the same checks; real settings pass --------------------------------------------
 
-@pytest.mark.parametrize("settings, needle", [
-    (dict(lr=math.inf), "--lr must be a finite positive number"),
-    (dict(workers="4"), "--workers must be an integer, got '4'"),
-    (dict(workers=True), "--workers must be an integer, got True"),
-    (dict(gamma="0.99"), "--gamma must be a number, got '0.99'"),
-    (dict(hidden=[64.0]), "--hidden must be a list of integers"),
-    (dict(lstm="yes"), "--lstm must be true or false"),
-    (dict(seed=None), "--seed must be an integer, got None"),
-    (dict(run_dir=""), "--run-dir must not be empty"),
-])
+
+@pytest.mark.parametrize(
+    "settings, needle",
+    [
+        (dict(lr=math.inf), "--lr must be a finite positive number"),
+        (dict(workers="4"), "--workers must be an integer, got '4'"),
+        (dict(workers=True), "--workers must be an integer, got True"),
+        (dict(gamma="0.99"), "--gamma must be a number, got '0.99'"),
+        (dict(hidden=[64.0]), "--hidden must be a list of integers"),
+        (dict(lstm="yes"), "--lstm must be true or false"),
+        (dict(seed=None), "--seed must be an integer, got None"),
+        (dict(run_dir=""), "--run-dir must not be empty"),
+    ],
+)
 def test_api_refuses_the_same(settings, needle, tmp_path):
     settings.setdefault("run_dir", str(tmp_path / "r"))
     with pytest.raises(UsageError, match=None) as info:
@@ -340,11 +366,34 @@ def test_negative_numbers_are_values_not_flags():
 
 def test_the_bounds_do_not_refuse_real_settings():
     """Big-machine settings and every per-env default pass validation."""
-    validate(TrainConfig(algo="impala", workers=256, num_envs=4096, n_steps=2048, total_steps=10**10,
-                         batch_rollouts=1, slots_per_actor=4, hidden=[4096, 4096], lstm_size=4096, seed=2**32 - 1,
-                         target_return=-1e6, max_seconds=30 * 86400, lr=1.0, log_std_init=-5.0, eval_every=10**9,
-                         eval_episodes=10_000, max_grad_norm=0.0, entropy_coef=0.0))
+    validate(
+        TrainConfig(
+            algo="impala",
+            workers=256,
+            num_envs=4096,
+            n_steps=2048,
+            total_steps=10**10,
+            batch_rollouts=1,
+            slots_per_actor=4,
+            hidden=[4096, 4096],
+            lstm_size=4096,
+            seed=2**32 - 1,
+            target_return=-1e6,
+            max_seconds=30 * 86400,
+            lr=1.0,
+            log_std_init=-5.0,
+            eval_every=10**9,
+            eval_episodes=10_000,
+            max_grad_norm=0.0,
+            entropy_coef=0.0,
+        )
+    )
     for algo, key in ((a.name, key) for a in ALGORITHMS.values() for key in a.defaults):
-        family = key if key in ("discrete", "continuous", "atari") else \
-            "continuous" if key.startswith("Pendulum") else "discrete"
+        family = (
+            key
+            if key in ("discrete", "continuous", "atari")
+            else "continuous"
+            if key.startswith("Pendulum")
+            else "discrete"
+        )
         resolve(TrainConfig(algo=algo, env="CartPole-v1" if key == family else key), family)

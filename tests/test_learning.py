@@ -14,8 +14,17 @@ pytestmark = pytest.mark.learning
 
 
 def _learn(algo: str, env: str, target: float, budget: int, seed: int = 0, **kw):
-    cfg = TrainConfig(algo=algo, env=env, seed=seed, total_steps=budget, target_return=target, eval_every=0,
-                      tensorboard=False, progress=False, **kw)
+    cfg = TrainConfig(
+        algo=algo,
+        env=env,
+        seed=seed,
+        total_steps=budget,
+        target_return=target,
+        eval_every=0,
+        tensorboard=False,
+        progress=False,
+        **kw,
+    )
     return train(cfg)
 
 
@@ -31,8 +40,9 @@ def test_pendulum_reaches_minus_400_on_most_seeds(tmp_path):
     # deterministic on one machine but not across CPUs (float rounding in the matmuls differs, e.g.
     # seed 0 solves on an Intel Xeon and not on an AMD EPYC), so the claim is "2 of 3 seeds".
     budget = 2_000_000
-    results = [_learn("a2c", "Pendulum-v1", -400.0, budget, seed=s, run_dir=str(tmp_path / f"pendulum-{s}"))
-               for s in range(3)]
+    results = [
+        _learn("a2c", "Pendulum-v1", -400.0, budget, seed=s, run_dir=str(tmp_path / f"pendulum-{s}")) for s in range(3)
+    ]
     solved = [r for r in results if r.stop_reason.startswith("target return") and r.mean_return_100 >= -400.0]
     assert len(solved) >= 2, [(r.stop_reason, r.mean_return_100) for r in results]
 
@@ -56,8 +66,16 @@ def test_feudal_cartpole_learns(tmp_path):
     # FeUdal with a small latent size (d = 64) on the synchronous runtime; random play scores about 22.
     # Seeds 0-2 reached 61-93 at 100k steps on the AMD EPYC box, so 45 leaves room for float differences.
     budget = 100_000
-    r = _learn("feudal", "CartPole-v1", 45.0, budget, runtime="sync", feudal_dim=64, hidden=[64],
-               run_dir=str(tmp_path / "feudal"))
+    r = _learn(
+        "feudal",
+        "CartPole-v1",
+        45.0,
+        budget,
+        runtime="sync",
+        feudal_dim=64,
+        hidden=[64],
+        run_dir=str(tmp_path / "feudal"),
+    )
     assert r.stop_reason.startswith("target return"), (r.stop_reason, r.mean_return_100)
     assert r.mean_return_100 >= 45.0 and r.env_steps <= budget + 1_000
 
@@ -69,8 +87,18 @@ def test_cartpole_default_solves_and_stays_solved(tmp_path):
     from asyncrl.plot import solve_and_hold
 
     run_dir = str(tmp_path / "a2c-hold")
-    train(TrainConfig(algo="a2c", env="CartPole-v1", seed=1, total_steps=1_000_000, eval_every=0,
-                      tensorboard=False, progress=False, run_dir=run_dir))
+    train(
+        TrainConfig(
+            algo="a2c",
+            env="CartPole-v1",
+            seed=1,
+            total_steps=1_000_000,
+            eval_every=0,
+            tensorboard=False,
+            progress=False,
+            run_dir=run_dir,
+        )
+    )
     r = solve_and_hold(run_dir, 475.0, budget=500_000, hold=500_000)
     assert r["solved"] and r["held"], r
 

@@ -40,8 +40,12 @@ def test_plot_labels_name_the_settings_that_tell_groups_apart():
     from asyncrl.plot import _differing_keys
 
     base = {"algo": "feudal", "env": "E", "lr": 1e-3, "intrinsic_coef": 0.5, "worker_gamma": 0.95}
-    groups = [json.dumps(base), json.dumps({**base, "intrinsic_coef": 0.0}),
-              json.dumps({**base, "worker_gamma": 0.99}), json.dumps({"algo": "a3c", "env": "E", "lr": 1e-3})]
+    groups = [
+        json.dumps(base),
+        json.dumps({**base, "intrinsic_coef": 0.0}),
+        json.dumps({**base, "worker_gamma": 0.99}),
+        json.dumps({"algo": "a3c", "env": "E", "lr": 1e-3}),
+    ]
     diff = _differing_keys(groups)
     assert diff[groups[0]] == ["intrinsic_coef", "worker_gamma"] == diff[groups[1]]
     assert groups[3] not in diff  # the only a3c group: "a3c E" tells it apart
@@ -70,5 +74,6 @@ def test_a_group_of_seeds_shows_each_run_in_full(tmp_path, monkeypatch):
     ends = sorted(max(line.get_xdata()) for line in steps_ax.get_lines())
     assert ends[-1] == 120 * 100  # the longer run in full
     assert 50 * 100 in ends  # the shorter run, and the mean line, end at 5,000
-    assert [line.get_label() for line in steps_ax.get_lines() if not line.get_label().startswith("_")] == \
-        ["appo E (2 runs)"]
+    assert [line.get_label() for line in steps_ax.get_lines() if not line.get_label().startswith("_")] == [
+        "appo E (2 runs)"
+    ]

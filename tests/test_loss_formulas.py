@@ -36,9 +36,7 @@ from asyncrl.nn.model import PolicyOutput
 F64 = torch.float64
 T, B = 2, 2
 # pi(.|x_t) for t = 0..T (the last row is the bootstrap observation's; its policy is unused)
-PROBS = [[[0.25, 0.75], [0.5, 0.5]],
-         [[2 / 3, 1 / 3], [0.1, 0.9]],
-         [[0.5, 0.5], [0.5, 0.5]]]
+PROBS = [[[0.25, 0.75], [0.5, 0.5]], [[2 / 3, 1 / 3], [0.1, 0.9]], [[0.5, 0.5], [0.5, 0.5]]]
 VALUES = [[0.5, -0.3], [-0.2, 0.4], [1.0, 2.0]]  # V(x_t), t = 0..T
 ACTIONS = [[1, 0], [0, 1]]
 REWARDS = [[1.0, 0.5], [2.0, -1.0]]
@@ -62,13 +60,19 @@ class TableModel(nn.Module):
 
 
 def _batch(behaviour: bool = False) -> Rollout:
-    return Rollout(obs=torch.zeros(T + 1, B, 1), first=torch.zeros(T + 1, B, dtype=torch.bool),
-                   actions=torch.tensor(ACTIONS), r_t=torch.tensor(REWARDS, dtype=F64),
-                   discount_t=torch.tensor(DISCOUNTS, dtype=F64), core_state=None,
-                   behaviour_logp=torch.tensor(MU, dtype=F64).log() if behaviour else None)
+    return Rollout(
+        obs=torch.zeros(T + 1, B, 1),
+        first=torch.zeros(T + 1, B, dtype=torch.bool),
+        actions=torch.tensor(ACTIONS),
+        r_t=torch.tensor(REWARDS, dtype=F64),
+        discount_t=torch.tensor(DISCOUNTS, dtype=F64),
+        core_state=None,
+        behaviour_logp=torch.tensor(MU, dtype=F64).log() if behaviour else None,
+    )
 
 
 # ---- the formulas, by hand ------------------------------------------------------------------
+
 
 def _pi(t, b):
     return PROBS[t][b][ACTIONS[t][b]]
@@ -149,6 +153,7 @@ def _logit_grad_of_policy_term(coef):
 
 # ---- the checks -----------------------------------------------------------------------------
 
+
 def _grads(loss_fn):
     model = TableModel()
     out = loss_fn(model)
@@ -202,8 +207,15 @@ def test_actor_critic_loss_treats_advantages_and_returns_as_constants():
     src = torch.tensor([0.3, -1.2, 2.0], dtype=F64, requires_grad=True)
     log_prob = torch.log(torch.tensor([0.2, 0.5, 0.9], dtype=F64)).requires_grad_(True)
     v_t = torch.tensor([0.1, 0.2, 0.3], dtype=F64, requires_grad=True)
-    out = actor_critic_loss(log_prob, torch.ones(3, dtype=F64), v_t, advantages=src * 2.0, returns=src + 1.0,
-                            value_coef=0.5, entropy_coef=0.01)
+    out = actor_critic_loss(
+        log_prob,
+        torch.ones(3, dtype=F64),
+        v_t,
+        advantages=src * 2.0,
+        returns=src + 1.0,
+        value_coef=0.5,
+        entropy_coef=0.01,
+    )
     out.loss.backward()
     assert src.grad is None
     torch.testing.assert_close(log_prob.grad, -(src.detach() * 2.0) / 3)
@@ -260,8 +272,9 @@ def _appo_expected(targets: str, clip: float, value_coef: float, entropy_coef: f
     else:
         adv = _gae(0.8)
         vs = [[adv[t][b] + VALUES[t][b] for b in range(B)] for t in range(T)]
-    surrogate = -_mean(lambda t, b: min(_ratio(t, b) * adv[t][b],
-                                        min(max(_ratio(t, b), 1 - clip), 1 + clip) * adv[t][b]))
+    surrogate = -_mean(
+        lambda t, b: min(_ratio(t, b) * adv[t][b], min(max(_ratio(t, b), 1 - clip), 1 + clip) * adv[t][b])
+    )
     value = 0.5 * _mean(lambda t, b: (vs[t][b] - VALUES[t][b]) ** 2)
     kl = _mean(lambda t, b: _ratio(t, b) - 1 - math.log(_ratio(t, b)))
     return surrogate + value_coef * value - entropy_coef * _mean_entropy() + kl_coef * kl, vs, adv

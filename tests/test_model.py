@@ -113,7 +113,7 @@ def test_lstm_sequence_equals_step_by_step_acting():
         full = model(obs, state, first)
         outs = []
         for t in range(T):
-            o = model(obs[t:t + 1], state, first[t:t + 1])
+            o = model(obs[t : t + 1], state, first[t : t + 1])
             state = o.core_state
             outs.append(o.params[0])
     torch.testing.assert_close(full.params, torch.stack(outs))
@@ -227,13 +227,16 @@ def test_spec_from_spaces_accepts_supported_spaces():
     assert spec.obs_size == 6
 
 
-@pytest.mark.parametrize("obs_space,action_space", [
-    (BOX_OBS, gym.spaces.MultiBinary(3)),
-    (BOX_OBS, gym.spaces.MultiDiscrete([2, 3])),
-    (BOX_OBS, gym.spaces.Box(-1, 1, (2, 2))),
-    (gym.spaces.Dict({"a": BOX_OBS}), DISCRETE_ACT),
-    (gym.spaces.Tuple((BOX_OBS, BOX_OBS)), DISCRETE_ACT),
-])
+@pytest.mark.parametrize(
+    "obs_space,action_space",
+    [
+        (BOX_OBS, gym.spaces.MultiBinary(3)),
+        (BOX_OBS, gym.spaces.MultiDiscrete([2, 3])),
+        (BOX_OBS, gym.spaces.Box(-1, 1, (2, 2))),
+        (gym.spaces.Dict({"a": BOX_OBS}), DISCRETE_ACT),
+        (gym.spaces.Tuple((BOX_OBS, BOX_OBS)), DISCRETE_ACT),
+    ],
+)
 def test_spec_from_spaces_rejects_unsupported(obs_space, action_space):
     with pytest.raises(ValueError):
         spec_from_spaces(obs_space, action_space)

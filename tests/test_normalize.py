@@ -43,8 +43,11 @@ ACT = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
 
 def _model(normalize_obs=True, normalize_reward=True, seed=0, **kw) -> ActorCritic:
     torch.manual_seed(seed)
-    return ActorCritic(spec_from_spaces(OBS, ACT, hidden=[16, 16], normalize_obs=normalize_obs,
-                                        normalize_reward=normalize_reward, **kw))
+    return ActorCritic(
+        spec_from_spaces(
+            OBS, ACT, hidden=[16, 16], normalize_obs=normalize_obs, normalize_reward=normalize_reward, **kw
+        )
+    )
 
 
 def _data(n: int, seed: int = 0) -> np.ndarray:
@@ -92,11 +95,11 @@ def test_observe_rollout_uses_the_rollouts_steps_not_the_bootstrap_observation()
     seen = []
     for i in range(2):
         r = empty_rollout(model.spec, 4, 3)
-        r.obs.copy_(x[i * 4: i * 4 + 5])
+        r.obs.copy_(x[i * 4 : i * 4 + 5])
         assert r.returns is not None
         r.returns.copy_(torch.arange(12.0).reshape(4, 3) * (i + 1))
         observe_rollout(model, r)
-        seen.append(x[i * 4: i * 4 + 4].reshape(-1, 5))
+        seen.append(x[i * 4 : i * 4 + 4].reshape(-1, 5))
     want = torch.cat(seen).double()
     assert model.obs_norm is not None and model.return_norm is not None
     torch.testing.assert_close(model.obs_norm.mean.double(), want.mean(0), rtol=1e-5, atol=1e-5)
@@ -233,6 +236,7 @@ def test_collector_scales_rewards_by_the_return_std_and_records_returns():
 def test_reward_scale_applies_only_without_the_return_normaliser(normalize_reward):
     """A row's ``reward_scale`` (0.1 on Pendulum) multiplies the raw rewards; with ``normalize_reward`` the
     normaliser alone sets the scale, so the learner sees the same rewards whatever ``reward_scale`` says."""
+
     def rewards(reward_scale: float) -> np.ndarray:
         model = _model(normalize_reward=normalize_reward)
         if model.return_norm is not None:
@@ -289,19 +293,33 @@ def test_truncated_steps_bootstrap_the_unscaled_value_after_the_clipped_normalis
 
 # ---- workers and actors act with the shared statistics ------------------------------------------------------
 
+
 def _pendulum_cfg(algo: str):
     # (reward_scale 1: the normaliser alone scales the rewards, whether or not a row's reward_scale composes with it)
-    return resolve(TrainConfig(algo=algo, env="Pendulum-v1", num_envs=2, n_steps=8, hidden=[16, 16], seed=0,
-                               normalize_obs=True, normalize_reward=True, reward_scale=1.0, run_dir="unused"),
-                   "continuous")
+    return resolve(
+        TrainConfig(
+            algo=algo,
+            env="Pendulum-v1",
+            num_envs=2,
+            n_steps=8,
+            hidden=[16, 16],
+            seed=0,
+            normalize_obs=True,
+            normalize_reward=True,
+            reward_scale=1.0,
+            run_dir="unused",
+        ),
+        "continuous",
+    )
 
 
 def _pendulum_model(seed: int) -> ActorCritic:
     """A Pendulum model whose outputs depend strongly on its statistics: weights well away from their small
     initial policy head, observation statistics far from Pendulum's (cos, sin, velocity), return variance ~ 40."""
     torch.manual_seed(seed)
-    model = ActorCritic(spec_from_spaces(*env_spaces("Pendulum-v1"), hidden=[16, 16], normalize_obs=True,
-                                         normalize_reward=True))
+    model = ActorCritic(
+        spec_from_spaces(*env_spaces("Pendulum-v1"), hidden=[16, 16], normalize_obs=True, normalize_reward=True)
+    )
     _move(model, seed)
     return model
 
@@ -349,8 +367,9 @@ def _assert_acted_with(ref: ActorCritic, rollout, cfg, gamma: float) -> None:
     assert cfg.loss.reward_scale == 1.0
     scale = ref.return_norm.scale()
     assert abs(scale - 1.0) > 0.5  # (the return statistics matter)
-    np.testing.assert_allclose(rollout.r_t.numpy()[1:], np.clip(raw * scale, -cfg.loss.reward_clip,
-                                                                cfg.loss.reward_clip), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        rollout.r_t.numpy()[1:], np.clip(raw * scale, -cfg.loss.reward_clip, cfg.loss.reward_clip), rtol=1e-4, atol=1e-5
+    )
 
 
 class _Spy:

@@ -111,5 +111,6 @@ def test_in_place_model_updates_are_seen_without_rebuilding():
     assert not np.allclose(before, now.numpy(), atol=1e-3)
     torch.testing.assert_close(torch.from_numpy(policy.params(obs)), now, rtol=1e-5, atol=1e-5)
     actions, logp = policy.act_logp(obs)
-    torch.testing.assert_close(torch.from_numpy(logp), model.log_prob_entropy(now, torch.from_numpy(actions))[0],
-                               rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(
+        torch.from_numpy(logp), model.log_prob_entropy(now, torch.from_numpy(actions))[0], rtol=1e-5, atol=1e-5
+    )

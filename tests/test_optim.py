@@ -60,8 +60,7 @@ def _pair(kind, shared, **hp):
     ours_p, ref_p = list(our_mod.parameters()), list(ref_mod.parameters())
     if kind == "rmsprop":
         ours = RMSprop(ours_p, hp["lr"], alpha=hp["alpha"], eps=hp["eps"], shared=shared)
-        ref = torch.optim.RMSprop(ref_p, lr=hp["lr"], alpha=hp["alpha"], eps=hp["eps"], momentum=0,
-                                  centered=False)
+        ref = torch.optim.RMSprop(ref_p, lr=hp["lr"], alpha=hp["alpha"], eps=hp["eps"], momentum=0, centered=False)
     elif kind == "rmsprop-tf":
         ours = RMSpropTF(ours_p, hp["lr"], alpha=hp["alpha"], eps=hp["eps"], shared=shared)
         ref = SlowRMSpropTF(ref_p, lr=hp["lr"], alpha=hp["alpha"], eps=hp["eps"])
@@ -206,8 +205,9 @@ def test_rmsprop_tf_differs_from_torch_rmsprop_and_starts_small():
     th.step(th_p, grads)
     for a, b, s in zip(tf_p, th_p, before):
         # (float32 parameters near 1: differences of steps this small are exact to about 1e-7)
-        torch.testing.assert_close(s - a, torch.full_like(s, 1e-3 * 0.01 / (0.99 + 0.01 * 1e-4 + 1e-5) ** 0.5),
-                                   rtol=0, atol=2e-7)
+        torch.testing.assert_close(
+            s - a, torch.full_like(s, 1e-3 * 0.01 / (0.99 + 0.01 * 1e-4 + 1e-5) ** 0.5), rtol=0, atol=2e-7
+        )
         torch.testing.assert_close(s - b, torch.full_like(s, 1e-3 / (0.1 + 1e-5 / 0.01)), rtol=0, atol=2e-7)
 
 

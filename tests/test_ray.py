@@ -59,13 +59,29 @@ def _no_new_ray_processes(before: set[int]) -> None:
 
 # ---- a private local instance (no --ray-address) ---------------------------------------------------------
 
+
 def test_one_runner_in_lockstep_equals_the_serial_runtime_and_leaves_no_ray_process(tmp_path):
     # One runner, one slot, one rollout per update: it always acts with the newest weights, so the Ray runtime
     # must compute exactly what the serial runtime does; its local Ray instance is gone afterwards. With
     # normalisation on, the runner's rewards are scaled by the published statistics and its returns reach the learner.
     before = _ray_procs()
-    args = ["train", "--algo", "impala", "--workers", "1", "--slots-per-actor", "1", "--batch-rollouts", "1",
-            "--total-steps", "3000", "--normalize-obs", "--normalize-reward", *SMALL, *FAST]
+    args = [
+        "train",
+        "--algo",
+        "impala",
+        "--workers",
+        "1",
+        "--slots-per-actor",
+        "1",
+        "--batch-rollouts",
+        "1",
+        "--total-steps",
+        "3000",
+        "--normalize-obs",
+        "--normalize-reward",
+        *SMALL,
+        *FAST,
+    ]
     p = run_cli(*args, "--runtime", "ray", "--run-dir", str(tmp_path / "ray"), timeout=300)
     assert p.returncode == 0, p.stderr
     run_cli(*args, "--serial", "--run-dir", str(tmp_path / "serial"), check=True)
@@ -90,8 +106,9 @@ def test_frame_stack_rollouts_reach_the_learners_slot_exactly():
     resets); :func:`fill_slot` rebuilds them in the learner's slot, which then equals the runner's own slot in every
     field, rollout after rollout, over slots that held other rollouts before."""
     T, B = 6, 3
-    cfg = resolve(TrainConfig(algo="impala", env=FRAMES, workers=1, num_envs=B, n_steps=T, seed=0, run_dir="unused"),
-                  "discrete")
+    cfg = resolve(
+        TrainConfig(algo="impala", env=FRAMES, workers=1, num_envs=B, n_steps=T, seed=0, run_dir="unused"), "discrete"
+    )
     torch.manual_seed(0)
     model = make_model(spec_from_spaces(*env_spaces(FRAMES)))
     assert model.spec.torso == "a3c-cnn"
@@ -120,9 +137,28 @@ def test_frame_stacks_over_ray_train_exactly_as_the_serial_runtime(tmp_path):
     """``train`` with one Ray runner in lockstep on uint8 frame stacks learns exactly what the serial runtime does:
     the packed observations reach the learner unchanged, for a wire cost between one frame and one stack a step."""
     before = _ray_procs()
-    args = ["train", "--algo", "impala", "--env", FRAMES, "--workers", "1", "--slots-per-actor", "1",
-            "--batch-rollouts", "1", "--num-envs", "2", "--n-steps", "5", "--total-steps", "300", "--eval-every", "0",
-            *FAST]
+    args = [
+        "train",
+        "--algo",
+        "impala",
+        "--env",
+        FRAMES,
+        "--workers",
+        "1",
+        "--slots-per-actor",
+        "1",
+        "--batch-rollouts",
+        "1",
+        "--num-envs",
+        "2",
+        "--n-steps",
+        "5",
+        "--total-steps",
+        "300",
+        "--eval-every",
+        "0",
+        *FAST,
+    ]
     p = run_cli(*args, "--runtime", "ray", "--run-dir", str(tmp_path / "ray"), timeout=300)
     assert p.returncode == 0, p.stderr
     run_cli(*args, "--serial", "--run-dir", str(tmp_path / "serial"), check=True)
@@ -130,8 +166,9 @@ def test_frame_stacks_over_ray_train_exactly_as_the_serial_runtime(tmp_path):
     assert a["counters"]["updates"] == b["counters"]["updates"] >= 30
     for k in a["model"]:
         assert torch.equal(a["model"][k], b["model"][k]), k
-    wire = [float(r["wire_bytes_per_step"]) for r in _rows(str(tmp_path / "ray"), "metrics.csv")
-            if r["wire_bytes_per_step"]]
+    wire = [
+        float(r["wire_bytes_per_step"]) for r in _rows(str(tmp_path / "ray"), "metrics.csv") if r["wire_bytes_per_step"]
+    ]
     assert wire and all(84 * 84 < w < 4 * 84 * 84 for w in wire)
     _no_new_ray_processes(before)
 
@@ -140,8 +177,21 @@ def test_frame_stacks_over_ray_train_exactly_as_the_serial_runtime(tmp_path):
 def test_a_signal_saves_exits_0_and_stops_the_local_instance(sig, run_dir):
     # ray.init installs a SIGTERM handler of its own (sys.exit): asyncrl's must be back in place after it.
     before = _ray_procs()
-    proc = start_cli("train", "--algo", "appo", "--runtime", "ray", "--workers", "2", "--total-steps", "100000000",
-                     *SMALL, "--run-dir", run_dir, *FAST)
+    proc = start_cli(
+        "train",
+        "--algo",
+        "appo",
+        "--runtime",
+        "ray",
+        "--workers",
+        "2",
+        "--total-steps",
+        "100000000",
+        *SMALL,
+        "--run-dir",
+        run_dir,
+        *FAST,
+    )
     try:
         wait_for_episodes(run_dir, proc, timeout=180)
         os.kill(proc.pid, sig)
@@ -175,6 +225,7 @@ def test_hogwild_a3c_is_refused_with_a_pointer_to_a3c_ps(run_dir):
 
 # ---- a two-node cluster on this machine -----------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def cluster():
     node = dict(num_cpus=1, node_ip_address="127.0.0.1", object_store_memory=150 * 1024**2)
@@ -187,9 +238,27 @@ def cluster():
 
 @pytest.mark.parametrize("algo", ["impala", "a3c-ps"])
 def test_learns_cartpole_with_runners_on_both_nodes(cluster, algo, run_dir):
-    p = run_cli("train", "--algo", algo, "--runtime", "ray", "--ray-address", cluster.address, "--workers", "2",
-                "--target-return", "195", "--total-steps", "600000", "--eval-every", "0", "--run-dir", run_dir,
-                *FAST, timeout=600)
+    p = run_cli(
+        "train",
+        "--algo",
+        algo,
+        "--runtime",
+        "ray",
+        "--ray-address",
+        cluster.address,
+        "--workers",
+        "2",
+        "--target-return",
+        "195",
+        "--total-steps",
+        "600000",
+        "--eval-every",
+        "0",
+        "--run-dir",
+        run_dir,
+        *FAST,
+        timeout=600,
+    )
     assert p.returncode == 0, p.stderr
     assert re.search(r"target return 195 reached \(mean100 (19[5-9]|2\d\d)", p.stdout), p.stdout
     assert _latest(run_dir)["counters"]["env_steps"] <= 600_000 + 2 * 64 * 10
@@ -203,9 +272,26 @@ def test_learns_cartpole_with_runners_on_both_nodes(cluster, algo, run_dir):
 
 
 def test_a_raising_runner_ends_the_run_with_its_remote_traceback_and_node(cluster, run_dir):
-    p = run_cli("train", "--algo", "impala", "--runtime", "ray", "--ray-address", cluster.address, "--workers", "2",
-                "--env", "support_envs:CrashingCartPole", "--total-steps", "10000000", *SMALL, "--run-dir", run_dir,
-                *FAST, timeout=300)
+    p = run_cli(
+        "train",
+        "--algo",
+        "impala",
+        "--runtime",
+        "ray",
+        "--ray-address",
+        cluster.address,
+        "--workers",
+        "2",
+        "--env",
+        "support_envs:CrashingCartPole",
+        "--total-steps",
+        "10000000",
+        *SMALL,
+        "--run-dir",
+        run_dir,
+        *FAST,
+        timeout=300,
+    )
     assert p.returncode == 1, p.stderr
     assert "boom: the env crashed on purpose" in p.stderr and "Remote traceback" in p.stderr
     assert 'support_envs.py", line' in p.stderr  # where it raised, on the runner's machine
@@ -215,8 +301,21 @@ def test_a_raising_runner_ends_the_run_with_its_remote_traceback_and_node(cluste
 
 
 def test_a_dead_runner_process_ends_the_run_or_is_restarted(cluster, tmp_path):
-    args = ["train", "--algo", "appo", "--runtime", "ray", "--ray-address", cluster.address, "--workers", "2",
-            "--env", "support_envs:ExitingCartPole", *SMALL, *FAST]
+    args = [
+        "train",
+        "--algo",
+        "appo",
+        "--runtime",
+        "ray",
+        "--ray-address",
+        cluster.address,
+        "--workers",
+        "2",
+        "--env",
+        "support_envs:ExitingCartPole",
+        *SMALL,
+        *FAST,
+    ]
     p = run_cli(*args, "--total-steps", "10000000", "--run-dir", str(tmp_path / "a"), timeout=300)
     assert p.returncode == 1, p.stderr
     assert "runner" in p.stderr and "died" in p.stderr.lower()
@@ -230,22 +329,70 @@ def test_a_dead_runner_process_ends_the_run_or_is_restarted(cluster, tmp_path):
 
 def test_a_ray_run_resumes_on_the_process_runtime_and_back(cluster, run_dir):
     common = ["--algo", "impala", "--workers", "2", *SMALL, *FAST]
-    run_cli("train", *common, "--runtime", "ray", "--ray-address", cluster.address, "--total-steps", "3000",
-            "--run-dir", run_dir, check=True, timeout=300)
+    run_cli(
+        "train",
+        *common,
+        "--runtime",
+        "ray",
+        "--ray-address",
+        cluster.address,
+        "--total-steps",
+        "3000",
+        "--run-dir",
+        run_dir,
+        check=True,
+        timeout=300,
+    )
     first = _latest(run_dir)["counters"]
-    run_cli("train", "--resume", run_dir, "--runtime", "actor-learner", "--total-steps", "6000", *FAST, check=True,
-            timeout=300)
+    run_cli(
+        "train",
+        "--resume",
+        run_dir,
+        "--runtime",
+        "actor-learner",
+        "--total-steps",
+        "6000",
+        *FAST,
+        check=True,
+        timeout=300,
+    )
     second = _latest(run_dir)["counters"]
     assert second["env_steps"] >= 6000 and second["updates"] > first["updates"]
-    run_cli("train", "--resume", run_dir, "--runtime", "ray", "--ray-address", cluster.address, "--total-steps",
-            "9000", *FAST, check=True, timeout=300)
+    run_cli(
+        "train",
+        "--resume",
+        run_dir,
+        "--runtime",
+        "ray",
+        "--ray-address",
+        cluster.address,
+        "--total-steps",
+        "9000",
+        *FAST,
+        check=True,
+        timeout=300,
+    )
     assert _latest(run_dir)["counters"]["updates"] > second["updates"]
 
 
 def test_a_run_without_address_starts_its_own_instance_even_beside_a_cluster(cluster, run_dir):
     # Ray would join a cluster it finds on this machine; without --ray-address asyncrl must not.
-    p = run_cli("train", "--algo", "impala", "--runtime", "ray", "--workers", "1", "--total-steps", "2000", *SMALL,
-                "--run-dir", run_dir, *FAST, timeout=300)
+    p = run_cli(
+        "train",
+        "--algo",
+        "impala",
+        "--runtime",
+        "ray",
+        "--workers",
+        "1",
+        "--total-steps",
+        "2000",
+        *SMALL,
+        "--run-dir",
+        run_dir,
+        *FAST,
+        timeout=300,
+    )
     assert p.returncode == 0, p.stderr
     assert {float(r["ray_nodes"]) for r in _rows(run_dir, "metrics.csv") if r["ray_nodes"]} == {1.0}
     assert len([n for n in cluster.list_all_nodes() if n.remaining_processes_alive()]) == 2
@@ -258,8 +405,23 @@ def test_a_removed_node_ends_the_run_naming_its_runner(run_dir):
     try:
         worker = c.add_node(**node)
         c.wait_for_nodes()
-        proc = start_cli("train", "--algo", "impala", "--runtime", "ray", "--ray-address", c.address, "--workers", "2",
-                         "--total-steps", "100000000", *SMALL, "--run-dir", run_dir, *FAST)
+        proc = start_cli(
+            "train",
+            "--algo",
+            "impala",
+            "--runtime",
+            "ray",
+            "--ray-address",
+            c.address,
+            "--workers",
+            "2",
+            "--total-steps",
+            "100000000",
+            *SMALL,
+            "--run-dir",
+            run_dir,
+            *FAST,
+        )
         wait_for_episodes(run_dir, proc, timeout=180)
         c.remove_node(worker)
         t0 = time.monotonic()
@@ -275,6 +437,7 @@ def test_a_removed_node_ends_the_run_naming_its_runner(run_dir):
 
 
 # ---- no wait without a way out ------------------------------------------------------------------------------
+
 
 def _one_cpu_cluster(nodes: int) -> Cluster:
     node = dict(num_cpus=1, node_ip_address="127.0.0.1", object_store_memory=150 * 1024**2)
@@ -297,21 +460,39 @@ def _wait_for_text(path: str, text: str, proc, timeout: float) -> None:
 
 def test_a_runner_that_cannot_be_placed_is_given_up_and_the_run_goes_on(run_dir):
     c = _one_cpu_cluster(1)  # one CPU: the second runner never finds one
-    args = ["train", "--algo", "impala", "--runtime", "ray", "--ray-address", c.address, "--workers", "2",
-            "--ray-start-timeout", "15", "--total-steps", "100000000", *SMALL, *FAST]
+    args = [
+        "train",
+        "--algo",
+        "impala",
+        "--runtime",
+        "ray",
+        "--ray-address",
+        c.address,
+        "--workers",
+        "2",
+        "--ray-start-timeout",
+        "15",
+        "--total-steps",
+        "100000000",
+        *SMALL,
+        *FAST,
+    ]
     try:
         p = run_cli(*args, "--max-seconds", "30", "--run-dir", run_dir, timeout=300)
         assert p.returncode == 0, p.stderr
-        assert re.search(r"runner [01] could not be placed within 15 s \(the cluster has 0 free CPUs, each runner "
-                         r"takes one\); given up, going on with 1 actor\(s\)", p.stderr), p.stderr
+        assert re.search(
+            r"runner [01] could not be placed within 15 s \(the cluster has 0 free CPUs, each runner "
+            r"takes one\); given up, going on with 1 actor\(s\)",
+            p.stderr,
+        ), p.stderr
         assert "time budget reached" in p.stdout
         runners = [float(r["ray_runners"]) for r in _rows(run_dir, "metrics.csv") if r["ray_runners"]]
         assert runners[-1] == 1.0  # (2 while the second one was waiting)
         # Too few runners left to fill a batch: the run ends with one line and exit 1.
-        p = run_cli(*args, "--slots-per-actor", "1", "--batch-rollouts", "2", "--run-dir", run_dir + "-2",
-                    timeout=300)
-        assert p.returncode == 1 and "the run cannot go on (1 actor(s) with 1 slot(s) left, a batch takes 2)" \
-            in p.stderr, p.stderr
+        p = run_cli(*args, "--slots-per-actor", "1", "--batch-rollouts", "2", "--run-dir", run_dir + "-2", timeout=300)
+        assert (
+            p.returncode == 1 and "the run cannot go on (1 actor(s) with 1 slot(s) left, a batch takes 2)" in p.stderr
+        ), p.stderr
     finally:
         c.shutdown()
 
@@ -323,8 +504,24 @@ def test_sigint_ends_a_run_whose_replacement_runner_waits_for_a_killed_node(run_
     proc = None
     try:
         worker = [n for n in c.list_all_nodes() if not n.head][0]
-        proc = start_cli("train", "--algo", "impala", "--runtime", "ray", "--ray-address", c.address, "--workers", "2",
-                         "--restart-actors", "--total-steps", "100000000", *SMALL, "--run-dir", run_dir, *FAST)
+        proc = start_cli(
+            "train",
+            "--algo",
+            "impala",
+            "--runtime",
+            "ray",
+            "--ray-address",
+            c.address,
+            "--workers",
+            "2",
+            "--restart-actors",
+            "--total-steps",
+            "100000000",
+            *SMALL,
+            "--run-dir",
+            run_dir,
+            *FAST,
+        )
         wait_for_episodes(run_dir, proc, timeout=180)
         for info in worker.all_processes["raylet"]:
             info.process.kill()
@@ -345,15 +542,16 @@ def test_sigint_ends_a_run_whose_replacement_runner_waits_for_a_killed_node(run_
 
 # ---- weights at the start of a request, and the caller's environment --------------------------------------
 
+
 def test_a_queued_request_acts_with_the_weights_posted_when_it_starts():
     # The driver posts each new version on the board; a runner reads it when a request starts, so a request
     # submitted with version 1 that starts after version 2 was posted acts with version 2 (as a process actor).
-    cfg = resolve(TrainConfig(algo="impala", workers=1, num_envs=2, n_steps=4, hidden=[8], run_dir="unused"),
-                  "discrete")
+    cfg = resolve(
+        TrainConfig(algo="impala", workers=1, num_envs=2, n_steps=4, hidden=[8], run_dir="unused"), "discrete"
+    )
     model = make_model(spec_from_spaces(*env_spaces("CartPole-v1"), hidden=[8]))
     flat = [torch.cat([t.detach().reshape(-1) for t in synced_tensors(model)]).numpy() + k for k in (0, 1, 2)]
-    ray.init(address="local", num_cpus=1, _node_ip_address="127.0.0.1", include_dashboard=False,
-             log_to_driver=False)
+    ray.init(address="local", num_cpus=1, _node_ip_address="127.0.0.1", include_dashboard=False, log_to_driver=False)
     try:
         board = ray.remote(num_cpus=0)(WeightBoard).remote()
         runner = EnvRunner(cfg, model.spec, "float32", seed=1, board=board)
@@ -369,7 +567,19 @@ def test_a_queued_request_acts_with_the_weights_posted_when_it_starts():
 
 def test_a_local_ray_run_leaves_the_callers_environment_as_it_was(tmp_path):
     os.environ.pop(CLUSTER_SWITCH, None)
-    train(TrainConfig(algo="impala", runtime="ray", workers=1, total_steps=500, num_envs=2, n_steps=5, hidden=[8],
-                      eval_every=0, tensorboard=False, progress=False, run_dir=str(tmp_path / "run")))
+    train(
+        TrainConfig(
+            algo="impala",
+            runtime="ray",
+            workers=1,
+            total_steps=500,
+            num_envs=2,
+            n_steps=5,
+            hidden=[8],
+            eval_every=0,
+            tensorboard=False,
+            progress=False,
+            run_dir=str(tmp_path / "run"),
+        )
+    )
     assert CLUSTER_SWITCH not in os.environ
-

@@ -29,8 +29,25 @@ def _latest(run_dir: str) -> dict:
 @pytest.mark.parametrize("algo", ["a3c", "feudal"])
 def test_no_shared_optimizer_resume_restores_every_workers_statistics(algo, run_dir):
     extra = ["--feudal-dim", "16", "--goal-dim", "4", "--n-steps", "10", "--horizon", "5"] if algo == "feudal" else []
-    run_cli("train", "--algo", algo, "--no-shared-optimizer", "--workers", "2", "--num-envs", "2",
-            "--total-steps", "3000", "--eval-every", "0", *extra, "--run-dir", run_dir, *FAST, check=True)
+    run_cli(
+        "train",
+        "--algo",
+        algo,
+        "--no-shared-optimizer",
+        "--workers",
+        "2",
+        "--num-envs",
+        "2",
+        "--total-steps",
+        "3000",
+        "--eval-every",
+        "0",
+        *extra,
+        "--run-dir",
+        run_dir,
+        *FAST,
+        check=True,
+    )
     first = _latest(run_dir)
     states = first["optimizer"]["workers"]
     assert len(states) == 2 and all(float(s["step"]) > 0 for s in states)
@@ -46,8 +63,16 @@ def test_no_shared_optimizer_resume_restores_every_workers_statistics(algo, run_
 
 def test_worker_optimizers_load_each_saved_state(tmp_path):
     params = [torch.zeros(3, requires_grad=True)]
-    user = TrainConfig(algo="a3c", workers=3, shared_optimizer=False, optimizer="rmsprop", lr=1e-3,
-                       optimizer_eps=1e-5, rms_alpha=0.99, run_dir="unused")
+    user = TrainConfig(
+        algo="a3c",
+        workers=3,
+        shared_optimizer=False,
+        optimizer="rmsprop",
+        lr=1e-3,
+        optimizer_eps=1e-5,
+        rms_alpha=0.99,
+        run_dir="unused",
+    )
     cfg = resolve(user, "discrete")
     opts = worker_optimizers(cfg, params, None)
     for r, opt in enumerate(opts[:2]):
@@ -66,8 +91,21 @@ def test_worker_optimizers_load_each_saved_state(tmp_path):
 
 
 def test_resume_at_the_budget_restores_the_model_exactly(run_dir):
-    run_cli("train", "--algo", "a3c", "--workers", "2", "--total-steps", "3000", "--eval-every", "0",
-            "--run-dir", run_dir, *FAST, check=True)
+    run_cli(
+        "train",
+        "--algo",
+        "a3c",
+        "--workers",
+        "2",
+        "--total-steps",
+        "3000",
+        "--eval-every",
+        "0",
+        "--run-dir",
+        run_dir,
+        *FAST,
+        check=True,
+    )
     first = _latest(run_dir)
     p = run_cli("train", "--resume", run_dir, *FAST, check=True)  # same budget: no worker takes a step
     second = _latest(run_dir)
@@ -85,8 +123,21 @@ def test_resumed_runs_are_reproducible_for_a_seed(tmp_path):
     import shutil
 
     base = str(tmp_path / "base")
-    run_cli("train", "--algo", "a2c", "--num-envs", "4", "--total-steps", "2000", "--eval-every", "0",
-            "--run-dir", base, *FAST, check=True)
+    run_cli(
+        "train",
+        "--algo",
+        "a2c",
+        "--num-envs",
+        "4",
+        "--total-steps",
+        "2000",
+        "--eval-every",
+        "0",
+        "--run-dir",
+        base,
+        *FAST,
+        check=True,
+    )
     finals = []
     for name in ("a", "b"):
         d = str(tmp_path / name)
@@ -97,11 +148,14 @@ def test_resumed_runs_are_reproducible_for_a_seed(tmp_path):
     assert not all(torch.equal(finals[0][k], _latest(base)["model"][k]) for k in finals[0])
 
 
-@pytest.mark.parametrize("algo, extra", [
-    ("a2c", {}),  # the synchronous runtime
-    ("a3c", dict(workers=2, serial=True)),  # Hogwild workers, taking turns in this process
-    ("impala", dict(workers=2, serial=True)),  # actor-learner actors, taking turns in this process
-])
+@pytest.mark.parametrize(
+    "algo, extra",
+    [
+        ("a2c", {}),  # the synchronous runtime
+        ("a3c", dict(workers=2, serial=True)),  # Hogwild workers, taking turns in this process
+        ("impala", dict(workers=2, serial=True)),  # actor-learner actors, taking turns in this process
+    ],
+)
 def test_a_resumed_session_seeds_its_envs_afresh_and_reproducibly(algo, extra, tmp_path, monkeypatch):
     """Each session seeds every training env once. A resumed session's seeds come from (seed, resume point): none
     is a seed of the session before (which would replay its episodes and action samples), and resuming the same
@@ -117,9 +171,23 @@ def test_a_resumed_session_seeds_its_envs_afresh_and_reproducibly(algo, extra, t
         assert len(seeds) == len(set(seeds)) == 2 * workers  # every env of every worker, once
         return seeds
 
-    first = session("first", TrainConfig(algo=algo, env="support_envs:SeedLoggingCartPole", num_envs=2, n_steps=5,
-                                         hidden=[16], total_steps=100, eval_every=0, seed=0, tensorboard=False,
-                                         progress=False, run_dir=run, **extra))
+    first = session(
+        "first",
+        TrainConfig(
+            algo=algo,
+            env="support_envs:SeedLoggingCartPole",
+            num_envs=2,
+            n_steps=5,
+            hidden=[16],
+            total_steps=100,
+            eval_every=0,
+            seed=0,
+            tensorboard=False,
+            progress=False,
+            run_dir=run,
+            **extra,
+        ),
+    )
     shutil.copytree(run, str(tmp_path / "again"))
     more = TrainConfig(total_steps=200, progress=False, tensorboard=False)
     second = session("second", more, resume=run)
@@ -145,12 +213,40 @@ def test_linear_schedule_continues_down_after_a_new_budget():
 
 
 def test_a_resumed_linear_schedule_never_jumps_back_up(run_dir):
-    run_cli("train", "--algo", "a2c", "--num-envs", "4", "--lr-schedule", "linear", "--total-steps", "40000",
-            "--target-return", "25", "--eval-every", "0", "--run-dir", run_dir, *FAST, check=True)
+    run_cli(
+        "train",
+        "--algo",
+        "a2c",
+        "--num-envs",
+        "4",
+        "--lr-schedule",
+        "linear",
+        "--total-steps",
+        "40000",
+        "--target-return",
+        "25",
+        "--eval-every",
+        "0",
+        "--run-dir",
+        run_dir,
+        *FAST,
+        check=True,
+    )
     stopped = _latest(run_dir)["counters"]["env_steps"]
     assert stopped < 40000  # stopped by the target, the lr partly decayed
-    run_cli("train", "--resume", run_dir, "--total-steps", "80000", "--target-return", "1000",
-            "--max-seconds", "4", *FAST, check=True)
+    run_cli(
+        "train",
+        "--resume",
+        run_dir,
+        "--total-steps",
+        "80000",
+        "--target-return",
+        "1000",
+        "--max-seconds",
+        "4",
+        *FAST,
+        check=True,
+    )
     rows = list(csv.DictReader(open(os.path.join(run_dir, "metrics.csv"))))
     lrs = [float(r["lr"]) for r in rows if r["lr"]]
     assert len(lrs) >= 2 and all(b <= a + 1e-12 for a, b in zip(lrs, lrs[1:]))
@@ -175,8 +271,12 @@ def test_best_checkpoint_pairs_the_tested_model_with_the_optimizer_of_its_moment
             done, self.queue = self.queue, []
             return done
 
-    cfg = resolve(TrainConfig(algo="a2c", run_dir=str(tmp_path), eval_every=10, lr=1e-3, lr_schedule="constant",
-                              total_steps=1000), "discrete")
+    cfg = resolve(
+        TrainConfig(
+            algo="a2c", run_dir=str(tmp_path), eval_every=10, lr=1e-3, lr_schedule="constant", total_steps=1000
+        ),
+        "discrete",
+    )
     logger = RunLogger(str(tmp_path), [], tensorboard=False, progress=False)
     schedule = LrSchedule(cfg.optim.lr, cfg.optim.lr_schedule, cfg.run.total_steps)
     control = TrainingControl(cfg, "{}", logger, Counters(), StopSignal(), schedule, "{}", Evaluator())

@@ -123,15 +123,15 @@ def test_zero_discount_cuts_the_trace(lam):
 
     base = estimate(r, v, boot)
     r2, v2, boot2 = r.clone(), v.clone(), boot.clone()
-    r2[cut + 1:] += 5.0
-    v2[cut + 1:] -= 3.0
+    r2[cut + 1 :] += 5.0
+    v2[cut + 1 :] -= 3.0
     boot2 += 7.0
     changed = estimate(r2, v2, boot2)
     # Env 1: steps up to and including the cut are unaffected...
     torch.testing.assert_close(changed[: cut + 1, 1], base[: cut + 1, 1], rtol=0, atol=1e-12)
     # ...but the steps after it do change, and so do the same early steps of the envs without a
     # cut (all of them; with lambda = 0 only step `cut`, whose TD error reads V(s_{cut+1})).
-    assert (changed[cut + 1:, 1] - base[cut + 1:, 1]).abs().min() > 1e-3
+    assert (changed[cut + 1 :, 1] - base[cut + 1 :, 1]).abs().min() > 1e-3
     early = slice(cut, cut + 1) if lam == 0.0 else slice(0, cut + 1)
     assert (changed[early, 0] - base[early, 0]).abs().min() > 1e-6
     assert (changed[early, 2] - base[early, 2]).abs().min() > 1e-6

@@ -54,7 +54,7 @@ def episode_value(model, rollout, recorder, t: int, b: int) -> torch.Tensor:
     """``V(final_obs)`` of the episode env ``b`` ended after step ``t``: the model re-run over that
     episode's observations (from its first one, fresh state) followed by the final observation."""
     t0 = max(i for i in range(t + 1) if rollout.first[i, b])
-    obs = torch.cat([rollout.obs[t0:t + 1, b], torch.as_tensor(recorder.steps[t].final_obs[b]).unsqueeze(0)])
+    obs = torch.cat([rollout.obs[t0 : t + 1, b], torch.as_tensor(recorder.steps[t].final_obs[b]).unsqueeze(0)])
     first = torch.zeros(len(obs), 1, dtype=torch.bool)
     first[0] = True
     with torch.no_grad():
@@ -65,8 +65,9 @@ def _collect(lstm: bool, reward_scale: float):
     # env 0 is cut every 5 steps (CartPole cannot fail that fast); env 1 has room to fail
     rec = short_cartpoles([5, 200])
     torch.manual_seed(0)
-    spec = spec_from_spaces(rec.venv.single_observation_space, rec.venv.single_action_space, hidden=[16],
-                            lstm=lstm, lstm_size=8)
+    spec = spec_from_spaces(
+        rec.venv.single_observation_space, rec.venv.single_action_space, hidden=[16], lstm=lstm, lstm_size=8
+    )
     model = ActorCritic(spec)
     with torch.no_grad():  # nearly always push right, so env 1's pole falls within T steps
         model.policy_head.bias.copy_(torch.tensor([0.0, 6.0]))

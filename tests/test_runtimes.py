@@ -27,15 +27,13 @@ FEUDAL_SMALL = dict(feudal_dim=16, goal_dim=4, dilation=2, horizon=2, n_steps=4)
 
 
 def _final_weights(tmp_path, name: str, **kw) -> dict[str, torch.Tensor]:
-    kw = {**dict(env="CartPole-v1", num_envs=2, n_steps=5, total_steps=1_000, eval_every=0, seed=3, hidden=[16]),
-          **kw}
+    kw = {**dict(env="CartPole-v1", num_envs=2, n_steps=5, total_steps=1_000, eval_every=0, seed=3, hidden=[16]), **kw}
     cfg = TrainConfig(tensorboard=False, progress=False, run_dir=str(tmp_path / name), **kw)
     train(cfg)
     return load_checkpoint(str(tmp_path / name / "checkpoints" / "latest.pt"))["model"]
 
 
-@pytest.mark.parametrize("algo, extra", [("a3c", {}), ("a3c", dict(lstm=True, lstm_size=8)),
-                                         ("feudal", FEUDAL_SMALL)])
+@pytest.mark.parametrize("algo, extra", [("a3c", {}), ("a3c", dict(lstm=True, lstm_size=8)), ("feudal", FEUDAL_SMALL)])
 def test_serial_hogwild_with_one_worker_is_the_process_runtime_bit_for_bit(tmp_path, algo, extra):
     """One :class:`HogwildWorker` stepped in this process computes exactly what one worker process does."""
     procs = _final_weights(tmp_path, "procs", algo=algo, workers=1, **extra)
@@ -62,6 +60,7 @@ def test_serial_is_refused_where_the_runtime_is_already_one_process():
 
 # ---- a new algorithm is one file: this one, in full -------------------------------------------------
 
+
 @dataclass(frozen=True, eq=False)
 class TinyPG:
     """n-step actor-critic that also logs its mean advantage: a stand-in for a new algorithm's file."""
@@ -72,8 +71,9 @@ class TinyPG:
     metrics: tuple[str, ...] = ("tiny/adv_mean",)
     fields: tuple[str, ...] = ("lstm", "lstm_size", "log_std_init")
     config: type | None = None  # no section of its own: cfg.loss is all it reads
-    defaults: dict[str, dict[str, Any]] = field(default_factory=lambda: {
-        "discrete": dict(num_envs=4, n_steps=8, lr=3e-3, total_steps=100_000, eval_every=0)})
+    defaults: dict[str, dict[str, Any]] = field(
+        default_factory=lambda: {"discrete": dict(num_envs=4, n_steps=8, lr=3e-3, total_steps=100_000, eval_every=0)}
+    )
 
     def model_options(self, cfg):
         return actor_critic_options(cfg)
@@ -86,8 +86,9 @@ class TinyPG:
         returns = n_step_returns(batch.r_t, batch.discount_t, out.value[-1].detach())
         adv = returns - out.value[:-1].detach()
         log_prob, entropy = model.log_prob_entropy(out.params[:-1], batch.actions)
-        res = actor_critic_loss(log_prob, entropy, out.value[:-1], adv, returns, cfg.loss.value_coef,
-                                cfg.loss.entropy_coef)
+        res = actor_critic_loss(
+            log_prob, entropy, out.value[:-1], adv, returns, cfg.loss.value_coef, cfg.loss.entropy_coef
+        )
         return {**res.stats, "tiny/adv_mean": float(adv.mean()), **step(res.loss)}
 
 
@@ -100,8 +101,16 @@ def tiny_pg():
 
 def test_a_registered_algorithm_trains_logs_and_checks_without_other_edits(tiny_pg, tmp_path):
     run_dir = tmp_path / "tiny"
-    result = train(TrainConfig(algo="tiny-pg", env="CartPole-v1", total_steps=3_000, tensorboard=False,
-                               progress=False, run_dir=str(run_dir)))
+    result = train(
+        TrainConfig(
+            algo="tiny-pg",
+            env="CartPole-v1",
+            total_steps=3_000,
+            tensorboard=False,
+            progress=False,
+            run_dir=str(run_dir),
+        )
+    )
     assert result.env_steps >= 3_000
     with open(run_dir / "metrics.csv") as f:
         rows = list(csv.DictReader(f))
@@ -116,6 +125,7 @@ def test_a_registered_algorithm_trains_logs_and_checks_without_other_edits(tiny_
 
 
 # ---- a new runtime is one file: this one, in full ----------------------------------------------------
+
 
 @dataclass(kw_only=True)
 class RoundRobinConfig(Workers):
@@ -149,8 +159,11 @@ def run_round_robin(setup: RunSetup) -> None:
 
 @pytest.fixture
 def round_robin():
-    runtime = register_runtime(Runtime("round-robin", RoundRobinConfig, run_round_robin, about="envs taking turns",
-                                       default_workers=lambda algo: 3))
+    runtime = register_runtime(
+        Runtime(
+            "round-robin", RoundRobinConfig, run_round_robin, about="envs taking turns", default_workers=lambda algo: 3
+        )
+    )
     algo = register(replace(TinyPG(), name="tiny-rr", runtimes=("round-robin",)))
     yield runtime
     del RUNTIMES[runtime.name], ALGORITHMS[algo.name]
@@ -158,8 +171,16 @@ def round_robin():
 
 def test_a_registered_runtime_trains_checks_and_documents_itself_without_other_edits(round_robin, tmp_path):
     run_dir = tmp_path / "rr"
-    result = train(TrainConfig(algo="tiny-rr", env="CartPole-v1", total_steps=2_000, tensorboard=False,
-                               progress=False, run_dir=str(run_dir)))
+    result = train(
+        TrainConfig(
+            algo="tiny-rr",
+            env="CartPole-v1",
+            total_steps=2_000,
+            tensorboard=False,
+            progress=False,
+            run_dir=str(run_dir),
+        )
+    )
     assert result.env_steps >= 2_000
     with open(run_dir / "episodes.csv") as f:
         workers = {r["worker"] for r in csv.DictReader(f)}
@@ -167,19 +188,25 @@ def test_a_registered_runtime_trains_checks_and_documents_itself_without_other_e
     saved = load_checkpoint(str(run_dir / "checkpoints" / "latest.pt"))
     assert saved["counters"]["updates"] == -(-2_000 // 32) and '"runtime": "round-robin"' in saved["config"]
     # Its settings and refusals come from its section: --workers applies, the learner's settings do not.
-    train(TrainConfig(algo="tiny-rr", workers=1, total_steps=64, tensorboard=False, progress=False,
-                      run_dir=str(tmp_path / "one")))
-    with pytest.raises(UsageError, match="--slots-per-actor does not apply to --algo tiny-rr on --runtime "
-                                         "round-robin"):
+    train(
+        TrainConfig(
+            algo="tiny-rr", workers=1, total_steps=64, tensorboard=False, progress=False, run_dir=str(tmp_path / "one")
+        )
+    )
+    with pytest.raises(UsageError, match="--slots-per-actor does not apply to --algo tiny-rr on --runtime round-robin"):
         train(TrainConfig(algo="tiny-rr", slots_per_actor=2, run_dir=str(tmp_path / "x")))
-    with pytest.raises(UsageError, match=r"--runtime 'round-robin' is not supported by --algo a2c .*"
-                                         r"--runtime round-robin runs --algo tiny-rr"):
+    with pytest.raises(
+        UsageError,
+        match=r"--runtime 'round-robin' is not supported by --algo a2c .*"
+        r"--runtime round-robin runs --algo tiny-rr",
+    ):
         train(TrainConfig(algo="a2c", runtime="round-robin", run_dir=str(tmp_path / "y")))
     assert "round-robin" in flag_table().split("--runtime {")[1].split("}")[0]  # the flag table's choices
     assert "--runtime hogwild, actor-learner, ray, round-robin" in flag_table()  # who has --workers
 
 
 # ---- a new env family is one file: this one, in full -------------------------------------------------
+
 
 class SlowCartFamily:
     """``slowcart:N``: CartPole where each agent step stands for N emulator frames (a stand-in for a new family)."""
@@ -209,8 +236,17 @@ def slowcart():
 def test_a_registered_env_family_is_picked_by_id_and_its_frames_are_counted(slowcart, tmp_path):
     assert family_of("slowcart:1") is slowcart and family_of("CartPole-v1") is not slowcart
     run_dir = tmp_path / "slow"
-    train(TrainConfig(algo="a2c", env="slowcart:1", total_steps=2_000, eval_every=0, tensorboard=False,
-                      progress=False, run_dir=str(run_dir)))
+    train(
+        TrainConfig(
+            algo="a2c",
+            env="slowcart:1",
+            total_steps=2_000,
+            eval_every=0,
+            tensorboard=False,
+            progress=False,
+            run_dir=str(run_dir),
+        )
+    )
     with open(run_dir / "episodes.csv") as f:
         rows = list(csv.DictReader(f))
     assert rows and all(int(r["frames"]) == 3 * int(r["env_steps"]) for r in rows)

@@ -36,27 +36,34 @@ def test_every_algorithm_has_a_valid_default_space(algo, env, kind):
 
 
 def test_a_space_file_overrides_fixes_and_drops_settings():
-    space = build_space("appo", "Pendulum-v1", default_space("appo", "Pendulum-v1"),
-                        {"lr": ["log", 1e-4, 1e-3], "clip_range": 0.2, "gamma": None, "epochs": ["int", 1, 3]})
+    space = build_space(
+        "appo",
+        "Pendulum-v1",
+        default_space("appo", "Pendulum-v1"),
+        {"lr": ["log", 1e-4, 1e-3], "clip_range": 0.2, "gamma": None, "epochs": ["int", 1, 3]},
+    )
     assert space.params["lr"] == Param("lr", "log", 1e-4, 1e-3)
     assert space.fixed == {"clip_range": 0.2}
     assert "gamma" not in space.params and "clip_range" not in space.params
     assert space.params["epochs"].kind == "int"
 
 
-@pytest.mark.parametrize("overrides, message", [
-    ({"lr": ["log", 0, 1e-3]}, "LOW > 0"),
-    ({"lr": ["log", 1e-3, 1e-4]}, "LOW must be below HIGH"),
-    ({"lr": ["uniform", 1e-4, 1e-3]}, "must be"),
-    ({"lr": ["log", 1e-4, 1e9]}, "--lr"),
-    ({"n_steps": ["log", 1.0, 10.0]}, "takes int values"),
-    ({"n_steps": ["choice", []]}, "non-empty list"),
-    ({"n_steps": ["choice", [8, 0]]}, "--n-steps"),
-    ({"no_such": 1}, "unknown setting 'no_such'"),
-    ({"clip_range": 0.2}, "does not apply to --algo a2c"),
-    ({"total_steps": 10}, "tune sets it"),
-    ({k: None for k in default_space("a2c", "CartPole-v1")}, "nothing to search"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"lr": ["log", 0, 1e-3]}, "LOW > 0"),
+        ({"lr": ["log", 1e-3, 1e-4]}, "LOW must be below HIGH"),
+        ({"lr": ["uniform", 1e-4, 1e-3]}, "must be"),
+        ({"lr": ["log", 1e-4, 1e9]}, "--lr"),
+        ({"n_steps": ["log", 1.0, 10.0]}, "takes int values"),
+        ({"n_steps": ["choice", []]}, "non-empty list"),
+        ({"n_steps": ["choice", [8, 0]]}, "--n-steps"),
+        ({"no_such": 1}, "unknown setting 'no_such'"),
+        ({"clip_range": 0.2}, "does not apply to --algo a2c"),
+        ({"total_steps": 10}, "tune sets it"),
+        ({k: None for k in default_space("a2c", "CartPole-v1")}, "nothing to search"),
+    ],
+)
 def test_bad_spaces_are_refused_with_one_line(overrides, message):
     with pytest.raises(UsageError, match=message) as e:
         build_space("a2c", "CartPole-v1", default_space("a2c", "CartPole-v1"), overrides)
@@ -79,14 +86,24 @@ def test_the_defaults_join_the_choices_so_the_first_trial_is_the_defaults():
 
 
 def test_trial_flags_parse_back_to_the_same_settings():
-    settings = {"algo": "appo", "env": "Pendulum-v1", "lr": 0.00012345678901234, "n_steps": 16, "lstm": True,
-                "normalize_obs": False, "hidden": [32, 16], "target_return": -150.5, "lr_schedule": "linear",
-                "gae_lambda": None}
+    settings = {
+        "algo": "appo",
+        "env": "Pendulum-v1",
+        "lr": 0.00012345678901234,
+        "n_steps": 16,
+        "lstm": True,
+        "normalize_obs": False,
+        "hidden": [32, 16],
+        "target_return": -150.5,
+        "lr_schedule": "linear",
+        "gae_lambda": None,
+    }
     flags = train_flags(settings)
     assert "--gae-lambda" not in flags and "--no-normalize-obs" in flags
     args = build_parser("appo", "Pendulum-v1").parse_args(["train", *flags])
-    assert {k: getattr(args, k) for k in settings if k != "gae_lambda"} == \
-        {k: v for k, v in settings.items() if k != "gae_lambda"}
+    assert {k: getattr(args, k) for k in settings if k != "gae_lambda"} == {
+        k: v for k, v in settings.items() if k != "gae_lambda"
+    }
 
 
 def test_cores_are_split_into_disjoint_slots():
@@ -123,14 +140,29 @@ def test_set_values_take_the_settings_types_and_make_a_grid():
     runs = grid(["a2c", "impala"], ["CartPole-v1"], axes, [0, 1])
     assert [r.name for r in runs[:2]] == ["a2c-CartPole-v1-lr=0.001-s0", "a2c-CartPole-v1-lr=0.001-s1"]
     assert len(runs) == 2 * 2 * 2 and len({r.name for r in runs}) == 8
-    assert runs[0].settings == {"algo": "a2c", "env": "CartPole-v1", "lr": 1e-3, "lstm": True, "total_steps": 5000,
-                                "lr_schedule": "linear", "seed": 0}
+    assert runs[0].settings == {
+        "algo": "a2c",
+        "env": "CartPole-v1",
+        "lr": 1e-3,
+        "lstm": True,
+        "total_steps": 5000,
+        "lr_schedule": "linear",
+        "seed": 0,
+    }
     assert runs[0].group == runs[1].group == (("algo", "a2c"), ("env", "CartPole-v1"), ("lr", 1e-3))
 
 
-@pytest.mark.parametrize("item, message", [("lr", "NAME=VALUE"), ("lr=fast", "not a float"),
-                                           ("lstm=maybe", "true or false"), ("nope=1", "not a setting"),
-                                           ("seed=1", "--seed"), ("hidden=64", "cannot be swept")])
+@pytest.mark.parametrize(
+    "item, message",
+    [
+        ("lr", "NAME=VALUE"),
+        ("lr=fast", "not a float"),
+        ("lstm=maybe", "true or false"),
+        ("nope=1", "not a setting"),
+        ("seed=1", "--seed"),
+        ("hidden=64", "cannot be swept"),
+    ],
+)
 def test_bad_set_items_are_refused(item, message):
     with pytest.raises(UsageError, match=message):
         parse_set([item])
@@ -192,8 +224,12 @@ def test_the_sweep_summary_keeps_final_evaluations_and_training_means_apart(tmp_
     all three; an interrupted run counts in neither."""
     out = tmp_path / "sweep"
     runs = grid(["a2c"], ["CartPole-v1"], {}, [0, 1, 2, 3])
-    for run, final, mean100, why in zip(runs, [100.0, 200.0, math.nan, 400.0], [10.0, 20.0, 990.0, 5000.0],
-                                        ["step budget reached"] * 3 + ["interrupted (SIGINT)"]):
+    for run, final, mean100, why in zip(
+        runs,
+        [100.0, 200.0, math.nan, 400.0],
+        [10.0, 20.0, 990.0, 5000.0],
+        ["step budget reached"] * 3 + ["interrupted (SIGINT)"],
+    ):
         run_dir = _fake_run(out, run.name, **run.settings)
         result = TrainResult(run_dir, why, 1000, 5, mean100, final, 1.0, final)
         (out / run.name / "result.json").write_text(result.to_json())

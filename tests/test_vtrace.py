@@ -45,15 +45,15 @@ def _random(T, B, seed):
 
 
 @pytest.mark.parametrize("T, B", [(1, 1), (5, 3), (12, 4)])
-@pytest.mark.parametrize("rho_bar, c_bar, pg_rho_bar, lam", [(1.0, 1.0, 1.0, 1.0), (0.8, 0.5, 2.0, 1.0),
-                                                             (10.0, 10.0, 10.0, 0.9)])
+@pytest.mark.parametrize(
+    "rho_bar, c_bar, pg_rho_bar, lam", [(1.0, 1.0, 1.0, 1.0), (0.8, 0.5, 2.0, 1.0), (10.0, 10.0, 10.0, 0.9)]
+)
 def test_matches_the_paper_loop(T, B, rho_bar, c_bar, pg_rho_bar, lam):
     args = _random(T, B, seed=T * 10 + B)
     out = vtrace(*args, rho_bar=rho_bar, c_bar=c_bar, pg_rho_bar=pg_rho_bar, lambda_=lam)
     ref_vs, ref_adv = _paper_vtrace(*(a.tolist() for a in args), rho_bar, c_bar, pg_rho_bar, lam)
     torch.testing.assert_close(out.vs, torch.tensor(ref_vs, dtype=torch.float64), rtol=1e-10, atol=1e-10)
-    torch.testing.assert_close(out.pg_advantages, torch.tensor(ref_adv, dtype=torch.float64), rtol=1e-10,
-                               atol=1e-10)
+    torch.testing.assert_close(out.pg_advantages, torch.tensor(ref_adv, dtype=torch.float64), rtol=1e-10, atol=1e-10)
 
 
 def test_on_policy_equals_n_step_returns():
@@ -77,9 +77,10 @@ def test_clipping_limits_the_importance_weight():
     T, B = 4, 2
     _, discounts, rewards, values, bootstrap = _random(T, B, seed=3)
     big = torch.full((T, B), 5.0, dtype=torch.float64)  # pi/mu = e^5, clipped to 1 everywhere
-    torch.testing.assert_close(vtrace(big, discounts, rewards, values, bootstrap).vs,
-                               vtrace(torch.zeros(T, B, dtype=torch.float64), discounts, rewards, values,
-                                      bootstrap).vs)
+    torch.testing.assert_close(
+        vtrace(big, discounts, rewards, values, bootstrap).vs,
+        vtrace(torch.zeros(T, B, dtype=torch.float64), discounts, rewards, values, bootstrap).vs,
+    )
 
 
 def test_truncation_bootstraps_from_the_final_observation():

@@ -1,10 +1,10 @@
 """Python API in the Stable-Baselines3 spirit.
 
-    from asyncrl import A3C, load
-    agent = A3C("CartPole-v1", workers=2, seed=0)
-    agent.learn(total_steps=200_000, target_return=475)
-    agent.save("cartpole.pt")
-    action, _ = load("cartpole.pt").predict(obs, deterministic=True)
+from asyncrl import A3C, load
+agent = A3C("CartPole-v1", workers=2, seed=0)
+agent.learn(total_steps=200_000, target_return=475)
+agent.save("cartpole.pt")
+action, _ = load("cartpole.pt").predict(obs, deterministic=True)
 """
 
 from __future__ import annotations
@@ -30,8 +30,9 @@ class Policy:
     def __init__(self, model: PolicyNet, env_id: str, checkpoint: dict | None = None):
         self.model, self.env_id, self.checkpoint = model, env_id, checkpoint
 
-    def predict(self, obs, state: CoreState = None, episode_start=None, deterministic: bool = False
-                ) -> tuple[np.ndarray, CoreState]:
+    def predict(
+        self, obs, state: CoreState = None, episode_start=None, deterministic: bool = False
+    ) -> tuple[np.ndarray, CoreState]:
         """``obs`` (one observation or a batch ``[B, *obs_shape]``) -> ``(actions, core state)``.
 
         Pass the returned state back for recurrent policies (LSTM, and FeUdal always): without it every
@@ -45,8 +46,11 @@ class Policy:
         B = x.shape[0]
         if state is None:
             state = self.model.initial_state(B)
-        first = torch.zeros(B, dtype=torch.bool) if episode_start is None else \
-            torch.as_tensor(np.asarray(episode_start, dtype=bool)).reshape(B)
+        first = (
+            torch.zeros(B, dtype=torch.bool)
+            if episode_start is None
+            else torch.as_tensor(np.asarray(episode_start, dtype=bool)).reshape(B)
+        )
         action, _, state = self.model.act(x, state, first, deterministic)
         a = self.model.env_actions(action)
         return (a[0] if single else a), state
@@ -72,8 +76,13 @@ class _Agent:
         self.policy: Policy | None = None
         self.result: TrainResult | None = None
 
-    def learn(self, total_steps: int | None = None, target_return: float | None = None,
-              max_seconds: float | None = None, total_timesteps: int | None = None) -> _Agent:
+    def learn(
+        self,
+        total_steps: int | None = None,
+        target_return: float | None = None,
+        max_seconds: float | None = None,
+        total_timesteps: int | None = None,
+    ) -> _Agent:
         """Train. A second call continues the same run: ``total_steps`` and ``max_seconds`` then
         count from where the first call stopped, and ``target_return`` applies only if given again.
         ``total_timesteps`` is Stable-Baselines3's name for ``total_steps``."""

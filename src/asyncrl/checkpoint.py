@@ -88,15 +88,16 @@ PRETRAINED_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pretr
 
 
 def pretrained_names() -> list[str]:
-    return sorted(f[:-3] for f in os.listdir(PRETRAINED_DIR) if f.endswith(".pt")) if os.path.isdir(
-        PRETRAINED_DIR) else []
+    return (
+        sorted(f[:-3] for f in os.listdir(PRETRAINED_DIR) if f.endswith(".pt")) if os.path.isdir(PRETRAINED_DIR) else []
+    )
 
 
 def resolve_checkpoint_path(path: str, prefer: str = "best") -> str:
     """A checkpoint file, a run dir (then ``checkpoints/<prefer>.pt``, else the other one), or
     ``pretrained:NAME`` for a model shipped with the package."""
     if path.startswith("pretrained:"):
-        name = path[len("pretrained:"):]
+        name = path[len("pretrained:") :]
         if name not in pretrained_names():
             raise UsageError(f"no pretrained model {name!r} (have: {', '.join(pretrained_names()) or 'none'})")
         return os.path.join(PRETRAINED_DIR, f"{name}.pt")

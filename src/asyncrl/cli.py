@@ -58,8 +58,12 @@ def _add_field(parser: Any, flag: str, f: Field, help_: str) -> None:
     elif kind == "list[int]":
         parser.add_argument(*names, type=int, nargs="+", metavar="N", **common)
     else:
-        parser.add_argument(*names, type={"int": int, "float": float, "str": str}[kind],
-                            metavar=flag[2:].upper().replace("-", "_"), **common)
+        parser.add_argument(
+            *names,
+            type={"int": int, "float": float, "str": str}[kind],
+            metavar=flag[2:].upper().replace("-", "_"),
+            **common,
+        )
 
 
 class _Parser(argparse.ArgumentParser):
@@ -68,7 +72,8 @@ class _Parser(argparse.ArgumentParser):
         # Values such as -1e3, -inf and -nan are numbers, not flags (argparse only knows -5 and -0.5), so
         # `--target-return -1e3` works and `--target-return -inf` gets validate's answer.
         self._negative_number_matcher = re.compile(
-            r"^-(\d[\d_]*\.?[\d_]*|\.\d[\d_]*)([eE][-+]?\d+)?$|^-(inf|infinity|nan)$", re.IGNORECASE)
+            r"^-(\d[\d_]*\.?[\d_]*|\.\d[\d_]*)([eE][-+]?\d+)?$|^-(inf|infinity|nan)$", re.IGNORECASE
+        )
 
     algo, env = DEFAULT_ALGO, DEFAULT_ENV
     runtime: str | None = None
@@ -92,18 +97,23 @@ class _Parser(argparse.ArgumentParser):
         return None
 
 
-def build_parser(algo: str = DEFAULT_ALGO, env: str = DEFAULT_ENV, runtime: str | None = None
-                 ) -> argparse.ArgumentParser:
+def build_parser(
+    algo: str = DEFAULT_ALGO, env: str = DEFAULT_ENV, runtime: str | None = None
+) -> argparse.ArgumentParser:
     """The ``asyncrl`` parser; its ``train`` command knows the settings of ``algo`` on ``env`` and ``runtime``
     (:func:`train_flags`)."""
-    p = _Parser(prog="asyncrl",
-                description="Asynchronous actor-critic RL (A3C, A2C, IMPALA, APPO, a3c-ps, FeUdal) on PyTorch and "
-                            "Gymnasium.")
+    p = _Parser(
+        prog="asyncrl",
+        description="Asynchronous actor-critic RL (A3C, A2C, IMPALA, APPO, a3c-ps, FeUdal) on PyTorch and Gymnasium.",
+    )
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
 
-    t = sub.add_parser("train", help="train an agent (no arguments: A3C on CartPole-v1 with all cores)",
-                       description=f"Train --algo {algo} on --env {env}. The flags below are the settings that "
-                                   f"apply to them: name --algo, --env and --runtime first to see another's.")
+    t = sub.add_parser(
+        "train",
+        help="train an agent (no arguments: A3C on CartPole-v1 with all cores)",
+        description=f"Train --algo {algo} on --env {env}. The flags below are the settings that "
+        f"apply to them: name --algo, --env and --runtime first to see another's.",
+    )
     for parser in (p, t):  # (the top-level parser reports a subcommand's unknown flags)
         parser.algo, parser.env, parser.runtime = algo, env, runtime  # type: ignore[attr-defined]
     groups: dict[type, Any] = {}
@@ -115,38 +125,62 @@ def build_parser(algo: str = DEFAULT_ALGO, env: str = DEFAULT_ENV, runtime: str 
             groups[section] = t.add_argument_group(title, None if section is RunConfig else " ".join(doc.split()))
         _add_field(groups[section], flag, f, f.metadata["doc"].replace("%", "%%"))
     t.add_argument("--resume", metavar="DIR", default=None, help="continue the run in DIR")
-    t.add_argument("--config", metavar="FILE", default=None,
-                   help="start from the settings in FILE (JSON of flat names: a run's config.json, whose run_dir is "
-                        "left out, or the best_config.json of asyncrl tune); flags given here override it")
+    t.add_argument(
+        "--config",
+        metavar="FILE",
+        default=None,
+        help="start from the settings in FILE (JSON of flat names: a run's config.json, whose run_dir is "
+        "left out, or the best_config.json of asyncrl tune); flags given here override it",
+    )
 
     e = sub.add_parser("eval", help="evaluate a run dir or checkpoint")
     e.add_argument("path", help="run dir (uses checkpoints/best.pt) or a .pt checkpoint")
     e.add_argument("--episodes", type=int, default=100)
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--stochastic", action="store_true", help="sample actions instead of the deterministic policy")
-    e.add_argument("--num-envs", type=int, default=1,
-                   help="play this many episodes at once, one batched forward per step (same seeds)")
+    e.add_argument(
+        "--num-envs",
+        type=int,
+        default=1,
+        help="play this many episodes at once, one batched forward per step (same seeds)",
+    )
     e.add_argument("--checkpoint", choices=["best", "latest"], default="best", help="which checkpoint of a run dir")
     e.add_argument("--json", action="store_true", help="print one JSON object")
-    e.add_argument("--atari-eval", choices=ATARI_EVAL, default=None,
-                   help="Atari protocol (default: the run's, standard game): whole games, or lives as in training")
+    e.add_argument(
+        "--atari-eval",
+        choices=ATARI_EVAL,
+        default=None,
+        help="Atari protocol (default: the run's, standard game): whole games, or lives as in training",
+    )
 
     pl = sub.add_parser("plot", help="plot learning curves of run dirs")
     pl.add_argument("run_dirs", nargs="+")
     pl.add_argument("-o", "--out", default="curve.png", help="output image (.png, .pdf, .svg, ...)")
     pl.add_argument("--title", default=None)
-    pl.add_argument("--group", default=None, metavar="FIELDS",
-                    help="one curve (mean ± std) per value of these config fields, comma-separated, e.g. algo,env "
-                         "(default: runs that differ only in their seed)")
+    pl.add_argument(
+        "--group",
+        default=None,
+        metavar="FIELDS",
+        help="one curve (mean ± std) per value of these config fields, comma-separated, e.g. algo,env "
+        "(default: runs that differ only in their seed)",
+    )
 
     r = sub.add_parser("record", help="record one episode as an MP4 video or an animated GIF")
     r.add_argument("path", help="run dir or .pt checkpoint")
-    r.add_argument("-o", "--out", default="episode.gif",
-                   help="output file: .mp4 (needs the video extra), .gif, .png (animated) or .webp")
+    r.add_argument(
+        "-o",
+        "--out",
+        default="episode.gif",
+        help="output file: .mp4 (needs the video extra), .gif, .png (animated) or .webp",
+    )
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--fps", type=int, default=30)
-    r.add_argument("--max-frames", type=int, default=5000, help="record at most this many frames (the episode "
-                   "still plays to its end)")
+    r.add_argument(
+        "--max-frames",
+        type=int,
+        default=5000,
+        help="record at most this many frames (the episode still plays to its end)",
+    )
     r.add_argument("--checkpoint", choices=["best", "latest"], default="best")
     r.add_argument("--atari-eval", choices=ATARI_EVAL, default=None, help="Atari protocol (default: the run's)")
     _add_tune(sub)
@@ -157,61 +191,100 @@ def build_parser(algo: str = DEFAULT_ALGO, env: str = DEFAULT_ENV, runtime: str 
 def _add_tune(sub: Any) -> None:
     from asyncrl.experiments.tune import OBJECTIVES
 
-    tu = sub.add_parser("tune", help="search hyperparameters with Optuna (TPE, median pruning)",
-                        description="Search hyperparameters of --algo on --env with Optuna: TPE draws each trial "
-                                    "from the algorithm's search space (or --space FILE), every trial is an "
-                                    "asyncrl train run in the study folder, and the median pruner stops poor "
-                                    "trials at their periodic evaluations. Ctrl-C stops cleanly; --resume goes on.")
+    tu = sub.add_parser(
+        "tune",
+        help="search hyperparameters with Optuna (TPE, median pruning)",
+        description="Search hyperparameters of --algo on --env with Optuna: TPE draws each trial "
+        "from the algorithm's search space (or --space FILE), every trial is an "
+        "asyncrl train run in the study folder, and the median pruner stops poor "
+        "trials at their periodic evaluations. Ctrl-C stops cleanly; --resume goes on.",
+    )
     tu.add_argument("--algo", default=None, help=f"the algorithm to tune (default: {DEFAULT_ALGO})")
     tu.add_argument("--env", default=None, help=f"the env id (default: {DEFAULT_ENV})")
-    tu.add_argument("--study", default=None, metavar="DIR",
-                    help="the study's folder: database, trial run dirs, reports (default: runs/tune-ALGO-ENV)")
+    tu.add_argument(
+        "--study",
+        default=None,
+        metavar="DIR",
+        help="the study's folder: database, trial run dirs, reports (default: runs/tune-ALGO-ENV)",
+    )
     tu.add_argument("--resume", action="store_true", help="continue the study in --study (its saved settings)")
     tu.add_argument("--trials", type=int, default=None, help="trials in the study in all (default: 20)")
-    tu.add_argument("--jobs", type=int, default=None,
-                    help="trials at once, each on its share of the cores (default: 1)")
+    tu.add_argument(
+        "--jobs", type=int, default=None, help="trials at once, each on its share of the cores (default: 1)"
+    )
     tu.add_argument("--budget-steps", type=int, default=None, help="env steps per trial (default: 100000)")
-    tu.add_argument("--evals", type=int, default=None,
-                    help="evaluations per trial: the pruner's checkpoints (default: 5)")
+    tu.add_argument(
+        "--evals", type=int, default=None, help="evaluations per trial: the pruner's checkpoints (default: 5)"
+    )
     tu.add_argument("--eval-episodes", type=int, default=None, help="episodes per evaluation (default: 10)")
-    tu.add_argument("--objective", choices=OBJECTIVES, default=None,
-                    help="final-eval: the mean return of the last evaluation (maximised); time-to-target: env "
-                         "steps until the 100-episode mean reaches --target-return (minimised)")
+    tu.add_argument(
+        "--objective",
+        choices=OBJECTIVES,
+        default=None,
+        help="final-eval: the mean return of the last evaluation (maximised); time-to-target: env "
+        "steps until the 100-episode mean reaches --target-return (minimised)",
+    )
     tu.add_argument("--target-return", type=float, default=None, help="the target of --objective time-to-target")
-    tu.add_argument("--space", default=None, metavar="FILE",
-                    help='JSON overriding the algorithm\'s search space: {"lr": ["log", 1e-4, 1e-2], '
-                         '"n_steps": ["choice", [8, 16]], "clip_range": 0.2, "gamma": null}')
-    tu.add_argument("--storage", default=None, metavar="URL",
-                    help="an Optuna storage URL (default: SQLite in the study folder); several machines can "
-                         "share a study on PostgreSQL or MySQL")
+    tu.add_argument(
+        "--space",
+        default=None,
+        metavar="FILE",
+        help='JSON overriding the algorithm\'s search space: {"lr": ["log", 1e-4, 1e-2], '
+        '"n_steps": ["choice", [8, 16]], "clip_range": 0.2, "gamma": null}',
+    )
+    tu.add_argument(
+        "--storage",
+        default=None,
+        metavar="URL",
+        help="an Optuna storage URL (default: SQLite in the study folder); several machines can "
+        "share a study on PostgreSQL or MySQL",
+    )
     tu.add_argument("--study-name", default=None, help="the study's name in its storage (default: asyncrl)")
-    tu.add_argument("--timeout", type=float, default=None,
-                    help="start no trial after this many seconds (running trials finish)")
-    tu.add_argument("--seed", type=int, default=None,
-                    help="the sampler's seed; trial k trains with seed SEED + k (default: 0)")
+    tu.add_argument(
+        "--timeout", type=float, default=None, help="start no trial after this many seconds (running trials finish)"
+    )
+    tu.add_argument(
+        "--seed", type=int, default=None, help="the sampler's seed; trial k trains with seed SEED + k (default: 0)"
+    )
 
 
 def _add_sweep(sub: Any) -> None:
-    sw = sub.add_parser("sweep", help="run a grid of settings x seeds, --jobs at a time, and summarise it",
-                        description="Run every combination of --algo x --env x --set values x seeds as asyncrl "
-                                    "train runs in -o DIR; re-running skips finished runs and resumes interrupted "
-                                    "ones. Prints and writes summary.md: final eval and time to target, mean ± std "
-                                    "over seeds per group.")
+    sw = sub.add_parser(
+        "sweep",
+        help="run a grid of settings x seeds, --jobs at a time, and summarise it",
+        description="Run every combination of --algo x --env x --set values x seeds as asyncrl "
+        "train runs in -o DIR; re-running skips finished runs and resumes interrupted "
+        "ones. Prints and writes summary.md: final eval and time to target, mean ± std "
+        "over seeds per group.",
+    )
     sw.add_argument("--algo", nargs="+", default=None, help="algorithms (default: --config's, else a3c)")
     sw.add_argument("--env", nargs="+", default=None, help="env ids (default: --config's, else CartPole-v1)")
     sw.add_argument("--seeds", type=int, default=3, help="seeds per grid point: FIRST_SEED ... (default: 3)")
     sw.add_argument("--first-seed", type=int, default=0, help="the first seed (default: 0)")
-    sw.add_argument("--set", action="append", default=[], metavar="NAME=V1,V2",
-                    help="a setting for every run (one value) or a grid axis (several), by flat name, e.g. "
-                         "--set lr=1e-3,3e-3 --set total_steps=200000; repeatable")
-    sw.add_argument("--config", default=None, metavar="FILE",
-                    help="settings for every run from a JSON file (as train --config; e.g. tune's best_config.json; "
-                         "its run_dir and workers are left out: each run's workers follow its cores); --set overrides "
-                         "it")
+    sw.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=V1,V2",
+        help="a setting for every run (one value) or a grid axis (several), by flat name, e.g. "
+        "--set lr=1e-3,3e-3 --set total_steps=200000; repeatable",
+    )
+    sw.add_argument(
+        "--config",
+        default=None,
+        metavar="FILE",
+        help="settings for every run from a JSON file (as train --config; e.g. tune's best_config.json; "
+        "its run_dir and workers are left out: each run's workers follow its cores); --set overrides "
+        "it",
+    )
     sw.add_argument("--jobs", type=int, default=1, help="runs at once, each on its share of the cores (default: 1)")
     sw.add_argument("-o", "--out", default="runs/sweep", help="the sweep's folder (default: runs/sweep)")
-    sw.add_argument("--target", type=float, default=None,
-                    help="the summary's target return (default: --set target_return, else the env's threshold)")
+    sw.add_argument(
+        "--target",
+        type=float,
+        default=None,
+        help="the summary's target return (default: --set target_return, else the env's threshold)",
+    )
 
 
 def _cmd_tune(args: argparse.Namespace) -> int:
@@ -219,8 +292,21 @@ def _cmd_tune(args: argparse.Namespace) -> int:
     from asyncrl.experiments import tune as T
     from asyncrl.experiments.space import read_space_file
 
-    names = ("algo", "env", "trials", "jobs", "budget_steps", "evals", "eval_episodes", "objective", "target_return",
-             "storage", "study_name", "timeout", "seed")
+    names = (
+        "algo",
+        "env",
+        "trials",
+        "jobs",
+        "budget_steps",
+        "evals",
+        "eval_episodes",
+        "objective",
+        "target_return",
+        "storage",
+        "study_name",
+        "timeout",
+        "seed",
+    )
     given = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
     if args.resume:
         if args.study is None:
@@ -228,8 +314,10 @@ def _cmd_tune(args: argparse.Namespace) -> int:
         check_writable_dir(args.study, f"--study {args.study!r}")
         fixed = sorted(set(given) - {"trials", "jobs", "timeout"}) + (["space"] if args.space else [])
         if fixed:
-            raise UsageError(f"--resume: cannot change {', '.join('--' + f.replace('_', '-') for f in fixed)} of a "
-                             f"study (allowed: --trials, --jobs, --timeout)")
+            raise UsageError(
+                f"--resume: cannot change {', '.join('--' + f.replace('_', '-') for f in fixed)} of a "
+                f"study (allowed: --trials, --jobs, --timeout)"
+            )
         settings = T.resume_settings(args.study, given)
     else:
         algo, env = given.pop("algo", DEFAULT_ALGO), given.pop("env", DEFAULT_ENV)
@@ -257,8 +345,12 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         get_algorithm(algo)
     check_writable_dir(args.out, f"-o {args.out!r}")
     axes = {**{k: [v] for k, v in base.items()}, **S.parse_set(args.set)}
-    runs = S.grid(list(dict.fromkeys(algos)), list(dict.fromkeys(envs)), axes,
-                  list(range(args.first_seed, args.first_seed + args.seeds)))
+    runs = S.grid(
+        list(dict.fromkeys(algos)),
+        list(dict.fromkeys(envs)),
+        axes,
+        list(range(args.first_seed, args.first_seed + args.seeds)),
+    )
     S.preflight(runs)
     outcomes = S.run_sweep(args.out, runs, args.jobs)
     print("\n" + S.write_summary(args.out, runs, args.target))
@@ -304,16 +396,38 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     check_checkpoint_arg(args.path)
     ckpt_path, data, model = _load(args.path, args.checkpoint)
     options, protocol = atari_protocol(data["env"], _env_options(data), args.atari_eval)
-    s = summarize(run_episodes(model, data["env"], args.episodes, seed=args.seed, deterministic=not args.stochastic,
-                               options=options, num_envs=args.num_envs))
+    s = summarize(
+        run_episodes(
+            model,
+            data["env"],
+            args.episodes,
+            seed=args.seed,
+            deterministic=not args.stochastic,
+            options=options,
+            num_envs=args.num_envs,
+        )
+    )
     if args.json:
-        print(json.dumps({"mean": s["mean"], "std": s["std"], "min": s["min"], "max": s["max"],
-                          "episodes": s["episodes"], "checkpoint": ckpt_path, "env": data["env"],
-                          "atari_eval": protocol}))
+        print(
+            json.dumps(
+                {
+                    "mean": s["mean"],
+                    "std": s["std"],
+                    "min": s["min"],
+                    "max": s["max"],
+                    "episodes": s["episodes"],
+                    "checkpoint": ckpt_path,
+                    "env": data["env"],
+                    "atari_eval": protocol,
+                }
+            )
+        )
     else:
         games = f" ({protocol} protocol)" if protocol else ""
-        print(f"{data['env']} ({ckpt_path}): {s['mean']:.2f} ± {s['std']:.2f} over {s['episodes']} episodes{games} "
-              f"(min {s['min']:.2f}, max {s['max']:.2f})")
+        print(
+            f"{data['env']} ({ckpt_path}): {s['mean']:.2f} ± {s['std']:.2f} over {s['episodes']} episodes{games} "
+            f"(min {s['min']:.2f}, max {s['max']:.2f})"
+        )
     return 0
 
 
@@ -331,8 +445,9 @@ def _cmd_record(args: argparse.Namespace) -> int:
     check_checkpoint_arg(args.path)
     _, data, model = _load(args.path, args.checkpoint)
     options, _ = atari_protocol(data["env"], _env_options(data), args.atari_eval)
-    total, frames = record_video(model, data["env"], args.out, seed=args.seed, fps=args.fps,
-                                 max_frames=args.max_frames, options=options)
+    total, frames = record_video(
+        model, data["env"], args.out, seed=args.seed, fps=args.fps, max_frames=args.max_frames, options=options
+    )
     print(f"{args.out}: {frames} frames, episode return {total:.2f}")
     return 0
 
@@ -375,8 +490,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         build_parser().print_help()
         return 2
-    handlers = {"train": _cmd_train, "eval": _cmd_eval, "plot": _cmd_plot, "record": _cmd_record,
-                "tune": _cmd_tune, "sweep": _cmd_sweep}
+    handlers = {
+        "train": _cmd_train,
+        "eval": _cmd_eval,
+        "plot": _cmd_plot,
+        "record": _cmd_record,
+        "tune": _cmd_tune,
+        "sweep": _cmd_sweep,
+    }
     try:
         return handlers[args.command](args)
     except UsageError as e:

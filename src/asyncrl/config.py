@@ -59,6 +59,7 @@ DEFAULT_ALGO, DEFAULT_ENV = "a3c", "CartPole-v1"
 
 # ---- the tree: build, flatten, check ----------------------------------------------------------------------
 
+
 def flat_view(cfg: RunConfig) -> dict[str, Any]:
     """The flat view: ``{flat name: value}`` of every setting of the run (the form of ``config.json``, which
     ``asyncrl train --config`` reads back)."""
@@ -136,16 +137,20 @@ def build_tree(algo: str, env: str, values: dict[str, Any]) -> RunConfig:
     ignored)."""
     family = family_of(env)
     sections = {k: _section(cls, values) for k, cls in SECTIONS.items()}
-    sections["runtime"] = _section(get_runtime(values.get("runtime") or get_algorithm(algo).runtimes[0]).config,
-                                   {**values, "runtime": values.get("runtime") or get_algorithm(algo).runtimes[0]})
+    sections["runtime"] = _section(
+        get_runtime(values.get("runtime") or get_algorithm(algo).runtimes[0]).config,
+        {**values, "runtime": values.get("runtime") or get_algorithm(algo).runtimes[0]},
+    )
     env_config = _section(env_section(family), values, family.option_fields)
     if fill := getattr(family, "fill", None):
         env_config = fill(env, env_config)  # defaults that depend on the env id
-    return RunConfig(algo=algo, env=env, **sections, algo_config=_section(algo_section(algo), values),
-                     env_config=env_config)
+    return RunConfig(
+        algo=algo, env=env, **sections, algo_config=_section(algo_section(algo), values), env_config=env_config
+    )
 
 
 # ---- the flat view --------------------------------------------------------------------------------------
+
 
 def _flat_fields() -> list[tuple[str, Field, str, type]]:
     """``(flat name, field, help, section class)`` of every setting, in the tree's order, each name once."""
@@ -174,11 +179,15 @@ def _train_config_class() -> type:
     specs = []
     for name, (f, doc, section) in FLAT_FIELDS.items():
         fixed = name in ("algo", "env") or f.metadata.get("fixed")
-        default = {"algo": DEFAULT_ALGO, "env": DEFAULT_ENV}[name] if name in ("algo", "env") else \
-            default_of(f) if fixed else None
+        default = (
+            {"algo": DEFAULT_ALGO, "env": DEFAULT_ENV}[name]
+            if name in ("algo", "env")
+            else default_of(f)
+            if fixed
+            else None
+        )
         kind = type_text(f) if fixed else f"{field_kind(f)} | None"
-        specs.append((name, kind,
-                      field(default=default, metadata={**f.metadata, "doc": doc, "section": section})))
+        specs.append((name, kind, field(default=default, metadata={**f.metadata, "doc": doc, "section": section})))
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
@@ -189,13 +198,21 @@ def _train_config_class() -> type:
             raise UsageError(f"unknown config keys {unknown}")
         return cls(**data)
 
-    return make_dataclass("TrainConfig", specs, namespace={
-        "__doc__": "The settings of one training run as a user gives them, by flat name (flag without ``--``, "
-                   "API keyword, ``config.json`` key); ``None``: not given, so the algorithm's default for the env.",
-        "__module__": __name__, "to_json": to_json, "from_dict": classmethod(from_dict)})
+    return make_dataclass(
+        "TrainConfig",
+        specs,
+        namespace={
+            "__doc__": "The settings of one training run as a user gives them, by flat name (flag without ``--``, "
+            "API keyword, ``config.json`` key); ``None``: not given, so the algorithm's default for the env.",
+            "__module__": __name__,
+            "to_json": to_json,
+            "from_dict": classmethod(from_dict),
+        },
+    )
 
 
 if TYPE_CHECKING:
+
     @dataclass(init=False)
     class TrainConfig:
         """The flat view (generated; see the module docstring)."""
@@ -222,8 +239,10 @@ def read_config_file(path: str) -> dict[str, Any]:
     data = read_json_object(path, "--config", '{"lr": 0.001}')
     unknown = sorted(set(data) - set(FLAT_FIELDS))
     if unknown:
-        raise UsageError(f"--config {path!r}: unknown setting(s) {', '.join(unknown)} (allowed: the flat names of "
-                         f"'asyncrl train --help', flags without --)")
+        raise UsageError(
+            f"--config {path!r}: unknown setting(s) {', '.join(unknown)} (allowed: the flat names of "
+            f"'asyncrl train --help', flags without --)"
+        )
     return data
 
 
@@ -235,6 +254,7 @@ def default_run_dir(algo: str, env: str, seed: int) -> str:
 def only_for() -> dict[str, tuple[str, ...]]:
     """Settings that only some algorithms use (each registered algorithm's own section and its ``fields``, the
     shared settings only it reads), with their users; giving one to another algorithm is an error, not a no-op."""
+
     def own(a: Any) -> tuple[str, ...]:
         section = getattr(a, "config", None)
         return (*a.fields, *(flat_name(f) for f in fields(section))) if section else tuple(a.fields)
@@ -289,15 +309,20 @@ def not_applicable(name: str, algo: str, env: str, runtime: str | None = None) -
     runtime = runtime if runtime in RUNTIMES else get_algorithm(algo).runtimes[0]
     if on is not None and runtime not in on:
         runs = dict.fromkeys(a for r in on for a in algos_on(r))
-        return (f"{flag_of(name)} does not apply to --algo {algo} on --runtime {runtime} (it is a setting of "
-                f"--runtime {', '.join(on)}, which runs --algo {', '.join(runs)})")
+        return (
+            f"{flag_of(name)} does not apply to --algo {algo} on --runtime {runtime} (it is a setting of "
+            f"--runtime {', '.join(on)}, which runs --algo {', '.join(runs)})"
+        )
     return None
 
 
 def given(cfg: TrainConfig) -> dict[str, Any]:
     """The settings of a user's config that were given (not ``None``), and the fixed ones (always given)."""
-    return {k: v for k, v in asdict(cfg).items()  # type: ignore[call-overload]
-            if v is not None or FLAT_FIELDS[k][0].metadata.get("fixed")}
+    return {
+        k: v
+        for k, v in asdict(cfg).items()  # type: ignore[call-overload]
+        if v is not None or FLAT_FIELDS[k][0].metadata.get("fixed")
+    }
 
 
 def validate(cfg: TrainConfig) -> None:
@@ -344,8 +369,9 @@ def resolve(cfg: TrainConfig, action_family: str) -> RunConfig:
     id's over ``action_family``'s, the key its env family names), then from the sections' own defaults."""
     algo = get_algorithm(cfg.algo)
     if action_family not in algo.defaults:
-        raise UsageError(f"--algo {cfg.algo} needs a discrete action space; --env {cfg.env} has "
-                         f"{action_family} actions")
+        raise UsageError(
+            f"--algo {cfg.algo} needs a discrete action space; --env {cfg.env} has {action_family} actions"
+        )
     values = {**algo.defaults[action_family], **algo.defaults.get(cfg.env, {}), **given(cfg)}
     runtime: Runtime = get_runtime(runtime_for(algo, values.get("runtime")))
     values["runtime"] = runtime.name
@@ -373,10 +399,17 @@ def flag_table() -> str:
         flag = flag_of(name) + value
         if kind == "bool":
             flag = f"{flag_of(name)}, --no-{flag_of(name)[2:]}"
-        where = "run" if section is RunConfig else "runtime" if name == "runtime" or name in runtimes else \
-            section.__name__
-        applies = FAMILY_NAMES.get(families[name].name, families[name].name) if name in families else \
-            ", ".join(users[name]) if name in users else \
-            "--runtime " + ", ".join(runtimes[name]) if name in runtimes else "all"
+        where = (
+            "run" if section is RunConfig else "runtime" if name == "runtime" or name in runtimes else section.__name__
+        )
+        applies = (
+            FAMILY_NAMES.get(families[name].name, families[name].name)
+            if name in families
+            else ", ".join(users[name])
+            if name in users
+            else "--runtime " + ", ".join(runtimes[name])
+            if name in runtimes
+            else "all"
+        )
         rows.append(f"| `{flag}` | {where} | {doc.replace('|', '/')} | {applies} |")
     return "\n".join(rows) + "\n"

@@ -43,9 +43,15 @@ def _life_ended(env, info: dict) -> bool:
     return "game_end" not in info and bool(getattr(env.unwrapped, "reports_games", False))
 
 
-def play_episode(model: PolicyNet, env, seed: int | None, deterministic: bool = True,
-                 fast: NumpyPolicy | None = None, on_step: Callable[[], None] | None = None,
-                 max_steps: int = 1_000_000) -> float:
+def play_episode(
+    model: PolicyNet,
+    env,
+    seed: int | None,
+    deterministic: bool = True,
+    fast: NumpyPolicy | None = None,
+    on_step: Callable[[], None] | None = None,
+    max_steps: int = 1_000_000,
+) -> float:
     """Play one episode of ``env`` (reset with ``seed``) and return its undiscounted return (a whole
     game, scored by ``info["game_end"]``, for envs that report games; see the module docstring).
 
@@ -81,8 +87,15 @@ def play_episode(model: PolicyNet, env, seed: int | None, deterministic: bool = 
     return total
 
 
-def run_episodes(model: PolicyNet, env_id: str, episodes: int, seed: int | None = 0,
-                 deterministic: bool = True, options: Any = None, num_envs: int = 1) -> list[float]:
+def run_episodes(
+    model: PolicyNet,
+    env_id: str,
+    episodes: int,
+    seed: int | None = 0,
+    deterministic: bool = True,
+    options: Any = None,
+    num_envs: int = 1,
+) -> list[float]:
     """Returns of ``episodes`` episodes played by ``model``, in episode order; episode ``i`` resets with
     ``seed + i``. ``options``: the env construction options of the run (:func:`asyncrl.config.env_options`).
     ``num_envs > 1`` plays that many episodes at once (:func:`run_episodes_batched`)."""
@@ -91,15 +104,24 @@ def run_episodes(model: PolicyNet, env_id: str, episodes: int, seed: int | None 
     env = make_env(env_id, options=options)
     fast = NumpyPolicy(model, seed) if NumpyPolicy.supports(model) else None
     try:
-        return [play_episode(model, env, None if seed is None else seed + i, deterministic, fast)
-                for i in range(episodes)]
+        return [
+            play_episode(model, env, None if seed is None else seed + i, deterministic, fast) for i in range(episodes)
+        ]
     finally:
         env.close()
 
 
 @torch.no_grad()
-def run_episodes_batched(model: PolicyNet, env_id: str, episodes: int, seed: int | None, deterministic: bool,
-                         options: Any, num_envs: int, max_steps: int = 1_000_000) -> list[float]:
+def run_episodes_batched(
+    model: PolicyNet,
+    env_id: str,
+    episodes: int,
+    seed: int | None,
+    deterministic: bool,
+    options: Any,
+    num_envs: int,
+    max_steps: int = 1_000_000,
+) -> list[float]:
     """:func:`run_episodes` on ``k = min(num_envs, episodes)`` envs with one forward of ``[k, ...]``
     observations per step. Each env plays the next unplayed episode when its current one ends (its
     recurrent state restarts there, as it does at a lost life under Atari's ``lives`` protocol); an env
@@ -158,8 +180,7 @@ def run_episodes_batched(model: PolicyNet, env_id: str, episodes: int, seed: int
 def summarize(returns: list[float]) -> dict[str, float]:
     """``mean``, ``median``, ``std`` (population), ``min``, ``max`` and the number of ``episodes``."""
     if not returns:
-        return {"mean": math.nan, "median": math.nan, "std": math.nan, "min": math.nan, "max": math.nan,
-                "episodes": 0}
+        return {"mean": math.nan, "median": math.nan, "std": math.nan, "min": math.nan, "max": math.nan, "episodes": 0}
     return {
         "mean": float(statistics.fmean(returns)),
         "median": float(statistics.median(returns)),

@@ -83,13 +83,24 @@ def _interval(lo: float | None, hi: float | None, lo_open: bool, hi_open: bool) 
     return f"in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
 
 
-def need_float(flag: str, value, lo: float | None = None, hi: float | None = None, *, lo_open: bool = False,
-               hi_open: bool = False, what: str | None = None) -> None:
+def need_float(
+    flag: str,
+    value,
+    lo: float | None = None,
+    hi: float | None = None,
+    *,
+    lo_open: bool = False,
+    hi_open: bool = False,
+    what: str | None = None,
+) -> None:
     """Raise :class:`UsageError` unless ``value`` is a finite number within the bounds (``None``: unbounded;
     ``lo_open``/``hi_open``: the bound itself is excluded). ``what`` replaces the generated description."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise UsageError(f"{flag} must be a number, got {value!r}")
-    ok = math.isfinite(value) and (lo is None or (value > lo if lo_open else value >= lo)) \
+    ok = (
+        math.isfinite(value)
+        and (lo is None or (value > lo if lo_open else value >= lo))
         and (hi is None or (value < hi if hi_open else value <= hi))
+    )
     if not ok:
         raise UsageError(f"{flag} must be {what or _interval(lo, hi, lo_open, hi_open)}, got {value!r}")

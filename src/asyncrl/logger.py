@@ -29,8 +29,9 @@ EVAL_COLUMNS = ["wall_time_s", "env_steps", "mean", "median", "std", "min", "max
 def evals_file(run_dir: str) -> str:
     """``evals.csv``; ``tests.csv`` in a run dir written before it was renamed (a resume goes on writing there)."""
     old = os.path.join(run_dir, "tests.csv")
-    return "tests.csv" if os.path.exists(old) and not os.path.exists(os.path.join(run_dir, "evals.csv")) \
-        else "evals.csv"
+    return (
+        "tests.csv" if os.path.exists(old) and not os.path.exists(os.path.join(run_dir, "evals.csv")) else "evals.csv"
+    )
 
 
 class _CsvFile:
@@ -87,13 +88,22 @@ class WandbSink:
         else:
             run_id = secrets.token_hex(6)
         try:
-            self.run = wandb.init(project=project, name=name, id=run_id, resume="allow", dir=run_dir, config=config,
-                                  settings=wandb.Settings(console="off", silent=True))
+            self.run = wandb.init(
+                project=project,
+                name=name,
+                id=run_id,
+                resume="allow",
+                dir=run_dir,
+                config=config,
+                settings=wandb.Settings(console="off", silent=True),
+            )
         except Exception as e:  # no API key, no network, a bad project name: one line, and nothing left behind
             if new:
                 shutil.rmtree(folder, ignore_errors=True)
-            raise UsageError(f"--wandb: the W&B run could not start ({first_line(e)}); log in with 'wandb login', or "
-                             f"set WANDB_MODE=offline to log locally") from None
+            raise UsageError(
+                f"--wandb: the W&B run could not start ({first_line(e)}); log in with 'wandb login', or "
+                f"set WANDB_MODE=offline to log locally"
+            ) from None
         with open(id_path, "w") as f:
             f.write(run_id + "\n")
         self.run.define_metric("global_step")
@@ -116,9 +126,16 @@ class RunLogger:
     """Writes every log of one run. ``time_offset`` continues the wall clock of a resumed run; ``wandb`` is
     a :class:`WandbSink` (or ``None``) that gets the same scalars as TensorBoard."""
 
-    def __init__(self, run_dir: str, metric_columns: list[str], tensorboard: bool = True,
-                 progress: bool = True, time_offset: float = 0.0, recent_returns: list[float] | None = None,
-                 wandb: WandbSink | None = None):
+    def __init__(
+        self,
+        run_dir: str,
+        metric_columns: list[str],
+        tensorboard: bool = True,
+        progress: bool = True,
+        time_offset: float = 0.0,
+        recent_returns: list[float] | None = None,
+        wandb: WandbSink | None = None,
+    ):
         self.run_dir = run_dir
         self.t0 = time.perf_counter() - time_offset
         self.episodes = _CsvFile(os.path.join(run_dir, "episodes.csv"), EPISODE_COLUMNS)
@@ -164,12 +181,14 @@ class RunLogger:
         """Mean return of the last 100 finished training episodes (NaN before the first)."""
         return sum(self.recent) / len(self.recent) if self.recent else math.nan
 
-    def episode(self, env_steps: int, episode_return: float, episode_length: int, worker: int,
-                wall_time_s: float | None = None) -> None:
+    def episode(
+        self, env_steps: int, episode_return: float, episode_length: int, worker: int, wall_time_s: float | None = None
+    ) -> None:
         self.episodes_done(env_steps, [(episode_return, episode_length)], worker, wall_time_s)
 
-    def episodes_done(self, env_steps: int, finished: list[tuple[float, int]], worker: int,
-                      wall_time_s: float | None = None) -> None:
+    def episodes_done(
+        self, env_steps: int, finished: list[tuple[float, int]], worker: int, wall_time_s: float | None = None
+    ) -> None:
         """Log episodes ``(return, length)`` that ended by ``env_steps``: one ``episodes.csv`` row each.
 
         TensorBoard gets aggregates (mean, min and max return, mean length) at most once a second
@@ -183,12 +202,21 @@ class RunLogger:
         frames = env_steps * self.frames_per_step
         if self.episodes.columns == EPISODE_COLUMNS:  # one call for the batch
             w = _fmt(float(wall))
-            self.episodes.writer.writerows([w, env_steps, _fmt(float(ret)), length, worker, frames]
-                                           for ret, length in finished)
+            self.episodes.writer.writerows(
+                [w, env_steps, _fmt(float(ret)), length, worker, frames] for ret, length in finished
+            )
         else:  # an older run's file: follow its header
             for ret, length in finished:
-                self.episodes.row(dict(wall_time_s=wall, env_steps=env_steps, episode_return=ret,
-                                       episode_length=length, worker=worker, frames=frames))
+                self.episodes.row(
+                    dict(
+                        wall_time_s=wall,
+                        env_steps=env_steps,
+                        episode_return=ret,
+                        episode_length=length,
+                        worker=worker,
+                        frames=frames,
+                    )
+                )
         if not self.recent_frozen:
             self.recent.extend(float(ret) for ret, _ in finished)
         self.episode_count += len(finished)
@@ -204,10 +232,16 @@ class RunLogger:
         if not self.charts or not self._chart_returns:
             return
         rets, step = self._chart_returns, self._chart_steps
-        self.scalars({"charts/episode_return": sum(rets) / len(rets), "charts/episode_return_min": min(rets),
-                      "charts/episode_return_max": max(rets),
-                      "charts/episode_length": sum(self._chart_lengths) / len(self._chart_lengths),
-                      "charts/episodes_per_row": len(rets)}, step)
+        self.scalars(
+            {
+                "charts/episode_return": sum(rets) / len(rets),
+                "charts/episode_return_min": min(rets),
+                "charts/episode_return_max": max(rets),
+                "charts/episode_length": sum(self._chart_lengths) / len(self._chart_lengths),
+                "charts/episodes_per_row": len(rets),
+            },
+            step,
+        )
         self._chart_returns, self._chart_lengths = [], []
         self._last_chart = time.perf_counter()
 
@@ -219,8 +253,14 @@ class RunLogger:
     def metric_row(self, env_steps: int, values: dict[str, float]) -> None:
         self.metrics.row({"wall_time_s": self.elapsed(), "env_steps": env_steps, **values})
         if self.charts:
-            self.scalars({k if "/" in k else f"charts/{k}": v for k, v in values.items()
-                          if isinstance(v, (int, float)) and math.isfinite(v)}, env_steps)
+            self.scalars(
+                {
+                    k if "/" in k else f"charts/{k}": v
+                    for k, v in values.items()
+                    if isinstance(v, (int, float)) and math.isfinite(v)
+                },
+                env_steps,
+            )
         self._maybe_flush()
 
     def eval_result(self, env_steps: int, returns: list[float]) -> dict[str, float]:
@@ -254,9 +294,11 @@ class RunLogger:
         self._last_print = now
         best = f"{self.best_eval:.1f}" if math.isfinite(self.best_eval) else "-"
         mean = self.mean_recent()
-        line = (f"steps {env_steps:>10,} | {steps_per_s:>8,.0f} steps/s | mean100 "
-                f"{mean:>8.1f} | best eval {best:>7} | episodes {self.episode_count:>6} | "
-                f"{self.elapsed():>6.1f}s{extra}")
+        line = (
+            f"steps {env_steps:>10,} | {steps_per_s:>8,.0f} steps/s | mean100 "
+            f"{mean:>8.1f} | best eval {best:>7} | episodes {self.episode_count:>6} | "
+            f"{self.elapsed():>6.1f}s{extra}"
+        )
         if self._tty:
             sys.stdout.write("\r" + line + "\033[K")
         else:

@@ -14,8 +14,20 @@ import os
 
 from asyncrl.errors import UsageError, first_line
 
-RUN_FILES = ("config.json", "episodes.csv", "metrics.csv", "evals.csv", "tests.csv", "curve.png", "error.log",
-             "checkpoints", "tb", "result.json", "videos", "wandb")
+RUN_FILES = (
+    "config.json",
+    "episodes.csv",
+    "metrics.csv",
+    "evals.csv",
+    "tests.csv",
+    "curve.png",
+    "error.log",
+    "checkpoints",
+    "tb",
+    "result.json",
+    "videos",
+    "wandb",
+)
 """What ``asyncrl train`` writes into a run dir (``tests.csv``: ``evals.csv`` in run dirs of older versions)."""
 _CHECKPOINT_HINT = "give a run dir, a .pt checkpoint or pretrained:NAME"
 
@@ -65,14 +77,19 @@ def check_new_run_dir(run_dir: str | None) -> None:
         return
     if os.path.exists(os.path.join(run_dir, "config.json")):
         if os.path.exists(os.path.join(run_dir, "checkpoints", "latest.pt")):
-            raise UsageError(f"--run-dir {run_dir!r} already holds a run (resume it with --resume {run_dir}, "
-                             f"or choose another --run-dir)")
-        raise UsageError(f"--run-dir {run_dir!r} holds a run that never wrote a checkpoint "
-                         f"(delete it or choose another --run-dir)")
+            raise UsageError(
+                f"--run-dir {run_dir!r} already holds a run (resume it with --resume {run_dir}, "
+                f"or choose another --run-dir)"
+            )
+        raise UsageError(
+            f"--run-dir {run_dir!r} holds a run that never wrote a checkpoint (delete it or choose another --run-dir)"
+        )
     present = [n for n in RUN_FILES if os.path.lexists(os.path.join(run_dir, n))]
     if present:
-        raise UsageError(f"--run-dir {run_dir!r} already holds {', '.join(present)} but no config.json, so not a "
-                         f"run that could be resumed (choose a new or empty --run-dir; nothing there is changed)")
+        raise UsageError(
+            f"--run-dir {run_dir!r} already holds {', '.join(present)} but no config.json, so not a "
+            f"run that could be resumed (choose a new or empty --run-dir; nothing there is changed)"
+        )
 
 
 def check_resume_dir(resume: str, run_dir: str | None = None) -> None:
@@ -82,11 +99,12 @@ def check_resume_dir(resume: str, run_dir: str | None = None) -> None:
     if not os.path.lexists(resume):
         raise UsageError(f"--resume {resume!r} does not exist (give the run dir of an earlier asyncrl train)")
     if not os.path.isdir(resume):
-        raise UsageError(f"--resume {resume!r} is a file, not a run dir (give the run dir of an earlier "
-                         f"asyncrl train)")
+        raise UsageError(f"--resume {resume!r} is a file, not a run dir (give the run dir of an earlier asyncrl train)")
     if not os.access(resume, os.R_OK | os.W_OK | os.X_OK):
-        raise UsageError(f"--resume {resume!r} is not readable and writable (a resumed run reads its "
-                         f"checkpoint there and appends to its logs)")
+        raise UsageError(
+            f"--resume {resume!r} is not readable and writable (a resumed run reads its "
+            f"checkpoint there and appends to its logs)"
+        )
     cfg_path = os.path.join(resume, "config.json")
     if not os.path.isfile(cfg_path):
         raise UsageError(f"--resume {resume!r}: no config.json there (not an asyncrl run dir)")
@@ -99,15 +117,18 @@ def check_resume_dir(resume: str, run_dir: str | None = None) -> None:
         raise UsageError(f"--resume {resume!r}: config.json does not hold an asyncrl config")
     latest = os.path.join(resume, "checkpoints", "latest.pt")
     if not os.path.isfile(latest):
-        raise UsageError(f"--resume {resume!r} has no checkpoints/latest.pt: the run never wrote a checkpoint, "
-                         f"so there is nothing to resume")
+        raise UsageError(
+            f"--resume {resume!r} has no checkpoints/latest.pt: the run never wrote a checkpoint, "
+            f"so there is nothing to resume"
+        )
     for name in ("checkpoints", "episodes.csv", "metrics.csv", "evals.csv", "tests.csv", "tb"):
         p = os.path.join(resume, name)
         if os.path.exists(p) and not os.access(p, os.R_OK | os.W_OK | (os.X_OK if os.path.isdir(p) else 0)):
             raise UsageError(f"--resume {resume!r}: {name} is not readable and writable")
     if run_dir is not None and os.path.realpath(run_dir) != os.path.realpath(resume):
-        raise UsageError(f"--run-dir {run_dir!r} does not apply with --resume: the run goes on in {resume!r} "
-                         f"(drop --run-dir)")
+        raise UsageError(
+            f"--run-dir {run_dir!r} does not apply with --resume: the run goes on in {resume!r} (drop --run-dir)"
+        )
 
 
 def check_train_paths(cfg, resume: str | None = None, given: set[str] | None = None) -> None:
@@ -153,8 +174,10 @@ def check_output_file(path: str, flag: str, extensions: tuple[str, ...], protect
             raise UsageError(f"{flag} {path!r} exists and is not writable")
         folder = os.path.dirname(os.path.abspath(path))
         if protect_runs and os.path.basename(path) in RUN_FILES and os.path.isfile(os.path.join(folder, "config.json")):
-            raise UsageError(f"{flag} {path!r} would overwrite the {os.path.basename(path)} of the run in "
-                             f"{folder!r} (choose another file name)")
+            raise UsageError(
+                f"{flag} {path!r} would overwrite the {os.path.basename(path)} of the run in "
+                f"{folder!r} (choose another file name)"
+            )
     folder = os.path.dirname(path) or "."
     check_writable_dir(folder, f"{flag} {path!r}: folder {folder!r}")
 

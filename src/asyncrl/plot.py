@@ -76,9 +76,13 @@ def solve_and_hold(run_dir: str, threshold: float, budget: int, hold: int) -> di
     lowest = float(means[after].min()) if after.any() else None
     covered = len(steps) > 0 and steps[-1] >= solve_steps + hold
     solved = solve_steps <= budget
-    return {"solved": solved, "solve_steps": solve_steps,
-            "solve_seconds": float(ep["wall_time_s"][order][i]), "lowest_after": lowest,
-            "held": bool(solved and covered and lowest is not None and lowest >= holding_bar(threshold))}
+    return {
+        "solved": solved,
+        "solve_steps": solve_steps,
+        "solve_seconds": float(ep["wall_time_s"][order][i]),
+        "lowest_after": lowest,
+        "held": bool(solved and covered and lowest is not None and lowest >= holding_bar(threshold)),
+    }
 
 
 def _group_key(run_dir: str) -> str:
@@ -132,8 +136,11 @@ def expand_run_dirs(paths: list[str]) -> list[str]:
         if not isinstance(p, str) or not os.path.isdir(p) or os.path.isfile(os.path.join(p, "episodes.csv")):
             out.append(p)
             continue
-        found = sorted(os.path.dirname(c) for pattern in ("*/episodes.csv", "*/*/episodes.csv")
-                       for c in glob.glob(os.path.join(glob.escape(p), pattern)))
+        found = sorted(
+            os.path.dirname(c)
+            for pattern in ("*/episodes.csv", "*/*/episodes.csv")
+            for c in glob.glob(os.path.join(glob.escape(p), pattern))
+        )
         out.extend(found or [p])
     return out
 
@@ -153,8 +160,10 @@ def check_group_fields(group_by: Sequence[str]) -> None:
 
     for name in group_by:
         if name not in FLAT_FIELDS:
-            raise UsageError(f"--group {name!r} is not a setting (allowed: flat setting names from config.json, "
-                             f"e.g. algo, env, lr, n_steps)")
+            raise UsageError(
+                f"--group {name!r} is not a setting (allowed: flat setting names from config.json, "
+                f"e.g. algo, env, lr, n_steps)"
+            )
 
 
 def group_runs(run_dirs: list[str], group_by: Sequence[str] | None = None) -> dict[str, list[str]]:
@@ -198,8 +207,9 @@ def _draw_group(ax, data: list[dict[str, np.ndarray]], xkey: str, color: str, la
     ax.fill_between(grid, m - s, m + s, color=color, alpha=0.25)
 
 
-def plot_runs(run_dirs: list[str], out: str, title: str | None = None, window: int = 100,
-              group_by: Sequence[str] | None = None) -> str:
+def plot_runs(
+    run_dirs: list[str], out: str, title: str | None = None, window: int = 100, group_by: Sequence[str] | None = None
+) -> str:
     """Draw the curves of ``run_dirs`` into the PNG ``out``; returns ``out``.
 
     Runs with the same settings but the seed form a group (with ``group_by``, runs with the same values of those

@@ -38,12 +38,21 @@ class FrameWriter:
                 import imageio.v2 as imageio
                 import imageio_ffmpeg  # noqa: F401  (the ffmpeg binary imageio's plugin runs)
             except ImportError:
-                raise UsageError(f"-o {out!r}: writing MP4 needs imageio and imageio-ffmpeg: "
-                                 f"pip install 'asyncrl[video]' (or write a .gif)") from None
+                raise UsageError(
+                    f"-o {out!r}: writing MP4 needs imageio and imageio-ffmpeg: "
+                    f"pip install 'asyncrl[video]' (or write a .gif)"
+                ) from None
             os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
             # H.264 in yuv420p wants even sizes: a macro block of 2 pads an odd size by one pixel.
-            self.writer = imageio.get_writer(out, fps=fps, codec="libx264", quality=7, macro_block_size=2,
-                                             pixelformat="yuv420p", ffmpeg_log_level="error")
+            self.writer = imageio.get_writer(
+                out,
+                fps=fps,
+                codec="libx264",
+                quality=7,
+                macro_block_size=2,
+                pixelformat="yuv420p",
+                ffmpeg_log_level="error",
+            )
 
     def add(self, frame: np.ndarray) -> None:
         frame = np.asarray(frame, dtype=np.uint8)
@@ -60,12 +69,14 @@ class FrameWriter:
             self.writer.close()
         elif self.frames:
             os.makedirs(os.path.dirname(os.path.abspath(self.out)), exist_ok=True)
-            self.frames[0].save(self.out, save_all=True, append_images=self.frames[1:],
-                                duration=max(1, 1000 // self.fps), loop=0)
+            self.frames[0].save(
+                self.out, save_all=True, append_images=self.frames[1:], duration=max(1, 1000 // self.fps), loop=0
+            )
 
 
 def render_frames(env_id: str, env: Any) -> Callable[[], np.ndarray]:
     """A function returning ``env``'s current ``rgb_array`` frame, with one clear line where it cannot render."""
+
     def render() -> np.ndarray:
         try:
             frame = env.render()
@@ -142,9 +153,17 @@ def check_renders(env_id: str, options: Any = None) -> None:
         env.close()
 
 
-def record_video(model: PolicyNet, env_id: str, out: str, seed: int = 0, deterministic: bool = True,
-                 fps: int = 30, max_frames: int = 5000, options: Any = None,
-                 on_frame: Callable[[np.ndarray], None] | None = None) -> tuple[float, int]:
+def record_video(
+    model: PolicyNet,
+    env_id: str,
+    out: str,
+    seed: int = 0,
+    deterministic: bool = True,
+    fps: int = 30,
+    max_frames: int = 5000,
+    options: Any = None,
+    on_frame: Callable[[np.ndarray], None] | None = None,
+) -> tuple[float, int]:
     """Play one episode, save its first ``max_frames`` frames to ``out`` (its extension picks the format, see
     :data:`EXTENSIONS`; missing folders are created); returns ``(episode return, frames)``. The episode is
     played to its end either way (the return is the whole episode's). ``on_frame`` sees each saved frame."""

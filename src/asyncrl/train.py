@@ -53,10 +53,19 @@ from asyncrl.runtime.schedule import resumed_schedule
 from asyncrl.runtime.setup import RunSetup
 
 RESULT_FILE = "result.json"
-BASE_COLUMNS = ("updates", "steps_per_s", "lr", "loss/policy", "loss/value", "loss/entropy", "grad_norm",
-                "skipped_updates", "policy_lag_mean", "policy_lag_max")
+BASE_COLUMNS = (
+    "updates",
+    "steps_per_s",
+    "lr",
+    "loss/policy",
+    "loss/value",
+    "loss/entropy",
+    "grad_norm",
+    "skipped_updates",
+    "policy_lag_mean",
+    "policy_lag_max",
+)
 """``metrics.csv`` columns of every run; the runtime's and the algorithm's ``metrics`` follow."""
-
 
 
 @dataclass
@@ -82,6 +91,7 @@ class TrainResult:
     def to_json(self) -> str:
         def num(v):  # JSON has no NaN or infinity
             return v if not isinstance(v, float) or math.isfinite(v) else None
+
         return json.dumps({k: num(v) for k, v in asdict(self).items()}, indent=2)
 
     @classmethod
@@ -102,8 +112,9 @@ class TrainResult:
         return self.best_eval
 
 
-def prepare_config(cfg: TrainConfig, resume: str | None = None, given: set[str] | None = None
-                   ) -> tuple[RunConfig, dict | None, tuple[gym.Space, gym.Space]]:
+def prepare_config(
+    cfg: TrainConfig, resume: str | None = None, given: set[str] | None = None
+) -> tuple[RunConfig, dict | None, tuple[gym.Space, gym.Space]]:
     """Resolve ``cfg`` (or the saved config of ``resume`` with the ``given`` overrides).
 
     Returns the resolved config tree, the checkpoint to resume from (or ``None``) and the env's
@@ -129,13 +140,17 @@ def prepare_config(cfg: TrainConfig, resume: str | None = None, given: set[str] 
         changes = {k: getattr(cfg, k) for k in given if k in RESUME_OVERRIDABLE}
         bad = sorted(k for k in given - RESUME_OVERRIDABLE - {"run_dir"} if getattr(cfg, k) != getattr(saved, k))
         if bad:
-            raise UsageError(f"--resume: cannot change {', '.join('--' + b.replace('_', '-') for b in bad)} "
-                             f"of a saved run (allowed: budgets, tests, logging, workers)")
+            raise UsageError(
+                f"--resume: cannot change {', '.join('--' + b.replace('_', '-') for b in bad)} "
+                f"of a saved run (allowed: budgets, tests, logging, workers)"
+            )
         before = saved.runtime or get_algorithm(saved.algo).runtimes[0]  # (None in run dirs before 0.2)
         now = runtime_for(get_algorithm(saved.algo), changes.get("runtime", before))
         if not can_resume(before, now):
-            raise UsageError(f"--resume: cannot change --runtime {before} to {now} (allowed: "
-                             f"{', '.join(get_runtime(now).resumes) or 'none'}, whose checkpoints are the same)")
+            raise UsageError(
+                f"--resume: cannot change --runtime {before} to {now} (allowed: "
+                f"{', '.join(get_runtime(now).resumes) or 'none'}, whose checkpoints are the same)"
+            )
         cfg = replace(saved, **{**changes, "run_dir": resume})
         ckpt = load_checkpoint(os.path.join(resume, "checkpoints", "latest.pt"))
     obs_space, act_space = env_spaces(cfg.env, env_options(cfg))
@@ -143,8 +158,10 @@ def prepare_config(cfg: TrainConfig, resume: str | None = None, given: set[str] 
         torso = resolve_torso(obs_space, cfg.torso or "auto")
         for name in ("hidden", "activation"):
             if getattr(cfg, name) is not None and torso != "mlp":
-                raise UsageError(f"--{name} applies to the MLP torso only; --env {cfg.env} uses the {torso} torso, "
-                                 f"whose layers are fixed (choose one with --torso)")
+                raise UsageError(
+                    f"--{name} applies to the MLP torso only; --env {cfg.env} uses the {torso} torso, "
+                    f"whose layers are fixed (choose one with --torso)"
+                )
     run = resolve(cfg, family_of(cfg.env).defaults_key(cfg.env, act_space))
     if run.run.capture_video:
         need_modules(("imageio", "imageio_ffmpeg"), "--capture-video writes MP4", "video")
@@ -154,8 +171,10 @@ def prepare_config(cfg: TrainConfig, resume: str | None = None, given: set[str] 
     if (preflight := get_runtime(run.runtime.kind).preflight) is not None:
         preflight(run)  # before anything is written (Ray: installed, the head answers)
     if run.rollout.vector_env == "native" and run.env not in NATIVE_ENVS:
-        raise UsageError(f"--vector-env native: no native version of {cfg.env!r} "
-                         f"(have: {', '.join(NATIVE_ENVS)}; use auto or gymnasium)")
+        raise UsageError(
+            f"--vector-env native: no native version of {cfg.env!r} "
+            f"(have: {', '.join(NATIVE_ENVS)}; use auto or gymnasium)"
+        )
     return run, ckpt, (obs_space, act_space)
 
 
@@ -172,14 +191,22 @@ def build_model(cfg: RunConfig, obs_space: gym.Space, act_space: gym.Space) -> P
     """The network for ``cfg``: the algorithm's kind (:meth:`~asyncrl.algos.base.Algorithm.model_options`)."""
     extra = get_algorithm(cfg.algo).model_options(cfg)
     try:
-        spec = spec_from_spaces(obs_space, act_space, torso=cfg.model.torso, hidden=list(cfg.model.hidden),
-                                activation=cfg.model.activation, **extra)
+        spec = spec_from_spaces(
+            obs_space,
+            act_space,
+            torso=cfg.model.torso,
+            hidden=list(cfg.model.hidden),
+            activation=cfg.model.activation,
+            **extra,
+        )
     except ValueError as e:
         raise UsageError(f"--env {cfg.env!r}: {e}") from None
     if spec.normalize_obs and (spec.torso != "mlp" or spec.obs_discrete_n):
         what = f"the {spec.torso} torso" if spec.torso != "mlp" else "Discrete (one-hot) observations"
-        raise UsageError(f"--normalize-obs applies to MLP torsos over Box observations; --env {cfg.env} gives {what} "
-                         f"(leave --normalize-obs off)")
+        raise UsageError(
+            f"--normalize-obs applies to MLP torsos over Box observations; --env {cfg.env} gives {what} "
+            f"(leave --normalize-obs off)"
+        )
     return make_model(spec)
 
 
@@ -198,8 +225,9 @@ def train(cfg: TrainConfig, resume: str | None = None, given: set[str] | None = 
     torch.manual_seed(rcfg.run.seed)
     model = build_model(rcfg, *spaces)
     counters = _restore(rcfg, model, ckpt)
-    schedule = resumed_schedule(rcfg.optim.lr, rcfg.optim.lr_schedule, rcfg.run.total_steps, counters.env_steps,
-                                counters.lr_schedule)
+    schedule = resumed_schedule(
+        rcfg.optim.lr, rcfg.optim.lr_schedule, rcfg.run.total_steps, counters.env_steps, counters.lr_schedule
+    )
     sink = _wandb_sink(rcfg)
     os.makedirs(os.path.join(rcfg.run.run_dir, "checkpoints"), exist_ok=True)
     cfg_json = config_json(rcfg)
@@ -210,16 +238,29 @@ def train(cfg: TrainConfig, resume: str | None = None, given: set[str] | None = 
     if os.path.exists(os.path.join(rcfg.run.run_dir, RESULT_FILE)):
         os.unlink(os.path.join(rcfg.run.run_dir, RESULT_FILE))  # (a resumed run: it has not ended any more)
     columns = list(dict.fromkeys((*BASE_COLUMNS, *runtime.metrics, *algo.metrics)))
-    logger = RunLogger(rcfg.run.run_dir, columns,
-                       tensorboard=rcfg.run.tensorboard, progress=rcfg.run.progress, time_offset=counters.wall_time_s,
-                       recent_returns=counters.recent_returns, wandb=sink)
+    logger = RunLogger(
+        rcfg.run.run_dir,
+        columns,
+        tensorboard=rcfg.run.tensorboard,
+        progress=rcfg.run.progress,
+        time_offset=counters.wall_time_s,
+        recent_returns=counters.recent_returns,
+        wandb=sink,
+    )
     logger.episode_count = counters.episodes
     logger.frames_per_step = family_of(rcfg.env).frames_per_step
     evaluator = None
     if rcfg.run.eval_every:
         video = VideoSpec(os.path.join(rcfg.run.run_dir, "videos")) if rcfg.run.capture_video else None
-        evaluator = PeriodicEvaluator(get_context(start_method_of(rcfg.runtime)), rcfg.env, sjson,
-                                      rcfg.run.eval_episodes, rcfg.run.seed + 10_000, env_options(rcfg), video)
+        evaluator = PeriodicEvaluator(
+            get_context(start_method_of(rcfg.runtime)),
+            rcfg.env,
+            sjson,
+            rcfg.run.eval_episodes,
+            rcfg.run.seed + 10_000,
+            env_options(rcfg),
+            video,
+        )
     opt_state = ckpt["optimizer"] if ckpt is not None and ckpt["optimizer"] else None
     try:
         with StopSignal() as stop:
@@ -249,8 +290,15 @@ def _restore(rcfg: RunConfig, model: PolicyNet, ckpt: dict | None) -> Counters:
     saved = ckpt["counters"]
     best = saved.get("best_eval", saved.get("best_test", -math.inf))  # (best_test: before 0.2)
     torch.manual_seed(rcfg.run.seed + saved["updates"])
-    return Counters(saved["env_steps"], saved["updates"], saved["episodes"], saved["wall_time_s"], best,
-                    list(saved["recent_returns"]), saved.get("lr_schedule"))
+    return Counters(
+        saved["env_steps"],
+        saved["updates"],
+        saved["episodes"],
+        saved["wall_time_s"],
+        best,
+        list(saved["recent_returns"]),
+        saved.get("lr_schedule"),
+    )
 
 
 def _wandb_sink(rcfg: RunConfig) -> WandbSink | None:
@@ -259,8 +307,12 @@ def _wandb_sink(rcfg: RunConfig) -> WandbSink | None:
         return None
     new_dir = not os.path.exists(rcfg.run.run_dir)
     try:
-        return WandbSink(rcfg.run.run_dir, rcfg.run.wandb_project, flat_view(rcfg),
-                         os.path.basename(os.path.normpath(rcfg.run.run_dir)))
+        return WandbSink(
+            rcfg.run.run_dir,
+            rcfg.run.wandb_project,
+            flat_view(rcfg),
+            os.path.basename(os.path.normpath(rcfg.run.run_dir)),
+        )
     except UsageError:
         if new_dir and os.path.isdir(rcfg.run.run_dir) and not os.listdir(rcfg.run.run_dir):
             os.rmdir(rcfg.run.run_dir)
@@ -272,8 +324,16 @@ def _conclude(rcfg: RunConfig, control: TrainingControl, logger: RunLogger, sink
     counters = control.counters
     last = logger.last_eval
     final = last["mean"] if last is not None and last["env_steps"] == counters.env_steps else math.nan
-    result = TrainResult(rcfg.run.run_dir, control.stop_reason or "stopped", counters.env_steps, counters.episodes,
-                         logger.mean_recent(), logger.best_eval, logger.elapsed(), final)
+    result = TrainResult(
+        rcfg.run.run_dir,
+        control.stop_reason or "stopped",
+        counters.env_steps,
+        counters.episodes,
+        logger.mean_recent(),
+        logger.best_eval,
+        logger.elapsed(),
+        final,
+    )
     with StopSignal():
         curve = os.path.join(rcfg.run.run_dir, "curve.png")
         try:
@@ -290,8 +350,10 @@ def _conclude(rcfg: RunConfig, control: TrainingControl, logger: RunLogger, sink
 
 def format_result(r: TrainResult) -> str:
     best = f"{r.best_eval:.1f}" if math.isfinite(r.best_eval) else "-"
-    return (f"{r.stop_reason}: {r.env_steps:,} env steps, {r.episodes:,} episodes, "
-            f"mean100 {r.mean_return_100:.1f}, best eval {best}, {r.seconds:.1f}s\nrun dir: {r.run_dir}")
+    return (
+        f"{r.stop_reason}: {r.env_steps:,} env steps, {r.episodes:,} episodes, "
+        f"mean100 {r.mean_return_100:.1f}, best eval {best}, {r.seconds:.1f}s\nrun dir: {r.run_dir}"
+    )
 
 
 __all__ = ["TrainResult", "RESULT_FILE", "train", "format_result", "prepare_config"]

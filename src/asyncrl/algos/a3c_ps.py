@@ -26,8 +26,9 @@ from asyncrl.nn.model import PolicyNet
 from asyncrl.optim.grads import backward_and_clip
 
 
-def actor_gradient(model: PolicyNet, rollout: Rollout, cfg: RunConfig, out: torch.Tensor
-                   ) -> tuple[bool, dict[str, float]]:
+def actor_gradient(
+    model: PolicyNet, rollout: Rollout, cfg: RunConfig, out: torch.Tensor
+) -> tuple[bool, dict[str, float]]:
     """Write the gradient of the rollout's loss (``cfg.loss``), clipped to ``cfg.optim.max_grad_norm``,
     flattened, into ``out [P]``.
 
@@ -45,7 +46,5 @@ def actor_gradient(model: PolicyNet, rollout: Rollout, cfg: RunConfig, out: torc
 DEFAULTS: dict[str, dict[str, Any]] = {k: v for k, v in A3C_DEFAULTS.items() if k != "Pendulum-v1"}
 
 
-A3C_PS = register(ActorCriticAlgorithm(
-    "a3c-ps", ("actor-learner", "ray"), DEFAULTS,
-    actor_gradient=actor_gradient))
+A3C_PS = register(ActorCriticAlgorithm("a3c-ps", ("actor-learner", "ray"), DEFAULTS, actor_gradient=actor_gradient))
 """a3c-ps: A3C's loss, but the actors compute the gradients and the learner applies them in arrival order."""

@@ -29,14 +29,22 @@ def rollout_loss(model: PolicyNet, rollout: Rollout, p: LossConfig) -> LossOutpu
     """
     out = model(rollout.obs, rollout.core_state, rollout.first)
     v_t = out.value[:-1]
-    adv, returns = advantages_and_returns(rollout.r_t, rollout.discount_t, v_t.detach(), out.value[-1].detach(),
-                                          p.gae_lambda, p.normalize_advantages)
+    adv, returns = advantages_and_returns(
+        rollout.r_t, rollout.discount_t, v_t.detach(), out.value[-1].detach(), p.gae_lambda, p.normalize_advantages
+    )
     log_prob, entropy = model.log_prob_entropy(out.params[:-1], rollout.actions)
     return actor_critic_loss(log_prob, entropy, v_t, adv, returns, p.value_coef, p.entropy_coef)
 
 
-ACTOR_CRITIC_FIELDS = ("lstm", "lstm_size", "log_std_init", "normalize_obs", "obs_clip", "normalize_reward",
-                       "reward_clip")
+ACTOR_CRITIC_FIELDS = (
+    "lstm",
+    "lstm_size",
+    "log_std_init",
+    "normalize_obs",
+    "obs_clip",
+    "normalize_reward",
+    "reward_clip",
+)
 """Model settings every algorithm but FeUdal (whose network is fixed by the paper) reads."""
 
 # Search spaces of `asyncrl tune` (experiments/space.py reads them), by action space: the loss and optimiser
@@ -59,8 +67,11 @@ _COMMON_SPACE: dict[str, tuple] = {
 }
 ACTOR_CRITIC_SPACE: dict[str, dict[str, tuple]] = {
     "discrete": _COMMON_SPACE,
-    "continuous": {**_COMMON_SPACE, "log_std_init": ("choice", [-1.0, -0.5, 0.0]),
-                   "normalize_reward": ("choice", [False, True])},
+    "continuous": {
+        **_COMMON_SPACE,
+        "log_std_init": ("choice", [-1.0, -0.5, 0.0]),
+        "normalize_reward": ("choice", [False, True]),
+    },
 }
 
 # Atari (any ALE game, standard preprocessing), from the papers and RL Zoo, not yet tuned here:
@@ -84,32 +95,79 @@ ACTOR_CRITIC_SPACE: dict[str, dict[str, tuple]] = {
 # learning rate decayed linearly to 0 at total_steps (BENCHMARKS.md: more seeds solve than with a constant lr).
 # The 0.1 scale applies while reward normalisation is off; with it (a tune trial may draw it) the normaliser alone
 # sets the scale, as VecNormalize does (runtime/rollout.py).
-PENDULUM: dict[str, Any] = dict(num_envs=32, n_steps=10, gamma=0.9, gae_lambda=0.9, lr=2e-3, reward_scale=0.1,
-                                lr_schedule="linear", log_std_init=-0.5, optimizer="adam", optimizer_eps=1e-8,
-                                normalize_advantages=True, total_steps=2_000_000, eval_every=100_000)
+PENDULUM: dict[str, Any] = dict(
+    num_envs=32,
+    n_steps=10,
+    gamma=0.9,
+    gae_lambda=0.9,
+    lr=2e-3,
+    reward_scale=0.1,
+    lr_schedule="linear",
+    log_std_init=-0.5,
+    optimizer="adam",
+    optimizer_eps=1e-8,
+    normalize_advantages=True,
+    total_steps=2_000_000,
+    eval_every=100_000,
+)
 A3C_DEFAULTS: dict[str, dict[str, Any]] = {
     "discrete": dict(num_envs=1, n_steps=5, lr=7e-4, total_steps=1_000_000, eval_every=100_000),
     "continuous": dict(num_envs=1, n_steps=5, lr=3e-4, entropy_coef=0.0, total_steps=1_000_000, eval_every=100_000),
-    "atari": dict(lstm_size=256, num_envs=4, n_steps=5, lr=7e-4, max_grad_norm=40.0, total_steps=10_000_000,
-                  eval_every=500_000),
-    "CartPole-v1": dict(num_envs=32, n_steps=5, lr=4e-3, optimizer_eps=3e-3, entropy_coef=0.0, total_steps=500_000,
-                        eval_every=50_000),
+    "atari": dict(
+        lstm_size=256, num_envs=4, n_steps=5, lr=7e-4, max_grad_norm=40.0, total_steps=10_000_000, eval_every=500_000
+    ),
+    "CartPole-v1": dict(
+        num_envs=32, n_steps=5, lr=4e-3, optimizer_eps=3e-3, entropy_coef=0.0, total_steps=500_000, eval_every=50_000
+    ),
     "Pendulum-v1": PENDULUM,
-    "mujoco": dict(num_envs=4, n_steps=16, lr=3e-4, lr_schedule="linear", optimizer="adam", optimizer_eps=1e-5,
-                   gae_lambda=0.95, entropy_coef=0.0, normalize_advantages=True, normalize_obs=True,
-                   normalize_reward=True, total_steps=1_000_000, eval_every=100_000),
+    "mujoco": dict(
+        num_envs=4,
+        n_steps=16,
+        lr=3e-4,
+        lr_schedule="linear",
+        optimizer="adam",
+        optimizer_eps=1e-5,
+        gae_lambda=0.95,
+        entropy_coef=0.0,
+        normalize_advantages=True,
+        normalize_obs=True,
+        normalize_reward=True,
+        total_steps=1_000_000,
+        eval_every=100_000,
+    ),
 }
 A2C_DEFAULTS: dict[str, dict[str, Any]] = {
     "discrete": dict(num_envs=16, n_steps=5, lr=7e-4, total_steps=1_000_000, eval_every=100_000),
     "continuous": dict(num_envs=16, n_steps=8, lr=7e-4, entropy_coef=0.0, total_steps=1_000_000, eval_every=100_000),
-    "atari": dict(lstm_size=256, num_envs=16, n_steps=5, lr=7e-4, value_coef=0.5, optimizer="rmsprop-tf",
-                  total_steps=10_000_000, eval_every=500_000),
-    "CartPole-v1": dict(num_envs=64, n_steps=5, lr=5e-3, optimizer_eps=3e-3, entropy_coef=0.0, total_steps=500_000,
-                        eval_every=50_000),
+    "atari": dict(
+        lstm_size=256,
+        num_envs=16,
+        n_steps=5,
+        lr=7e-4,
+        value_coef=0.5,
+        optimizer="rmsprop-tf",
+        total_steps=10_000_000,
+        eval_every=500_000,
+    ),
+    "CartPole-v1": dict(
+        num_envs=64, n_steps=5, lr=5e-3, optimizer_eps=3e-3, entropy_coef=0.0, total_steps=500_000, eval_every=50_000
+    ),
     "Pendulum-v1": PENDULUM,
-    "mujoco": dict(num_envs=16, n_steps=16, lr=7e-4, lr_schedule="linear", optimizer="adam", optimizer_eps=1e-5,
-                   gae_lambda=0.95, entropy_coef=0.0, normalize_advantages=True, normalize_obs=True,
-                   normalize_reward=True, total_steps=1_000_000, eval_every=100_000),
+    "mujoco": dict(
+        num_envs=16,
+        n_steps=16,
+        lr=7e-4,
+        lr_schedule="linear",
+        optimizer="adam",
+        optimizer_eps=1e-5,
+        gae_lambda=0.95,
+        entropy_coef=0.0,
+        normalize_advantages=True,
+        normalize_obs=True,
+        normalize_reward=True,
+        total_steps=1_000_000,
+        eval_every=100_000,
+    ),
 }
 
 
@@ -135,8 +193,9 @@ class ActorCriticAlgorithm:
     def discounts(self, cfg: RunConfig) -> float:
         return cfg.loss.gamma
 
-    def update(self, model: PolicyNet, batch: Rollout, cfg: RunConfig, step: StepFn,
-               generator: torch.Generator) -> dict[str, float]:
+    def update(
+        self, model: PolicyNet, batch: Rollout, cfg: RunConfig, step: StepFn, generator: torch.Generator
+    ) -> dict[str, float]:
         res = rollout_loss(model, batch, cfg.loss)
         return {**res.stats, **step(res.loss)}
 

@@ -59,8 +59,15 @@ class APPOConfig:
     """V-trace: clipping of the trace coefficients (c-bar)."""
 
 
-def appo_targets(log_rhos: torch.Tensor, r_t: torch.Tensor, discount_t: torch.Tensor, v_t: torch.Tensor,
-                 bootstrap: torch.Tensor, loss: LossConfig, p: APPOConfig) -> tuple[torch.Tensor, torch.Tensor]:
+def appo_targets(
+    log_rhos: torch.Tensor,
+    r_t: torch.Tensor,
+    discount_t: torch.Tensor,
+    v_t: torch.Tensor,
+    bootstrap: torch.Tensor,
+    loss: LossConfig,
+    p: APPOConfig,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Value targets and advantages ``[T, B]`` (constants).
 
     ``vtrace``: targets ``v_s`` from V-trace and advantages ``r_s + discount_s * v_{s+1} - V(x_s)``
@@ -71,8 +78,7 @@ def appo_targets(log_rhos: torch.Tensor, r_t: torch.Tensor, discount_t: torch.Te
     if p.targets == "gae":
         adv = gae_advantages(r_t, discount_t, v_t, bootstrap, loss.gae_lambda)
         return adv + v_t, adv
-    vs, _ = vtrace(log_rhos, discount_t, r_t, v_t, bootstrap, rho_bar=p.rho_bar, c_bar=p.c_bar,
-                   lambda_=loss.gae_lambda)
+    vs, _ = vtrace(log_rhos, discount_t, r_t, v_t, bootstrap, rho_bar=p.rho_bar, c_bar=p.c_bar, lambda_=loss.gae_lambda)
     vs_tp1 = torch.cat([vs[1:], bootstrap.unsqueeze(0)], dim=0)
     return vs, r_t + discount_t * vs_tp1 - v_t
 
@@ -84,25 +90,36 @@ def appo_loss(model: PolicyNet, batch: Rollout, loss: LossConfig, p: APPOConfig)
     out = model(batch.obs, batch.core_state, batch.first)
     v_t = out.value[:-1]
     log_prob, entropy = model.log_prob_entropy(out.params[:-1], batch.actions)
-    vs, adv = appo_targets((log_prob - batch.behaviour_logp).detach(), batch.r_t, batch.discount_t, v_t,
-                           out.value[-1].detach(), loss, p)
+    vs, adv = appo_targets(
+        (log_prob - batch.behaviour_logp).detach(), batch.r_t, batch.discount_t, v_t, out.value[-1].detach(), loss, p
+    )
     return surrogate_value_loss(log_prob, entropy, batch.behaviour_logp, v_t, vs, adv, loss, p)
 
 
 @torch.no_grad()
-def appo_batch_targets(model: PolicyNet, batch: Rollout, loss: LossConfig, p: APPOConfig
-                       ) -> tuple[torch.Tensor, torch.Tensor]:
+def appo_batch_targets(
+    model: PolicyNet, batch: Rollout, loss: LossConfig, p: APPOConfig
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Value targets and advantages ``[T, B]`` for a whole batch ``[T + 1, B]``, from the network as it is
     now (PPO computes them once, before the first epoch)."""
     assert batch.behaviour_logp is not None, "APPO needs the behaviour log-probabilities"
     out = model(batch.obs, batch.core_state, batch.first)
     log_prob, _ = model.log_prob_entropy(out.params[:-1], batch.actions)
-    return appo_targets(log_prob - batch.behaviour_logp, batch.r_t, batch.discount_t, out.value[:-1],
-                        out.value[-1], loss, p)
+    return appo_targets(
+        log_prob - batch.behaviour_logp, batch.r_t, batch.discount_t, out.value[:-1], out.value[-1], loss, p
+    )
 
 
-def appo_sample_loss(model: PolicyNet, obs: torch.Tensor, actions: torch.Tensor, behaviour_logp: torch.Tensor,
-                     vs: torch.Tensor, adv: torch.Tensor, loss: LossConfig, p: APPOConfig) -> LossOutput:
+def appo_sample_loss(
+    model: PolicyNet,
+    obs: torch.Tensor,
+    actions: torch.Tensor,
+    behaviour_logp: torch.Tensor,
+    vs: torch.Tensor,
+    adv: torch.Tensor,
+    loss: LossConfig,
+    p: APPOConfig,
+) -> LossOutput:
     """The loss on ``N`` independent samples of a feed-forward model: ``obs [N, *obs_shape]``,
     ``actions [N]`` (or ``[N, A]``), ``behaviour_logp``, ``vs`` and ``adv`` ``[N]`` (targets from
     :func:`appo_batch_targets`)."""
@@ -113,9 +130,16 @@ def appo_sample_loss(model: PolicyNet, obs: torch.Tensor, actions: torch.Tensor,
     return surrogate_value_loss(log_prob[0], entropy[0], behaviour_logp, out.value[0], vs, adv, loss, p)
 
 
-def surrogate_value_loss(log_prob: torch.Tensor, entropy: torch.Tensor, behaviour_logp: torch.Tensor,
-                         v_t: torch.Tensor, vs: torch.Tensor, adv: torch.Tensor, loss: LossConfig, p: APPOConfig
-                         ) -> LossOutput:
+def surrogate_value_loss(
+    log_prob: torch.Tensor,
+    entropy: torch.Tensor,
+    behaviour_logp: torch.Tensor,
+    v_t: torch.Tensor,
+    vs: torch.Tensor,
+    adv: torch.Tensor,
+    loss: LossConfig,
+    p: APPOConfig,
+) -> LossOutput:
     """surrogate + value_coef * value - entropy_coef * entropy + kl_coef * KL on samples of any shape
     (all arguments alike, e.g. ``[T, B]`` or ``[N]``): ``log_prob``, ``entropy`` and ``v_t`` of the
     current network (with gradient), the behaviour policy's ``behaviour_logp``, targets ``vs`` and
@@ -131,8 +155,13 @@ def surrogate_value_loss(log_prob: torch.Tensor, entropy: torch.Tensor, behaviou
     total = policy_loss + loss.value_coef * value_loss - loss.entropy_coef * ent
     if p.kl_coef > 0:
         total = total + p.kl_coef * kl
-    stats = {"loss/policy": policy_loss.item(), "loss/value": value_loss.item(), "loss/entropy": ent.item(),
-             "appo/clip_fraction": s["clip_fraction"], "appo/approx_kl": kl.item()}
+    stats = {
+        "loss/policy": policy_loss.item(),
+        "loss/value": value_loss.item(),
+        "loss/entropy": ent.item(),
+        "appo/clip_fraction": s["clip_fraction"],
+        "appo/approx_kl": kl.item(),
+    }
     return LossOutput(total, stats)
 
 
@@ -151,13 +180,20 @@ def minibatch_indices(n: int, minibatches: int, generator: torch.Generator) -> l
 def select_columns(batch: Rollout, cols: torch.Tensor) -> Rollout:
     """The env columns ``cols`` of a time-major batch."""
     core = None if batch.core_state is None else (batch.core_state[0][cols], batch.core_state[1][cols])
-    return Rollout(batch.obs[:, cols], batch.first[:, cols], batch.actions[:, cols], batch.r_t[:, cols],
-                   batch.discount_t[:, cols], core,
-                   None if batch.behaviour_logp is None else batch.behaviour_logp[:, cols])
+    return Rollout(
+        batch.obs[:, cols],
+        batch.first[:, cols],
+        batch.actions[:, cols],
+        batch.r_t[:, cols],
+        batch.discount_t[:, cols],
+        core,
+        None if batch.behaviour_logp is None else batch.behaviour_logp[:, cols],
+    )
 
 
-def appo_update(model: PolicyNet, batch: Rollout, loss: LossConfig, p: APPOConfig, step: StepFn,
-                generator: torch.Generator) -> dict[str, float]:
+def appo_update(
+    model: PolicyNet, batch: Rollout, loss: LossConfig, p: APPOConfig, step: StepFn, generator: torch.Generator
+) -> dict[str, float]:
     """``epochs`` passes over ``batch``, each in ``minibatches`` random minibatches, one ``step`` per minibatch.
 
     A feed-forward model shuffles the batch's ``T x B`` samples, with targets computed once per batch (PPO's
@@ -204,31 +240,99 @@ def appo_update(model: PolicyNet, batch: Rollout, loss: LossConfig, p: APPOConfi
 # (Sample Factory's default too): more env steps than several epochs, but less wall time (BENCHMARKS.md). Its
 # reward scale 0.1 applies while reward normalisation is off, as A2C's.
 DEFAULTS: dict[str, dict[str, Any]] = {
-    "discrete": dict(num_envs=32, n_steps=16, lr=3e-4, optimizer="adam", optimizer_eps=1e-8, epochs=2,
-                     minibatches=2, total_steps=1_000_000, eval_every=100_000),
-    "continuous": dict(num_envs=32, n_steps=16, lr=3e-4, optimizer="adam", optimizer_eps=1e-8, entropy_coef=0.0,
-                       epochs=2, minibatches=2, total_steps=1_000_000, eval_every=100_000),
-    "atari": dict(lstm_size=256, num_envs=16, n_steps=32, lr=2.5e-4, optimizer="adam", optimizer_eps=1e-5,
-                  clip_range=0.1, total_steps=10_000_000, eval_every=500_000),
-    "CartPole-v1": dict(num_envs=64, n_steps=10, lr=3e-3, optimizer_eps=1e-3, entropy_coef=0.0, epochs=2,
-                        minibatches=2, total_steps=500_000, eval_every=50_000),
-    "mujoco": dict(num_envs=16, n_steps=64, batch_rollouts=2, lr=3e-4, lr_schedule="linear", optimizer="adam",
-                   optimizer_eps=1e-5, gae_lambda=0.95, entropy_coef=0.0, normalize_advantages=True, epochs=10,
-                   minibatches=32, normalize_obs=True, normalize_reward=True, total_steps=1_000_000,
-                   eval_every=100_000),
+    "discrete": dict(
+        num_envs=32,
+        n_steps=16,
+        lr=3e-4,
+        optimizer="adam",
+        optimizer_eps=1e-8,
+        epochs=2,
+        minibatches=2,
+        total_steps=1_000_000,
+        eval_every=100_000,
+    ),
+    "continuous": dict(
+        num_envs=32,
+        n_steps=16,
+        lr=3e-4,
+        optimizer="adam",
+        optimizer_eps=1e-8,
+        entropy_coef=0.0,
+        epochs=2,
+        minibatches=2,
+        total_steps=1_000_000,
+        eval_every=100_000,
+    ),
+    "atari": dict(
+        lstm_size=256,
+        num_envs=16,
+        n_steps=32,
+        lr=2.5e-4,
+        optimizer="adam",
+        optimizer_eps=1e-5,
+        clip_range=0.1,
+        total_steps=10_000_000,
+        eval_every=500_000,
+    ),
+    "CartPole-v1": dict(
+        num_envs=64,
+        n_steps=10,
+        lr=3e-3,
+        optimizer_eps=1e-3,
+        entropy_coef=0.0,
+        epochs=2,
+        minibatches=2,
+        total_steps=500_000,
+        eval_every=50_000,
+    ),
+    "mujoco": dict(
+        num_envs=16,
+        n_steps=64,
+        batch_rollouts=2,
+        lr=3e-4,
+        lr_schedule="linear",
+        optimizer="adam",
+        optimizer_eps=1e-5,
+        gae_lambda=0.95,
+        entropy_coef=0.0,
+        normalize_advantages=True,
+        epochs=10,
+        minibatches=32,
+        normalize_obs=True,
+        normalize_reward=True,
+        total_steps=1_000_000,
+        eval_every=100_000,
+    ),
     "HalfCheetah-v5": dict(log_std_init=-1.0),
-    "Pendulum-v1": dict(num_envs=64, n_steps=10, gamma=0.9, gae_lambda=0.9, lr=3e-3, reward_scale=0.1,
-                        lr_schedule="linear", log_std_init=-0.5, optimizer="adam", optimizer_eps=1e-8,
-                        normalize_advantages=True, epochs=1, minibatches=1, total_steps=2_000_000,
-                        eval_every=100_000),
+    "Pendulum-v1": dict(
+        num_envs=64,
+        n_steps=10,
+        gamma=0.9,
+        gae_lambda=0.9,
+        lr=3e-3,
+        reward_scale=0.1,
+        lr_schedule="linear",
+        log_std_init=-0.5,
+        optimizer="adam",
+        optimizer_eps=1e-8,
+        normalize_advantages=True,
+        epochs=1,
+        minibatches=1,
+        total_steps=2_000_000,
+        eval_every=100_000,
+    ),
 }
 
 # `asyncrl tune`'s space: the actor-critic one plus PPO's clip range, epochs and minibatches (RL Zoo's PPO sampler
 # draws clip from 0.1-0.4 and epochs from 1-20; fewer here, as each epoch costs wall time on 2 cores).
-_PPO_SPACE: dict[str, tuple] = {"clip_range": ("choice", [0.1, 0.2, 0.3]), "epochs": ("choice", [1, 2, 4, 10]),
-                                "minibatches": ("choice", [1, 2, 4, 8])}
-SEARCH_SPACE: dict[str, dict[str, tuple]] = {kind: {**space, **_PPO_SPACE}
-                                             for kind, space in ACTOR_CRITIC_SPACE.items()}
+_PPO_SPACE: dict[str, tuple] = {
+    "clip_range": ("choice", [0.1, 0.2, 0.3]),
+    "epochs": ("choice", [1, 2, 4, 10]),
+    "minibatches": ("choice", [1, 2, 4, 8]),
+}
+SEARCH_SPACE: dict[str, dict[str, tuple]] = {
+    kind: {**space, **_PPO_SPACE} for kind, space in ACTOR_CRITIC_SPACE.items()
+}
 
 
 class APPO:
@@ -249,8 +353,9 @@ class APPO:
     def discounts(self, cfg: RunConfig) -> float:
         return cfg.loss.gamma
 
-    def update(self, model: PolicyNet, batch: Rollout, cfg: RunConfig, step: StepFn,
-               generator: torch.Generator) -> dict[str, float]:
+    def update(
+        self, model: PolicyNet, batch: Rollout, cfg: RunConfig, step: StepFn, generator: torch.Generator
+    ) -> dict[str, float]:
         return appo_update(model, batch, cfg.loss, cfg.algo_config, step, generator)
 
     def check(self, cfg: RunConfig) -> None:
@@ -259,13 +364,17 @@ class APPO:
         columns = cfg.rollout.num_envs * cfg.runtime.batch_rollouts
         if cfg.model.lstm:
             if minibatches > columns:
-                raise UsageError(f"--minibatches {minibatches} is more than the {columns} env columns of a batch "
-                                 f"(--num-envs x --batch-rollouts; an LSTM model splits by env); allowed: 1 to "
-                                 f"{columns}")
+                raise UsageError(
+                    f"--minibatches {minibatches} is more than the {columns} env columns of a batch "
+                    f"(--num-envs x --batch-rollouts; an LSTM model splits by env); allowed: 1 to "
+                    f"{columns}"
+                )
         elif minibatches > columns * n_steps:
             samples = columns * n_steps
-            raise UsageError(f"--minibatches {minibatches} is more than the {samples} samples of a batch "
-                             f"(--num-envs x --n-steps x --batch-rollouts); allowed: 1 to {samples}")
+            raise UsageError(
+                f"--minibatches {minibatches} is more than the {samples} samples of a batch "
+                f"(--num-envs x --n-steps x --batch-rollouts); allowed: 1 to {samples}"
+            )
 
 
 register(APPO())

@@ -42,7 +42,6 @@ StepFn = Callable[[Tensor], dict[str, float]]
 """``step(loss) -> {"grad_norm", "skipped_updates"}``: one optimizer step on the loss's gradients."""
 
 
-
 class Algorithm(Protocol):
     """An algorithm as the runtimes, the config and the CLI see it (see the module docstring)."""
 
@@ -85,8 +84,9 @@ class Algorithm(Protocol):
         """The discount(s) rollouts are collected with (one per critic)."""
         ...
 
-    def update(self, model: PolicyNet, batch: Rollout, cfg: RunConfig, step: StepFn,
-               generator: torch.Generator) -> dict[str, float]:
+    def update(
+        self, model: PolicyNet, batch: Rollout, cfg: RunConfig, step: StepFn, generator: torch.Generator
+    ) -> dict[str, float]:
         """One update on ``batch`` ``[T + 1, B]`` with the hyperparameters of ``cfg`` (``cfg.loss``,
         ``cfg.algo_config``): its losses, each passed to ``step``; returns statistics
         (``grad_norm`` and ``skipped_updates`` among them). ``generator`` draws any random minibatches."""
@@ -96,8 +96,9 @@ class Algorithm(Protocol):
 class ActorGradients(Protocol):
     """An algorithm whose actors compute the gradient and the learner only applies it (a3c-ps)."""
 
-    def actor_gradient(self, model: PolicyNet, rollout: Rollout, cfg: RunConfig,
-                       out: Tensor) -> tuple[bool, dict[str, float]]:
+    def actor_gradient(
+        self, model: PolicyNet, rollout: Rollout, cfg: RunConfig, out: Tensor
+    ) -> tuple[bool, dict[str, float]]:
         """Write the rollout's clipped gradient, flattened, into ``out [P]``; returns (finite, statistics)."""
         ...
 
@@ -128,16 +129,24 @@ def runtime_of(algo: Algorithm, runtime: str | None) -> str:
     if runtime is None:
         return algo.runtimes[0]
     if runtime not in algo.runtimes:
-        raise UsageError(f"--runtime {runtime!r} is not supported by --algo {algo.name} "
-                         f"(allowed: {', '.join(algo.runtimes)})")
+        raise UsageError(
+            f"--runtime {runtime!r} is not supported by --algo {algo.name} (allowed: {', '.join(algo.runtimes)})"
+        )
     return runtime
 
 
 def actor_critic_options(cfg: RunConfig) -> dict[str, Any]:
     """The actor-critic network's settings (every algorithm but FeUdal)."""
     m = cfg.model
-    return dict(kind="actor-critic", lstm=m.lstm, lstm_size=m.lstm_size, log_std_init=m.log_std_init,
-                normalize_obs=m.normalize_obs, obs_clip=m.obs_clip, normalize_reward=cfg.loss.normalize_reward)
+    return dict(
+        kind="actor-critic",
+        lstm=m.lstm,
+        lstm_size=m.lstm_size,
+        log_std_init=m.log_std_init,
+        normalize_obs=m.normalize_obs,
+        obs_clip=m.obs_clip,
+        normalize_reward=cfg.loss.normalize_reward,
+    )
 
 
 def gradient_actor(algo: Algorithm) -> ActorGradients | None:

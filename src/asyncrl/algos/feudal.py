@@ -65,10 +65,12 @@ def feudal_loss(model, rollout: Rollout, loss: LossConfig, p: FeudalConfig) -> L
     r_int = out.intrinsic[1:] * not_first  # r^I(s_{t+1}) for action a_t, within the episode
     r_w = rollout.r_t[..., 1] + p.intrinsic_coef * r_int
     vw, vm = v_w.detach(), v_m.detach()
-    adv_w, ret_w = advantages_and_returns(r_w, rollout.discount_t[..., 1], vw[:-1], vw[-1], loss.gae_lambda,
-                                          loss.normalize_advantages)
-    adv_m, ret_m = advantages_and_returns(rollout.r_t[..., 0], rollout.discount_t[..., 0], vm[:-1], vm[-1],
-                                          loss.gae_lambda, loss.normalize_advantages)
+    adv_w, ret_w = advantages_and_returns(
+        r_w, rollout.discount_t[..., 1], vw[:-1], vw[-1], loss.gae_lambda, loss.normalize_advantages
+    )
+    adv_m, ret_m = advantages_and_returns(
+        rollout.r_t[..., 0], rollout.discount_t[..., 0], vm[:-1], vm[-1], loss.gae_lambda, loss.normalize_advantages
+    )
     delta, mask = manager_displacement(out.s.detach(), rollout.first, p.horizon)
     goals = out.goals[:-1]
     manager_pg = transition_policy_loss(adv_m, delta, goals, mask)
@@ -90,24 +92,33 @@ def feudal_loss(model, rollout: Rollout, loss: LossConfig, p: FeudalConfig) -> L
     return LossOutput(total, stats)
 
 
-FEUDAL_COLUMNS = ("feudal/manager_loss", "feudal/manager_value_loss", "feudal/worker_value_loss",
-                  "feudal/intrinsic_reward", "feudal/goal_cos", "feudal/goal_diversity")
+FEUDAL_COLUMNS = (
+    "feudal/manager_loss",
+    "feudal/manager_value_loss",
+    "feudal/worker_value_loss",
+    "feudal/intrinsic_reward",
+    "feudal/goal_cos",
+    "feudal/goal_diversity",
+)
 """The FeUdal statistics logged to ``metrics.csv`` and TensorBoard."""
 
 # The paper's values are its section's defaults (FeudalConfig); rollouts of 4c steps so most steps see a whole
 # c-step displacement. With --runtime sync num_envs is the total, as for A2C.
 DEFAULTS: dict[str, dict[str, Any]] = {
-    "discrete": dict(num_envs=16, n_steps=40, lr=7e-4, max_grad_norm=40.0, total_steps=1_000_000,
-                     eval_every=100_000),
-    "atari": dict(num_envs=4, n_steps=40, lr=7e-4, max_grad_norm=40.0, total_steps=10_000_000,
-                  eval_every=500_000),
+    "discrete": dict(num_envs=16, n_steps=40, lr=7e-4, max_grad_norm=40.0, total_steps=1_000_000, eval_every=100_000),
+    "atari": dict(num_envs=4, n_steps=40, lr=7e-4, max_grad_norm=40.0, total_steps=10_000_000, eval_every=500_000),
 }
 
 # `asyncrl tune`'s space: the learning rate, the entropy bonus, the weight of the Worker's intrinsic reward (alpha)
 # and its own discount, in ranges around the paper's values (the defaults above); the network's sizes stay fixed.
-SEARCH_SPACE: dict[str, dict[str, tuple]] = {"discrete": {
-    "lr": ("log", 1e-4, 3e-3), "entropy_coef": ("log", 1e-4, 0.05), "intrinsic_coef": ("float", 0.0, 1.0),
-    "worker_gamma": ("choice", [0.9, 0.95, 0.99])}}
+SEARCH_SPACE: dict[str, dict[str, tuple]] = {
+    "discrete": {
+        "lr": ("log", 1e-4, 3e-3),
+        "entropy_coef": ("log", 1e-4, 0.05),
+        "intrinsic_coef": ("float", 0.0, 1.0),
+        "worker_gamma": ("choice", [0.9, 0.95, 0.99]),
+    }
+}
 
 
 class FeUdal:
@@ -124,15 +135,15 @@ class FeUdal:
 
     def model_options(self, cfg: RunConfig) -> dict[str, Any]:
         f = cfg.algo_config
-        return dict(kind="feudal", feudal_dim=f.feudal_dim, goal_dim=f.goal_dim, dilation=f.dilation,
-                    horizon=f.horizon)
+        return dict(kind="feudal", feudal_dim=f.feudal_dim, goal_dim=f.goal_dim, dilation=f.dilation, horizon=f.horizon)
 
     def discounts(self, cfg: RunConfig) -> tuple[float, float]:
         """(Manager, Worker)."""
         return (cfg.loss.gamma, cfg.algo_config.worker_gamma)
 
-    def update(self, model: PolicyNet, batch: Rollout, cfg: RunConfig, step: StepFn,
-               generator: torch.Generator) -> dict[str, float]:
+    def update(
+        self, model: PolicyNet, batch: Rollout, cfg: RunConfig, step: StepFn, generator: torch.Generator
+    ) -> dict[str, float]:
         res = feudal_loss(model, batch, cfg.loss, cfg.algo_config)
         return {**res.stats, **step(res.loss)}
 
@@ -140,9 +151,11 @@ class FeUdal:
         """The goal horizon fits in a rollout."""
         horizon, n_steps = cfg.algo_config.horizon, cfg.rollout.n_steps
         if horizon > n_steps:
-            raise UsageError(f"--horizon {horizon} is longer than --n-steps {n_steps}: every c-step "
-                             f"displacement would be cut at the rollout's end (allowed: --horizon 1 to "
-                             f"{n_steps}, or a longer --n-steps)")
+            raise UsageError(
+                f"--horizon {horizon} is longer than --n-steps {n_steps}: every c-step "
+                f"displacement would be cut at the rollout's end (allowed: --horizon 1 to "
+                f"{n_steps}, or a longer --n-steps)"
+            )
 
 
 register(FeUdal())

@@ -45,8 +45,17 @@ def impala_loss(model: PolicyNet, batch: Rollout, loss: LossConfig, p: VTraceCon
     v_t = out.value[:-1]
     log_prob, entropy = model.log_prob_entropy(out.params[:-1], batch.actions)
     log_rhos = log_prob.detach() - batch.behaviour_logp
-    vt = vtrace(log_rhos, batch.discount_t, batch.r_t, v_t.detach(), out.value[-1].detach(),
-                rho_bar=p.rho_bar, c_bar=p.c_bar, pg_rho_bar=p.pg_rho_bar, lambda_=loss.gae_lambda)
+    vt = vtrace(
+        log_rhos,
+        batch.discount_t,
+        batch.r_t,
+        v_t.detach(),
+        out.value[-1].detach(),
+        rho_bar=p.rho_bar,
+        c_bar=p.c_bar,
+        pg_rho_bar=p.pg_rho_bar,
+        lambda_=loss.gae_lambda,
+    )
     adv = vt.pg_advantages
     if loss.normalize_advantages and adv.numel() > 1:
         adv = (adv - adv.mean()) / (adv.std() + 1e-8)
@@ -73,16 +82,47 @@ def impala_loss(model: PolicyNet, batch: Rollout, loss: LossConfig, p: VTraceCon
 DEFAULTS: dict[str, dict[str, Any]] = {
     "discrete": dict(num_envs=32, n_steps=20, lr=6e-4, total_steps=1_000_000, eval_every=100_000),
     "continuous": dict(num_envs=32, n_steps=20, lr=3e-4, entropy_coef=0.0, total_steps=1_000_000, eval_every=100_000),
-    "atari": dict(lstm_size=256, num_envs=16, n_steps=20, lr=6e-4, optimizer_eps=1e-5, max_grad_norm=40.0,
-                  total_steps=10_000_000, eval_every=500_000),
-    "CartPole-v1": dict(num_envs=64, n_steps=10, lr=4e-3, optimizer_eps=5e-3, entropy_coef=0.0, total_steps=500_000,
-                        eval_every=50_000),
-    "Pendulum-v1": dict(num_envs=8, n_steps=8, lr=5.9e-4, lr_schedule="linear", gae_lambda=0.98, entropy_coef=2.5e-6,
-                        value_coef=0.25, max_grad_norm=0.3, normalize_reward=True, workers=1, total_steps=1_000_000,
-                        eval_every=100_000),
-    "mujoco": dict(num_envs=16, n_steps=32, lr=3e-4, lr_schedule="linear", optimizer="adam", optimizer_eps=1e-5,
-                   gae_lambda=0.95, entropy_coef=0.0, normalize_obs=True, normalize_reward=True,
-                   total_steps=1_000_000, eval_every=100_000),
+    "atari": dict(
+        lstm_size=256,
+        num_envs=16,
+        n_steps=20,
+        lr=6e-4,
+        optimizer_eps=1e-5,
+        max_grad_norm=40.0,
+        total_steps=10_000_000,
+        eval_every=500_000,
+    ),
+    "CartPole-v1": dict(
+        num_envs=64, n_steps=10, lr=4e-3, optimizer_eps=5e-3, entropy_coef=0.0, total_steps=500_000, eval_every=50_000
+    ),
+    "Pendulum-v1": dict(
+        num_envs=8,
+        n_steps=8,
+        lr=5.9e-4,
+        lr_schedule="linear",
+        gae_lambda=0.98,
+        entropy_coef=2.5e-6,
+        value_coef=0.25,
+        max_grad_norm=0.3,
+        normalize_reward=True,
+        workers=1,
+        total_steps=1_000_000,
+        eval_every=100_000,
+    ),
+    "mujoco": dict(
+        num_envs=16,
+        n_steps=32,
+        lr=3e-4,
+        lr_schedule="linear",
+        optimizer="adam",
+        optimizer_eps=1e-5,
+        gae_lambda=0.95,
+        entropy_coef=0.0,
+        normalize_obs=True,
+        normalize_reward=True,
+        total_steps=1_000_000,
+        eval_every=100_000,
+    ),
 }
 
 
@@ -104,8 +144,9 @@ class IMPALA:
     def discounts(self, cfg: RunConfig) -> float:
         return cfg.loss.gamma
 
-    def update(self, model: PolicyNet, batch: Rollout, cfg: RunConfig, step: StepFn,
-               generator: torch.Generator) -> dict[str, float]:
+    def update(
+        self, model: PolicyNet, batch: Rollout, cfg: RunConfig, step: StepFn, generator: torch.Generator
+    ) -> dict[str, float]:
         res = impala_loss(model, batch, cfg.loss, cfg.algo_config)
         return {**res.stats, **step(res.loss)}
 

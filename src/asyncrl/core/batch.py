@@ -60,9 +60,12 @@ def empty_rollout(spec: Any, T: int, B: int, obs_dtype: torch.dtype = torch.floa
     return Rollout(
         obs=torch.zeros((T + 1, B, *obs_shape), dtype=torch.int64 if spec.obs_discrete_n else obs_dtype),
         first=torch.zeros((T + 1, B), dtype=torch.bool),
-        actions=torch.zeros((T, B) if discrete else (T, B, spec.action_dim),
-                            dtype=torch.int64 if discrete else torch.float32),
-        r_t=torch.zeros((T, B, *spec.value_shape)), discount_t=torch.zeros((T, B, *spec.value_shape)),
+        actions=torch.zeros(
+            (T, B) if discrete else (T, B, spec.action_dim), dtype=torch.int64 if discrete else torch.float32
+        ),
+        r_t=torch.zeros((T, B, *spec.value_shape)),
+        discount_t=torch.zeros((T, B, *spec.value_shape)),
         core_state=core,
         behaviour_logp=torch.zeros((T, B)) if logp else None,
-        returns=torch.zeros((T, B)) if spec.normalize_reward else None)
+        returns=torch.zeros((T, B)) if spec.normalize_reward else None,
+    )

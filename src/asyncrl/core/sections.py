@@ -31,6 +31,7 @@ LR_SCHEDULES = ("constant", "linear")
 
 # ---- the shared sections -------------------------------------------------------------------------------
 
+
 @dataclass(kw_only=True)
 class RunControl:
     """When a run stops, how it is evaluated, where it writes."""
@@ -39,11 +40,11 @@ class RunControl:
     """Seed of the model initialisation, the envs and the action sampling."""
     total_steps: int = setting(lo=1, hi=L.MAX_STEPS, resume=True)
     """Budget of env steps (all workers together)."""
-    target_return: float | None = setting(None, what="a finite number (omit it to stop at --total-steps)",
-                                          resume=True)
+    target_return: float | None = setting(None, what="a finite number (omit it to stop at --total-steps)", resume=True)
     """Stop when the mean return of the last 100 training episodes reaches this."""
-    max_seconds: float | None = setting(None, lo=0.0, lo_open=True, resume=True,
-                                        what="a finite positive number (omit it for no time limit)")
+    max_seconds: float | None = setting(
+        None, lo=0.0, lo_open=True, resume=True, what="a finite positive number (omit it for no time limit)"
+    )
     """Stop after this many seconds of training."""
     run_dir: str = setting()
     """Where logs and checkpoints go (default: ``runs/<algo>-<env>-s<seed>-<time>``)."""
@@ -73,8 +74,9 @@ class RunControl:
         if self.run_dir.strip() == "":
             raise UsageError("--run-dir must not be empty (a folder for the run)")
         if self.capture_video and self.eval_every == 0:
-            raise UsageError("--capture-video records in the evaluation process, so it needs --eval-every above 0 "
-                             "(got 0)")
+            raise UsageError(
+                "--capture-video records in the evaluation process, so it needs --eval-every above 0 (got 0)"
+            )
         if self.wandb_project.strip() == "":
             raise UsageError("--wandb-project must not be empty (a W&B project name)")
 
@@ -139,8 +141,10 @@ class ModelConfig:
 
 def check_hidden(hidden: list[int]) -> None:
     if not (1 <= len(hidden) <= L.MAX_LAYERS and all(1 <= h <= L.MAX_WIDTH for h in hidden)):
-        raise UsageError(f"--hidden must be 1 to {L.MAX_LAYERS} layer sizes, each a positive integer up to "
-                         f"{L.MAX_WIDTH:,}, got {list(hidden)}")
+        raise UsageError(
+            f"--hidden must be 1 to {L.MAX_LAYERS} layer sizes, each a positive integer up to "
+            f"{L.MAX_WIDTH:,}, got {list(hidden)}"
+        )
 
 
 def check_device(device: str) -> None:
@@ -148,12 +152,14 @@ def check_device(device: str) -> None:
         raise UsageError(f"--device {device!r} is not supported (allowed: cpu, cuda, cuda:N, auto)")
     if device.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise UsageError(f"--device {device}: no CUDA device is available to this PyTorch (allowed here: cpu "
-                             f"or auto)")
+            raise UsageError(
+                f"--device {device}: no CUDA device is available to this PyTorch (allowed here: cpu or auto)"
+            )
         n = torch.cuda.device_count()
         if device != "cuda" and int(device[5:]) >= n:
-            raise UsageError(f"--device {device}: this machine has {n} CUDA device(s) (allowed: cuda:0 to "
-                             f"cuda:{n - 1})")
+            raise UsageError(
+                f"--device {device}: this machine has {n} CUDA device(s) (allowed: cuda:0 to cuda:{n - 1})"
+            )
 
 
 @dataclass(kw_only=True)
@@ -181,8 +187,13 @@ class LossConfig:
     """With ``normalize_reward``: clip the scaled rewards to this."""
 
 
-SECTIONS: dict[str, type] = {"run": RunControl, "rollout": RolloutConfig, "optim": OptimConfig,
-                             "model": ModelConfig, "loss": LossConfig}
+SECTIONS: dict[str, type] = {
+    "run": RunControl,
+    "rollout": RolloutConfig,
+    "optim": OptimConfig,
+    "model": ModelConfig,
+    "loss": LossConfig,
+}
 """The shared sections of :class:`RunConfig`, by attribute name."""
 
 
@@ -212,8 +223,16 @@ class RunConfig:
 
     def sections(self) -> list[Any]:
         """The sections in order: the shared ones, the algorithm's, the env family's."""
-        return [self.run, self.rollout, self.optim, self.model, self.runtime, self.loss, self.algo_config,
-                self.env_config]
+        return [
+            self.run,
+            self.rollout,
+            self.optim,
+            self.model,
+            self.runtime,
+            self.loss,
+            self.algo_config,
+            self.env_config,
+        ]
 
     def env_options(self) -> Any:
         """The env family's construction options (``None`` for a family without options)."""
@@ -224,7 +243,7 @@ def check_batch_size(num_envs: int, n_steps: int, rollouts: int) -> None:
     samples = num_envs * n_steps * rollouts
     if samples > L.MAX_BATCH_SAMPLES:
         names = "--num-envs x --n-steps" + (" x --batch-rollouts" if rollouts > 1 else "")
-        raise UsageError(f"{names} = {samples:,} samples per update, more than the {L.MAX_BATCH_SAMPLES:,} "
-                         f"allowed (use fewer envs or shorter rollouts)")
-
-
+        raise UsageError(
+            f"{names} = {samples:,} samples per update, more than the {L.MAX_BATCH_SAMPLES:,} "
+            f"allowed (use fewer envs or shorter rollouts)"
+        )

@@ -32,10 +32,19 @@ from asyncrl.errors import UsageError
 _NO_DEFAULT: Any = MISSING
 
 
-def setting(default: Any = _NO_DEFAULT, *, lo: float | None = None, hi: float | None = None,
-            lo_open: bool = False, hi_open: bool = False,
-            choices: tuple[str, ...] | Callable[[], tuple[str, ...]] | None = None,
-            what: str | None = None, resume: bool = False, flat: str | None = None, fixed: bool = False) -> Any:
+def setting(
+    default: Any = _NO_DEFAULT,
+    *,
+    lo: float | None = None,
+    hi: float | None = None,
+    lo_open: bool = False,
+    hi_open: bool = False,
+    choices: tuple[str, ...] | Callable[[], tuple[str, ...]] | None = None,
+    what: str | None = None,
+    resume: bool = False,
+    flat: str | None = None,
+    fixed: bool = False,
+) -> Any:
     """A section field with its rule (see the module docstring). A list default is copied per instance.
 
     ``lo``/``hi`` bound an ``int`` (inclusive) or a ``float`` (``lo_open``/``hi_open`` exclude the bound);
@@ -44,8 +53,17 @@ def setting(default: Any = _NO_DEFAULT, *, lo: float | None = None, hi: float | 
     differs from the field's (``RuntimeConfig.kind`` is ``--runtime``). ``fixed``: no algorithm tunes it, so the
     flat view starts at this default rather than at ``None`` ("not given"), and ``None`` is refused.
     """
-    meta = dict(lo=lo, hi=hi, lo_open=lo_open, hi_open=hi_open, choices=choices, what=what, resume=resume,
-                flat=flat, fixed=fixed)
+    meta = dict(
+        lo=lo,
+        hi=hi,
+        lo_open=lo_open,
+        hi_open=hi_open,
+        choices=choices,
+        what=what,
+        resume=resume,
+        flat=flat,
+        fixed=fixed,
+    )
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -99,8 +117,9 @@ def check_type(f: Field, value: Any, name: str | None = None) -> None:
         raise UsageError(f"{flag} must be a string, got {value!r}")
     if kind == "bool" and not isinstance(value, bool):
         raise UsageError(f"{flag} must be true or false, got {value!r}")
-    if kind == "list[int]" and (not isinstance(value, (list, tuple))
-                                or any(isinstance(h, bool) or not isinstance(h, int) for h in value)):
+    if kind == "list[int]" and (
+        not isinstance(value, (list, tuple)) or any(isinstance(h, bool) or not isinstance(h, int) for h in value)
+    ):
         raise UsageError(f"{flag} must be a list of integers, got {value!r}")
     if kind not in ("int", "float", "str", "bool", "list[int]"):  # a programming error in a section
         raise TypeError(f"setting {f.name}: unsupported type {type_text(f)!r}")
@@ -115,8 +134,15 @@ def check_setting(f: Field, value: Any, name: str | None = None) -> None:
     if kind == "int":
         L.need_int(flag, value, int(m.get("lo") or 0), int(m["hi"]) if m.get("hi") is not None else None)
     elif kind == "float":
-        L.need_float(flag, value, m.get("lo"), m.get("hi"), lo_open=m.get("lo_open", False),
-                     hi_open=m.get("hi_open", False), what=m.get("what"))
+        L.need_float(
+            flag,
+            value,
+            m.get("lo"),
+            m.get("hi"),
+            lo_open=m.get("lo_open", False),
+            hi_open=m.get("hi_open", False),
+            what=m.get("what"),
+        )
     elif kind == "str" and (allowed := choices_of(f)) and value not in allowed:
         raise UsageError(f"{flag} {value!r} is not supported (allowed: {', '.join(allowed)})")
 
@@ -150,11 +176,28 @@ def _own_field_docs(cls: type) -> dict[str, str]:
     body = tree.body[0].body  # type: ignore[attr-defined]
     docs = {}
     for field_, doc in zip(body, body[1:]):
-        if (isinstance(field_, ast.AnnAssign) and isinstance(field_.target, ast.Name) and isinstance(doc, ast.Expr)
-                and isinstance(doc.value, ast.Constant) and isinstance(doc.value.value, str)):
+        if (
+            isinstance(field_, ast.AnnAssign)
+            and isinstance(field_.target, ast.Name)
+            and isinstance(doc, ast.Expr)
+            and isinstance(doc.value, ast.Constant)
+            and isinstance(doc.value.value, str)
+        ):
             docs[field_.target.id] = " ".join(doc.value.value.replace("``", "").split())
     return docs
 
 
-__all__ = ["NoSettings", "setting", "flat_name", "flag_of", "field_kind", "has_default", "default_of",
-           "check_type", "check_setting", "choices_of", "check_section", "field_docs"]
+__all__ = [
+    "NoSettings",
+    "setting",
+    "flat_name",
+    "flag_of",
+    "field_kind",
+    "has_default",
+    "default_of",
+    "check_type",
+    "check_setting",
+    "choices_of",
+    "check_section",
+    "field_docs",
+]

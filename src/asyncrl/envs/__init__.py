@@ -12,6 +12,5 @@ import pkgutil
 
 _FAMILIES = ("atari", "doom", "minigrid", "generic")  # the order ids are matched in (generic: the fallback)
 _OTHERS = ("base", "make", "vector", "classic")  # no family of their own
-for _name in (*_FAMILIES, *sorted(m.name for m in pkgutil.iter_modules(__path__)
-                                  if m.name not in _FAMILIES + _OTHERS)):
+for _name in (*_FAMILIES, *sorted(m.name for m in pkgutil.iter_modules(__path__) if m.name not in _FAMILIES + _OTHERS)):
     importlib.import_module(f"{__name__}.{_name}")

@@ -86,7 +86,7 @@ class AtariOptions:
 def atari_game(env_id: str) -> tuple[str, float] | None:
     """``(ALE game name, default sticky-action probability)`` for an Atari id, else ``None``."""
     if env_id.startswith("atari:"):
-        return _snake(env_id[len("atari:"):]), 0.0
+        return _snake(env_id[len("atari:") :]), 0.0
     if m := _V4.match(env_id):
         return _snake(m.group(1)), 0.0
     if m := _V5.match(env_id):
@@ -116,8 +116,14 @@ class AtariEnv(gym.Env):
     reports_games = True
     """Batched envs read ``info["game_end"]`` to log whole games (see :class:`~asyncrl.envs.classic.StepResult`)."""
 
-    def __init__(self, game: str, options: AtariOptions | None = None, training: bool = True,
-                 sticky_default: float = 0.0, render_mode: str | None = None):
+    def __init__(
+        self,
+        game: str,
+        options: AtariOptions | None = None,
+        training: bool = True,
+        sticky_default: float = 0.0,
+        render_mode: str | None = None,
+    ):
         from ale_py import ALEInterface, LoggerMode
 
         rom = self.check_game(game)
@@ -286,15 +292,19 @@ def upgrade_pre_protocol(env_id: str, data: dict[str, Any], given: Collection[st
     if fire and then_2:
         changed.append("a reset presses FIRE then action 2 (was FIRE alone)")
     if fire and "atari_eval" not in given:
-        changed.append("evaluations press FIRE after a lost life through --atari-eval lives, which ends an "
-                       "evaluation episode there (the next life starts with a no-op, FIRE and action 2, and a "
-                       "recurrent state restarts)")
+        changed.append(
+            "evaluations press FIRE after a lost life through --atari-eval lives, which ends an "
+            "evaluation episode there (the next life starts with a no-op, FIRE and action 2, and a "
+            "recurrent state restarts)"
+        )
     if fire and data.get("episodic_life") is False:
         changed.append("training without episodic life no longer presses FIRE after a lost life")
     if not changed:
         return None
-    return f"this Atari run predates asyncrl's Atari protocols; it goes on as close to its own as the options " \
-           f"allow, but {'; '.join(changed)}"
+    return (
+        f"this Atari run predates asyncrl's Atari protocols; it goes on as close to its own as the options "
+        f"allow, but {'; '.join(changed)}"
+    )
 
 
 class AtariFamily:
@@ -302,8 +312,15 @@ class AtariFamily:
 
     name = "atari"
     options: type | None = AtariOptions
-    option_fields: tuple[str, ...] = ("noop_max", "episodic_life", "clip_rewards", "fire_reset", "sticky_actions",
-                                      "full_action_space", "atari_eval")
+    option_fields: tuple[str, ...] = (
+        "noop_max",
+        "episodic_life",
+        "clip_rewards",
+        "fire_reset",
+        "sticky_actions",
+        "full_action_space",
+        "atari_eval",
+    )
     frames_per_step = AtariOptions.frame_skip
 
     def matches(self, env_id: str) -> bool:
@@ -323,8 +340,9 @@ class AtariFamily:
         """A saved run's options as that run played them (:func:`upgrade_pre_protocol`)."""
         return upgrade_pre_protocol(env_id, data, given)
 
-    def factory(self, env_id: str, render_mode: str | None, training: bool,
-                options: AtariOptions | None) -> Callable[[], gym.Env]:
+    def factory(
+        self, env_id: str, render_mode: str | None, training: bool, options: AtariOptions | None
+    ) -> Callable[[], gym.Env]:
         game = atari_game(env_id)
         assert game is not None
         name, sticky = game

@@ -46,8 +46,7 @@ class EnvFamily(Protocol):
         """The key of the algorithms' default rows for ``env_id`` (before its own id's row)."""
         ...
 
-    def factory(self, env_id: str, render_mode: str | None, training: bool,
-                options: Any) -> Callable[[], gym.Env]:
+    def factory(self, env_id: str, render_mode: str | None, training: bool, options: Any) -> Callable[[], gym.Env]:
         """A zero-argument constructor; raises :class:`~asyncrl.errors.UsageError` if the env cannot exist.
         ``training`` turns on training-only preprocessing; ``options`` is an instance of ``options`` or ``None``."""
         ...

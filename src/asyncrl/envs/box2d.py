@@ -23,8 +23,9 @@ class ChannelsFirst(gym.ObservationWrapper):
         super().__init__(env)
         space = env.observation_space
         assert isinstance(space, gym.spaces.Box) and len(space.shape) == 3
-        self.observation_space = gym.spaces.Box(np.moveaxis(space.low, -1, 0), np.moveaxis(space.high, -1, 0),
-                                                dtype=space.dtype)  # type: ignore[arg-type]
+        self.observation_space = gym.spaces.Box(
+            np.moveaxis(space.low, -1, 0), np.moveaxis(space.high, -1, 0), dtype=space.dtype
+        )  # type: ignore[arg-type]
 
     def observation(self, observation: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(np.moveaxis(observation, -1, 0))

@@ -141,8 +141,14 @@ class CartPoleVec(_BatchedClassicEnv):
         x_acc = temp - self.polemass_length * theta_acc * cos / self.total_mass
         # Euler integrator: positions move with the old velocities.
         new = np.stack(
-            [x + self.tau * x_dot, x_dot + self.tau * x_acc,
-             theta + self.tau * theta_dot, theta_dot + self.tau * theta_acc], axis=1)
+            [
+                x + self.tau * x_dot,
+                x_dot + self.tau * x_acc,
+                theta + self.tau * theta_dot,
+                theta_dot + self.tau * theta_acc,
+            ],
+            axis=1,
+        )
         self.state = new
         terminated = (np.abs(new[:, 0]) > self.x_threshold) | (np.abs(new[:, 2]) > self.theta_threshold)
         return self._ones.copy(), terminated

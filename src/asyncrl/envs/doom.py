@@ -20,18 +20,23 @@ from asyncrl.envs.base import action_family, register_family
 from asyncrl.errors import UsageError
 
 SCENARIOS = {
-    "basic": "VizdoomBasic-v1", "defend_the_center": "VizdoomDefendCenter-v1",
-    "defend_the_line": "VizdoomDefendLine-v1", "health_gathering": "VizdoomHealthGathering-v1",
-    "health_gathering_supreme": "VizdoomHealthGatheringSupreme-v1", "deadly_corridor": "VizdoomDeadlyCorridor-v1",
-    "my_way_home": "VizdoomMyWayHome-v1", "predict_position": "VizdoomPredictPosition-v1",
-    "take_cover": "VizdoomTakeCover-v1", "deathmatch": "VizdoomDeathmatch-v1",
+    "basic": "VizdoomBasic-v1",
+    "defend_the_center": "VizdoomDefendCenter-v1",
+    "defend_the_line": "VizdoomDefendLine-v1",
+    "health_gathering": "VizdoomHealthGathering-v1",
+    "health_gathering_supreme": "VizdoomHealthGatheringSupreme-v1",
+    "deadly_corridor": "VizdoomDeadlyCorridor-v1",
+    "my_way_home": "VizdoomMyWayHome-v1",
+    "predict_position": "VizdoomPredictPosition-v1",
+    "take_cover": "VizdoomTakeCover-v1",
+    "deathmatch": "VizdoomDeathmatch-v1",
 }
 
 
 def doom_id(env_id: str) -> str | None:
     """ViZDoom's Gymnasium id for ``doom:NAME`` or a ``Vizdoom...`` id, else ``None``."""
     if env_id.startswith("doom:"):
-        name = env_id[len("doom:"):]
+        name = env_id[len("doom:") :]
         if name not in SCENARIOS:
             raise UsageError(f"--env {env_id!r}: no ViZDoom scenario {name!r} (allowed: {', '.join(SCENARIOS)})")
         return SCENARIOS[name]
@@ -43,8 +48,15 @@ class DoomEnv(gym.Env):
 
     metadata = {"render_modes": ["rgb_array"]}
 
-    def __init__(self, gym_id: str, frame_skip: int = 4, frame_stack: int = 4, size: int = 84,
-                 render_mode: str | None = None, resolution: str = "RES_160X120"):
+    def __init__(
+        self,
+        gym_id: str,
+        frame_skip: int = 4,
+        frame_stack: int = 4,
+        size: int = 84,
+        render_mode: str | None = None,
+        resolution: str = "RES_160X120",
+    ):
         try:
             from vizdoom import gymnasium_wrapper  # noqa: F401  (registers the Vizdoom* ids)
         except ImportError:

@@ -11,8 +11,9 @@ from asyncrl.envs.base import family_of
 from asyncrl.errors import UsageError
 
 
-def env_factory(env_id: str, render_mode: str | None = None, training: bool = False,
-                options: Any = None) -> Callable[[], gym.Env]:
+def env_factory(
+    env_id: str, render_mode: str | None = None, training: bool = False, options: Any = None
+) -> Callable[[], gym.Env]:
     """A zero-argument constructor for ``env_id``; raises :class:`UsageError` if it cannot exist.
 
     ``env_id`` is a registered Gymnasium id (``CartPole-v1``, ``ALE/Pong-v5``) or

@@ -34,8 +34,11 @@ class MiniGridFamily:
             raise UsageError(f"--env {env_id!r} needs the minigrid package: pip install 'asyncrl[minigrid]'") from None
         if env_id not in gym.envs.registry:
             parts = env_id.split("-")
-            close = [k for k in gym.envs.registry if k.startswith(parts[0] + "-" + parts[1])][:5] \
-                if env_id.count("-") >= 2 else []
+            close = (
+                [k for k in gym.envs.registry if k.startswith(parts[0] + "-" + parts[1])][:5]
+                if env_id.count("-") >= 2
+                else []
+            )
             hint = f" (did you mean {', '.join(close)}?)" if close else " (see minigrid's list of environments)"
             raise UsageError(f"--env {env_id!r} is not a registered MiniGrid environment{hint}")
         return lambda: ImgObsWrapper(gym.make(env_id, render_mode=render_mode))

@@ -59,9 +59,11 @@ class MujocoFamily:
     def render_error(self, env_id: str, error: BaseException) -> UsageError:
         """The one line for a MuJoCo env that cannot render here (no working OpenGL backend)."""
         backend = os.environ.get("MUJOCO_GL", "glfw")
-        return UsageError(f"--env {env_id}: MuJoCo cannot render with MUJOCO_GL={backend} ({type(error).__name__}); "
-                          f"install an OpenGL backend, EGL (apt install libegl1) or OSMesa (apt install libosmesa6), "
-                          f"and set MUJOCO_GL=egl or MUJOCO_GL=osmesa")
+        return UsageError(
+            f"--env {env_id}: MuJoCo cannot render with MUJOCO_GL={backend} ({type(error).__name__}); "
+            f"install an OpenGL backend, EGL (apt install libegl1) or OSMesa (apt install libosmesa6), "
+            f"and set MUJOCO_GL=egl or MUJOCO_GL=osmesa"
+        )
 
     def factory(self, env_id: str, render_mode: str | None, training: bool, options: Any) -> Callable[[], gym.Env]:
         try:

@@ -66,8 +66,7 @@ class SyncVecEnv:
             e.close()
 
 
-def make_vec_env(env_id: str, num_envs: int, seed: int | None = None, impl: str = "auto",
-                 options: Any = None):
+def make_vec_env(env_id: str, num_envs: int, seed: int | None = None, impl: str = "auto", options: Any = None):
     """A vector env of ``num_envs`` copies of ``env_id``.
 
     ``impl``: ``"native"`` requires a numpy-batched implementation, ``"gymnasium"`` always

@@ -32,13 +32,15 @@ def core_slots(jobs: int) -> list[set[int]]:
     cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
     L.need_int("--jobs", jobs, 1, None)
     if jobs > len(cores):
-        raise UsageError(f"--jobs {jobs} is more than the {len(cores)} cores this process may use (allowed: 1 to "
-                         f"{len(cores)}; each run gets its own share of the cores)")
+        raise UsageError(
+            f"--jobs {jobs} is more than the {len(cores)} cores this process may use (allowed: 1 to "
+            f"{len(cores)}; each run gets its own share of the cores)"
+        )
     size, extra = divmod(len(cores), jobs)
     slots, start = [], 0
     for i in range(jobs):
         n = size + (1 if i < extra else 0)
-        slots.append(set(cores[start:start + n]))
+        slots.append(set(cores[start : start + n]))
         start += n
     return slots
 
@@ -91,8 +93,9 @@ class TrainJob:
     evals_seen: int = 0
 
     @classmethod
-    def start(cls, args: list[str], run_dir: str, log_path: str, cpus: set[int] | None = None,
-              group: str | None = None) -> TrainJob:
+    def start(
+        cls, args: list[str], run_dir: str, log_path: str, cpus: set[int] | None = None, group: str | None = None
+    ) -> TrainJob:
         """Start ``asyncrl train ARGS --run-dir RUN_DIR`` (``--resume RUN_DIR`` when ``args`` says so), its
         output to ``log_path``, on the cores ``cpus``; ``group`` is its W&B group (``WANDB_RUN_GROUP``, unless the
         user set one), so a sweep's or a study's runs with ``--wandb`` appear together."""
@@ -107,8 +110,14 @@ class TrainJob:
             log.write("$ " + " ".join(cmd) + "\n")
             log.flush()
             # (the launching loop has no threads, so a preexec function is safe here)
-            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    preexec_fn=_child_setup(cpus), env=env)
+            proc = subprocess.Popen(
+                cmd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                preexec_fn=_child_setup(cpus),
+                env=env,
+            )
         return cls(run_dir, log_path, proc)
 
     def poll(self) -> int | None:
@@ -127,7 +136,7 @@ class TrainJob:
         except OSError:
             return []
         out = []
-        for row in rows[self.evals_seen:]:
+        for row in rows[self.evals_seen :]:
             try:
                 out.append({k: float(v) for k, v in row.items() if k})
             except (TypeError, ValueError):

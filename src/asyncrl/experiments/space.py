@@ -78,8 +78,9 @@ def parse_param(name: str, spec: Any, where: str) -> Param:
     kind = spec[0]
     if kind == "choice":
         if len(spec) != 2 or not isinstance(spec[1], (list, tuple)) or not spec[1]:
-            raise UsageError(f"{where}: {name!r}: a choice needs a non-empty list of values, e.g. "
-                             f'["choice", [8, 16]]; got {spec!r}')
+            raise UsageError(
+                f'{where}: {name!r}: a choice needs a non-empty list of values, e.g. ["choice", [8, 16]]; got {spec!r}'
+            )
         return Param(name, kind, choices=tuple(spec[1]))
     if len(spec) != 3 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in spec[1:]):
         raise UsageError(f"{where}: {name!r}: {kind} needs two numbers, [{kind!r}, LOW, HIGH]; got {spec!r}")
@@ -98,8 +99,10 @@ def _check_values(param: Param, where: str) -> None:
     f = FLAT_FIELDS[param.name][0]
     kind = field_kind(f)
     if param.kind in ("log", "float") and kind != "float":
-        raise UsageError(f"{where}: {param.name!r} takes {kind} values, so it cannot be drawn from a "
-                         f"{param.kind} range (use int or choice)")
+        raise UsageError(
+            f"{where}: {param.name!r} takes {kind} values, so it cannot be drawn from a "
+            f"{param.kind} range (use int or choice)"
+        )
     if param.kind == "int" and kind not in ("int", "float"):
         raise UsageError(f"{where}: {param.name!r} takes {kind} values, not integers (use choice)")
     values = param.choices if param.kind == "choice" else (param.low, param.high)
@@ -117,8 +120,9 @@ def read_space_file(path: str) -> dict[str, Any]:
     return read_json_object(path, "--space", '{"lr": ["log", 1e-4, 1e-2]}')
 
 
-def build_space(algo: str, env: str, default: dict[str, Any], overrides: dict[str, Any] | None = None,
-                where: str = "--space") -> Space:
+def build_space(
+    algo: str, env: str, default: dict[str, Any], overrides: dict[str, Any] | None = None, where: str = "--space"
+) -> Space:
     """The space of ``algo`` on ``env``: ``default`` (the algorithm's ``search_space``) with ``overrides`` (a
     space file's object) applied, every name and value checked."""
     merged = {**default, **(overrides or {})}
@@ -128,8 +132,10 @@ def build_space(algo: str, env: str, default: dict[str, Any], overrides: dict[st
         if name in ("algo", "env", "run_dir", "seed", "total_steps"):
             raise UsageError(f"{where}: {name!r} cannot be searched or fixed here (tune sets it: see its flags)")
         if name not in FLAT_FIELDS:
-            raise UsageError(f"{where}: unknown setting {name!r} (allowed: the flat names of "
-                             f"'asyncrl train --algo {algo} --env {env} --help', flags without --)")
+            raise UsageError(
+                f"{where}: unknown setting {name!r} (allowed: the flat names of "
+                f"'asyncrl train --algo {algo} --env {env} --help', flags without --)"
+            )
         if spec is None:
             continue
         if (why := not_applicable(name, algo, env)) is not None:
@@ -145,9 +151,15 @@ def build_space(algo: str, env: str, default: dict[str, Any], overrides: dict[st
             fixed[name] = spec
     if not params:
         raise UsageError(f"{where}: nothing to search (every setting is fixed or null)")
-    probe = TrainConfig(algo=algo, env=env, **fixed,
-                        **{n: (p.choices[0] if p.kind == "choice" else int(p.low) if p.kind == "int" else p.low)
-                           for n, p in params.items()})
+    probe = TrainConfig(
+        algo=algo,
+        env=env,
+        **fixed,
+        **{
+            n: (p.choices[0] if p.kind == "choice" else int(p.low) if p.kind == "int" else p.low)
+            for n, p in params.items()
+        },
+    )
     check_applicable(probe)
     validate(probe)
     return Space(params, fixed)

@@ -51,8 +51,9 @@ def parse_set(items: list[str]) -> dict[str, list[Any]]:
         if name in ("algo", "env", "seed", "run_dir"):
             raise UsageError(f"--set {name}: use the sweep's own --{name.replace('_', '-')} instead")
         if name not in FLAT_FIELDS:
-            raise UsageError(f"--set {name!r} is not a setting (allowed: the flat names of 'asyncrl train --help', "
-                             f"flags without --)")
+            raise UsageError(
+                f"--set {name!r} is not a setting (allowed: the flat names of 'asyncrl train --help', flags without --)"
+            )
         kind = field_kind(FLAT_FIELDS[name][0])
         if kind not in ("bool", "int", "float", "str"):
             raise UsageError(f"--set {name}: {kind} settings cannot be swept (give one value in a --config file)")
@@ -136,11 +137,17 @@ def check_existing(out: str, runs: list[SweepRun]) -> None:
             continue
         for name, value in run.settings.items():
             old = saved.get(name) if isinstance(saved, dict) else None
-            same = old == value or (isinstance(old, (int, float)) and isinstance(value, (int, float))
-                                    and not isinstance(value, bool) and math.isclose(old, value, rel_tol=1e-9))
+            same = old == value or (
+                isinstance(old, (int, float))
+                and isinstance(value, (int, float))
+                and not isinstance(value, bool)
+                and math.isclose(old, value, rel_tol=1e-9)
+            )
             if not same:
-                raise UsageError(f"-o {out!r} already holds {run.name}, trained with {name}={old!r} (this sweep: "
-                                 f"{value!r}); use another -o, or the settings it was run with")
+                raise UsageError(
+                    f"-o {out!r} already holds {run.name}, trained with {name}={old!r} (this sweep: "
+                    f"{value!r}); use another -o, or the settings it was run with"
+                )
 
 
 def _state(run_dir: str) -> str:
@@ -170,8 +177,11 @@ def run_sweep(out: str, runs: list[SweepRun], jobs: int, poll_s: float = 0.5) ->
             outcomes[run.name] = "done before"
         else:
             todo.append((run, state))
-    print(f"asyncrl sweep: {len(runs)} runs, {len(runs) - len(todo)} finished before, {len(todo)} to run "
-          f"({jobs} at a time)", flush=True)
+    print(
+        f"asyncrl sweep: {len(runs)} runs, {len(runs) - len(todo)} finished before, {len(todo)} to run "
+        f"({jobs} at a time)",
+        flush=True,
+    )
     running: dict[int, tuple[SweepRun, TrainJob]] = {}
     try:
         with TerminateAsInterrupt():
@@ -195,16 +205,22 @@ def run_sweep(out: str, runs: list[SweepRun], jobs: int, poll_s: float = 0.5) ->
                     result = TrainResult.read(job.run_dir)
                     if code == 0 and result is not None:
                         outcomes[run.name] = "finished"
-                        final = f"final eval {result.final_eval:.2f}" if math.isfinite(result.final_eval) else \
-                            f"mean100 {result.mean_return_100:.2f}"
+                        final = (
+                            f"final eval {result.final_eval:.2f}"
+                            if math.isfinite(result.final_eval)
+                            else f"mean100 {result.mean_return_100:.2f}"
+                        )
                         print(f"{run.name}: {result.stop_reason}, {final}, {job.seconds():.0f} s", flush=True)
                     else:
                         outcomes[run.name] = "failed"
                         print(f"{run.name}: failed ({job.tail()[:200]}; log: {job.log_path})", flush=True)
                 time.sleep(poll_s)
     except KeyboardInterrupt:
-        print(f"asyncrl sweep: interrupted; stopping {len(running)} run(s) cleanly (run the same command again to "
-              f"resume them)", flush=True)
+        print(
+            f"asyncrl sweep: interrupted; stopping {len(running)} run(s) cleanly (run the same command again to "
+            f"resume them)",
+            flush=True,
+        )
         stop_all([job for _, job in running.values()])
         raise
     except BaseException:  # a failure of the sweep process itself: its runs must not go on alone
@@ -264,11 +280,19 @@ def summarize(out: str, runs: list[SweepRun], target: float | None = None) -> tu
                 if solved["solved"]:
                     steps.append(float(solved["solve_steps"]))
                     seconds.append(float(solved["solve_seconds"]))
-        rows.append({**dict(group), "runs": f"{done}/{len(members)}", "final_eval": _mean_std(finals),
-                     "evaluated": f"{len(finals)}/{done}", "train_mean100": _mean_std(mean100s),
-                     "target": "-" if goal is None else f"{goal:g}",
-                     "reached": f"{len(steps)}/{done}" if goal is not None else "-",
-                     "steps_to_target": _mean_std(steps), "seconds_to_target": _mean_std(seconds)})
+        rows.append(
+            {
+                **dict(group),
+                "runs": f"{done}/{len(members)}",
+                "final_eval": _mean_std(finals),
+                "evaluated": f"{len(finals)}/{done}",
+                "train_mean100": _mean_std(mean100s),
+                "target": "-" if goal is None else f"{goal:g}",
+                "reached": f"{len(steps)}/{done}" if goal is not None else "-",
+                "steps_to_target": _mean_std(steps),
+                "seconds_to_target": _mean_std(seconds),
+            }
+        )
     keys = list(rows[0]) if rows else []
     table = ["| " + " | ".join(k.replace("_", " ") for k in keys) + " |", "|" + "---|" * len(keys)]
     table += ["| " + " | ".join(str(r[k]) for k in keys) + " |" for r in rows]
@@ -291,7 +315,8 @@ SUMMARY_NOTE = (
     "how many did (a run without one, e.g. with --eval-every 0, is left out of final eval, not filled in). "
     "train mean100: the mean return of each run's last 100 training episodes (exploring policy, as "
     "Stable-Baselines3's rollout/ep_rew_mean), mean ± std over the finished runs. steps/seconds to target: until the "
-    "100-episode training mean first reached the target, over the runs that reached it.")
+    "100-episode training mean first reached the target, over the runs that reached it."
+)
 """What ``summary.md`` says its columns are."""
 
 

@@ -76,8 +76,10 @@ class TuneSettings:
         L.need_int("--eval-episodes", self.eval_episodes, 1, L.MAX_EPISODES)
         L.need_int("--seed", self.seed, 0, L.MAX_SEED)
         if self.budget_steps < self.evals:
-            raise UsageError(f"--budget-steps {self.budget_steps} is fewer than --evals {self.evals} "
-                             f"(each evaluation comes after budget/evals env steps)")
+            raise UsageError(
+                f"--budget-steps {self.budget_steps} is fewer than --evals {self.evals} "
+                f"(each evaluation comes after budget/evals env steps)"
+            )
         if self.objective not in OBJECTIVES:
             raise UsageError(f"--objective {self.objective!r} is not supported (allowed: {', '.join(OBJECTIVES)})")
         if self.objective == "time-to-target" and self.target_return is None:
@@ -119,8 +121,9 @@ def default_space(algo: str, env: str) -> dict[str, Any]:
     kind = "discrete" if isinstance(act_space, gym.spaces.Discrete) else "continuous"
     spaces = get_algorithm(algo).search_space
     if kind not in spaces:
-        raise UsageError(f"--algo {algo} has no search space for {kind} actions (--env {env}); it has: "
-                         f"{', '.join(spaces)}")
+        raise UsageError(
+            f"--algo {algo} has no search space for {kind} actions (--env {env}); it has: {', '.join(spaces)}"
+        )
     return {k: list(v) if isinstance(v, tuple) else v for k, v in spaces[kind].items()}
 
 
@@ -135,14 +138,20 @@ def _storage(settings: TuneSettings, study_dir: str) -> Any:
     url = settings.storage or f"sqlite:///{os.path.abspath(os.path.join(study_dir, 'study.db'))}"
     kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
     try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=kwargs, heartbeat_interval=HEARTBEAT_S,
-                                          grace_period=6 * HEARTBEAT_S,
-                                          failed_trial_callback=optuna.storages.RetryFailedTrialCallback(max_retry=1))
+        return optuna.storages.RDBStorage(
+            url,
+            engine_kwargs=kwargs,
+            heartbeat_interval=HEARTBEAT_S,
+            grace_period=6 * HEARTBEAT_S,
+            failed_trial_callback=optuna.storages.RetryFailedTrialCallback(max_retry=1),
+        )
     except ImportError as e:
         raise UsageError(f"--storage {url!r}: its database driver is not installed ({e})") from None
     except Exception as e:  # a malformed URL, an unreachable server
-        raise UsageError(f"--storage {url!r} cannot be opened ({first_line(e)}; allowed: an SQLAlchemy URL such as "
-                         f"sqlite:///study.db or postgresql://user@host/db)") from None
+        raise UsageError(
+            f"--storage {url!r} cannot be opened ({first_line(e)}; allowed: an SQLAlchemy URL such as "
+            f"sqlite:///study.db or postgresql://user@host/db)"
+        ) from None
 
 
 IDENTITY = ("algo", "env", "budget_steps", "evals", "eval_episodes", "objective", "target_return", "space")
@@ -165,8 +174,13 @@ def open_study(settings: TuneSettings, study_dir: str, create: bool) -> tuple[An
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         if create:
             try:
-                study = optuna.create_study(storage=storage, sampler=sampler, pruner=pruner,
-                                            study_name=settings.study_name, direction=settings.direction)
+                study = optuna.create_study(
+                    storage=storage,
+                    sampler=sampler,
+                    pruner=pruner,
+                    study_name=settings.study_name,
+                    direction=settings.direction,
+                )
                 study.set_user_attr("asyncrl", identity)
                 return study, True
             except optuna.exceptions.DuplicatedStudyError:
@@ -174,18 +188,23 @@ def open_study(settings: TuneSettings, study_dir: str, create: bool) -> tuple[An
         try:
             study = optuna.load_study(storage=storage, sampler=sampler, pruner=pruner, study_name=settings.study_name)
         except KeyError:
-            raise UsageError(f"the study {settings.study_name!r} is not in its storage any more (was the database "
-                             f"deleted?)") from None
+            raise UsageError(
+                f"the study {settings.study_name!r} is not in its storage any more (was the database deleted?)"
+            ) from None
     if create:  # joining a study another tune process made
         theirs = study.user_attrs.get("asyncrl") or {}
-        differ = [k for k in IDENTITY if json.dumps(theirs.get(k), sort_keys=True) != json.dumps(identity[k],
-                                                                                                  sort_keys=True)]
+        differ = [
+            k for k in IDENTITY if json.dumps(theirs.get(k), sort_keys=True) != json.dumps(identity[k], sort_keys=True)
+        ]
         if differ:
-            raise UsageError(f"--storage already holds a study named {settings.study_name!r} with other "
-                             f"{', '.join(differ)} (choose another --study-name, or give the same settings to join "
-                             f"it)")
-        print(f"asyncrl tune: joining the study {settings.study_name!r} ({len(study.trials)} trials so far)",
-              flush=True)
+            raise UsageError(
+                f"--storage already holds a study named {settings.study_name!r} with other "
+                f"{', '.join(differ)} (choose another --study-name, or give the same settings to join "
+                f"it)"
+            )
+        print(
+            f"asyncrl tune: joining the study {settings.study_name!r} ({len(study.trials)} trials so far)", flush=True
+        )
     return study, False
 
 
@@ -194,8 +213,9 @@ def new_study(study_dir: str, settings: TuneSettings, space_overrides: dict[str,
     the storage holds the study, so a storage that cannot be opened leaves no half-made study behind)."""
     settings.check()
     if os.path.exists(os.path.join(study_dir, SETTINGS_FILE)):
-        raise UsageError(f"--study {study_dir!r} already holds a study (continue it with --resume, or choose "
-                         f"another --study)")
+        raise UsageError(
+            f"--study {study_dir!r} already holds a study (continue it with --resume, or choose another --study)"
+        )
     space = build_space(settings.algo, settings.env, default_space(settings.algo, settings.env), space_overrides)
     settings.space = with_defaults(space, _defaults_of(settings, space, contained=False)).to_json()
     core_slots(settings.jobs)
@@ -206,8 +226,9 @@ def new_study(study_dir: str, settings: TuneSettings, space_overrides: dict[str,
 def read_settings(study_dir: str) -> TuneSettings:
     path = os.path.join(study_dir, SETTINGS_FILE)
     if not os.path.isfile(path):
-        raise UsageError(f"--study {study_dir!r} holds no study ({SETTINGS_FILE} is missing): start one without "
-                         f"--resume")
+        raise UsageError(
+            f"--study {study_dir!r} holds no study ({SETTINGS_FILE} is missing): start one without --resume"
+        )
     try:
         with open(path) as f:
             return TuneSettings(**json.load(f))
@@ -237,8 +258,11 @@ def with_defaults(space: Space, defaults: dict[str, Any]) -> Space:
     params = dict(space.params)
     for name, p in space.params.items():
         if p.kind == "choice" and name in defaults and defaults[name] not in p.choices:
-            choices = sorted((*p.choices, defaults[name])) if all(
-                isinstance(v, (int, float)) for v in (*p.choices, defaults[name])) else [*p.choices, defaults[name]]
+            choices = (
+                sorted((*p.choices, defaults[name]))
+                if all(isinstance(v, (int, float)) for v in (*p.choices, defaults[name]))
+                else [*p.choices, defaults[name]]
+            )
             params[name] = replace(p, choices=tuple(choices))
     return Space(params, space.fixed)
 
@@ -293,8 +317,11 @@ def _run_tune(study_dir: str, settings: TuneSettings, resume: bool, poll_s: floa
     try:
         with TerminateAsInterrupt():
             while True:
-                if stop_reason is None and settings.timeout is not None and \
-                        time.monotonic() - started >= settings.timeout:
+                if (
+                    stop_reason is None
+                    and settings.timeout is not None
+                    and time.monotonic() - started >= settings.timeout
+                ):
                     stop_reason = f"time budget of {settings.timeout:g} s reached"
                 free = [i for i in range(len(slots)) if i not in running]
                 # (counted again each time: a trial another tune process failed as stale counts no more)
@@ -310,8 +337,7 @@ def _run_tune(study_dir: str, settings: TuneSettings, resume: bool, poll_s: floa
                         if not r.lost:  # (failed as stale elsewhere: not a failure of its settings)
                             failures_in_a_row = failures_in_a_row + 1 if done == TrialState.FAIL else 0
                         if failures_in_a_row >= settings.jobs + 2 and stop_reason is None:
-                            stop_reason = (f"the last {failures_in_a_row} trials failed (see {study_dir}/logs); "
-                                           f"stopped")
+                            stop_reason = f"the last {failures_in_a_row} trials failed (see {study_dir}/logs); stopped"
                     elif time.monotonic() - r.last_beat >= HEARTBEAT_S:
                         study._storage.record_heartbeat(r.trial._trial_id)
                         r.last_beat = time.monotonic()
@@ -365,8 +391,9 @@ def _counted(study: Any, running: dict[int, _Running]) -> int:
     own = {r.trial._trial_id for r in running.values()}
     n = 0
     for t in study.get_trials(deepcopy=False):
-        failed_on_its_own = t.state == TrialState.FAIL and "error" in t.user_attrs and \
-            not t.user_attrs.get("interrupted")  # (a tune process records why its trial failed; stale ones: no)
+        failed_on_its_own = (
+            t.state == TrialState.FAIL and "error" in t.user_attrs and not t.user_attrs.get("interrupted")
+        )  # (a tune process records why its trial failed; stale ones: no)
         if t._trial_id in own or t.state in (TrialState.COMPLETE, TrialState.PRUNED) or failed_on_its_own:
             n += 1
     return n
@@ -407,20 +434,32 @@ def _launch(study: Any, settings: TuneSettings, space: Space, study_dir: str, sl
         raise
 
 
-def _start_trial(study: Any, trial: Any, settings: TuneSettings, space: Space, study_dir: str, slot: int,
-                 cpus: set[int]) -> _Running:
+def _start_trial(
+    study: Any, trial: Any, settings: TuneSettings, space: Space, study_dir: str, slot: int, cpus: set[int]
+) -> _Running:
     params = suggest(space, trial)
     name = f"trial-{trial.number:04d}"
     run_dir = os.path.join(study_dir, "trials", name)
-    run: dict[str, Any] = {"algo": settings.algo, "env": settings.env, **params, "seed": settings.seed + trial.number,
-                           "total_steps": settings.budget_steps, "eval_every": settings.eval_every,
-                           "eval_episodes": settings.eval_episodes}
+    run: dict[str, Any] = {
+        "algo": settings.algo,
+        "env": settings.env,
+        **params,
+        "seed": settings.seed + trial.number,
+        "total_steps": settings.budget_steps,
+        "eval_every": settings.eval_every,
+        "eval_episodes": settings.eval_episodes,
+    }
     if settings.objective == "time-to-target":
         run["target_return"] = settings.target_return
     trial.set_user_attr("run_dir", os.path.relpath(run_dir, study_dir))
     trial.set_user_attr("seed", run["seed"])
-    job = TrainJob.start(train_flags(run), run_dir, os.path.join(study_dir, "logs", f"{name}.log"), cpus,
-                         group=f"tune-{settings.study_name}")
+    job = TrainJob.start(
+        train_flags(run),
+        run_dir,
+        os.path.join(study_dir, "logs", f"{name}.log"),
+        cpus,
+        group=f"tune-{settings.study_name}",
+    )
     return _Running(trial, job, slot, params)
 
 
@@ -437,8 +476,11 @@ def _advance(study: Any, settings: TuneSettings, r: _Running) -> Any:
         if r.pruned_at is not None or r.lost or step in r.reported:
             continue
         r.reported.add(step)
-        reported = row["mean"] if settings.target_return is None or settings.objective == "final-eval" else \
-            steps_value(int(row["env_steps"]), settings.budget_steps, row["mean"], settings.target_return)
+        reported = (
+            row["mean"]
+            if settings.target_return is None or settings.objective == "final-eval"
+            else steps_value(int(row["env_steps"]), settings.budget_steps, row["mean"], settings.target_return)
+        )
         try:
             r.trial.report(reported, step)
         except UpdateFinishedTrialError:  # (its result cannot be recorded any more: stop it)
@@ -456,8 +498,11 @@ def _advance(study: Any, settings: TuneSettings, r: _Running) -> Any:
             return _tell_end(study, settings, r, code)
         except UpdateFinishedTrialError:  # failed as stale since its last evaluation
             r.lost = True
-    print(f"trial {r.trial.number}: failed as stale by another tune process on the study (its heartbeat was late); "
-          f"its result is not recorded", flush=True)
+    print(
+        f"trial {r.trial.number}: failed as stale by another tune process on the study (its heartbeat was late); "
+        f"its result is not recorded",
+        flush=True,
+    )
     return TrialState.FAIL
 
 
@@ -521,6 +566,7 @@ def _fmt(v: Any) -> str:
 
 # ---- reports ------------------------------------------------------------------------------------------------
 
+
 def best_trials(study: Any, n: int = 5) -> list[Any]:
     """The ``n`` best finished trials, best first."""
     from optuna.trial import TrialState
@@ -536,8 +582,13 @@ def best_config(study: Any, settings: TuneSettings, study_dir: str) -> dict[str,
     if not best:
         return None
     space = load_space(settings)
-    config = {"algo": settings.algo, "env": settings.env, **space.fixed, **best[0].params,
-              "total_steps": settings.budget_steps}
+    config = {
+        "algo": settings.algo,
+        "env": settings.env,
+        **space.fixed,
+        **best[0].params,
+        "total_steps": settings.budget_steps,
+    }
     try:  # the trial's worker count (its share of the cores), so the file trains what scored
         with open(os.path.join(study_dir, best[0].user_attrs["run_dir"], "config.json")) as f:
             config["workers"] = json.load(f)["workers"]
@@ -554,8 +605,13 @@ def best_table(study: Any, settings: TuneSettings, n: int = 5) -> str:
     head = ["trial", what, *names, "seconds", "run dir"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for t in rows:
-        cells = [str(t.number), f"{t.value:,.2f}", *(_fmt(t.params.get(k, "")) for k in names),
-                 str(t.user_attrs.get("seconds", "")), str(t.user_attrs.get("run_dir", ""))]
+        cells = [
+            str(t.number),
+            f"{t.value:,.2f}",
+            *(_fmt(t.params.get(k, "")) for k in names),
+            str(t.user_attrs.get("seconds", "")),
+            str(t.user_attrs.get("run_dir", "")),
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -571,9 +627,18 @@ def write_reports(study: Any, settings: TuneSettings, study_dir: str) -> None:
         w.writerow(["number", "state", "value", *names, "seed", "seconds", "run_dir", "error"])
         for t in trials:
             error = (str(t.user_attrs.get("error", "")).splitlines() or [""])[-1]
-            w.writerow([t.number, t.state.name.lower(), "" if t.value is None else t.value,
-                        *(t.params.get(k, "") for k in names), t.user_attrs.get("seed", ""),
-                        t.user_attrs.get("seconds", ""), t.user_attrs.get("run_dir", ""), error])
+            w.writerow(
+                [
+                    t.number,
+                    t.state.name.lower(),
+                    "" if t.value is None else t.value,
+                    *(t.params.get(k, "") for k in names),
+                    t.user_attrs.get("seed", ""),
+                    t.user_attrs.get("seconds", ""),
+                    t.user_attrs.get("run_dir", ""),
+                    error,
+                ]
+            )
     counts = {s.name.lower(): sum(1 for t in trials if t.state == s) for s in TrialState}
     summary = ", ".join(f"{n} {k}" for k, n in counts.items() if n)
     table = best_table(study, settings)
@@ -606,8 +671,11 @@ def write_plots(study: Any, folder: str) -> list[str]:
     import matplotlib.pyplot as plt
 
     written = []
-    plots = {"history": "plot_optimization_history", "importances": "plot_param_importances",
-             "intermediate": "plot_intermediate_values"}
+    plots = {
+        "history": "plot_optimization_history",
+        "importances": "plot_param_importances",
+        "intermediate": "plot_intermediate_values",
+    }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for name, fn in plots.items():
@@ -637,5 +705,14 @@ def write_plots(study: Any, folder: str) -> list[str]:
     return written
 
 
-__all__ = ["TuneSettings", "OBJECTIVES", "new_study", "resume_settings", "run_tune", "write_reports",
-           "best_config", "best_table", "steps_value"]
+__all__ = [
+    "TuneSettings",
+    "OBJECTIVES",
+    "new_study",
+    "resume_settings",
+    "run_tune",
+    "write_reports",
+    "best_config",
+    "best_table",
+    "steps_value",
+]

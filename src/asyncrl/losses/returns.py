@@ -66,9 +66,7 @@ def n_step_returns(r_t: Tensor, discount_t: Tensor, bootstrap: Tensor) -> Tensor
     return returns
 
 
-def gae_advantages(
-    r_t: Tensor, discount_t: Tensor, v_t: Tensor, bootstrap: Tensor, lambda_: float
-) -> Tensor:
+def gae_advantages(r_t: Tensor, discount_t: Tensor, v_t: Tensor, bootstrap: Tensor, lambda_: float) -> Tensor:
     """Generalized advantage estimation (Schulman et al., 2016).
 
     ``delta_t = r_t + discount_t * V(s_{t+1}) - V(s_t)`` and
@@ -95,8 +93,14 @@ def gae_advantages(
     return adv
 
 
-def advantages_and_returns(r_t: torch.Tensor, discount_t: torch.Tensor, v_t: torch.Tensor, bootstrap: torch.Tensor,
-                           gae_lambda: float, normalize: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def advantages_and_returns(
+    r_t: torch.Tensor,
+    discount_t: torch.Tensor,
+    v_t: torch.Tensor,
+    bootstrap: torch.Tensor,
+    gae_lambda: float,
+    normalize: bool,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``(advantages, returns)``, both ``[T, B]``, from detached values ``v_t [T, B]`` and ``bootstrap [B]``:
     n-step returns for ``gae_lambda == 1`` (A3C), GAE otherwise; the advantages standardised if
     ``normalize`` (the returns, the value targets, never are)."""

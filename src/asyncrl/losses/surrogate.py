@@ -6,8 +6,9 @@ import torch
 from torch import Tensor
 
 
-def clipped_surrogate_loss(log_prob: Tensor, behaviour_log_prob: Tensor, advantages: Tensor,
-                           clip: float) -> tuple[Tensor, dict[str, float]]:
+def clipped_surrogate_loss(
+    log_prob: Tensor, behaviour_log_prob: Tensor, advantages: Tensor, clip: float
+) -> tuple[Tensor, dict[str, float]]:
     """``-mean(min(ratio * A, clip(ratio, 1 - clip, 1 + clip) * A))`` with ``ratio = pi / mu``.
 
     Args:

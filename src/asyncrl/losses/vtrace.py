@@ -21,9 +21,17 @@ class VTraceOutput(NamedTuple):
 
 
 @torch.no_grad()
-def vtrace(log_rhos: Tensor, discount_t: Tensor, r_t: Tensor, v_t: Tensor, bootstrap: Tensor,
-           rho_bar: float = 1.0, c_bar: float = 1.0, pg_rho_bar: float = 1.0, lambda_: float = 1.0
-           ) -> VTraceOutput:
+def vtrace(
+    log_rhos: Tensor,
+    discount_t: Tensor,
+    r_t: Tensor,
+    v_t: Tensor,
+    bootstrap: Tensor,
+    rho_bar: float = 1.0,
+    c_bar: float = 1.0,
+    pg_rho_bar: float = 1.0,
+    lambda_: float = 1.0,
+) -> VTraceOutput:
     """V-trace targets and policy-gradient advantages.
 
     With ``rho_t = min(rho_bar, pi/mu)``, ``c_t = lambda * min(c_bar, pi/mu)`` and

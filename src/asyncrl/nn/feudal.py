@@ -120,8 +120,7 @@ class FeudalNet(nn.Module):
             valid = torch.cat([valid[:, 1:], torch.ones(B, 1)], 1)
             tick = tick + 1
         state = (hw, cw, hm, cm, tick, g_hist, s_hist, valid)
-        return FeudalOutput(torch.stack(logits), torch.stack(values), state, s, torch.stack(goals),
-                            torch.stack(r_int))
+        return FeudalOutput(torch.stack(logits), torch.stack(values), state, s, torch.stack(goals), torch.stack(r_int))
 
     def forward(self, obs: Tensor, core_state: FeudalState, first: Tensor) -> PolicyOutput:
         """As :meth:`~asyncrl.nn.model.ActorCritic.forward`; ``value`` is ``[T, B, 2]`` (``V^M``, ``V^W``)."""
@@ -130,8 +129,9 @@ class FeudalNet(nn.Module):
 
     # ---- acting -----------------------------------------------------------------------
     @torch.no_grad()
-    def act(self, obs: Tensor, core_state: FeudalState, first: Tensor, deterministic: bool = False
-            ) -> tuple[Tensor, Tensor, FeudalState]:
+    def act(
+        self, obs: Tensor, core_state: FeudalState, first: Tensor, deterministic: bool = False
+    ) -> tuple[Tensor, Tensor, FeudalState]:
         """One step for ``B`` envs -> ``(actions [B], value [B, 2], core state)``."""
         out = self.forward(obs.unsqueeze(0), core_state, first.unsqueeze(0))
         return self.sample(out.params[0], deterministic), out.value[0], out.core_state

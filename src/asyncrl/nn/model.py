@@ -52,8 +52,9 @@ class PolicyNet(Protocol):
 
     def initial_state(self, batch: int) -> Any: ...
 
-    def act(self, obs: Tensor, core_state: Any, first: Tensor, deterministic: bool = False
-            ) -> tuple[Tensor, Tensor, Any]:
+    def act(
+        self, obs: Tensor, core_state: Any, first: Tensor, deterministic: bool = False
+    ) -> tuple[Tensor, Tensor, Any]:
         """One step ``obs [B, *obs_shape]`` -> ``(actions [B] or [B, A], values, state)``."""
         ...
 
@@ -67,8 +68,9 @@ class PolicyNet(Protocol):
 
     def buffers(self, recurse: bool = True) -> Iterator[Tensor]: ...
 
-    def named_parameters(self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
-                         ) -> Iterator[tuple[str, nn.Parameter]]: ...
+    def named_parameters(
+        self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
+    ) -> Iterator[tuple[str, nn.Parameter]]: ...
 
     def state_dict(self) -> dict[str, Any]: ...
 

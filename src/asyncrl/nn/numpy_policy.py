@@ -48,8 +48,12 @@ class NumpyPolicy:
 
     @staticmethod
     def supports(model: object) -> TypeGuard[ActorCritic]:
-        return (isinstance(model, ActorCritic) and model.core is None and not model.spec.obs_discrete_n
-                and model.spec.torso == "mlp")
+        return (
+            isinstance(model, ActorCritic)
+            and model.core is None
+            and not model.spec.obs_discrete_n
+            and model.spec.torso == "mlp"
+        )
 
     def params(self, obs: np.ndarray) -> np.ndarray:
         """Head outputs ``[B, A]``: logits or Gaussian means."""

@@ -54,8 +54,13 @@ def resolve_torso(obs_space: gym.Space, torso: str = "auto") -> str:
     if torso != "auto":
         return torso
     shape: tuple[int, ...] = tuple(getattr(obs_space, "shape", None) or ())
-    image = (isinstance(obs_space, gym.spaces.Box) and obs_space.dtype == np.uint8 and len(shape) == 3
-             and shape[0] <= 4 and min(shape[1:]) >= 36)
+    image = (
+        isinstance(obs_space, gym.spaces.Box)
+        and obs_space.dtype == np.uint8
+        and len(shape) == 3
+        and shape[0] <= 4
+        and min(shape[1:]) >= 36
+    )
     return "a3c-cnn" if image else "mlp"
 
 
@@ -78,12 +83,15 @@ def spec_from_spaces(obs_space: gym.Space, action_space: gym.Space, torso: str =
         return ModelSpec(obs_shape, obs_n, "discrete", int(action_space.n), **kwargs)
     if isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1:
         return ModelSpec(
-            obs_shape, obs_n, "continuous", int(action_space.shape[0]),
-            [float(x) for x in action_space.low], [float(x) for x in action_space.high], **kwargs,
+            obs_shape,
+            obs_n,
+            "continuous",
+            int(action_space.shape[0]),
+            [float(x) for x in action_space.low],
+            [float(x) for x in action_space.high],
+            **kwargs,
         )
-    raise ValueError(
-        f"action space {action_space} is not supported (allowed: Discrete, 1-D Box)"
-    )
+    raise ValueError(f"action space {action_space} is not supported (allowed: Discrete, 1-D Box)")
 
 
 def spec_json(spec: ModelSpec) -> str:

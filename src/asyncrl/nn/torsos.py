@@ -43,23 +43,38 @@ class ConvTorso(nn.Module):
         if kind not in CNN_TORSOS:
             raise ValueError(f"torso {kind!r} is not supported (allowed: mlp, {', '.join(CNN_TORSOS)})")
         if len(obs_shape) != 3 or min(obs_shape[1:]) < 36:
-            raise ValueError(f"--torso {kind} needs [C, H, W] image observations of at least 36x36, "
-                             f"got shape {obs_shape} (use --torso mlp)")
+            raise ValueError(
+                f"--torso {kind} needs [C, H, W] image observations of at least 36x36, "
+                f"got shape {obs_shape} (use --torso mlp)"
+            )
         c = obs_shape[0]
         if kind == "a3c-cnn":
-            convs = [_orthogonal(nn.Conv2d(c, 16, 8, stride=4)), nn.ReLU(),
-                     _orthogonal(nn.Conv2d(16, 32, 4, stride=2)), nn.ReLU()]
+            convs = [
+                _orthogonal(nn.Conv2d(c, 16, 8, stride=4)),
+                nn.ReLU(),
+                _orthogonal(nn.Conv2d(16, 32, 4, stride=2)),
+                nn.ReLU(),
+            ]
             hidden = 256
         elif kind == "nature-cnn":
-            convs = [_orthogonal(nn.Conv2d(c, 32, 8, stride=4)), nn.ReLU(),
-                     _orthogonal(nn.Conv2d(32, 64, 4, stride=2)), nn.ReLU(),
-                     _orthogonal(nn.Conv2d(64, 64, 3, stride=1)), nn.ReLU()]
+            convs = [
+                _orthogonal(nn.Conv2d(c, 32, 8, stride=4)),
+                nn.ReLU(),
+                _orthogonal(nn.Conv2d(32, 64, 4, stride=2)),
+                nn.ReLU(),
+                _orthogonal(nn.Conv2d(64, 64, 3, stride=1)),
+                nn.ReLU(),
+            ]
             hidden = 512
         else:
             convs = []
             for out in (16, 32, 32):
-                convs += [_orthogonal(nn.Conv2d(c, out, 3, padding=1)), nn.MaxPool2d(3, stride=2, padding=1),
-                          _Residual(out), _Residual(out)]
+                convs += [
+                    _orthogonal(nn.Conv2d(c, out, 3, padding=1)),
+                    nn.MaxPool2d(3, stride=2, padding=1),
+                    _Residual(out),
+                    _Residual(out),
+                ]
                 c = out
             convs.append(nn.ReLU())
             hidden = 256

@@ -9,8 +9,9 @@ from typing import Any
 import torch
 
 
-def backward_and_clip(params: list[torch.Tensor], loss: torch.Tensor, max_grad_norm: float
-                      ) -> tuple[list[torch.Tensor], float]:
+def backward_and_clip(
+    params: list[torch.Tensor], loss: torch.Tensor, max_grad_norm: float
+) -> tuple[list[torch.Tensor], float]:
     """Fresh gradients of ``loss`` w.r.t. ``params`` (never accumulated into old ones), clipped
     to ``max_grad_norm`` (0: no clipping) as ``clip_grad_norm_`` does. Returns the gradients (also
     left in ``.grad``) and their norm before clipping."""

@@ -70,8 +70,11 @@ class _SharedStateOptimizer:
 
     def state_dict(self) -> dict:
         """Plain tensors only (safe for ``torch.load(weights_only=True)``)."""
-        return {"kind": self.kind, "step": self.step_count.clone(),
-                **{k: [t.clone() for t in v] for k, v in self.state.items()}}
+        return {
+            "kind": self.kind,
+            "step": self.step_count.clone(),
+            **{k: [t.clone() for t in v] for k, v in self.state.items()},
+        }
 
     def load_state_dict(self, state: dict) -> None:
         """Copy saved state in place (shared tensors stay shared)."""
@@ -89,8 +92,9 @@ class RMSprop(_SharedStateOptimizer):
     kind = "rmsprop"
     slots = ("square_avg",)
 
-    def __init__(self, params: Sequence[Tensor], lr: float | None, alpha: float = 0.99, eps: float = 1e-5,
-                 shared: bool = True):
+    def __init__(
+        self, params: Sequence[Tensor], lr: float | None, alpha: float = 0.99, eps: float = 1e-5, shared: bool = True
+    ):
         super().__init__(params, lr, shared)
         self.alpha, self.eps = alpha, eps
 
@@ -130,8 +134,14 @@ class Adam(_SharedStateOptimizer):
     kind = "adam"
     slots = ("exp_avg", "exp_avg_sq")
 
-    def __init__(self, params: Sequence[Tensor], lr: float | None, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, shared: bool = True):
+    def __init__(
+        self,
+        params: Sequence[Tensor],
+        lr: float | None,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        shared: bool = True,
+    ):
         super().__init__(params, lr, shared)
         self.betas, self.eps = betas, eps
 
@@ -150,8 +160,9 @@ class Adam(_SharedStateOptimizer):
         torch._foreach_addcdiv_(ps, m, denom, value=-lr / bias1)
 
 
-def make_optimizer(name: str, params: Sequence[Tensor], lr: float | None, shared: bool, eps: float | None = None,
-                   alpha: float = 0.99) -> _SharedStateOptimizer:
+def make_optimizer(
+    name: str, params: Sequence[Tensor], lr: float | None, shared: bool, eps: float | None = None, alpha: float = 0.99
+) -> _SharedStateOptimizer:
     """``name`` is ``"rmsprop"``, ``"rmsprop-tf"`` or ``"adam"``; ``eps`` defaults to each one's usual value."""
     params = list(params)
     if name == "rmsprop":

@@ -41,8 +41,9 @@ class Actor:
     :class:`~asyncrl.algos.base.ActorGradients`) it also writes the rollout's gradient into the slot.
     """
 
-    def __init__(self, cfg: RunConfig, algo: Algorithm, spec: ModelSpec, slots: TrajectorySlots,
-                 weights: WeightStore, seed: int):
+    def __init__(
+        self, cfg: RunConfig, algo: Algorithm, spec: ModelSpec, slots: TrajectorySlots, weights: WeightStore, seed: int
+    ):
         torch.manual_seed(seed)
         self.cfg, self.slots, self.weights = cfg, slots, weights
         self.model = make_model(spec)

@@ -50,8 +50,16 @@ class ActorLearnerConfig(LearnerConfig, Processes):
     """Actor processes on this machine and a learner in the main process (IMPALA, APPO, a3c-ps)."""
 
 
-def _actor_main(rank: int, seed: int, cfg: RunConfig, spec: ModelSpec, slots: TrajectorySlots, weights: WeightStore,
-                conn, stop_event) -> None:
+def _actor_main(
+    rank: int,
+    seed: int,
+    cfg: RunConfig,
+    spec: ModelSpec,
+    slots: TrajectorySlots,
+    weights: WeightStore,
+    conn,
+    stop_event,
+) -> None:
     child_preamble()
     try:
         actor = Actor(cfg, get_algorithm(cfg.algo), spec, slots, weights, seed)
@@ -94,8 +102,16 @@ class _Processes:
 
     def start(self, rank: int, seed: int) -> None:
         parent_conn, child_conn = self.ctx.Pipe()
-        args = (rank, seed, self.setup.cfg, self.setup.model.spec, self.slots, self.weights, child_conn,
-                self.stop_event)
+        args = (
+            rank,
+            seed,
+            self.setup.cfg,
+            self.setup.model.spec,
+            self.slots,
+            self.weights,
+            child_conn,
+            self.stop_event,
+        )
         self.procs[rank] = self.ctx.Process(target=_actor_main, name=f"asyncrl-actor-{rank}", daemon=True, args=args)
         self.procs[rank].start()
         child_conn.close()
@@ -153,12 +169,27 @@ def run_actor_learner(setup: RunSetup) -> None:
     cfg, model, control = setup.cfg, setup.model, setup.control
     slots = build_slots(cfg, setup.algo, model, setup.obs_dtype)
     weights = WeightStore(synced_tensors(model))
-    learner = Learner(cfg, setup.algo, model, slots, weights, control.schedule, version=control.counters.updates,
-                      optimizer_state=setup.optimizer_state)
+    learner = Learner(
+        cfg,
+        setup.algo,
+        model,
+        slots,
+        weights,
+        control.schedule,
+        version=control.counters.updates,
+        optimizer_state=setup.optimizer_state,
+    )
     ledger = SlotLedger(cfg.runtime.workers, cfg.runtime.slots_per_actor)
     transport = _Processes(setup, slots, weights, ledger)
-    pool = ActorPool(control, ledger, control.window, cfg.runtime.workers, cfg.runtime.restart_actors,
-                     cfg.runtime.batch_rollouts, transport.start)
+    pool = ActorPool(
+        control,
+        ledger,
+        control.window,
+        cfg.runtime.workers,
+        cfg.runtime.restart_actors,
+        cfg.runtime.batch_rollouts,
+        transport.start,
+    )
     control.gauges = pool.gauges
     control.extra_progress = lambda: progress(control, len(ledger.ready))
     failure: str | None = None
@@ -217,13 +248,24 @@ def run_actor_learner_serial(setup: RunSetup) -> None:
     c = control.counters
     slots = build_slots(cfg, setup.algo, model, setup.obs_dtype)
     weights = WeightStore(synced_tensors(model))
-    learner = Learner(cfg, setup.algo, model, slots, weights, control.schedule, version=c.updates,
-                      optimizer_state=setup.optimizer_state)
-    actors = [Actor(cfg, setup.algo, model.spec, slots, weights, actor_seed(cfg.run.seed, r, c.env_steps))
-              for r in range(cfg.runtime.workers)]
+    learner = Learner(
+        cfg,
+        setup.algo,
+        model,
+        slots,
+        weights,
+        control.schedule,
+        version=c.updates,
+        optimizer_state=setup.optimizer_state,
+    )
+    actors = [
+        Actor(cfg, setup.algo, model.spec, slots, weights, actor_seed(cfg.run.seed, r, c.env_steps))
+        for r in range(cfg.runtime.workers)
+    ]
     ledger = SlotLedger(cfg.runtime.workers, cfg.runtime.slots_per_actor)
-    pool = ActorPool(control, ledger, control.window, cfg.runtime.workers, False, cfg.runtime.batch_rollouts,
-                     lambda rank, seed: None)
+    pool = ActorPool(
+        control, ledger, control.window, cfg.runtime.workers, False, cfg.runtime.batch_rollouts, lambda rank, seed: None
+    )
     free = [ledger.hand_out(r) for r in range(cfg.runtime.workers)]  # each actor's free slots, oldest first
     control.gauges = pool.gauges
     control.extra_progress = lambda: progress(control, len(ledger.ready))
@@ -248,7 +290,16 @@ def run_actor_learner_serial(setup: RunSetup) -> None:
     control.finish(learner.model_state, learner.optimizer_state)
 
 
-register_runtime(Runtime("actor-learner", ActorLearnerConfig, run_actor_learner, run_serial=run_actor_learner_serial,
-                         about="actor processes fill shared-memory slots, a learner updates (IMPALA, APPO, a3c-ps)",
-                         default_workers=learner_workers, check=check_learner, metrics=LEARNER_COLUMNS,
-                         resumes=("ray",)))
+register_runtime(
+    Runtime(
+        "actor-learner",
+        ActorLearnerConfig,
+        run_actor_learner,
+        run_serial=run_actor_learner_serial,
+        about="actor processes fill shared-memory slots, a learner updates (IMPALA, APPO, a3c-ps)",
+        default_workers=learner_workers,
+        check=check_learner,
+        metrics=LEARNER_COLUMNS,
+        resumes=("ray",),
+    )
+)

@@ -55,7 +55,8 @@ class NonFiniteGuard:
             raise TrainingDiverged(
                 f"the last {self.limit} updates all had a non-finite gradient (NaN or inf in the loss, "
                 f"the rewards or the weights), so none was applied and the run stopped; try a lower --lr "
-                f"or --max-grad-norm, or check the env's rewards")
+                f"or --max-grad-norm, or check the env's rewards"
+            )
 
 
 def clone_state(tree):
@@ -74,8 +75,17 @@ class TrainingControl:
     checkpoint; ``schedule`` is the run's learning rate as a function of the global env step (every runtime reads
     it here, and only here)."""
 
-    def __init__(self, cfg: RunConfig, spec_json: str, logger: RunLogger, counters: Counters,
-                 stop_signal: StopSignal, schedule: LrSchedule, config_json: str, evaluator=None):
+    def __init__(
+        self,
+        cfg: RunConfig,
+        spec_json: str,
+        logger: RunLogger,
+        counters: Counters,
+        stop_signal: StopSignal,
+        schedule: LrSchedule,
+        config_json: str,
+        evaluator=None,
+    ):
         self.cfg, self.spec_json, self.logger, self.counters = cfg, spec_json, logger, counters
         self.schedule, self.config_json = schedule, config_json
         self.window = MetricsWindow()
@@ -111,8 +121,9 @@ class TrainingControl:
         self.counters.episodes += len(finished)
 
     def metrics(self, values: dict[str, float]) -> None:
-        self.logger.metric_row(self.counters.env_steps, {"steps_per_s": self.steps_per_s,
-                                                          "updates": self.counters.updates, **values})
+        self.logger.metric_row(
+            self.counters.env_steps, {"steps_per_s": self.steps_per_s, "updates": self.counters.updates, **values}
+        )
 
     def update_done(self, stats: dict[str, float]) -> None:
         """One update's statistics (its ``skipped_updates`` feeds the guard that ends a run unable to learn)."""
@@ -157,8 +168,11 @@ class TrainingControl:
         c, cfg = self.counters, self.cfg
         if self.stop_signal.requested:
             return f"interrupted ({self.stop_signal.requested})"
-        if (cfg.run.target_return is not None and len(self.logger.recent) == 100
-                and self.logger.mean_recent() >= cfg.run.target_return):
+        if (
+            cfg.run.target_return is not None
+            and len(self.logger.recent) == 100
+            and self.logger.mean_recent() >= cfg.run.target_return
+        ):
             return f"target return {cfg.run.target_return:g} reached (mean100 {self.logger.mean_recent():.2f})"
         if cfg.run.total_steps is not None and c.env_steps >= cfg.run.total_steps:
             return "step budget reached"
@@ -180,8 +194,9 @@ class TrainingControl:
             self._next_video = (env_steps // every + 1) * every if every else env_steps + 1
         return True
 
-    def _eval_done(self, steps: int, returns: list[float], snapshot: dict, optimizer_state_fn,
-                   clip: Video | None = None) -> None:
+    def _eval_done(
+        self, steps: int, returns: list[float], snapshot: dict, optimizer_state_fn, clip: Video | None = None
+    ) -> None:
         if clip is not None:
             self.logger.video(steps, clip.path, clip.gif, clip.size)
         best_before = self.logger.best_eval
@@ -189,8 +204,13 @@ class TrainingControl:
         optimizer_state = self._eval_optimizer.pop(steps, None)  # the optimizer of the snapshot's moment
         if s["mean"] > best_before or not os.path.exists(os.path.join(self.ckpt_dir, "best.pt")):
             self.counters.best_eval = self.logger.best_eval
-            self.save("best", snapshot, optimizer_state if optimizer_state is not None else optimizer_state_fn(),
-                      eval_mean=s["mean"], eval_steps=steps)
+            self.save(
+                "best",
+                snapshot,
+                optimizer_state if optimizer_state is not None else optimizer_state_fn(),
+                eval_mean=s["mean"],
+                eval_steps=steps,
+            )
 
     # ---- checkpoints --------------------------------------------------------------------
     def save(self, name: str, model_state: dict, optimizer_state: dict, **extra) -> None:
@@ -203,10 +223,15 @@ class TrainingControl:
             "config": self.config_json,
             "model": model_state,
             "optimizer": optimizer_state,
-            "counters": {"env_steps": c.env_steps, "updates": c.updates, "episodes": c.episodes,
-                         "wall_time_s": c.wall_time_s, "best_eval": self.logger.best_eval,
-                         "recent_returns": list(self.logger.recent),
-                         "lr_schedule": self.schedule.to_dict()},
+            "counters": {
+                "env_steps": c.env_steps,
+                "updates": c.updates,
+                "episodes": c.episodes,
+                "wall_time_s": c.wall_time_s,
+                "best_eval": self.logger.best_eval,
+                "recent_returns": list(self.logger.recent),
+                "lr_schedule": self.schedule.to_dict(),
+            },
             **extra,
         }
         save_checkpoint(os.path.join(self.ckpt_dir, f"{name}.pt"), payload)
@@ -232,4 +257,3 @@ class TrainingControl:
             self.save("best", state, optimizer_state_fn())
         self.logger.print_progress(self.counters.env_steps, self.steps_per_s, self.extra_progress(), force=True)
         self.logger.end_progress()
-

@@ -55,15 +55,17 @@ class Video:
 def _record(model, env_id: str, steps: int, seed: int, options: Any, spec: VideoSpec) -> Video:
     path = os.path.join(spec.folder, f"step-{steps:012d}.mp4")
     thumbs = Thumbnails()
-    total, frames = record_video(model, env_id, path, seed=seed, fps=spec.fps, max_frames=spec.max_frames,
-                                 options=options, on_frame=thumbs)
+    total, frames = record_video(
+        model, env_id, path, seed=seed, fps=spec.fps, max_frames=spec.max_frames, options=options, on_frame=thumbs
+    )
     gif = gif_bytes(thumbs.frames, max(1, spec.fps // thumbs.stride)) if thumbs.frames else None
     size = thumbs.frames[0].shape[:2] if thumbs.frames else None
     return Video(path, total, frames, gif, size)
 
 
-def _evaluator_main(requests, results, env_id: str, spec_json: str, episodes: int, seed: int,
-                    options: Any, video: VideoSpec | None) -> None:
+def _evaluator_main(
+    requests, results, env_id: str, spec_json: str, episodes: int, seed: int, options: Any, video: VideoSpec | None
+) -> None:
     child_preamble()
     model = make_model(ModelSpec(**json.loads(spec_json)))
     model.eval()
@@ -86,15 +88,27 @@ def _evaluator_main(requests, results, env_id: str, spec_json: str, episodes: in
 class PeriodicEvaluator:
     """Owns the evaluation process; ``submit`` never blocks, ``poll`` returns finished evaluations."""
 
-    def __init__(self, ctx, env_id: str, spec_json: str, episodes: int, seed: int, options: Any = None,
-                 video: VideoSpec | None = None):
+    def __init__(
+        self,
+        ctx,
+        env_id: str,
+        spec_json: str,
+        episodes: int,
+        seed: int,
+        options: Any = None,
+        video: VideoSpec | None = None,
+    ):
         self.video = video
         self.requests = ctx.Queue()
         self.results = ctx.Queue()
         self.snapshots: dict[int, dict] = {}
         self.busy = 0
-        self.proc = ctx.Process(target=_evaluator_main, name="asyncrl-evaluator", daemon=True,
-                                args=(self.requests, self.results, env_id, spec_json, episodes, seed, options, video))
+        self.proc = ctx.Process(
+            target=_evaluator_main,
+            name="asyncrl-evaluator",
+            daemon=True,
+            args=(self.requests, self.results, env_id, spec_json, episodes, seed, options, video),
+        )
         self.proc.start()
 
     def submit(self, env_steps: int, state_dict: dict, record: bool = False) -> bool:
@@ -116,8 +130,9 @@ class PeriodicEvaluator:
                 steps, returns, clip = self.results.get_nowait()
             except queue.Empty:
                 if not self.proc.is_alive():
-                    raise WorkerFailed(f"the evaluation process (pid {self.proc.pid}) died "
-                                       f"(exit code {self.proc.exitcode})") from None
+                    raise WorkerFailed(
+                        f"the evaluation process (pid {self.proc.pid}) died (exit code {self.proc.exitcode})"
+                    ) from None
                 return done
             if steps == "error":
                 raise WorkerFailed(f"the evaluation process failed: {returns}")

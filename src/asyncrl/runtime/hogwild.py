@@ -51,9 +51,16 @@ class HogwildConfig(Processes):
     """One optimizer state in shared memory for all workers, the paper's shared statistics (else one per worker)."""
 
 
-def hogwild_step(local: PolicyNet, shared: PolicyNet, optimizer, collector: RolloutCollector,
-                 cfg: RunConfig, lr: float, algo: Algorithm | None = None,
-                 generator: torch.Generator | None = None) -> tuple[int, dict[str, float]]:
+def hogwild_step(
+    local: PolicyNet,
+    shared: PolicyNet,
+    optimizer,
+    collector: RolloutCollector,
+    cfg: RunConfig,
+    lr: float,
+    algo: Algorithm | None = None,
+    generator: torch.Generator | None = None,
+) -> tuple[int, dict[str, float]]:
     """One A3C worker iteration: sync, roll out, compute gradients, update the shared model.
 
     ``algo`` gives the update rule (default: the config's algorithm) with the hyperparameters of ``cfg``; its
@@ -66,8 +73,16 @@ def hogwild_step(local: PolicyNet, shared: PolicyNet, optimizer, collector: Roll
         torch._foreach_copy_(synced_tensors(local), synced_tensors(shared))  # weights and normaliser statistics
     rollout = collector.collect()
     step = TrainStep(list(local.parameters()), optimizer, cfg.optim.max_grad_norm, apply_to=list(shared.parameters()))
-    stats = learn(algo or get_algorithm(cfg.algo), local, rollout, cfg, step, lr, generator or torch.Generator(),
-                  statistics_of=shared)
+    stats = learn(
+        algo or get_algorithm(cfg.algo),
+        local,
+        rollout,
+        cfg,
+        step,
+        lr,
+        generator or torch.Generator(),
+        statistics_of=shared,
+    )
     return rollout.num_steps, stats
 
 
@@ -95,8 +110,9 @@ class HogwildWorker:
 
     def step(self, lr: float) -> tuple[int, dict[str, float]]:
         """One rollout and one update of the shared model at ``lr``: ``(env steps, statistics)``."""
-        return hogwild_step(self.local, self.shared, self.optimizer, self.collector, self.cfg, lr, self.algo,
-                            self.generator)
+        return hogwild_step(
+            self.local, self.shared, self.optimizer, self.collector, self.cfg, lr, self.algo, self.generator
+        )
 
     def take_episodes(self) -> list[tuple[float, int]]:
         """The episodes ``(return, length)`` finished since the last call."""
@@ -129,8 +145,13 @@ class WorkerArgs:
 def _worker_main(a: WorkerArgs) -> None:
     child_preamble()
     try:
-        worker = HogwildWorker(a.cfg, get_algorithm(a.cfg.algo), a.shared, a.optimizer,
-                               worker_seed(a.cfg.run.seed, a.rank, a.step_counter.get_obj().value))
+        worker = HogwildWorker(
+            a.cfg,
+            get_algorithm(a.cfg.algo),
+            a.shared,
+            a.optimizer,
+            worker_seed(a.cfg.run.seed, a.rank, a.step_counter.get_obj().value),
+        )
         # Start together: under spawn a worker takes seconds to import torch, and an early one
         # would otherwise spend a small step budget alone.
         with a.ready.get_lock():
@@ -196,6 +217,7 @@ def worker_optimizers(cfg: RunConfig, params: list[torch.Tensor], saved: dict | 
     statistics and a resume restores them (``{"workers": [state_0, state_1, ...]}``). A resume with more
     workers than were saved gives worker ``r`` the state of saved worker ``r mod n``.
     """
+
     def build():
         return optimizer_for(cfg.optim, params, shared=True)
 
@@ -237,16 +259,33 @@ def run_hogwild(setup: RunSetup) -> None:
     step_counter, update_counter = ctx.Value("q", c.env_steps), ctx.Value("q", c.updates)
     ready, stop_event = ctx.Value("i", 0), ctx.Event()
     out_q = ctx.Queue(maxsize=MAX_QUEUED * cfg.runtime.workers)
-    procs = [ctx.Process(target=_worker_main, name=f"asyncrl-worker-{r}", daemon=True,
-                         args=(WorkerArgs(r, cfg, model, optimizers[r], control.schedule, step_counter,
-                                          update_counter, ready, stop_event, out_q),))
-             for r in range(cfg.runtime.workers)]
+    procs = [
+        ctx.Process(
+            target=_worker_main,
+            name=f"asyncrl-worker-{r}",
+            daemon=True,
+            args=(
+                WorkerArgs(
+                    r,
+                    cfg,
+                    model,
+                    optimizers[r],
+                    control.schedule,
+                    step_counter,
+                    update_counter,
+                    ready,
+                    stop_event,
+                    out_q,
+                ),
+            ),
+        )
+        for r in range(cfg.runtime.workers)
+    ]
     failure: tuple[str, bool] | None = None
     try:
         for p in procs:
             p.start()
-        failure = _supervise(procs, out_q, control, step_counter, lambda: control.tick(model.state_dict,
-                                                                                       opt_state_fn))
+        failure = _supervise(procs, out_q, control, step_counter, lambda: control.tick(model.state_dict, opt_state_fn))
     finally:
         stop_event.set()
         failure = _wind_down(procs, out_q, control, failure)
@@ -325,8 +364,10 @@ def run_hogwild_serial(setup: RunSetup) -> None:
     cfg, model, control = setup.cfg, setup.model, setup.control
     c = control.counters
     optimizers = worker_optimizers(cfg, list(model.parameters()), setup.optimizer_state)
-    workers = [HogwildWorker(cfg, setup.algo, model, optimizers[r], worker_seed(cfg.run.seed, r, c.env_steps))
-               for r in range(cfg.runtime.workers)]
+    workers = [
+        HogwildWorker(cfg, setup.algo, model, optimizers[r], worker_seed(cfg.run.seed, r, c.env_steps))
+        for r in range(cfg.runtime.workers)
+    ]
 
     def opt_state_fn() -> dict:
         return optimizers_state(cfg, optimizers)
@@ -353,6 +394,14 @@ def check_hogwild(cfg: RunConfig) -> None:
     check_batch_size(cfg.rollout.num_envs, cfg.rollout.n_steps, 1)
 
 
-register_runtime(Runtime("hogwild", HogwildConfig, run_hogwild, run_serial=run_hogwild_serial,
-                         about="worker processes updating one shared model (A3C)",
-                         default_workers=lambda algo: L.usable_cores(), check=check_hogwild))
+register_runtime(
+    Runtime(
+        "hogwild",
+        HogwildConfig,
+        run_hogwild,
+        run_serial=run_hogwild_serial,
+        about="worker processes updating one shared model (A3C)",
+        default_workers=lambda algo: L.usable_cores(),
+        check=check_hogwild,
+    )
+)

@@ -58,8 +58,14 @@ class LearnerConfig(Workers):
         check_device(self.device)
 
 
-LEARNER_COLUMNS = ("dropped_samples", "queue_depth", "actor_restarts", "vtrace/rho_mean", "appo/clip_fraction",
-                   "appo/approx_kl")
+LEARNER_COLUMNS = (
+    "dropped_samples",
+    "queue_depth",
+    "actor_restarts",
+    "vtrace/rho_mean",
+    "appo/clip_fraction",
+    "appo/approx_kl",
+)
 """``metrics.csv`` columns of the actor-learner runtimes: samples dropped as too stale (a running total), slots
 waiting for the learner, actors restarted. The three algorithm columns after them are IMPALA's and APPO's
 ``metrics``, kept here so that the column order of run dirs written before runtimes were registered objects
@@ -72,12 +78,16 @@ def check_learner(cfg: RunConfig) -> None:
     r = cfg.runtime
     check_batch_size(cfg.rollout.num_envs, cfg.rollout.n_steps, r.batch_rollouts)
     if r.batch_rollouts > r.workers * r.slots_per_actor:
-        raise UsageError(f"--batch-rollouts {r.batch_rollouts} is more than the {r.workers * r.slots_per_actor} "
-                         f"slots (--workers x --slots-per-actor) that exist; allowed: 1 to "
-                         f"{r.workers * r.slots_per_actor}")
+        raise UsageError(
+            f"--batch-rollouts {r.batch_rollouts} is more than the {r.workers * r.slots_per_actor} "
+            f"slots (--workers x --slots-per-actor) that exist; allowed: 1 to "
+            f"{r.workers * r.slots_per_actor}"
+        )
     if gradient_actor(get_algorithm(cfg.algo)) is not None and r.device != "cpu":
-        raise UsageError(f"--device {r.device} does not apply to --algo {cfg.algo}: its learner only applies the "
-                         f"actors' gradients, on the CPU (allowed: cpu)")
+        raise UsageError(
+            f"--device {r.device} does not apply to --algo {cfg.algo}: its learner only applies the "
+            f"actors' gradients, on the CPU (allowed: cpu)"
+        )
 
 
 def learner_workers(algo: Algorithm) -> int:
@@ -103,8 +113,16 @@ def to_device(batch: Rollout, device: torch.device) -> Rollout:
         return None if t is None else t.to(device, non_blocking=True)
 
     core = None if batch.core_state is None else tuple(mv(t) for t in batch.core_state)
-    return Rollout(mv(batch.obs), mv(batch.first), mv(batch.actions), mv(batch.r_t), mv(batch.discount_t), core,
-                   mv(batch.behaviour_logp), mv(batch.returns))
+    return Rollout(
+        mv(batch.obs),
+        mv(batch.first),
+        mv(batch.actions),
+        mv(batch.r_t),
+        mv(batch.discount_t),
+        core,
+        mv(batch.behaviour_logp),
+        mv(batch.returns),
+    )
 
 
 class Learner:
@@ -114,8 +132,17 @@ class Learner:
     :meth:`model_state` / :meth:`optimizer_state` give CPU tensors for checkpoints.
     """
 
-    def __init__(self, cfg: RunConfig, algo: Algorithm, model: PolicyNet, slots: TrajectorySlots,
-                 weights: WeightStore, schedule: LrSchedule, version: int = 0, optimizer_state: dict | None = None):
+    def __init__(
+        self,
+        cfg: RunConfig,
+        algo: Algorithm,
+        model: PolicyNet,
+        slots: TrajectorySlots,
+        weights: WeightStore,
+        schedule: LrSchedule,
+        version: int = 0,
+        optimizer_state: dict | None = None,
+    ):
         self.device = learner_device(cfg.runtime.device)
         self.schedule = schedule
         if self.device.type != "cpu":
@@ -140,8 +167,10 @@ class Learner:
 
     def optimizer_state(self) -> dict:
         """The optimizer's state as CPU tensors."""
-        return {k: [t.cpu() for t in v] if isinstance(v, list) else v.cpu() if torch.is_tensor(v) else v
-                for k, v in self.optimizer.state_dict().items()}
+        return {
+            k: [t.cpu() for t in v] if isinstance(v, list) else v.cpu() if torch.is_tensor(v) else v
+            for k, v in self.optimizer.state_dict().items()
+        }
 
     def step(self, ids: list[int], env_steps: int) -> dict[str, float]:
         """One update on the slots ``ids`` (their arrival order); ``env_steps`` sets the lr schedule.
@@ -154,9 +183,13 @@ class Learner:
             return {"lr": lr, **self._apply_gradients(ids, lr)}
         lags = [self.version - int(self.slots.version[i]) for i in ids]
         keep = [i for i, lag in zip(ids, lags) if not self._too_stale(lag)]
-        stats = {"policy_lag_mean": sum(lags) / len(lags), "policy_lag_max": float(max(lags)), "lr": lr,
-                 "dropped_samples": float((len(ids) - len(keep)) * self.slots.T * self.slots.B),
-                 "skipped_updates": 0.0}
+        stats = {
+            "policy_lag_mean": sum(lags) / len(lags),
+            "policy_lag_max": float(max(lags)),
+            "lr": lr,
+            "dropped_samples": float((len(ids) - len(keep)) * self.slots.T * self.slots.B),
+            "skipped_updates": 0.0,
+        }
         if not keep:
             return stats
         batch = to_device(self.slots.batch(keep), self.device)
@@ -187,12 +220,17 @@ class Learner:
             self.train_step.apply(grad_views(self.slots.grads[i], self.params))
             observe_rollout(self.model, self.slots.rollout(i))  # (after the gradient, as learn() does)
             self._publish()
-        return {"policy_lag_mean": sum(lags) / len(lags), "policy_lag_max": float(max(lags)),
-                "dropped_samples": float(dropped * self.slots.T * self.slots.B), "skipped_updates": float(skipped)}
+        return {
+            "policy_lag_mean": sum(lags) / len(lags),
+            "policy_lag_max": float(max(lags)),
+            "dropped_samples": float(dropped * self.slots.T * self.slots.B),
+            "skipped_updates": float(skipped),
+        }
 
 
-def learn_full_slots(cfg: RunConfig, learner: Learner, ledger: SlotLedger, control: TrainingControl,
-                     hand_back: Callable[[int], None]) -> None:
+def learn_full_slots(
+    cfg: RunConfig, learner: Learner, ledger: SlotLedger, control: TrainingControl, hand_back: Callable[[int], None]
+) -> None:
     """While ``batch_rollouts`` slots are full: one learner update on the oldest of them, then each is
     released and ``hand_back(rank)`` gives its actor the slots it now has free."""
     while len(ledger.ready) >= cfg.runtime.batch_rollouts:

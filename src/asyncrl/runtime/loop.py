@@ -92,8 +92,16 @@ class MetricsWindow:
         return out
 
 
-def learn(algo: Algorithm, model: PolicyNet, batch: Rollout, cfg: RunConfig, step: TrainStep, lr: float,
-          generator: torch.Generator, statistics_of: PolicyNet | None = None) -> dict[str, float]:
+def learn(
+    algo: Algorithm,
+    model: PolicyNet,
+    batch: Rollout,
+    cfg: RunConfig,
+    step: TrainStep,
+    lr: float,
+    generator: torch.Generator,
+    statistics_of: PolicyNet | None = None,
+) -> dict[str, float]:
     """One update of every runtime: the algorithm's update on ``batch`` with ``step`` at learning rate ``lr``,
     then the rollout merged into the normalisers' statistics of ``statistics_of`` (default ``model``; Hogwild:
     the shared model). The statistics are updated after the loss, so the loss sees those the actors acted with.

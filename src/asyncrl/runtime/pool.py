@@ -24,8 +24,16 @@ from asyncrl.runtime.slots import SlotLedger
 class ActorPool:
     """``workers`` actors by rank; ``start(rank, seed)`` is the transport's (see the module docstring)."""
 
-    def __init__(self, control: TrainingControl, ledger: SlotLedger, window: MetricsWindow, workers: int,
-                 restart: bool, batch_rollouts: int, start: Callable[[int, int], None]):
+    def __init__(
+        self,
+        control: TrainingControl,
+        ledger: SlotLedger,
+        window: MetricsWindow,
+        workers: int,
+        restart: bool,
+        batch_rollouts: int,
+        start: Callable[[int, int], None],
+    ):
         self.control, self.ledger, self.window = control, ledger, window
         self.restart, self.batch_rollouts, self._start = restart, batch_rollouts, start
         self.live = list(range(workers))
@@ -58,8 +66,11 @@ class ActorPool:
         if self.delivered[rank] == 0:
             return f"{desc}\n(not restarted: it failed before delivering its first rollout)"
         self.restarts += 1
-        note(self.control.cfg.run.run_dir, f"{desc.splitlines()[0]} ({last_line(desc)}); restarting it "
-                                           f"(restart {self.restarts})", f"restart {self.restarts}: {desc}")
+        note(
+            self.control.cfg.run.run_dir,
+            f"{desc.splitlines()[0]} ({last_line(desc)}); restarting it (restart {self.restarts})",
+            f"restart {self.restarts}: {desc}",
+        )
         self.start(rank)
         return None
 
@@ -72,8 +83,11 @@ class ActorPool:
         if not self.live or capacity < self.batch_rollouts:
             left = f"{len(self.live)} actor(s) with {capacity} slot(s) left, a batch takes {self.batch_rollouts}"
             return f"{why}; given up, and the run cannot go on ({left})"
-        note(self.control.cfg.run.run_dir, f"{why}; given up, going on with {len(self.live)} actor(s)",
-             f"given up: {why}")
+        note(
+            self.control.cfg.run.run_dir,
+            f"{why}; given up, going on with {len(self.live)} actor(s)",
+            f"given up: {why}",
+        )
         return None
 
     def gauges(self) -> dict[str, float]:

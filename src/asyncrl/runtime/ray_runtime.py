@@ -136,8 +136,9 @@ class EnvRunner:
         self.board = board
         model = make_model(spec)
         grad_size = sum(p.numel() for p in model.parameters()) if gradient_actor(algo) is not None else 0
-        self.slots = TrajectorySlots(spec, 1, cfg.rollout.n_steps, cfg.rollout.num_envs, getattr(torch, obs_dtype),
-                                     grad_size, shared=False)
+        self.slots = TrajectorySlots(
+            spec, 1, cfg.rollout.n_steps, cfg.rollout.num_envs, getattr(torch, obs_dtype), grad_size, shared=False
+        )
         self.weights = WeightStore(synced_tensors(model), shared=False)
         self.actor = Actor(cfg, algo, spec, self.slots, self.weights, seed)
 
@@ -163,7 +164,9 @@ class EnvRunner:
         obs = r.obs.numpy()
         return {
             "obs": pack_frames(obs) if stacked_frames(obs) else obs,
-            "first": r.first.numpy(), "actions": r.actions.numpy(), "r_t": r.r_t.numpy(),
+            "first": r.first.numpy(),
+            "actions": r.actions.numpy(),
+            "r_t": r.r_t.numpy(),
             "discount_t": r.discount_t.numpy(),
             "logp": None if r.behaviour_logp is None else r.behaviour_logp.numpy(),
             "returns": None if r.returns is None else r.returns.numpy(),
@@ -202,13 +205,17 @@ def check_reachable(address: str, timeout: float = 5.0) -> None:
     """A one-line :class:`UsageError` unless something answers at ``HOST:PORT`` within ``timeout`` seconds."""
     host, sep, port = address.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise UsageError(f"--ray-address {address!r} is not supported (allowed: local, auto, or HOST:PORT of a Ray "
-                         f"head, e.g. 10.0.0.5:6379)")
+        raise UsageError(
+            f"--ray-address {address!r} is not supported (allowed: local, auto, or HOST:PORT of a Ray "
+            f"head, e.g. 10.0.0.5:6379)"
+        )
     try:
         socket.create_connection((host, int(port)), timeout=timeout).close()
     except OSError as e:
-        raise UsageError(f"--ray-address {address}: no Ray head answers there ({e.strerror or e}); start one with "
-                         f"'ray start --head --port={port}' on that machine") from None
+        raise UsageError(
+            f"--ray-address {address}: no Ray head answers there ({e.strerror or e}); start one with "
+            f"'ray start --head --port={port}' on that machine"
+        ) from None
 
 
 def preflight(cfg: RunConfig) -> None:
@@ -224,13 +231,22 @@ def connect(ray: Any, cfg: RunConfig) -> None:
     SIGINT and SIGTERM handlers in place before (asyncrl's) are put back after ``ray.init``, which replaces them."""
     address = cfg.runtime.ray_address
     paths = [os.getcwd(), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
-    common: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False, logging_level="error",
-                                  runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(paths)}})
+    common: dict[str, Any] = dict(
+        include_dashboard=False,
+        log_to_driver=False,
+        logging_level="error",
+        runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(paths)}},
+    )
     handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         if address == "local":
-            ray.init(address="local", num_cpus=max(cfg.runtime.workers, usable_cores()),
-                     object_store_memory=LOCAL_OBJECT_STORE, _node_ip_address="127.0.0.1", **common)
+            ray.init(
+                address="local",
+                num_cpus=max(cfg.runtime.workers, usable_cores()),
+                object_store_memory=LOCAL_OBJECT_STORE,
+                _node_ip_address="127.0.0.1",
+                **common,
+            )
             return
         try:
             ray.init(address=address, **common)
@@ -325,17 +341,37 @@ class _RayRunners:
 def _run(ray: Any, setup: RunSetup) -> None:
     cfg, model, control = setup.cfg, setup.model, setup.control
     slots = build_slots(cfg, setup.algo, model, setup.obs_dtype)
-    learner = Learner(cfg, setup.algo, model, slots, WeightStore(synced_tensors(model)), control.schedule,
-                      version=control.counters.updates, optimizer_state=setup.optimizer_state)
+    learner = Learner(
+        cfg,
+        setup.algo,
+        model,
+        slots,
+        WeightStore(synced_tensors(model)),
+        control.schedule,
+        version=control.counters.updates,
+        optimizer_state=setup.optimizer_state,
+    )
     ledger = SlotLedger(cfg.runtime.workers, cfg.runtime.slots_per_actor)
     runners = _RayRunners(ray, setup, learner, ledger)
-    pool = ActorPool(control, ledger, control.window, cfg.runtime.workers, cfg.runtime.restart_actors,
-                     cfg.runtime.batch_rollouts, runners.start)
+    pool = ActorPool(
+        control,
+        ledger,
+        control.window,
+        cfg.runtime.workers,
+        cfg.runtime.restart_actors,
+        cfg.runtime.batch_rollouts,
+        runners.start,
+    )
     runners.live = pool.live
-    control.gauges = lambda: {**pool.gauges(), "in_flight": float(len(runners.in_flight)),
-                              "ray_runners": float(len(pool.live)), "ray_nodes": float(len(set(runners.nodes)))}
-    control.extra_progress = lambda: (progress(control, len(ledger.ready)) + f" | ray {len(pool.live)} runners, "
-                                      f"{len(set(runners.nodes))} node(s)")
+    control.gauges = lambda: {
+        **pool.gauges(),
+        "in_flight": float(len(runners.in_flight)),
+        "ray_runners": float(len(pool.live)),
+        "ray_nodes": float(len(set(runners.nodes))),
+    }
+    control.extra_progress = lambda: (
+        progress(control, len(ledger.ready)) + f" | ray {len(pool.live)} runners, {len(set(runners.nodes))} node(s)"
+    )
     failure: str | None = None
     try:
         for rank in range(cfg.runtime.workers):
@@ -407,8 +443,10 @@ def _overdue(runners: _RayRunners, pool: ActorPool) -> str | None:
             continue
         runners.drop(rank)
         cpus = runners.ray.available_resources().get("CPU", 0)
-        why = (f"runner {rank} could not be placed within {runners.cfg.runtime.ray_start_timeout:g} s (the cluster "
-               f"has {cpus:g} free CPUs, each runner takes one)")
+        why = (
+            f"runner {rank} could not be placed within {runners.cfg.runtime.ray_start_timeout:g} s (the cluster "
+            f"has {cpus:g} free CPUs, each runner takes one)"
+        )
         if (failure := pool.give_up(rank, why)) is not None:
             return failure
     return None
@@ -421,6 +459,16 @@ def _node_address(ray: Any, node_id: str) -> str:
     return "?"
 
 
-register_runtime(Runtime("ray", RayConfig, run_ray, about="env runners on a Ray cluster, the learner here (IMPALA, "
-                         "APPO, a3c-ps across machines)", default_workers=learner_workers, check=check_learner,
-                         preflight=preflight, metrics=(*LEARNER_COLUMNS, *RAY_COLUMNS), resumes=("actor-learner",)))
+register_runtime(
+    Runtime(
+        "ray",
+        RayConfig,
+        run_ray,
+        about="env runners on a Ray cluster, the learner here (IMPALA, APPO, a3c-ps across machines)",
+        default_workers=learner_workers,
+        check=check_learner,
+        preflight=preflight,
+        metrics=(*LEARNER_COLUMNS, *RAY_COLUMNS),
+        resumes=("actor-learner",),
+    )
+)

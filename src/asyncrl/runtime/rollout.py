@@ -40,9 +40,17 @@ class RolloutCollector:
     carries the behaviour policy's log-probabilities of its actions (for off-policy corrections such as V-trace).
     """
 
-    def __init__(self, venv, model: PolicyNet, n_steps: int, gamma: float | tuple[float, ...],
-                 reward_scale: float = 1.0,
-                 seed: int | None = None, record_logp: bool = False, reward_clip: float = 10.0):
+    def __init__(
+        self,
+        venv,
+        model: PolicyNet,
+        n_steps: int,
+        gamma: float | tuple[float, ...],
+        reward_scale: float = 1.0,
+        seed: int | None = None,
+        record_logp: bool = False,
+        reward_clip: float = 10.0,
+    ):
         self.venv, self.model, self.n_steps = venv, model, n_steps
         self.gamma, self.reward_scale, self.reward_clip = gamma, reward_scale, reward_clip
         self.record_logp = record_logp
@@ -70,8 +78,13 @@ class RolloutCollector:
         applied (as Stable-Baselines3's ``VecNormalize``, which has no scale of its own). Without one, the rewards
         are multiplied by ``reward_scale``."""
         if out is None:
-            out = empty_rollout(self.model.spec, self.n_steps, self.venv.num_envs,
-                                obs_dtype=torch.from_numpy(self.obs[:0]).dtype, logp=self.record_logp)
+            out = empty_rollout(
+                self.model.spec,
+                self.n_steps,
+                self.venv.num_envs,
+                obs_dtype=torch.from_numpy(self.obs[:0]).dtype,
+                logp=self.record_logp,
+            )
         model, T, B = self.model, self.n_steps, self.venv.num_envs
         obs, first, actions = out.obs.numpy(), out.first.numpy(), out.actions.numpy()
         logps = out.behaviour_logp.numpy() if self.record_logp and out.behaviour_logp is not None else None
@@ -118,8 +131,15 @@ class RolloutCollector:
                     dst.copy_(src)
         return out
 
-    def _write_targets(self, out: Rollout, rewards: np.ndarray, terminated: np.ndarray, truncs: np.ndarray,
-                       v_final: np.ndarray, gamma: np.ndarray) -> None:
+    def _write_targets(
+        self,
+        out: Rollout,
+        rewards: np.ndarray,
+        terminated: np.ndarray,
+        truncs: np.ndarray,
+        v_final: np.ndarray,
+        gamma: np.ndarray,
+    ) -> None:
         """``out.r_t`` and ``out.discount_t`` ``[T, B(, K)]`` from the raw rewards ``[T, B]``: scaled (by the return
         normaliser, else ``reward_scale``), then the truncation bootstrap ``gamma * v_final`` folded in."""
         per_critic = (...,) + (None,) * gamma.ndim  # broadcast [T, B] over the critics' axis
@@ -130,7 +150,11 @@ class RolloutCollector:
         discounts = torch.from_numpy((~terminated).astype(np.float32)[per_critic] * gamma)
         r_t, discount_t = fold_truncation_bootstrap(
             torch.from_numpy(rewards)[per_critic].expand(discounts.shape),
-            discounts, torch.from_numpy(truncs)[per_critic], torch.from_numpy(v_final), torch.from_numpy(gamma))
+            discounts,
+            torch.from_numpy(truncs)[per_critic],
+            torch.from_numpy(v_final),
+            torch.from_numpy(gamma),
+        )
         out.r_t.copy_(r_t)
         out.discount_t.copy_(discount_t)
 

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from asyncrl.errors import UsageError
 
 
-def learning_rate(base_lr: float, schedule: str, env_steps: int, total_steps: int | None,
-                  start_steps: int = 0) -> float:
+def learning_rate(
+    base_lr: float, schedule: str, env_steps: int, total_steps: int | None, start_steps: int = 0
+) -> float:
     """``constant``: ``base_lr``; ``linear``: decays from ``base_lr`` at ``start_steps`` to 0 at ``total_steps``."""
     if schedule == "linear" and total_steps and total_steps > start_steps:
         return base_lr * max(0.0, 1.0 - (env_steps - start_steps) / (total_steps - start_steps))
@@ -38,8 +39,7 @@ class LrSchedule:
         return {"lr": self.lr, "start_steps": self.start_steps, "total_steps": self.total_steps}
 
 
-def resumed_schedule(lr: float, kind: str, total_steps: int | None, env_steps: int,
-                     saved: dict | None) -> LrSchedule:
+def resumed_schedule(lr: float, kind: str, total_steps: int | None, env_steps: int, saved: dict | None) -> LrSchedule:
     """The schedule of a run resumed at ``env_steps`` with budget ``total_steps``.
 
     ``saved`` is the schedule the checkpoint was written with (``LrSchedule.to_dict``; ``None`` for a
@@ -53,7 +53,9 @@ def resumed_schedule(lr: float, kind: str, total_steps: int | None, env_steps: i
         return old
     now = old(env_steps)
     if kind == "linear" and now == 0.0 and total_steps is not None and total_steps > env_steps:
-        raise UsageError(f"--total-steps {total_steps}: this run's linear learning-rate schedule already reached 0 "
-                         f"at step {env_steps:,}, so the continued run would not learn (its lr continues from "
-                         f"where it was, it does not jump back up); start a new run instead")
+        raise UsageError(
+            f"--total-steps {total_steps}: this run's linear learning-rate schedule already reached 0 "
+            f"at step {env_steps:,}, so the continued run would not learn (its lr continues from "
+            f"where it was, it does not jump back up); start a new run instead"
+        )
     return LrSchedule(now, kind, total_steps, env_steps)

@@ -31,15 +31,24 @@ class RunSetup:
 
 def train_envs(cfg: RunConfig, seed: int | None):
     """The ``num_envs`` training envs of one worker, actor or synchronous run, with the env family's options."""
-    return make_vec_env(cfg.env, cfg.rollout.num_envs, seed=seed, impl=cfg.rollout.vector_env,
-                        options=cfg.env_options())
+    return make_vec_env(
+        cfg.env, cfg.rollout.num_envs, seed=seed, impl=cfg.rollout.vector_env, options=cfg.env_options()
+    )
 
 
 def train_collector(cfg: RunConfig, algo: Algorithm, venv, model: PolicyNet, seed: int) -> RolloutCollector:
     """The rollout collector of one worker, actor or synchronous run: ``n_steps`` per rollout, the algorithm's
     discounts, the reward scale."""
-    return RolloutCollector(venv, model, cfg.rollout.n_steps, algo.discounts(cfg), cfg.loss.reward_scale, seed=seed,
-                            record_logp=algo.record_logp, reward_clip=cfg.loss.reward_clip)
+    return RolloutCollector(
+        venv,
+        model,
+        cfg.rollout.n_steps,
+        algo.discounts(cfg),
+        cfg.loss.reward_scale,
+        seed=seed,
+        record_logp=algo.record_logp,
+        reward_clip=cfg.loss.reward_clip,
+    )
 
 
 def optimizer_for(cfg: OptimConfig, params: list[torch.Tensor], shared: bool):

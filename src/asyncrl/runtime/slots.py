@@ -33,8 +33,16 @@ class TrajectorySlots:
         shared: in shared memory (for actor processes); a Ray runner's own one-slot buffer is not.
     """
 
-    def __init__(self, spec: ModelSpec, num_slots: int, T: int, B: int, obs_dtype: torch.dtype = torch.float32,
-                 grad_size: int = 0, shared: bool = True):
+    def __init__(
+        self,
+        spec: ModelSpec,
+        num_slots: int,
+        T: int,
+        B: int,
+        obs_dtype: torch.dtype = torch.float32,
+        grad_size: int = 0,
+        shared: bool = True,
+    ):
         self.num_slots, self.T, self.B = num_slots, T, B
         one = empty_rollout(spec, T, B, obs_dtype=obs_dtype, logp=True)
 
@@ -44,8 +52,11 @@ class TrajectorySlots:
 
         self.obs, self.first, self.actions = stacked(one.obs), stacked(one.first), stacked(one.actions)
         assert one.behaviour_logp is not None
-        self.r_t, self.discount_t, self.behaviour_logp = stacked(one.r_t), stacked(one.discount_t), \
-            stacked(one.behaviour_logp)
+        self.r_t, self.discount_t, self.behaviour_logp = (
+            stacked(one.r_t),
+            stacked(one.discount_t),
+            stacked(one.behaviour_logp),
+        )
         self.returns = None if one.returns is None else stacked(one.returns)
         """Each step's running discounted return, for a model with a return normaliser (``None`` otherwise)."""
         self.core_h: Tensor | None = None
@@ -62,8 +73,16 @@ class TrajectorySlots:
     def rollout(self, i: int) -> Rollout:
         """Slot ``i`` as a :class:`Rollout` of views (writing to it writes to shared memory)."""
         core = None if self.core_h is None or self.core_c is None else (self.core_h[i], self.core_c[i])
-        return Rollout(self.obs[i], self.first[i], self.actions[i], self.r_t[i], self.discount_t[i], core,
-                       self.behaviour_logp[i], None if self.returns is None else self.returns[i])
+        return Rollout(
+            self.obs[i],
+            self.first[i],
+            self.actions[i],
+            self.r_t[i],
+            self.discount_t[i],
+            core,
+            self.behaviour_logp[i],
+            None if self.returns is None else self.returns[i],
+        )
 
     def batch(self, ids: list[int]) -> Rollout:
         """Slots ``ids`` side by side along the env axis: a :class:`Rollout` of ``[T(+1), len(ids) * B, ...]``
@@ -77,10 +96,19 @@ class TrajectorySlots:
                 return x.reshape(x.shape[0], -1, *x.shape[3:])
             return x.reshape(-1, *x.shape[2:])  # [k * B, ...]
 
-        core = None if self.core_h is None or self.core_c is None else \
-            (cat(self.core_h, False), cat(self.core_c, False))
-        return Rollout(cat(self.obs), cat(self.first), cat(self.actions), cat(self.r_t), cat(self.discount_t), core,
-                       cat(self.behaviour_logp), None if self.returns is None else cat(self.returns))
+        core = (
+            None if self.core_h is None or self.core_c is None else (cat(self.core_h, False), cat(self.core_c, False))
+        )
+        return Rollout(
+            cat(self.obs),
+            cat(self.first),
+            cat(self.actions),
+            cat(self.r_t),
+            cat(self.discount_t),
+            core,
+            cat(self.behaviour_logp),
+            None if self.returns is None else cat(self.returns),
+        )
 
 
 FREE, ACTING, FULL, LEARNING = "free", "acting", "full", "learning"
@@ -146,5 +174,11 @@ def build_slots(cfg: RunConfig, algo: Algorithm, model: PolicyNet, obs_dtype: to
     """The run's slots: ``slots_per_actor`` per actor, each ``n_steps`` x ``num_envs``, with a gradient
     buffer where the actors compute the gradients (a3c-ps)."""
     grad_size = sum(p.numel() for p in model.parameters()) if gradient_actor(algo) is not None else 0
-    return TrajectorySlots(model.spec, cfg.runtime.workers * cfg.runtime.slots_per_actor, cfg.rollout.n_steps,
-                           cfg.rollout.num_envs, obs_dtype, grad_size)
+    return TrajectorySlots(
+        model.spec,
+        cfg.runtime.workers * cfg.runtime.slots_per_actor,
+        cfg.rollout.n_steps,
+        cfg.rollout.num_envs,
+        obs_dtype,
+        grad_size,
+    )

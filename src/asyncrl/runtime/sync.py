@@ -52,5 +52,6 @@ def check_sync(cfg: RunConfig) -> None:
     check_batch_size(cfg.rollout.num_envs, cfg.rollout.n_steps, 1)
 
 
-register_runtime(Runtime("sync", SyncConfig, run_sync, about="one process stepping --num-envs envs (A2C)",
-                         check=check_sync))
+register_runtime(
+    Runtime("sync", SyncConfig, run_sync, about="one process stepping --num-envs envs (A2C)", check=check_sync)
+)

@@ -25,8 +25,13 @@ def pack_frames(obs: np.ndarray) -> dict[str, Any]:
     ``full [K, C, H, W]``."""
     slid = np.all(obs[1:, :, :-1] == obs[:-1, :, 1:], axis=(2, 3, 4))  # [T, B]
     t, b = np.nonzero(~slid)
-    return {"head": np.ascontiguousarray(obs[0]), "frames": np.ascontiguousarray(obs[1:, :, -1]),
-            "full_t": (t + 1).astype(np.int32), "full_b": b.astype(np.int32), "full": obs[t + 1, b]}
+    return {
+        "head": np.ascontiguousarray(obs[0]),
+        "frames": np.ascontiguousarray(obs[1:, :, -1]),
+        "full_t": (t + 1).astype(np.int32),
+        "full_b": b.astype(np.int32),
+        "full": obs[t + 1, b],
+    }
 
 
 def unpack_frames(packed: dict[str, Any], out: np.ndarray | None = None) -> np.ndarray:
