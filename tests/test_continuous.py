@@ -192,7 +192,9 @@ def test_hogwild_workers_share_one_set_of_statistics(tmp_path):
     )
     ckpt = _ckpt(d)
     steps, count = ckpt["counters"]["env_steps"], float(ckpt["model"]["obs_norm.count"])
-    assert 0.9 * steps <= count <= steps
+    # Races lost up to 16% of the merges with 16-step rollouts on 2 busy cores (1 run in 8, before and after
+    # issue 22). Merging into a worker's own copy would leave the shared count at 0, one worker alone at half.
+    assert 0.75 * steps <= count <= steps
     # Pendulum's observations are (cos, sin, angular velocity): the statistics are those of real data.
     mean, var = ckpt["model"]["obs_norm.mean"], ckpt["model"]["obs_norm.var"]
     assert float(var[:2].max()) <= 1.0 and float(var[2]) > 1.0 and float(mean.abs().max()) < 8.0

@@ -30,7 +30,8 @@ def _learn(algo: str, env: str, target: float, budget: int, seed: int = 0, **kw)
 
 @pytest.mark.parametrize("algo, budget", [("a2c", 300_000), ("a3c", 500_000)])
 def test_cartpole_reaches_195(algo, budget, tmp_path):
-    r = _learn(algo, "CartPole-v1", 195.0, budget, workers=2, run_dir=str(tmp_path / algo))
+    workers = {"workers": 2} if algo == "a3c" else {}  # (A2C runs in one process)
+    r = _learn(algo, "CartPole-v1", 195.0, budget, **workers, run_dir=str(tmp_path / algo))
     assert r.stop_reason.startswith("target return"), (r.stop_reason, r.mean_return_100)
     assert r.mean_return_100 >= 195.0 and r.env_steps <= budget + 10_000
 

@@ -77,3 +77,34 @@ def test_a_group_of_seeds_shows_each_run_in_full(tmp_path, monkeypatch):
     assert [line.get_label() for line in steps_ax.get_lines() if not line.get_label().startswith("_")] == [
         "appo E (2 runs)"
     ]
+
+
+def test_the_metrics_window_reduces_every_runtime_s_statistics_by_one_rule():
+    # One update at a time (sync, the learner) and a worker's reduced row of n updates (Hogwild) give the same row:
+    # means weighted by updates, the maximum lag, the sum of skipped updates, and dropped samples as a running total.
+    from asyncrl.runtime.loop import MetricsWindow
+
+    updates = [
+        {"loss/value": 1.0, "policy_lag_max": 3.0, "skipped_updates": 1.0, "dropped_samples": 5.0},
+        {"loss/value": 3.0, "policy_lag_max": 1.0, "skipped_updates": 0.0, "dropped_samples": 0.0},
+        {"loss/value": 8.0, "policy_lag_max": 2.0, "skipped_updates": 1.0, "dropped_samples": 2.0},
+    ]
+    one = MetricsWindow()
+    for u in updates:
+        one.add(u)
+    worker = MetricsWindow()
+    for u in updates[1:]:
+        worker.add(u)
+    merged = MetricsWindow()
+    merged.add(updates[0])
+    merged.merge(worker.reduce(), 2)
+    assert one.updates == merged.updates == 3
+    expected = {"loss/value": 4.0, "policy_lag_max": 3.0, "skipped_updates": 2.0, "dropped_samples": 7.0}
+    assert one.row() == merged.row() == expected
+    one.add({"loss/value": 2.0, "dropped_samples": 1.0})
+    assert one.row() == {"loss/value": 2.0, "dropped_samples": 8.0}  # the next row: the total runs on
+    assert not one and one.row() == {"dropped_samples": 8.0}
+    # A worker's second report sends only what it dropped since its first (the parent keeps the total).
+    worker.add({"dropped_samples": 4.0})
+    merged.merge(worker.reduce(), 1)
+    assert merged.row()["dropped_samples"] == 11.0

@@ -108,6 +108,16 @@ def build_parser(
     )
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
 
+    _add_train(p, sub, algo, env, runtime)
+    _add_eval(sub)
+    _add_plot(sub)
+    _add_record(sub)
+    _add_tune(sub)
+    _add_sweep(sub)
+    return p
+
+
+def _add_train(p: Any, sub: Any, algo: str, env: str, runtime: str | None) -> None:
     t = sub.add_parser(
         "train",
         help="train an agent (no arguments: A3C on CartPole-v1 with all cores)",
@@ -133,6 +143,8 @@ def build_parser(
         "left out, or the best_config.json of asyncrl tune); flags given here override it",
     )
 
+
+def _add_eval(sub: Any) -> None:
     e = sub.add_parser("eval", help="evaluate a run dir or checkpoint")
     e.add_argument("path", help="run dir (uses checkpoints/best.pt) or a .pt checkpoint")
     e.add_argument("--episodes", type=int, default=100)
@@ -153,6 +165,8 @@ def build_parser(
         help="Atari protocol (default: the run's, standard game): whole games, or lives as in training",
     )
 
+
+def _add_plot(sub: Any) -> None:
     pl = sub.add_parser("plot", help="plot learning curves of run dirs")
     pl.add_argument("run_dirs", nargs="+")
     pl.add_argument("-o", "--out", default="curve.png", help="output image (.png, .pdf, .svg, ...)")
@@ -165,6 +179,8 @@ def build_parser(
         "(default: runs that differ only in their seed)",
     )
 
+
+def _add_record(sub: Any) -> None:
     r = sub.add_parser("record", help="record one episode as an MP4 video or an animated GIF")
     r.add_argument("path", help="run dir or .pt checkpoint")
     r.add_argument(
@@ -183,9 +199,6 @@ def build_parser(
     )
     r.add_argument("--checkpoint", choices=["best", "latest"], default="best")
     r.add_argument("--atari-eval", choices=ATARI_EVAL, default=None, help="Atari protocol (default: the run's)")
-    _add_tune(sub)
-    _add_sweep(sub)
-    return p
 
 
 def _add_tune(sub: Any) -> None:

@@ -158,23 +158,39 @@ def run_episodes_batched(
             for j in range(k):
                 if playing[j] < 0:
                     continue
-                o, r, terminated, truncated, info = envs[j].step(actions[j])
-                obs[j] = np.asarray(o)
-                totals[j] += float(r)
-                steps[j] += 1
-                if "game_end" in info:
-                    totals[j] = float(info["game_end"][0])
-                done = terminated or truncated
-                if done and steps[j] < max_steps and _life_ended(envs[j], info):
-                    obs[j] = np.asarray(envs[j].reset()[0])  # the next life of the same game
-                    first[j] = True
-                elif done or steps[j] >= max_steps:
+                if _step_one(envs[j], actions[j], j, obs, totals, steps, first, max_steps):
                     returns[playing[j]] = totals[j]
                     start(j)
         return returns
     finally:
         for env in envs:
             env.close()
+
+
+def _step_one(
+    env: Any,
+    action: Any,
+    j: int,
+    obs: list[np.ndarray],
+    totals: list[float],
+    steps: list[int],
+    first: torch.Tensor,
+    max_steps: int,
+) -> bool:
+    """Step env ``j`` of a batched evaluation (its observation, return and step count updated in place); whether its
+    episode ended (a lost life under the ``lives`` protocol restarts the env within the same game instead)."""
+    o, r, terminated, truncated, info = env.step(action)
+    obs[j] = np.asarray(o)
+    totals[j] += float(r)
+    steps[j] += 1
+    if "game_end" in info:
+        totals[j] = float(info["game_end"][0])
+    done = terminated or truncated
+    if done and steps[j] < max_steps and _life_ended(env, info):
+        obs[j] = np.asarray(env.reset()[0])  # the next life of the same game
+        first[j] = True
+        return False
+    return done or steps[j] >= max_steps
 
 
 def summarize(returns: list[float]) -> dict[str, float]:

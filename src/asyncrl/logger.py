@@ -34,6 +34,22 @@ def evals_file(run_dir: str) -> str:
     )
 
 
+class Every:
+    """A throttle: :meth:`due` is true at most once per ``seconds`` (and then restarts the period); ``first``: true
+    at the first call too. The one throttle of the logs and the runtimes' loops (:mod:`asyncrl.runtime.loop`)."""
+
+    def __init__(self, seconds: float = 1.0, first: bool = False):
+        self.seconds = seconds
+        self._last = -float("inf") if first else time.perf_counter()
+
+    def due(self) -> bool:
+        now = time.perf_counter()
+        if now - self._last < self.seconds:
+            return False
+        self._last = now
+        return True
+
+
 class _CsvFile:
     """Append-mode CSV with a fixed header (written only when the file is new)."""
 
@@ -147,7 +163,7 @@ class RunLogger:
         self._chart_returns: list[float] = []
         self._chart_lengths: list[int] = []
         self._chart_steps = 0
-        self._last_chart = time.perf_counter()
+        self._chart_every = Every(1.0)
         self.frames_per_step = 1
         """Emulator frames per agent step, for the ``frames`` column (4 on Atari)."""
         self.best_eval = -math.inf
@@ -155,8 +171,8 @@ class RunLogger:
         """The latest evaluation's summary (:func:`~asyncrl.evaluate.summarize`) and its ``env_steps``."""
         self.progress = progress
         self._tty = sys.stdout.isatty()
-        self._last_print = 0.0
-        self._last_flush = time.perf_counter()
+        self._print_every = Every(0.5 if self._tty else 10.0, first=True)
+        self._flush_every = Every(2.0)
         self.tb = None
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter
@@ -224,7 +240,7 @@ class RunLogger:
             self._chart_returns.extend(float(ret) for ret, _ in finished)
             self._chart_lengths.extend(length for _, length in finished)
             self._chart_steps = env_steps
-            if time.perf_counter() - self._last_chart >= 1.0:
+            if self._chart_every.due():
                 self.flush_episode_charts()
 
     def flush_episode_charts(self) -> None:
@@ -243,7 +259,6 @@ class RunLogger:
             step,
         )
         self._chart_returns, self._chart_lengths = [], []
-        self._last_chart = time.perf_counter()
 
     def freeze_recent(self) -> None:
         """Keep the last-100 window as it is now: the figure a stop decision was made on is the figure the
@@ -288,10 +303,8 @@ class RunLogger:
         """The live line: steps, steps/s, mean of the last 100 episodes, best evaluation, elapsed time."""
         if not self.progress:
             return
-        now = time.perf_counter()
-        if not force and now - self._last_print < (0.5 if self._tty else 10.0):
+        if not self._print_every.due() and not force:
             return
-        self._last_print = now
         best = f"{self.best_eval:.1f}" if math.isfinite(self.best_eval) else "-"
         mean = self.mean_recent()
         line = (
@@ -311,10 +324,8 @@ class RunLogger:
             sys.stdout.flush()
 
     def _maybe_flush(self) -> None:
-        now = time.perf_counter()
-        if now - self._last_flush > 2.0:
+        if self._flush_every.due():
             self.flush()
-            self._last_flush = now
 
     def flush(self) -> None:
         self.flush_episode_charts()

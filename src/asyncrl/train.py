@@ -126,32 +126,7 @@ def prepare_config(
         check_applicable(cfg)
         validate(cfg)  # before the env is built with these settings (e.g. --sticky-actions)
     else:
-        with open(os.path.join(resume, "config.json")) as f:
-            data = json.load(f)
-        if note := upgrade_saved(data, given or ()):  # (an older run's env options as it played them)
-            print(f"warning: --resume {resume}: {note}")
-        for name, (f_, _, _) in FLAT_FIELDS.items():
-            if name not in data and has_default(f_):
-                # a setting newer than the run: it ran as if it were at its section's default (the feature off),
-                # not at a tuned row added since (IMPALA's Pendulum row turns reward normalisation on)
-                data[name] = default_of(f_)
-        saved = TrainConfig.from_dict(data)
-        given = given or set()
-        changes = {k: getattr(cfg, k) for k in given if k in RESUME_OVERRIDABLE}
-        bad = sorted(k for k in given - RESUME_OVERRIDABLE - {"run_dir"} if getattr(cfg, k) != getattr(saved, k))
-        if bad:
-            raise UsageError(
-                f"--resume: cannot change {', '.join('--' + b.replace('_', '-') for b in bad)} "
-                f"of a saved run (allowed: budgets, tests, logging, workers)"
-            )
-        before = saved.runtime or get_algorithm(saved.algo).runtimes[0]  # (None in run dirs before 0.2)
-        now = runtime_for(get_algorithm(saved.algo), changes.get("runtime", before))
-        if not can_resume(before, now):
-            raise UsageError(
-                f"--resume: cannot change --runtime {before} to {now} (allowed: "
-                f"{', '.join(get_runtime(now).resumes) or 'none'}, whose checkpoints are the same)"
-            )
-        cfg = replace(saved, **{**changes, "run_dir": resume})
+        cfg = resumed_config(cfg, resume, given or set())
         ckpt = load_checkpoint(os.path.join(resume, "checkpoints", "latest.pt"))
     obs_space, act_space = env_spaces(cfg.env, env_options(cfg))
     if resume is None:
@@ -176,6 +151,36 @@ def prepare_config(
             f"(have: {', '.join(NATIVE_ENVS)}; use auto or gymnasium)"
         )
     return run, ckpt, (obs_space, act_space)
+
+
+def resumed_config(cfg: TrainConfig, resume: str, given: set[str]) -> TrainConfig:
+    """The saved config of the run in ``resume`` with the settings ``given`` in ``cfg`` changed, where a resumed run
+    may change them (budgets, evaluations, logging, workers, a runtime with the same checkpoints)."""
+    with open(os.path.join(resume, "config.json")) as f:
+        data = json.load(f)
+    if note := upgrade_saved(data, given or ()):  # (an older run's env options as it played them)
+        print(f"warning: --resume {resume}: {note}")
+    for name, (f_, _, _) in FLAT_FIELDS.items():
+        if name not in data and has_default(f_):
+            # a setting newer than the run: it ran as if it were at its section's default (the feature off),
+            # not at a tuned row added since (IMPALA's Pendulum row turns reward normalisation on)
+            data[name] = default_of(f_)
+    saved = TrainConfig.from_dict(data)
+    changes = {k: getattr(cfg, k) for k in given if k in RESUME_OVERRIDABLE}
+    bad = sorted(k for k in given - RESUME_OVERRIDABLE - {"run_dir"} if getattr(cfg, k) != getattr(saved, k))
+    if bad:
+        raise UsageError(
+            f"--resume: cannot change {', '.join('--' + b.replace('_', '-') for b in bad)} "
+            f"of a saved run (allowed: budgets, tests, logging, workers)"
+        )
+    before = saved.runtime or get_algorithm(saved.algo).runtimes[0]  # (None in run dirs before 0.2)
+    now = runtime_for(get_algorithm(saved.algo), changes.get("runtime", before))
+    if not can_resume(before, now):
+        raise UsageError(
+            f"--resume: cannot change --runtime {before} to {now} (allowed: "
+            f"{', '.join(get_runtime(now).resumes) or 'none'}, whose checkpoints are the same)"
+        )
+    return replace(saved, **{**changes, "run_dir": resume})
 
 
 def need_modules(modules: tuple[str, ...], what: str, extra: str) -> None:
@@ -237,30 +242,8 @@ def train(cfg: TrainConfig, resume: str | None = None, given: set[str] | None = 
     algo, runtime = get_algorithm(rcfg.algo), get_runtime(rcfg.runtime.kind)
     if os.path.exists(os.path.join(rcfg.run.run_dir, RESULT_FILE)):
         os.unlink(os.path.join(rcfg.run.run_dir, RESULT_FILE))  # (a resumed run: it has not ended any more)
-    columns = list(dict.fromkeys((*BASE_COLUMNS, *runtime.metrics, *algo.metrics)))
-    logger = RunLogger(
-        rcfg.run.run_dir,
-        columns,
-        tensorboard=rcfg.run.tensorboard,
-        progress=rcfg.run.progress,
-        time_offset=counters.wall_time_s,
-        recent_returns=counters.recent_returns,
-        wandb=sink,
-    )
-    logger.episode_count = counters.episodes
-    logger.frames_per_step = family_of(rcfg.env).frames_per_step
-    evaluator = None
-    if rcfg.run.eval_every:
-        video = VideoSpec(os.path.join(rcfg.run.run_dir, "videos")) if rcfg.run.capture_video else None
-        evaluator = PeriodicEvaluator(
-            get_context(start_method_of(rcfg.runtime)),
-            rcfg.env,
-            sjson,
-            rcfg.run.eval_episodes,
-            rcfg.run.seed + 10_000,
-            env_options(rcfg),
-            video,
-        )
+    logger = _run_logger(rcfg, counters, sink, (*BASE_COLUMNS, *runtime.metrics, *algo.metrics))
+    evaluator = _evaluator(rcfg, sjson)
     opt_state = ckpt["optimizer"] if ckpt is not None and ckpt["optimizer"] else None
     try:
         with StopSignal() as stop:
@@ -280,6 +263,38 @@ def train(cfg: TrainConfig, resume: str | None = None, given: set[str] | None = 
             evaluator.close()
         logger.close()
     return _conclude(rcfg, control, logger, sink)
+
+
+def _run_logger(rcfg: RunConfig, counters: Counters, sink: WandbSink | None, columns: tuple[str, ...]) -> RunLogger:
+    """The run's logs (``metrics.csv`` with ``columns``, once each), continuing ``counters``' episodes and time."""
+    logger = RunLogger(
+        rcfg.run.run_dir,
+        list(dict.fromkeys(columns)),
+        tensorboard=rcfg.run.tensorboard,
+        progress=rcfg.run.progress,
+        time_offset=counters.wall_time_s,
+        recent_returns=counters.recent_returns,
+        wandb=sink,
+    )
+    logger.episode_count = counters.episodes
+    logger.frames_per_step = family_of(rcfg.env).frames_per_step
+    return logger
+
+
+def _evaluator(rcfg: RunConfig, sjson: str) -> PeriodicEvaluator | None:
+    """The evaluation process (``None`` with ``--eval-every 0``), recording videos with ``--capture-video``."""
+    if not rcfg.run.eval_every:
+        return None
+    video = VideoSpec(os.path.join(rcfg.run.run_dir, "videos")) if rcfg.run.capture_video else None
+    return PeriodicEvaluator(
+        get_context(start_method_of(rcfg.runtime)),
+        rcfg.env,
+        sjson,
+        rcfg.run.eval_episodes,
+        rcfg.run.seed + 10_000,
+        env_options(rcfg),
+        video,
+    )
 
 
 def _restore(rcfg: RunConfig, model: PolicyNet, ckpt: dict | None) -> Counters:

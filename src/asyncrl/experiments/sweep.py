@@ -198,22 +198,9 @@ def run_sweep(out: str, runs: list[SweepRun], jobs: int, poll_s: float = 0.5) ->
                     group = os.path.basename(os.path.normpath(out))
                     running[slot] = (run, TrainJob.start(args, run_dir, log, slots[slot], group))
                 for slot, (run, job) in list(running.items()):
-                    code = job.poll()
-                    if code is None:
-                        continue
-                    del running[slot]
-                    result = TrainResult.read(job.run_dir)
-                    if code == 0 and result is not None:
-                        outcomes[run.name] = "finished"
-                        final = (
-                            f"final eval {result.final_eval:.2f}"
-                            if math.isfinite(result.final_eval)
-                            else f"mean100 {result.mean_return_100:.2f}"
-                        )
-                        print(f"{run.name}: {result.stop_reason}, {final}, {job.seconds():.0f} s", flush=True)
-                    else:
-                        outcomes[run.name] = "failed"
-                        print(f"{run.name}: failed ({job.tail()[:200]}; log: {job.log_path})", flush=True)
+                    if (outcome := _ended(run, job)) is not None:
+                        del running[slot]
+                        outcomes[run.name] = outcome
                 time.sleep(poll_s)
     except KeyboardInterrupt:
         print(
@@ -227,6 +214,24 @@ def run_sweep(out: str, runs: list[SweepRun], jobs: int, poll_s: float = 0.5) ->
         stop_all([job for _, job in running.values()], timeout=30.0)
         raise
     return outcomes
+
+
+def _ended(run: SweepRun, job: TrainJob) -> str | None:
+    """``finished`` or ``failed`` (with one line printed) once ``job`` has exited, else ``None``."""
+    code = job.poll()
+    if code is None:
+        return None
+    result = TrainResult.read(job.run_dir)
+    if code != 0 or result is None:
+        print(f"{run.name}: failed ({job.tail()[:200]}; log: {job.log_path})", flush=True)
+        return "failed"
+    final = (
+        f"final eval {result.final_eval:.2f}"
+        if math.isfinite(result.final_eval)
+        else f"mean100 {result.mean_return_100:.2f}"
+    )
+    print(f"{run.name}: {result.stop_reason}, {final}, {job.seconds():.0f} s", flush=True)
+    return "finished"
 
 
 def _save_sweep_file(out: str, runs: list[SweepRun]) -> None:

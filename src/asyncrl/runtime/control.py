@@ -18,9 +18,9 @@ import torch
 
 from asyncrl.checkpoint import save_checkpoint
 from asyncrl.core.sections import RunConfig
-from asyncrl.logger import RunLogger
+from asyncrl.logger import Every, RunLogger
 from asyncrl.runtime.evaluator import Video
-from asyncrl.runtime.loop import Every, MetricsWindow
+from asyncrl.runtime.loop import MetricsWindow
 from asyncrl.runtime.procs import StopSignal, TrainingDiverged, WorkerFailed
 from asyncrl.runtime.schedule import LrSchedule
 
@@ -133,7 +133,7 @@ class TrainingControl:
     def flush_metrics(self) -> None:
         """Write the statistics gathered since the last row now (at the end of a run)."""
         if self.window:
-            self.metrics({**self.window.reduce(), **self.gauges()})
+            self.metrics({**self.window.row(), **self.gauges()})
 
     # ---- the periodic work --------------------------------------------------------------
     def tick(self, state_fn: Callable[[], dict], optimizer_state_fn: Callable[[], dict]) -> str | None:
@@ -236,21 +236,25 @@ class TrainingControl:
         }
         save_checkpoint(os.path.join(self.ckpt_dir, f"{name}.pt"), payload)
 
+    def _signalled(self) -> bool:
+        return self.stop_signal.requested is not None
+
     def finish(self, state_fn: Callable[[], dict], optimizer_state_fn: Callable[[], dict]) -> None:
         """The last metrics row, the final evaluation (if evaluations are on and the run was not interrupted; none
         when the periodic one already evaluated these weights at this step), ``latest.pt``, and ``best.pt`` if no
-        evaluation ever wrote one."""
+        evaluation ever wrote one. A signal (now or before) ends the waits for evaluations at once."""
         self.flush_metrics()
         state = state_fn()
         if self.evaluator is not None and self.cfg.run.eval_every:
             steps = self.counters.env_steps
             final_done = self._last_submitted == steps and (not self.cfg.run.capture_video or self._last_video == steps)
-            for steps_, returns, snapshot, clip in self.evaluator.wait(timeout=120.0 if final_done else 30.0):
+            signalled = self._signalled  # (a signal ends the waits at once: the run ends within seconds)
+            for steps_, returns, snapshot, clip in self.evaluator.wait(120.0 if final_done else 30.0, signalled):
                 self._eval_done(steps_, returns, snapshot, optimizer_state_fn, clip)
             if self._last_video != steps:
                 self._next_video = 0  # (the final policy is always recorded with --capture-video, once)
             if not self.stop_signal.requested and not final_done and self._submit(steps, state, optimizer_state_fn):
-                for steps_, returns, snapshot, clip in self.evaluator.wait(timeout=120.0):
+                for steps_, returns, snapshot, clip in self.evaluator.wait(120.0, signalled):
                     self._eval_done(steps_, returns, snapshot, optimizer_state_fn, clip)
         self.save("latest", state, optimizer_state_fn())
         if not os.path.exists(os.path.join(self.ckpt_dir, "best.pt")):

@@ -20,6 +20,7 @@ import os
 import queue
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -139,10 +140,13 @@ class PeriodicEvaluator:
             self.busy -= 1
             done.append((steps, returns, self.snapshots.pop(steps), clip))
 
-    def wait(self, timeout: float) -> list[tuple[int, list[float], dict, Video | None]]:
-        """Wait up to ``timeout`` seconds for the evaluations still running."""
+    def wait(
+        self, timeout: float, stop: Callable[[], bool] = lambda: False
+    ) -> list[tuple[int, list[float], dict, Video | None]]:
+        """Wait up to ``timeout`` seconds for the evaluations still running (less once ``stop()`` is true: then
+        only what has finished is taken)."""
         out, deadline = [], time.monotonic() + timeout
-        while self.busy > 0 and time.monotonic() < deadline and self.proc.is_alive():
+        while self.busy > 0 and time.monotonic() < deadline and self.proc.is_alive() and not stop():
             out += self.poll()
             time.sleep(0.02)
         return out

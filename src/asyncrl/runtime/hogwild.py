@@ -30,13 +30,14 @@ from asyncrl.algos import get_algorithm
 from asyncrl.algos.base import Algorithm
 from asyncrl.core.sections import RunConfig, check_batch_size
 from asyncrl.core.settings import setting
+from asyncrl.logger import Every
 from asyncrl.nn.build import make_model
 from asyncrl.nn.model import PolicyNet
 from asyncrl.nn.normalize import synced_tensors
 from asyncrl.optim.grads import TrainStep
 from asyncrl.runtime.base import Processes, Runtime, register_runtime
 from asyncrl.runtime.control import NonFiniteGuard, TrainingControl
-from asyncrl.runtime.loop import Every, MetricsWindow, lag_free, learn
+from asyncrl.runtime.loop import MetricsWindow, lag_free, learn
 from asyncrl.runtime.procs import TrainingDiverged, WorkerFailed, child_preamble, get_context, stop_processes
 from asyncrl.runtime.rollout import RolloutCollector
 from asyncrl.runtime.schedule import LrSchedule

@@ -26,11 +26,11 @@ from asyncrl.core.sections import RunConfig, check_batch_size, check_device
 from asyncrl.core.settings import setting
 from asyncrl.errors import UsageError
 from asyncrl.nn.model import PolicyNet
-from asyncrl.nn.normalize import observe_rollout, synced_tensors
+from asyncrl.nn.normalize import synced_tensors
 from asyncrl.optim.grads import TrainStep, grad_views
 from asyncrl.runtime.base import Workers
 from asyncrl.runtime.control import TrainingControl
-from asyncrl.runtime.loop import learn
+from asyncrl.runtime.loop import apply_gradient, learn
 from asyncrl.runtime.schedule import LrSchedule
 from asyncrl.runtime.setup import optimizer_for
 from asyncrl.runtime.slots import SlotLedger, TrajectorySlots
@@ -206,7 +206,6 @@ class Learner:
 
     def _apply_gradients(self, ids: list[int], lr: float) -> dict[str, float]:
         skipped, dropped, lags = 0, 0, []
-        self.train_step.lr = lr
         for i in ids:  # arrival order, one optimizer step and one publication per applied gradient
             lag = self.version - int(self.slots.version[i])  # counts the gradients applied just before
             lags.append(lag)
@@ -217,8 +216,8 @@ class Learner:
                 skipped += 1
                 continue
             assert self.slots.grads is not None
-            self.train_step.apply(grad_views(self.slots.grads[i], self.params))
-            observe_rollout(self.model, self.slots.rollout(i))  # (after the gradient, as learn() does)
+            grads = grad_views(self.slots.grads[i], self.params)
+            apply_gradient(self.model, self.slots.rollout(i), self.train_step, grads, lr)
             self._publish()
         return {
             "policy_lag_mean": sum(lags) / len(lags),

@@ -288,7 +288,11 @@ class _RayRunners:
         self.nodes = [""] * n
         self.placing: dict[Any, tuple[int, float]] = {}  # node() reference -> (rank, deadline)
         self.in_flight: dict[Any, tuple[int, int]] = {}  # rollout reference -> (rank, slot)
-        self.board = ray.remote(num_cpus=0)(WeightBoard).remote()
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        # (on the driver's node: the board lives as long as the run, whichever other node dies)
+        here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+        self.board = ray.remote(num_cpus=0, scheduling_strategy=here)(WeightBoard).remote()
         self.posted = -2  # the version on the board
         self.wire = [0, 0]  # bytes and env steps of the rollouts received since the last metrics row
         self.live: list[int] = list(range(n))

@@ -123,12 +123,11 @@ class RolloutCollector:
         obs[T], first[T] = self.obs, self.first
         self.core_state = state
         self._write_targets(out, rewards, terminated, truncs, v_final, gamma)
-        if start_state is not None:
+        if start_state is not None:  # the recurrent state before the rollout, for the learner's forward
             if out.core_state is None:
                 out.core_state = tuple(x.clone() for x in start_state)
             else:
-                for dst, src in zip(out.core_state, start_state):
-                    dst.copy_(src)
+                torch._foreach_copy_(list(out.core_state), list(start_state))
         return out
 
     def _write_targets(
