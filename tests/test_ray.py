@@ -21,7 +21,7 @@ from asyncrl.envs.make import env_spaces
 from asyncrl.nn.build import make_model
 from asyncrl.nn.normalize import synced_tensors
 from asyncrl.nn.spec import spec_from_spaces
-from asyncrl.runtime.ray_runtime import CLUSTER_SWITCH, EnvRunner, WeightBoard, fill_slot
+from asyncrl.runtime.ray_runtime import CLUSTER_SWITCH, EnvRunner, fill_slot
 from asyncrl.runtime.slots import TrajectorySlots
 from asyncrl.runtime.wire import payload_bytes
 from asyncrl.train import train
@@ -543,24 +543,27 @@ def test_sigint_ends_a_run_whose_replacement_runner_waits_for_a_killed_node(run_
 # ---- weights at the start of a request, and the caller's environment --------------------------------------
 
 
-def test_a_queued_request_acts_with_the_weights_posted_when_it_starts():
-    # The driver posts each new version on the board; a runner reads it when a request starts, so a request
-    # submitted with version 1 that starts after version 2 was posted acts with version 2 (as a process actor).
+def test_a_queued_request_acts_with_the_weights_sent_while_it_waited():
+    # A runner's weights arrive in a concurrency group of their own, while a rollout runs: the request waiting
+    # behind it starts with them, not with the weights of its submission (as a process actor reads the newest).
     cfg = resolve(
-        TrainConfig(algo="impala", workers=1, num_envs=2, n_steps=4, hidden=[8], run_dir="unused"), "discrete"
+        TrainConfig(algo="impala", workers=1, num_envs=1, n_steps=20_000, hidden=[8], run_dir="unused"), "discrete"
     )
     model = make_model(spec_from_spaces(*env_spaces("CartPole-v1"), hidden=[8]))
-    flat = [torch.cat([t.detach().reshape(-1) for t in synced_tensors(model)]).numpy() + k for k in (0, 1, 2)]
+    flat = [torch.cat([t.detach().reshape(-1) for t in synced_tensors(model)]).numpy() + k for k in (0, 1)]
     ray.init(address="local", num_cpus=1, _node_ip_address="127.0.0.1", include_dashboard=False, log_to_driver=False)
     try:
-        board = ray.remote(num_cpus=0)(WeightBoard).remote()
-        runner = EnvRunner(cfg, model.spec, "float32", seed=1, board=board)
-        ray.get(board.post.remote([ray.put(flat[1])], 1))
-        assert runner.rollout(flat[0], 0)["version"] == 1  # (the board's is newer than the request's)
-        ray.get(board.post.remote([ray.put(flat[2])], 2))
-        assert runner.rollout(flat[1], 1)["version"] == 2
-        assert torch.equal(runner.weights.latest()[1], torch.from_numpy(flat[2]))
-        assert runner.rollout(flat[1], 1)["version"] == 2  # never back to an older version
+        runner = ray.remote(num_cpus=1, concurrency_groups={"weights": 1})(EnvRunner).remote(
+            cfg, model.spec, "float32", 1
+        )
+        ray.get(runner.node.remote())  # (built)
+        first = runner.rollout.remote(flat[0], 0)  # a long rollout (20,000 steps)
+        time.sleep(0.5)  # (running now)
+        waiting = runner.rollout.remote(flat[0], 0)  # submitted with version 0, queued behind it
+        ray.get(runner.take_weights.options(concurrency_group="weights").remote(flat[1], 1))
+        assert not ray.wait([first], timeout=0)[0]  # (they arrived while the first rollout ran)
+        assert ray.get(first)["version"] == 0 and ray.get(waiting)["version"] == 1
+        assert ray.get(runner.rollout.remote(flat[0], 0))["version"] == 1  # never back to an older version
     finally:
         ray.shutdown()
 

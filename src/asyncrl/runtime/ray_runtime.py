@@ -9,9 +9,10 @@ Only the transport differs from the process runtime (:mod:`asyncrl.runtime.actor
   ledger; a returned rollout is copied into the ledger's slot and its reference dropped at once, and a runner
   has one request in flight per slot it owns (``slots_per_actor``), so the object store holds at most
   ``workers x slots_per_actor`` rollouts and the weights of the versions in flight;
-- weights: one ``ray.put`` per policy version handed out, posted on a small board actor
-  (:class:`WeightBoard`); a runner reads the board when a request starts, so a queued request acts with the
-  weights current at its start, as a process actor does, not those of its submission.
+- weights: one ``ray.put`` per policy version handed out, passed with each request and also sent to the runners
+  that have a request waiting behind the running one (:meth:`EnvRunner.take_weights`, in a concurrency group of
+  its own), so a queued request acts with the weights current at its start, as a process actor does, not those
+  of its submission.
 
 Faults: a runner that raises, or whose process or node dies, ends the run with exit 1 and the remote traceback
 (``error.log`` names its node), or with ``--restart-actors`` is replaced by a new, reseeded runner (counted in
@@ -34,7 +35,9 @@ import re
 import signal
 import socket
 import sys
+import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,30 +113,15 @@ def _ray(loopback: bool) -> Any:
 CLUSTER_SWITCH = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
 
-class WeightBoard:
-    """The newest weights handed out: ``([reference], version)`` (a Ray actor; the reference is wrapped in a list so
-    that Ray passes it on instead of resolving it)."""
-
-    def __init__(self) -> None:
-        self.refs: list[Any] = []
-        self.version = -1
-
-    def post(self, refs: list[Any], version: int) -> None:
-        self.refs, self.version = refs, version
-
-    def read(self) -> tuple[list[Any], int]:
-        return self.refs, self.version
-
-
 class EnvRunner:
     """One env runner: an :class:`Actor` with its own one-slot buffer and weight store (a plain class; the Ray
-    runtime runs it as a Ray actor). ``board``: a :class:`WeightBoard` actor to read the newest weights from when a
-    rollout starts (``None``: only the weights passed to :meth:`rollout`)."""
+    runtime runs it as a Ray actor whose :meth:`take_weights` runs in a concurrency group of its own, so newer
+    weights reach it while a rollout runs and the next rollout starts with them)."""
 
-    def __init__(self, cfg: RunConfig, spec: ModelSpec, obs_dtype: str, seed: int, board: Any = None):
+    def __init__(self, cfg: RunConfig, spec: ModelSpec, obs_dtype: str, seed: int):
         torch.set_num_threads(1)
         algo = get_algorithm(cfg.algo)
-        self.board = board
+        self._publishing = threading.Lock()  # (one writer at a time: the rollout's thread or take_weights')
         model = make_model(spec)
         grad_size = sum(p.numel() for p in model.parameters()) if gradient_actor(algo) is not None else 0
         self.slots = TrajectorySlots(
@@ -148,17 +136,15 @@ class EnvRunner:
 
         return ray.get_runtime_context().get_node_id()
 
-    def rollout(self, weights: np.ndarray | None = None, version: int = -1) -> dict[str, Any]:
-        """Take the newest weights (the board's, or ``weights [P]`` of policy ``version``) if newer than what it has,
-        collect one rollout, return it."""
-        if self.board is not None:
-            import ray
+    def take_weights(self, weights: np.ndarray, version: int) -> None:
+        """Keep ``weights [P]`` of policy ``version`` for the next rollout if they are newer than what it has."""
+        with self._publishing:
+            if version > self.weights.latest_version:
+                self.weights.publish_flat(torch.from_numpy(np.array(weights, np.float32)), version)  # (writable)
 
-            refs, posted = ray.get(self.board.read.remote())
-            if posted > max(version, self.weights.latest_version):
-                weights, version = ray.get(refs[0]), posted
-        if weights is not None and version > self.weights.latest_version:
-            self.weights.publish_flat(torch.from_numpy(np.array(weights, np.float32)), version)  # (a writable copy)
+    def rollout(self, weights: np.ndarray, version: int) -> dict[str, Any]:
+        """Take ``weights [P]`` (policy ``version``) if newer than what it has, collect one rollout, return it."""
+        self.take_weights(weights, version)
         rep = self.actor.step(0)
         r = self.slots.rollout(0)
         obs = r.obs.numpy()
@@ -288,23 +274,18 @@ class _RayRunners:
         self.nodes = [""] * n
         self.placing: dict[Any, tuple[int, float]] = {}  # node() reference -> (rank, deadline)
         self.in_flight: dict[Any, tuple[int, int]] = {}  # rollout reference -> (rank, slot)
-        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
-        # (on the driver's node: the board lives as long as the run, whichever other node dies)
-        here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
-        self.board = ray.remote(num_cpus=0, scheduling_strategy=here)(WeightBoard).remote()
-        self.posted = -2  # the version on the board
+        self.published: tuple[Any, int] = (None, -2)  # the newest weights put in the object store, their version
         self.wire = [0, 0]  # bytes and env steps of the rollouts received since the last metrics row
         self.live: list[int] = list(range(n))
         """The runners in the run (:attr:`ActorPool.live`)."""
-        self._Runner = ray.remote(num_cpus=1, max_restarts=0)(EnvRunner)
+        self._Runner = ray.remote(num_cpus=1, max_restarts=0, concurrency_groups={"weights": 1})(EnvRunner)
         self._args = (setup.cfg, setup.model.spec, str(setup.obs_dtype).removeprefix("torch."))
 
     def start(self, rank: int, seed: int) -> None:
         """Create runner ``rank``; it gets its slots once it is placed (:meth:`poll`)."""
         if self.runners[rank] is not None:
             self.drop(rank)
-        self.runners[rank] = self._Runner.remote(*self._args, seed, self.board)
+        self.runners[rank] = self._Runner.remote(*self._args, seed)
         self.placing[self.runners[rank].node.remote()] = (rank, time.monotonic() + self.cfg.runtime.ray_start_timeout)
 
     def drop(self, rank: int) -> None:
@@ -316,15 +297,18 @@ class _RayRunners:
         self.ray.kill(self.runners[rank], no_restart=True)
 
     def submit(self, rank: int) -> None:
-        """One request per free slot of runner ``rank``, after posting the newest weights if not yet posted."""
+        """One request per free slot of runner ``rank`` with the newest weights. A new version is put in the object
+        store once and also sent to the runners that have a request waiting behind the running one, so that the
+        waiting request starts with it (not with the weights of its submission)."""
         if rank not in self.live:
             return  # (a runner given up: its slots stay idle)
-        version = self.learner.version
-        if self.posted != version:  # one put per version handed out
-            self.board.post.remote([self.ray.put(self.learner.weights.latest()[1].numpy())], version)
-            self.posted = version
+        if self.published[1] != self.learner.version:  # one put per version handed out
+            self.published = (self.ray.put(self.learner.weights.latest()[1].numpy()), self.learner.version)
+            waiting = [r for r, n in Counter(k for k, _ in self.in_flight.values()).items() if n > 1 and r != rank]
+            for r in waiting:
+                self.runners[r].take_weights.options(concurrency_group="weights").remote(*self.published)
         for s in self.ledger.hand_out(rank):
-            self.in_flight[self.runners[rank].rollout.remote()] = (rank, s)
+            self.in_flight[self.runners[rank].rollout.remote(*self.published)] = (rank, s)
 
     def describe(self, rank: int, error: BaseException) -> str:
         node = self.nodes[rank]
