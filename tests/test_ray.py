@@ -57,6 +57,18 @@ def _no_new_ray_processes(before: set[int]) -> None:
     assert _ray_procs() - before == set()
 
 
+def _ray_and_serial(args: list[str], tmp_path) -> tuple[dict, dict]:
+    """The latest checkpoints of ``args`` on one Ray runner and in the serial runtime, which must hold the same
+    model, every tensor equal."""
+    p = run_cli(*args, "--runtime", "ray", "--run-dir", str(tmp_path / "ray"), timeout=300)
+    assert p.returncode == 0, p.stderr
+    run_cli(*args, "--serial", "--run-dir", str(tmp_path / "serial"), check=True)
+    a, b = _latest(str(tmp_path / "ray")), _latest(str(tmp_path / "serial"))
+    for k in a["model"]:
+        assert torch.equal(a["model"][k], b["model"][k]), k
+    return a, b
+
+
 # ---- a private local instance (no --ray-address) ---------------------------------------------------------
 
 
@@ -82,14 +94,9 @@ def test_one_runner_in_lockstep_equals_the_serial_runtime_and_leaves_no_ray_proc
         *SMALL,
         *FAST,
     ]
-    p = run_cli(*args, "--runtime", "ray", "--run-dir", str(tmp_path / "ray"), timeout=300)
-    assert p.returncode == 0, p.stderr
-    run_cli(*args, "--serial", "--run-dir", str(tmp_path / "serial"), check=True)
-    a, b = _latest(str(tmp_path / "ray")), _latest(str(tmp_path / "serial"))
+    a, b = _ray_and_serial(args, tmp_path)
     assert a["counters"]["updates"] == b["counters"]["updates"] > 100
     assert float(a["model"]["return_norm.count"]) == a["counters"]["env_steps"]
-    for k in a["model"]:
-        assert torch.equal(a["model"][k], b["model"][k]), k
     rows = _rows(str(tmp_path / "ray"), "metrics.csv")
     assert max(float(r["policy_lag_max"]) for r in rows) == 0.0
     assert {float(r["ray_runners"]) for r in rows if r["ray_runners"]} == {1.0}
@@ -159,13 +166,8 @@ def test_frame_stacks_over_ray_train_exactly_as_the_serial_runtime(tmp_path):
         "0",
         *FAST,
     ]
-    p = run_cli(*args, "--runtime", "ray", "--run-dir", str(tmp_path / "ray"), timeout=300)
-    assert p.returncode == 0, p.stderr
-    run_cli(*args, "--serial", "--run-dir", str(tmp_path / "serial"), check=True)
-    a, b = _latest(str(tmp_path / "ray")), _latest(str(tmp_path / "serial"))
+    a, b = _ray_and_serial(args, tmp_path)
     assert a["counters"]["updates"] == b["counters"]["updates"] >= 30
-    for k in a["model"]:
-        assert torch.equal(a["model"][k], b["model"][k]), k
     wire = [
         float(r["wire_bytes_per_step"]) for r in _rows(str(tmp_path / "ray"), "metrics.csv") if r["wire_bytes_per_step"]
     ]

@@ -137,10 +137,8 @@ def build_tree(algo: str, env: str, values: dict[str, Any]) -> RunConfig:
     ignored)."""
     family = family_of(env)
     sections = {k: _section(cls, values) for k, cls in SECTIONS.items()}
-    sections["runtime"] = _section(
-        get_runtime(values.get("runtime") or get_algorithm(algo).runtimes[0]).config,
-        {**values, "runtime": values.get("runtime") or get_algorithm(algo).runtimes[0]},
-    )
+    runtime = values.get("runtime") or get_algorithm(algo).runtimes[0]  # (None in run dirs before 0.2)
+    sections["runtime"] = _section(get_runtime(runtime).config, {**values, "runtime": runtime})
     env_config = _section(env_section(family), values, family.option_fields)
     if fill := getattr(family, "fill", None):
         env_config = fill(env, env_config)  # defaults that depend on the env id

@@ -248,9 +248,7 @@ def train(cfg: TrainConfig, resume: str | None = None, given: set[str] | None = 
     try:
         with StopSignal() as stop:
             control = TrainingControl(rcfg, sjson, logger, counters, stop, schedule, cfg_json, evaluator)
-            run = runtime.run_serial if getattr(rcfg.runtime, "serial", False) else runtime.run
-            assert run is not None  # (--serial exists only in the sections of runtimes that have a serial mode)
-            run(RunSetup(rcfg, algo, model, control, opt_state, _obs_dtype(spaces[0])))
+            runtime.runner(rcfg.runtime)(RunSetup(rcfg, algo, model, control, opt_state, _obs_dtype(spaces[0])))
     except BaseException as e:
         if isinstance(e, WorkerFailed):
             with open(os.path.join(rcfg.run.run_dir, "error.log"), "a") as f:

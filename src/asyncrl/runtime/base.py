@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from asyncrl import limits as L
-from asyncrl.core.settings import flat_name, setting
+from asyncrl.core.settings import setting
 from asyncrl.errors import UsageError
 
 if TYPE_CHECKING:
@@ -98,6 +98,14 @@ class Runtime:
     metrics: tuple[str, ...] = ()
     resumes: tuple[str, ...] = ()
 
+    def runner(self, section: RuntimeSection) -> Callable[[RunSetup], None]:
+        """What trains a run with ``section``: ``run``, or ``run_serial`` with ``--serial`` (a setting only the
+        sections of runtimes with a serial mode have)."""
+        if isinstance(section, Processes) and section.serial:
+            assert self.run_serial is not None  # (register_runtime refuses a Processes section without one)
+            return self.run_serial
+        return self.run
+
 
 RUNTIMES: dict[str, Runtime] = {}
 """Every registered runtime by name, in registration order."""
@@ -109,6 +117,8 @@ def register_runtime(runtime: Runtime) -> Runtime:
         raise ValueError(f"a runtime named {runtime.name!r} is already registered")
     if not issubclass(runtime.config, RuntimeSection):
         raise ValueError(f"runtime {runtime.name!r}: its config must be a RuntimeSection, got {runtime.config}")
+    if issubclass(runtime.config, Processes) and runtime.run_serial is None:
+        raise ValueError(f"runtime {runtime.name!r}: its section has --serial, so it needs a run_serial")
     RUNTIMES[runtime.name] = runtime
     return runtime
 
@@ -123,8 +133,3 @@ def get_runtime(name: str) -> Runtime:
 def can_resume(saved: str, now: str) -> bool:
     """Whether a run saved on runtime ``saved`` may go on on runtime ``now`` (the same checkpoint layout)."""
     return saved == now or saved in get_runtime(now).resumes
-
-
-def section_fields(runtime: str) -> frozenset[str]:
-    """The flat names of ``runtime``'s section."""
-    return frozenset(flat_name(f) for f in fields(get_runtime(runtime).config))
