@@ -5,7 +5,7 @@ TORCH_VERSION ?= 2.13.0
 BIN := $(VENV)/bin
 RUN_DIR ?= runs/demo
 
-.PHONY: setup demo test test-fast test-tier lint bench clean
+.PHONY: setup demo test test-fast test-tier lint docs docs-check bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -14,7 +14,7 @@ $(BIN)/python:
 # A stamp file so `make` reinstalls only when the package metadata changes.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q "torch==$(TORCH_VERSION)"
-	$(BIN)/pip install -q -e ".[test,lint,atari,doom,minigrid,ray,mujoco,box2d,video,tune,wandb]"
+	$(BIN)/pip install -q -e ".[test,lint,atari,doom,minigrid,ray,mujoco,box2d,video,tune,wandb,docs]"
 	touch $@
 
 setup: $(VENV)/.installed
@@ -25,8 +25,11 @@ demo: setup
 	$(BIN)/asyncrl eval $(RUN_DIR) --episodes 100
 	@echo "run directory: $(RUN_DIR) (learning curve: $(RUN_DIR)/curve.png)"
 
+# The whole suite on every core (pytest-xdist): the tests that need the machine to themselves (learning, faults,
+# Ray) run one after another in one group (tests/conftest.py WHOLE_MACHINE). TEST_JOBS=0 runs it in one process.
+TEST_JOBS ?= auto
 test: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_JOBS) --dist loadgroup
 
 # Test tiers (markers, one per file: tests/conftest.py TIERS): unit (make test-fast, about 20 s), runtime,
 # e2e, faults, learning, ray. `make test` runs them all; `make test-tier TIER=e2e` one of them.
@@ -43,8 +46,20 @@ lint: setup
 	$(BIN)/ruff format --check src tests benchmarks scripts
 	$(BIN)/mypy
 
+# The documentation site (MkDocs + Material, API reference from the docstrings) into site/; --strict fails on
+# broken links, anchors and references. docs-check screenshots two pages with headless Chromium (installed with
+# apt-get where missing and this is root) and fails on an unstyled or empty page.
+docs: setup
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet -d site
+
+docs-check: docs
+	@command -v chromium >/dev/null 2>&1 || [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1 || \
+		(timeout 300 apt-get update -qq && timeout 600 apt-get install -y -qq chromium) >/dev/null 2>&1 || \
+		echo "docs-check: apt-get could not install chromium"
+	$(BIN)/python scripts/docs_check.py site runs/docs-check
+
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs site .pytest_cache
 
 # Peer environment for benchmarks/time_to_solve.py: Stable-Baselines3 in its own venv,
 # so the asyncrl venv stays free of SB3's dependency pins.

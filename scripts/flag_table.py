@@ -1,6 +1,7 @@
-"""Print README's table of ``asyncrl train`` flags, generated from the config tree (``asyncrl.config.flag_table``).
+"""Print the docs' tables of ``asyncrl train`` flags, one per section, generated from the config tree
+(``asyncrl.config.flag_table``).
 
-python scripts/flag_table.py     # paste between README's <!-- flags:begin --> and <!-- flags:end -->
+python scripts/flag_table.py     # paste between <!-- flags:begin --> and <!-- flags:end --> in docs/configuration.md
 """
 
 from asyncrl.config import flag_table

@@ -28,6 +28,23 @@ def run_cli(*args: str, timeout: float = 180, check: bool = False) -> subprocess
     return p
 
 
+def one_line_error(capsys, argv: list[str]) -> str:
+    """Run ``asyncrl ARGV`` in-process; assert exit 2 and one ``asyncrl: error:`` line; return it. (The same
+    through a real process, exit code and all: test_inputs.py::test_end_to_end_one_line.)"""
+    from asyncrl.cli import main
+
+    try:
+        code = main(argv)
+    except SystemExit as e:  # argparse's own errors
+        code = e.code
+    out, err = capsys.readouterr()
+    assert code == 2, (code, out, err)
+    assert "Traceback" not in err and out == "", (out, err)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("asyncrl: error: "), err
+    return lines[0]
+
+
 def procs_mentioning(text: str) -> list[int]:
     """PIDs of live processes whose command line contains ``text`` (forked workers share it)."""
     out = []
@@ -118,7 +135,15 @@ TIERS = {
         "test_atari",
         "test_doom",
     ),
-    "e2e": ("test_cli", "test_api", "test_compat", "test_docs_example", "test_continuous", "test_experiments"),
+    "e2e": (
+        "test_cli",
+        "test_api",
+        "test_compat",
+        "test_docs",
+        "test_docs_example",
+        "test_continuous",
+        "test_experiments",
+    ),
     "faults": ("test_faults",),
     "learning": ("test_learning",),
     "ray": ("test_ray",),
@@ -127,9 +152,18 @@ TIERS = {
 _TIER_OF = {module: tier for tier, modules in TIERS.items() for module in modules}
 
 
+WHOLE_MACHINE = ("learning", "faults", "ray")
+"""Tiers whose tests need the machine to themselves: learning runs with several worker processes, kills and
+deadlines, Ray clusters. Under ``pytest -n N --dist loadgroup`` (``make test``) they form one group, run one
+after another on one xdist worker (beside the lighter tests on the others, never beside each other), and the
+Ray tests share one cluster."""
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
         module = item.path.stem
         if module not in _TIER_OF:
             raise pytest.UsageError(f"{item.path.name} has no test tier: add it to TIERS in tests/conftest.py")
         item.add_marker(getattr(pytest.mark, _TIER_OF[module]))
+        if _TIER_OF[module] in WHOLE_MACHINE:
+            item.add_marker(pytest.mark.xdist_group("whole-machine"))

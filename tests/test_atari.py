@@ -18,7 +18,7 @@ from asyncrl.envs.atari import AtariEnv, AtariOptions, atari_game  # noqa: E402
 from asyncrl.errors import UsageError  # noqa: E402
 from asyncrl.nn.torsos import ConvTorso  # noqa: E402
 
-from conftest import FAST, run_cli  # noqa: E402
+from conftest import FAST, one_line_error, run_cli  # noqa: E402
 
 
 class ScriptedALE:
@@ -455,16 +455,19 @@ def test_what_the_options_can_keep_of_an_old_run_is_kept_silently():
     assert upgrade_saved(data) is None and data == {"algo": "a2c", "env": "CartPole-v1"}
 
 
-def test_atari_flags_are_refused_for_other_envs(run_dir):
-    p = run_cli("train", "--env", "CartPole-v1", "--no-episodic-life", "--run-dir", run_dir, *FAST)
-    assert p.returncode == 2 and "--episodic-life applies to Atari games only" in p.stderr
-    p = run_cli("train", "--env", "atari:Pong", "--sticky-actions", "1.5", "--run-dir", run_dir, *FAST)
-    assert p.returncode == 2 and "--sticky-actions must be a probability" in p.stderr
+def test_atari_flags_are_refused_for_other_envs(run_dir, capsys):
+    # (in one process: the check itself; the exit path is test_inputs.py's end to end)
+    line = one_line_error(capsys, ["train", "--env", "CartPole-v1", "--no-episodic-life", "--run-dir", run_dir, *FAST])
+    assert "--episodic-life applies to Atari games only" in line
+    line = one_line_error(
+        capsys, ["train", "--env", "atari:Pong", "--sticky-actions", "1.5", "--run-dir", run_dir, *FAST]
+    )
+    assert "--sticky-actions must be a probability" in line
 
 
-def test_mlp_settings_are_refused_for_a_cnn_torso(run_dir):
-    p = run_cli("train", "--env", "atari:Pong", "--hidden", "128", "--run-dir", run_dir, *FAST)
-    assert p.returncode == 2 and "--hidden applies to the MLP torso only" in p.stderr and "a3c-cnn" in p.stderr
+def test_mlp_settings_are_refused_for_a_cnn_torso(run_dir, capsys):
+    line = one_line_error(capsys, ["train", "--env", "atari:Pong", "--hidden", "128", "--run-dir", run_dir, *FAST])
+    assert "--hidden applies to the MLP torso only" in line and "a3c-cnn" in line
     p = run_cli(
         "train",
         "--env",

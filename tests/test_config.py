@@ -1,5 +1,5 @@
 """The config tree: every section checked where it is defined, nothing left to a default once resolved, the
-flat view (flags, API keywords, config.json) generated from the sections, and README's flag table with it."""
+flat view (flags, API keywords, config.json) generated from the sections, and the docs' flag table with it."""
 
 from __future__ import annotations
 
@@ -151,10 +151,10 @@ def test_the_flat_view_is_generated_from_the_sections_one_name_each():
     assert not {"lr", "n_steps", "rho_bar"} & RESUME_OVERRIDABLE
 
 
-def test_readme_flag_table_is_the_generated_one():
-    readme = (ROOT / "README.md").read_text()
-    m = re.search(r"<!-- flags:begin -->\n(.*?)<!-- flags:end -->", readme, re.S)
-    assert m, "README.md lost its generated flag table markers"
+def test_docs_flag_table_is_the_generated_one():
+    page = (ROOT / "docs" / "configuration.md").read_text()
+    m = re.search(r"<!-- flags:begin -->\n(.*?)<!-- flags:end -->", page, re.S)
+    assert m, "docs/configuration.md lost its generated flag table markers"
     assert m.group(1) == flag_table(), "regenerate it: python scripts/flag_table.py"
 
 

@@ -1,5 +1,5 @@
-"""README's "a new algorithm is one file" example, run as written: copied into a copy of the package, it trains
-from the CLI with its own flag, which every other algorithm refuses."""
+"""The docs' "a new algorithm is one file" example (docs/extending.md), run as written: copied into a copy of the
+package, it trains from the CLI with its own flag, which every other algorithm refuses."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _readme_algorithm() -> str:
-    readme = (ROOT / "README.md").read_text()
-    blocks = re.findall(r"```python\n(.*?)```", readme, re.S)
+    page = (ROOT / "docs" / "extending.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", page, re.S)
     code = next(b for b in blocks if "register(Reinforce())" in b)
     return code
 

@@ -21,7 +21,7 @@ from asyncrl.algos import get_algorithm
 from asyncrl.experiments.tune import TuneSettings, default_space
 from asyncrl.train import TrainResult
 
-from conftest import ASYNCRL, FAST, cli_env, procs_mentioning, run_cli, start_cli
+from conftest import ASYNCRL, FAST, cli_env, one_line_error, procs_mentioning, run_cli, start_cli
 
 TINY = ["--algo", "a2c", "--env", "CartPole-v1", "--budget-steps", "4000", "--evals", "2", "--eval-episodes", "2"]
 
@@ -35,7 +35,7 @@ def saved_config(run_dir: str) -> dict:
         return json.load(f)
 
 
-def test_tune_runs_trials_as_run_dirs_writes_reports_and_resume_adds_to_the_same_study(tmp_path):
+def test_tune_runs_trials_as_run_dirs_writes_reports_and_resume_adds_to_the_same_study(tmp_path, capsys):
     study_dir = str(tmp_path / "study")
     p = run_cli("tune", *TINY, "--trials", "3", "--jobs", "2", "--study", study_dir, timeout=240)
     assert p.returncode == 0, p.stdout + p.stderr
@@ -83,8 +83,9 @@ def test_tune_runs_trials_as_run_dirs_writes_reports_and_resume_adds_to_the_same
     assert [t.number for t in trials] == [0, 1, 2, 3, 4] and all(t.state == TrialState.COMPLETE for t in trials)
     assert sorted(os.listdir(os.path.join(study_dir, "trials"))) == [f"trial-000{i}" for i in range(5)]
 
-    p = run_cli("tune", "--study", study_dir, "--resume", "--budget-steps", "9000")
-    assert p.returncode == 2 and "cannot change --budget-steps" in p.stderr
+    # (in one process: the check itself; the exit path is test_inputs.py's end to end)
+    line = one_line_error(capsys, ["tune", "--study", study_dir, "--resume", "--budget-steps", "9000"])
+    assert "cannot change --budget-steps" in line
 
 
 def test_the_median_pruner_stops_a_trial_below_the_others(tmp_path):
@@ -409,7 +410,8 @@ def test_ctrl_c_leaves_a_consistent_study_and_resume_reruns_the_interrupted_tria
     assert again.user_attrs["source"] == "rerun of trial 0"
 
 
-def test_tune_refuses_bad_input_before_any_trial(tmp_path):
+def test_tune_refuses_bad_input_before_any_trial(tmp_path, capsys):
+    # (in one process: these test the checks; the exit path itself is test_inputs.py's end to end)
     study_dir = str(tmp_path / "s")
     for args, message in [
         (["--algo", "nope"], "--algo 'nope' is not supported"),
@@ -419,8 +421,8 @@ def test_tune_refuses_bad_input_before_any_trial(tmp_path):
         (["--resume"], "holds no study"),
         (["--storage", "nosuchdb://x"], "cannot be opened"),
     ]:
-        p = run_cli("tune", *args, "--study", study_dir)
-        assert p.returncode == 2 and message in p.stderr and "Traceback" not in p.stderr, (args, p.stderr)
+        assert message in one_line_error(capsys, ["tune", *args, "--study", study_dir]), args
+        assert not os.path.exists(os.path.join(study_dir, "tune.json"))
 
 
 def test_sweep_runs_the_grid_skips_finished_runs_and_resumes_interrupted_ones(tmp_path):
@@ -463,13 +465,15 @@ def test_sweep_runs_the_grid_skips_finished_runs_and_resumes_interrupted_ones(tm
     assert "| a2c | CartPole-v1 | 3/3 |" in summary and "| 475 |" in summary
 
 
-def test_sweep_refuses_a_grid_point_train_would_refuse(tmp_path):
-    p = run_cli("sweep", "--algo", "a2c", "appo", "--set", "clip_range=0.1,0.2", "-o", str(tmp_path / "s"))
-    assert p.returncode == 2 and "sweep point algo=a2c" in p.stderr and "--clip-range" in p.stderr
+def test_sweep_refuses_a_grid_point_train_would_refuse(tmp_path, capsys):
+    line = one_line_error(
+        capsys, ["sweep", "--algo", "a2c", "appo", "--set", "clip_range=0.1,0.2", "-o", str(tmp_path / "s")]
+    )
+    assert "sweep point algo=a2c" in line and "--clip-range" in line
     assert not os.path.exists(tmp_path / "s" / "logs")
 
 
-def test_train_reads_a_config_file_and_flags_override_it(tmp_path):
+def test_train_reads_a_config_file_and_flags_override_it(tmp_path, capsys):
     config = tmp_path / "c.json"
     config.write_text(json.dumps({"algo": "a2c", "env": "CartPole-v1", "n_steps": 7, "lr": 0.002}))
     run_dir = str(tmp_path / "run")
@@ -488,11 +492,11 @@ def test_train_reads_a_config_file_and_flags_override_it(tmp_path):
     )
     cfg = saved_config(run_dir)
     assert (cfg["algo"], cfg["n_steps"], cfg["lr"]) == ("a2c", 7, 0.01)
-    p = run_cli("train", "--config", str(config), "--resume", run_dir)
-    assert p.returncode == 2 and "--config does not apply with --resume" in p.stderr
+    line = one_line_error(capsys, ["train", "--config", str(config), "--resume", run_dir])
+    assert "--config does not apply with --resume" in line
     config.write_text(json.dumps({"algo": "a2c", "clip_range": 0.1}))
-    p = run_cli("train", "--config", str(config), "--run-dir", str(tmp_path / "r2"))
-    assert p.returncode == 2 and "--clip-range does not apply to --algo a2c" in p.stderr
+    line = one_line_error(capsys, ["train", "--config", str(config), "--run-dir", str(tmp_path / "r2")])
+    assert "--clip-range does not apply to --algo a2c" in line
 
 
 # ---- W&B (offline) and videos -----------------------------------------------------------------------------
@@ -578,7 +582,7 @@ def test_wandb_offline_gets_the_tensorboard_scalars_the_config_and_media(tmp_pat
     assert len(logs) == 2 and all(p.endswith(f"run-{run_id}.wandb") for p in logs)  # the same W&B run, resumed
 
 
-def test_capture_video_records_playable_mp4s_in_the_eval_process(tmp_path):
+def test_capture_video_records_playable_mp4s_in_the_eval_process(tmp_path, capsys):
     pytest.importorskip("imageio_ffmpeg")
     import imageio.v3 as iio
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -623,8 +627,8 @@ def test_capture_video_records_playable_mp4s_in_the_eval_process(tmp_path):
     images = events.Images("eval/video")
     assert [e.step for e in images] == steps and images[0].encoded_image_string[:6] == b"GIF89a"
 
-    p = run_cli("train", "--capture-video", "--eval-every", "0", "--run-dir", str(tmp_path / "r2"))
-    assert p.returncode == 2 and "--capture-video records in the evaluation process" in p.stderr
+    line = one_line_error(capsys, ["train", "--capture-video", "--eval-every", "0", "--run-dir", str(tmp_path / "r2")])
+    assert "--capture-video records in the evaluation process" in line
 
 
 def test_a_recorded_episode_has_one_frame_per_step_and_a_small_gif(tmp_path):
@@ -665,7 +669,7 @@ def test_a_job_runs_on_its_own_cores_so_its_defaults_fit_them(tmp_path):
     assert first.startswith("$ ") and f"--run-dir {run_dir}" in first  # the command, for the user who reads the log
 
 
-def test_two_tune_processes_share_one_study_through_its_storage(tmp_path):
+def test_two_tune_processes_share_one_study_through_its_storage(tmp_path, capsys):
     """As two machines would on PostgreSQL: the second tune process, with its own folder and the same storage and
     settings, joins the study and adds its trials to it; with other settings it is refused."""
     storage = f"sqlite:///{tmp_path / 'shared.db'}"
@@ -679,8 +683,10 @@ def test_two_tune_processes_share_one_study_through_its_storage(tmp_path):
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 4
     assert sorted(os.listdir(os.path.join(first, "trials"))) == ["trial-0000", "trial-0001"]
     assert sorted(os.listdir(os.path.join(second, "trials"))) == ["trial-0002", "trial-0003"]
-    p = run_cli("tune", *TINY, "--budget-steps", "5000", "--storage", storage, "--study", str(tmp_path / "c"))
-    assert p.returncode == 2 and "with other budget_steps" in p.stderr
+    line = one_line_error(
+        capsys, ["tune", *TINY, "--budget-steps", "5000", "--storage", storage, "--study", str(tmp_path / "c")]
+    )
+    assert "with other budget_steps" in line
 
 
 def test_time_to_target_minimises_env_steps_and_ranks_misses_last(tmp_path):
@@ -723,10 +729,12 @@ def test_time_to_target_minimises_env_steps_and_ranks_misses_last(tmp_path):
         assert saved_config(os.path.join(study_dir, t.user_attrs["run_dir"]))["target_return"] == 60
 
 
-def test_sweep_refuses_a_folder_whose_runs_had_other_settings(tmp_path):
+def test_sweep_refuses_a_folder_whose_runs_had_other_settings(tmp_path, capsys):
     out = tmp_path / "sweep"
     run = out / "a2c-CartPole-v1-s0"
     run.mkdir(parents=True)
     (run / "config.json").write_text(json.dumps({"algo": "a2c", "env": "CartPole-v1", "seed": 0, "total_steps": 50000}))
-    p = run_cli("sweep", "--algo", "a2c", "--seeds", "1", "--set", "total_steps=200000", "-o", str(out))
-    assert p.returncode == 2 and "trained with total_steps=50000 (this sweep: 200000)" in p.stderr
+    line = one_line_error(
+        capsys, ["sweep", "--algo", "a2c", "--seeds", "1", "--set", "total_steps=200000", "-o", str(out)]
+    )
+    assert "trained with total_steps=50000 (this sweep: 200000)" in line

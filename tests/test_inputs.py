@@ -15,12 +15,11 @@ import pytest
 
 from asyncrl import A2C
 from asyncrl.algos import ALGORITHMS
-from asyncrl.cli import main
 from asyncrl.config import TrainConfig, resolve, validate
 from asyncrl.errors import UsageError
 from asyncrl.limits import MAX_WORKERS
 
-from conftest import run_cli
+from conftest import one_line_error, run_cli
 
 BIG = str(10**9)
 
@@ -56,20 +55,6 @@ def _snapshot(root) -> dict[str, bytes]:
             p = os.path.join(d, name)
             out[os.path.relpath(p, root)] = open(p, "rb").read() if os.path.isfile(p) else b"<dir>"
     return out
-
-
-def _one_line_error(capsys, argv: list[str]) -> str:
-    """Run ``asyncrl ARGV`` in-process; assert exit 2 and one ``asyncrl: error:`` line; return it."""
-    try:
-        code = main(argv)
-    except SystemExit as e:  # argparse's own errors
-        code = e.code
-    out, err = capsys.readouterr()
-    assert code == 2, (code, out, err)
-    assert "Traceback" not in err and out == "", (out, err)
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("asyncrl: error: "), err
-    return lines[0]
 
 
 TRAIN = [
@@ -239,7 +224,7 @@ def test_bad_train_input(args, needle, sandbox, capsys):
     before = _snapshot(sandbox)
     if "--run-dir" not in args and "--resume" not in args:
         args = [*args, "--run-dir", "new"]
-    line = _one_line_error(capsys, ["train", *args, "--no-tensorboard", "--no-progress"])
+    line = one_line_error(capsys, ["train", *args, "--no-tensorboard", "--no-progress"])
     assert needle in line
     assert _snapshot(sandbox) == before  # nothing created, nothing changed
 
@@ -247,7 +232,7 @@ def test_bad_train_input(args, needle, sandbox, capsys):
 @pytest.mark.parametrize("args, needle", OTHERS, ids=[" ".join(a)[:60] for a, _ in OTHERS])
 def test_bad_eval_plot_record_input(args, needle, sandbox, capsys):
     before = _snapshot(sandbox)
-    assert needle in _one_line_error(capsys, args)
+    assert needle in one_line_error(capsys, args)
     assert _snapshot(sandbox) == before
 
 
@@ -295,7 +280,7 @@ def test_permissions_with_chmod(args, target, mode, needle, sandbox, capsys):
                 "running as root (or with CAP_DAC_OVERRIDE): chmod does not stop reads or writes here; "
                 "test_permissions_simulated covers the same rows"
             )
-        assert needle in _one_line_error(capsys, args)
+        assert needle in one_line_error(capsys, args)
     finally:
         os.chmod(path, old)
     assert _snapshot(sandbox) == before
@@ -316,7 +301,7 @@ def test_permissions_simulated(args, target, mode, needle, sandbox, capsys, monk
         return real_access(p, how, *a, **kw)
 
     monkeypatch.setattr(os, "access", access)
-    assert needle in _one_line_error(capsys, args)
+    assert needle in one_line_error(capsys, args)
     assert _snapshot(sandbox) == before
 
 

@@ -473,17 +473,17 @@ def test_a_runner_that_cannot_be_placed_is_given_up_and_the_run_goes_on(run_dir)
         "--workers",
         "2",
         "--ray-start-timeout",
-        "15",
+        "10",
         "--total-steps",
         "100000000",
         *SMALL,
         *FAST,
     ]
     try:
-        p = run_cli(*args, "--max-seconds", "30", "--run-dir", run_dir, timeout=300)
+        p = run_cli(*args, "--max-seconds", "20", "--run-dir", run_dir, timeout=300)
         assert p.returncode == 0, p.stderr
         assert re.search(
-            r"runner [01] could not be placed within 15 s \(the cluster has 0 free CPUs, each runner "
+            r"runner [01] could not be placed within 10 s \(the cluster has 0 free CPUs, each runner "
             r"takes one\); given up, going on with 1 actor\(s\)",
             p.stderr,
         ), p.stderr

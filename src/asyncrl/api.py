@@ -1,10 +1,12 @@
 """Python API in the Stable-Baselines3 spirit.
 
+```python
 from asyncrl import A3C, load
 agent = A3C("CartPole-v1", workers=2, seed=0)
 agent.learn(total_steps=200_000, target_return=475)
 agent.save("cartpole.pt")
 action, _ = load("cartpole.pt").predict(obs, deterministic=True)
+```
 """
 
 from __future__ import annotations

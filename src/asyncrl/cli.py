@@ -10,7 +10,7 @@ import json
 import os
 import re
 import sys
-from dataclasses import Field, fields
+from dataclasses import Field, asdict, fields
 from typing import Any
 
 from asyncrl.algos import ALGORITHMS, get_algorithm
@@ -35,7 +35,7 @@ from asyncrl.paths import check_checkpoint_arg, check_output_file, check_writabl
 from asyncrl.plot import output_extensions, plot_runs
 from asyncrl.record import record_video
 from asyncrl.runtime.procs import WorkerFailed
-from asyncrl.train import format_result, need_modules, train
+from asyncrl.train import dry_run, format_result, need_modules, train
 
 ALIASES = {"n_steps": ["--t-max"]}
 """Second flag names (A3C's t_max)."""
@@ -117,6 +117,12 @@ def build_parser(
     return p
 
 
+DRY_RUN_HELP = (
+    "check and resolve the settings (defaults, tuned rows, the env's spaces, the network), print them as JSON "
+    "and exit: nothing is trained or written"
+)
+
+
 def _add_train(p: Any, sub: Any, algo: str, env: str, runtime: str | None) -> None:
     t = sub.add_parser(
         "train",
@@ -142,6 +148,7 @@ def _add_train(p: Any, sub: Any, algo: str, env: str, runtime: str | None) -> No
         help="start from the settings in FILE (JSON of flat names: a run's config.json, whose run_dir is "
         "left out, or the best_config.json of asyncrl tune); flags given here override it",
     )
+    t.add_argument("--dry-run", action="store_true", help=DRY_RUN_HELP)
 
 
 def _add_eval(sub: Any) -> None:
@@ -259,6 +266,11 @@ def _add_tune(sub: Any) -> None:
     tu.add_argument(
         "--seed", type=int, default=None, help="the sampler's seed; trial k trains with seed SEED + k (default: 0)"
     )
+    tu.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check the settings and resolve the search space, print them as JSON and exit (nothing is written)",
+    )
 
 
 def _add_sweep(sub: Any) -> None:
@@ -298,6 +310,11 @@ def _add_sweep(sub: Any) -> None:
         default=None,
         help="the summary's target return (default: --set target_return, else the env's threshold)",
     )
+    sw.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check every grid point as train would, list the runs and exit (nothing is trained or written)",
+    )
 
 
 def _cmd_tune(args: argparse.Namespace) -> int:
@@ -331,15 +348,19 @@ def _cmd_tune(args: argparse.Namespace) -> int:
                 f"--resume: cannot change {', '.join('--' + f.replace('_', '-') for f in fixed)} of a "
                 f"study (allowed: --trials, --jobs, --timeout)"
             )
-        settings = T.resume_settings(args.study, given)
+        settings = T.resume_settings(args.study, given, dry_run=args.dry_run)
     else:
         algo, env = given.pop("algo", DEFAULT_ALGO), given.pop("env", DEFAULT_ENV)
         get_algorithm(algo)
         study = args.study or os.path.join("runs", f"tune-{algo}-{env.replace('/', '_').replace(':', '_')}")
         check_writable_dir(study, f"--study {study!r}")
         overrides = read_space_file(args.space) if args.space else None
-        settings = T.new_study(study, T.TuneSettings(algo=algo, env=env, **given), overrides)
+        settings = T.new_study(study, T.TuneSettings(algo=algo, env=env, **given), overrides, dry_run=args.dry_run)
         args.study = study
+    if args.dry_run:
+        print(json.dumps(asdict(settings), indent=2))
+        print(f"asyncrl tune: study {args.study} (dry run: nothing trained or written)", file=sys.stderr)
+        return 0
     _, failing = T.run_tune(args.study, settings, resume=args.resume)
     return 1 if failing else 0
 
@@ -365,6 +386,11 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         list(range(args.first_seed, args.first_seed + args.seeds)),
     )
     S.preflight(runs)
+    if args.dry_run:
+        for run in runs:
+            print(f"{os.path.join(args.out, run.name)}: {json.dumps(run.settings)}")
+        print(f"asyncrl sweep: {len(runs)} runs in {args.out} (dry run: nothing trained or written)", file=sys.stderr)
+        return 0
     outcomes = S.run_sweep(args.out, runs, args.jobs)
     print("\n" + S.write_summary(args.out, runs, args.target))
     print(f"summary: {os.path.join(args.out, 'summary.md')}")
@@ -382,6 +408,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
         values = {**settings, **values}
         given |= set(values)
     cfg = TrainConfig(**values)
+    if args.dry_run:
+        config, summary = dry_run(cfg, resume=args.resume, given=given)
+        print(config)
+        print(f"asyncrl train: {summary}", file=sys.stderr)
+        return 0
     try:
         result = train(cfg, resume=args.resume, given=given)
     except WorkerFailed as e:

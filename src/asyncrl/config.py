@@ -382,11 +382,12 @@ def resolve(cfg: TrainConfig, action_family: str) -> RunConfig:
 
 
 def flag_table() -> str:
-    """The Markdown table of every ``train`` flag, section by section, with its help and who may set it (README's
-    flag table is this, checked by ``tests/test_config.py``; print it with ``scripts/flag_table.py``)."""
+    """The Markdown tables of every ``train`` flag, one per section (a ``###`` heading each, in the tree's order),
+    with its help and who may set it (the docs' flag table, ``docs/configuration.md``, is this, checked by
+    ``tests/test_config.py``; print it with ``scripts/flag_table.py``)."""
     users, runtimes = only_for(), only_on()
     families = all_option_fields()
-    rows = ["| flag | section | meaning | for |", "|---|---|---|---|"]
+    sections: dict[str, list[str]] = {}
     for name, (f, doc, section) in FLAT_FIELDS.items():
         kind = field_kind(f)
         metavar = flag_of(name)[2:].upper().replace("-", "_")
@@ -398,7 +399,11 @@ def flag_table() -> str:
         if kind == "bool":
             flag = f"{flag_of(name)}, --no-{flag_of(name)[2:]}"
         where = (
-            "run" if section is RunConfig else "runtime" if name == "runtime" or name in runtimes else section.__name__
+            "algorithm and env"
+            if section is RunConfig
+            else "runtime"
+            if name == "runtime" or name in runtimes
+            else section.__name__
         )
         applies = (
             FAMILY_NAMES.get(families[name].name, families[name].name)
@@ -409,5 +414,9 @@ def flag_table() -> str:
             if name in runtimes
             else "all"
         )
-        rows.append(f"| `{flag}` | {where} | {doc.replace('|', '/')} | {applies} |")
-    return "\n".join(rows) + "\n"
+        sections.setdefault(where, []).append(f"| `{flag}` | {doc.replace('|', '/')} | {applies} |")
+    tables = [
+        "\n".join([f"### {where}", "", "| flag | meaning | for |", "|---|---|---|", *rows])
+        for where, rows in sections.items()
+    ]
+    return "\n\n".join(tables) + "\n"

@@ -113,12 +113,13 @@ class TrainResult:
 
 
 def prepare_config(
-    cfg: TrainConfig, resume: str | None = None, given: set[str] | None = None
+    cfg: TrainConfig, resume: str | None = None, given: set[str] | None = None, contact: bool = True
 ) -> tuple[RunConfig, dict | None, tuple[gym.Space, gym.Space]]:
     """Resolve ``cfg`` (or the saved config of ``resume`` with the ``given`` overrides).
 
     Returns the resolved config tree, the checkpoint to resume from (or ``None``) and the env's
-    ``(observation_space, action_space)``.
+    ``(observation_space, action_space)``. ``contact=False`` skips the runtime's preflight (Ray: connecting to
+    the cluster), as a dry run does.
     """
     check_train_paths(cfg, resume, given)  # before anything is built or written
     ckpt = None
@@ -143,7 +144,7 @@ def prepare_config(
         check_renders(run.env, env_options(run))  # (now, not at the first evaluation, maybe hours in)
     if run.run.wandb:
         need_modules(("wandb",), "--wandb", "wandb")
-    if (preflight := get_runtime(run.runtime.kind).preflight) is not None:
+    if contact and (preflight := get_runtime(run.runtime.kind).preflight) is not None:
         preflight(run)  # before anything is written (Ray: installed, the head answers)
     if run.rollout.vector_env == "native" and run.env not in NATIVE_ENVS:
         raise UsageError(
@@ -220,6 +221,28 @@ def _obs_dtype(obs_space: gym.Space) -> torch.dtype:
     if isinstance(obs_space, gym.spaces.Discrete):
         return torch.int64
     return torch.from_numpy(np.zeros(0, dtype=obs_space.dtype)).dtype
+
+
+def dry_run(cfg: TrainConfig, resume: str | None = None, given: set[str] | None = None) -> tuple[str, str]:
+    """What :func:`train` would run, without training or writing anything: the settings checked and resolved
+    (defaults, the env family's tuned row, the env's spaces, the network built) as ``(config JSON, summary)``.
+    Raises ``UsageError`` as ``train`` would; the runtime's preflight (Ray's cluster) is not contacted."""
+    rcfg, ckpt, spaces = prepare_config(cfg, resume, given, contact=False)
+    model = build_model(rcfg, *spaces)
+    params = sum(p.numel() for p in model.parameters())
+    workers = getattr(rcfg.runtime, "workers", None)
+    summary = (
+        f"--algo {rcfg.algo} on --env {rcfg.env}, --runtime {rcfg.runtime.kind}"
+        + (f" with {workers} worker{'s' if workers > 1 else ''}" if workers else "")
+        + f"; a {model.spec.torso} network of {params:,} parameters; "
+        + (
+            f"resumes {resume} at {ckpt['counters']['env_steps']:,} env steps"
+            if ckpt is not None
+            else f"run dir {rcfg.run.run_dir}"
+        )
+        + " (dry run: nothing trained or written)"
+    )
+    return config_json(rcfg), summary
 
 
 def train(cfg: TrainConfig, resume: str | None = None, given: set[str] | None = None) -> TrainResult:
@@ -369,4 +392,4 @@ def format_result(r: TrainResult) -> str:
     )
 
 
-__all__ = ["TrainResult", "RESULT_FILE", "train", "format_result", "prepare_config"]
+__all__ = ["TrainResult", "RESULT_FILE", "train", "dry_run", "format_result", "prepare_config"]

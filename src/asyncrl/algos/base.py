@@ -22,7 +22,7 @@ registers itself (:func:`register`) and owns everything about it that is not tra
 
 Runtimes (``runtime/``) only move data: they collect rollouts, call ``update`` and publish weights,
 and never ask which algorithm they run. Adding an algorithm is one new file here (the package
-imports every module in it), plus an API alias and a README section.
+imports every module in it), plus an API alias and a section in docs/algorithms.md.
 """
 
 from __future__ import annotations

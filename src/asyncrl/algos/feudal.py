@@ -10,7 +10,7 @@ A2C) runtimes. Per rollout of ``T`` steps:
   (paper 0.95), plus the entropy bonus. The intrinsic reward of the state an action leads to,
   ``r^I(s_{t+1})``, is credited to that action; it is 0 where the episode ended after step ``t``.
 
-Deviations from the paper (all listed in the README's FeUdal section): the ``c``-step displacement is cut at
+Deviations from the paper (all listed in docs/feudal.md): the ``c``-step displacement is cut at
 the rollout's and the episode's end (the paper does not say how it handles them); the intrinsic
 reward counts goals from before the episode's start as 0; no random goals for exploration.
 """

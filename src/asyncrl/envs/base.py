@@ -19,7 +19,7 @@ file under ``envs/``, registers itself (:func:`register_family`) and owns:
   run's ``config.json`` left to the standard of its time into what that run played, in place, and return the one
   line naming what could not be kept (Atari runs from before the evaluation protocols; :func:`upgrade_saved`).
 
-Adding an env family is one new file here (the package imports every module in it) and a README section.
+Adding an env family is one new file here (the package imports every module in it) and a section in docs/envs.md.
 """
 
 from __future__ import annotations

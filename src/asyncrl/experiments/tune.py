@@ -208,9 +208,12 @@ def open_study(settings: TuneSettings, study_dir: str, create: bool) -> tuple[An
     return study, False
 
 
-def new_study(study_dir: str, settings: TuneSettings, space_overrides: dict[str, Any] | None) -> TuneSettings:
+def new_study(
+    study_dir: str, settings: TuneSettings, space_overrides: dict[str, Any] | None, dry_run: bool = False
+) -> TuneSettings:
     """Check everything and make the folder: a study ready for :func:`run_tune` (which writes ``tune.json`` once
-    the storage holds the study, so a storage that cannot be opened leaves no half-made study behind)."""
+    the storage holds the study, so a storage that cannot be opened leaves no half-made study behind).
+    ``dry_run``: check and resolve the settings and the search space, but make nothing."""
     settings.check()
     if os.path.exists(os.path.join(study_dir, SETTINGS_FILE)):
         raise UsageError(
@@ -219,6 +222,8 @@ def new_study(study_dir: str, settings: TuneSettings, space_overrides: dict[str,
     space = build_space(settings.algo, settings.env, default_space(settings.algo, settings.env), space_overrides)
     settings.space = with_defaults(space, _defaults_of(settings, space, contained=False)).to_json()
     core_slots(settings.jobs)
+    if dry_run:
+        return settings
     os.makedirs(study_dir, exist_ok=True)  # (tune.json is written once the storage has the study: run_tune)
     return settings
 
@@ -241,14 +246,16 @@ def write_settings(study_dir: str, settings: TuneSettings) -> None:
     write_atomic(os.path.join(study_dir, SETTINGS_FILE), json.dumps(asdict(settings), indent=2))
 
 
-def resume_settings(study_dir: str, changes: dict[str, Any]) -> TuneSettings:
-    """The saved settings with ``changes`` (``trials``, ``jobs``, ``timeout``) applied and saved."""
+def resume_settings(study_dir: str, changes: dict[str, Any], dry_run: bool = False) -> TuneSettings:
+    """The saved settings with ``changes`` (``trials``, ``jobs``, ``timeout``) applied and saved (``dry_run``:
+    checked, not saved)."""
     settings = read_settings(study_dir)
     for k, v in changes.items():
         setattr(settings, k, v)
     settings.check()
     core_slots(settings.jobs)
-    write_settings(study_dir, settings)
+    if not dry_run:
+        write_settings(study_dir, settings)
     return settings
 
 

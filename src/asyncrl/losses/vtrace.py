@@ -48,7 +48,9 @@ def vtrace(
         r_t: ``[T, B]`` rewards.
         v_t: ``[T, B]`` values ``V(x_t)`` under the current value function.
         bootstrap: ``[B]`` value ``V(x_T)``.
-        rho_bar, c_bar, pg_rho_bar: truncation levels (the paper's defaults: 1).
+        rho_bar: truncation level of the importance weights in the value targets (the paper's default: 1).
+        c_bar: truncation level of the trace coefficients (the paper's default: 1).
+        pg_rho_bar: truncation level of the importance weights in the policy gradient (the paper's default: 1).
         lambda_: the trace-cutting lambda of the paper's remark 2 (1: plain V-trace).
     """
     rhos = torch.exp(log_rhos)

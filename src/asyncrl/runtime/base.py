@@ -4,8 +4,8 @@ A runtime moves data: it steps envs, hands rollouts to the algorithm's update an
 is one file in ``runtime/`` that registers a :class:`Runtime` (the package imports every module in it) and
 owns its section of the config tree (:attr:`Runtime.config`): Hogwild's shared optimizer, the actor-learner's
 slots and lag, Ray's address. ``--runtime`` choices, help, refusals ("--slots-per-actor does not apply to
---runtime sync") and the README's flag table are derived from the registry; nothing outside ``runtime/`` tests
-a runtime's name.
+--runtime sync") and the flag tables of docs/configuration.md are derived from the registry; nothing outside
+``runtime/`` tests a runtime's name.
 
 The sections share their common settings by composition of small dataclasses (:class:`RuntimeSection`: the
 name; :class:`Workers`: the process count; :class:`Processes`: start method and serial mode), so that one
