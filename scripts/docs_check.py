@@ -75,6 +75,9 @@ def main(site: str, out: str) -> int:
             found.append(f"{name}: {page} was not built")
             continue
         found += problems(name, screenshot(browser, page, out_dir / f"{name}.png"))
+    front = (site_dir / PAGES["front"]).read_text() if (site_dir / PAGES["front"]).is_file() else ""
+    if 'class="md-header' not in front:
+        found.append("front: no Material header in the HTML (built with another theme?)")
     api = (site_dir / PAGES["api"]).read_text() if (site_dir / PAGES["api"]).is_file() else ""
     if api.count('class="doc doc-object') < 5:
         found.append("api: fewer than 5 objects documented from docstrings (mkdocstrings rendered nothing?)")
