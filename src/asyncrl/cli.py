@@ -117,10 +117,9 @@ def build_parser(
     return p
 
 
-DRY_RUN_HELP = (
-    "check and resolve the settings (defaults, tuned rows, the env's spaces, the network), print them as JSON "
-    "and exit: nothing is trained or written"
-)
+def _add_dry_run(parser: Any, checks: str) -> None:
+    """``--dry-run`` of ``train``, ``tune`` and ``sweep``: ``checks`` says what it resolves and prints."""
+    parser.add_argument("--dry-run", action="store_true", help=f"{checks} and exit: nothing is trained or written")
 
 
 def _add_train(p: Any, sub: Any, algo: str, env: str, runtime: str | None) -> None:
@@ -148,7 +147,9 @@ def _add_train(p: Any, sub: Any, algo: str, env: str, runtime: str | None) -> No
         help="start from the settings in FILE (JSON of flat names: a run's config.json, whose run_dir is "
         "left out, or the best_config.json of asyncrl tune); flags given here override it",
     )
-    t.add_argument("--dry-run", action="store_true", help=DRY_RUN_HELP)
+    _add_dry_run(
+        t, "check and resolve the settings (defaults, tuned rows, the env's spaces, the network), print them as JSON"
+    )
 
 
 def _add_eval(sub: Any) -> None:
@@ -266,11 +267,7 @@ def _add_tune(sub: Any) -> None:
     tu.add_argument(
         "--seed", type=int, default=None, help="the sampler's seed; trial k trains with seed SEED + k (default: 0)"
     )
-    tu.add_argument(
-        "--dry-run",
-        action="store_true",
-        help="check the settings and resolve the search space, print them as JSON and exit (nothing is written)",
-    )
+    _add_dry_run(tu, "check the settings and resolve the search space, print them as JSON")
 
 
 def _add_sweep(sub: Any) -> None:
@@ -310,11 +307,7 @@ def _add_sweep(sub: Any) -> None:
         default=None,
         help="the summary's target return (default: --set target_return, else the env's threshold)",
     )
-    sw.add_argument(
-        "--dry-run",
-        action="store_true",
-        help="check every grid point as train would, list the runs and exit (nothing is trained or written)",
-    )
+    _add_dry_run(sw, "check every grid point as train would and list the runs")
 
 
 def _cmd_tune(args: argparse.Namespace) -> int:
