@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import os
 import subprocess
 import sys
@@ -72,16 +73,21 @@ def start_cli(*args: str) -> subprocess.Popen:
     )
 
 
-def wait_for_episodes(run_dir: str, proc: subprocess.Popen, n: int = 5, timeout: float = 60) -> None:
-    """Wait until the run has logged more than ``n`` episodes (and is still running)."""
+def wait_for_episodes(run_dir: str, proc: subprocess.Popen, n: int = 5, timeout: float = 60, workers: int = 0) -> None:
+    """Wait until the run has logged more than ``n`` episodes (and is still running); with ``workers``, until each
+    of workers ``0 .. workers-1`` has logged one too (so each has delivered a rollout: a test that kills one of them
+    then knows it is past its start)."""
     path = os.path.join(run_dir, "episodes.csv")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.communicate()
-        if os.path.exists(path) and sum(1 for _ in open(path)) > n:
-            return
+        if os.path.exists(path):
+            with open(path) as f:
+                rows = list(csv.DictReader(f))
+            if len(rows) > n and {str(w) for w in range(workers)} <= {r["worker"] for r in rows}:
+                return
         time.sleep(0.1)
-    raise AssertionError("training did not start")
+    raise AssertionError("training did not start" if not workers else f"not all {workers} workers logged an episode")
 
 
 def no_leftovers(run_dir: str) -> None:

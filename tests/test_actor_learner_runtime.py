@@ -212,7 +212,7 @@ def test_restart_actors_replaces_a_killed_actor_and_training_goes_on(run_dir, no
         *FAST,
     )
     try:
-        wait_for_episodes(run_dir, proc)
+        wait_for_episodes(run_dir, proc, workers=2)  # (both past their first rollout: see ActorPool.failed)
         victim = _actor_pids(proc.pid, run_dir)[0]
         os.kill(victim, signal.SIGKILL)
         deadline = time.monotonic() + 30
