@@ -56,7 +56,17 @@ def _no_new_ray_processes(before: set[int]) -> None:
     deadline = time.monotonic() + 30
     while (_ray_procs() - before) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert _ray_procs() - before == set()
+    left = _ray_procs() - before
+    assert not left, "left running: " + "; ".join(_cmdline(p) for p in sorted(left))
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+        return f"{pid} {cmd[:160]}"
+    except OSError:
+        return f"{pid} (gone)"
 
 
 def _ray_and_serial(args: list[str], tmp_path) -> tuple[dict, dict]:

@@ -258,10 +258,20 @@ def run_ray(setup: RunSetup) -> None:
         try:
             _run(ray, setup)
         finally:
-            ray.shutdown()  # a local instance stops; a joined cluster only loses this driver
+            _shutdown(ray)  # a local instance stops; a joined cluster only loses this driver
     finally:
         if switch_before is None:
             os.environ.pop(CLUSTER_SWITCH, None)  # (the caller's environment as it was)
+
+
+def _shutdown(ray: Any) -> None:
+    """``ray.shutdown``, waiting until a local instance's raylet, GCS and helpers have exited (so that a run ended
+    by a signal leaves no Ray process behind once it has exited itself; Rays before ``wait_for_processes`` do not
+    wait)."""
+    try:
+        ray.shutdown(wait_for_processes=True)
+    except TypeError:
+        ray.shutdown()
 
 
 class _RayRunners:
