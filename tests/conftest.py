@@ -134,6 +134,7 @@ TIERS = {
         "test_feudal",
         "test_atari",
         "test_doom",
+        "test_envpool",
     ),
     "e2e": (
         "test_cli",
