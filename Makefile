@@ -14,7 +14,7 @@ $(BIN)/python:
 # A stamp file so `make` reinstalls only when the package metadata changes.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q "torch==$(TORCH_VERSION)"
-	$(BIN)/pip install -q -e ".[test,lint,atari,doom,minigrid,ray,mujoco,box2d,video,tune,wandb,docs]"
+	$(BIN)/pip install -q -e ".[test,lint,atari,doom,minigrid,ray,mujoco,box2d,video,tune,wandb,docs,envpool]"
 	touch $@
 
 setup: $(VENV)/.installed

@@ -140,6 +140,7 @@ TIERS = {
         "test_feudal",
         "test_atari",
         "test_doom",
+        "test_envpool",
     ),
     "e2e": (
         "test_cli",
@@ -159,6 +160,9 @@ _TIER_OF = {module: tier for tier, modules in TIERS.items() for module in module
 
 
 WHOLE_MACHINE = ("learning", "faults", "ray")
+WHOLE_MACHINE_FILES = ("test_envpool",)
+"""Files of other tiers in the same group: EnvPool's runs step games in C++ threads on every core, and beside the
+Ray clusters they made a node miss its heartbeats."""
 """Tiers whose tests need the machine to themselves: learning runs with several worker processes, kills and
 deadlines, Ray clusters. Under ``pytest -n N --dist loadgroup`` (``make test``) they form one group, run one
 after another on one xdist worker (beside the lighter tests on the others, never beside each other), and the
@@ -171,5 +175,5 @@ def pytest_collection_modifyitems(config, items):
         if module not in _TIER_OF:
             raise pytest.UsageError(f"{item.path.name} has no test tier: add it to TIERS in tests/conftest.py")
         item.add_marker(getattr(pytest.mark, _TIER_OF[module]))
-        if _TIER_OF[module] in WHOLE_MACHINE:
+        if _TIER_OF[module] in WHOLE_MACHINE or module in WHOLE_MACHINE_FILES:
             item.add_marker(pytest.mark.xdist_group("whole-machine"))

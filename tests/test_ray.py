@@ -600,3 +600,16 @@ def test_a_local_ray_run_leaves_the_callers_environment_as_it_was(tmp_path):
         )
     )
     assert CLUSTER_SWITCH not in os.environ
+
+
+def test_envpool_runners_train_pong_on_ray(tmp_path):
+    # --vector-env envpool on the Ray runtime: each runner steps its games in its own EnvPool (a private instance)
+    pytest.importorskip("envpool", reason="the envpool extra is not installed (pip install -e '.[envpool]')")
+    pytest.importorskip("ale_py", reason="the atari extra is not installed (pip install -e '.[atari]')")
+    run_dir = str(tmp_path / "run")
+    args = ["--algo", "impala", "--env", "PongNoFrameskip-v4", "--vector-env", "envpool", "--workers", "1"]
+    p = run_cli("train", *args, "--runtime", "ray", "--num-envs", "1", "--n-steps", "5", "--total-steps", "1200",
+                "--eval-every", "0", "--noop-max", "0", "--run-dir", run_dir, *FAST, timeout=300)  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    games = _rows(run_dir, "episodes.csv")
+    assert games and all(int(g["episode_length"]) > 700 for g in games)  # whole Pong games, from the runner's pool

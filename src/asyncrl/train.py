@@ -146,6 +146,11 @@ def prepare_config(
         need_modules(("wandb",), "--wandb", "wandb")
     if contact and (preflight := get_runtime(run.runtime.kind).preflight) is not None:
         preflight(run)  # before anything is written (Ray: installed, the head answers)
+    if run.rollout.vector_env == "envpool":
+        from asyncrl.envs.envpool_atari import envpool_task, need_envpool
+
+        envpool_task(run.env)  # (an Atari id, else one line)
+        need_envpool()
     if run.rollout.vector_env == "native" and run.env not in NATIVE_ENVS:
         raise UsageError(
             f"--vector-env native: no native version of {cfg.env!r} "

@@ -21,7 +21,7 @@ from asyncrl import limits as L
 from asyncrl.core.settings import NoSettings, setting
 from asyncrl.errors import UsageError
 
-VECTOR_IMPLS = ("auto", "native", "gymnasium")
+VECTOR_IMPLS = ("auto", "native", "gymnasium", "envpool")
 """``--vector-env`` choices (:mod:`asyncrl.envs.vector`)."""
 TORSOS = ("auto", "mlp", "a3c-cnn", "nature-cnn", "impala-cnn")
 ACTIVATIONS = ("tanh", "relu", "elu")
@@ -90,7 +90,8 @@ class RolloutConfig:
     n_steps: int = setting(lo=1, hi=L.MAX_N_STEPS)
     """Rollout length per update (A3C's t_max)."""
     vector_env: str = setting("auto", choices=VECTOR_IMPLS, fixed=True)
-    """``auto`` (native numpy envs where they exist), ``native`` or ``gymnasium``."""
+    """``auto`` (native numpy envs where they exist), ``native``, ``gymnasium``, or ``envpool`` (Atari games stepped
+    in C++ threads by EnvPool, the ``envpool`` extra; training envs only)."""
 
 
 @dataclass(kw_only=True)

@@ -266,10 +266,17 @@ def eval_protocol(options: AtariOptions | None, override: str | None = None) -> 
     return options, options.atari_eval
 
 
+def fire_plan(game: str, options: AtariOptions) -> tuple[int | None, int | None]:
+    """The actions a reset presses in ``game`` under ``options``: FIRE's index in the action set (``None``: no FIRE,
+    or ``fire_reset`` off), and the action pressed after it (2, or ``None`` with fewer than 3 actions)."""
+    env = AtariEnv(game, replace(options, noop_max=0))
+    return env._fire, env._after_fire
+
+
 def _fire_actions(game: str, full_action_space: bool) -> tuple[bool, bool]:
     """Whether ``game``'s action set has FIRE, and whether a reset presses action 2 after it (3 actions or more)."""
-    env = AtariEnv(game, AtariOptions(noop_max=0, full_action_space=full_action_space))
-    return env._fire is not None, env._after_fire is not None
+    fire, after = fire_plan(game, AtariOptions(full_action_space=full_action_space))
+    return fire is not None, after is not None
 
 
 def upgrade_pre_protocol(env_id: str, data: dict[str, Any], given: Collection[str] = ()) -> str | None:

@@ -66,16 +66,23 @@ class SyncVecEnv:
             e.close()
 
 
-def make_vec_env(env_id: str, num_envs: int, seed: int | None = None, impl: str = "auto", options: Any = None):
+def make_vec_env(
+    env_id: str, num_envs: int, seed: int | None = None, impl: str = "auto", options: Any = None, threads: int = 1
+):
     """A vector env of ``num_envs`` copies of ``env_id``.
 
     ``impl``: ``"native"`` requires a numpy-batched implementation, ``"gymnasium"`` always
-    uses Gymnasium's envs, ``"auto"`` takes the native one where it exists.
+    uses Gymnasium's envs, ``"auto"`` takes the native one where it exists, ``"envpool"`` steps Atari games in
+    EnvPool (:class:`~asyncrl.envs.envpool_atari.EnvPoolAtari`) in ``threads`` threads.
     """
     if impl not in VECTOR_IMPLS:
         raise UsageError(f"--vector-env {impl!r} is not allowed (allowed: {', '.join(VECTOR_IMPLS)})")
     if impl == "native" and env_id not in NATIVE_ENVS:
         raise UsageError(f"--vector-env native: no native version of {env_id!r} (have: {', '.join(NATIVE_ENVS)})")
+    if impl == "envpool":
+        from asyncrl.envs.envpool_atari import EnvPoolAtari
+
+        return EnvPoolAtari(env_id, num_envs, seed, options, threads=threads)
     if impl != "gymnasium" and env_id in NATIVE_ENVS:
         return NATIVE_ENVS[env_id](num_envs, seed)
     return SyncVecEnv(env_id, num_envs, seed, options)

@@ -85,9 +85,15 @@ class ConvTorso(nn.Module):
         self.out_dim = hidden
 
     def forward(self, obs: Tensor) -> Tensor:
+        """``obs [N, C, H, W]`` (uint8 frames are scaled to [0, 1]) -> features ``[N, out_dim]``."""
         x = obs.float()
         if obs.dtype == torch.uint8:
             x = x / 255.0
+        if torch.is_grad_enabled() and x.device.type == "cpu":
+            # A pass that will be differentiated (the learner's, a Hogwild worker's) runs channels-last: on CPU,
+            # oneDNN's convolution backward is about twice as fast that way (BENCHMARKS, "A cheaper learner step").
+            # Acting (no gradient) stays contiguous, whose forward is the faster one.
+            x = x.contiguous(memory_format=torch.channels_last)
         return self.fc(self.convs(x))
 
 

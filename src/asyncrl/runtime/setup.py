@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import torch
@@ -30,9 +31,16 @@ class RunSetup:
 
 
 def train_envs(cfg: RunConfig, seed: int | None):
-    """The ``num_envs`` training envs of one worker, actor or synchronous run, with the env family's options."""
+    """The ``num_envs`` training envs of one worker, actor or synchronous run, with the env family's options.
+    EnvPool's threads share the cores among the processes that step envs (all of them in a synchronous run)."""
+    stepping = getattr(cfg.runtime, "workers", None) or 1
     return make_vec_env(
-        cfg.env, cfg.rollout.num_envs, seed=seed, impl=cfg.rollout.vector_env, options=cfg.env_options()
+        cfg.env,
+        cfg.rollout.num_envs,
+        seed=seed,
+        impl=cfg.rollout.vector_env,
+        options=cfg.env_options(),
+        threads=max(1, len(os.sched_getaffinity(0)) // stepping),
     )
 
 
