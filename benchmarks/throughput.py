@@ -49,6 +49,32 @@ def raw_rate(env_id: str, num_envs: int, impl: str, seconds: float = 3.0) -> flo
     return n * num_envs / (time.perf_counter() - t0)
 
 
+def gym_atari_raw_rate(env_id: str, num_envs: int = 16, seconds: float = 3.0) -> float:
+    """Env steps/s of the reference Atari loop of one process: gymnasium's own ``AtariPreprocessing`` (no-op starts,
+    frame skip 4 with max-pool, 84x84 gray) and ``FrameStackObservation`` (4), ``num_envs`` envs in one
+    ``SyncVectorEnv``, random actions. This is what a user would write without asyncrl."""
+    import ale_py
+    import gymnasium as gym
+
+    gym.register_envs(ale_py)
+
+    def make():
+        env = gym.make(env_id)  # (NoFrameskip: the wrapper skips)
+        return gym.wrappers.FrameStackObservation(gym.wrappers.AtariPreprocessing(env), 4)
+
+    venv = gym.vector.SyncVectorEnv([make for _ in range(num_envs)])
+    venv.reset(seed=0)
+    rng = np.random.default_rng(0)
+    acts = [rng.integers(0, venv.single_action_space.n, size=num_envs) for _ in range(64)]
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        venv.step(acts[n % 64])
+        n += 1
+    rate = n * num_envs / (time.perf_counter() - t0)
+    venv.close()
+    return rate
+
+
 def train_rate(
     algo: str, env_id: str, seconds: float, warmup: float, extra: list[str], src: str | None = None
 ) -> dict[str, float]:
@@ -126,6 +152,10 @@ def main() -> None:
             print(f"| raw env loop, 1 process, 16 envs ({impl}) | {raw_rate(args.env, 16, impl):,.0f} | - | - | - |")
         except Exception as e:  # no native version of this env
             print(f"| raw env loop ({impl}) | n/a ({e}) | - | - | - |")
+    if "NoFrameskip" in args.env:
+        rate = gym_atari_raw_rate(args.env, 16, seconds=min(args.seconds, 10.0))
+        what = "raw env loop, 1 process, 16 envs (gymnasium AtariPreprocessing + FrameStackObservation)"
+        print(f"| {what} | {rate:,.0f} | - | - | - |")
     frames = 4 if "NoFrameskip" in args.env or args.env.startswith(("ALE/", "atari:", "doom:", "Vizdoom")) else 1
     if frames > 1:
         print(f"(frames/s = env steps/s x {frames})")

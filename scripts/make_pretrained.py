@@ -112,9 +112,9 @@ def _differing_settings(args: list[str], cfg: dict) -> list[str]:
     """The settings that the command ``asyncrl train ARGS`` gives and the saved config ``cfg`` does not
     hold (parsed by the CLI's own parser for the command's algorithm and env, so types compare as the CLI reads
     them)."""
-    from asyncrl.cli import _algo_and_env, build_parser
+    from asyncrl.cli import _algo_env_runtime, build_parser
 
-    ns = build_parser(*_algo_and_env(["train", *args])).parse_args(["train", *args])
+    ns = build_parser(*_algo_env_runtime(["train", *args])).parse_args(["train", *args])
     return sorted(k for k, v in vars(ns).items() if k in cfg and v is not None and cfg[k] != v)
 
 

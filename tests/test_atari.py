@@ -494,3 +494,56 @@ def test_the_shipped_pong_model_wins():
     out = json.loads(p.stdout)
     assert out["episodes"] == 2 and out["env"] == "PongNoFrameskip-v4"
     assert out["min"] >= 15, out
+
+
+# ---- APPO's Atari row: what --help shows, what a run and its resume get --------------------------------------
+
+
+def _help_text(capsys, *args: str) -> str:
+    from asyncrl.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["train", *args, "--help"])
+    assert e.value.code == 0
+    return " ".join(capsys.readouterr().out.split())
+
+
+def _shown_default(text: str, flag: str) -> str:
+    """The ``(default: ...)`` at the end of ``flag``'s help, in its entry (not the usage's ``[--flag METAVAR]``)."""
+    metavar = flag[2:].upper().replace("-", "_")
+    starts = [text.find(f) for f in (f"{flag} {metavar} ", f"{flag} {metavar},", f"{flag}, --no-")]
+    after = text[min(i for i in starts if i >= 0) :]
+    return after[after.index("(default: ") + 10 :].split(")", 1)[0]
+
+
+def test_help_shows_the_atari_row_as_the_defaults_and_names_it(capsys):
+    from asyncrl.algos.appo import DEFAULTS
+    from asyncrl.core.settings import flag_of
+
+    text = _help_text(capsys, "--algo", "appo", "--env", "PongNoFrameskip-v4")
+    row = DEFAULTS["atari"]
+    assert {"epochs", "minibatches", "targets", "n_steps", "lr_schedule", "normalize_advantages"} <= set(row)
+    for name, value in row.items():
+        assert _shown_default(text, flag_of(name)) == f"{value}, tuned for Atari games", name
+    # A setting no row sets shows its own default, unnamed; CartPole's A3C shows no Atari row.
+    assert _shown_default(text, "--entropy-coef") == "0.01"
+    assert "tuned for Atari" not in _help_text(capsys, "--algo", "a3c", "--env", "CartPole-v1")
+
+
+def test_a_pong_run_gets_the_atari_row_and_its_resume_keeps_it(run_dir, monkeypatch, capsys):
+    from asyncrl.algos.appo import DEFAULTS
+    from asyncrl.cli import main
+
+    args = ["--algo", "appo", "--env", "PongNoFrameskip-v4", "--workers", "1", "--num-envs", "4"]
+    run_cli("train", *args, "--total-steps", "512", "--eval-every", "0", "--run-dir", run_dir, *FAST, check=True,
+            timeout=180)  # fmt: skip
+    with open(os.path.join(run_dir, "config.json")) as f:
+        saved = json.load(f)
+    given = {"num_envs": 4, "total_steps": 512, "eval_every": 0}
+    assert {k: saved[k] for k in DEFAULTS["atari"]} == {**DEFAULTS["atari"], **given}
+    # A resume keeps the run's settings, even when the row has changed since (a newer asyncrl).
+    monkeypatch.setitem(DEFAULTS["atari"], "epochs", 4)
+    assert main(["train", "--resume", run_dir, "--total-steps", "1024", "--dry-run"]) == 0
+    assert json.loads(capsys.readouterr().out) == {**saved, "total_steps": 1024}
+    assert main(["train", "--algo", "appo", "--env", "PongNoFrameskip-v4", "--dry-run"]) == 0
+    assert json.loads(capsys.readouterr().out)["epochs"] == 4  # (while a new run would get the new row)

@@ -1,6 +1,6 @@
 """``--vector-env envpool``: Atari games stepped by EnvPool with asyncrl's Atari semantics (same-step autoreset,
 episodic life, FIRE resets, clipped rewards, whole games reported), against the ale-py path on a scripted game, and
-training on every runtime (Ray: tests/test_ray.py)."""
+training on every runtime (Ray: tests/test_ray.py); MuJoCo tasks against Gymnasium's from the same state."""
 
 from __future__ import annotations
 
@@ -106,7 +106,7 @@ def test_envpool_options_that_are_not_atari_are_refused_in_one_line(tmp_path, ca
     line = one_line_error(
         capsys, ["train", "--env", "CartPole-v1", "--vector-env", "envpool", "--run-dir", str(tmp_path)]
     )
-    assert "--vector-env envpool: 'CartPole-v1' is not an Atari id" in line
+    assert "--vector-env envpool: 'CartPole-v1' is neither an Atari id nor a MuJoCo task EnvPool has" in line
     line = one_line_error(capsys, ["train", "--vector-env", "c++", "--run-dir", str(tmp_path / "b")])
     assert "--vector-env" in line and "envpool" in line
     assert not (tmp_path / "config.json").exists()
@@ -135,3 +135,55 @@ def test_every_runtime_trains_on_envpool(algo, extra, tmp_path):
     assert all(-21 <= float(g["episode_return"]) <= 21 and int(g["episode_length"]) > 700 for g in games)
     if "--workers" not in extra or "1" in extra:  # Pong's first game ends after ~760-1000 agent steps
         assert games, "a whole game was played in one env stream of 1,200 steps"
+
+
+# ---- MuJoCo tasks --------------------------------------------------------------------------------------------
+
+
+def test_envpool_mujoco_tasks_follow_gymnasiums_from_the_same_state():
+    # Gymnasium's Hopper and EnvPool's, both reset without noise (the same initial state) and driven by the same
+    # actions: the same observations (to 1e-6; chaotic dynamics on two MuJoCo builds drift slowly), rewards and
+    # terminations, through EnvPoolMujoco's same-step autoreset.
+    pytest.importorskip("mujoco", reason="the mujoco extra is not installed (pip install -e '.[mujoco]')")
+    import gymnasium as gym
+
+    from asyncrl.envs.envpool_mujoco import EnvPoolMujoco, envpool_mujoco_ids
+
+    assert {"HalfCheetah-v5", "Hopper-v5", "Walker2d-v5", "Ant-v5", "Humanoid-v5"} <= set(envpool_mujoco_ids())
+    venv = EnvPoolMujoco("Hopper-v5", 2, seed=0, threads=1, reset_noise_scale=0.0)
+    ref = gym.make("Hopper-v5", reset_noise_scale=0.0)
+    o_ref, _ = ref.reset(seed=0)
+    obs = venv.reset()
+    assert obs.dtype == np.float64 and obs.shape == (2, 11)
+    np.testing.assert_allclose(obs[0], o_ref, atol=1e-12)
+    rng = np.random.default_rng(0)
+    ends = 0
+    for _ in range(300):
+        a = rng.uniform(-1, 1, size=3)
+        o_ref, r_ref, te_ref, tr_ref, _ = ref.step(a)
+        res = venv.step(np.stack([a, a]))
+        np.testing.assert_allclose(res.final_obs[0], o_ref, atol=1e-6)
+        assert abs(res.reward[0] - r_ref) < 1e-4 and res.terminated[0] == te_ref and res.truncated[0] == tr_ref
+        if te_ref or tr_ref:  # same-step autoreset: a fresh episode's first observation, the same state again
+            ends += 1
+            o_ref, _ = ref.reset()
+            np.testing.assert_allclose(res.obs[0], o_ref, atol=1e-12)
+            assert not np.allclose(res.obs[0], res.final_obs[0])
+        else:
+            assert np.array_equal(res.obs[0], res.final_obs[0])
+    assert ends >= 2  # (random actions topple the hopper within tens of steps)
+    venv.close()
+
+
+def test_a_mujoco_task_trains_on_envpool(tmp_path):
+    pytest.importorskip("mujoco", reason="the mujoco extra is not installed (pip install -e '.[mujoco]')")
+    run_dir = str(tmp_path / "run")
+    args = ["--algo", "appo", "--env", "Hopper-v5", "--vector-env", "envpool", "--workers", "1", "--num-envs", "4"]
+    p = run_cli("train", *args, "--n-steps", "16", "--total-steps", "2048", "--eval-every", "0", "--run-dir", run_dir,
+                *FAST, timeout=300)  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    with open(os.path.join(run_dir, "episodes.csv")) as f:
+        episodes = list(csv.DictReader(f))
+    assert episodes and all(0 < int(e["episode_length"]) <= 1000 for e in episodes)  # Hoppers fall, episodes end
+    ev = run_cli("eval", run_dir, "--episodes", "2", "--json", check=True, timeout=120)  # (eval plays Gymnasium's)
+    assert '"episodes": 2' in ev.stdout

@@ -35,7 +35,7 @@ from asyncrl.paths import check_checkpoint_arg, check_output_file, check_writabl
 from asyncrl.plot import output_extensions, plot_runs
 from asyncrl.record import record_video
 from asyncrl.runtime.procs import WorkerFailed
-from asyncrl.train import dry_run, format_result, need_modules, train
+from asyncrl.train import dry_run, format_result, help_defaults, need_modules, train
 
 ALIASES = {"n_steps": ["--t-max"]}
 """Second flag names (A3C's t_max)."""
@@ -98,17 +98,18 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser(
-    algo: str = DEFAULT_ALGO, env: str = DEFAULT_ENV, runtime: str | None = None
+    algo: str = DEFAULT_ALGO, env: str = DEFAULT_ENV, runtime: str | None = None, show_defaults: bool = False
 ) -> argparse.ArgumentParser:
     """The ``asyncrl`` parser; its ``train`` command knows the settings of ``algo`` on ``env`` and ``runtime``
-    (:func:`train_flags`)."""
+    (:func:`train_flags`). ``show_defaults`` (for ``--help``): each flag's help ends with the value this run would
+    get, and the tuned row it comes from (:func:`~asyncrl.train.help_defaults`; this makes the env once)."""
     p = _Parser(
         prog="asyncrl",
         description="Asynchronous actor-critic RL (A3C, A2C, IMPALA, APPO, a3c-ps, FeUdal) on PyTorch and Gymnasium.",
     )
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
 
-    _add_train(p, sub, algo, env, runtime)
+    _add_train(p, sub, algo, env, runtime, help_defaults(algo, env, runtime) if show_defaults else {})
     _add_eval(sub)
     _add_plot(sub)
     _add_record(sub)
@@ -117,12 +118,22 @@ def build_parser(
     return p
 
 
+def _shown_default(default: tuple[Any, str | None] | None) -> str:
+    """The end of a flag's help: `` (default: VALUE)``, or `` (default: VALUE, tuned for ROW)``."""
+    if default is None or default[0] is None:
+        return ""
+    value = " ".join(str(v) for v in default[0]) if isinstance(default[0], list) else default[0]
+    return f" (default: {value}{f', tuned for {default[1]}' if default[1] else ''})"
+
+
 def _add_dry_run(parser: Any, checks: str) -> None:
     """``--dry-run`` of ``train``, ``tune`` and ``sweep``: ``checks`` says what it resolves and prints."""
     parser.add_argument("--dry-run", action="store_true", help=f"{checks} and exit: nothing is trained or written")
 
 
-def _add_train(p: Any, sub: Any, algo: str, env: str, runtime: str | None) -> None:
+def _add_train(
+    p: Any, sub: Any, algo: str, env: str, runtime: str | None, shown: dict[str, tuple[Any, str | None]]
+) -> None:
     t = sub.add_parser(
         "train",
         help="train an agent (no arguments: A3C on CartPole-v1 with all cores)",
@@ -138,7 +149,7 @@ def _add_train(p: Any, sub: Any, algo: str, env: str, runtime: str | None) -> No
             title = "algorithm and env" if section is RunConfig else section.__name__
             doc = (section.__doc__ or "").strip().split("\n\n")[0].replace("``", "")
             groups[section] = t.add_argument_group(title, None if section is RunConfig else " ".join(doc.split()))
-        _add_field(groups[section], flag, f, f.metadata["doc"].replace("%", "%%"))
+        _add_field(groups[section], flag, f, (f.metadata["doc"] + _shown_default(shown.get(f.name))).replace("%", "%%"))
     t.add_argument("--resume", metavar="DIR", default=None, help="continue the run in DIR")
     t.add_argument(
         "--config",
@@ -489,6 +500,10 @@ def _cmd_record(args: argparse.Namespace) -> int:
     return 0
 
 
+def _wants_help(argv: list[str]) -> bool:
+    return any(a in ("-h", "--help") for a in argv)
+
+
 def _algo_env_runtime(argv: list[str]) -> tuple[str, str, str | None]:
     """``train``'s ``--algo``, ``--env`` and ``--runtime`` (first pass, as Sample Factory parses): given, else those
     of the run that ``--resume`` names, else the defaults; they decide which settings the full parser knows."""
@@ -519,7 +534,7 @@ def main(argv: list[str] | None = None) -> int:
     if not argv:
         argv = ["train"]
     try:
-        parser = build_parser(*_algo_env_runtime(argv))
+        parser = build_parser(*_algo_env_runtime(argv), show_defaults=argv[0] == "train" and _wants_help(argv))
     except UsageError as e:  # e.g. --env doom:NAME with no such scenario
         print(f"asyncrl: error: {e}", file=sys.stderr)
         return 2

@@ -21,6 +21,7 @@ import torch
 from asyncrl.algos import get_algorithm
 from asyncrl.checkpoint import load_checkpoint, write_atomic
 from asyncrl.config import (
+    FAMILY_NAMES,
     FLAT_FIELDS,
     RESUME_OVERRIDABLE,
     RunConfig,
@@ -37,6 +38,7 @@ from asyncrl.core.settings import default_of, has_default
 from asyncrl.envs.base import family_of, upgrade_saved
 from asyncrl.envs.classic import NATIVE_ENVS
 from asyncrl.envs.make import env_spaces
+from asyncrl.envs.vector import envpool_class
 from asyncrl.errors import UsageError
 from asyncrl.logger import RunLogger, WandbSink
 from asyncrl.nn.build import make_model
@@ -147,10 +149,7 @@ def prepare_config(
     if contact and (preflight := get_runtime(run.runtime.kind).preflight) is not None:
         preflight(run)  # before anything is written (Ray: installed, the head answers)
     if run.rollout.vector_env == "envpool":
-        from asyncrl.envs.envpool_atari import envpool_task, need_envpool
-
-        envpool_task(run.env)  # (an Atari id, else one line)
-        need_envpool()
+        envpool_class(run.env)  # (EnvPool installed, an Atari id or one of its MuJoCo tasks; else one line)
     if run.rollout.vector_env == "native" and run.env not in NATIVE_ENVS:
         raise UsageError(
             f"--vector-env native: no native version of {cfg.env!r} "
@@ -228,6 +227,25 @@ def _obs_dtype(obs_space: gym.Space) -> torch.dtype:
     return torch.from_numpy(np.zeros(0, dtype=obs_space.dtype)).dtype
 
 
+def help_defaults(algo: str, env: str, runtime: str | None = None) -> dict[str, tuple[Any, str | None]]:
+    """What ``asyncrl train --algo algo --env env --help`` shows as each setting's default: ``{flat name: (value,
+    row)}``, the value this run would get if not given, and for a value from one of the algorithm's tuned rows the
+    row's name (the env id, or the env family's name), else ``None``. Empty where the env cannot be made (the help
+    then shows the flags without their defaults)."""
+    cfg = TrainConfig(algo=algo, env=env, **({"runtime": runtime} if runtime else {}))
+    try:
+        _, act_space = env_spaces(env, env_options(cfg))
+        key = family_of(env).defaults_key(env, act_space)
+        run = resolve(cfg, key)
+    except (UsageError, gym.error.Error):
+        return {}
+    rows = get_algorithm(algo).defaults
+    family = {k: FAMILY_NAMES.get(key, key) for k in rows.get(key, {})} if key not in ("discrete", "continuous") else {}
+    tuned = {**family, **{k: env for k in rows.get(env, {})}}
+    flat = flat_view(run)
+    return {name: (value, tuned.get(name)) for name, value in flat.items() if name not in ("algo", "env", "run_dir")}
+
+
 def dry_run(cfg: TrainConfig, resume: str | None = None, given: set[str] | None = None) -> tuple[str, str]:
     """What :func:`train` would run, without training or writing anything: the settings checked and resolved
     (defaults, the env family's tuned row, the env's spaces, the network built) as ``(config JSON, summary)``.
@@ -239,7 +257,7 @@ def dry_run(cfg: TrainConfig, resume: str | None = None, given: set[str] | None 
     summary = (
         f"--algo {rcfg.algo} on --env {rcfg.env}, --runtime {rcfg.runtime.kind}"
         + (f" with {workers} worker{'s' if workers > 1 else ''}" if workers else "")
-        + f"; a {model.spec.torso} network of {params:,} parameters; "
+        + f"; the {model.spec.torso} network ({params:,} parameters); "
         + (
             f"resumes {resume} at {ckpt['counters']['env_steps']:,} env steps"
             if ckpt is not None

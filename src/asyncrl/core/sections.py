@@ -90,8 +90,8 @@ class RolloutConfig:
     n_steps: int = setting(lo=1, hi=L.MAX_N_STEPS)
     """Rollout length per update (A3C's t_max)."""
     vector_env: str = setting("auto", choices=VECTOR_IMPLS, fixed=True)
-    """``auto`` (native numpy envs where they exist), ``native``, ``gymnasium``, or ``envpool`` (Atari games stepped
-    in C++ threads by EnvPool, the ``envpool`` extra; training envs only)."""
+    """``auto`` (native numpy envs where they exist), ``native``, ``gymnasium``, or ``envpool`` (Atari games and MuJoCo
+    tasks stepped in C++ threads by EnvPool, the ``envpool`` extra; training envs only)."""
 
 
 @dataclass(kw_only=True)

@@ -25,6 +25,7 @@ frames equal up to rounding of the resize (``tests/test_envpool.py``). Training 
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import numpy as np
 
@@ -53,6 +54,20 @@ def need_envpool():
     return envpool
 
 
+def make_pool(task: str, num_envs: int, threads: int | None, seed: int, **options: Any):
+    """One EnvPool of ``num_envs`` copies of ``task`` (gymnasium API, all envs stepped together) in ``threads`` C++
+    threads (default: one per core this process may use, at most one per env), with the task's ``options``."""
+    return need_envpool().make(
+        task,
+        env_type="gymnasium",
+        num_envs=num_envs,
+        batch_size=num_envs,
+        num_threads=threads or min(num_envs, len(os.sched_getaffinity(0))),
+        seed=seed % (2**31 - 1),  # (EnvPool takes an int32 seed)
+        **options,
+    )
+
+
 class EnvPoolAtari:
     """``num_envs`` Atari games in one EnvPool, stepped together in ``threads`` C++ threads (default: one per core
     this process may use, at most one per env). Observations ``uint8 [num_envs, 4, 84, 84]``."""
@@ -76,7 +91,7 @@ class EnvPoolAtari:
         self._task, self.num_envs = envpool_task(env_id), num_envs
         AtariEnv.check_game(game[0])
         self._fire, self._after_fire = fire_plan(game[0], self.o)
-        self._threads = threads or min(num_envs, len(os.sched_getaffinity(0)))
+        self._threads = threads
         self._seed = 0 if seed is None else int(seed)
         self.pool = self._make(self._seed)
         self.single_observation_space = self.pool.observation_space
@@ -86,15 +101,12 @@ class EnvPoolAtari:
         self._game_steps = np.zeros(num_envs, np.int64)
 
     def _make(self, seed: int):
-        envpool = need_envpool()
         o = self.o
-        return envpool.make(
+        return make_pool(
             self._task,
-            env_type="gymnasium",
-            num_envs=self.num_envs,
-            batch_size=self.num_envs,
-            num_threads=self._threads,
-            seed=seed % (2**31 - 1),  # (EnvPool takes an int32 seed)
+            self.num_envs,
+            self._threads,
+            seed,
             episodic_life=False,
             reward_clip=False,
             use_fire_reset=False,

@@ -72,20 +72,38 @@ def make_vec_env(
     """A vector env of ``num_envs`` copies of ``env_id``.
 
     ``impl``: ``"native"`` requires a numpy-batched implementation, ``"gymnasium"`` always
-    uses Gymnasium's envs, ``"auto"`` takes the native one where it exists, ``"envpool"`` steps Atari games in
-    EnvPool (:class:`~asyncrl.envs.envpool_atari.EnvPoolAtari`) in ``threads`` threads.
+    uses Gymnasium's envs, ``"auto"`` takes the native one where it exists, ``"envpool"`` steps Atari games or
+    MuJoCo tasks in EnvPool (:func:`envpool_class`) in ``threads`` threads.
     """
     if impl not in VECTOR_IMPLS:
         raise UsageError(f"--vector-env {impl!r} is not allowed (allowed: {', '.join(VECTOR_IMPLS)})")
     if impl == "native" and env_id not in NATIVE_ENVS:
         raise UsageError(f"--vector-env native: no native version of {env_id!r} (have: {', '.join(NATIVE_ENVS)})")
     if impl == "envpool":
-        from asyncrl.envs.envpool_atari import EnvPoolAtari
-
-        return EnvPoolAtari(env_id, num_envs, seed, options, threads=threads)
+        return envpool_class(env_id)(env_id, num_envs, seed, options, threads=threads)
     if impl != "gymnasium" and env_id in NATIVE_ENVS:
         return NATIVE_ENVS[env_id](num_envs, seed)
     return SyncVecEnv(env_id, num_envs, seed, options)
+
+
+def envpool_class(env_id: str) -> type:
+    """The EnvPool vector env for ``env_id``: :class:`~asyncrl.envs.envpool_mujoco.EnvPoolMujoco` for a MuJoCo task
+    EnvPool has, :class:`~asyncrl.envs.envpool_atari.EnvPoolAtari` for an Atari id; else (or without EnvPool) a
+    one-line :class:`UsageError`."""
+    from asyncrl.envs.envpool_atari import EnvPoolAtari, envpool_task, need_envpool
+    from asyncrl.envs.envpool_mujoco import EnvPoolMujoco, envpool_mujoco_ids
+
+    need_envpool()
+    if env_id in envpool_mujoco_ids():
+        return EnvPoolMujoco
+    try:
+        envpool_task(env_id)
+    except UsageError:
+        raise UsageError(
+            f"--vector-env envpool: {env_id!r} is neither an Atari id nor a MuJoCo task EnvPool has (allowed: "
+            f"Atari ids, and MuJoCo ids such as HalfCheetah-v5, Hopper-v5, Walker2d-v5, Ant-v5, Humanoid-v5)"
+        ) from None
+    return EnvPoolAtari
 
 
 class EpisodeTracker:
