@@ -32,6 +32,8 @@ from asyncrl.errors import UsageError
 from asyncrl.runtime.actor_learner import ActorLearnerConfig
 from asyncrl.runtime.base import RUNTIMES
 
+from conftest import one_line_error
+
 ROOT = Path(__file__).resolve().parent.parent
 ENV_OF_KEY = {"discrete": "CartPole-v1", "continuous": "MountainCarContinuous-v0", "atari": "PongNoFrameskip-v4"}
 MEANINGFUL_NONE = {"target_return", "max_seconds"}
@@ -171,3 +173,103 @@ def test_a_runs_config_json_is_a_config_file_that_gives_the_same_run(algo, runti
     settings.pop("run_dir")
     again, _, _ = prepare_config(TrainConfig(**settings, run_dir=str(tmp_path / "b")), given=set(settings))
     assert replace(again, run=replace(again.run, run_dir=run.run.run_dir)) == run
+
+
+@pytest.mark.parametrize("algo, runtime", [(a.name, r) for a in ALGORITHMS.values() for r in a.runtimes])
+def test_a_runs_config_json_trains_every_other_algorithm_leaving_out_what_does_not_apply(algo, runtime, tmp_path):
+    # Another algorithm (on its default runtime) from a run's config.json: the file's settings that apply to it are
+    # kept, the others are left out with one notice line naming them, none is refused.
+    from asyncrl.cli import main
+    from asyncrl.config import not_applicable
+
+    run = resolve(TrainConfig(algo=algo, runtime=runtime, run_dir=str(tmp_path / "a")), "discrete")
+    path = tmp_path / "config.json"
+    path.write_text(config_json(run))
+    saved = json.loads(path.read_text())
+    for other in ALGORITHMS:
+        rc, out, notice = _dry_run(main, ["--config", str(path), "--algo", other], check=False)
+        if rc != 0:  # a kept setting that conflicts with the other algorithm's (A3C's 5-step rollouts, FeUdal's
+            # 10-step horizon) gets its one line; what does not apply is never refused
+            assert rc == 2 and "does not apply" not in notice and notice.count("asyncrl: error:") == 1, notice
+            continue
+        got = json.loads(out)
+        default_runtime = ALGORITHMS[other].runtimes[0]
+        rt = saved["runtime"] if saved["runtime"] in ALGORITHMS[other].runtimes else default_runtime
+        expect_left = [
+            k
+            for k in saved
+            if k not in ("algo", "env", "run_dir", "runtime") and not_applicable(k, other, "CartPole-v1", rt)
+        ] + (["runtime"] if rt != saved["runtime"] else [])
+        kept = {k: v for k, v in saved.items() if k not in (*expect_left, "algo", "run_dir")}
+        assert {k: got[k] for k in kept} == kept and got["algo"] == other, (algo, runtime, other)
+        if expect_left:
+            assert f"left out {', '.join(sorted(expect_left))}" in _sorted_notice(notice), (other, notice)
+        else:
+            assert "left out" not in notice
+
+
+def _dry_run(main, args: list[str], check: bool = True) -> tuple[int, str, str]:
+    import contextlib
+    import io
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = main(["train", *args, "--dry-run"])
+    assert rc == 0 or not check, err.getvalue()
+    return rc, out.getvalue(), err.getvalue()
+
+
+def _sorted_notice(notice: str) -> str:
+    """The notice line with its list of names sorted (the check above compares sets)."""
+    m = re.search(r"left out ([a-z_, ]+) \(", notice)
+    assert m, notice
+    return notice.replace(m.group(1), ", ".join(sorted(m.group(1).split(", "))))
+
+
+def test_a_pong_runs_config_json_trains_again_without_the_mlp_settings_it_holds(tmp_path):
+    # A run's config.json holds --hidden and --activation whatever its torso; with a CNN they are left out, named.
+    pytest.importorskip("ale_py", reason="the atari extra (ale-py) is not installed")
+    from asyncrl.cli import main
+
+    _, out, _ = _dry_run(main, ["--algo", "appo", "--env", "PongNoFrameskip-v4"])
+    path = tmp_path / "config.json"
+    path.write_text(out)
+    _, again, notice = _dry_run(main, ["--config", str(path)])
+    saved, got = json.loads(out), json.loads(again)
+    assert {k: v for k, v in got.items() if k != "run_dir"} == {k: v for k, v in saved.items() if k != "run_dir"}
+    assert "left out hidden, activation (they do not apply to --algo appo on --env PongNoFrameskip-v4)" in notice
+
+
+def test_the_flag_tables_for_column_is_what_the_refusals_say(capsys):
+    # Every flag's "for" column (algorithms, runtimes, an env family, or all) against not_applicable, the rule the
+    # CLI and the API refuse by, for every algorithm on each of its runtimes; and one real refusal per limited flag.
+    from asyncrl.config import FAMILY_NAMES, not_applicable
+    from asyncrl.core.settings import flag_of
+
+    envs = {"all": "CartPole-v1", FAMILY_NAMES["atari"]: "PongNoFrameskip-v4"}
+    rows = re.findall(r"^\| `(--[a-z0-9-]+)[^|]*\| .*? \| ([^|]+) \|$", flag_table(), re.M)
+    assert len(rows) == len(FLAT_FIELDS)
+    names = {flag_of(n): n for n in FLAT_FIELDS}
+    for flag, applies in rows:
+        name, applies = names[flag], applies.strip()
+        for algo in ALGORITHMS.values():
+            for runtime in algo.runtimes:
+                if applies.startswith("--runtime "):
+                    expect = runtime in applies[len("--runtime ") :].split(", ")
+                elif applies in envs or applies == "algorithm and env":
+                    expect = True
+                else:
+                    expect = algo.name in applies.split(", ")
+                env = envs.get(applies, "CartPole-v1")
+                assert (not_applicable(name, algo.name, env, runtime) is None) == expect, (flag, algo.name, runtime)
+        if applies.startswith("--runtime ") or applies not in (*envs, "algorithm and env"):
+            refused = next(
+                (a.name, r)
+                for a in ALGORITHMS.values()
+                for r in a.runtimes
+                if not_applicable(name, a.name, "CartPole-v1", r) is not None
+            )
+            argv = ["train", "--algo", refused[0], "--runtime", refused[1], flag, "1", "--dry-run"]
+            assert "does not apply" in one_line_error(capsys, argv), flag
+    line = one_line_error(capsys, ["train", "--env", "CartPole-v1", "--noop-max", "3", "--dry-run"])
+    assert "--noop-max applies to Atari games only" in line

@@ -18,6 +18,7 @@ import pytest
 from optuna.trial import TrialState
 
 from asyncrl.algos import get_algorithm
+from asyncrl.cli import main
 from asyncrl.experiments.tune import TuneSettings, default_space
 from asyncrl.train import TrainResult
 
@@ -494,8 +495,17 @@ def test_train_reads_a_config_file_and_flags_override_it(tmp_path, capsys):
     assert (cfg["algo"], cfg["n_steps"], cfg["lr"]) == ("a2c", 7, 0.01)
     line = one_line_error(capsys, ["train", "--config", str(config), "--resume", run_dir])
     assert "--config does not apply with --resume" in line
-    config.write_text(json.dumps({"algo": "a2c", "clip_range": 0.1}))
-    line = one_line_error(capsys, ["train", "--config", str(config), "--run-dir", str(tmp_path / "r2")])
+    # A setting of another algorithm is left out with one notice line (a run's config.json of another algorithm
+    # trains this one), while the same flag given on the command line is refused.
+    config.write_text(json.dumps({"algo": "a2c", "clip_range": 0.1, "n_steps": 7}))
+    args = ["train", "--config", str(config), "--run-dir", str(tmp_path / "r2"), "--dry-run"]
+    assert main(args) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["n_steps"] == 7 and "clip_range" not in json.loads(out)
+    assert err.splitlines()[0] == (
+        f"asyncrl train: --config {config}: left out clip_range (they do not apply to --algo a2c on --env CartPole-v1)"
+    )
+    line = one_line_error(capsys, ["train", "--algo", "a2c", "--clip-range", "0.1", "--run-dir", str(tmp_path / "r3")])
     assert "--clip-range does not apply to --algo a2c" in line
 
 
@@ -738,3 +748,19 @@ def test_sweep_refuses_a_folder_whose_runs_had_other_settings(tmp_path, capsys):
         capsys, ["sweep", "--algo", "a2c", "--seeds", "1", "--set", "total_steps=200000", "-o", str(out)]
     )
     assert "trained with total_steps=50000 (this sweep: 200000)" in line
+
+
+def test_sweep_config_gives_each_algorithm_the_settings_that_apply_to_it(tmp_path, capsys):
+    # A run's config.json (APPO's) as the base of a sweep over APPO and IMPALA: IMPALA's runs leave out APPO's own
+    # settings (one notice line), the shared ones reach every run, and --set overrides the file.
+    assert main(["train", "--algo", "appo", "--lr", "0.0007", "--dry-run"]) == 0
+    config = tmp_path / "config.json"
+    config.write_text(capsys.readouterr().out)
+    args = ["sweep", "--config", str(config), "--algo", "appo", "impala", "--set", "n_steps=7", "-o", str(tmp_path)]
+    assert main([*args, "--seeds", "1", "--dry-run"]) == 0
+    out, err = capsys.readouterr()
+    runs = {line.split(":", 1)[0].rsplit("/", 1)[1]: json.loads(line.split(": ", 1)[1]) for line in out.splitlines()}
+    appo, impala = runs["appo-CartPole-v1-s0"], runs["impala-CartPole-v1-s0"]
+    assert appo["clip_range"] == 0.2 and "clip_range" not in impala and "epochs" not in impala
+    assert appo["lr"] == impala["lr"] == 0.0007 and appo["n_steps"] == impala["n_steps"] == 7
+    assert "left out clip_range, epochs, kl_coef, minibatches, targets for --algo impala on --env CartPole-v1" in err

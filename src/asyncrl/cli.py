@@ -6,6 +6,7 @@ User mistakes print one line, ``asyncrl: error: ...``, and exit with code 2 (no 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import re
@@ -35,7 +36,7 @@ from asyncrl.paths import check_checkpoint_arg, check_output_file, check_writabl
 from asyncrl.plot import output_extensions, plot_runs
 from asyncrl.record import record_video
 from asyncrl.runtime.procs import WorkerFailed
-from asyncrl.train import dry_run, format_result, help_defaults, need_modules, train
+from asyncrl.train import config_file_settings, dry_run, format_result, help_defaults, need_modules, train
 
 ALIASES = {"n_steps": ["--t-max"]}
 """Second flag names (A3C's t_max)."""
@@ -379,16 +380,21 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     envs = args.env or [str(base.get("env", DEFAULT_ENV))]
     for name in ("algo", "env", "seed", "run_dir", "workers"):
         base.pop(name, None)  # (the sweep's own --algo, --env and seeds, its run dirs; workers follow each run's cores)
+    algos, envs = list(dict.fromkeys(algos)), list(dict.fromkeys(envs))
     for algo in algos:
         get_algorithm(algo)
     check_writable_dir(args.out, f"-o {args.out!r}")
-    axes = {**{k: [v] for k, v in base.items()}, **S.parse_set(args.set)}
-    runs = S.grid(
-        list(dict.fromkeys(algos)),
-        list(dict.fromkeys(envs)),
-        axes,
-        list(range(args.first_seed, args.first_seed + args.seeds)),
-    )
+    axes = S.parse_set(args.set)
+    fitted, notes = {}, []
+    for algo, env in itertools.product(algos, envs):  # (each grid point gets the file's settings that apply to it)
+        fitted[algo, env], left = config_file_settings({k: v for k, v in base.items() if k not in axes}, algo, env)
+        if left:
+            notes.append(f"{', '.join(left)} for --algo {algo} on --env {env}")
+    if notes:
+        print(
+            f"asyncrl sweep: --config {args.config}: left out {'; '.join(notes)} (they do not apply)", file=sys.stderr
+        )
+    runs = S.grid(algos, envs, axes, list(range(args.first_seed, args.first_seed + args.seeds)), fitted)
     S.preflight(runs)
     if args.dry_run:
         for run in runs:
@@ -409,7 +415,17 @@ def _cmd_train(args: argparse.Namespace) -> int:
             raise UsageError("--config does not apply with --resume (a resumed run keeps its saved config)")
         settings = read_config_file(args.config)
         settings.pop("run_dir", None)  # (a run's config.json names its own run dir: this run gets its own)
-        values = {**settings, **values}
+        algo = str(values.get("algo") or settings.get("algo") or DEFAULT_ALGO)
+        env = str(values.get("env") or settings.get("env") or DEFAULT_ENV)
+        kept, left = config_file_settings(settings, algo, env, values.get("runtime"))
+        if left:
+            on = f", --runtime {values['runtime']}" if "runtime" in values else ""
+            print(
+                f"asyncrl train: --config {args.config}: left out {', '.join(left)} (they do not apply to --algo "
+                f"{algo} on --env {env}{on})",
+                file=sys.stderr,
+            )
+        values = {**kept, "algo": algo, "env": env, **values}
         given |= set(values)
     cfg = TrainConfig(**values)
     if args.dry_run:

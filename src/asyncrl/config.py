@@ -314,6 +314,28 @@ def not_applicable(name: str, algo: str, env: str, runtime: str | None = None) -
     return None
 
 
+def applicable(
+    settings: dict[str, Any], algo: str, env: str, runtime: str | None = None
+) -> tuple[dict[str, Any], list[str]]:
+    """The settings of a config file (flat names, e.g. another run's ``config.json``) that apply to a run of
+    ``algo`` on ``env`` and ``runtime`` (given apart from the file; else the file's, where ``algo`` runs on it),
+    and the names of those left out: another algorithm's, another env family's, another runtime's (the file's
+    ``runtime`` itself where ``algo`` does not run on it, or where ``runtime`` replaces it)."""
+    keep = {k: v for k, v in settings.items() if k not in ("algo", "env")}
+    left = []
+    saved = keep.get("runtime")
+    if saved is not None and (runtime or saved not in get_algorithm(algo).runtimes):
+        del keep["runtime"]  # (a flag's runtime replaces it; one the algorithm does not run on is left out)
+        if saved != runtime:
+            left.append("runtime")
+    runtime = runtime or keep.get("runtime")
+    for name in list(keep):
+        if not_applicable(name, algo, env, runtime) is not None:
+            del keep[name]
+            left.append(name)
+    return keep, left
+
+
 def given(cfg: TrainConfig) -> dict[str, Any]:
     """The settings of a user's config that were given (not ``None``), and the fixed ones (always given)."""
     return {

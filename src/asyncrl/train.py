@@ -26,6 +26,7 @@ from asyncrl.config import (
     RESUME_OVERRIDABLE,
     RunConfig,
     TrainConfig,
+    applicable,
     check_applicable,
     config_json,
     env_options,
@@ -225,6 +226,29 @@ def _obs_dtype(obs_space: gym.Space) -> torch.dtype:
     if isinstance(obs_space, gym.spaces.Discrete):
         return torch.int64
     return torch.from_numpy(np.zeros(0, dtype=obs_space.dtype)).dtype
+
+
+def config_file_settings(
+    settings: dict[str, Any], algo: str, env: str, runtime: str | None = None
+) -> tuple[dict[str, Any], list[str]]:
+    """The settings of a config file for a run of ``algo`` on ``env`` (``train --config``, ``sweep --config``):
+    another algorithm's, runtime's or env family's are left out (:func:`~asyncrl.config.applicable`), and so are
+    the MLP torso's ``hidden`` and ``activation`` where the env's torso is a CNN (a run's ``config.json`` holds them
+    whatever its torso). ``runtime``: the one given apart from the file (a flag). Returns the settings kept and the
+    names left out, for the caller's one notice line."""
+    kept, left = applicable(settings, algo, env, runtime)
+    mlp_only = [name for name in ("hidden", "activation") if name in kept]
+    if mlp_only:
+        try:
+            obs_space = env_spaces(env, env_options({**kept, "algo": algo, "env": env}))[0]
+            torso = resolve_torso(obs_space, kept.get("torso") or "auto")
+        except UsageError:
+            torso = "mlp"  # (the run itself names what is wrong with the env)
+        if torso != "mlp":
+            for name in mlp_only:
+                del kept[name]
+            left += mlp_only
+    return kept, left
 
 
 def help_defaults(algo: str, env: str, runtime: str | None = None) -> dict[str, tuple[Any, str | None]]:

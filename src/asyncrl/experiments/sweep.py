@@ -91,16 +91,24 @@ def _slug(value: Any) -> str:
     return str(value).replace("/", "_").replace(":", "_").replace(" ", "")
 
 
-def grid(algos: list[str], envs: list[str], axes: dict[str, list[Any]], seeds: list[int]) -> list[SweepRun]:
-    """Every run of the sweep, seeds innermost (so ``--jobs`` runs of one group start together)."""
+def grid(
+    algos: list[str],
+    envs: list[str],
+    axes: dict[str, list[Any]],
+    seeds: list[int],
+    base: dict[tuple[str, str], dict[str, Any]] | None = None,
+) -> list[SweepRun]:
+    """Every run of the sweep, seeds innermost (so ``--jobs`` runs of one group start together). ``base``: the
+    settings of each ``(algo, env)`` from ``--config`` (those that apply to it), under the swept ``axes``."""
     swept = [k for k, v in axes.items() if len(v) > 1]
     runs = []
     for algo, env, *values in itertools.product(algos, envs, *axes.values()):
         point = dict(zip(axes, values))
         group = (("algo", algo), ("env", env), *((k, point[k]) for k in swept))
         name = "-".join([algo, _slug(env), *(f"{k}={_slug(point[k])}" for k in swept)])
+        settings = {"algo": algo, "env": env, **(base or {}).get((algo, env), {}), **point}
         for seed in seeds:
-            runs.append(SweepRun(f"{name}-s{seed}", {"algo": algo, "env": env, **point, "seed": seed}, group))
+            runs.append(SweepRun(f"{name}-s{seed}", {**settings, "seed": seed}, group))
     return runs
 
 
