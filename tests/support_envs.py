@@ -40,10 +40,20 @@ class MultiDiscreteActions(gym.Env):
 
 
 class CrashOnReset(CartPoleEnv):
-    """CartPole whose reset always raises: an actor that can never start."""
+    """CartPole whose reset raises in every instance but the first one a process tree makes (the one ``asyncrl
+    train`` checks the API with, before the run): an actor that can never start."""
+
+    made = 0
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        CrashOnReset.made += 1  # (forked actors inherit the count)
+        self.broken = CrashOnReset.made > 1
 
     def reset(self, *, seed=None, options=None):
-        raise RuntimeError("boom: reset is broken on purpose")
+        if self.broken:
+            raise RuntimeError("boom: reset is broken on purpose")
+        return super().reset(seed=seed, options=options)
 
 
 class OneStepEpisodes(gym.Env):
@@ -112,3 +122,64 @@ class SeedLoggingCartPole(CartPoleEnv):
             with open(path, "a") as f:
                 f.write(f"{seed}\n")
         return super().reset(seed=seed, options=options)
+
+
+class _Small(gym.Env):
+    """A two-number observation, two actions, one-step episodes: the base of the API-breaking envs below."""
+
+    observation_space = gym.spaces.Box(-1, 1, (2,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.zeros(2, np.float32), {}
+
+    def step(self, action):
+        return np.zeros(2, np.float32), 1.0, True, False, {}
+
+
+class OldResetAPI(_Small):
+    def reset(self, seed=None, options=None):
+        return np.zeros(2, np.float32)  # (the observation alone: Gym before 0.26)
+
+
+class FourValueStep(_Small):
+    def step(self, action):
+        return np.zeros(2, np.float32), 1.0, True, {}  # (observation, reward, done, info)
+
+
+class WrongShapeObs(_Small):
+    def step(self, action):
+        return np.zeros(3, np.float32), 1.0, True, False, {}
+
+
+class FloatFrames(_Small):
+    observation_space = gym.spaces.Box(0, 255, (4, 4), np.uint8)
+
+    def reset(self, seed=None, options=None):
+        return np.zeros((4, 4), np.float64), {}
+
+
+class TextReward(_Small):
+    def step(self, action):
+        return np.zeros(2, np.float32), "1.0", True, False, {}
+
+
+class NumberDone(_Small):
+    def step(self, action):
+        return np.zeros(2, np.float32), 1.0, 1, False, {}
+
+
+class RaisingStep(_Small):
+    def step(self, action):
+        raise KeyError("no such move")
+
+
+class Float64Obs(_Small):
+    """NumPy's default float64 for a float32 space: accepted (Gymnasium's checker only warns)."""
+
+    def reset(self, seed=None, options=None):
+        return np.zeros(2), {}
+
+    def step(self, action):
+        return np.zeros(2), np.float32(1.0), np.bool_(True), False, {}

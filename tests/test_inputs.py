@@ -19,7 +19,7 @@ from asyncrl.config import TrainConfig, resolve, validate
 from asyncrl.errors import UsageError
 from asyncrl.limits import MAX_WORKERS
 
-from conftest import one_line_error, run_cli
+from conftest import FAST, one_line_error, run_cli
 
 BIG = str(10**9)
 
@@ -382,3 +382,41 @@ def test_the_bounds_do_not_refuse_real_settings():
             else "discrete"
         )
         resolve(TrainConfig(algo=algo, env="CartPole-v1" if key == family else key), family)
+
+
+# ---- a user's env that breaks Gymnasium's API: one line naming the env, the method and the rule -------------
+
+BROKEN_ENVS = [
+    ("OldResetAPI", "reset() returned a ndarray; Gymnasium's API returns (observation, info) with info a dict"),
+    ("FourValueStep", "step() returned a tuple of 4 values (observation, reward, done, info: the old Gym API)"),
+    ("WrongShapeObs", "step() returned an observation of shape (3,); its observation space"),
+    ("FloatFrames", "reset() returned float64 observations; its observation space holds uint8 (allowed: integers)"),
+    ("TextReward", "step() returned a reward of type str ('1.0'); allowed: a number"),
+    ("NumberDone", "step() returned terminated=1 of type int; allowed: a bool"),
+    ("RaisingStep", "step() raised KeyError: 'no such move' (at "),
+]
+
+
+@pytest.mark.parametrize("name, rule", BROKEN_ENVS)
+def test_a_users_env_that_breaks_the_api_gets_one_line_and_no_run_dir(name, rule, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    line = one_line_error(
+        capsys, ["train", "--algo", "a2c", "--env", f"support_envs:{name}", "--run-dir", str(run_dir)]
+    )
+    assert line.startswith(f"asyncrl: error: --env support_envs:{name}: {rule}"), line
+    if name == "RaisingStep":
+        assert line.rstrip().endswith(f"support_envs.py:{_line_of('RaisingStep', 'raise KeyError')})")
+    assert not run_dir.exists()
+
+
+def _line_of(cls: str, text: str) -> int:
+    lines = open(os.path.join(os.path.dirname(__file__), "support_envs.py")).read().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"class {cls}("))
+    return next(i for i in range(start, len(lines)) if text in lines[i]) + 1
+
+
+def test_float64_observations_of_a_float32_space_are_accepted(tmp_path):
+    # NumPy's default dtype in a user's env: Gymnasium's checker warns, asyncrl trains (the slots take float64).
+    p = run_cli("train", "--algo", "a2c", "--env", "support_envs:Float64Obs", "--total-steps", "200",
+                "--eval-every", "0", "--run-dir", str(tmp_path / "run"), *FAST)  # fmt: skip
+    assert p.returncode == 0, p.stderr

@@ -36,7 +36,7 @@ from asyncrl.config import (
     validate,
 )
 from asyncrl.core.settings import default_of, has_default
-from asyncrl.envs.base import family_of, upgrade_saved
+from asyncrl.envs.base import GENERIC, family_of, upgrade_saved
 from asyncrl.envs.classic import NATIVE_ENVS
 from asyncrl.envs.make import env_spaces
 from asyncrl.envs.vector import envpool_class
@@ -132,7 +132,8 @@ def prepare_config(
     else:
         cfg = resumed_config(cfg, resume, given or set())
         ckpt = load_checkpoint(os.path.join(resume, "checkpoints", "latest.pt"))
-    obs_space, act_space = env_spaces(cfg.env, env_options(cfg))
+    user_env = family_of(cfg.env) is GENERIC[0]  # (a user's or a third party's env: checked against the API once)
+    obs_space, act_space = env_spaces(cfg.env, env_options(cfg), check=user_env)
     if resume is None:
         torso = resolve_torso(obs_space, cfg.torso or "auto")
         for name in ("hidden", "activation"):

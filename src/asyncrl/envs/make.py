@@ -8,6 +8,7 @@ from typing import Any
 import gymnasium as gym
 
 from asyncrl.envs.base import family_of
+from asyncrl.envs.check import check_env_api
 from asyncrl.errors import UsageError
 
 
@@ -40,10 +41,13 @@ def make_env(env_id: str, render_mode: str | None = None, options: Any = None) -
     return env
 
 
-def env_spaces(env_id: str, options: Any = None) -> tuple[gym.Space, gym.Space]:
-    """``(observation_space, action_space)`` of one instance of ``env_id``."""
+def env_spaces(env_id: str, options: Any = None, check: bool = False) -> tuple[gym.Space, gym.Space]:
+    """``(observation_space, action_space)`` of one instance of ``env_id``; with ``check``, after one reset and one
+    step against Gymnasium's API (:func:`~asyncrl.envs.check.check_env_api`: a broken rule is one line)."""
     env = make_env(env_id, options=options)
     try:
+        if check:
+            check_env_api(env_id, env)
         return env.observation_space, env.action_space
     finally:
         env.close()

@@ -1,0 +1,118 @@
+"""A user's env checked against Gymnasium's API once, before a run writes anything (``asyncrl train``).
+
+One ``reset`` and one ``step`` (a sampled action) of one instance: each rule it breaks gets one line that names the
+env, the method and the rule, not a traceback from deep inside asyncrl when the first rollout unpacks the result.
+The rules (Gymnasium's ``Env`` API, as its ``PassiveEnvChecker`` states most of them):
+
+- ``reset`` returns ``(observation, info)`` with ``info`` a dict (the old Gym API returned the observation alone);
+- ``step`` returns five values ``(observation, reward, terminated, truncated, info)`` (the old API returned four,
+  with one ``done``);
+- the reward is a number (a Python or NumPy scalar, or a one-element array);
+- ``terminated`` and ``truncated`` are booleans;
+- an observation has its space's shape, and a number type its space can hold: an integer space (``uint8``
+  frames) takes no floats, a float space takes floats and integers (``float64`` for a ``float32`` space, NumPy's
+  default, is accepted as Gymnasium's checker only warns of it).
+
+An exception raised by the env's own code in these calls is reported the same way, with its file and line.
+"""
+
+from __future__ import annotations
+
+import traceback
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from asyncrl.errors import UsageError
+
+
+def check_env_api(env_id: str, env: gym.Env) -> None:
+    """Reset ``env`` (an instance of ``env_id``) once and step it once; a broken rule raises a one-line
+    :class:`UsageError`. The env is left stepped, not closed."""
+    result = _call(env_id, "reset", lambda: env.reset(seed=0))
+    if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], dict)):
+        raise UsageError(
+            f"--env {env_id}: reset() returned {_what(result)}; Gymnasium's API returns (observation, info) with "
+            f"info a dict (returning the observation alone is the old Gym API)"
+        )
+    _check_obs(env_id, "reset", result[0], env.observation_space)
+    action = env.action_space.sample()
+    result = _call(env_id, "step", lambda: env.step(action))
+    if not (isinstance(result, tuple) and len(result) == 5):
+        old = (
+            " (observation, reward, done, info: the old Gym API)"
+            if isinstance(result, tuple) and len(result) == 4
+            else ""
+        )
+        raise UsageError(
+            f"--env {env_id}: step() returned {_what(result)}{old}; Gymnasium's API returns 5 values: observation, "
+            f"reward, terminated, truncated, info"
+        )
+    obs, reward, terminated, truncated, info = result
+    _check_obs(env_id, "step", obs, env.observation_space)
+    if not _is_number(reward):
+        raise UsageError(f"--env {env_id}: step() returned a reward of type {type(reward).__name__} ({reward!r:.40}); "
+                         f"allowed: a number (int, float or a NumPy scalar)")  # fmt: skip
+    for name, value in (("terminated", terminated), ("truncated", truncated)):
+        if not isinstance(value, (bool, np.bool_)):
+            raise UsageError(
+                f"--env {env_id}: step() returned {name}={value!r:.40} of type {type(value).__name__}; allowed: a bool"
+            )
+    if not isinstance(info, dict):
+        raise UsageError(f"--env {env_id}: step() returned info of type {type(info).__name__}; allowed: a dict")
+
+
+def _call(env_id: str, method: str, fn: Any) -> Any:
+    """``fn()``; an exception from the env's code becomes one line naming its file and line."""
+    try:
+        return fn()
+    except UsageError:
+        raise
+    except Exception as e:
+        frame = traceback.extract_tb(e.__traceback__)[-1]
+        raise UsageError(
+            f"--env {env_id}: {method}() raised {type(e).__name__}: {e} (at {frame.filename}:{frame.lineno})"
+        ) from None
+
+
+def _what(value: Any) -> str:
+    if isinstance(value, tuple):
+        return f"a tuple of {len(value)} value{'s' if len(value) != 1 else ''}"
+    return f"a {type(value).__name__}"
+
+
+def _is_number(value: Any) -> bool:
+    if isinstance(value, (bool, np.bool_)):
+        return False
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return True
+    return isinstance(value, np.ndarray) and value.size == 1 and value.dtype.kind in "iuf"
+
+
+def _check_obs(env_id: str, method: str, obs: Any, space: gym.Space) -> None:
+    """The observation's shape and number type against ``space`` (Box, Discrete; other spaces: ``contains``)."""
+    if isinstance(space, gym.spaces.Box):
+        arr = np.asarray(obs)
+        if arr.dtype.kind not in "biuf":
+            raise UsageError(
+                f"--env {env_id}: {method}() returned an observation of type {arr.dtype} ({type(obs).__name__}); "
+                f"its space is {space}: allowed, numbers"
+            )
+        if arr.shape != space.shape:
+            raise UsageError(
+                f"--env {env_id}: {method}() returned an observation of shape {arr.shape}; its observation space "
+                f"{space} has shape {space.shape}"
+            )
+        if space.dtype.kind in "iub" and arr.dtype.kind == "f":
+            raise UsageError(
+                f"--env {env_id}: {method}() returned {arr.dtype} observations; its observation space holds "
+                f"{space.dtype} (allowed: integers)"
+            )
+    elif isinstance(space, gym.spaces.Discrete) and not (
+        np.ndim(obs) == 0 and np.asarray(obs).dtype.kind in "iu" and space.contains(int(obs))
+    ):
+        raise UsageError(
+            f"--env {env_id}: {method}() returned the observation {obs!r:.40}; its space {space} holds one "
+            f"integer from {space.start} to {space.start + space.n - 1}"
+        )
