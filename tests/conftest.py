@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import subprocess
 import sys
 import time
@@ -88,6 +89,18 @@ def wait_for_episodes(run_dir: str, proc: subprocess.Popen, n: int = 5, timeout:
                 return
         time.sleep(0.1)
     raise AssertionError("training did not start" if not workers else f"not all {workers} workers logged an episode")
+
+
+def assert_env_crash_reported(stderr: str, run_dir: str, who: str) -> None:
+    """``support_envs:CrashingCartPole`` raised in a run: one line on stderr names who ran it, the env, the method
+    and the env's file and line (no traceback); the run's ``error.log`` holds the whole traceback."""
+    crash = [line for line in stderr.splitlines() if line.startswith("asyncrl: training failed:")]
+    assert len(crash) == 1 and "Traceback" not in stderr, stderr
+    line = crash[0]
+    assert f"{who} " in line and "--env support_envs:CrashingCartPole: step() raised RuntimeError: boom" in line, line
+    assert re.search(r"\(at \S*support_envs\.py:\d+\) \(the whole traceback: \S*error\.log\)$", line), line
+    log = open(os.path.join(run_dir, "error.log")).read()
+    assert 'support_envs.py", line' in log and "boom: the env crashed on purpose" in log  # (its frames)
 
 
 def no_leftovers(run_dir: str) -> None:

@@ -14,7 +14,7 @@ import time
 import pytest
 import torch
 
-from conftest import FAST, child_pids, no_leftovers, run_cli, start_cli, wait_for_episodes
+from conftest import FAST, assert_env_crash_reported, child_pids, no_leftovers, run_cli, start_cli, wait_for_episodes
 
 
 def test_worker_exception_ends_the_run(run_dir):
@@ -37,8 +37,7 @@ def test_worker_exception_ends_the_run(run_dir):
         timeout=90,
     )
     assert p.returncode == 1
-    assert "boom: the env crashed on purpose" in p.stderr and "Traceback" in p.stderr
-    assert "boom: the env crashed on purpose" in open(os.path.join(run_dir, "error.log")).read()
+    assert_env_crash_reported(p.stderr, run_dir, "worker")
     assert time.monotonic() - t0 < 60
     no_leftovers(run_dir)
 
@@ -207,3 +206,33 @@ def test_spawn_start_method(run_dir):
     rows = list(csv.DictReader(open(os.path.join(run_dir, "episodes.csv"))))
     assert {r["worker"] for r in rows} == {"0", "1"}
     assert os.path.isfile(os.path.join(run_dir, "checkpoints", "best.pt"))
+
+
+@pytest.mark.parametrize("args", [["--algo", "a2c"], ["--algo", "impala", "--serial", "--workers", "1"]])
+def test_an_env_crash_in_one_process_ends_the_run_with_one_line(args, run_dir):
+    # The synchronous runtime and a serial run step the env in the trainer itself: the same one line as a worker's
+    # crash, the traceback in error.log, exit 1, and the checkpoint of the run so far.
+    p = run_cli("train", *args, "--env", "support_envs:CrashingCartPole", "--total-steps", "1000000",
+                "--eval-every", "0", "--run-dir", run_dir, *FAST, timeout=90)  # fmt: skip
+    assert p.returncode == 1
+    assert_env_crash_reported(p.stderr, run_dir, "")
+    assert os.path.isfile(os.path.join(run_dir, "checkpoints", "latest.pt"))
+
+
+def test_a_failures_one_line_is_who_failed_the_exception_and_the_notes():
+    from asyncrl.runtime.procs import failure_summary
+
+    tb = 'Traceback (most recent call last):\n  File "x.py", line 1, in f\nRuntimeError: boom\n'
+    assert failure_summary(f"actor 1 raised an exception:\n{tb}") == "actor 1 raised an exception: RuntimeError: boom"
+    crash = f"{tb}\nThe above exception was the direct cause of the following exception:\n\n{tb}".replace(
+        "RuntimeError: boom\n\nThe", "RuntimeError: boom\n\nThe", 1
+    )
+    crash = (
+        crash[: crash.rindex("RuntimeError")] + "asyncrl.envs.check.EnvCrashed: --env E: step() raised X (at e.py:3)"
+    )
+    assert failure_summary(crash) == "--env E: step() raised X (at e.py:3)"
+    noted = f"actor 0 raised an exception:\n{tb}(not restarted: it failed before delivering its first rollout)"
+    assert failure_summary(noted) == (
+        "actor 0 raised an exception: RuntimeError: boom (not restarted: it failed before delivering its first rollout)"
+    )
+    assert failure_summary("actor 2 died (exit code -9)") == "actor 2 died (exit code -9)"  # (no traceback: as is)

@@ -35,7 +35,7 @@ from asyncrl.limits import MAX_ENVS, MAX_EPISODES, MAX_SEED, need_int
 from asyncrl.paths import check_checkpoint_arg, check_output_file, check_writable_dir
 from asyncrl.plot import output_extensions, plot_runs
 from asyncrl.record import record_video
-from asyncrl.runtime.procs import WorkerFailed
+from asyncrl.runtime.procs import WorkerFailed, failure_summary
 from asyncrl.train import config_file_settings, dry_run, format_result, help_defaults, need_modules, train
 
 ALIASES = {"n_steps": ["--t-max"]}
@@ -436,7 +436,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     try:
         result = train(cfg, resume=args.resume, given=given)
     except WorkerFailed as e:
-        print(f"asyncrl: training failed: {e}", file=sys.stderr)
+        log = getattr(e, "error_log", None)
+        where = f" (the whole traceback: {log})" if log and "\n" in str(e).strip() else ""
+        print(f"asyncrl: training failed: {failure_summary(str(e))}{where}", file=sys.stderr)
         return 1
     print(format_result(result))
     return 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import traceback
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -37,6 +38,7 @@ from asyncrl.config import (
 )
 from asyncrl.core.settings import default_of, has_default
 from asyncrl.envs.base import GENERIC, family_of, upgrade_saved
+from asyncrl.envs.check import EnvCrashed
 from asyncrl.envs.classic import NATIVE_ENVS
 from asyncrl.envs.make import env_spaces
 from asyncrl.envs.vector import envpool_class
@@ -321,11 +323,15 @@ def train(cfg: TrainConfig, resume: str | None = None, given: set[str] | None = 
             control = TrainingControl(rcfg, sjson, logger, counters, stop, schedule, cfg_json, evaluator)
             runtime.runner(rcfg.runtime)(RunSetup(rcfg, algo, model, control, opt_state, _obs_dtype(spaces[0])))
     except BaseException as e:
-        if isinstance(e, WorkerFailed):
-            with open(os.path.join(rcfg.run.run_dir, "error.log"), "a") as f:
-                f.write(f"{e}\n")
+        failed = WorkerFailed(traceback.format_exc()) if isinstance(e, EnvCrashed) else e  # (a serial run's env)
+        if isinstance(failed, WorkerFailed):
+            failed.error_log = os.path.join(rcfg.run.run_dir, "error.log")  # type: ignore[attr-defined]
+            with open(failed.error_log, "a") as f:  # type: ignore[attr-defined]
+                f.write(f"{failed}\n")
         if sink is not None:
             sink.close()
+        if failed is not e:
+            raise failed from e
         raise
     finally:
         if evaluator is not None:

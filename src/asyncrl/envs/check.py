@@ -18,6 +18,7 @@ An exception raised by the env's own code in these calls is reported the same wa
 
 from __future__ import annotations
 
+import os
 import traceback
 from typing import Any
 
@@ -63,6 +64,31 @@ def check_env_api(env_id: str, env: gym.Env) -> None:
         raise UsageError(f"--env {env_id}: step() returned info of type {type(info).__name__}; allowed: a dict")
 
 
+class EnvCrashed(RuntimeError):
+    """An exception raised by an env's own code during a run; its message is the one line a user reads: the env,
+    the method, the exception and the file and line of the env's code that raised it (the whole traceback, of
+    which this is the cause, goes to the run's ``error.log``)."""
+
+
+def crash_line(env_id: str, method: str, error: BaseException) -> str:
+    """``--env ID: METHOD() raised TYPE: MESSAGE (at FILE:LINE)``, at the innermost frame outside asyncrl,
+    Gymnasium and the standard library (the user's code), else the innermost one."""
+    frames = traceback.extract_tb(error.__traceback__)
+    mine = [f for f in frames if not any(part in f.filename for part in _NOT_USER)]
+    frame = (mine or frames)[-1] if frames else None
+    where = f" (at {frame.filename}:{frame.lineno})" if frame is not None else ""
+    return f"--env {env_id}: {method}() raised {type(error).__name__}: {error}{where}"
+
+
+_NOT_USER = (
+    f"{os.sep}asyncrl{os.sep}",
+    f"{os.sep}gymnasium{os.sep}",
+    f"{os.sep}numpy{os.sep}",
+    os.path.dirname(os.__file__),
+)
+"""Paths of frames that are not the env's own code."""
+
+
 def _call(env_id: str, method: str, fn: Any) -> Any:
     """``fn()``; an exception from the env's code becomes one line naming its file and line."""
     try:
@@ -70,10 +96,7 @@ def _call(env_id: str, method: str, fn: Any) -> Any:
     except UsageError:
         raise
     except Exception as e:
-        frame = traceback.extract_tb(e.__traceback__)[-1]
-        raise UsageError(
-            f"--env {env_id}: {method}() raised {type(e).__name__}: {e} (at {frame.filename}:{frame.lineno})"
-        ) from None
+        raise UsageError(crash_line(env_id, method, e)) from None
 
 
 def _what(value: Any) -> str:

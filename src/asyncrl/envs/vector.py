@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from asyncrl.core.sections import VECTOR_IMPLS
+from asyncrl.envs.check import EnvCrashed, crash_line
 from asyncrl.envs.classic import NATIVE_ENVS, StepResult
 from asyncrl.envs.make import env_factory
 from asyncrl.errors import UsageError
@@ -27,6 +28,7 @@ class SyncVecEnv:
 
     def __init__(self, env_id: str, num_envs: int, seed: int | None = None, options: Any = None):
         factory = env_factory(env_id, training=True, options=options)
+        self.env_id = env_id
         self.envs = [factory() for _ in range(num_envs)]
         self.reports_games = bool(getattr(self.envs[0].unwrapped, "reports_games", False))
         """An env whose class sets ``reports_games`` (Atari) logs whole games (``StepResult.games``, from
@@ -38,7 +40,7 @@ class SyncVecEnv:
 
     def reset(self, seed: int | None = None) -> np.ndarray:
         seed = self._seed if seed is None else seed
-        obs = [e.reset(seed=None if seed is None else seed + i)[0] for i, e in enumerate(self.envs)]
+        obs = [self._call(e, "reset", seed=None if seed is None else seed + i)[0] for i, e in enumerate(self.envs)]
         for i, e in enumerate(self.envs):
             e.action_space.seed(None if seed is None else seed + i)
         return np.stack(obs)
@@ -51,15 +53,23 @@ class SyncVecEnv:
         truncated = np.zeros(n, bool)
         games: list[tuple[int, float, int]] | None = [] if self.reports_games else None
         for i, env in enumerate(self.envs):
-            o, r, te, tr, info = env.step(actions[i])
+            o, r, te, tr, info = self._call(env, "step", actions[i])
             reward[i], terminated[i], truncated[i] = r, te, tr and not te
             if games is not None and "game_end" in info:
                 games.append((i, *info["game_end"]))
             final.append(o)
             if te or tr:
-                o, _ = env.reset()
+                o, _ = self._call(env, "reset")
             obs.append(o)
         return StepResult(np.stack(obs), reward, terminated, truncated, np.stack(final), games)
+
+    def _call(self, env: Any, method: str, *args: Any, **kwargs: Any) -> Any:
+        """``env.method(...)``; an exception from the env's code becomes :class:`EnvCrashed`, whose message names
+        the env, the method and the env's file and line."""
+        try:
+            return getattr(env, method)(*args, **kwargs)
+        except Exception as e:
+            raise EnvCrashed(crash_line(self.env_id, method, e)) from e
 
     def close(self) -> None:
         for e in self.envs:

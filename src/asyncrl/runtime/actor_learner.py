@@ -79,8 +79,7 @@ def _actor_main(
                 break
         actor.close()
     except Exception:
-        tb = traceback.format_exc()
-        print(f"asyncrl actor {rank} failed:\n{tb}", file=sys.stderr, flush=True)
+        tb = traceback.format_exc()  # (the learner reports it: one line, the whole traceback in error.log)
         try:
             conn.send(("error", tb))
         except OSError:
@@ -234,9 +233,7 @@ def end_run(control: TrainingControl, learner: Learner, failure: str | None) -> 
     """The end of an actor-learner run (processes or Ray): the final evaluation and checkpoints, or, after an
     actor's failure, ``latest.pt`` and :class:`WorkerFailed`."""
     if failure is not None:
-        control.flush_metrics()
-        control.save("latest", learner.model_state(), learner.optimizer_state())
-        control.logger.end_progress()
+        control.failed(learner.model_state(), learner.optimizer_state())
         raise WorkerFailed(failure)
     control.finish(learner.model_state, learner.optimizer_state)
 
@@ -274,16 +271,17 @@ def run_actor_learner_serial(setup: RunSetup) -> None:
         free[rank] += ledger.hand_out(rank)
 
     try:
-        stop = False
-        while not stop:
-            for rank, actor in enumerate(actors):
-                if free[rank]:
-                    slot = free[rank].pop(0)
-                    pool.report(rank, slot, actor.step(slot))
-                learn_full_slots(cfg, learner, ledger, control, hand_back)
-                if control.tick(learner.model_state, learner.optimizer_state):
-                    stop = True
-                    break
+        with control.saved_if_the_env_crashes(learner.model_state, learner.optimizer_state):
+            stop = False
+            while not stop:
+                for rank, actor in enumerate(actors):
+                    if free[rank]:
+                        slot = free[rank].pop(0)
+                        pool.report(rank, slot, actor.step(slot))
+                    learn_full_slots(cfg, learner, ledger, control, hand_back)
+                    if control.tick(learner.model_state, learner.optimizer_state):
+                        stop = True
+                        break
     finally:
         for actor in actors:
             actor.close()

@@ -12,12 +12,14 @@ import math
 import os
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
 
 from asyncrl.checkpoint import save_checkpoint
 from asyncrl.core.sections import RunConfig
+from asyncrl.envs.check import EnvCrashed
 from asyncrl.logger import Every, RunLogger
 from asyncrl.runtime.evaluator import Video
 from asyncrl.runtime.loop import MetricsWindow
@@ -238,6 +240,24 @@ class TrainingControl:
 
     def _signalled(self) -> bool:
         return self.stop_signal.requested is not None
+
+    def failed(self, model_state: dict, optimizer_state: dict) -> None:
+        """The end of a run that failed (a worker's or an env's crash): the last metrics row and ``latest.pt``,
+        no final evaluation; the caller then raises the failure."""
+        self.flush_metrics()
+        self.save("latest", model_state, optimizer_state)
+        self.logger.end_progress()
+
+    @contextmanager
+    def saved_if_the_env_crashes(self, state_fn: Callable[[], dict], optimizer_state_fn: Callable[[], dict]):
+        """Around a loop that steps envs in this process (the synchronous runtime, ``--serial``): an exception from
+        the env's own code (:class:`~asyncrl.envs.check.EnvCrashed`) saves ``latest.pt`` (:meth:`failed`) and goes
+        on up, where the run reports it in one line."""
+        try:
+            yield
+        except EnvCrashed:
+            self.failed(state_fn(), optimizer_state_fn())
+            raise
 
     def finish(self, state_fn: Callable[[], dict], optimizer_state_fn: Callable[[], dict]) -> None:
         """The last metrics row, the final evaluation (if evaluations are on and the run was not interrupted; none

@@ -162,8 +162,7 @@ def _worker_main(a: WorkerArgs) -> None:
         _work(a, worker)
         worker.close()
     except Exception as e:
-        tb = str(e) if isinstance(e, TrainingDiverged) else traceback.format_exc()
-        print(f"asyncrl worker {a.rank} failed:\n{tb}", file=sys.stderr, flush=True)
+        tb = str(e) if isinstance(e, TrainingDiverged) else traceback.format_exc()  # (the parent reports it)
         _put(a.out_q, ("diverged" if isinstance(e, TrainingDiverged) else "error", a.rank, tb), None, patience=10.0)
         a.out_q.close()
         a.out_q.join_thread()
@@ -293,9 +292,7 @@ def run_hogwild(setup: RunSetup) -> None:
         out_q.cancel_join_thread()
         c.env_steps = step_counter.get_obj().value
     if failure is not None:
-        control.flush_metrics()
-        control.save("latest", model.state_dict(), opt_state_fn())
-        control.logger.end_progress()
+        control.failed(model.state_dict(), opt_state_fn())
         raise (TrainingDiverged if failure[1] else WorkerFailed)(failure[0])
     control.finish(model.state_dict, opt_state_fn)
 
@@ -374,17 +371,18 @@ def run_hogwild_serial(setup: RunSetup) -> None:
         return optimizers_state(cfg, optimizers)
 
     try:
-        stop = False
-        while not stop:
-            for rank, worker in enumerate(workers):
-                n, s = worker.step(control.schedule(c.env_steps))
-                c.env_steps += n
-                c.updates += 1
-                control.episodes(c.env_steps, worker.take_episodes(), rank)
-                control.update_done(lag_free(s))  # each worker syncs right before its update
-                if control.tick(model.state_dict, opt_state_fn):  # (the step budget among the reasons)
-                    stop = True
-                    break
+        with control.saved_if_the_env_crashes(model.state_dict, opt_state_fn):
+            stop = False
+            while not stop:
+                for rank, worker in enumerate(workers):
+                    n, s = worker.step(control.schedule(c.env_steps))
+                    c.env_steps += n
+                    c.updates += 1
+                    control.episodes(c.env_steps, worker.take_episodes(), rank)
+                    control.update_done(lag_free(s))  # each worker syncs right before its update
+                    if control.tick(model.state_dict, opt_state_fn):  # (the step budget among the reasons)
+                        stop = True
+                        break
     finally:
         for worker in workers:
             worker.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import multiprocessing as mp
+import re
 import signal
 import sys
 import time
@@ -22,6 +23,22 @@ import torch.multiprocessing as tmp
 
 class WorkerFailed(RuntimeError):
     """A child process (worker, actor or evaluator) raised or died; the message holds its traceback or exit status."""
+
+
+def failure_summary(text: str) -> str:
+    """The one line of a failure's text for stderr: a one-line text as it is, else its first line (who failed)
+    and the last line of the traceback that follows (the exception; an env's crash as :class:`~asyncrl.envs.check.
+    EnvCrashed` words it, with the file and line of the env's code), then the notes in parentheses after the
+    traceback. The whole text goes to ``error.log``."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    if len(lines) < 2:
+        return text.strip()
+    notes: list[str] = []  # (a runtime's words after the traceback, in parentheses: "(not restarted: ...)")
+    while len(lines) > 2 and lines[-1].startswith("("):
+        notes.insert(0, lines.pop())
+    last = re.sub(r"^[\w.]*EnvCrashed: ", "", lines[-1])
+    who = lines[0].rstrip(":. ")
+    return " ".join([last if who.startswith("Traceback") else f"{who}: {last}", *notes])
 
 
 class TrainingDiverged(WorkerFailed):

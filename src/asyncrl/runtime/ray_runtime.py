@@ -325,7 +325,7 @@ class _RayRunners:
         where = f" on node {_node_address(self.ray, node)} ({node[:12]})" if node else ""
         text = _ANSI.sub("", str(error)).strip()
         if isinstance(error, self.ray.exceptions.RayTaskError):
-            return f"runner {rank}{where} raised an exception. Remote traceback (most recent call last):\n{text}"
+            return f"runner {rank}{where} raised an exception:\n{text}"
         return f"runner {rank}{where} failed:\n{text}"
 
     def close(self) -> None:

@@ -33,16 +33,17 @@ def run_sync(setup: RunSetup) -> None:
     generator = torch.Generator().manual_seed(seed)
     c = control.counters
     try:
-        while True:
-            rollout = collector.collect()
-            s = learn(algo, model, rollout, cfg, step, control.schedule(c.env_steps), generator)
-            c.env_steps += rollout.num_steps
-            c.updates += 1
-            control.episodes(c.env_steps, collector.finished, worker=0)
-            collector.finished = []
-            control.update_done(lag_free(s))  # every sample comes from the weights being updated
-            if control.tick(model.state_dict, optimizer.state_dict):
-                break
+        with control.saved_if_the_env_crashes(model.state_dict, optimizer.state_dict):
+            while True:
+                rollout = collector.collect()
+                s = learn(algo, model, rollout, cfg, step, control.schedule(c.env_steps), generator)
+                c.env_steps += rollout.num_steps
+                c.updates += 1
+                control.episodes(c.env_steps, collector.finished, worker=0)
+                collector.finished = []
+                control.update_done(lag_free(s))  # every sample comes from the weights being updated
+                if control.tick(model.state_dict, optimizer.state_dict):
+                    break
     finally:
         venv.close()
     control.finish(model.state_dict, optimizer.state_dict)
