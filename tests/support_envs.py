@@ -183,3 +183,54 @@ class Float64Obs(_Small):
 
     def step(self, action):
         return np.zeros(2), np.float32(1.0), np.bool_(True), False, {}
+
+
+# ---- tasks that only a policy using the action space can solve (tests/test_spaces.py) ------------------------
+
+
+class KnobTask(gym.Env):
+    """Set 3 knobs of 4 positions each to the targets shown (one-hot, 12 numbers): MultiDiscrete([4, 4, 4]) actions,
+    one-step episodes, reward the fraction of knobs set right (random play: 0.25; a single Discrete head would
+    need 64 joint actions)."""
+
+    observation_space = gym.spaces.Box(0, 1, (12,), np.float32)
+    action_space = gym.spaces.MultiDiscrete([4, 4, 4])
+
+    def reset(self, seed=None, options=None):
+        super().reset(seed=seed)
+        self.target = self.np_random.integers(0, 4, 3)
+        return np.eye(4, dtype=np.float32)[self.target].reshape(-1), {}
+
+    def step(self, action):
+        reward = float(np.mean(np.asarray(action) == self.target))
+        obs, _ = self.reset()
+        return obs, reward, True, False, {}
+
+
+class SwitchTask(gym.Env):
+    """Copy 6 bits shown as a 2x3 grid: MultiBinary((2, 3)) actions, one-step episodes, reward the fraction of bits
+    right (random play: 0.5)."""
+
+    observation_space = gym.spaces.Box(0, 1, (6,), np.float32)
+    action_space = gym.spaces.MultiBinary((2, 3))
+
+    def reset(self, seed=None, options=None):
+        super().reset(seed=seed)
+        self.target = self.np_random.integers(0, 2, (2, 3))
+        return self.target.reshape(-1).astype(np.float32), {}
+
+    def step(self, action):
+        assert np.asarray(action).shape == (2, 3)
+        reward = float(np.mean(np.asarray(action) == self.target))
+        obs, _ = self.reset()
+        return obs, reward, True, False, {}
+
+
+class OffsetKnobs(KnobTask):
+    """KnobTask whose knobs count from 1 (MultiDiscrete's ``start``): positions 1 to 4."""
+
+    action_space = gym.spaces.MultiDiscrete([4, 4, 4], start=[1, 1, 1])
+
+    def step(self, action):
+        assert np.all((np.asarray(action) >= 1) & (np.asarray(action) <= 4))
+        return super().step(np.asarray(action) - 1)

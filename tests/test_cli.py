@@ -173,7 +173,7 @@ def test_record_gif(a2c_run, tmp_path):
         (["train", "--workers", "0"], "--workers"),
         (["train", "--total-steps", "-5"], "--total-steps"),
         (["train", "--algo", "dqn"], "dqn"),
-        (["train", "--env", "support_envs:MultiDiscreteActions"], "MultiDiscrete"),
+        (["train", "--algo", "feudal", "--env", "support_envs:MultiDiscreteActions"], "need a discrete action"),
         (["train", "--env", "no_such_module:Env"], "no_such_module"),
         (["train", "--optimizer", "sgd"], "sgd"),
         (["eval", "/nonexistent/run"], "/nonexistent/run"),

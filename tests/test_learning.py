@@ -112,3 +112,22 @@ def test_mujoco_inverted_pendulum_reaches_900_with_normalisation(tmp_path):
     r = _learn("appo", "InvertedPendulum-v5", 900.0, budget, workers=1, run_dir=str(tmp_path / "ip"))
     assert r.stop_reason.startswith("target return"), (r.stop_reason, r.mean_return_100)
     assert r.mean_return_100 >= 900.0 and r.env_steps <= budget
+
+
+# ---- action spaces a policy must use to solve the task (tests/support_envs.py) -------------------------------
+
+
+@pytest.mark.parametrize(
+    "algo, env, target, budget",
+    [
+        ("a2c", "support_envs:KnobTask", 0.9, 60_000),  # MultiDiscrete([4, 4, 4]): random play 0.25
+        ("appo", "support_envs:KnobTask", 0.9, 150_000),
+        ("a2c", "support_envs:SwitchTask", 0.95, 60_000),  # MultiBinary((2, 3)): random play 0.5
+        ("appo", "support_envs:SwitchTask", 0.95, 200_000),
+    ],
+)
+def test_a_factorised_action_space_is_learned(algo, env, target, budget, tmp_path):
+    workers = {} if algo == "a2c" else {"workers": 1}
+    r = _learn(algo, env, target, budget, run_dir=str(tmp_path / algo), **workers)
+    assert r.stop_reason.startswith("target return"), (r.stop_reason, r.mean_return_100)
+    assert r.mean_return_100 >= target and r.env_steps <= budget + 10_000

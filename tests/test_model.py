@@ -1,6 +1,8 @@
 """ActorCritic and its action heads: shapes, LSTM resets, distributions against torch.distributions,
 sampling, action clipping, and the spaces ``spec_from_spaces`` accepts."""
 
+import math
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -230,9 +232,8 @@ def test_spec_from_spaces_accepts_supported_spaces():
 @pytest.mark.parametrize(
     "obs_space,action_space",
     [
-        (BOX_OBS, gym.spaces.MultiBinary(3)),
-        (BOX_OBS, gym.spaces.MultiDiscrete([2, 3])),
-        (BOX_OBS, gym.spaces.Box(-1, 1, (2, 2))),
+        (BOX_OBS, gym.spaces.Tuple((DISCRETE_ACT, DISCRETE_ACT))),
+        (BOX_OBS, gym.spaces.Text(5)),
         (gym.spaces.Dict({"a": BOX_OBS}), DISCRETE_ACT),
         (gym.spaces.Tuple((BOX_OBS, BOX_OBS)), DISCRETE_ACT),
     ],
@@ -246,3 +247,53 @@ def test_unknown_activation_rejected():
     spec = spec_from_spaces(BOX_OBS, DISCRETE_ACT, activation="sigmoid")
     with pytest.raises(ValueError):
         ActorCritic(spec)
+
+
+# ---- factorised action heads: MultiDiscrete (categorical per factor), MultiBinary (Bernoulli per bit) --------
+
+
+def test_multi_categorical_log_prob_and_entropy_are_the_factors_sums_by_hand():
+    logits = torch.tensor([[0.0, math.log(3.0), 2.0, 2.0, 2.0]])  # factor 0: p = (1/4, 3/4); factor 1: uniform of 3
+    actions = torch.tensor([[1, 2]])
+    logp, ent = heads.multi_categorical_log_prob_entropy(logits, [2, 3], actions)
+    assert logp.item() == pytest.approx(math.log(3 / 4) + math.log(1 / 3), abs=1e-6)
+    h0 = -(0.25 * math.log(0.25) + 0.75 * math.log(0.75))
+    assert ent.item() == pytest.approx(h0 + math.log(3), abs=1e-6)
+    torch.manual_seed(0)
+    a = heads.multi_categorical_sample(logits.expand(20_000, -1), [2, 3])
+    assert a.shape == (20_000, 2) and a[:, 0].max() <= 1 and a[:, 1].max() <= 2
+    assert (a[:, 0] == 1).float().mean().item() == pytest.approx(0.75, abs=0.02)
+    assert torch.equal(heads.multi_categorical_sample(logits, [2, 3], deterministic=True), torch.tensor([[1, 0]]))
+
+
+def test_bernoulli_log_prob_and_entropy_by_hand():
+    logits = torch.tensor([[0.0, math.log(4.0)]])  # p(1) = 1/2 and 4/5
+    logp, ent = heads.bernoulli_log_prob_entropy(logits, torch.tensor([[1, 0]]))
+    assert logp.item() == pytest.approx(math.log(0.5) + math.log(0.2), abs=1e-6)
+    assert ent.item() == pytest.approx(math.log(2) - (0.8 * math.log(0.8) + 0.2 * math.log(0.2)), abs=1e-6)
+    torch.manual_seed(0)
+    bits = heads.bernoulli_sample(logits.expand(20_000, -1))
+    assert bits[:, 1].float().mean().item() == pytest.approx(0.8, abs=0.02)
+    assert torch.equal(heads.bernoulli_sample(logits, deterministic=True), torch.tensor([[0, 1]]))
+
+
+@pytest.mark.parametrize(
+    "space, head, stored, env_shape",
+    [
+        (gym.spaces.MultiDiscrete([2, 3]), 5, (2,), (2,)),
+        (gym.spaces.MultiDiscrete([[2, 3], [4, 5]], start=[[1, 1], [0, 0]]), 14, (4,), (2, 2)),
+        (gym.spaces.MultiBinary((2, 3)), 6, (6,), (2, 3)),
+        (gym.spaces.Box(-1, 1, (2, 2)), 4, (4,), (2, 2)),
+    ],
+)
+def test_an_action_space_of_any_shape_round_trips_through_the_model(space, head, stored, env_shape):
+    model = ActorCritic(spec_from_spaces(BOX_OBS, space))
+    assert model.spec.head_size == head and model.spec.step_action_shape == stored
+    with torch.no_grad():
+        out = model(torch.zeros(1, 3, *BOX_OBS.shape), None, torch.zeros(1, 3, dtype=torch.bool))
+        a = model.sample(out.params[0])
+    assert a.shape == (3, *stored)
+    logp, ent = model.log_prob_entropy(out.params[0], a)
+    assert logp.shape == ent.shape == (3,) and torch.isfinite(logp).all()
+    env_a = model.env_actions(a)
+    assert env_a.shape == (3, *env_shape) and all(space.contains(x.astype(space.dtype)) for x in env_a)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import gymnasium
+import numpy as np
 import pytest
 import torch
 
@@ -253,3 +254,38 @@ def test_a_registered_env_family_is_picked_by_id_and_its_frames_are_counted(slow
     # Another family's options are refused for it, naming whose they are.
     with pytest.raises(UsageError, match="--noop-max applies to Atari games only, not --env slowcart:1"):
         train(TrainConfig(algo="a2c", env="slowcart:1", noop_max=5, run_dir=str(tmp_path / "x")))
+
+
+# ---- factorised action spaces on every runtime, through eval, predict and resume ------------------------------
+
+
+@pytest.mark.parametrize(
+    "algo, extra",
+    [
+        ("a2c", {}),
+        ("a3c", {"workers": 2}),
+        ("a3c", {"workers": 2, "serial": True}),
+        ("impala", {"workers": 1}),
+        ("appo", {"workers": 1, "serial": True}),
+        ("a3c-ps", {"workers": 1}),
+    ],
+)
+def test_multidiscrete_actions_run_on_every_runtime_and_resume(algo, extra, tmp_path):
+    from asyncrl import load
+    from asyncrl.evaluate import run_episodes, summarize
+
+    env = "support_envs:OffsetKnobs"  # (MultiDiscrete([4, 4, 4], start 1): the env asserts every action's range)
+    run_dir = str(tmp_path / "run")
+    kw = dict(env=env, algo=algo, num_envs=4, n_steps=5, eval_every=0, seed=1, progress=False, tensorboard=False)
+    r = train(TrainConfig(**kw, **extra, total_steps=2_000, run_dir=run_dir))
+    assert r.env_steps >= 2_000 and r.episodes >= 2_000  # (one-step episodes)
+    r = train(TrainConfig(total_steps=3_000), resume=run_dir, given={"total_steps"})
+    assert r.env_steps >= 3_000
+    policy = load(run_dir)
+    obs = np.eye(4, dtype=np.float32)[[0, 1, 2]].reshape(-1)
+    action, _ = policy.predict(obs, deterministic=True)
+    assert action.shape == (3,) and action.min() >= 1 and action.max() <= 4
+    batch, _ = policy.predict(np.stack([obs, obs]))
+    assert batch.shape == (2, 3)
+    s = summarize(run_episodes(policy.model, env, 5, seed=0))
+    assert 0.0 <= s["mean"] <= 1.0

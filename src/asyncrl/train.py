@@ -221,7 +221,10 @@ def build_model(cfg: RunConfig, obs_space: gym.Space, act_space: gym.Space) -> P
             f"--normalize-obs applies to MLP torsos over Box observations; --env {cfg.env} gives {what} "
             f"(leave --normalize-obs off)"
         )
-    return make_model(spec)
+    try:
+        return make_model(spec)
+    except ValueError as e:  # (a network that cannot take these spaces: FeUdal's Worker needs one categorical)
+        raise UsageError(f"--algo {cfg.algo} on --env {cfg.env}: {e}") from None
 
 
 def _obs_dtype(obs_space: gym.Space) -> torch.dtype:

@@ -53,16 +53,14 @@ def empty_rollout(spec: Any, T: int, B: int, obs_dtype: torch.dtype = torch.floa
 
     ``spec`` is a :class:`~asyncrl.nn.spec.ModelSpec` (read for its shapes, and whether it normalises rewards)."""
     obs_shape = tuple(spec.obs_shape)
-    discrete = spec.action_kind == "discrete"
+    continuous = spec.action_kind == "continuous"
     core = None
     if spec.lstm:
         core = (torch.zeros(B, spec.lstm_size), torch.zeros(B, spec.lstm_size))
     return Rollout(
         obs=torch.zeros((T + 1, B, *obs_shape), dtype=torch.int64 if spec.obs_discrete_n else obs_dtype),
         first=torch.zeros((T + 1, B), dtype=torch.bool),
-        actions=torch.zeros(
-            (T, B) if discrete else (T, B, spec.action_dim), dtype=torch.int64 if discrete else torch.float32
-        ),
+        actions=torch.zeros((T, B, *spec.step_action_shape), dtype=torch.float32 if continuous else torch.int64),
         r_t=torch.zeros((T, B, *spec.value_shape)),
         discount_t=torch.zeros((T, B, *spec.value_shape)),
         core_state=core,

@@ -79,8 +79,10 @@ def entry_point_in(env_id: str, package: str) -> bool:
 
 
 def action_family(action_space: gym.Space) -> str:
-    """``discrete`` or ``continuous``: the defaults key of a family without its own."""
-    return "discrete" if isinstance(action_space, gym.spaces.Discrete) else "continuous"
+    """``discrete`` (``Discrete``, ``MultiDiscrete``, ``MultiBinary``: categorical heads) or ``continuous``
+    (``Box``): the defaults key of a family without its own."""
+    discrete = (gym.spaces.Discrete, gym.spaces.MultiDiscrete, gym.spaces.MultiBinary)
+    return "discrete" if isinstance(action_space, discrete) else "continuous"
 
 
 def all_option_fields() -> dict[str, EnvFamily]:

@@ -63,7 +63,7 @@ class FeudalNet(nn.Module):
     def __init__(self, spec: ModelSpec):
         super().__init__()
         if spec.action_kind != "discrete":
-            raise ValueError("FeUdal Networks need a discrete action space")
+            raise ValueError(f"FeUdal Networks need a discrete action space (Discrete; got {spec.action_kind} actions)")
         self.spec = spec
         d, k, A = spec.feudal_dim, spec.goal_dim, spec.action_dim
         self.torso, feat = build_torso(spec)

@@ -46,3 +46,40 @@ def gaussian_log_prob_entropy(mean: Tensor, log_std: Tensor, actions: Tensor) ->
     log_prob = (-0.5 * z.pow(2) - log_std - 0.5 * _LOG_2PI).sum(-1)
     entropy = (0.5 + 0.5 * _LOG_2PI + log_std).sum(-1).expand(log_prob.shape)
     return log_prob, entropy
+
+
+# ---- factorised heads: MultiDiscrete (one categorical per factor) and MultiBinary (one Bernoulli per bit) -----
+
+
+def multi_categorical_sample(logits: Tensor, nvec: list[int], deterministic: bool = False) -> Tensor:
+    """``logits [..., sum(nvec)]`` (the factors' logits side by side) -> actions ``[..., F]`` (int64), one category
+    of each factor ``f`` from ``0`` to ``nvec[f] - 1``."""
+    return torch.stack([categorical_sample(part, deterministic) for part in torch.split(logits, nvec, dim=-1)], dim=-1)
+
+
+def multi_categorical_log_prob_entropy(logits: Tensor, nvec: list[int], actions: Tensor) -> tuple[Tensor, Tensor]:
+    """``logits [..., sum(nvec)]``, ``actions [..., F]`` -> ``(log_prob [...], entropy [...])``, summed over the
+    factors (independent categoricals: the joint log-probability and entropy are the sums)."""
+    log_prob, entropy = zip(
+        *(
+            categorical_log_prob_entropy(part, actions[..., f])
+            for f, part in enumerate(torch.split(logits, nvec, dim=-1))
+        )
+    )
+    return torch.stack(log_prob, -1).sum(-1), torch.stack(entropy, -1).sum(-1)
+
+
+def bernoulli_sample(logits: Tensor, deterministic: bool = False) -> Tensor:
+    """``logits [..., F]`` (log-odds of each bit being 1) -> bits ``[..., F]`` (int64)."""
+    if deterministic:
+        return (logits > 0).long()
+    return (torch.rand_like(logits) < torch.sigmoid(logits)).long()
+
+
+def bernoulli_log_prob_entropy(logits: Tensor, actions: Tensor) -> tuple[Tensor, Tensor]:
+    """``logits [..., F]``, bits ``actions [..., F]`` -> ``(log_prob [...], entropy [...])``, summed over the bits:
+    ``log p(1) = -softplus(-l)``, ``log p(0) = -softplus(l)``."""
+    log_p1, log_p0 = -torch.nn.functional.softplus(-logits), -torch.nn.functional.softplus(logits)
+    log_prob = torch.where(actions.bool(), log_p1, log_p0).sum(-1)
+    entropy = -(log_p1.exp() * log_p1 + log_p0.exp() * log_p0).sum(-1)
+    return log_prob, entropy

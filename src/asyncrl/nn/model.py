@@ -101,7 +101,7 @@ class ActorCritic(nn.Module):
             nn.init.zeros_(self.core.bias_hh)
             feat = spec.lstm_size
         self.critic_torso = mlp(sizes, spec.activation) if spec.separate_critic and not spec.lstm else None
-        self.policy_head = orthogonal_init(nn.Linear(feat, spec.action_dim), 0.01)
+        self.policy_head = orthogonal_init(nn.Linear(feat, spec.head_size), 0.01)
         self.value_head = orthogonal_init(nn.Linear(feat, 1), 1.0)
         if spec.action_kind == "continuous":
             self.log_std = nn.Parameter(torch.full((spec.action_dim,), float(spec.log_std_init)))
@@ -157,20 +157,45 @@ class ActorCritic(nn.Module):
         return self.sample(out.params[0], deterministic), out.value[0], out.core_state
 
     def sample(self, params: Tensor, deterministic: bool = False) -> Tensor:
-        """Actions from head outputs ``params [..., A]``."""
-        if self.spec.action_kind == "discrete":
+        """Actions ``[...]`` or ``[..., A]`` (:attr:`~asyncrl.nn.spec.ModelSpec.step_action_shape`) from head
+        outputs ``params [..., head_size]``."""
+        kind = self.spec.action_kind
+        if kind == "discrete":
             return heads.categorical_sample(params, deterministic)
+        if kind == "multi-discrete":
+            return heads.multi_categorical_sample(params, self.spec.action_nvec, deterministic)
+        if kind == "multi-binary":
+            return heads.bernoulli_sample(params, deterministic)
         return heads.gaussian_sample(params, self.log_std, deterministic)
 
     def log_prob_entropy(self, params: Tensor, actions: Tensor) -> tuple[Tensor, Tensor]:
-        """``params [..., A]``, ``actions [...]`` or ``[..., A]`` -> ``(log_prob [...], entropy [...])``."""
-        if self.spec.action_kind == "discrete":
+        """``params [..., head_size]``, ``actions [...]`` or ``[..., A]`` -> ``(log_prob [...], entropy [...])``
+        (of the joint action: summed over a factorised head's factors)."""
+        kind = self.spec.action_kind
+        if kind == "discrete":
             return heads.categorical_log_prob_entropy(params, actions)
+        if kind == "multi-discrete":
+            return heads.multi_categorical_log_prob_entropy(params, self.spec.action_nvec, actions)
+        if kind == "multi-binary":
+            return heads.bernoulli_log_prob_entropy(params, actions)
         return heads.gaussian_log_prob_entropy(params, self.log_std, actions)
 
     def env_actions(self, actions: Tensor | np.ndarray) -> np.ndarray:
-        """Actions as the env takes them: int indices, or floats clipped to the action bounds."""
-        a = actions.numpy() if isinstance(actions, Tensor) else actions
-        if self.spec.action_kind == "continuous":
-            a = np.clip(a, self.spec.action_low, self.spec.action_high).astype(np.float32)
-        return a
+        """Actions ``[B, ...]`` as the env takes them: int indices; floats clipped to the action bounds; each
+        factor's category from its ``start``; bits. Reshaped to the action space's shape where it has more than
+        one axis."""
+        return env_actions(self.spec, actions.numpy() if isinstance(actions, Tensor) else actions)
+
+
+def env_actions(spec: ModelSpec, a: np.ndarray) -> np.ndarray:
+    """A model's actions ``[B, *step_action_shape]`` as ``spec``'s env takes them ``[B, *action space shape]``."""
+    kind = spec.action_kind
+    if kind == "continuous":
+        a = np.clip(a, spec.action_low, spec.action_high).astype(np.float32)
+    elif kind == "multi-discrete":
+        a = a + np.asarray(spec.action_low, np.int64) if any(spec.action_low) else a
+    elif kind == "multi-binary":
+        a = a.astype(np.int8)
+    if spec.action_shape:
+        a = a.reshape(*a.shape[:-1], *spec.action_shape)
+    return a

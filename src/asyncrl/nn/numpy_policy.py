@@ -53,6 +53,7 @@ class NumpyPolicy:
             and model.core is None
             and not model.spec.obs_discrete_n
             and model.spec.torso == "mlp"
+            and model.spec.action_kind in ("discrete", "continuous")  # (factorised heads act through torch)
         )
 
     def params(self, obs: np.ndarray) -> np.ndarray:

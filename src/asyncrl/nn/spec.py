@@ -15,10 +15,12 @@ class ModelSpec:
 
     obs_shape: list[int]
     obs_discrete_n: int = 0  # > 0: observations are Discrete(n) indices, one-hot encoded
-    action_kind: str = "discrete"  # "discrete" or "continuous"
-    action_dim: int = 2
-    action_low: list[float] = field(default_factory=list)
+    action_kind: str = "discrete"  # "discrete", "continuous", "multi-discrete" or "multi-binary"
+    action_dim: int = 2  # discrete: the actions; continuous: the (flattened) dimensions; multi-*: the factors F
+    action_low: list[float] = field(default_factory=list)  # continuous: bounds; multi-discrete: each factor's start
     action_high: list[float] = field(default_factory=list)
+    action_nvec: list[int] = field(default_factory=list)  # multi-discrete: the categories of each factor
+    action_shape: list[int] = field(default_factory=list)  # the env's action shape where it is not [action_dim]
     hidden: list[int] = field(default_factory=lambda: [64, 64])
     activation: str = "tanh"
     lstm: bool = False
@@ -38,6 +40,17 @@ class ModelSpec:
     @property
     def obs_size(self) -> int:
         return self.obs_discrete_n or int(np.prod(self.obs_shape, dtype=np.int64))
+
+    @property
+    def head_size(self) -> int:
+        """Outputs of the policy head: logits (one per action, or per category of each factor, or per bit) or
+        Gaussian means."""
+        return sum(self.action_nvec) if self.action_kind == "multi-discrete" else self.action_dim
+
+    @property
+    def step_action_shape(self) -> tuple[int, ...]:
+        """One env's action as a rollout stores it: ``()`` (an index) or ``(action_dim,)``."""
+        return () if self.action_kind == "discrete" else (self.action_dim,)
 
     @property
     def value_shape(self) -> tuple[int, ...]:
@@ -79,19 +92,40 @@ def spec_from_spaces(obs_space: gym.Space, action_space: gym.Space, torso: str =
         obs_shape, obs_n = [], int(obs_space.n)
     else:
         raise ValueError(f"observation space {obs_space} is not supported (allowed: Box, Discrete)")
-    if isinstance(action_space, gym.spaces.Discrete):
-        return ModelSpec(obs_shape, obs_n, "discrete", int(action_space.n), **kwargs)
-    if isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1:
-        return ModelSpec(
-            obs_shape,
-            obs_n,
-            "continuous",
-            int(action_space.shape[0]),
-            [float(x) for x in action_space.low],
-            [float(x) for x in action_space.high],
-            **kwargs,
+    return ModelSpec(obs_shape, obs_n, **action_fields(action_space), **kwargs)
+
+
+def action_fields(space: gym.Space) -> dict:
+    """The :class:`ModelSpec` fields of an action space: ``Discrete`` (a categorical head), ``Box`` of any shape (a
+    diagonal Gaussian over the flattened dimensions), ``MultiDiscrete`` (one categorical per factor) and
+    ``MultiBinary`` (one Bernoulli per bit); ``ValueError`` for any other."""
+    shape = [int(n) for n in getattr(space, "shape", ()) or ()]
+    if isinstance(space, gym.spaces.Discrete):
+        return dict(action_kind="discrete", action_dim=int(space.n))
+    if isinstance(space, gym.spaces.Box):
+        return dict(
+            action_kind="continuous",
+            action_dim=int(np.prod(shape, dtype=np.int64)),
+            action_low=[float(x) for x in space.low.reshape(-1)],
+            action_high=[float(x) for x in space.high.reshape(-1)],
+            action_shape=shape if len(shape) != 1 else [],
         )
-    raise ValueError(f"action space {action_space} is not supported (allowed: Discrete, 1-D Box)")
+    if isinstance(space, gym.spaces.MultiDiscrete):
+        nvec = [int(n) for n in space.nvec.reshape(-1)]
+        return dict(
+            action_kind="multi-discrete",
+            action_dim=len(nvec),
+            action_nvec=nvec,
+            action_low=[float(x) for x in np.asarray(space.start).reshape(-1)],
+            action_shape=shape if len(shape) != 1 else [],
+        )
+    if isinstance(space, gym.spaces.MultiBinary):
+        return dict(
+            action_kind="multi-binary",
+            action_dim=int(np.prod(shape, dtype=np.int64)),
+            action_shape=shape if len(shape) != 1 else [],
+        )
+    raise ValueError(f"action space {space} is not supported (allowed: Discrete, Box, MultiDiscrete, MultiBinary)")
 
 
 def spec_json(spec: ModelSpec) -> str:
