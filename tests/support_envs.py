@@ -234,3 +234,30 @@ class OffsetKnobs(KnobTask):
     def step(self, action):
         assert np.all((np.asarray(action) >= 1) & (np.asarray(action) <= 4))
         return super().step(np.asarray(action) - 1)
+
+
+class MaskedChoice(gym.Env):
+    """Five actions, one-step episodes. Action 0 pays 1.0 but is forbidden in half of the episodes (by
+    ``info["action_mask"]`` only; taking it then costs -1); the target shown one-hot (one of 1-4) pays 0.8; the rest
+    0. Without masks the best policy takes the target (0.8); with them, 0 where allowed, else the target (0.9)."""
+
+    observation_space = gym.spaces.Box(0, 1, (4,), np.float32)
+    action_space = gym.spaces.Discrete(5)
+
+    def reset(self, seed=None, options=None):
+        super().reset(seed=seed)
+        self.target = int(self.np_random.integers(1, 5))
+        self.mask = np.ones(5, np.int8)
+        self.mask[0] = self.np_random.integers(0, 2)
+        return np.eye(4, dtype=np.float32)[self.target - 1], {"action_mask": self.mask.copy()}
+
+    def step(self, action):
+        action = int(action)
+        reward = (1.0 if self.mask[0] else -1.0) if action == 0 else 0.8 if action == self.target else 0.0
+        obs, info = self.reset()
+        return obs, reward, True, False, info
+
+
+class BadMask(_Small):
+    def reset(self, seed=None, options=None):
+        return np.zeros(2, np.float32), {"action_mask": np.ones(3, np.int8)}  # (2 actions)

@@ -394,6 +394,7 @@ BROKEN_ENVS = [
     ("TextReward", "step() returned a reward of type str ('1.0'); allowed: a number"),
     ("NumberDone", "step() returned terminated=1 of type int; allowed: a bool"),
     ("RaisingStep", "step() raised KeyError: 'no such move' (at "),
+    ("BadMask", "reset() gave info['action_mask'] has 3 entries; the action space Discrete(2) needs 2"),
 ]
 
 

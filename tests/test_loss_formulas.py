@@ -55,7 +55,7 @@ class TableModel(nn.Module):
     def forward(self, obs, core_state, first):
         return PolicyOutput(self.logits, self.values, core_state)
 
-    def log_prob_entropy(self, params, actions):
+    def log_prob_entropy(self, params, actions, mask=None):
         return heads.categorical_log_prob_entropy(params, actions)
 
 

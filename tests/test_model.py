@@ -297,3 +297,36 @@ def test_an_action_space_of_any_shape_round_trips_through_the_model(space, head,
     assert logp.shape == ent.shape == (3,) and torch.isfinite(logp).all()
     env_a = model.env_actions(a)
     assert env_a.shape == (3, *env_shape) and all(space.contains(x.astype(space.dtype)) for x in env_a)
+
+
+def test_a_masked_head_gives_forbidden_actions_no_probability_and_no_entropy():
+    logits = torch.tensor([[2.0, 0.0, 0.0, 5.0]])
+    mask = torch.tensor([[True, True, True, False]])  # the best action is forbidden
+    logp, ent = heads.categorical_log_prob_entropy(heads.masked_logits(logits, mask), torch.tensor([0]))
+    z = math.exp(2.0) + 2.0
+    assert logp.item() == pytest.approx(2.0 - math.log(z), abs=1e-6)
+    p = [math.exp(2.0) / z, 1 / z, 1 / z]
+    assert ent.item() == pytest.approx(-sum(q * math.log(q) for q in p), abs=1e-6)
+    torch.manual_seed(0)
+    a = heads.categorical_sample(heads.masked_logits(logits.expand(5000, -1), mask.expand(5000, -1)))
+    assert (a != 3).all() and heads.masked_logits(logits, mask).argmax().item() == 0
+    # A MultiDiscrete head's mask: its factors' masks side by side.
+    model = ActorCritic(spec_from_spaces(BOX_OBS, gym.spaces.MultiDiscrete([2, 3]), action_masks=True))
+    params = torch.zeros(1, 5)
+    m = torch.tensor([[False, True, True, False, True]])
+    logp, ent = model.log_prob_entropy(params, torch.tensor([[1, 2]]), m)
+    assert logp.item() == pytest.approx(math.log(1 / 2), abs=1e-6) and ent.item() == pytest.approx(math.log(2))
+
+
+def test_flat_masks_take_one_vector_or_one_mask_per_factor():
+    from asyncrl.envs.check import flat_mask
+
+    space = gym.spaces.MultiDiscrete([2, 3])
+    assert flat_mask({"action_mask": (np.array([1, 0]), np.array([0, 1, 1]))}, space).tolist() == [
+        True, False, False, True, True
+    ]  # fmt: skip
+    assert flat_mask({}, gym.spaces.Discrete(3)).all()
+    with pytest.raises(ValueError, match="has 2 entries"):
+        flat_mask({"action_mask": [1, 0]}, gym.spaces.Discrete(3))
+    with pytest.raises(ValueError, match="action masks apply to Discrete and MultiDiscrete"):
+        spec_from_spaces(BOX_OBS, gym.spaces.Box(-1, 1, (2,)), action_masks=True)

@@ -614,11 +614,14 @@ def test_envpool_runners_train_pong_on_ray(tmp_path):
     assert games and all(int(g["episode_length"]) > 700 for g in games)  # whole Pong games, from the runner's pool
 
 
-def test_multidiscrete_actions_cross_the_wire(cluster, tmp_path):
-    # [T, B, F] actions from the runners (the env asserts each factor's range, from its start of 1)
+@pytest.mark.parametrize("env", ["OffsetKnobs", "MaskedChoice"])
+def test_multidiscrete_actions_and_action_masks_cross_the_wire(env, cluster, tmp_path):
+    # OffsetKnobs: [T, B, F] actions (the env asserts each factor's range, from its start of 1); MaskedChoice: the
+    # runners act with masks and the learner learns with them (-1 for a forbidden action: never taken)
     run_dir = str(tmp_path / "run")
     p = run_cli("train", "--algo", "appo", "--runtime", "ray", "--ray-address", cluster.address, "--workers", "1",
-                "--env", "support_envs:OffsetKnobs", "--total-steps", "3000", *SMALL, "--run-dir", run_dir, *FAST,
+                "--env", f"support_envs:{env}", "--total-steps", "3000", *SMALL, "--run-dir", run_dir, *FAST,
                 timeout=300)  # fmt: skip
     assert p.returncode == 0, p.stderr
     assert _latest(run_dir)["counters"]["env_steps"] >= 3000
+    assert min(float(r["episode_return"]) for r in _rows(run_dir, "episodes.csv")) >= 0.0

@@ -289,3 +289,32 @@ def test_multidiscrete_actions_run_on_every_runtime_and_resume(algo, extra, tmp_
     assert batch.shape == (2, 3)
     s = summarize(run_episodes(policy.model, env, 5, seed=0))
     assert 0.0 <= s["mean"] <= 1.0
+
+
+@pytest.mark.parametrize(
+    "algo, extra",
+    [
+        ("a2c", {}),
+        ("a3c", {"workers": 2}),
+        ("impala", {"workers": 1}),
+        ("appo", {"workers": 1}),
+        ("appo", {"workers": 1, "serial": True}),
+        ("a3c-ps", {"workers": 1}),
+    ],
+)
+def test_action_masks_hold_on_every_runtime_in_eval_and_predict(algo, extra, tmp_path):
+    # MaskedChoice costs -1 for a forbidden action: no training episode, evaluation or prediction may score it.
+    from asyncrl import load
+    from asyncrl.evaluate import run_episodes
+
+    run_dir = str(tmp_path / "run")
+    kw = dict(env="support_envs:MaskedChoice", algo=algo, num_envs=4, n_steps=5, eval_every=0, seed=2)
+    train(TrainConfig(**kw, **extra, total_steps=3_000, run_dir=run_dir, progress=False, tensorboard=False))
+    with open(f"{run_dir}/episodes.csv") as f:
+        returns = [float(r["episode_return"]) for r in csv.DictReader(f)]
+    assert len(returns) >= 3_000 and min(returns) >= 0.0
+    policy = load(run_dir)
+    assert min(run_episodes(policy.model, "support_envs:MaskedChoice", 50, seed=0, deterministic=False)) >= 0.0
+    obs = np.eye(4, dtype=np.float32)[[0, 1]]
+    actions, _ = policy.predict(obs, action_masks=[[False, True, True, True, True], [False, False, False, True, False]])
+    assert actions[0] != 0 and actions[1] == 3

@@ -33,13 +33,16 @@ class Policy:
         self.model, self.env_id, self.checkpoint = model, env_id, checkpoint
 
     def predict(
-        self, obs, state: CoreState = None, episode_start=None, deterministic: bool = False
+        self, obs, state: CoreState = None, episode_start=None, deterministic: bool = False, action_masks=None
     ) -> tuple[np.ndarray, CoreState]:
         """``obs`` (one observation or a batch ``[B, *obs_shape]``) -> ``(actions, core state)``.
 
         Pass the returned state back for recurrent policies (LSTM, and FeUdal always): without it every
         call starts from a fresh state. ``episode_start`` (bool ``[B]``) resets it.
         As in Stable-Baselines3, actions are sampled unless ``deterministic=True``.
+        ``action_masks`` (bool ``[n]`` or ``[B, n]``, as
+        sb3-contrib's ``MaskablePPO.predict`` takes them; a MultiDiscrete's factors side by side): only those actions
+        are chosen.
         """
         x = torch.as_tensor(np.asarray(obs))
         single = x.dim() == len(self.model.spec.obs_shape)
@@ -53,7 +56,8 @@ class Policy:
             if episode_start is None
             else torch.as_tensor(np.asarray(episode_start, dtype=bool)).reshape(B)
         )
-        action, _, state = self.model.act(x, state, first, deterministic)
+        mask = None if action_masks is None else torch.as_tensor(np.asarray(action_masks, dtype=bool)).reshape(B, -1)
+        action, _, state = self.model.act(x, state, first, deterministic, mask)
         a = self.model.env_actions(action)
         return (a[0] if single else a), state
 

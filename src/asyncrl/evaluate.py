@@ -16,11 +16,13 @@ import statistics
 from collections.abc import Callable
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import torch
 
 from asyncrl.envs.atari import ATARI, eval_protocol
 from asyncrl.envs.base import family_of
+from asyncrl.envs.check import flat_mask
 from asyncrl.envs.make import make_env
 from asyncrl.errors import UsageError
 from asyncrl.nn.model import PolicyNet
@@ -58,7 +60,9 @@ def play_episode(
     ``fast`` acts through numpy (feed-forward models); ``on_step`` is called before every action
     and once after the last step (``record`` grabs frames there).
     """
+    env = _with_masks(model, env)  # (record's env too)
     obs, _ = env.reset(seed=seed)
+    mask = _mask_of(env)
     state = model.initial_state(1)
     first = torch.ones(1, dtype=torch.bool)
     total, steps = 0.0, 0
@@ -69,7 +73,8 @@ def play_episode(
         if fast is not None:
             action = fast.act(np.asarray(obs)[None], deterministic)
         else:
-            action, _, state = model.act(torch.as_tensor(np.asarray(obs)).unsqueeze(0), state, first, deterministic)
+            o = torch.as_tensor(np.asarray(obs)).unsqueeze(0)
+            action, _, state = model.act(o, state, first, deterministic, None if mask is None else mask()[None])
         obs, r, terminated, truncated, info = env.step(model.env_actions(action)[0])
         first = torch.zeros(1, dtype=torch.bool)
         total += float(r)
@@ -87,6 +92,30 @@ def play_episode(
     return total
 
 
+class MaskMemory(gym.Wrapper):
+    """Keeps the env's last ``info["action_mask"]`` (flat, :func:`~asyncrl.envs.check.flat_mask`) in ``mask``, for
+    a model that acts with masks."""
+
+    def reset(self, **kwargs: Any):
+        obs, info = self.env.reset(**kwargs)
+        self.mask = flat_mask(info, self.action_space)
+        return obs, info
+
+    def step(self, action: Any):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        self.mask = flat_mask(info, self.action_space)
+        return obs, reward, terminated, truncated, info
+
+
+def _with_masks(model: PolicyNet, env: Any) -> Any:
+    return MaskMemory(env) if model.spec.action_masks and not isinstance(env, MaskMemory) else env
+
+
+def _mask_of(env: Any) -> Callable[[], torch.Tensor] | None:
+    """The env's current action mask as a tensor, read at each step (``None``: the env has none)."""
+    return (lambda: torch.as_tensor(env.mask)) if isinstance(env, MaskMemory) else None
+
+
 def run_episodes(
     model: PolicyNet,
     env_id: str,
@@ -101,8 +130,8 @@ def run_episodes(
     ``num_envs > 1`` plays that many episodes at once (:func:`run_episodes_batched`)."""
     if num_envs > 1 and episodes > 1:
         return run_episodes_batched(model, env_id, episodes, seed, deterministic, options, num_envs)
-    env = make_env(env_id, options=options)
-    fast = NumpyPolicy(model, seed) if NumpyPolicy.supports(model) else None
+    env = _with_masks(model, make_env(env_id, options=options))
+    fast = NumpyPolicy(model, seed) if NumpyPolicy.supports(model) and not model.spec.action_masks else None
     try:
         return [
             play_episode(model, env, None if seed is None else seed + i, deterministic, fast) for i in range(episodes)
@@ -127,8 +156,8 @@ def run_episodes_batched(
     recurrent state restarts there, as it does at a lost life under Atari's ``lives`` protocol); an env
     with nothing left to play idles, its actions ignored."""
     k = min(num_envs, episodes)
-    envs = [make_env(env_id, options=options) for _ in range(k)]
-    fast = NumpyPolicy(model, seed) if NumpyPolicy.supports(model) else None
+    envs = [_with_masks(model, make_env(env_id, options=options)) for _ in range(k)]
+    fast = NumpyPolicy(model, seed) if NumpyPolicy.supports(model) and not model.spec.action_masks else None
     returns: list[float] = [math.nan] * episodes
     playing = [-1] * k  # the episode each env plays (-1: none left)
     totals, steps = [0.0] * k, [0] * k
@@ -152,7 +181,8 @@ def run_episodes_batched(
             if fast is not None:
                 actions = model.env_actions(fast.act(batch, deterministic))
             else:
-                a, _, state = model.act(torch.as_tensor(batch), state, first, deterministic)
+                masks = torch.as_tensor(np.stack([e.mask for e in envs])) if model.spec.action_masks else None
+                a, _, state = model.act(torch.as_tensor(batch), state, first, deterministic, masks)
                 actions = model.env_actions(a)
             first = torch.zeros(k, dtype=torch.bool)
             for j in range(k):

@@ -40,7 +40,7 @@ from asyncrl.core.settings import default_of, has_default
 from asyncrl.envs.base import GENERIC, family_of, upgrade_saved
 from asyncrl.envs.check import EnvCrashed
 from asyncrl.envs.classic import NATIVE_ENVS
-from asyncrl.envs.make import env_spaces
+from asyncrl.envs.make import env_action_masks, env_spaces
 from asyncrl.envs.vector import envpool_class
 from asyncrl.errors import UsageError
 from asyncrl.logger import RunLogger, WandbSink
@@ -119,12 +119,12 @@ class TrainResult:
 
 def prepare_config(
     cfg: TrainConfig, resume: str | None = None, given: set[str] | None = None, contact: bool = True
-) -> tuple[RunConfig, dict | None, tuple[gym.Space, gym.Space]]:
+) -> tuple[RunConfig, dict | None, tuple[gym.Space, gym.Space, bool]]:
     """Resolve ``cfg`` (or the saved config of ``resume`` with the ``given`` overrides).
 
     Returns the resolved config tree, the checkpoint to resume from (or ``None``) and the env's
-    ``(observation_space, action_space)``. ``contact=False`` skips the runtime's preflight (Ray: connecting to
-    the cluster), as a dry run does.
+    ``(observation_space, action_space, whether it gives action masks)``. ``contact=False`` skips the runtime's
+    preflight (Ray: connecting to the cluster), as a dry run does.
     """
     check_train_paths(cfg, resume, given)  # before anything is built or written
     ckpt = None
@@ -159,7 +159,8 @@ def prepare_config(
             f"--vector-env native: no native version of {cfg.env!r} "
             f"(have: {', '.join(NATIVE_ENVS)}; use auto or gymnasium)"
         )
-    return run, ckpt, (obs_space, act_space)
+    masks = user_env and env_action_masks(cfg.env, env_options(cfg))
+    return run, ckpt, (obs_space, act_space, masks)
 
 
 def resumed_config(cfg: TrainConfig, resume: str, given: set[str]) -> TrainConfig:
@@ -201,9 +202,12 @@ def need_modules(modules: tuple[str, ...], what: str, extra: str) -> None:
         raise UsageError(f"{what} needs {', '.join(missing)}: pip install 'asyncrl[{extra}]'")
 
 
-def build_model(cfg: RunConfig, obs_space: gym.Space, act_space: gym.Space) -> PolicyNet:
-    """The network for ``cfg``: the algorithm's kind (:meth:`~asyncrl.algos.base.Algorithm.model_options`)."""
+def build_model(cfg: RunConfig, obs_space: gym.Space, act_space: gym.Space, masks: bool = False) -> PolicyNet:
+    """The network for ``cfg``: the algorithm's kind (:meth:`~asyncrl.algos.base.Algorithm.model_options`); with
+    ``masks``, for an env that gives action masks (``info["action_mask"]``)."""
     extra = get_algorithm(cfg.algo).model_options(cfg)
+    if masks:
+        extra["action_masks"] = True
     try:
         spec = spec_from_spaces(
             obs_space,

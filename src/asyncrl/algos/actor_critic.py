@@ -32,7 +32,7 @@ def rollout_loss(model: PolicyNet, rollout: Rollout, p: LossConfig) -> LossOutpu
     adv, returns = advantages_and_returns(
         rollout.r_t, rollout.discount_t, v_t.detach(), out.value[-1].detach(), p.gae_lambda, p.normalize_advantages
     )
-    log_prob, entropy = model.log_prob_entropy(out.params[:-1], rollout.actions)
+    log_prob, entropy = model.log_prob_entropy(out.params[:-1], rollout.actions, rollout.action_mask)
     return actor_critic_loss(log_prob, entropy, v_t, adv, returns, p.value_coef, p.entropy_coef)
 
 

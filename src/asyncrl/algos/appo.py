@@ -89,7 +89,7 @@ def appo_loss(model: PolicyNet, batch: Rollout, loss: LossConfig, p: APPOConfig)
     assert batch.behaviour_logp is not None, "APPO needs the behaviour log-probabilities"
     out = model(batch.obs, batch.core_state, batch.first)
     v_t = out.value[:-1]
-    log_prob, entropy = model.log_prob_entropy(out.params[:-1], batch.actions)
+    log_prob, entropy = model.log_prob_entropy(out.params[:-1], batch.actions, batch.action_mask)
     vs, adv = appo_targets(
         (log_prob - batch.behaviour_logp).detach(), batch.r_t, batch.discount_t, v_t, out.value[-1].detach(), loss, p
     )
@@ -104,7 +104,7 @@ def appo_batch_targets(
     now (PPO computes them once, before the first epoch)."""
     assert batch.behaviour_logp is not None, "APPO needs the behaviour log-probabilities"
     out = model(batch.obs, batch.core_state, batch.first)
-    log_prob, _ = model.log_prob_entropy(out.params[:-1], batch.actions)
+    log_prob, _ = model.log_prob_entropy(out.params[:-1], batch.actions, batch.action_mask)
     return appo_targets(
         log_prob - batch.behaviour_logp, batch.r_t, batch.discount_t, out.value[:-1], out.value[-1], loss, p
     )
@@ -119,14 +119,15 @@ def appo_sample_loss(
     adv: torch.Tensor,
     loss: LossConfig,
     p: APPOConfig,
+    mask: torch.Tensor | None = None,
 ) -> LossOutput:
     """The loss on ``N`` independent samples of a feed-forward model: ``obs [N, *obs_shape]``,
     ``actions [N]`` (or ``[N, A]``), ``behaviour_logp``, ``vs`` and ``adv`` ``[N]`` (targets from
-    :func:`appo_batch_targets`)."""
+    :func:`appo_batch_targets`), the action ``mask [N, head_size]`` of an env with masks."""
     n = obs.shape[0]
     first = torch.zeros(1, n, dtype=torch.bool, device=obs.device)
     out = model(obs.unsqueeze(0), None, first)
-    log_prob, entropy = model.log_prob_entropy(out.params, actions.unsqueeze(0))
+    log_prob, entropy = model.log_prob_entropy(out.params, actions.unsqueeze(0), mask)
     return surrogate_value_loss(log_prob[0], entropy[0], behaviour_logp, out.value[0], vs, adv, loss, p)
 
 
@@ -188,6 +189,8 @@ def select_columns(batch: Rollout, cols: torch.Tensor) -> Rollout:
         batch.discount_t[:, cols],
         core,
         None if batch.behaviour_logp is None else batch.behaviour_logp[:, cols],
+        None if batch.returns is None else batch.returns[:, cols],
+        None if batch.action_mask is None else batch.action_mask[:, cols],
     )
 
 
@@ -213,10 +216,12 @@ def appo_update(
         obs = batch.obs[:-1].reshape(-1, *batch.obs.shape[2:])
         actions = batch.actions.reshape(-1, *batch.actions.shape[2:])
         logp = batch.behaviour_logp.reshape(-1)
+        mask = None if batch.action_mask is None else batch.action_mask.reshape(-1, batch.action_mask.shape[-1])
         for _ in range(p.epochs):
             for idx in minibatch_indices(vs.shape[0], p.minibatches, generator):
                 idx = idx.to(obs.device)
-                update(appo_sample_loss(model, obs[idx], actions[idx], logp[idx], vs[idx], adv[idx], loss, p))
+                m = None if mask is None else mask[idx]
+                update(appo_sample_loss(model, obs[idx], actions[idx], logp[idx], vs[idx], adv[idx], loss, p, m))
     else:
         for _ in range(p.epochs):
             for cols in minibatch_columns(batch.first.shape[1], p.minibatches, generator):

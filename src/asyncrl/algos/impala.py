@@ -43,7 +43,7 @@ def impala_loss(model: PolicyNet, batch: Rollout, loss: LossConfig, p: VTraceCon
     assert batch.behaviour_logp is not None, "IMPALA needs the behaviour log-probabilities"
     out = model(batch.obs, batch.core_state, batch.first)
     v_t = out.value[:-1]
-    log_prob, entropy = model.log_prob_entropy(out.params[:-1], batch.actions)
+    log_prob, entropy = model.log_prob_entropy(out.params[:-1], batch.actions, batch.action_mask)
     log_rhos = log_prob.detach() - batch.behaviour_logp
     vt = vtrace(
         log_rhos,

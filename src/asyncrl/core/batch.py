@@ -32,6 +32,8 @@ class Rollout:
         behaviour_logp: ``[T, B]`` ``log mu(a_t|x_t)`` of the acting policy (``None`` unless recorded).
         returns: ``[T, B]`` the running discounted return of the raw rewards after each step (reset at episode
             ends), what the reward normaliser learns its scale from (``None`` unless the model has one).
+        action_mask: ``[T, B, head_size]`` bool, the actions allowed at each step (the env's
+            ``info["action_mask"]``; ``None`` for an env without masks).
     """
 
     obs: Tensor
@@ -42,6 +44,7 @@ class Rollout:
     core_state: CoreState
     behaviour_logp: Tensor | None = None
     returns: Tensor | None = None
+    action_mask: Tensor | None = None
 
     @property
     def num_steps(self) -> int:
@@ -66,4 +69,5 @@ def empty_rollout(spec: Any, T: int, B: int, obs_dtype: torch.dtype = torch.floa
         core_state=core,
         behaviour_logp=torch.zeros((T, B)) if logp else None,
         returns=torch.zeros((T, B)) if spec.normalize_reward else None,
+        action_mask=torch.ones((T, B, spec.head_size), dtype=torch.bool) if spec.action_masks else None,
     )

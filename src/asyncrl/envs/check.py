@@ -38,7 +38,8 @@ def check_env_api(env_id: str, env: gym.Env) -> None:
             f"info a dict (returning the observation alone is the old Gym API)"
         )
     _check_obs(env_id, "reset", result[0], env.observation_space)
-    action = env.action_space.sample()
+    _check_mask(env_id, "reset", result[1], env.action_space)
+    action = env.action_space.sample(**_mask_kw(result[1], env.action_space))
     result = _call(env_id, "step", lambda: env.step(action))
     if not (isinstance(result, tuple) and len(result) == 5):
         old = (
@@ -62,6 +63,49 @@ def check_env_api(env_id: str, env: gym.Env) -> None:
             )
     if not isinstance(info, dict):
         raise UsageError(f"--env {env_id}: step() returned info of type {type(info).__name__}; allowed: a dict")
+    _check_mask(env_id, "step", info, env.action_space)
+
+
+def flat_mask(info: dict, space: Any) -> np.ndarray:
+    """``info["action_mask"]`` as one bool vector: ``[n]`` for ``Discrete(n)``; for a ``MultiDiscrete``, its
+    factors' masks side by side (given so, or as one mask per factor, as Gymnasium's ``sample(mask=...)`` takes
+    them). An info without a mask allows every action."""
+    size = int(space.n) if hasattr(space, "n") else int(np.sum(space.nvec))
+    mask = info.get("action_mask")
+    if mask is None:
+        return np.ones(size, bool)
+    flat = np.concatenate([np.asarray(m).reshape(-1) for m in mask]) if isinstance(mask, (tuple, list)) else mask
+    flat = np.asarray(flat).reshape(-1).astype(bool)
+    if flat.shape != (size,):
+        raise ValueError(f"info['action_mask'] has {flat.size} entries; the action space {space} needs {size}")
+    return flat
+
+
+def _check_mask(env_id: str, method: str, info: dict, space: gym.Space) -> None:
+    """An ``info["action_mask"]``: for a Discrete or MultiDiscrete space, with one entry per action (or category),
+    and at least one action (per factor) allowed."""
+    if "action_mask" not in info:
+        return
+    if not isinstance(space, (gym.spaces.Discrete, gym.spaces.MultiDiscrete)):
+        raise UsageError(f"--env {env_id}: {method}() gave info['action_mask'] for the action space {space}; "
+                         f"allowed: Discrete and MultiDiscrete")  # fmt: skip
+    try:
+        mask = flat_mask(info, space)
+    except ValueError as e:
+        raise UsageError(f"--env {env_id}: {method}() gave {e}") from None
+    parts = np.split(mask, np.cumsum(space.nvec.reshape(-1))[:-1]) if hasattr(space, "nvec") else [mask]
+    if not all(p.any() for p in parts):
+        raise UsageError(f"--env {env_id}: {method}() gave an info['action_mask'] that allows no action")
+
+
+def _mask_kw(info: dict, space: gym.Space) -> dict:
+    """``sample``'s mask for Gymnasium spaces, from an ``info["action_mask"]`` (none without one)."""
+    if "action_mask" not in info or not isinstance(space, (gym.spaces.Discrete, gym.spaces.MultiDiscrete)):
+        return {}
+    flat = flat_mask(info, space).astype(np.int8)
+    if isinstance(space, gym.spaces.Discrete):
+        return {"mask": flat}
+    return {"mask": tuple(np.split(flat, np.cumsum(space.nvec.reshape(-1))[:-1]))}
 
 
 class EnvCrashed(RuntimeError):

@@ -51,3 +51,12 @@ def env_spaces(env_id: str, options: Any = None, check: bool = False) -> tuple[g
         return env.observation_space, env.action_space
     finally:
         env.close()
+
+
+def env_action_masks(env_id: str, options: Any = None) -> bool:
+    """Whether ``env_id`` gives action masks: ``info["action_mask"]`` after a reset (Gymnasium's convention)."""
+    env = make_env(env_id, options=options)
+    try:
+        return "action_mask" in env.reset(seed=0)[1]
+    finally:
+        env.close()

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from asyncrl.core.sections import VECTOR_IMPLS
-from asyncrl.envs.check import EnvCrashed, crash_line
+from asyncrl.envs.check import EnvCrashed, crash_line, flat_mask
 from asyncrl.envs.classic import NATIVE_ENVS, StepResult
 from asyncrl.envs.make import env_factory
 from asyncrl.errors import UsageError
@@ -37,13 +37,18 @@ class SyncVecEnv:
         self.single_observation_space = self.envs[0].observation_space
         self.single_action_space = self.envs[0].action_space
         self._seed = seed
+        self.action_mask: np.ndarray | None = None
+        """``[num_envs, n]`` bool, the actions allowed now in each env (its last ``info["action_mask"]``; a
+        MultiDiscrete's factors side by side), or ``None`` for envs without masks."""
 
     def reset(self, seed: int | None = None) -> np.ndarray:
         seed = self._seed if seed is None else seed
-        obs = [self._call(e, "reset", seed=None if seed is None else seed + i)[0] for i, e in enumerate(self.envs)]
+        out = [self._call(e, "reset", seed=None if seed is None else seed + i) for i, e in enumerate(self.envs)]
         for i, e in enumerate(self.envs):
             e.action_space.seed(None if seed is None else seed + i)
-        return np.stack(obs)
+        if "action_mask" in out[0][1]:
+            self.action_mask = np.stack([flat_mask(info, self.single_action_space) for _, info in out])
+        return np.stack([o for o, _ in out])
 
     def step(self, actions: np.ndarray) -> StepResult:
         n = self.num_envs
@@ -59,7 +64,9 @@ class SyncVecEnv:
                 games.append((i, *info["game_end"]))
             final.append(o)
             if te or tr:
-                o, _ = self._call(env, "reset")
+                o, info = self._call(env, "reset")
+            if self.action_mask is not None:
+                self.action_mask[i] = flat_mask(info, self.single_action_space)
             obs.append(o)
         return StepResult(np.stack(obs), reward, terminated, truncated, np.stack(final), games)
 

@@ -62,6 +62,8 @@ class FeudalNet(nn.Module):
 
     def __init__(self, spec: ModelSpec):
         super().__init__()
+        if spec.action_masks:
+            raise ValueError("FeUdal Networks take no action masks (the env gives info['action_mask'])")
         if spec.action_kind != "discrete":
             raise ValueError(f"FeUdal Networks need a discrete action space (Discrete; got {spec.action_kind} actions)")
         self.spec = spec
@@ -130,7 +132,12 @@ class FeudalNet(nn.Module):
     # ---- acting -----------------------------------------------------------------------
     @torch.no_grad()
     def act(
-        self, obs: Tensor, core_state: FeudalState, first: Tensor, deterministic: bool = False
+        self,
+        obs: Tensor,
+        core_state: FeudalState,
+        first: Tensor,
+        deterministic: bool = False,
+        mask: Tensor | None = None,  # (FeUdal takes no masks: its spec refuses them)
     ) -> tuple[Tensor, Tensor, FeudalState]:
         """One step for ``B`` envs -> ``(actions [B], value [B, 2], core state)``."""
         out = self.forward(obs.unsqueeze(0), core_state, first.unsqueeze(0))
@@ -139,8 +146,8 @@ class FeudalNet(nn.Module):
     def sample(self, params: Tensor, deterministic: bool = False) -> Tensor:
         return heads.categorical_sample(params, deterministic)
 
-    def log_prob_entropy(self, params: Tensor, actions: Tensor) -> tuple[Tensor, Tensor]:
-        return heads.categorical_log_prob_entropy(params, actions)
+    def log_prob_entropy(self, params: Tensor, actions: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        return heads.categorical_log_prob_entropy(heads.masked_logits(params, mask), actions)
 
     def env_actions(self, actions: Tensor | np.ndarray) -> np.ndarray:
         return actions.numpy() if isinstance(actions, Tensor) else actions

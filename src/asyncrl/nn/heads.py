@@ -83,3 +83,10 @@ def bernoulli_log_prob_entropy(logits: Tensor, actions: Tensor) -> tuple[Tensor,
     log_prob = torch.where(actions.bool(), log_p1, log_p0).sum(-1)
     entropy = -(log_p1.exp() * log_p1 + log_p0.exp() * log_p0).sum(-1)
     return log_prob, entropy
+
+
+def masked_logits(logits: Tensor, mask: Tensor | None) -> Tensor:
+    """``logits [..., n]`` with the actions ``mask [..., n]`` forbids (``False``) pushed to a large negative value,
+    so that they are never sampled and their probability (and share of the entropy) is zero; ``mask=None``:
+    ``logits`` as they are. A factorised head's mask is its factors' masks side by side."""
+    return logits if mask is None else logits.masked_fill(~mask, -1e9)

@@ -53,14 +53,17 @@ class PolicyNet(Protocol):
     def initial_state(self, batch: int) -> Any: ...
 
     def act(
-        self, obs: Tensor, core_state: Any, first: Tensor, deterministic: bool = False
+        self, obs: Tensor, core_state: Any, first: Tensor, deterministic: bool = False, mask: Tensor | None = None
     ) -> tuple[Tensor, Tensor, Any]:
-        """One step ``obs [B, *obs_shape]`` -> ``(actions [B] or [B, A], values, state)``."""
+        """One step ``obs [B, *obs_shape]`` (the allowed actions ``mask [B, head_size]``, if the env gives
+        masks) -> ``(actions [B] or [B, A], values, state)``."""
         ...
 
     def sample(self, params: Tensor, deterministic: bool = False) -> Tensor: ...
 
-    def log_prob_entropy(self, params: Tensor, actions: Tensor) -> tuple[Tensor, Tensor]: ...
+    def log_prob_entropy(
+        self, params: Tensor, actions: Tensor, mask: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]: ...
 
     def env_actions(self, actions: Tensor | np.ndarray) -> np.ndarray: ...
 
@@ -149,12 +152,17 @@ class ActorCritic(nn.Module):
     # ---- acting -----------------------------------------------------------------------
     @torch.no_grad()
     def act(
-        self, obs: Tensor, core_state: CoreState, first: Tensor, deterministic: bool = False
+        self,
+        obs: Tensor,
+        core_state: CoreState,
+        first: Tensor,
+        deterministic: bool = False,
+        mask: Tensor | None = None,
     ) -> tuple[Tensor, Tensor, CoreState]:
-        """One step for ``B`` envs: ``obs [B, *obs_shape]``, ``first [B]`` ->
-        ``(actions [B] or [B, A], value [B], core state)``."""
+        """One step for ``B`` envs: ``obs [B, *obs_shape]``, ``first [B]``, the allowed actions ``mask [B,
+        head_size]`` of an env with masks -> ``(actions [B] or [B, A], value [B], core state)``."""
         out = self.forward(obs.unsqueeze(0), core_state, first.unsqueeze(0))
-        return self.sample(out.params[0], deterministic), out.value[0], out.core_state
+        return self.sample(heads.masked_logits(out.params[0], mask), deterministic), out.value[0], out.core_state
 
     def sample(self, params: Tensor, deterministic: bool = False) -> Tensor:
         """Actions ``[...]`` or ``[..., A]`` (:attr:`~asyncrl.nn.spec.ModelSpec.step_action_shape`) from head
@@ -168,9 +176,11 @@ class ActorCritic(nn.Module):
             return heads.bernoulli_sample(params, deterministic)
         return heads.gaussian_sample(params, self.log_std, deterministic)
 
-    def log_prob_entropy(self, params: Tensor, actions: Tensor) -> tuple[Tensor, Tensor]:
+    def log_prob_entropy(self, params: Tensor, actions: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """``params [..., head_size]``, ``actions [...]`` or ``[..., A]`` -> ``(log_prob [...], entropy [...])``
-        (of the joint action: summed over a factorised head's factors)."""
+        (of the joint action: summed over a factorised head's factors), over the actions ``mask [..., head_size]``
+        allows where given (an env's action masks)."""
+        params = heads.masked_logits(params, mask)
         kind = self.spec.action_kind
         if kind == "discrete":
             return heads.categorical_log_prob_entropy(params, actions)

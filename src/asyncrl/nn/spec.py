@@ -21,6 +21,7 @@ class ModelSpec:
     action_high: list[float] = field(default_factory=list)
     action_nvec: list[int] = field(default_factory=list)  # multi-discrete: the categories of each factor
     action_shape: list[int] = field(default_factory=list)  # the env's action shape where it is not [action_dim]
+    action_masks: bool = False  # the env gives info["action_mask"]: acting, the losses and evaluation mask logits
     hidden: list[int] = field(default_factory=lambda: [64, 64])
     activation: str = "tanh"
     lstm: bool = False
@@ -92,7 +93,10 @@ def spec_from_spaces(obs_space: gym.Space, action_space: gym.Space, torso: str =
         obs_shape, obs_n = [], int(obs_space.n)
     else:
         raise ValueError(f"observation space {obs_space} is not supported (allowed: Box, Discrete)")
-    return ModelSpec(obs_shape, obs_n, **action_fields(action_space), **kwargs)
+    spec = ModelSpec(obs_shape, obs_n, **action_fields(action_space), **kwargs)
+    if spec.action_masks and spec.action_kind not in ("discrete", "multi-discrete"):
+        raise ValueError(f"action masks apply to Discrete and MultiDiscrete actions, not {action_space}")
+    return spec
 
 
 def action_fields(space: gym.Space) -> dict:

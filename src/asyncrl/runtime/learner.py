@@ -122,6 +122,7 @@ def to_device(batch: Rollout, device: torch.device) -> Rollout:
         core,
         mv(batch.behaviour_logp),
         mv(batch.returns),
+        mv(batch.action_mask),
     )
 
 

@@ -156,6 +156,7 @@ class EnvRunner:
             "discount_t": r.discount_t.numpy(),
             "logp": None if r.behaviour_logp is None else r.behaviour_logp.numpy(),
             "returns": None if r.returns is None else r.returns.numpy(),
+            "action_mask": None if r.action_mask is None else r.action_mask.numpy(),
             "core": None if r.core_state is None else tuple(x.numpy() for x in r.core_state),
             "version": int(self.slots.version[0]),
             "grad": None if self.slots.grads is None else self.slots.grads[0].numpy(),
@@ -178,6 +179,8 @@ def fill_slot(slots: TrajectorySlots, slot: int, data: dict[str, Any]) -> None:
         np.copyto(r.behaviour_logp.numpy(), data["logp"])
     if r.returns is not None and data["returns"] is not None:
         np.copyto(r.returns.numpy(), data["returns"])
+    if r.action_mask is not None and data["action_mask"] is not None:
+        np.copyto(r.action_mask.numpy(), data["action_mask"])
     if r.core_state is not None and data["core"] is not None:
         for dst, src in zip(r.core_state, data["core"]):
             np.copyto(dst.numpy(), src)

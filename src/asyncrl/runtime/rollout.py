@@ -13,6 +13,7 @@ import torch
 from asyncrl.core.batch import CoreState, Rollout, empty_rollout
 from asyncrl.envs.vector import EpisodeTracker
 from asyncrl.losses.returns import fold_truncation_bootstrap
+from asyncrl.nn import heads
 from asyncrl.nn.model import PolicyNet
 from asyncrl.nn.normalize import normalizers
 from asyncrl.nn.numpy_policy import NumpyPolicy
@@ -59,7 +60,9 @@ class RolloutCollector:
         self.obs = np.asarray(venv.reset(seed=env_seed))
         self.first = np.ones(B, dtype=bool)
         self.core_state = model.initial_state(B)
-        self.fast = NumpyPolicy(model, act_seed) if NumpyPolicy.supports(model) else None
+        self.masked = bool(getattr(model.spec, "action_masks", False))
+        """The env gives action masks (``venv.action_mask``): acting samples only the allowed actions."""
+        self.fast = NumpyPolicy(model, act_seed) if NumpyPolicy.supports(model) and not self.masked else None
         if torch_seed is not None:
             torch.manual_seed(torch_seed)  # torch's sampler (LSTM, CNN and FeUdal models act in torch)
         self.return_norm = normalizers(model)[1]
@@ -95,12 +98,12 @@ class RolloutCollector:
         v_final = np.zeros((T, B, *gamma.shape), np.float32)
         returns = out.returns.numpy() if self.return_norm is not None and out.returns is not None else None
         start_state = state = self.core_state
+        masks = out.action_mask.numpy() if out.action_mask is not None else None
         for t in range(T):
             obs[t], first[t] = self.obs, self.first
-            if self.fast is not None:
-                action, logp = self.fast.act_logp(self.obs) if logps is not None else (self.fast.act(self.obs), None)
-            else:
-                action, logp, state = self._torch_act(state)
+            if masks is not None:
+                masks[t] = self._mask()
+            action, logp, state = self._act(state, logps is not None, None if masks is None else masks[t])
             actions[t] = action
             if logps is not None:
                 logps[t] = logp
@@ -157,12 +160,31 @@ class RolloutCollector:
         out.r_t.copy_(r_t)
         out.discount_t.copy_(discount_t)
 
+    def _act(
+        self, state: CoreState, want_logp: bool, mask: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray | None, CoreState]:
+        """This step's actions ``[B, ...]``, their log-probabilities ``[B]`` (with ``want_logp``) and the core state
+        after it: in numpy for a small feed-forward model, else in torch (with the env's action ``mask``)."""
+        if self.fast is None:
+            return self._torch_act(state, mask)
+        if want_logp:
+            action, logp = self.fast.act_logp(self.obs)
+            return action, logp, state
+        return self.fast.act(self.obs), None, state
+
+    def _mask(self) -> np.ndarray:
+        """The actions allowed now ``[B, head_size]`` (all, where the env has given no mask)."""
+        mask = getattr(self.venv, "action_mask", None)
+        return np.ones((self.venv.num_envs, self.model.spec.head_size), bool) if mask is None else mask
+
     @torch.no_grad()
-    def _torch_act(self, state: CoreState) -> tuple[np.ndarray, np.ndarray | None, CoreState]:
+    def _torch_act(
+        self, state: CoreState, mask: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray | None, CoreState]:
         model = self.model
         o = torch.from_numpy(self.obs).unsqueeze(0)
         out = model(o, state, torch.from_numpy(self.first).unsqueeze(0))
-        params = out.params[0]
+        params = heads.masked_logits(out.params[0], None if mask is None else torch.from_numpy(mask))
         a = model.sample(params)
         logp = model.log_prob_entropy(params, a)[0].numpy() if self.record_logp else None
         return a.numpy(), logp, out.core_state

@@ -58,6 +58,7 @@ class TrajectorySlots:
             stacked(one.behaviour_logp),
         )
         self.returns = None if one.returns is None else stacked(one.returns)
+        self.action_mask = None if one.action_mask is None else stacked(one.action_mask)
         """Each step's running discounted return, for a model with a return normaliser (``None`` otherwise)."""
         self.core_h: Tensor | None = None
         self.core_c: Tensor | None = None
@@ -82,6 +83,7 @@ class TrajectorySlots:
             core,
             self.behaviour_logp[i],
             None if self.returns is None else self.returns[i],
+            None if self.action_mask is None else self.action_mask[i],
         )
 
     def batch(self, ids: list[int]) -> Rollout:
@@ -108,6 +110,7 @@ class TrajectorySlots:
             core,
             cat(self.behaviour_logp),
             None if self.returns is None else cat(self.returns),
+            None if self.action_mask is None else cat(self.action_mask),
         )
 
 
