@@ -318,3 +318,27 @@ def test_action_masks_hold_on_every_runtime_in_eval_and_predict(algo, extra, tmp
     obs = np.eye(4, dtype=np.float32)[[0, 1]]
     actions, _ = policy.predict(obs, action_masks=[[False, True, True, True, True], [False, False, False, True, False]])
     assert actions[0] != 0 and actions[1] == 3
+
+
+# ---- the synchronous runtime on a GPU --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "device", ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU"))]
+)
+@pytest.mark.parametrize(
+    "algo, extra", [("a2c", {}), ("a2c", {"lstm": True}), ("feudal", {"runtime": "sync", **FEUDAL_SMALL})]
+)
+def test_the_synchronous_runtime_acts_and_learns_on_its_device(device, algo, extra, tmp_path):
+    # --device on the synchronous runtime: the model acts and learns there, checkpoints hold CPU tensors that load
+    # anywhere, and a resume goes on (on the CPU too). CI has no GPU: the cuda case runs on a GPU machine.
+    from asyncrl.checkpoint import load_checkpoint
+
+    run_dir = str(tmp_path / "run")
+    kw = dict(env="CartPole-v1", algo=algo, num_envs=4, eval_every=0, seed=0, progress=False, tensorboard=False)
+    r = train(TrainConfig(**{"n_steps": 5, **kw, **extra}, device=device, total_steps=2_000, run_dir=run_dir))
+    assert r.env_steps >= 2_000
+    ckpt = load_checkpoint(f"{run_dir}/checkpoints/latest.pt")
+    assert all(t.device.type == "cpu" for t in ckpt["model"].values())
+    r = train(TrainConfig(total_steps=3_000, device="cpu"), resume=run_dir, given={"total_steps", "device"})
+    assert r.env_steps >= 3_000

@@ -40,7 +40,7 @@ from asyncrl.core.settings import default_of, has_default
 from asyncrl.envs.base import GENERIC, family_of, upgrade_saved
 from asyncrl.envs.check import EnvCrashed
 from asyncrl.envs.classic import NATIVE_ENVS
-from asyncrl.envs.make import env_action_masks, env_spaces
+from asyncrl.envs.make import checked_env_spaces, env_spaces
 from asyncrl.envs.vector import envpool_class
 from asyncrl.errors import UsageError
 from asyncrl.logger import RunLogger, WandbSink
@@ -134,8 +134,10 @@ def prepare_config(
     else:
         cfg = resumed_config(cfg, resume, given or set())
         ckpt = load_checkpoint(os.path.join(resume, "checkpoints", "latest.pt"))
-    user_env = family_of(cfg.env) is GENERIC[0]  # (a user's or a third party's env: checked against the API once)
-    obs_space, act_space = env_spaces(cfg.env, env_options(cfg), check=user_env)
+    if family_of(cfg.env) is GENERIC[0]:  # (a user's or a third party's env: checked against the API once)
+        obs_space, act_space, masks = checked_env_spaces(cfg.env, env_options(cfg))
+    else:
+        (obs_space, act_space), masks = env_spaces(cfg.env, env_options(cfg)), False
     if resume is None:
         torso = resolve_torso(obs_space, cfg.torso or "auto")
         for name in ("hidden", "activation"):
@@ -159,7 +161,6 @@ def prepare_config(
             f"--vector-env native: no native version of {cfg.env!r} "
             f"(have: {', '.join(NATIVE_ENVS)}; use auto or gymnasium)"
         )
-    masks = user_env and env_action_masks(cfg.env, env_options(cfg))
     return run, ckpt, (obs_space, act_space, masks)
 
 

@@ -28,10 +28,11 @@ import numpy as np
 from asyncrl.errors import UsageError
 
 
-def check_env_api(env_id: str, env: gym.Env) -> None:
+def check_env_api(env_id: str, env: gym.Env) -> bool:
     """Reset ``env`` (an instance of ``env_id``) once and step it once; a broken rule raises a one-line
-    :class:`UsageError`. The env is left stepped, not closed."""
-    result = _call(env_id, "reset", lambda: env.reset(seed=0))
+    :class:`UsageError`. Returns whether the env gives action masks (``info["action_mask"]`` after the reset). The
+    env is left stepped, not closed."""
+    result = _call(env_id, "reset", lambda: env.reset())
     if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], dict)):
         raise UsageError(
             f"--env {env_id}: reset() returned {_what(result)}; Gymnasium's API returns (observation, info) with "
@@ -39,6 +40,7 @@ def check_env_api(env_id: str, env: gym.Env) -> None:
         )
     _check_obs(env_id, "reset", result[0], env.observation_space)
     _check_mask(env_id, "reset", result[1], env.action_space)
+    masks = "action_mask" in result[1]
     action = env.action_space.sample(**_mask_kw(result[1], env.action_space))
     result = _call(env_id, "step", lambda: env.step(action))
     if not (isinstance(result, tuple) and len(result) == 5):
@@ -64,6 +66,7 @@ def check_env_api(env_id: str, env: gym.Env) -> None:
     if not isinstance(info, dict):
         raise UsageError(f"--env {env_id}: step() returned info of type {type(info).__name__}; allowed: a dict")
     _check_mask(env_id, "step", info, env.action_space)
+    return masks
 
 
 def flat_mask(info: dict, space: Any) -> np.ndarray:

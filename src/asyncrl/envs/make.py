@@ -41,22 +41,22 @@ def make_env(env_id: str, render_mode: str | None = None, options: Any = None) -
     return env
 
 
-def env_spaces(env_id: str, options: Any = None, check: bool = False) -> tuple[gym.Space, gym.Space]:
-    """``(observation_space, action_space)`` of one instance of ``env_id``; with ``check``, after one reset and one
-    step against Gymnasium's API (:func:`~asyncrl.envs.check.check_env_api`: a broken rule is one line)."""
+def env_spaces(env_id: str, options: Any = None) -> tuple[gym.Space, gym.Space]:
+    """``(observation_space, action_space)`` of one instance of ``env_id``."""
     env = make_env(env_id, options=options)
     try:
-        if check:
-            check_env_api(env_id, env)
         return env.observation_space, env.action_space
     finally:
         env.close()
 
 
-def env_action_masks(env_id: str, options: Any = None) -> bool:
-    """Whether ``env_id`` gives action masks: ``info["action_mask"]`` after a reset (Gymnasium's convention)."""
+def checked_env_spaces(env_id: str, options: Any = None) -> tuple[gym.Space, gym.Space, bool]:
+    """A user's env: ``(observation_space, action_space, whether it gives action masks)`` of one instance, after
+    one reset and one step against Gymnasium's API (:func:`~asyncrl.envs.check.check_env_api`: a broken rule is
+    one line). The reset takes no seed (the run's envs are seeded later, each once)."""
     env = make_env(env_id, options=options)
     try:
-        return "action_mask" in env.reset(seed=0)[1]
+        masks = check_env_api(env_id, env)
+        return env.observation_space, env.action_space, masks
     finally:
         env.close()

@@ -58,7 +58,7 @@ def manager_displacement(s: Tensor, first: Tensor, c: int) -> tuple[Tensor, Tens
     T = s.shape[0] - 1
     B = s.shape[1]
     episode = first.long().cumsum(0)  # [T + 1, B]: equal ids = same episode
-    t = torch.arange(T)
+    t = torch.arange(T, device=s.device)
     end = t.unsqueeze(1).expand(T, B).clone()
     for k in range(1, c + 1):
         j = (t + k).clamp(max=T)

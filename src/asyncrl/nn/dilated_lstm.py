@@ -47,7 +47,7 @@ class DilatedLSTM(nn.Module):
         """
         B = x.shape[0]
         idx = tick.long() % self.dilation
-        rows = torch.arange(B)
+        rows = torch.arange(B, device=x.device)
         h_new, c_new = self.cell(x, (h[rows, idx], c[rows, idx]))
         sel = nn.functional.one_hot(idx, self.dilation).to(torch.bool).unsqueeze(-1)  # [B, r, 1]
         h = torch.where(sel, h_new.unsqueeze(1), h)

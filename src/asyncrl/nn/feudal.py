@@ -119,7 +119,7 @@ class FeudalNet(nn.Module):
             goals.append(g)
             g_hist = torch.cat([g_hist[:, 1:], g.detach().unsqueeze(1)], 1)
             s_hist = torch.cat([s_hist[:, 1:], s_const[t].unsqueeze(1)], 1)
-            valid = torch.cat([valid[:, 1:], torch.ones(B, 1)], 1)
+            valid = torch.cat([valid[:, 1:], torch.ones(B, 1, device=valid.device)], 1)
             tick = tick + 1
         state = (hw, cw, hm, cm, tick, g_hist, s_hist, valid)
         return FeudalOutput(torch.stack(logits), torch.stack(values), state, s, torch.stack(goals), torch.stack(r_int))

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from asyncrl import limits as L
+from asyncrl.core.sections import check_device
 from asyncrl.core.settings import setting
 from asyncrl.errors import UsageError
 
@@ -54,6 +55,19 @@ class Workers(RuntimeSection):
     workers: int = setting(lo=1, hi=L.MAX_WORKERS, resume=True)
     """Worker processes (Hogwild), actor processes (actor-learner) or env runners (Ray) (default: the machine's
     cores; one fewer where a learner takes a core)."""
+
+
+@dataclass(kw_only=True)
+class OnDevice(RuntimeSection):
+    """A runtime whose model may learn on a GPU."""
+
+    device: str = setting("cpu", resume=True)
+    """Where the model learns: ``cpu``, ``cuda`` (or ``cuda:N``) or ``auto`` (cuda when available). The actor-learner
+    and Ray learners learn there while their actors act on the CPU; the synchronous runtime also acts there, one
+    batched forward per step."""
+
+    def check(self) -> None:
+        check_device(self.device)
 
 
 @dataclass(kw_only=True)

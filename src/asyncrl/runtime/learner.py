@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -22,13 +23,13 @@ from asyncrl import limits as L
 from asyncrl.algos import get_algorithm
 from asyncrl.algos.base import Algorithm, gradient_actor
 from asyncrl.core.batch import Rollout
-from asyncrl.core.sections import RunConfig, check_batch_size, check_device
+from asyncrl.core.sections import RunConfig, check_batch_size
 from asyncrl.core.settings import setting
 from asyncrl.errors import UsageError
 from asyncrl.nn.model import PolicyNet
 from asyncrl.nn.normalize import synced_tensors
 from asyncrl.optim.grads import TrainStep, grad_views
-from asyncrl.runtime.base import Workers
+from asyncrl.runtime.base import OnDevice, Workers
 from asyncrl.runtime.control import TrainingControl
 from asyncrl.runtime.loop import apply_gradient, learn
 from asyncrl.runtime.schedule import LrSchedule
@@ -38,7 +39,7 @@ from asyncrl.runtime.weights import WeightStore
 
 
 @dataclass(kw_only=True)
-class LearnerConfig(Workers):
+class LearnerConfig(Workers, OnDevice):
     """The actor-learner protocol (on this machine or on Ray): slots, batches, policy lag, the learner's device."""
 
     batch_rollouts: int = setting(1, lo=1, hi=L.MAX_BATCH_SAMPLES)
@@ -50,12 +51,6 @@ class LearnerConfig(Workers):
     """Drop samples produced by a policy more than this many updates old (0: keep all)."""
     restart_actors: bool = setting(False, resume=True, fixed=True)
     """Restart an actor that raises or dies (counted in the logs) instead of ending the run."""
-    device: str = setting("cpu", resume=True)
-    """Where the learner computes: ``cpu``, ``cuda`` (or ``cuda:N``) or ``auto`` (cuda when available). Actors
-    always act on the CPU."""
-
-    def check(self) -> None:
-        check_device(self.device)
 
 
 LEARNER_COLUMNS = (
@@ -102,6 +97,19 @@ def learner_device(name: str | None) -> torch.device:
     if name in (None, "auto"):
         return torch.device("cuda" if name == "auto" and torch.cuda.is_available() else "cpu")
     return torch.device(name)
+
+
+def cpu_model_state(model: Any) -> dict:
+    """``model``'s ``state_dict`` as CPU tensors (the same tensors where it is on the CPU)."""
+    return {k: v.detach().cpu() for k, v in model.state_dict().items()}
+
+
+def cpu_optimizer_state(optimizer: Any) -> dict:
+    """``optimizer``'s ``state_dict`` as CPU tensors."""
+    return {
+        k: [t.cpu() for t in v] if isinstance(v, list) else v.cpu() if torch.is_tensor(v) else v
+        for k, v in optimizer.state_dict().items()
+    }
 
 
 def to_device(batch: Rollout, device: torch.device) -> Rollout:
@@ -164,14 +172,11 @@ class Learner:
 
     def model_state(self) -> dict:
         """The model's ``state_dict`` as CPU tensors."""
-        return {k: v.detach().cpu() for k, v in self.model.state_dict().items()}
+        return cpu_model_state(self.model)
 
     def optimizer_state(self) -> dict:
         """The optimizer's state as CPU tensors."""
-        return {
-            k: [t.cpu() for t in v] if isinstance(v, list) else v.cpu() if torch.is_tensor(v) else v
-            for k, v in self.optimizer.state_dict().items()
-        }
+        return cpu_optimizer_state(self.optimizer)
 
     def step(self, ids: list[int], env_steps: int) -> dict[str, float]:
         """One update on the slots ``ids`` (their arrival order); ``env_steps`` sets the lr schedule.

@@ -7,6 +7,8 @@ batched forward, which is exact because the acting parameters do not change duri
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 
@@ -59,10 +61,13 @@ class RolloutCollector:
         env_seed, act_seed, torch_seed = stream_seeds(seed)
         self.obs = np.asarray(venv.reset(seed=env_seed))
         self.first = np.ones(B, dtype=bool)
-        self.core_state = model.initial_state(B)
+        self.device = next(model.parameters()).device
+        """Where the model acts (a GPU for the synchronous runtime's ``--device cuda``); rollouts stay on the CPU."""
+        self.core_state = _on(model.initial_state(B), self.device)
         self.masked = bool(getattr(model.spec, "action_masks", False))
         """The env gives action masks (``venv.action_mask``): acting samples only the allowed actions."""
-        self.fast = NumpyPolicy(model, act_seed) if NumpyPolicy.supports(model) and not self.masked else None
+        cpu = self.device.type == "cpu"
+        self.fast = NumpyPolicy(model, act_seed) if NumpyPolicy.supports(model) and not self.masked and cpu else None
         if torch_seed is not None:
             torch.manual_seed(torch_seed)  # torch's sampler (LSTM, CNN and FeUdal models act in torch)
         self.return_norm = normalizers(model)[1]
@@ -181,18 +186,25 @@ class RolloutCollector:
     def _torch_act(
         self, state: CoreState, mask: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray | None, CoreState]:
-        model = self.model
-        o = torch.from_numpy(self.obs).unsqueeze(0)
-        out = model(o, state, torch.from_numpy(self.first).unsqueeze(0))
-        params = heads.masked_logits(out.params[0], None if mask is None else torch.from_numpy(mask))
+        model, dev = self.model, self.device
+        o = torch.from_numpy(self.obs).to(dev).unsqueeze(0)
+        out = model(o, state, torch.from_numpy(self.first).to(dev).unsqueeze(0))
+        params = heads.masked_logits(out.params[0], None if mask is None else torch.from_numpy(mask).to(dev))
         a = model.sample(params)
-        logp = model.log_prob_entropy(params, a)[0].numpy() if self.record_logp else None
-        return a.numpy(), logp, out.core_state
+        logp = model.log_prob_entropy(params, a)[0].cpu().numpy() if self.record_logp else None
+        return a.cpu().numpy(), logp, out.core_state
 
     @torch.no_grad()
     def _final_values(self, final_obs: np.ndarray, state: CoreState, idx: np.ndarray) -> np.ndarray:
         """``V(final_obs)`` for the truncated envs ``idx``, continuing their core state."""
-        sub = None if state is None else tuple(x[idx] for x in state)
-        o = torch.as_tensor(final_obs).unsqueeze(0)
-        out = self.model(o, sub, torch.zeros((1, len(idx)), dtype=torch.bool))
-        return out.value[0].numpy()
+        dev = self.device
+        rows = torch.from_numpy(idx).to(dev)
+        sub = None if state is None else tuple(x[rows] for x in state)
+        o = torch.as_tensor(final_obs).to(dev).unsqueeze(0)
+        out = self.model(o, sub, torch.zeros((1, len(idx)), dtype=torch.bool, device=dev))
+        return out.value[0].cpu().numpy()
+
+
+def _on(state: Any, device: torch.device) -> Any:
+    """A core state (``None``, or a tuple of tensors) on ``device``."""
+    return state if state is None or device.type == "cpu" else tuple(x.to(device) for x in state)
