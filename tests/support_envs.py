@@ -261,3 +261,8 @@ class MaskedChoice(gym.Env):
 class BadMask(_Small):
     def reset(self, seed=None, options=None):
         return np.zeros(2, np.float32), {"action_mask": np.ones(3, np.int8)}  # (2 actions)
+
+
+class RaisingInit(_Small):
+    def __init__(self):
+        raise ValueError("missing data file")

@@ -395,6 +395,7 @@ BROKEN_ENVS = [
     ("NumberDone", "step() returned terminated=1 of type int; allowed: a bool"),
     ("RaisingStep", "step() raised KeyError: 'no such move' (at "),
     ("BadMask", "reset() gave info['action_mask'] has 3 entries; the action space Discrete(2) needs 2"),
+    ("RaisingInit", "__init__() raised ValueError: missing data file (at "),
 ]
 
 
@@ -405,8 +406,9 @@ def test_a_users_env_that_breaks_the_api_gets_one_line_and_no_run_dir(name, rule
         capsys, ["train", "--algo", "a2c", "--env", f"support_envs:{name}", "--run-dir", str(run_dir)]
     )
     assert line.startswith(f"asyncrl: error: --env support_envs:{name}: {rule}"), line
-    if name == "RaisingStep":
-        assert line.rstrip().endswith(f"support_envs.py:{_line_of('RaisingStep', 'raise KeyError')})")
+    if name in ("RaisingStep", "RaisingInit"):
+        text = "raise KeyError" if name == "RaisingStep" else "raise ValueError"
+        assert line.rstrip().endswith(f"support_envs.py:{_line_of(name, text)})")
     assert not run_dir.exists()
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import gymnasium as gym
 
 from asyncrl.envs.base import family_of
-from asyncrl.envs.check import check_env_api
+from asyncrl.envs.check import check_env_api, crash_line
 from asyncrl.errors import UsageError
 
 
@@ -36,6 +36,10 @@ def make_env(env_id: str, render_mode: str | None = None, options: Any = None) -
         env = factory()
     except gym.error.Error as e:
         raise UsageError(f"--env {env_id!r} cannot be created: {e}") from None
+    except UsageError:
+        raise
+    except Exception as e:  # (the user's constructor raised: one line with its file and line)
+        raise UsageError(crash_line(env_id, "__init__", e)) from None
     if not isinstance(env, gym.Env):
         raise UsageError(f"--env {env_id!r} did not produce a gymnasium.Env (got {type(env).__name__})")
     return env
