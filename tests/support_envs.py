@@ -266,3 +266,63 @@ class BadMask(_Small):
 class RaisingInit(_Small):
     def __init__(self):
         raise ValueError("missing data file")
+
+
+# ---- Dict and Tuple observations -------------------------------------------------------------------------------
+
+
+class ReachGoal(gym.Env):
+    """Dict observations ``{"goal": Discrete(2), "x": Box(1)}``: of four actions the right one is ``2 * goal +
+    (x > 0)``, one-step episodes, reward 1 when right (random play 0.25; a policy that reads one entry only, 0.5)."""
+
+    observation_space = gym.spaces.Dict({"goal": gym.spaces.Discrete(2), "x": gym.spaces.Box(-1, 1, (1,), np.float32)})
+    action_space = gym.spaces.Discrete(4)
+
+    def reset(self, seed=None, options=None):
+        super().reset(seed=seed)
+        self.goal = int(self.np_random.integers(0, 2))
+        side = self.np_random.choice([-1.0, 1.0])
+        self.x = (side * self.np_random.uniform(0.2, 1.0, (1,))).astype(np.float32)  # (clear of the boundary)
+        return self._obs(), {}
+
+    def _obs(self):
+        return {"goal": self.goal, "x": self.x}
+
+    def step(self, action):
+        reward = float(int(action) == 2 * self.goal + int(self.x[0] > 0))
+        obs, _ = self.reset()
+        return obs, reward, True, False, {}
+
+
+class ReachGoalTuple(ReachGoal):
+    """ReachGoal with Tuple observations ``(Box(1), Discrete(2))``."""
+
+    observation_space = gym.spaces.Tuple((gym.spaces.Box(-1, 1, (1,), np.float32), gym.spaces.Discrete(2)))
+
+    def _obs(self):
+        return (self.x, self.goal)
+
+
+class ImageAndVector(gym.Env):
+    """Dict observations of an image and a vector ``{"image": uint8 [1, 36, 36], "v": Box(2)}``: of four actions
+    the right one is ``2 * (the image is bright) + (v[0] > 0)`` (random play 0.25; one entry only, 0.5)."""
+
+    observation_space = gym.spaces.Dict(
+        {"image": gym.spaces.Box(0, 255, (1, 36, 36), np.uint8), "v": gym.spaces.Box(-1, 1, (2,), np.float32)}
+    )
+    action_space = gym.spaces.Discrete(4)
+
+    def reset(self, seed=None, options=None):
+        super().reset(seed=seed)
+        self.bright = int(self.np_random.integers(0, 2))
+        self.v = (self.np_random.choice([-1.0, 1.0]) * self.np_random.uniform(0.2, 1.0, (2,))).astype(np.float32)
+        return {"image": np.full((1, 36, 36), 255 * self.bright, np.uint8), "v": self.v}, {}
+
+    def step(self, action):
+        reward = float(int(action) == 2 * self.bright + int(self.v[0] > 0))
+        obs, _ = self.reset()
+        return obs, reward, True, False, {}
+
+
+class NestedDict(_Small):
+    observation_space = gym.spaces.Dict({"a": gym.spaces.Dict({"b": gym.spaces.Discrete(2)})})

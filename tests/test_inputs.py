@@ -396,6 +396,7 @@ BROKEN_ENVS = [
     ("RaisingStep", "step() raised KeyError: 'no such move' (at "),
     ("BadMask", "reset() gave info['action_mask'] has 3 entries; the action space Discrete(2) needs 2"),
     ("RaisingInit", "__init__() raised ValueError: missing data file (at "),
+    ("NestedDict", "observation entry 'a' is Dict('b': Discrete(2)) (allowed in a Dict or Tuple observation: Box"),
 ]
 
 

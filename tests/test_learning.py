@@ -127,9 +127,15 @@ def test_mujoco_inverted_pendulum_reaches_900_with_normalisation(tmp_path):
         # Action masks: 0.9 is the best with them; 0.8 without (the masked optimum is forbidden half the time)
         ("a2c", "support_envs:MaskedChoice", 0.88, 60_000),
         ("appo", "support_envs:MaskedChoice", 0.88, 150_000),
+        # Dict and Tuple observations: only a policy that reads both entries scores above 0.5
+        ("a2c", "support_envs:ReachGoal", 0.9, 30_000),
+        ("appo", "support_envs:ReachGoal", 0.9, 100_000),
+        ("a2c", "support_envs:ReachGoalTuple", 0.9, 30_000),
+        ("a2c", "support_envs:ImageAndVector", 0.9, 30_000),  # an image through the CNN, a vector through the MLP
+        ("appo", "support_envs:ImageAndVector", 0.9, 100_000),
     ],
 )
-def test_a_factorised_or_masked_action_space_is_learned(algo, env, target, budget, tmp_path):
+def test_a_space_a_policy_must_use_is_learned(algo, env, target, budget, tmp_path):
     workers = {} if algo == "a2c" else {"workers": 1}
     r = _learn(algo, env, target, budget, run_dir=str(tmp_path / algo), **workers)
     assert r.stop_reason.startswith("target return"), (r.stop_reason, r.mean_return_100)

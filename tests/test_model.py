@@ -330,3 +330,40 @@ def test_flat_masks_take_one_vector_or_one_mask_per_factor():
         flat_mask({"action_mask": [1, 0]}, gym.spaces.Discrete(3))
     with pytest.raises(ValueError, match="action masks apply to Discrete and MultiDiscrete"):
         spec_from_spaces(BOX_OBS, gym.spaces.Box(-1, 1, (2,)), action_masks=True)
+
+
+# ---- Dict and Tuple observations: flattened entry by entry, split again by the multi-input torso --------------
+
+
+def test_dict_observations_flatten_and_the_multi_input_torso_splits_them():
+    from asyncrl.envs.multi_input import FlatObs, flatten, obs_parts
+    from asyncrl.nn.torsos import MultiInputTorso
+
+    space = gym.spaces.Dict(
+        {
+            "image": gym.spaces.Box(0, 255, (1, 36, 36), np.uint8),
+            "goal": gym.spaces.Discrete(3, start=1),
+            "v": gym.spaces.Box(-1, 1, (2, 2), np.float32),
+        }
+    )
+    parts = obs_parts(space)
+    assert [(p["key"], p["kind"], p["size"]) for p in parts] == [
+        ("goal", "discrete", 1), ("image", "image", 1296), ("v", "box", 4)
+    ]  # fmt: skip
+    obs = {"image": np.full((1, 36, 36), 255, np.uint8), "goal": 3, "v": np.arange(4, dtype=np.float32).reshape(2, 2)}
+    flat = flatten(parts, obs)
+    assert flat.shape == (1301,) and flat[0] == 2 and flat[-4:].tolist() == [0, 1, 2, 3]  # (goal from its start)
+    batch = flatten(parts, {k: np.stack([v, v]) for k, v in obs.items()}, batched=True)
+    assert batch.shape == (2, 1301) and np.array_equal(batch[1], flat)
+    spec = spec_from_spaces(FlatObs(parts), DISCRETE_ACT, hidden=[8])
+    assert spec.torso == "multi-input" and spec.obs_parts == parts
+    torso = MultiInputTorso(spec)
+    assert torso.out_dim == 256 + 8 and len(torso.cnns) == 1
+    out = torso(torch.as_tensor(batch))
+    assert out.shape == (2, 264) and torch.isfinite(out).all()
+    # The one-hot goal reaches the MLP: another goal, other features.
+    other = batch.copy()
+    other[:, 0] = 0
+    assert not torch.allclose(torso(torch.as_tensor(other))[:, 256:], out[:, 256:])
+    with pytest.raises(ValueError, match="allowed in a Dict or Tuple observation: Box and Discrete"):
+        obs_parts(gym.spaces.Dict({"a": gym.spaces.Dict({"b": DISCRETE_ACT})}))

@@ -625,3 +625,12 @@ def test_multidiscrete_actions_and_action_masks_cross_the_wire(env, cluster, tmp
     assert p.returncode == 0, p.stderr
     assert _latest(run_dir)["counters"]["env_steps"] >= 3000
     assert min(float(r["episode_return"]) for r in _rows(run_dir, "episodes.csv")) >= 0.0
+
+
+def test_dict_observations_cross_the_wire(cluster, tmp_path):
+    run_dir = str(tmp_path / "run")
+    p = run_cli("train", "--algo", "impala", "--runtime", "ray", "--ray-address", cluster.address, "--workers", "1",
+                "--env", "support_envs:ImageAndVector", "--total-steps", "2000", "--num-envs", "4", "--n-steps", "5",
+                "--eval-every", "0", "--run-dir", run_dir, *FAST, timeout=300)  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    assert _latest(run_dir)["counters"]["env_steps"] >= 2000

@@ -342,3 +342,26 @@ def test_the_synchronous_runtime_acts_and_learns_on_its_device(device, algo, ext
     assert all(t.device.type == "cpu" for t in ckpt["model"].values())
     r = train(TrainConfig(total_steps=3_000, device="cpu"), resume=run_dir, given={"total_steps", "device"})
     assert r.env_steps >= 3_000
+
+
+@pytest.mark.parametrize(
+    "algo, extra",
+    [("a2c", {}), ("a3c", {"workers": 2}), ("impala", {"workers": 1}), ("appo", {"workers": 1, "serial": True})],
+)
+def test_dict_observations_run_on_every_runtime_through_eval_predict_and_resume(algo, extra, tmp_path):
+    from asyncrl import load
+    from asyncrl.evaluate import run_episodes
+
+    env = "support_envs:ImageAndVector"  # (an image and a vector)
+    run_dir = str(tmp_path / "run")
+    kw = dict(env=env, algo=algo, num_envs=4, n_steps=5, eval_every=0, seed=1, progress=False, tensorboard=False)
+    train(TrainConfig(**kw, **extra, total_steps=1_000, run_dir=run_dir))
+    r = train(TrainConfig(total_steps=1_500), resume=run_dir, given={"total_steps"})
+    assert r.env_steps >= 1_500
+    policy = load(run_dir)
+    obs = {"image": np.zeros((1, 36, 36), np.uint8), "v": np.array([0.5, -0.5], np.float32)}
+    action, _ = policy.predict(obs, deterministic=True)
+    assert 0 <= int(action) < 4
+    batch, _ = policy.predict({k: np.stack([v, v, v]) for k, v in obs.items()})
+    assert batch.shape == (3,)
+    assert len(run_episodes(policy.model, env, 3, seed=0, num_envs=2)) == 3

@@ -21,6 +21,7 @@ import torch
 from asyncrl.checkpoint import load_checkpoint, model_from_checkpoint, resolve_checkpoint_path
 from asyncrl.config import TrainConfig
 from asyncrl.core.batch import CoreState
+from asyncrl.envs.multi_input import flatten
 from asyncrl.errors import UsageError
 from asyncrl.nn.model import PolicyNet
 from asyncrl.train import TrainResult, train
@@ -44,6 +45,10 @@ class Policy:
         sb3-contrib's ``MaskablePPO.predict`` takes them; a MultiDiscrete's factors side by side): only those actions
         are chosen.
         """
+        parts = self.model.spec.obs_parts
+        if parts:  # a Dict or Tuple observation (or a batch of them: [B, ...] entries), flattened as in training
+            one = obs[parts[0]["key"]] if isinstance(obs, dict) else obs[0]
+            obs = flatten(parts, obs, batched=np.asarray(one).ndim > len(parts[0]["shape"]))
         x = torch.as_tensor(np.asarray(obs))
         single = x.dim() == len(self.model.spec.obs_shape)
         if single:

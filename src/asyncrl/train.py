@@ -141,7 +141,7 @@ def prepare_config(
     if resume is None:
         torso = resolve_torso(obs_space, cfg.torso or "auto")
         for name in ("hidden", "activation"):
-            if getattr(cfg, name) is not None and torso != "mlp":
+            if getattr(cfg, name) is not None and torso not in ("mlp", "multi-input"):
                 raise UsageError(
                     f"--{name} applies to the MLP torso only; --env {cfg.env} uses the {torso} torso, "
                     f"whose layers are fixed (choose one with --torso)"
@@ -255,7 +255,7 @@ def config_file_settings(
             torso = resolve_torso(obs_space, kept.get("torso") or "auto")
         except UsageError:
             torso = "mlp"  # (the run itself names what is wrong with the env)
-        if torso != "mlp":
+        if torso not in ("mlp", "multi-input"):
             for name in mlp_only:
                 del kept[name]
             left += mlp_only

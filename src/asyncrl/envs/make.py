@@ -9,6 +9,7 @@ import gymnasium as gym
 
 from asyncrl.envs.base import family_of
 from asyncrl.envs.check import check_env_api, crash_line
+from asyncrl.envs.multi_input import flat_env
 from asyncrl.errors import UsageError
 
 
@@ -26,7 +27,16 @@ def env_factory(
     training-only parts (Atari's episodic life and reward clipping) and ``options`` is the family's typed
     options (:class:`~asyncrl.envs.atari.AtariOptions`; see :func:`asyncrl.config.env_options`).
     """
-    return family_of(env_id).factory(env_id, render_mode, training, options)
+    make = family_of(env_id).factory(env_id, render_mode, training, options)
+
+    def made() -> gym.Env:  # (Dict and Tuple observations flattened: envs/multi_input.py)
+        env = make()
+        try:
+            return flat_env(env)
+        except ValueError as e:
+            raise UsageError(f"--env {env_id}: {e}") from None
+
+    return made
 
 
 def make_env(env_id: str, render_mode: str | None = None, options: Any = None) -> gym.Env:

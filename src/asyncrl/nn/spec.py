@@ -22,6 +22,7 @@ class ModelSpec:
     action_nvec: list[int] = field(default_factory=list)  # multi-discrete: the categories of each factor
     action_shape: list[int] = field(default_factory=list)  # the env's action shape where it is not [action_dim]
     action_masks: bool = False  # the env gives info["action_mask"]: acting, the losses and evaluation mask logits
+    obs_parts: list[dict] = field(default_factory=list)  # Dict/Tuple observations: the entries of the flat vector
     hidden: list[int] = field(default_factory=lambda: [64, 64])
     activation: str = "tanh"
     lstm: bool = False
@@ -65,6 +66,8 @@ class ModelSpec:
 def resolve_torso(obs_space: gym.Space, torso: str = "auto") -> str:
     """``torso``, with ``auto`` resolved: the A3C paper's small CNN for channels-first ``uint8``
     frames of a useful size (Atari, ViZDoom: ``[C <= 4, H, W >= 36]``), an MLP otherwise."""
+    if getattr(obs_space, "parts", None):  # (flattened Dict/Tuple observations: envs/multi_input.py)
+        return "multi-input"
     if torso != "auto":
         return torso
     shape: tuple[int, ...] = tuple(getattr(obs_space, "shape", None) or ())
@@ -87,6 +90,8 @@ def spec_from_spaces(obs_space: gym.Space, action_space: gym.Space, torso: str =
     kwargs["torso"] = torso
     if torso != "mlp":
         kwargs["separate_critic"] = False  # policy and value share the convolutional features
+    if getattr(obs_space, "parts", None):
+        kwargs["obs_parts"] = list(obs_space.parts)  # type: ignore[attr-defined]
     if isinstance(obs_space, gym.spaces.Box):
         obs_shape, obs_n = list(obs_space.shape), 0
     elif isinstance(obs_space, gym.spaces.Discrete):

@@ -97,10 +97,44 @@ class ConvTorso(nn.Module):
         return self.fc(self.convs(x))
 
 
+class MultiInputTorso(nn.Module):
+    """Dict/Tuple observations, flattened (``obs [N, size]``, :mod:`asyncrl.envs.multi_input`): each image entry
+    through its own A3C CNN, Discrete entries one-hot, the Box entries (and the one-hot vectors) through one MLP
+    (``hidden``, ``activation``); the features side by side -> ``[N, out_dim]``."""
+
+    def __init__(self, spec: ModelSpec):
+        super().__init__()
+        self.parts = spec.obs_parts
+        cnns = [ConvTorso("a3c-cnn", p["shape"]) for p in self.parts if p["kind"] == "image"]
+        self.cnns = nn.ModuleList(cnns)
+        flat = sum(p["n"] if p["kind"] == "discrete" else p["size"] for p in self.parts if p["kind"] != "image")
+        self.mlp = mlp([flat, *spec.hidden], spec.activation) if flat else None
+        self.out_dim = sum(c.out_dim for c in cnns) + (spec.hidden[-1] if flat else 0)
+
+    def forward(self, obs: Tensor) -> Tensor:
+        feats, flat, cnns, start = [], [], iter(self.cnns), 0
+        for p in self.parts:
+            x = obs[:, start : start + p["size"]]
+            start += p["size"]
+            if p["kind"] == "image":
+                feats.append(next(cnns)(x.reshape(-1, *p["shape"]) / 255.0))
+            elif p["kind"] == "discrete":
+                flat.append(nn.functional.one_hot(x[:, 0].long(), p["n"]).float())
+            else:
+                flat.append(x)
+        if self.mlp is not None:
+            feats.append(self.mlp(torch.cat(flat, -1)))
+        return torch.cat(feats, -1)
+
+
 def build_torso(spec: ModelSpec) -> tuple[nn.Module, int]:
-    """The spec's torso (an MLP over flattened observations, or a CNN of nn/torsos.py) and its output size."""
+    """The spec's torso (an MLP over flattened observations, a CNN of nn/torsos.py, or the multi-input torso of
+    Dict/Tuple observations) and its output size."""
     if spec.activation not in ("tanh", "relu", "elu"):
         raise ValueError(f"activation {spec.activation!r} is not supported (allowed: tanh, relu, elu)")
+    if spec.torso == "multi-input":
+        multi = MultiInputTorso(spec)
+        return multi, multi.out_dim
     if spec.torso == "mlp":
         sizes = [spec.obs_size, *spec.hidden]
         return mlp(sizes, spec.activation), sizes[-1]
@@ -112,6 +146,8 @@ def torso_input(spec: ModelSpec, obs: Tensor) -> Tensor:
     """``obs [T, B, *obs_shape]`` as the torso takes it: ``[T * B, O]`` floats for an MLP (``Discrete``
     observations one-hot), ``[T * B, C, H, W]`` images unchanged (uint8 until the CNN scales them)."""
     T, B = obs.shape[:2]
+    if spec.torso == "multi-input":
+        return obs.float().reshape(T * B, -1)
     if spec.torso != "mlp":
         return obs.reshape(T * B, *obs.shape[2:])
     if spec.obs_discrete_n:
