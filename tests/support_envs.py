@@ -326,3 +326,23 @@ class ImageAndVector(gym.Env):
 
 class NestedDict(_Small):
     observation_space = gym.spaces.Dict({"a": gym.spaces.Dict({"b": gym.spaces.Discrete(2)})})
+
+
+class MaskedChoiceDict(gym.Env):
+    """MaskedChoice whose mask is an ``action_mask`` entry of a Dict observation (PettingZoo's convention)."""
+
+    observation_space = gym.spaces.Dict(
+        {"observation": MaskedChoice.observation_space, "action_mask": gym.spaces.MultiBinary(5)}
+    )
+    action_space = MaskedChoice.action_space
+
+    def __init__(self):
+        self.inner = MaskedChoice()
+
+    def reset(self, seed=None, options=None):
+        obs, info = self.inner.reset(seed=seed)
+        return {"observation": obs, "action_mask": info["action_mask"]}, {}
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.inner.step(action)
+        return {"observation": obs, "action_mask": info["action_mask"]}, reward, terminated, truncated, {}

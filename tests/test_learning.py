@@ -127,6 +127,7 @@ def test_mujoco_inverted_pendulum_reaches_900_with_normalisation(tmp_path):
         # Action masks: 0.9 is the best with them; 0.8 without (the masked optimum is forbidden half the time)
         ("a2c", "support_envs:MaskedChoice", 0.88, 60_000),
         ("appo", "support_envs:MaskedChoice", 0.88, 150_000),
+        ("a2c", "support_envs:MaskedChoiceDict", 0.88, 60_000),  # the mask as a Dict observation's entry
         # Dict and Tuple observations: only a policy that reads both entries scores above 0.5
         ("a2c", "support_envs:ReachGoal", 0.9, 30_000),
         ("appo", "support_envs:ReachGoal", 0.9, 100_000),

@@ -365,3 +365,18 @@ def test_dict_observations_run_on_every_runtime_through_eval_predict_and_resume(
     batch, _ = policy.predict({k: np.stack([v, v, v]) for k, v in obs.items()})
     assert batch.shape == (3,)
     assert len(run_episodes(policy.model, env, 3, seed=0, num_envs=2)) == 3
+
+
+def test_a_dict_observations_action_mask_entry_masks_training_eval_and_predict(tmp_path):
+    from asyncrl import load
+    from asyncrl.evaluate import run_episodes
+
+    run_dir, env = str(tmp_path / "run"), "support_envs:MaskedChoiceDict"  # (-1 for a forbidden action)
+    kw = dict(env=env, algo="impala", workers=1, num_envs=4, n_steps=5, eval_every=0, progress=False, tensorboard=False)
+    train(TrainConfig(**kw, total_steps=2_000, run_dir=run_dir))
+    with open(f"{run_dir}/episodes.csv") as f:
+        assert min(float(r["episode_return"]) for r in csv.DictReader(f)) >= 0.0
+    policy = load(run_dir)
+    assert policy.model.spec.action_masks and min(run_episodes(policy.model, env, 30, deterministic=False)) >= 0.0
+    obs = {"observation": np.eye(4, dtype=np.float32)[1], "action_mask": np.array([0, 0, 1, 0, 0], np.int8)}
+    assert int(policy.predict(obs)[0]) == 2

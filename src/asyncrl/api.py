@@ -46,6 +46,8 @@ class Policy:
         are chosen.
         """
         parts = self.model.spec.obs_parts
+        if parts and isinstance(obs, dict) and "action_mask" in obs and action_masks is None:
+            action_masks = obs["action_mask"]  # (a Dict observation's mask entry, as in training)
         if parts:  # a Dict or Tuple observation (or a batch of them: [B, ...] entries), flattened as in training
             one = obs[parts[0]["key"]] if isinstance(obs, dict) else obs[0]
             obs = flatten(parts, obs, batched=np.asarray(one).ndim > len(parts[0]["shape"]))

@@ -5,7 +5,9 @@ Box observation (rollouts, shared-memory slots, Ray's wire), and split again by 
 Each entry is one *part* (a plain dict, saved in the model spec): ``image`` (a ``uint8`` ``[C, H, W]`` Box of at
 least 36x36, as the CNN torsos take it: through the A3C CNN, scaled to [0, 1]), ``discrete`` (a ``Discrete(n)``,
 one-hot) or ``box`` (any other Box, flattened: the MLP's input). ``Dict`` entries come in the space's key order,
-``Tuple`` entries in order; one level (an entry that is itself a Dict or Tuple is refused in one line).
+``Tuple`` entries in order; one level (an entry that is itself a Dict or Tuple is refused in one line). A Dict's
+``action_mask`` entry (PettingZoo's convention) is not an input: it is moved to ``info["action_mask"]``, where
+asyncrl reads masks.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ def obs_parts(space: gym.Space) -> list[dict]:
     """The parts of a Dict or Tuple observation space; ``ValueError`` for an entry of another kind."""
     items: list[tuple[Any, gym.Space]]
     if isinstance(space, gym.spaces.Dict):
-        items = list(space.spaces.items())
+        items = [(k, v) for k, v in space.spaces.items() if k != MASK]
     elif isinstance(space, gym.spaces.Tuple):
         items = list(enumerate(space.spaces))
     else:
@@ -65,15 +67,30 @@ def flatten(parts: list[dict], obs: Any, batched: bool = False) -> np.ndarray:
     return np.concatenate(pieces, axis=-1)
 
 
-class FlattenObs(gym.ObservationWrapper):
-    """An env with Dict or Tuple observations as one with :class:`FlatObs` observations."""
+MASK = "action_mask"
+"""The Dict entry that holds action masks, not an input."""
+
+
+class FlattenObs(gym.Wrapper):
+    """An env with Dict or Tuple observations as one with :class:`FlatObs` observations (a Dict's ``action_mask``
+    entry moved to ``info["action_mask"]``)."""
 
     def __init__(self, env: gym.Env):
         super().__init__(env)
         self.observation_space = FlatObs(obs_parts(env.observation_space))
 
-    def observation(self, observation: Any) -> np.ndarray:
-        return flatten(self.observation_space.parts, observation)  # type: ignore[attr-defined]
+    def _split(self, obs: Any, info: dict) -> tuple[np.ndarray, dict]:
+        if isinstance(obs, dict) and MASK in obs:
+            info = {**info, MASK: obs[MASK]}
+        return flatten(self.observation_space.parts, obs), info  # type: ignore[attr-defined]
+
+    def reset(self, **kwargs: Any):
+        return self._split(*self.env.reset(**kwargs))
+
+    def step(self, action: Any):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        obs, info = self._split(obs, info)
+        return obs, reward, terminated, truncated, info
 
 
 def flat_env(env: gym.Env) -> gym.Env:
