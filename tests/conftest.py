@@ -182,6 +182,7 @@ after another on one xdist worker (beside the lighter tests on the others, never
 Ray tests share one cluster."""
 
 
+@pytest.hookimpl(tryfirst=True)  # (before pytest-xdist reads the xdist_group marks)
 def pytest_collection_modifyitems(config, items):
     for item in items:
         module = item.path.stem
