@@ -118,7 +118,7 @@ def test_envpool_options_that_are_not_atari_are_refused_in_one_line(tmp_path, ca
         ("a2c", []),  # (the synchronous runtime: one env stream of 1,200 steps, a whole Pong game and more)
         ("a3c", ["--workers", "2"]),
         ("impala", ["--workers", "2"]),
-        ("appo", ["--workers", "1", "--serial"]),  # (one actor: one stream of 1,200 steps)
+        ("appo", ["--workers", "1", "--serial", "--minibatches", "1"]),  # (one actor: one stream of 1,200 steps)
     ],
 )
 def test_every_runtime_trains_on_envpool(algo, extra, tmp_path):

@@ -74,7 +74,7 @@ def play_episode(
             action = fast.act(np.asarray(obs)[None], deterministic)
         else:
             o = torch.as_tensor(np.asarray(obs)).unsqueeze(0)
-            action, _, state = model.act(o, state, first, deterministic, None if mask is None else mask()[None])
+            action, _, state = _act(model, o, state, first, deterministic, None if mask is None else mask()[None])
         obs, r, terminated, truncated, info = env.step(model.env_actions(action)[0])
         first = torch.zeros(1, dtype=torch.bool)
         total += float(r)
@@ -107,8 +107,20 @@ class MaskMemory(gym.Wrapper):
         return obs, reward, terminated, truncated, info
 
 
+def _act(model: PolicyNet, obs: torch.Tensor, state: Any, first: torch.Tensor, deterministic: bool, mask: Any):
+    """``model.act``, with the action ``mask`` where there is one."""
+    if mask is None:
+        return model.act(obs, state, first, deterministic)
+    return model.act(obs, state, first, deterministic, mask)
+
+
+def _masked(model: PolicyNet) -> bool:
+    """Whether ``model`` acts with the env's action masks (a stand-in without a spec does not)."""
+    return bool(getattr(getattr(model, "spec", None), "action_masks", False))
+
+
 def _with_masks(model: PolicyNet, env: Any) -> Any:
-    return MaskMemory(env) if model.spec.action_masks and not isinstance(env, MaskMemory) else env
+    return MaskMemory(env) if _masked(model) and not isinstance(env, MaskMemory) else env
 
 
 def _mask_of(env: Any) -> Callable[[], torch.Tensor] | None:
@@ -131,7 +143,7 @@ def run_episodes(
     if num_envs > 1 and episodes > 1:
         return run_episodes_batched(model, env_id, episodes, seed, deterministic, options, num_envs)
     env = _with_masks(model, make_env(env_id, options=options))
-    fast = NumpyPolicy(model, seed) if NumpyPolicy.supports(model) and not model.spec.action_masks else None
+    fast = NumpyPolicy(model, seed) if NumpyPolicy.supports(model) and not _masked(model) else None
     try:
         return [
             play_episode(model, env, None if seed is None else seed + i, deterministic, fast) for i in range(episodes)
@@ -157,7 +169,7 @@ def run_episodes_batched(
     with nothing left to play idles, its actions ignored."""
     k = min(num_envs, episodes)
     envs = [_with_masks(model, make_env(env_id, options=options)) for _ in range(k)]
-    fast = NumpyPolicy(model, seed) if NumpyPolicy.supports(model) and not model.spec.action_masks else None
+    fast = NumpyPolicy(model, seed) if NumpyPolicy.supports(model) and not _masked(model) else None
     returns: list[float] = [math.nan] * episodes
     playing = [-1] * k  # the episode each env plays (-1: none left)
     totals, steps = [0.0] * k, [0] * k
@@ -181,8 +193,8 @@ def run_episodes_batched(
             if fast is not None:
                 actions = model.env_actions(fast.act(batch, deterministic))
             else:
-                masks = torch.as_tensor(np.stack([e.mask for e in envs])) if model.spec.action_masks else None
-                a, _, state = model.act(torch.as_tensor(batch), state, first, deterministic, masks)
+                masks = torch.as_tensor(np.stack([e.mask for e in envs])) if _masked(model) else None
+                a, _, state = _act(model, torch.as_tensor(batch), state, first, deterministic, masks)
                 actions = model.env_actions(a)
             first = torch.zeros(k, dtype=torch.bool)
             for j in range(k):
