@@ -50,13 +50,20 @@ def _latest(run_dir: str) -> dict:
     return torch.load(os.path.join(run_dir, "checkpoints", "latest.pt"), weights_only=True)
 
 
-def _no_new_ray_processes(before: set[int]) -> None:
+def _no_new_ray_processes(before: set[int], driver: int | None = None) -> None:
+    """No Ray process started since ``before`` is left; with ``driver`` (the trainer's pid), only those of the local
+    instance it started count (its session folder ends in the driver's pid), not another test's beside it."""
+
+    def new() -> set[int]:
+        procs = _ray_procs() - before
+        return procs if driver is None else {p for p in procs if f"_{driver}/" in _cmdline(p)}
+
     # (30 s of grace: a local instance's raylet and GCS took more than 15 s to exit once, under make test's full
     # load on 2 cores; a leftover is still a failure)
     deadline = time.monotonic() + 30
-    while (_ray_procs() - before) and time.monotonic() < deadline:
+    while new() and time.monotonic() < deadline:
         time.sleep(0.2)
-    left = _ray_procs() - before
+    left = new()
     assert not left, "left running: " + "; ".join(_cmdline(p) for p in sorted(left))
 
 
@@ -217,7 +224,7 @@ def test_a_signal_saves_exits_0_and_stops_the_local_instance(sig, run_dir):
     assert _latest(run_dir)["counters"]["env_steps"] > 0
     with open(os.path.join(run_dir, "result.json")) as f:
         assert json.load(f)["stop_reason"] == f"interrupted ({signal.Signals(sig).name})"
-    _no_new_ray_processes(before)
+    _no_new_ray_processes(before, driver=proc.pid)
 
 
 def test_an_unreachable_head_gets_one_line_and_exit_2_within_seconds(run_dir):
