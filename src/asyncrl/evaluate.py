@@ -168,8 +168,9 @@ def run_episodes_batched(
     recurrent state restarts there, as it does at a lost life under Atari's ``lives`` protocol); an env
     with nothing left to play idles, its actions ignored."""
     k = min(num_envs, episodes)
+    masked = _masked(model)
     envs = [_with_masks(model, make_env(env_id, options=options)) for _ in range(k)]
-    fast = NumpyPolicy(model, seed) if NumpyPolicy.supports(model) and not _masked(model) else None
+    fast = NumpyPolicy(model, seed) if NumpyPolicy.supports(model) and not masked else None
     returns: list[float] = [math.nan] * episodes
     playing = [-1] * k  # the episode each env plays (-1: none left)
     totals, steps = [0.0] * k, [0] * k
@@ -193,7 +194,7 @@ def run_episodes_batched(
             if fast is not None:
                 actions = model.env_actions(fast.act(batch, deterministic))
             else:
-                masks = torch.as_tensor(np.stack([e.mask for e in envs])) if _masked(model) else None
+                masks = torch.as_tensor(np.stack([e.mask for e in envs])) if masked else None
                 a, _, state = _act(model, torch.as_tensor(batch), state, first, deterministic, masks)
                 actions = model.env_actions(a)
             first = torch.zeros(k, dtype=torch.bool)

@@ -96,8 +96,7 @@ def _check_mask(env_id: str, method: str, info: dict, space: gym.Space) -> None:
         mask = flat_mask(info, space)
     except ValueError as e:
         raise UsageError(f"--env {env_id}: {method}() gave {e}") from None
-    parts = np.split(mask, np.cumsum(space.nvec.reshape(-1))[:-1]) if hasattr(space, "nvec") else [mask]
-    if not all(p.any() for p in parts):
+    if not all(p.any() for p in _factors(mask, space)):
         raise UsageError(f"--env {env_id}: {method}() gave an info['action_mask'] that allows no action")
 
 
@@ -108,7 +107,13 @@ def _mask_kw(info: dict, space: gym.Space) -> dict:
     flat = flat_mask(info, space).astype(np.int8)
     if isinstance(space, gym.spaces.Discrete):
         return {"mask": flat}
-    return {"mask": tuple(np.split(flat, np.cumsum(space.nvec.reshape(-1))[:-1]))}
+    return {"mask": tuple(_factors(flat, space))}
+
+
+def _factors(flat: np.ndarray, space: gym.Space) -> list[np.ndarray]:
+    """A flat mask as its factors' masks (one for a Discrete space)."""
+    nvec = getattr(space, "nvec", None)
+    return [flat] if nvec is None else np.split(flat, np.cumsum(nvec.reshape(-1))[:-1])
 
 
 class EnvCrashed(RuntimeError):

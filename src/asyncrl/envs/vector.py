@@ -57,17 +57,23 @@ class SyncVecEnv:
         terminated = np.zeros(n, bool)
         truncated = np.zeros(n, bool)
         games: list[tuple[int, float, int]] | None = [] if self.reports_games else None
-        for i, env in enumerate(self.envs):
-            o, r, te, tr, info = self._call(env, "step", actions[i])
-            reward[i], terminated[i], truncated[i] = r, te, tr and not te
-            if games is not None and "game_end" in info:
-                games.append((i, *info["game_end"]))
-            final.append(o)
-            if te or tr:
-                o, info = self._call(env, "reset")
-            if self.action_mask is not None:
-                self.action_mask[i] = flat_mask(info, self.single_action_space)
-            obs.append(o)
+        method = "step"  # (which of the env's methods raised, if one does: one try for the whole loop, not per call)
+        try:
+            for i, env in enumerate(self.envs):
+                method = "step"
+                o, r, te, tr, info = env.step(actions[i])
+                reward[i], terminated[i], truncated[i] = r, te, tr and not te
+                if games is not None and "game_end" in info:
+                    games.append((i, *info["game_end"]))
+                final.append(o)
+                if te or tr:
+                    method = "reset"
+                    o, info = env.reset()
+                if self.action_mask is not None:
+                    self.action_mask[i] = flat_mask(info, self.single_action_space)
+                obs.append(o)
+        except Exception as e:
+            raise EnvCrashed(crash_line(self.env_id, method, e)) from e
         return StepResult(np.stack(obs), reward, terminated, truncated, np.stack(final), games)
 
     def _call(self, env: Any, method: str, *args: Any, **kwargs: Any) -> Any:
