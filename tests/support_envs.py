@@ -258,6 +258,18 @@ class MaskedChoice(gym.Env):
         return obs, reward, True, False, info
 
 
+class MaskedChoiceFrames(MaskedChoice):
+    """MaskedChoice that renders ``rgb_array`` frames (for ``asyncrl record``)."""
+
+    metadata = {"render_modes": ["rgb_array"]}
+
+    def __init__(self, render_mode=None):
+        self.render_mode = render_mode
+
+    def render(self):
+        return np.full((16, 16, 3), 40 * self.target, np.uint8)
+
+
 class BadMask(_Small):
     def reset(self, seed=None, options=None):
         return np.zeros(2, np.float32), {"action_mask": np.ones(3, np.int8)}  # (2 actions)
@@ -322,6 +334,19 @@ class ImageAndVector(gym.Env):
         reward = float(int(action) == 2 * self.bright + int(self.v[0] > 0))
         obs, _ = self.reset()
         return obs, reward, True, False, {}
+
+
+class GoalOnly(_Small):
+    """A Dict observation with no Box entry (nothing for ``--normalize-obs`` to standardise)."""
+
+    observation_space = gym.spaces.Dict({"goal": gym.spaces.Discrete(2)})
+
+    def reset(self, seed=None, options=None):
+        super().reset(seed=seed)
+        return {"goal": 1}, {}
+
+    def step(self, action):
+        return {"goal": 1}, 1.0, True, False, {}
 
 
 class NestedDict(_Small):

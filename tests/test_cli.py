@@ -260,3 +260,28 @@ def test_dry_run_prints_the_config_the_run_writes_and_writes_nothing(a2c_run, tm
     assert main(["train", "--resume", a2c_run, "--total-steps", "9000", "--dry-run"]) == 0
     out, err = capsys.readouterr()
     assert json.loads(out) == {**written, "total_steps": 9000} and f"resumes {a2c_run} at 3," in err
+
+
+def test_record_plays_by_the_env_s_action_masks(tmp_path):
+    """A policy set on action 0, recorded on episodes where the env's mask forbids it (taking it scores -1):
+    ``asyncrl record`` plays an allowed action there, and 0 where it is allowed."""
+    from asyncrl.checkpoint import load_checkpoint, save_checkpoint
+
+    from support_envs import MaskedChoiceFrames
+
+    env_id, run_dir = "support_envs:MaskedChoiceFrames", str(tmp_path / "run")
+    args = ["--total-steps", "200", "--eval-every", "0", "--run-dir", run_dir]
+    run_cli("train", "--algo", "a2c", "--env", env_id, *args, *FAST, check=True)
+    for name in ("best", "latest"):
+        path = f"{run_dir}/checkpoints/{name}.pt"
+        ckpt = load_checkpoint(path)
+        ckpt["model"]["policy_head.weight"].zero_()
+        ckpt["model"]["policy_head.bias"].copy_(torch.tensor([9.0, 0, 0, 0, 0]))  # (action 0 whatever it sees)
+        save_checkpoint(path, ckpt)
+    forbidden = [s for s in range(20) if MaskedChoiceFrames().reset(seed=s)[1]["action_mask"][0] == 0][:2]
+    allowed = [s for s in range(20) if s not in forbidden][:1]
+    assert len(forbidden) == 2 and allowed
+    for seed in [*forbidden, *allowed]:
+        p = run_cli("record", run_dir, "-o", str(tmp_path / f"{seed}.gif"), "--seed", str(seed), check=True)
+        ret = float(p.stdout.rsplit("episode return", 1)[1])
+        assert ret in ((1.0,) if seed in allowed else (0.0, 0.8)), (seed, p.stdout)  # (never 0 while forbidden: -1)

@@ -206,6 +206,7 @@ def test_hogwild_workers_share_one_set_of_statistics(tmp_path):
         (["--algo", "feudal", "--env", "CartPole-v1", "--normalize-obs"], "--algo feudal"),
         (["--algo", "a2c", "--env", "CarRacing-v3", "--normalize-obs"], "a3c-cnn torso"),
         (["--algo", "a2c", "--env", "FrozenLake-v1", "--normalize-obs"], "Discrete"),
+        (["--algo", "a2c", "--env", "support_envs:GoalOnly", "--normalize-obs"], "no Box entry to normalise"),
         (["--algo", "a2c", "--env", "Pendulum-v1", "--obs-clip", "0"], "--obs-clip"),
         (["--algo", "a2c", "--env", "Pendulum-v1", "--reward-clip", "-1"], "--reward-clip"),
     ],

@@ -452,3 +452,34 @@ def test_normalisers_are_not_built_unless_asked():
     assert model.obs_norm is None and model.return_norm is None
     assert not list(model.buffers())
     assert empty_rollout(model.spec, 2, 2).returns is None
+
+
+def test_a_dict_observation_normalises_its_box_entries_only_each_element_with_its_own_statistics():
+    """Of ``{"goal": Discrete(3), "image": uint8 [1, 36, 36], "v": Box(2)}`` only ``v``'s two elements are
+    standardised (by hand here); the goal index and the pixels reach the torso unchanged."""
+    from asyncrl.envs.multi_input import FlatObs, flatten, obs_parts
+    from asyncrl.nn.normalize import EntryNorm
+
+    space = gym.spaces.Dict(
+        {
+            "goal": gym.spaces.Discrete(3),
+            "image": gym.spaces.Box(0, 255, (1, 36, 36), np.uint8),
+            "v": gym.spaces.Box(-np.inf, np.inf, (2,), np.float32),
+        }
+    )
+    parts = obs_parts(space)
+    model = ActorCritic(spec_from_spaces(FlatObs(parts), gym.spaces.Discrete(2), normalize_obs=True))
+    norm = model.obs_norm
+    assert isinstance(norm, EntryNorm) and norm.mean.shape == (2,)
+    rng = np.random.default_rng(0)
+    v = rng.normal(size=(64, 2)).astype(np.float32) * [3.0, 0.5] + [10.0, -2.0]
+    batch = {"goal": rng.integers(0, 3, 64), "image": rng.integers(0, 256, (64, 1, 36, 36), np.uint8), "v": v}
+    flat = torch.from_numpy(flatten(parts, batch, batched=True))
+    norm.update(flat)
+    np.testing.assert_allclose(norm.mean.numpy(), v.mean(0), rtol=1e-5)
+    np.testing.assert_allclose(norm.var.numpy(), v.var(0), rtol=1e-4)
+    out = norm(flat)
+    torch.testing.assert_close(out[:, :-2], flat[:, :-2])  # (the goal, then the pixels, as they were)
+    by_hand = np.clip((v - v.mean(0)) / np.sqrt(v.var(0) + EPS), -10, 10)
+    np.testing.assert_allclose(out[:, -2:].numpy(), by_hand, rtol=1e-4, atol=1e-5)
+    assert synced_tensors(model)[-3:] == [norm.mean, norm.var, norm.count]  # (the positions are not published)

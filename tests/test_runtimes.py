@@ -348,16 +348,20 @@ def test_the_synchronous_runtime_acts_and_learns_on_its_device(device, algo, ext
     "algo, extra",
     [("a2c", {}), ("a3c", {"workers": 2}), ("impala", {"workers": 1}), ("appo", {"workers": 1, "serial": True})],
 )
-def test_dict_observations_run_on_every_runtime_through_eval_predict_and_resume(algo, extra, tmp_path):
+def test_dict_observations_run_on_every_runtime_normalised_through_eval_predict_and_resume(algo, extra, tmp_path):
     from asyncrl import load
     from asyncrl.evaluate import run_episodes
 
     env = "support_envs:ImageAndVector"  # (an image and a vector)
     run_dir = str(tmp_path / "run")
     kw = dict(env=env, algo=algo, num_envs=4, n_steps=5, eval_every=0, seed=1, progress=False, tensorboard=False)
-    train(TrainConfig(**kw, **extra, total_steps=1_000, run_dir=run_dir))
+    train(TrainConfig(**kw, **extra, normalize_obs=True, total_steps=1_000, run_dir=run_dir))
     r = train(TrainConfig(total_steps=1_500), resume=run_dir, given={"total_steps"})
     assert r.env_steps >= 1_500
+    stats = load_checkpoint(f"{run_dir}/checkpoints/latest.pt")["model"]
+    assert stats["obs_norm.mean"].shape == (2,) and float(stats["obs_norm.count"]) >= 1_000  # (v's entries only)
+    assert float(stats["obs_norm.mean"].abs().max()) < 0.2  # (v = +-U(0.2, 1): mean 0, mean square 0.41)
+    assert float(stats["obs_norm.var"].min()) > 0.3 and float(stats["obs_norm.var"].max()) < 0.55
     policy = load(run_dir)
     obs = {"image": np.zeros((1, 36, 36), np.uint8), "v": np.array([0.5, -0.5], np.float32)}
     action, _ = policy.predict(obs, deterministic=True)

@@ -220,11 +220,16 @@ def build_model(cfg: RunConfig, obs_space: gym.Space, act_space: gym.Space, mask
         )
     except ValueError as e:
         raise UsageError(f"--env {cfg.env!r}: {e}") from None
-    if spec.normalize_obs and (spec.torso != "mlp" or spec.obs_discrete_n):
+    if spec.normalize_obs and (spec.torso not in ("mlp", "multi-input") or spec.obs_discrete_n):
         what = f"the {spec.torso} torso" if spec.torso != "mlp" else "Discrete (one-hot) observations"
         raise UsageError(
-            f"--normalize-obs applies to MLP torsos over Box observations; --env {cfg.env} gives {what} "
-            f"(leave --normalize-obs off)"
+            f"--normalize-obs applies to MLP torsos over Box observations and to the Box entries of Dict or Tuple "
+            f"observations; --env {cfg.env} gives {what} (leave --normalize-obs off)"
+        )
+    if spec.normalize_obs and spec.normalized_positions == []:
+        raise UsageError(
+            f"--normalize-obs: --env {cfg.env}'s observation has no Box entry to normalise (its images and Discrete "
+            f"entries are not normalised; leave --normalize-obs off)"
         )
     try:
         return make_model(spec)

@@ -132,7 +132,7 @@ class ModelConfig:
     """Initial log standard deviation of Gaussian policies (state-independent, learned)."""
     normalize_obs: bool = setting(False)
     """Standardise observations by their running mean and variance (statistics saved with the model, frozen in
-    eval); MLP torsos over Box observations."""
+    eval); MLP torsos over Box observations, and the Box entries of Dict or Tuple observations."""
     obs_clip: float = setting(10.0, lo=0.0, lo_open=True)
     """Clip normalised observations to this many standard deviations."""
 

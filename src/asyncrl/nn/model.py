@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from asyncrl.core.batch import CoreState
 from asyncrl.nn import heads
 from asyncrl.nn.layers import mlp, orthogonal_init
-from asyncrl.nn.normalize import RunningNorm
+from asyncrl.nn.normalize import RunningNorm, obs_normalizer
 from asyncrl.nn.spec import ModelSpec
 from asyncrl.nn.torsos import build_torso, torso_input
 
@@ -108,7 +108,9 @@ class ActorCritic(nn.Module):
         self.value_head = orthogonal_init(nn.Linear(feat, 1), 1.0)
         if spec.action_kind == "continuous":
             self.log_std = nn.Parameter(torch.full((spec.action_dim,), float(spec.log_std_init)))
-        self.obs_norm = RunningNorm((spec.obs_size,), spec.obs_clip) if spec.normalize_obs else None
+        self.obs_norm = (
+            obs_normalizer(spec.normalized_positions, spec.obs_size, spec.obs_clip) if spec.normalize_obs else None
+        )
         self.return_norm = RunningNorm(()) if spec.normalize_reward else None
 
     # ---- core state -------------------------------------------------------------------

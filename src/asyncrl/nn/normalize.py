@@ -4,7 +4,8 @@ Two statistics, as users know them from Stable-Baselines3's ``VecNormalize`` and
 ``--normalize_input``:
 
 - **observations**: the running mean and variance of every observation element; the network sees
-  ``clip((obs - mean) / sqrt(var + eps), -clip, clip)``.
+  ``clip((obs - mean) / sqrt(var + eps), -clip, clip)``. Of a Dict or Tuple observation, the elements of its Box
+  entries, each with its own statistics (:class:`EntryNorm`); images and Discrete entries are not normalised.
 - **rewards**: the running variance of the discounted return ``R_t = gamma R_{t-1} + r_t`` (reset at each
   episode end); actors scale rewards by ``1 / sqrt(var + eps)`` and clip them before they enter a rollout.
 
@@ -71,6 +72,28 @@ class RunningNorm(nn.Module):
     def scale(self) -> float:
         """``1 / sqrt(var + eps)`` of a scalar statistic (the reward scale of a return normaliser)."""
         return float(torch.rsqrt(self.var + EPS))
+
+
+class EntryNorm(RunningNorm):
+    """A :class:`RunningNorm` of some elements of ``[N, size]`` vectors: the ``positions`` of a flattened Dict or
+    Tuple observation's Box entries (``VecNormalize``'s per-key statistics, as one vector). The other elements
+    (image pixels, Discrete indices) pass unchanged."""
+
+    def __init__(self, positions: list[int], clip: float = 10.0):
+        super().__init__((len(positions),), clip)
+        self.positions = torch.tensor(positions, dtype=torch.long)  # (not a buffer: the spec gives it)
+
+    def update(self, x: Tensor) -> None:
+        super().update(x[:, self.positions.to(x.device)])
+
+    def forward(self, x: Tensor) -> Tensor:
+        positions = self.positions.to(x.device)
+        return x.index_copy(1, positions, super().forward(x.index_select(1, positions)))
+
+
+def obs_normalizer(positions: list[int] | None, size: int, clip: float) -> RunningNorm:
+    """The observation normaliser of ``[N, size]`` inputs: of every element, or (``positions``) of some."""
+    return RunningNorm((size,), clip) if positions is None else EntryNorm(positions, clip)
 
 
 class Network(Protocol):

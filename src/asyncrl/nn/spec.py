@@ -44,6 +44,20 @@ class ModelSpec:
         return self.obs_discrete_n or int(np.prod(self.obs_shape, dtype=np.int64))
 
     @property
+    def normalized_positions(self) -> list[int] | None:
+        """What ``normalize_obs`` standardises of a flattened Dict/Tuple observation: the positions of its Box
+        entries (images go to the CNN as they are, Discrete entries one-hot); ``None``: every element."""
+        if self.torso != "multi-input":
+            return None
+        positions: list[int] = []
+        start = 0
+        for part in self.obs_parts:
+            if part["kind"] == "box":
+                positions.extend(range(start, start + part["size"]))
+            start += part["size"]
+        return positions
+
+    @property
     def head_size(self) -> int:
         """Outputs of the policy head: logits (one per action, or per category of each factor, or per bit) or
         Gaussian means."""
