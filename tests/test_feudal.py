@@ -289,6 +289,40 @@ def test_rollouts_continue_the_state_exactly():
     torch.testing.assert_close(torch.cat([a.intrinsic, b.intrinsic]), whole.intrinsic)
 
 
+def test_goal_windows_by_hand():
+    from asyncrl.nn.feudal import goal_windows, windows
+
+    first = torch.tensor([[False], [True], [False]])  # an episode starts at step 1
+    mask = goal_windows(first, torch.tensor([[0.0, 1.0]]), c=2)  # (of the 2 steps before, the older was not valid)
+    assert mask[:, 0].tolist() == [[0, 1], [0, 0], [0, 1], [1, 1]]
+    hist, steps = torch.tensor([[[-2.0], [-1.0]]]), torch.tensor([[[0.0]], [[1.0]], [[2.0]]])
+    assert windows(hist, steps)[:, 0, :, 0].tolist() == [[-2, -1], [-1, 0], [0, 1], [1, 2]]
+
+
+def test_one_step_at_a_time_equals_the_whole_rollout():
+    """Acting's one-step calls (with episodes starting mid-way, longer than the horizon and shorter) give the
+    vectorised rollout's goals, policy, values and intrinsic rewards; without intrinsic rewards, the same policy."""
+    torch.manual_seed(0)
+    model = FeudalNet(_spec(horizon=3))
+    T, B = 12, 3
+    obs = torch.randn(T, B, 4)
+    first = torch.zeros(T, B, dtype=torch.bool)
+    first[0] = first[2, 1] = first[4, 1] = first[9, 2] = True
+    whole = model.forward_full(obs, model.initial_state(B), first)
+    state, steps = model.initial_state(B), []
+    for t in range(T):
+        steps.append(model.forward_full(obs[t : t + 1], state, first[t : t + 1]))
+        state = steps[-1].core_state
+    for name in ("params", "value", "goals", "intrinsic"):
+        torch.testing.assert_close(torch.cat([getattr(o, name) for o in steps]), getattr(whole, name))
+    for a, b in zip(state, whole.core_state):
+        torch.testing.assert_close(a, b)
+    assert whole.intrinsic[1:].abs().sum() > 0
+    quiet = model.forward_full(obs, model.initial_state(B), first, intrinsic=False)
+    torch.testing.assert_close(quiet.params, whole.params)
+    assert not quiet.intrinsic.any()
+
+
 def test_collector_keeps_two_discounts_and_bootstraps_truncation_per_critic():
     """With CartPole cut at 5 and 7 steps, each truncated step gets, per critic ``k`` (Manager, Worker),
     ``r_t[t, b, k] = r + gamma_k * V_k(final_obs)`` and discount 0 on both; other steps keep ``r`` and
@@ -466,3 +500,76 @@ def test_other_algorithms_do_not_record_feudal_settings():
     f = feudal.algo_config
     assert (feudal.runtime.kind, f.worker_gamma, f.horizon, f.dilation) == ("hogwild", 0.95, 10, 10)
     assert flat_view(feudal)["worker_gamma"] == 0.95
+
+
+# ---- the intrinsic reward's weight, and the paper's configuration kept ------------------------
+
+
+@pytest.mark.parametrize(
+    "alpha, goal_cos, gate, want",
+    [
+        (0.5, 0.0, 0.0, 0.5),  # gate 0: the paper's constant alpha, whatever the goals do
+        (0.5, -0.3, 0.0, 0.5),
+        (0.5, 0.0, 0.1, 0.0),  # goals that predict nothing: no intrinsic reward
+        (0.5, -0.05, 0.1, 0.0),  # (nor a negative weight)
+        (0.5, 0.05, 0.1, 0.25),  # in proportion below the gate
+        (0.5, 0.1, 0.1, 0.5),
+        (0.5, 0.3, 0.1, 0.5),  # full from the gate on
+    ],
+)
+def test_intrinsic_weight_by_hand(alpha, goal_cos, gate, want):
+    from asyncrl.losses.feudal import intrinsic_weight
+
+    assert intrinsic_weight(alpha, goal_cos, gate) == pytest.approx(want)
+
+
+def _fixed_loss(**feudal):
+    """``feudal_loss`` on a fixed rollout (a warm state, episodes starting mid-rollout), its gradients taken."""
+    from asyncrl.core.batch import Rollout
+
+    torch.manual_seed(0)
+    model = FeudalNet(_spec())
+    g = torch.Generator().manual_seed(1)
+    T, B = 9, 3
+    first = torch.zeros(T + 1, B, dtype=torch.bool)
+    first[4, 1] = first[7, 2] = True
+    warm = model.forward_full(
+        torch.randn(5, B, 4, generator=g), model.initial_state(B), torch.zeros(5, B, dtype=torch.bool)
+    )
+    r = Rollout(
+        obs=torch.randn(T + 1, B, 4, generator=g),
+        first=first,
+        actions=torch.randint(0, 3, (T, B), generator=g),
+        r_t=torch.randn(T, B, 2, generator=g),
+        discount_t=torch.full((T, B, 2), 0.9),
+        core_state=tuple(x.detach() for x in warm.core_state),
+    )
+    out = feudal_loss(model, r, LossConfig(value_coef=0.5, entropy_coef=0.01), FeudalConfig(horizon=2, **feudal))
+    out.loss.backward()
+    probe = sum(
+        float((p.grad.double() * torch.randn(p.shape, generator=torch.Generator().manual_seed(i)).double()).sum())
+        for i, p in enumerate(model.parameters())
+    )
+    return out, probe
+
+
+def test_the_paper_configuration_is_unchanged_on_a_fixed_rollout():
+    """The loss and a random projection of its gradients, as the implementation of commit 779a283 gave them
+    (before the intrinsic gate and the speed work): the paper's configuration is the same computation."""
+    out, probe = _fixed_loss()
+    assert out.loss.item() == pytest.approx(-0.017101168632507324, rel=1e-6)
+    assert probe == pytest.approx(0.8566653980428278, rel=1e-6)
+    assert out.stats["feudal/goal_cos"] == pytest.approx(0.08906199783086777, rel=1e-6)
+    assert out.stats["feudal/intrinsic_weight"] == 0.5
+
+
+def test_the_gate_scales_the_intrinsic_reward_by_the_goal_cosine():
+    paper, _ = _fixed_loss()
+    goal_cos = paper.stats["feudal/goal_cos"]  # (0.089 on this rollout)
+    half, _ = _fixed_loss(intrinsic_gate=2 * goal_cos)
+    assert half.stats["feudal/intrinsic_weight"] == pytest.approx(0.25)
+    quarter_alpha, _ = _fixed_loss(intrinsic_coef=0.25)  # (the same weight, set by hand)
+    assert half.loss.item() == pytest.approx(quarter_alpha.loss.item(), rel=1e-6)
+    assert half.loss.item() != pytest.approx(paper.loss.item(), rel=1e-3)
+    full, _ = _fixed_loss(intrinsic_gate=goal_cos / 2)
+    assert full.loss.item() == pytest.approx(paper.loss.item(), rel=1e-6)

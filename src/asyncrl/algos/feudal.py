@@ -7,8 +7,10 @@ A2C) runtimes. Per rollout of ``T`` steps:
   ``gamma`` (paper 0.99); loss = the transition policy gradient
   (:func:`~asyncrl.losses.feudal.transition_policy_loss`) + ``value_coef`` x its critic's loss.
 - **Worker**: actor-critic on ``r_t + alpha * r^I_{t+1}`` with its own discount ``worker_gamma``
-  (paper 0.95), plus the entropy bonus. The intrinsic reward of the state an action leads to,
-  ``r^I(s_{t+1})``, is credited to that action; it is 0 where the episode ended after step ``t``.
+  (paper 0.95), plus the entropy bonus. With ``intrinsic_gate`` > 0 alpha is scaled by the batch's goal
+  cosine (:func:`~asyncrl.losses.feudal.intrinsic_weight`; not in the paper). The intrinsic reward of the
+  state an action leads to, ``r^I(s_{t+1})``, is credited to that action; it is 0 where the episode ended
+  after step ``t``.
 
 Deviations from the paper (all listed in docs/feudal.md): the ``c``-step displacement is cut at
 the rollout's and the episode's end (the paper does not say how it handles them); the intrinsic
@@ -29,7 +31,13 @@ from asyncrl.core.sections import LossConfig, RunConfig
 from asyncrl.core.settings import setting
 from asyncrl.errors import UsageError
 from asyncrl.losses.actor_critic import LossOutput, actor_critic_loss
-from asyncrl.losses.feudal import cosine, goal_diversity, manager_displacement, transition_policy_loss
+from asyncrl.losses.feudal import (
+    cosine,
+    goal_diversity,
+    intrinsic_weight,
+    manager_displacement,
+    transition_policy_loss,
+)
 from asyncrl.losses.returns import advantages_and_returns
 from asyncrl.nn.model import PolicyNet
 
@@ -43,6 +51,9 @@ class FeudalConfig:
     """FeUdal: the Worker's discount (the paper's 0.95); ``gamma`` is the Manager's (0.99)."""
     intrinsic_coef: float = setting(0.5, lo=0.0)
     """FeUdal: weight alpha of the intrinsic reward in the Worker's reward."""
+    intrinsic_gate: float = setting(0.0, lo=0.0, hi=1.0)
+    """FeUdal: > 0: alpha is scaled by the batch's goal cosine over this value (0 while the goals predict
+    nothing, full from it on); 0: the paper's constant alpha."""
     feudal_dim: int = setting(256, lo=1, hi=L.MAX_WIDTH)
     """FeUdal: size d of the perception output, the latent state and the Manager's LSTM (paper 256)."""
     goal_dim: int = setting(16, lo=1, hi=L.MAX_WIDTH)
@@ -61,9 +72,15 @@ def feudal_loss(model, rollout: Rollout, loss: LossConfig, p: FeudalConfig) -> L
     """
     out = model.forward_full(rollout.obs, rollout.core_state, rollout.first)
     v_m, v_w = out.value[..., 0], out.value[..., 1]  # [T + 1, B]
+    delta, mask = manager_displacement(out.s.detach(), rollout.first, p.horizon)
+    goals = out.goals[:-1]
+    cos = cosine(delta, goals.detach())
+    m = mask.to(cos.dtype)
+    goal_cos = float((cos * m).sum() / m.sum().clamp_min(1.0))
+    alpha = intrinsic_weight(p.intrinsic_coef, goal_cos, p.intrinsic_gate)
     not_first = (~rollout.first[1:]).to(v_w.dtype)
     r_int = out.intrinsic[1:] * not_first  # r^I(s_{t+1}) for action a_t, within the episode
-    r_w = rollout.r_t[..., 1] + p.intrinsic_coef * r_int
+    r_w = rollout.r_t[..., 1] + alpha * r_int
     vw, vm = v_w.detach(), v_m.detach()
     adv_w, ret_w = advantages_and_returns(
         r_w, rollout.discount_t[..., 1], vw[:-1], vw[-1], loss.gae_lambda, loss.normalize_advantages
@@ -71,22 +88,19 @@ def feudal_loss(model, rollout: Rollout, loss: LossConfig, p: FeudalConfig) -> L
     adv_m, ret_m = advantages_and_returns(
         rollout.r_t[..., 0], rollout.discount_t[..., 0], vm[:-1], vm[-1], loss.gae_lambda, loss.normalize_advantages
     )
-    delta, mask = manager_displacement(out.s.detach(), rollout.first, p.horizon)
-    goals = out.goals[:-1]
     manager_pg = transition_policy_loss(adv_m, delta, goals, mask)
     manager_value = 0.5 * (ret_m - v_m[:-1]).pow(2).mean()
     log_prob, entropy = model.log_prob_entropy(out.params[:-1], rollout.actions)
     worker = actor_critic_loss(log_prob, entropy, v_w[:-1], adv_w, ret_w, loss.value_coef, loss.entropy_coef)
     total = worker.loss + manager_pg + loss.value_coef * manager_value
-    cos = cosine(delta, goals.detach())
-    m = mask.to(cos.dtype)
     stats = {
         **worker.stats,
         "feudal/manager_loss": manager_pg.item(),
         "feudal/manager_value_loss": manager_value.item(),
         "feudal/worker_value_loss": worker.stats["loss/value"],
         "feudal/intrinsic_reward": float(r_int.sum() / not_first.sum().clamp_min(1.0)),
-        "feudal/goal_cos": float((cos * m).sum() / m.sum().clamp_min(1.0)),
+        "feudal/intrinsic_weight": alpha,
+        "feudal/goal_cos": goal_cos,
         "feudal/goal_diversity": float(goal_diversity(goals.detach())),
     }
     return LossOutput(total, stats)
@@ -97,6 +111,7 @@ FEUDAL_COLUMNS = (
     "feudal/manager_value_loss",
     "feudal/worker_value_loss",
     "feudal/intrinsic_reward",
+    "feudal/intrinsic_weight",
     "feudal/goal_cos",
     "feudal/goal_diversity",
 )

@@ -6,6 +6,8 @@ the horizon. Time-major ``[T, B, ...]``; ``d`` the latent size.
 - Intrinsic reward (eq. 8): ``r^I_t = 1/c sum_{i=1..c} d_cos(s_t - s_{t-i}, g_{t-i})``.
 - Transition policy gradient (eq. 7): the Manager follows
   ``A^M_t * grad d_cos(s_{t+c} - s_t, g_t(theta))``; the displacement is a constant target.
+- The Worker's reward (eq. 9's ``R_t + alpha R^I_t``), with alpha optionally gated on how well the goals predict
+  the displacements they ask for (:func:`intrinsic_weight`; not in the paper).
 """
 
 from __future__ import annotations
@@ -37,6 +39,19 @@ def intrinsic_reward(s_t: Tensor, s_hist: Tensor, g_hist: Tensor, valid: Tensor)
     c = s_hist.shape[1]
     cos = cosine(s_t.unsqueeze(1) - s_hist, g_hist)
     return (cos * valid).sum(1) / c
+
+
+def intrinsic_weight(alpha: float, goal_cos: float, gate: float) -> float:
+    """The weight of the intrinsic reward in the Worker's reward: the paper's ``alpha`` (``gate`` 0), or alpha
+    scaled by ``clamp(goal_cos / gate, 0, 1)`` (``gate`` > 0).
+
+    ``goal_cos`` is the batch's mean ``d_cos(s_{t+c} - s_t, g_t)``: about 0 while the goals say nothing of
+    where the latent state goes (then the intrinsic reward is zero-mean noise: BENCHMARKS.md, DoorKey-5x5), and
+    0.1-0.3 once they do. The gate gives the Worker the intrinsic reward in proportion, full from ``gate`` on.
+    """
+    if gate <= 0.0:
+        return alpha
+    return alpha * min(1.0, max(0.0, goal_cos / gate))
 
 
 def manager_displacement(s: Tensor, first: Tensor, c: int) -> tuple[Tensor, Tensor]:

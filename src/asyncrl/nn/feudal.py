@@ -94,35 +94,48 @@ class FeudalNet(nn.Module):
         T, B = obs.shape[:2]
         return self.percept(self.torso(torso_input(self.spec, obs))).reshape(T, B, -1)
 
-    def forward_full(self, obs: Tensor, core_state: FeudalState, first: Tensor) -> FeudalOutput:
-        """Run ``T`` steps for ``B`` envs: ``obs [T, B, *obs_shape]``, ``first [T, B]`` bool
-        (the state is reset before ``obs[t]`` where set)."""
+    def forward_full(self, obs: Tensor, core_state: FeudalState, first: Tensor, intrinsic: bool = True) -> FeudalOutput:
+        """Run ``T`` steps for ``B`` envs: ``obs [T, B, *obs_shape]``, ``first [T, B]`` bool (the state is reset
+        before ``obs[t]`` where set). ``intrinsic``: compute the intrinsic rewards (the loss needs them, acting
+        does not: ``intrinsic`` is then zeros).
+
+        Only the two LSTMs step through time; the rest is computed for all ``T`` steps at once. The Manager runs
+        first (its goals do not depend on the Worker), then the goal windows (:func:`goal_windows`) give the
+        pooled goals, the intrinsic rewards and the histories of the next state, then the Worker's LSTM."""
         T, B = first.shape
-        A, k = self.spec.action_dim, self.spec.goal_dim
+        A, k, c = self.spec.action_dim, self.spec.goal_dim, self.spec.horizon
         z = self._features(obs)
         s = self.mspace(z)
         s_const = s.detach()
         hw, cw, hm, cm, tick, g_hist, s_hist, valid = core_state
-        logits, values, goals, r_int = [], [], [], []
+        keep = (~first).to(z.dtype).unsqueeze(-1)  # [T, B, 1]
+        pooled_steps = []
         for t in range(T):
-            keep = (~first[t]).to(z.dtype)
-            k1, k2 = keep.unsqueeze(-1), keep.view(B, 1, 1)
-            hw, cw, hm, cm, tick = hw * k1, cw * k1, hm * k2, cm * k2, tick * keep
-            g_hist, s_hist, valid = g_hist * k2, s_hist * k2, valid * k1
-            r_int.append(intrinsic_reward(s_const[t], s_hist, g_hist, valid))
-            pooled, hm, cm = self.manager.step(s[t], hm, cm, tick)
-            g = pooled / pooled.norm(dim=-1, keepdim=True).clamp_min(1e-8)
-            hw, cw = self.worker(z[t], (hw, cw))
-            w = self.phi(g.detach() + g_hist[:, 1:].sum(1))  # the last c goals; no gradient to the Manager
-            logits.append(torch.bmm(hw.view(B, A, k), w.unsqueeze(-1)).squeeze(-1))
-            values.append(torch.cat([self.manager_value(pooled), self.worker_value(hw)], -1))
-            goals.append(g)
-            g_hist = torch.cat([g_hist[:, 1:], g.detach().unsqueeze(1)], 1)
-            s_hist = torch.cat([s_hist[:, 1:], s_const[t].unsqueeze(1)], 1)
-            valid = torch.cat([valid[:, 1:], torch.ones(B, 1, device=valid.device)], 1)
+            k2, tick = keep[t].unsqueeze(-1), tick * keep[t, :, 0]
+            pooled_t, hm, cm = self.manager.step(s[t], hm * k2, cm * k2, tick)
+            pooled_steps.append(pooled_t)
             tick = tick + 1
-        state = (hw, cw, hm, cm, tick, g_hist, s_hist, valid)
-        return FeudalOutput(torch.stack(logits), torch.stack(values), state, s, torch.stack(goals), torch.stack(r_int))
+        pooled = torch.stack(pooled_steps)  # [T, B, d]
+        goals = pooled / pooled.norm(dim=-1, keepdim=True).clamp_min(1e-8)
+        g_const = goals.detach()
+        mask = goal_windows(first, valid, c)  # [T + 1, B, c]
+        g_win = windows(g_hist, g_const) * mask.unsqueeze(-1)  # [T + 1, B, c, d]: the c goals before each step
+        s_win = windows(s_hist, s_const) * mask.unsqueeze(-1)
+        if intrinsic:
+            r_int = intrinsic_reward(s_const.reshape(T * B, -1), s_win[:T].flatten(0, 1), g_win[:T].flatten(0, 1),
+                                     mask[:T].flatten(0, 1)).reshape(T, B)  # fmt: skip
+        else:
+            r_int = torch.zeros(T, B, device=z.device)
+        w = self.phi(g_const + g_win[:T, :, 1:].sum(2))  # [T, B, k]: the last c goals; no gradient to the Manager
+        hs = []
+        for t in range(T):
+            hw, cw = self.worker(z[t], (hw * keep[t], cw * keep[t]))
+            hs.append(hw)
+        h = torch.stack(hs)  # [T, B, A * k]
+        logits = torch.matmul(h.view(T, B, A, k), w.unsqueeze(-1)).squeeze(-1)
+        values = torch.cat([self.manager_value(pooled), self.worker_value(h)], -1)
+        state = (hw, cw, hm, cm, tick, g_win[T], s_win[T], mask[T])
+        return FeudalOutput(logits, values, state, s, goals, r_int)
 
     def forward(self, obs: Tensor, core_state: FeudalState, first: Tensor) -> PolicyOutput:
         """As :meth:`~asyncrl.nn.model.ActorCritic.forward`; ``value`` is ``[T, B, 2]`` (``V^M``, ``V^W``)."""
@@ -151,3 +164,28 @@ class FeudalNet(nn.Module):
 
     def env_actions(self, actions: Tensor | np.ndarray) -> np.ndarray:
         return actions.numpy() if isinstance(actions, Tensor) else actions
+
+
+def goal_windows(first: Tensor, valid: Tensor, c: int) -> Tensor:
+    """Which of the ``c`` steps before each step belong to its episode.
+
+    Args:
+        first: ``[T, B]`` bool, step ``t`` starts an episode.
+        valid: ``[B, c]`` the state's flags for the ``c`` steps before the rollout (oldest first).
+
+    Returns:
+        ``[T + 1, B, c]`` (oldest first): row ``t < T`` for the steps before step ``t`` (``t - c .. t - 1``);
+        row ``T`` for the steps ``T - c .. T - 1``, the next rollout's history.
+    """
+    T, B = first.shape
+    episode = torch.cat([torch.zeros(c, B, device=first.device), first.to(valid.dtype).cumsum(0)])  # [c + T, B]
+    flags = torch.cat([valid.t(), torch.ones(T, B, device=first.device, dtype=valid.dtype)])
+    current = torch.cat([episode[c:], episode[-1:]])  # [T + 1, B]: step t's episode; row T, step T - 1's
+    return flags.unfold(0, c, 1) * (episode.unfold(0, c, 1) == current.unsqueeze(-1)).to(valid.dtype)
+
+
+def windows(history: Tensor, steps: Tensor) -> Tensor:
+    """``history [B, c, d]`` (the ``c`` steps before the rollout, oldest first) and ``steps [T, B, d]`` ->
+    ``[T + 1, B, c, d]``: for each step ``t``, the ``c`` vectors before it (row ``T``: the last ``c``)."""
+    c = history.shape[1]
+    return torch.cat([history.transpose(0, 1), steps]).unfold(0, c, 1).permute(0, 1, 3, 2)
