@@ -75,6 +75,30 @@ def test_dilated_lstm_output_spans_the_last_r_steps():
     torch.testing.assert_close(pooled[0], outs[1] + outs[2] + outs[3])
 
 
+@pytest.mark.parametrize("T, r", [(12, 3), (40, 10), (7, 10), (1, 4), (6, 1)])
+def test_dilated_lstm_in_rounds_equals_step_by_step(T, r):
+    """``sequence`` (the cell run on every core's next input at once) against ``step`` in a loop, from a state in
+    the middle of an episode, with episodes starting at random steps (their state and tick from zero)."""
+    torch.manual_seed(T + r)
+    B, H = 4, 5
+    m = DilatedLSTM(3, H, r)
+    x, h, c = torch.randn(T, B, 3), torch.randn(B, r, H), torch.randn(B, r, H)
+    tick = torch.randint(0, 25, (B,)).float()
+    first = torch.rand(T, B) < 0.15
+    hh, cc, tt, pooled = h, c, tick, []
+    for t in range(T):
+        keep = (~first[t]).float()
+        tt = tt * keep
+        p, hh, cc = m.step(x[t], hh * keep.view(B, 1, 1), cc * keep.view(B, 1, 1), tt)
+        pooled.append(p)
+        tt = tt + 1
+    got = m.sequence(x, h, c, tick, first)
+    torch.testing.assert_close(got[0], torch.stack(pooled))
+    torch.testing.assert_close(got[1], hh)
+    torch.testing.assert_close(got[2], cc)
+    assert torch.equal(got[3], tt)
+
+
 # ---- pure losses -----------------------------------------------------------------------------
 
 

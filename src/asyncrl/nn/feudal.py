@@ -99,9 +99,10 @@ class FeudalNet(nn.Module):
         before ``obs[t]`` where set). ``intrinsic``: compute the intrinsic rewards (the loss needs them, acting
         does not: ``intrinsic`` is then zeros).
 
-        Only the two LSTMs step through time; the rest is computed for all ``T`` steps at once. The Manager runs
-        first (its goals do not depend on the Worker), then the goal windows (:func:`goal_windows`) give the
-        pooled goals, the intrinsic rewards and the histories of the next state, then the Worker's LSTM."""
+        Only the Worker's LSTM steps through time one step at a time; the Manager's dilated LSTM runs in rounds of
+        ``r`` steps (:meth:`~asyncrl.nn.dilated_lstm.DilatedLSTM.sequence`), the rest for all ``T`` steps at once.
+        The Manager runs first (its goals do not depend on the Worker), then the goal windows
+        (:func:`goal_windows`) give the pooled goals, the intrinsic rewards and the next state's histories."""
         T, B = first.shape
         A, k, c = self.spec.action_dim, self.spec.goal_dim, self.spec.horizon
         z = self._features(obs)
@@ -109,13 +110,7 @@ class FeudalNet(nn.Module):
         s_const = s.detach()
         hw, cw, hm, cm, tick, g_hist, s_hist, valid = core_state
         keep = (~first).to(z.dtype).unsqueeze(-1)  # [T, B, 1]
-        pooled_steps = []
-        for t in range(T):
-            k2, tick = keep[t].unsqueeze(-1), tick * keep[t, :, 0]
-            pooled_t, hm, cm = self.manager.step(s[t], hm * k2, cm * k2, tick)
-            pooled_steps.append(pooled_t)
-            tick = tick + 1
-        pooled = torch.stack(pooled_steps)  # [T, B, d]
+        pooled, hm, cm, tick = self.manager.sequence(s, hm, cm, tick, first)  # [T, B, d]
         goals = pooled / pooled.norm(dim=-1, keepdim=True).clamp_min(1e-8)
         g_const = goals.detach()
         mask = goal_windows(first, valid, c)  # [T + 1, B, c]
