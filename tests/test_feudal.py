@@ -313,6 +313,16 @@ def test_rollouts_continue_the_state_exactly():
     torch.testing.assert_close(torch.cat([a.intrinsic, b.intrinsic]), whole.intrinsic)
 
 
+def test_the_paper_s_goal_pooling_and_policy_by_hand():
+    from asyncrl.nn.feudal import goal_sum, policy_logits, unit_goal
+
+    torch.testing.assert_close(unit_goal(torch.tensor([[3.0, -4.0], [0.0, 0.0]])), torch.tensor([[0.6, -0.8], [0, 0]]))
+    before = torch.tensor([[9.0, 9.0], [1.0, 0.0], [0.0, 2.0]])  # (c = 3: the oldest is 3 steps back, left out)
+    assert goal_sum(torch.tensor([0.5, 0.5]), before).tolist() == [1.5, 2.5]
+    u = torch.tensor([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]])  # (3 actions, k = 2)
+    assert policy_logits(u, torch.tensor([3.0, -1.0])).tolist() == [3.0, -2.0, 2.0]
+
+
 def test_goal_windows_by_hand():
     from asyncrl.nn.feudal import goal_windows, windows
 

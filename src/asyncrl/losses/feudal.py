@@ -6,8 +6,8 @@ the horizon. Time-major ``[T, B, ...]``; ``d`` the latent size.
 - Intrinsic reward (eq. 8): ``r^I_t = 1/c sum_{i=1..c} d_cos(s_t - s_{t-i}, g_{t-i})``.
 - Transition policy gradient (eq. 7): the Manager follows
   ``A^M_t * grad d_cos(s_{t+c} - s_t, g_t(theta))``; the displacement is a constant target.
-- The Worker's reward (eq. 9's ``R_t + alpha R^I_t``), with alpha optionally gated on how well the goals predict
-  the displacements they ask for (:func:`intrinsic_weight`; not in the paper).
+- The Worker's reward ``R_t + alpha R^I_t`` (the return of its advantage actor-critic), with alpha optionally
+  gated on how well the goals predict the displacements they ask for (:func:`intrinsic_weight`; not in the paper).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ def cosine(a: Tensor, b: Tensor, eps: float = EPS) -> Tensor:
 
 
 def intrinsic_reward(s_t: Tensor, s_hist: Tensor, g_hist: Tensor, valid: Tensor) -> Tensor:
-    """The Worker's intrinsic reward at ``s_t`` for the goals of the ``c`` steps before it.
+    """Eq. 8: the Worker's intrinsic reward at ``s_t`` for the goals of the ``c`` steps before it.
 
     Args:
         s_t: ``[B, d]`` the current latent state.
@@ -84,7 +84,7 @@ def manager_displacement(s: Tensor, first: Tensor, c: int) -> tuple[Tensor, Tens
 
 
 def transition_policy_loss(advantage: Tensor, delta: Tensor, goals: Tensor, mask: Tensor) -> Tensor:
-    """The Manager's loss whose gradient is the transition policy gradient.
+    """Eq. 7: the Manager's loss whose gradient is the transition policy gradient.
 
     ``-mean_t,b(mask * A^M_t * d_cos(delta_t, g_t))`` with the advantage and the displacement
     held constant, so only the goal (and what produced it) gets a gradient.

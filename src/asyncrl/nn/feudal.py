@@ -1,12 +1,15 @@
 """The FeUdal Network (FuN; Vezhnevets et al., 2017, arXiv 1703.01161, section 3), discrete actions.
 
-    z_t = f_percept(x_t)                        torso (MLP or CNN) -> linear -> ReLU, size d
-    s_t = f_Mspace(z_t)                         linear -> ReLU, size d (the Manager's latent state)
-    h^M, g^_t = f_Mrnn(s_t, h^M)                dilated LSTM (r cores), output pooled over the cores
-    g_t = g^_t / ||g^_t||                       the goal, unit norm
-    w_t = phi(sum_{i=t-c+1..t} g_i)             linear, no bias, d -> k (goals held constant)
-    h^W, U_t = f_Wrnn(z_t, h^W)                 LSTM of size |A| * k, U_t = h^W as [|A|, k]
-    pi_t = softmax(U_t w_t)
+    eq. 1  z_t = f_percept(x_t)                 torso (MLP or CNN) -> linear -> ReLU, size d
+    eq. 2  s_t = f_Mspace(z_t)                  linear -> ReLU, size d (the Manager's latent state)
+    eq. 3  h^M, g^_t = f_Mrnn(s_t, h^M)         dilated LSTM (r cores), output pooled over the cores
+           g_t = g^_t / ||g^_t||                the goal, unit norm (:func:`unit_goal`)
+    eq. 4  w_t = phi(sum_{i=t-c+1..t} g_i)      linear, no bias, d -> k, goals held constant (:func:`goal_sum`)
+    eq. 5  h^W, U_t = f_Wrnn(z_t, h^W)          LSTM of size |A| * k, U_t = h^W as [|A|, k]
+    eq. 6  pi_t = softmax(U_t w_t)              (:func:`policy_logits`)
+
+The learning signals (eq. 7, the transition policy gradient; eq. 8, the intrinsic reward) are in
+:mod:`asyncrl.losses.feudal`; the dilated LSTM in :mod:`asyncrl.nn.dilated_lstm`.
 
 Separate critics read the Manager's pooled output (``V^M``) and the Worker's LSTM state (``V^W``).
 No gradient passes between Worker and Manager: the Worker sees the goals detached, and the
@@ -111,7 +114,7 @@ class FeudalNet(nn.Module):
         hw, cw, hm, cm, tick, g_hist, s_hist, valid = core_state
         keep = (~first).to(z.dtype).unsqueeze(-1)  # [T, B, 1]
         pooled, hm, cm, tick = self.manager.sequence(s, hm, cm, tick, first)  # [T, B, d]
-        goals = pooled / pooled.norm(dim=-1, keepdim=True).clamp_min(1e-8)
+        goals = unit_goal(pooled)
         g_const = goals.detach()
         mask = goal_windows(first, valid, c)  # [T + 1, B, c]
         g_win = windows(g_hist, g_const) * mask.unsqueeze(-1)  # [T + 1, B, c, d]: the c goals before each step
@@ -121,13 +124,13 @@ class FeudalNet(nn.Module):
                                      mask[:T].flatten(0, 1)).reshape(T, B)  # fmt: skip
         else:
             r_int = torch.zeros(T, B, device=z.device)
-        w = self.phi(g_const + g_win[:T, :, 1:].sum(2))  # [T, B, k]: the last c goals; no gradient to the Manager
+        w = self.phi(goal_sum(g_const, g_win[:T]))  # [T, B, k]: no gradient to the Manager
         hs = []
         for t in range(T):
             hw, cw = self.worker(z[t], (hw * keep[t], cw * keep[t]))
             hs.append(hw)
         h = torch.stack(hs)  # [T, B, A * k]
-        logits = torch.matmul(h.view(T, B, A, k), w.unsqueeze(-1)).squeeze(-1)
+        logits = policy_logits(h.view(T, B, A, k), w)
         values = torch.cat([self.manager_value(pooled), self.worker_value(h)], -1)
         state = (hw, cw, hm, cm, tick, g_win[T], s_win[T], mask[T])
         return FeudalOutput(logits, values, state, s, goals, r_int)
@@ -159,6 +162,24 @@ class FeudalNet(nn.Module):
 
     def env_actions(self, actions: Tensor | np.ndarray) -> np.ndarray:
         return actions.numpy() if isinstance(actions, Tensor) else actions
+
+
+def unit_goal(g_hat: Tensor) -> Tensor:
+    """Eq. 3: the goal ``g_t = g^_t / ||g^_t||``, a direction in the latent state space. ``[..., d] -> [..., d]``."""
+    return g_hat / g_hat.norm(dim=-1, keepdim=True).clamp_min(1e-8)
+
+
+def goal_sum(g_t: Tensor, before: Tensor) -> Tensor:
+    """Eq. 4's pooling, ``sum_{i=t-c+1..t} g_i`` (``phi`` then embeds it): the goal of step ``t`` and the ``c - 1``
+    before it. ``g_t [..., d]``, ``before [..., c, d]`` the ``c`` goals before ``t`` (oldest first, zero where
+    they belong to another episode) -> ``[..., d]``."""
+    return g_t + before[..., 1:, :].sum(-2)
+
+
+def policy_logits(u: Tensor, w: Tensor) -> Tensor:
+    """Eq. 6: the Worker's policy ``pi_t = softmax(U_t w_t)``, as logits ``U_t w_t``. ``u [..., A, k]`` the
+    Worker's action embeddings, ``w [..., k]`` the goal embedding -> ``[..., A]``."""
+    return torch.matmul(u, w.unsqueeze(-1)).squeeze(-1)
 
 
 def goal_windows(first: Tensor, valid: Tensor, c: int) -> Tensor:
