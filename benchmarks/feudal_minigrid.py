@@ -3,9 +3,12 @@
 Protocol. Every spec trains with the same env-step budget and seeds 0..N-1 (seeds interleaved so
 drifts in machine load hit every spec alike), each through the CLI. A run counts as solved when the
 mean return of its last 100 training episodes (full window) reaches ``--threshold``; the table gives
-the solved fraction, the median env steps to solve (over solved seeds), the final 100-episode mean
-(mean ± std over seeds) and, for FeUdal, the goal statistics of the last quarter of training (from
-``metrics.csv``). Learning curves (mean ± std over seeds) go to ``OUT/curves.png`` via ``asyncrl plot``.
+the solved fraction, the median env steps to solve (over solved seeds), the mean env steps to solve with a
+95% bootstrap confidence interval over seeds (an unsolved seed counts the whole budget), the area under the
+learning curve (the 100-episode mean at 20 evenly spaced points of the budget, averaged; sample efficiency as
+one number) and the final 100-episode mean, each with its 95% bootstrap interval, and, for FeUdal, the goal
+statistics of the last quarter of training (from ``metrics.csv``). Learning curves (mean ± std over seeds)
+go to ``OUT/curves.png`` via ``asyncrl plot``.
 
 Example (from the repo root):
   .venv/bin/python benchmarks/feudal_minigrid.py --env MiniGrid-DoorKey-5x5-v0 --steps 300000 --seeds 5 \\
@@ -26,6 +29,8 @@ import subprocess
 import sys
 import time
 
+import numpy as np
+
 ASYNCRL = [sys.executable, "-c", "import sys; from asyncrl.cli import main; sys.exit(main())"]
 GOAL_STATS = ("feudal/goal_diversity", "feudal/goal_cos", "feudal/intrinsic_reward")
 
@@ -35,7 +40,31 @@ def _rows(path: str) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-def summarize_run(run_dir: str, threshold: float) -> dict:
+def bootstrap_ci(values: list[float], n: int = 10_000, seed: int = 0) -> tuple[float, float]:
+    """The 95% percentile-bootstrap interval of the mean of ``values`` (resampled with replacement)."""
+    rng = np.random.default_rng(seed)
+    a = np.asarray(values, dtype=float)
+    means = a[rng.integers(0, len(a), (n, len(a)))].mean(1)
+    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+
+
+def curve_area(steps: list[int], returns: list[float], budget: int, points: int = 20) -> float:
+    """The mean over ``points`` evenly spaced env steps of the budget of the mean return of the (up to) 100
+    episodes that ended by then (0 before the first)."""
+    total = 0.0
+    for k in range(1, points + 1):
+        at = budget * k / points
+        done = [r for s, r in zip(steps, returns) if s <= at][-100:]
+        total += sum(done) / len(done) if done else 0.0
+    return total / points
+
+
+def _ci(values: list[float], fmt: str) -> str:
+    lo, hi = bootstrap_ci(values)
+    return f"{format(statistics.mean(values), fmt)} [{format(lo, fmt)}, {format(hi, fmt)}]"
+
+
+def summarize_run(run_dir: str, threshold: float, budget: int) -> dict:
     """Steps to solve (or None), final 100-episode mean, steps/s, late goal statistics of one run."""
     eps = _rows(os.path.join(run_dir, "episodes.csv"))
     returns = [float(r["episode_return"]) for r in eps]
@@ -49,6 +78,7 @@ def summarize_run(run_dir: str, threshold: float) -> dict:
     late = metrics[len(metrics) * 3 // 4 :]
     out = {
         "solved_at": solved_at,
+        "auc": curve_area([int(r["env_steps"]) for r in eps], returns, budget),
         "final": sum(last) / max(1, len(last)),
         "episodes": len(returns),
         "steps_per_s": statistics.median(float(r["steps_per_s"]) for r in metrics if r["steps_per_s"]),
@@ -104,7 +134,7 @@ def main() -> None:
                     cmd.remove("--workers")
                     cmd.remove(str(args.workers))
                 subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-            r = summarize_run(run_dir, args.threshold)
+            r = summarize_run(run_dir, args.threshold, args.steps)
             results[name].append(r)
             print(
                 f"{name} seed {seed}: solved at {r['solved_at']}, final {r['final']:.3f}, "
@@ -112,19 +142,20 @@ def main() -> None:
                 flush=True,
             )
     print(
-        f"\n| run | solved (mean100 >= {args.threshold}) | median steps to solve | final mean100 "
-        f"(mean ± std) | steps/s | goal diversity | goal cos | intrinsic reward |"
+        f"\n| run | solved (mean100 >= {args.threshold}) | median steps to solve | steps to solve, mean [95% CI] "
+        f"(unsolved: the budget) | area under the curve [95% CI] | final mean100 [95% CI] | steps/s | "
+        f"goal diversity | goal cos | intrinsic reward |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for name, rs in results.items():
         solved = [r["solved_at"] for r in rs if r["solved_at"] is not None]
-        finals = [r["final"] for r in rs]
         med = f"{statistics.median(solved):,.0f}" if solved else "-"
-        std = statistics.stdev(finals) if len(finals) > 1 else 0.0
+        to_solve = [float(r["solved_at"] if r["solved_at"] is not None else args.steps) for r in rs]
         goal = [statistics.mean(r[k] for r in rs) if rs[0][k] is not None else None for k in GOAL_STATS]
         goal_s = " | ".join("-" if g is None else f"{g:.4f}" for g in goal)
         print(
-            f"| {name} | {len(solved)}/{len(rs)} | {med} | {statistics.mean(finals):.3f} ± {std:.3f} | "
+            f"| {name} | {len(solved)}/{len(rs)} | {med} | {_ci(to_solve, ',.0f')} | "
+            f"{_ci([r['auc'] for r in rs], '.3f')} | {_ci([r['final'] for r in rs], '.3f')} | "
             f"{statistics.median(r['steps_per_s'] for r in rs):,.0f} | {goal_s} |"
         )
     dirs = [os.path.join(args.out, f"{name}-s{s}") for name, _ in specs for s in range(args.seeds)]
