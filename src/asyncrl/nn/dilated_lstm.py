@@ -53,9 +53,8 @@ class DilatedLSTM(nn.Module):
         idx = tick.long() % self.dilation
         rows = torch.arange(B, device=x.device)
         h_new, c_new = self.cell(x, (h[rows, idx], c[rows, idx]))
-        sel = nn.functional.one_hot(idx, self.dilation).to(torch.bool).unsqueeze(-1)  # [B, r, 1]
-        h = torch.where(sel, h_new.unsqueeze(1), h)
-        c = torch.where(sel, c_new.unsqueeze(1), c)
+        h = h.index_put((rows, idx), h_new)  # (out of place: the caller's state stays as it was)
+        c = c.index_put((rows, idx), c_new)
         return h.sum(1), h, c
 
     def sequence(
@@ -106,8 +105,10 @@ class DilatedLSTM(nn.Module):
         # each step's pool: the outputs of steps t - r + 1 .. t of its episode (the cores' latest), else zero
         lag = steps.unsqueeze(-1) + 1 - r + torch.arange(r, device=x.device)  # [T, 1, r]
         mask = ((start.unsqueeze(-1) < 0) | (lag >= start.unsqueeze(-1))).to(x.dtype)  # [T, B, r]
-        recent_h = torch.cat([h_before.transpose(0, 1), out_h]).unfold(0, r, 1)[1:]  # [T, B, H, r]
-        pooled = (recent_h * mask.unsqueeze(2)).sum(-1)
+        recent = torch.cat([h_before.transpose(0, 1), out_h])  # [r + T, B, H]: steps -r .. T - 1
+        pooled = recent[1 : 1 + T] * mask[..., :1]
+        for i in range(1, r):  # (lag r - 1 - i; a loop of slices: an unfold's backward is a slow scatter)
+            pooled = pooled + recent[1 + i : 1 + i + T] * mask[..., i : i + 1]
         tick_end = ticks[-1] + 1
         order = ((torch.arange(r, device=x.device) - tick_end.unsqueeze(1)) % r).unsqueeze(-1).expand(B, r, H)
 

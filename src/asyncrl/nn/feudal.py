@@ -110,6 +110,8 @@ class FeudalNet(nn.Module):
         A, k, c = self.spec.action_dim, self.spec.goal_dim, self.spec.horizon
         z = self._features(obs)
         s = self.mspace(z)
+        if T == 1:
+            return self._one_step(z, s, core_state, first, intrinsic)
         s_const = s.detach()
         hw, cw, hm, cm, tick, g_hist, s_hist, valid = core_state
         keep = (~first).to(z.dtype).unsqueeze(-1)  # [T, B, 1]
@@ -126,8 +128,11 @@ class FeudalNet(nn.Module):
             r_int = torch.zeros(T, B, device=z.device)
         w = self.phi(goal_sum(g_const, g_win[:T]))  # [T, B, k]: no gradient to the Manager
         hs = []
+        starts = first.any(1).tolist()  # (most steps start no episode: their state is kept as it is)
         for t in range(T):
-            hw, cw = self.worker(z[t], (hw * keep[t], cw * keep[t]))
+            if starts[t]:
+                hw, cw = hw * keep[t], cw * keep[t]
+            hw, cw = self.worker(z[t], (hw, cw))
             hs.append(hw)
         h = torch.stack(hs)  # [T, B, A * k]
         logits = policy_logits(h.view(T, B, A, k), w)
@@ -135,9 +140,40 @@ class FeudalNet(nn.Module):
         state = (hw, cw, hm, cm, tick, g_win[T], s_win[T], mask[T])
         return FeudalOutput(logits, values, state, s, goals, r_int)
 
+    def _one_step(self, z: Tensor, s: Tensor, core_state: FeudalState, first: Tensor, intrinsic: bool) -> FeudalOutput:
+        """:meth:`forward_full` of one step (acting), in fewer operations: the histories are shifted, not windowed.
+        ``z``, ``s``: ``[1, B, d]``."""
+        B = first.shape[1]
+        A, k = self.spec.action_dim, self.spec.goal_dim
+        hw, cw, hm, cm, tick, g_hist, s_hist, valid = core_state
+        if bool(first.any()):  # (an episode starts: its envs' state from zero)
+            keep = (~first[0]).to(z.dtype)
+            k1, k2 = keep.unsqueeze(-1), keep.view(B, 1, 1)
+            hw, cw, hm, cm, tick = hw * k1, cw * k1, hm * k2, cm * k2, tick * keep
+            g_hist, s_hist, valid = g_hist * k2, s_hist * k2, valid * k1
+        s_const = s[0].detach()
+        pooled, hm, cm = self.manager.step(s[0], hm, cm, tick)
+        goal = unit_goal(pooled)
+        g_const = goal.detach()
+        r_int = intrinsic_reward(s_const, s_hist, g_hist, valid) if intrinsic else torch.zeros(B, device=z.device)
+        hw, cw = self.worker(z[0], (hw, cw))
+        logits = policy_logits(hw.view(B, A, k), self.phi(goal_sum(g_const, g_hist)))
+        values = torch.cat([self.manager_value(pooled), self.worker_value(hw)], -1)
+        state = (
+            hw,
+            cw,
+            hm,
+            cm,
+            tick + 1,
+            torch.cat([g_hist[:, 1:], g_const.unsqueeze(1)], 1),
+            torch.cat([s_hist[:, 1:], s_const.unsqueeze(1)], 1),
+            torch.cat([valid[:, 1:], torch.ones(B, 1, device=valid.device)], 1),
+        )
+        return FeudalOutput(logits[None], values[None], state, s, goal[None], r_int[None])
+
     def forward(self, obs: Tensor, core_state: FeudalState, first: Tensor) -> PolicyOutput:
         """As :meth:`~asyncrl.nn.model.ActorCritic.forward`; ``value`` is ``[T, B, 2]`` (``V^M``, ``V^W``)."""
-        out = self.forward_full(obs, core_state, first)
+        out = self.forward_full(obs, core_state, first, intrinsic=False)
         return PolicyOutput(out.params, out.value, out.core_state)
 
     # ---- acting -----------------------------------------------------------------------
