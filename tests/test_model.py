@@ -367,3 +367,30 @@ def test_dict_observations_flatten_and_the_multi_input_torso_splits_them():
     assert not torch.allclose(torso(torch.as_tensor(other))[:, 256:], out[:, 256:])
     with pytest.raises(ValueError, match="allowed in a Dict or Tuple observation: Box and Discrete"):
         obs_parts(gym.spaces.Dict({"a": gym.spaces.Dict({"b": DISCRETE_ACT})}))
+
+
+@pytest.mark.parametrize("T, starts", [(1, []), (1, [0]), (9, []), (9, [0, 4]), (9, [3, 4, 8])])
+def test_lstm_over_time_equals_the_cell_step_by_step(T, starts):
+    """The fused runs between episode starts give the cell loop's outputs, final state and gradients."""
+    from asyncrl.nn.layers import lstm_over_time
+
+    torch.manual_seed(T + len(starts))
+    cell = torch.nn.LSTMCell(5, 3)
+    x = torch.randn(T, 4, 5, requires_grad=True)
+    state = (torch.randn(4, 3), torch.randn(4, 3))
+    first = torch.zeros(T, 4, dtype=torch.bool)
+    for t in starts:
+        first[t, t % 4] = True  # (one env starts an episode at t)
+    h, c, outs = *state, []
+    for t in range(T):
+        keep = (~first[t]).float().unsqueeze(-1)
+        h, c = cell(x[t], (h * keep, c * keep))
+        outs.append(h)
+    want = torch.stack(outs)
+    (want_grad,) = torch.autograd.grad(want.sum() + c.sum(), x)
+    got, (gh, gc) = lstm_over_time(cell, x, state, first)
+    torch.testing.assert_close(got, want)
+    torch.testing.assert_close(gh, h)
+    torch.testing.assert_close(gc, c)
+    (got_grad,) = torch.autograd.grad(got.sum() + gc.sum(), x)
+    torch.testing.assert_close(got_grad, want_grad)

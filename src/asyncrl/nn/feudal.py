@@ -34,7 +34,7 @@ from torch import Tensor, nn
 from asyncrl.losses.feudal import intrinsic_reward
 from asyncrl.nn import heads
 from asyncrl.nn.dilated_lstm import DilatedLSTM
-from asyncrl.nn.layers import orthogonal_init
+from asyncrl.nn.layers import lstm_over_time, orthogonal_init
 from asyncrl.nn.model import PolicyOutput
 from asyncrl.nn.spec import ModelSpec
 from asyncrl.nn.torsos import build_torso, torso_input
@@ -114,7 +114,6 @@ class FeudalNet(nn.Module):
             return self._one_step(z, s, core_state, first, intrinsic)
         s_const = s.detach()
         hw, cw, hm, cm, tick, g_hist, s_hist, valid = core_state
-        keep = (~first).to(z.dtype).unsqueeze(-1)  # [T, B, 1]
         pooled, hm, cm, tick = self.manager.sequence(s, hm, cm, tick, first)  # [T, B, d]
         goals = unit_goal(pooled)
         g_const = goals.detach()
@@ -127,14 +126,7 @@ class FeudalNet(nn.Module):
         else:
             r_int = torch.zeros(T, B, device=z.device)
         w = self.phi(goal_sum(g_const, g_win[:T]))  # [T, B, k]: no gradient to the Manager
-        hs = []
-        starts = first.any(1).tolist()  # (most steps start no episode: their state is kept as it is)
-        for t in range(T):
-            if starts[t]:
-                hw, cw = hw * keep[t], cw * keep[t]
-            hw, cw = self.worker(z[t], (hw, cw))
-            hs.append(hw)
-        h = torch.stack(hs)  # [T, B, A * k]
+        h, (hw, cw) = lstm_over_time(self.worker, z, (hw, cw), first)  # [T, B, A * k]
         logits = policy_logits(h.view(T, B, A, k), w)
         values = torch.cat([self.manager_value(pooled), self.worker_value(h)], -1)
         state = (hw, cw, hm, cm, tick, g_win[T], s_win[T], mask[T])

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from asyncrl.core.batch import CoreState
 from asyncrl.nn import heads
-from asyncrl.nn.layers import mlp, orthogonal_init
+from asyncrl.nn.layers import lstm_over_time, mlp, orthogonal_init
 from asyncrl.nn.normalize import RunningNorm, obs_normalizer
 from asyncrl.nn.spec import ModelSpec
 from asyncrl.nn.torsos import build_torso, torso_input
@@ -137,15 +137,8 @@ class ActorCritic(nn.Module):
         feats = self.torso(x)
         if self.core is not None:
             assert core_state is not None, "LSTM models need a core state"
-            h, c = core_state
-            keep = (~first).to(feats.dtype).unsqueeze(-1)
-            feats = feats.reshape(T, B, -1)
-            outs = []
-            for t in range(T):
-                h, c = self.core(feats[t], (h * keep[t], c * keep[t]))
-                outs.append(h)
-            feats = torch.stack(outs).reshape(T * B, -1)
-            core_state = (h, c)
+            out, core_state = lstm_over_time(self.core, feats.reshape(T, B, -1), core_state, first)
+            feats = out.reshape(T * B, -1)
         critic_feats = self.critic_torso(x) if self.critic_torso is not None else feats
         params = self.policy_head(feats).reshape(T, B, -1)
         value = self.value_head(critic_feats).reshape(T, B)
