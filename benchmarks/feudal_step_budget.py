@@ -27,7 +27,7 @@ from asyncrl.envs.make import env_spaces
 from asyncrl.losses.actor_critic import actor_critic_loss
 from asyncrl.losses.returns import advantages_and_returns
 from asyncrl.nn.build import make_model
-from asyncrl.nn.feudal import goal_windows, windows
+from asyncrl.nn.feudal import goal_sum
 from asyncrl.nn.spec import spec_from_spaces
 
 
@@ -92,21 +92,21 @@ def _feudal_parts(model, obs_space, B: int, repeats: int) -> list[tuple[str, flo
     """FeUdal's acting call, part by part (one step for ``B`` envs)."""
     obs = torch.as_tensor(obs_space.sample()).expand(1, B, *obs_space.shape).clone()
     hw, cw, hm, cm, tick, g_hist, s_hist, valid = model.initial_state(B)
-    first = torch.zeros(1, B, dtype=torch.bool)
     z = model._features(obs)
     s = model.mspace(z)
     goals = torch.nn.functional.normalize(torch.randn(1, B, model.spec.feudal_dim), dim=-1)
 
-    def bookkeeping():
-        mask = goal_windows(first, valid, model.spec.horizon)
-        g_win = windows(g_hist, goals) * mask.unsqueeze(-1)
-        windows(s_hist, s) * mask.unsqueeze(-1)
-        return model.phi(goals + g_win[:1, :, 1:].sum(2))
+    def bookkeeping():  # (as acting's one step: the pooled goal's embedding, the histories shifted)
+        w = model.phi(goal_sum(goals[0], g_hist))
+        torch.cat([g_hist[:, 1:], goals[0].unsqueeze(1)], 1)
+        torch.cat([s_hist[:, 1:], s[0].unsqueeze(1)], 1)
+        torch.cat([valid[:, 1:], torch.ones(B, 1)], 1)
+        return w
 
     parts = [
         ("perception (torso, f_percept, f_Mspace)", lambda: model.mspace(model._features(obs))),
         ("Manager: dilated LSTM step", lambda: model.manager.step(s[0], hm, cm, tick)),
-        ("goals and their windows, pooling, phi", bookkeeping),
+        ("goal pooling, phi, the goal and state histories", bookkeeping),
         ("Worker: LSTM step, U w, both critics", lambda: model.worker(z[0], (hw, cw))),
     ]
     return [(f"FeUdal acting, part: {name}", _time(fn, repeats) / B) for name, fn in parts]
