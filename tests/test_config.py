@@ -139,8 +139,8 @@ def test_the_flat_view_is_generated_from_the_sections_one_name_each():
         if name in flat:  # a name shared by two sections (rho_bar) has one type and one rule
             assert len({(str(f.type), tuple(sorted(f.metadata.items()))) for f in fs}) == 1, name
     # the 64 settings of before the tree, --ray-address, the four normalisation settings, the four of videos
-    # and W&B, --ray-start-timeout and FeUdal's --intrinsic-gate
-    assert set(FLAT_FIELDS) == flat and len(flat) == 75
+    # and W&B, --ray-start-timeout, FeUdal's --intrinsic-gate and --bounded-mean
+    assert set(FLAT_FIELDS) == flat and len(flat) == 76
     assert {
         "total_steps",
         "workers",

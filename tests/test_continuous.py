@@ -207,6 +207,8 @@ def test_hogwild_workers_share_one_set_of_statistics(tmp_path):
         (["--algo", "a2c", "--env", "CarRacing-v3", "--normalize-obs"], "a3c-cnn torso"),
         (["--algo", "a2c", "--env", "FrozenLake-v1", "--normalize-obs"], "Discrete"),
         (["--algo", "a2c", "--env", "support_envs:GoalOnly", "--normalize-obs"], "no Box entry to normalise"),
+        (["--algo", "a2c", "--env", "CartPole-v1", "--bounded-mean"], "--bounded-mean squashes a Gaussian mean"),
+        (["--algo", "feudal", "--env", "CartPole-v1", "--bounded-mean"], "--algo feudal"),
         (["--algo", "a2c", "--env", "Pendulum-v1", "--obs-clip", "0"], "--obs-clip"),
         (["--algo", "a2c", "--env", "Pendulum-v1", "--reward-clip", "-1"], "--reward-clip"),
     ],
@@ -248,3 +250,21 @@ def test_no_working_gl_backend_gets_one_line_naming_what_to_install(cheetah, tmp
     last = p.stderr.strip().splitlines()[-1]
     assert "MUJOCO_GL=glfw" in last and "EGL" in last and "OSMesa" in last and "Traceback" not in p.stderr
     assert not os.path.exists(tmp_path / "x.mp4")  # nothing half-written
+
+
+def test_a_bounded_mean_run_keeps_its_head_through_the_checkpoint_and_resume(tmp_path):
+    from asyncrl import TrainConfig, load, train
+
+    run_dir = str(tmp_path / "run")
+    kw = dict(algo="a2c", env="MountainCarContinuous-v0", eval_every=0, progress=False, tensorboard=False)
+    train(TrainConfig(**kw, bounded_mean=True, total_steps=1_000, run_dir=run_dir))
+    r = train(TrainConfig(total_steps=2_000), resume=run_dir, given={"total_steps"})
+    assert r.env_steps >= 2_000
+    with open(os.path.join(run_dir, "config.json")) as f:
+        assert json.load(f)["bounded_mean"] is True
+    model = load(run_dir).model
+    assert model.spec.bounded_mean and model.mean_bounds is not None
+    with torch.no_grad():
+        model.policy_head.bias.fill_(100.0)  # (a raw mean far beyond the bound 1)
+        mean = model(torch.zeros(1, 1, 2), None, torch.zeros(1, 1, dtype=torch.bool)).params
+    assert float(mean.max()) <= 1.0 and float(mean.max()) > 0.99

@@ -114,3 +114,27 @@ def test_in_place_model_updates_are_seen_without_rebuilding():
     torch.testing.assert_close(
         torch.from_numpy(logp), model.log_prob_entropy(now, torch.from_numpy(actions))[0], rtol=1e-5, atol=1e-5
     )
+
+
+def test_a_bounded_mean_stays_inside_the_bounds_and_numpy_acts_as_torch():
+    """``bounded_mean`` squashes the Gaussian mean into the action bounds: by hand, through the torch model and
+    the numpy acting path alike (deterministic actions are the mean)."""
+    from asyncrl.nn.heads import bounded_mean
+
+    low, high = torch.tensor([-2.0, 0.0]), torch.tensor([2.0, 1.0])
+    raw = torch.tensor([[0.0, 0.0], [50.0, -50.0], [0.5, 1.0]])
+    want = [[0.0, 0.5], [2.0, 0.0], [2 * np.tanh(0.5), (np.tanh(1.0) + 1) / 2]]
+    np.testing.assert_allclose(bounded_mean(raw, low, high).numpy(), want, rtol=1e-6, atol=1e-6)
+    torch.manual_seed(0)
+    model = ActorCritic(spec_from_spaces(OBS, SPACES["gaussian"], hidden=[16, 8], bounded_mean=True))
+    with torch.no_grad():
+        model.policy_head.weight.normal_(0.0, 3.0)  # (raw means far outside +-2)
+    obs = _obs(64)
+    params = _torch_params(model, obs).numpy()
+    assert np.abs(params).max() <= 2.0 and np.abs(params).max() > 1.5
+    unbounded = ActorCritic(spec_from_spaces(OBS, SPACES["gaussian"], hidden=[16, 8]))
+    unbounded.load_state_dict(model.state_dict())
+    assert np.abs(_torch_params(unbounded, obs).numpy()).max() > 2.0  # (the squash is what keeps them inside)
+    policy = NumpyPolicy(model, seed=0)
+    np.testing.assert_allclose(policy.params(obs), params, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(policy.act(obs, deterministic=True), params, rtol=1e-5, atol=1e-5)

@@ -226,6 +226,14 @@ def build_model(cfg: RunConfig, obs_space: gym.Space, act_space: gym.Space, mask
             f"--normalize-obs applies to MLP torsos over Box observations and to the Box entries of Dict or Tuple "
             f"observations; --env {cfg.env} gives {what} (leave --normalize-obs off)"
         )
+    if spec.bounded_mean and (
+        spec.action_kind != "continuous" or not all(map(math.isfinite, spec.action_low + spec.action_high))
+    ):
+        what = "unbounded Box actions" if spec.action_kind == "continuous" else f"{spec.action_kind} actions"
+        raise UsageError(
+            f"--bounded-mean squashes a Gaussian mean into finite action bounds; --env {cfg.env} has {what} "
+            f"(leave --bounded-mean off)"
+        )
     if spec.normalize_obs and spec.normalized_positions == []:
         raise UsageError(
             f"--normalize-obs: --env {cfg.env}'s observation has no Box entry to normalise (its images and Discrete "

@@ -40,6 +40,7 @@ ACTOR_CRITIC_FIELDS = (
     "lstm",
     "lstm_size",
     "log_std_init",
+    "bounded_mean",
     "normalize_obs",
     "obs_clip",
     "normalize_reward",

@@ -143,6 +143,7 @@ def actor_critic_options(cfg: RunConfig) -> dict[str, Any]:
         lstm=m.lstm,
         lstm_size=m.lstm_size,
         log_std_init=m.log_std_init,
+        bounded_mean=m.bounded_mean,
         normalize_obs=m.normalize_obs,
         obs_clip=m.obs_clip,
         normalize_reward=cfg.loss.normalize_reward,

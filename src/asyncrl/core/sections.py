@@ -130,6 +130,9 @@ class ModelConfig:
     """LSTM hidden size."""
     log_std_init: float = setting(0.0, lo=-L.MAX_LOG_STD, hi=L.MAX_LOG_STD)
     """Initial log standard deviation of Gaussian policies (state-independent, learned)."""
+    bounded_mean: bool = setting(False)
+    """Continuous actions: squash the Gaussian mean into the action bounds with tanh (the samples around it are
+    still clipped to the bounds)."""
     normalize_obs: bool = setting(False)
     """Standardise observations by their running mean and variance (statistics saved with the model, frozen in
     eval); MLP torsos over Box observations, and the Box entries of Dict or Tuple observations."""

@@ -32,6 +32,13 @@ def categorical_log_prob_entropy(logits: Tensor, actions: Tensor) -> tuple[Tenso
     return log_prob, entropy
 
 
+def bounded_mean(raw: Tensor, low: Tensor, high: Tensor) -> Tensor:
+    """A Gaussian mean squashed into the action bounds: ``low + (high - low) * (tanh(raw) + 1) / 2``.
+    ``raw [..., A]``, ``low``/``high [A]`` finite -> ``[..., A]`` within the bounds. The samples drawn
+    around it are still clipped by the env's bounds; the log-probability is that of the Gaussian, as without it."""
+    return low + (high - low) * (torch.tanh(raw) + 1.0) * 0.5
+
+
 def gaussian_sample(mean: Tensor, log_std: Tensor, deterministic: bool = False) -> Tensor:
     """``mean [..., d]`` -> actions ``[..., d]`` (unclipped; the env wrapper clips to bounds)."""
     if deterministic:

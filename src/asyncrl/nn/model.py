@@ -108,6 +108,9 @@ class ActorCritic(nn.Module):
         self.value_head = orthogonal_init(nn.Linear(feat, 1), 1.0)
         if spec.action_kind == "continuous":
             self.log_std = nn.Parameter(torch.full((spec.action_dim,), float(spec.log_std_init)))
+        self.mean_bounds = (
+            (torch.tensor(spec.action_low), torch.tensor(spec.action_high)) if spec.bounded_mean else None
+        )  # (plain tensors, not buffers: the spec gives them)
         self.obs_norm = (
             obs_normalizer(spec.normalized_positions, spec.obs_size, spec.obs_clip) if spec.normalize_obs else None
         )
@@ -141,6 +144,8 @@ class ActorCritic(nn.Module):
             feats = out.reshape(T * B, -1)
         critic_feats = self.critic_torso(x) if self.critic_torso is not None else feats
         params = self.policy_head(feats).reshape(T, B, -1)
+        if self.mean_bounds is not None:
+            params = heads.bounded_mean(params, *(b.to(params.device) for b in self.mean_bounds))
         value = self.value_head(critic_feats).reshape(T, B)
         return PolicyOutput(params, value, core_state)
 

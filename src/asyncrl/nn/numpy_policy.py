@@ -42,6 +42,9 @@ class NumpyPolicy:
         self.discrete = model.spec.action_kind == "discrete"
         self.log_std = np.zeros(0, np.float32) if self.discrete else model.log_std.detach().numpy()
         self.rng = np.random.default_rng(seed)
+        bounds = model.mean_bounds
+        self.bounds = None if bounds is None else tuple(b.numpy().astype(np.float32) for b in bounds)
+        """The Gaussian mean's bounds (``spec.bounded_mean``), or ``None``."""
         norm = model.obs_norm
         self.norm = None if norm is None else (norm.mean.numpy(), norm.var.numpy(), np.float32(norm.clip))
         """Views of the observation normaliser's statistics (updated in place by training), or ``None``."""
@@ -65,7 +68,11 @@ class NumpyPolicy:
         for w, b in self.layers:
             x = self.activation(x @ w + b)
         w, b = self.head
-        return x @ w + b
+        p = x @ w + b
+        if self.bounds is not None:
+            low, high = self.bounds
+            p = low + (high - low) * (np.tanh(p) + np.float32(1.0)) * np.float32(0.5)
+        return p
 
     def act_logp(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Sampled actions and their log-probabilities ``[B]`` (float32) under this policy."""

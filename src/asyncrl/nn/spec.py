@@ -29,6 +29,7 @@ class ModelSpec:
     lstm_size: int = 128
     separate_critic: bool = True
     log_std_init: float = 0.0
+    bounded_mean: bool = False  # continuous: the Gaussian mean squashed into the action bounds (heads.bounded_mean)
     normalize_obs: bool = False  # a running observation normaliser (nn/normalize.py), clipped to +-obs_clip
     obs_clip: float = 10.0
     normalize_reward: bool = False  # a running return normaliser: actors scale rewards by its std
