@@ -79,6 +79,15 @@ def test_the_algorithm_rows_and_the_users_values_override_the_section_defaults()
     assert v5.env_config.sticky_actions == 0.25  # the id's own default, filled by the Atari family
 
 
+@pytest.mark.parametrize("algo", ["a2c", "a3c", "appo"])
+def test_pendulum_s_rows_bound_the_gaussian_mean_and_other_continuous_envs_do_not(algo):
+    assert resolve(TrainConfig(algo=algo, env="Pendulum-v1", run_dir="unused"), "continuous").model.bounded_mean
+    other = resolve(TrainConfig(algo=algo, env="MountainCarContinuous-v0", run_dir="unused"), "continuous")
+    assert not other.model.bounded_mean
+    given = resolve(TrainConfig(algo=algo, env="Pendulum-v1", bounded_mean=False, run_dir="unused"), "continuous")
+    assert not given.model.bounded_mean  # (the user's value over the row)
+
+
 def test_a_row_found_by_tune_keeps_the_worker_count_it_was_tuned_with(monkeypatch):
     """IMPALA's Pendulum-v1 row was tuned with one actor (`asyncrl tune --jobs 1` on 2 cores): on a 16-core
     machine it still gets one, while rows that pin nothing follow the cores; ``--workers`` overrides the row."""

@@ -93,7 +93,9 @@ ACTOR_CRITIC_SPACE: dict[str, dict[str, tuple]] = {
 # BENCHMARKS.md ("MuJoCo").
 #
 # Pendulum: short horizon (gamma 0.9), rewards scaled to ~[-1.6, 0], Adam, normalised advantages,
-# learning rate decayed linearly to 0 at total_steps (BENCHMARKS.md: more seeds solve than with a constant lr).
+# learning rate decayed linearly to 0 at total_steps (BENCHMARKS.md: more seeds solve than with a constant lr),
+# the Gaussian mean squashed into the torque bounds (BENCHMARKS.md "A bounded Gaussian mean": A2C solved 9 of 10
+# seeds with it against 7 of 10 without, A3C 4 of 5 against 3 of 5).
 # The 0.1 scale applies while reward normalisation is off; with it (a tune trial may draw it) the normaliser alone
 # sets the scale, as VecNormalize does (runtime/rollout.py).
 PENDULUM: dict[str, Any] = dict(
@@ -108,6 +110,7 @@ PENDULUM: dict[str, Any] = dict(
     optimizer="adam",
     optimizer_eps=1e-8,
     normalize_advantages=True,
+    bounded_mean=True,
     total_steps=2_000_000,
     eval_every=100_000,
 )
