@@ -302,9 +302,12 @@ def test_resume_continues_counters_optimizer_and_versions(algo, run_dir, no_shm_
     assert second["counters"]["updates"] > first["counters"]["updates"]
     assert float(second["optimizer"]["step"]) > float(first["optimizer"]["step"]) > 0
     assert "step budget reached" in p.stdout
-    # The policy version continues from the saved update count, so lags stay small after resuming.
+    # The policy version continues from the saved update count, so lags stay small after resuming: versions
+    # restarted from 0 would put the lag near the first session's update count (about 200 updates of 20 samples).
+    # (A loaded 2-core CI box has shown a lag of 21 with correct versions: the bound is relative to that count.)
     lags = [float(r["policy_lag_max"]) for r in _rows(run_dir, "metrics.csv")]
-    assert max(lags) < 20
+    assert first["counters"]["updates"] >= 100
+    assert max(lags) < first["counters"]["updates"] / 4
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this PyTorch sees a GPU")
