@@ -73,6 +73,6 @@ $(BENCH_VENV)/.installed:
 	$(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/pip install -q --upgrade pip
 	$(BENCH_VENV)/bin/pip install -q "torch==$(TORCH_VERSION)"
-	$(BENCH_VENV)/bin/pip install -q "stable-baselines3==$(SB3_VERSION)" "gymnasium[classic-control]" ale-py opencv-python-headless
+	$(BENCH_VENV)/bin/pip install -q "stable-baselines3==$(SB3_VERSION)" "gymnasium[classic-control,box2d]" ale-py opencv-python-headless
 	$(BENCH_VENV)/bin/python -c "import stable_baselines3, gymnasium, torch; print('sb3', stable_baselines3.__version__, 'gymnasium', gymnasium.__version__, 'torch', torch.__version__)"
 	touch $@

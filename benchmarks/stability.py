@@ -11,6 +11,12 @@ training after it solves). From its ``episodes.csv`` (finishing order):
   size, -220 for Pendulum);
 - **lowest**: the lowest 100-episode mean in that window.
 
+``--criterion eval`` (Pendulum's restated criterion) reads the periodic deterministic evaluations instead
+(``--eval-every`` 50k env steps, 10 episodes each; SB3 PPO gets the same through ``sb3_peer.py --eval-every``):
+solved when an evaluation first reaches the threshold within the budget, held when every evaluation of the next
+HOLD env steps (default 1M) stays at or above the holding bar (-220) and the run covers that window
+(``asyncrl.plot.evaluation_hold``).
+
 The run's budget is BUDGET+HOLD, so a linear learning-rate schedule decays more slowly than in a default
 run: a harder test of stability than the default itself. Runs are interleaved by seed. Run it with the
 project's venv: ``.venv/bin/python benchmarks/stability.py --env CartPole-v1 --seeds 5``.
@@ -31,16 +37,31 @@ from datetime import date
 from pathlib import Path
 
 from asyncrl.config import TrainConfig, resolve
-from asyncrl.plot import holding_bar, solve_and_hold
+from asyncrl.plot import evaluation_hold, holding_bar, read_episodes, read_evaluations, solve_and_hold
 
 THRESHOLDS = {"CartPole-v1": 475.0, "Pendulum-v1": -200.0}
 HOLD = {"CartPole-v1": 1_000_000, "Pendulum-v1": 2_000_000}
+EVAL_HOLD = 1_000_000  # --criterion eval
+EVAL_EVERY, EVAL_EPISODES = 50_000, 10
 FAMILY = {"CartPole-v1": "discrete", "Pendulum-v1": "continuous"}
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def default_budget(algo: str, env: str) -> int:
-    return int(resolve(TrainConfig(algo=algo, env=env, run_dir="unused"), FAMILY[env]).total_steps)
+    return int(resolve(TrainConfig(algo=algo, env=env, run_dir="unused"), FAMILY[env]).run.total_steps)
+
+
+def judge(a: argparse.Namespace, run_dir: Path, thr: float, budget: int, hold: int) -> dict:
+    """The protocol's verdict on one finished run dir (training means, or evaluations with --criterion eval)."""
+    if a.criterion == "train":
+        return solve_and_hold(str(run_dir), thr, budget, hold)
+    try:
+        steps, means = read_evaluations(str(run_dir))
+        end = int(read_episodes(str(run_dir))["env_steps"].max())
+    except Exception as e:  # a run that died before writing them
+        print(f"[stability] {run_dir.name}: {e}", file=sys.stderr)
+        return {"solved": False, "solve_steps": None, "lowest_after": None, "held": False, "evals_after": 0}
+    return {**evaluation_hold(steps, means, thr, budget, hold, end), "solve_seconds": None, "evals": len(steps)}
 
 
 def peer_run(a: argparse.Namespace, seed: int, thr: float, hold: int, run_dir: Path) -> dict:
@@ -48,6 +69,8 @@ def peer_run(a: argparse.Namespace, seed: int, thr: float, hold: int, run_dir: P
     from sb3_peer import ZOO
 
     budget = ZOO["ppo", a.env]["n_timesteps"]
+    if a.criterion == "eval":  # (room to reach the threshold at 2x the zoo's budget; the schedule stays the zoo's)
+        budget *= 2
     cmd = [
         str(ROOT / ".venv-bench" / "bin" / "python"),
         str(ROOT / "benchmarks" / "sb3_peer.py"),
@@ -60,11 +83,12 @@ def peer_run(a: argparse.Namespace, seed: int, thr: float, hold: int, run_dir: P
         "--budget-steps",
         str(budget + hold),
         "--schedule-steps",
-        str(budget),
+        str(ZOO["ppo", a.env]["n_timesteps"]),
         "--max-seconds",
         str(a.max_seconds),
         "--run-dir",
         str(run_dir),
+        *(["--eval-every", str(EVAL_EVERY), "--eval-episodes", str(EVAL_EPISODES)] if a.criterion == "eval" else []),
     ]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -78,7 +102,7 @@ def peer_run(a: argparse.Namespace, seed: int, thr: float, hold: int, run_dir: P
     }
     if proc.returncode != 0:
         print(proc.stderr[-2000:], file=sys.stderr)
-    rec.update(solve_and_hold(str(run_dir), thr, budget, hold))
+    rec.update(judge(a, run_dir, thr, budget, hold))
     print(
         f"[stability] sb3:ppo seed {seed}: solved={rec['solved']} at {rec['solve_steps']} lowest after "
         f"{rec['lowest_after']} held={rec['held']} [{rec['seconds']:.0f} s]",
@@ -103,11 +127,20 @@ def main() -> None:
         help="also run Stable-Baselines3 PPO with RL Zoo's settings (make bench-env) past its budget "
         "(the zoo's n_timesteps), through the same protocol",
     )
+    p.add_argument(
+        "--criterion",
+        choices=["train", "eval"],
+        default="train",
+        help="train: the 100-episode training mean; eval: periodic deterministic evaluations (see above)",
+    )
+    p.add_argument("--keep-runs", type=Path, help="keep the run dirs here (default: a temp dir, deleted)")
     p.add_argument("--json", type=Path)
     a = p.parse_args()
-    thr, hold = THRESHOLDS[a.env], a.hold or HOLD[a.env]
+    thr = THRESHOLDS[a.env]
+    hold = a.hold or (EVAL_HOLD if a.criterion == "eval" else HOLD[a.env])
     results = []
-    with tempfile.TemporaryDirectory(prefix="stability-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="stability-") as scratch:
+        tmp = str(a.keep_runs or scratch)
         for seed in range(a.seed_start, a.seed_start + a.seeds):
             for algo in a.algos:
                 budget = default_budget(algo, a.env)
@@ -124,7 +157,9 @@ def main() -> None:
                     "--total-steps",
                     str(budget + hold),
                     "--eval-every",
-                    "0",
+                    str(EVAL_EVERY if a.criterion == "eval" else 0),
+                    "--eval-episodes",
+                    str(EVAL_EPISODES),
                     "--max-seconds",
                     str(a.max_seconds),
                     "--no-tensorboard",
@@ -145,7 +180,7 @@ def main() -> None:
                 }
                 if proc.returncode != 0:
                     print(proc.stderr[-2000:], file=sys.stderr)
-                rec.update(solve_and_hold(str(run_dir), thr, budget, hold))
+                rec.update(judge(a, run_dir, thr, budget, hold))
                 results.append(rec)
                 print(
                     f"[stability] {algo} seed {seed}: solved={rec['solved']} at {rec['solve_steps']} "
@@ -165,11 +200,12 @@ def main() -> None:
         platform.processor(),
     )
     print(
-        f"stability: {a.env}, threshold {thr:g}, hold {hold:,} steps at >= {holding_bar(thr):g}, "
+        f"stability: {a.env}, threshold {thr:g}, hold {hold:,} steps at >= {holding_bar(thr):g}, criterion "
+        f"{'training mean of 100 episodes' if a.criterion == 'train' else 'deterministic evaluations'}, "
         f"{a.seeds} seeds {a.extra}\n{date.today().isoformat()}, {os.cpu_count()} CPU cores ({cpu})\n"
     )
     print(
-        "| algo | default budget | solved in budget | median steps to solve | held | lowest mean100 after "
+        "| algo | default budget | solved in budget | median steps to solve | held | lowest mean after "
         "(median / worst) |"
     )
     print("|---|---|---|---|---|---|")

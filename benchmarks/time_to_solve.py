@@ -3,7 +3,7 @@
 Protocol. Time to solve is the wall-clock seconds of the whole training command, from
 its start until the mean return of the last 100 finished training episodes (full
 window of 100, all workers/envs together) first reaches the env threshold
-(CartPole-v1: 475, Pendulum-v1: -200), plus the env steps at that point. Each run is a
+(CartPole-v1: 475, Pendulum-v1: -200; the others in THRESHOLDS), plus the env steps at that point. Each run is a
 subprocess timed from outside (start to exit, so the trainer must stop once solved);
 the in-process solve time is kept in the raw JSON as `inrun_seconds`. Seeds are
 interleaved (seed 0 of every spec, then seed 1, ...) so drifts in machine load hit all
@@ -45,7 +45,18 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-THRESHOLDS = {"CartPole-v1": 475.0, "Pendulum-v1": -200.0}
+# The bars of the tasks users try first: the env's own solved bar where it has one (CartPole 475, LunarLander 200,
+# BipedalWalker 300 is the env's, 250 is ours), else one just under RL Zoo's published PPO score.
+THRESHOLDS = {
+    "CartPole-v1": 475.0,
+    "Pendulum-v1": -200.0,
+    "Acrobot-v1": -100.0,
+    "MountainCar-v0": -110.0,
+    "MountainCarContinuous-v0": 88.0,
+    "LunarLander-v3": 200.0,
+    "LunarLanderContinuous-v3": 200.0,
+    "BipedalWalker-v3": 250.0,
+}
 WINDOW = 100
 ROOT = Path(__file__).resolve().parent.parent
 PEER = ROOT / "benchmarks" / "sb3_peer.py"
@@ -109,7 +120,7 @@ def run_one(spec: str, seed: int, a: argparse.Namespace, tmp: Path) -> dict[str,
         src = kind.partition("@")[2]
         algo, _, extra = algo.partition(":")  # asyncrl:ALGO:FLAGS, e.g. asyncrl:impala:--runtime ray
         tag = "-" + str(abs(hash((src, extra)))) if src or extra else ""
-        run_dir = tmp / f"{algo}-seed{seed}{tag}"
+        run_dir = tmp / f"{a.env}-{algo}-seed{seed}{tag}"  # (--keep-runs may gather several envs)
         cmd = [
             a.asyncrl_bin,
             "train",
@@ -129,7 +140,7 @@ def run_one(spec: str, seed: int, a: argparse.Namespace, tmp: Path) -> dict[str,
         ]
         wall, rc, out, err = run_timed(cmd, timeout, {**os.environ, "PYTHONPATH": src} if src else None)
         episodes = run_dir / "episodes.csv"
-        if episodes.exists():
+        if episodes.exists() and rc != 2:  # (exit 2: refused before training, e.g. a run dir already used)
             rec.update(first_solve(episodes, a.threshold))
     else:
         cmd = [

@@ -46,7 +46,8 @@ def _every_run() -> list[tuple[str, str, str]]:
     for algo in ALGORITHMS.values():
         for key in algo.defaults:
             env = ENV_OF_KEY.get(key, key)
-            family = key if key in ENV_OF_KEY else ("continuous" if "Pendulum" in key else "discrete")
+            continuous = "Pendulum" in key or "Continuous" in key
+            family = key if key in ENV_OF_KEY else ("continuous" if continuous else "discrete")
             out.append((algo.name, env, family))
     return out
 
@@ -86,6 +87,24 @@ def test_pendulum_s_rows_bound_the_gaussian_mean_and_other_continuous_envs_do_no
     assert not other.model.bounded_mean
     given = resolve(TrainConfig(algo=algo, env="Pendulum-v1", bounded_mean=False, run_dir="unused"), "continuous")
     assert not given.model.bounded_mean  # (the user's value over the row)
+
+
+def test_an_env_row_applies_to_its_algorithm_and_env_id_only(monkeypatch):
+    """APPO's LunarLander-v3 row (found by `asyncrl tune`) sets its epochs, targets and discount there; the same
+    algorithm on another discrete env, and another algorithm on LunarLander-v3, keep their family rows."""
+    from asyncrl import limits
+
+    monkeypatch.setattr(limits, "usable_cores", lambda: 16)
+    tuned = resolve(TrainConfig(algo="appo", env="LunarLander-v3", run_dir="u"), "discrete")
+    assert (tuned.algo_config.epochs, tuned.algo_config.targets, tuned.loss.gamma) == (10, "gae", 0.995)
+    assert tuned.runtime.workers == 1  # (tuned with one actor: pinned, not one per core)
+    generic = resolve(TrainConfig(algo="appo", env="Acrobot-v1", run_dir="u"), "discrete")
+    assert (generic.algo_config.epochs, generic.algo_config.targets, generic.loss.gamma) == (2, "vtrace", 0.99)
+    assert generic.runtime.workers == 15
+    other = resolve(TrainConfig(algo="impala", env="LunarLander-v3", run_dir="u"), "discrete")
+    assert other.loss.gamma == 0.99 and other.optim.lr == ALGORITHMS["impala"].defaults["discrete"]["lr"]
+    given = resolve(TrainConfig(algo="appo", env="LunarLander-v3", epochs=3, workers=2, run_dir="u"), "discrete")
+    assert given.algo_config.epochs == 3 and given.runtime.workers == 2  # (the user's values over the row)
 
 
 def test_a_row_found_by_tune_keeps_the_worker_count_it_was_tuned_with(monkeypatch):

@@ -36,6 +36,23 @@ def test_cartpole_reaches_195(algo, budget, tmp_path):
     assert r.mean_return_100 >= 195.0 and r.env_steps <= budget + 10_000
 
 
+def test_the_discrete_family_row_learns_acrobot_which_has_no_row_of_its_own(tmp_path):
+    # Seeds 0 and 1 reached -100 at 148k and 34k env steps on the AMD EPYC box.
+    budget = 400_000
+    r = _learn("a2c", "Acrobot-v1", -100.0, budget, run_dir=str(tmp_path / "acrobot"))
+    assert r.stop_reason.startswith("target return"), (r.stop_reason, r.mean_return_100)
+    assert r.env_steps <= budget + 10_000
+
+
+def test_a2c_s_mountain_car_row_leaves_minus_200(tmp_path):
+    # Its row normalises observations and rewards; the discrete family row never leaves -200 (every episode a
+    # time-out) within 1M steps. With the row, seeds 0 and 1 reached -130 at 70k and 125k env steps (and -110,
+    # the benchmark's bar, at 698k and 551k: too long for the suite).
+    budget = 300_000
+    r = _learn("a2c", "MountainCar-v0", -130.0, budget, run_dir=str(tmp_path / "mountain-car"))
+    assert r.stop_reason.startswith("target return"), (r.stop_reason, r.mean_return_100)
+
+
 def test_pendulum_reaches_minus_400_on_most_seeds(tmp_path):
     # The default budget: Pendulum's learning rate decays linearly to 0 at total_steps. One run is
     # deterministic on one machine but not across CPUs (float rounding in the matmuls differs, e.g.

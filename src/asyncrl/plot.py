@@ -85,6 +85,47 @@ def solve_and_hold(run_dir: str, threshold: float, budget: int, hold: int) -> di
     }
 
 
+def evaluation_hold(steps: np.ndarray, means: np.ndarray, threshold: float, budget: int, hold: int, end: int) -> dict:
+    """The holding criterion on periodic deterministic evaluations: ``steps [E]`` and ``means [E]`` of each
+    evaluation in order, ``end`` the run's last env step.
+
+    The solve point is the first evaluation at or above ``threshold``; it must come at or before ``budget``.
+    ``lowest_after`` is the lowest evaluation over the ``hold`` env steps after it (the window is
+    ``(solve, solve + hold]``), ``held`` whether every one there stayed at or above :func:`holding_bar` and
+    the run went on to ``solve + hold`` (``end``).
+    """
+    hit = np.flatnonzero(means >= threshold)
+    if len(hit) == 0:
+        return {"solved": False, "solve_steps": None, "lowest_after": None, "held": False, "evals_after": 0}
+    i = int(hit[0])
+    solve_steps = int(steps[i])
+    after = (np.arange(len(steps)) > i) & (steps <= solve_steps + hold)
+    lowest = float(means[after].min()) if after.any() else None
+    solved = solve_steps <= budget
+    covered = end >= solve_steps + hold
+    return {
+        "solved": solved,
+        "solve_steps": solve_steps,
+        "lowest_after": lowest,
+        "held": bool(solved and covered and lowest is not None and lowest >= holding_bar(threshold)),
+        "evals_after": int(after.sum()),
+    }
+
+
+def read_evaluations(run_dir: str) -> tuple[np.ndarray, np.ndarray]:
+    """``env_steps [E]`` and ``mean [E]`` of a run dir's ``evals.csv`` (``tests.csv`` in older run dirs)."""
+    for name in ("evals.csv", "tests.csv"):
+        path = os.path.join(run_dir, name)
+        if os.path.isfile(path):
+            with open(path, newline="") as f:
+                rows = list(csv.DictReader(f))
+            return (
+                np.array([float(r["env_steps"]) for r in rows]),
+                np.array([float(r["mean"]) for r in rows]),
+            )
+    raise UsageError(f"{run_dir!r} has no evals.csv (was it run with --eval-every?)")
+
+
 def _group_key(run_dir: str) -> str:
     try:
         with open(os.path.join(run_dir, "config.json")) as f:
