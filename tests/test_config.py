@@ -46,7 +46,7 @@ def _every_run() -> list[tuple[str, str, str]]:
     for algo in ALGORITHMS.values():
         for key in algo.defaults:
             env = ENV_OF_KEY.get(key, key)
-            continuous = "Pendulum" in key or "Continuous" in key
+            continuous = any(word in key for word in ("Pendulum", "Continuous", "Bipedal"))
             family = key if key in ENV_OF_KEY else ("continuous" if continuous else "discrete")
             out.append((algo.name, env, family))
     return out
@@ -105,6 +105,10 @@ def test_an_env_row_applies_to_its_algorithm_and_env_id_only(monkeypatch):
     assert other.loss.gamma == 0.99 and other.optim.lr == ALGORITHMS["impala"].defaults["discrete"]["lr"]
     given = resolve(TrainConfig(algo="appo", env="LunarLander-v3", epochs=3, workers=2, run_dir="u"), "discrete")
     assert given.algo_config.epochs == 3 and given.runtime.workers == 2  # (the user's values over the row)
+    # BipedalWalker-v3 (a Box2D env) takes APPO's MuJoCo row over its own budget; A2C keeps its continuous row.
+    walker = resolve(TrainConfig(algo="appo", env="BipedalWalker-v3", run_dir="u"), "continuous")
+    assert (walker.algo_config.epochs, walker.model.normalize_obs, walker.run.total_steps) == (10, True, 5_000_000)
+    assert not resolve(TrainConfig(algo="a2c", env="BipedalWalker-v3", run_dir="u"), "continuous").model.normalize_obs
 
 
 def test_a_row_found_by_tune_keeps_the_worker_count_it_was_tuned_with(monkeypatch):

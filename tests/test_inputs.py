@@ -378,7 +378,7 @@ def test_the_bounds_do_not_refuse_real_settings():
             key
             if key in ("discrete", "continuous", "atari")
             else "continuous"
-            if key.startswith("Pendulum") or "Continuous" in key
+            if key.startswith("Pendulum") or "Continuous" in key or "Bipedal" in key
             else "discrete"
         )
         resolve(TrainConfig(algo=algo, env="CartPole-v1" if key == family else key), family)
