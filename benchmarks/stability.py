@@ -15,7 +15,7 @@ training after it solves). From its ``episodes.csv`` (finishing order):
 (``--eval-every`` 50k env steps, 10 episodes each; SB3 PPO gets the same through ``sb3_peer.py --eval-every``):
 solved when an evaluation first reaches the threshold within the budget, held when every evaluation of the next
 HOLD env steps (default 1M) stays at or above the holding bar (-220) and the run covers that window
-(``asyncrl.plot.evaluation_hold``).
+(``asyncrl.plot.hold_after_solve``, the rule of the training means too).
 
 The run's budget is BUDGET+HOLD, so a linear learning-rate schedule decays more slowly than in a default
 run: a harder test of stability than the default itself. Runs are interleaved by seed. Run it with the
@@ -37,7 +37,7 @@ from datetime import date
 from pathlib import Path
 
 from asyncrl.config import TrainConfig, resolve
-from asyncrl.plot import evaluation_hold, holding_bar, read_episodes, read_evaluations, solve_and_hold
+from asyncrl.plot import hold_after_solve, holding_bar, read_episodes, read_evaluations, solve_and_hold
 
 THRESHOLDS = {"CartPole-v1": 475.0, "Pendulum-v1": -200.0}
 HOLD = {"CartPole-v1": 1_000_000, "Pendulum-v1": 2_000_000}
@@ -60,17 +60,18 @@ def judge(a: argparse.Namespace, run_dir: Path, thr: float, budget: int, hold: i
         end = int(read_episodes(str(run_dir))["env_steps"].max())
     except Exception as e:  # a run that died before writing them
         print(f"[stability] {run_dir.name}: {e}", file=sys.stderr)
-        return {"solved": False, "solve_steps": None, "lowest_after": None, "held": False, "evals_after": 0}
-    return {**evaluation_hold(steps, means, thr, budget, hold, end), "solve_seconds": None, "evals": len(steps)}
+        return {"solved": False, "solve_steps": None, "lowest_after": None, "held": False, "points_after": 0}
+    res = hold_after_solve(steps, means, thr, budget, hold, end)
+    del res["solve_index"]
+    return {**res, "solve_seconds": None, "evals": len(steps)}
 
 
 def peer_run(a: argparse.Namespace, seed: int, thr: float, hold: int, run_dir: Path) -> dict:
     """SB3 PPO (RL Zoo settings) through the same protocol: its budget is the zoo's ``n_timesteps``."""
     from sb3_peer import ZOO
 
-    budget = ZOO["ppo", a.env]["n_timesteps"]
-    if a.criterion == "eval":  # (room to reach the threshold at 2x the zoo's budget; the schedule stays the zoo's)
-        budget *= 2
+    zoo_steps = ZOO["ppo", a.env]["n_timesteps"]
+    budget = 2 * zoo_steps if a.criterion == "eval" else zoo_steps  # (eval: room to reach it; the zoo's schedule)
     cmd = [
         str(ROOT / ".venv-bench" / "bin" / "python"),
         str(ROOT / "benchmarks" / "sb3_peer.py"),
@@ -83,7 +84,7 @@ def peer_run(a: argparse.Namespace, seed: int, thr: float, hold: int, run_dir: P
         "--budget-steps",
         str(budget + hold),
         "--schedule-steps",
-        str(ZOO["ppo", a.env]["n_timesteps"]),
+        str(zoo_steps),
         "--max-seconds",
         str(a.max_seconds),
         "--run-dir",

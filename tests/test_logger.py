@@ -9,7 +9,7 @@ import os
 import numpy as np
 
 from asyncrl.logger import EPISODE_COLUMNS, RunLogger
-from asyncrl.plot import evaluation_hold, read_evaluations
+from asyncrl.plot import hold_after_solve, read_evaluations
 
 
 def _rows(path):
@@ -119,14 +119,21 @@ def test_the_evaluation_holding_criterion_on_hand_made_evaluations(tmp_path):
     when every evaluation of the next ``hold`` steps stays at or above -220 and the run covers the window."""
     steps = np.array([50, 100, 150, 200, 250, 300])
     means = np.array([-900.0, -199.0, -230.0, -150.0, -210.0, -500.0])
-    r = evaluation_hold(steps, means, -200.0, budget=100, hold=100, end=300)
+    r = hold_after_solve(steps, means, -200.0, budget=100, hold=100, end=300)
     # (the first evaluation at or above -200 is -199 at step 100; its window (100, 200] holds -230 and -150)
-    assert r == {"solved": True, "solve_steps": 100, "lowest_after": -230.0, "held": False, "evals_after": 2}
+    assert r == {
+        "solved": True,
+        "solve_steps": 100,
+        "solve_index": 1,
+        "lowest_after": -230.0,
+        "held": False,
+        "points_after": 2,
+    }
     means[2] = -220.0  # exactly the bar holds; the -500 at 300 is past the window
-    assert evaluation_hold(steps, means, -200.0, budget=100, hold=100, end=300)["held"]
-    assert not evaluation_hold(steps, means, -200.0, budget=100, hold=100, end=199)["held"]  # window not covered
-    assert not evaluation_hold(steps, means, -200.0, budget=99, hold=100, end=300)["solved"]  # solved too late
-    assert evaluation_hold(steps, means - 1000, -200.0, 100, 100, 300)["solve_steps"] is None
+    assert hold_after_solve(steps, means, -200.0, budget=100, hold=100, end=300)["held"]
+    assert not hold_after_solve(steps, means, -200.0, budget=100, hold=100, end=199)["held"]  # window not covered
+    assert not hold_after_solve(steps, means, -200.0, budget=99, hold=100, end=300)["solved"]  # solved too late
+    assert hold_after_solve(steps, means - 1000, -200.0, 100, 100, 300)["solve_steps"] is None
     with open(tmp_path / "evals.csv", "w") as f:
         f.write("wall_time_s,env_steps,mean,median,std,min,max,episodes\n1.0,50,-900.5,0,0,0,0,10\n")
     got_steps, got_means = read_evaluations(str(tmp_path))

@@ -19,19 +19,12 @@ from typing import Any
 
 from asyncrl.errors import UsageError, first_line
 from asyncrl.evaluate import summarize
+from asyncrl.paths import evals_file
 
 EPISODE_COLUMNS = ["wall_time_s", "env_steps", "episode_return", "episode_length", "worker", "frames"]
 """``frames``: emulator frames so far (``env_steps`` x the frame skip: 4 on Atari, 1 elsewhere)."""
 EVAL_COLUMNS = ["wall_time_s", "env_steps", "mean", "median", "std", "min", "max", "episodes"]
 """``evals.csv``: one row per evaluation during training (deterministic episodes)."""
-
-
-def evals_file(run_dir: str) -> str:
-    """``evals.csv``; ``tests.csv`` in a run dir written before it was renamed (a resume goes on writing there)."""
-    old = os.path.join(run_dir, "tests.csv")
-    return (
-        "tests.csv" if os.path.exists(old) and not os.path.exists(os.path.join(run_dir, "evals.csv")) else "evals.csv"
-    )
 
 
 class Every:

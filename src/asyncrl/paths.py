@@ -32,6 +32,14 @@ RUN_FILES = (
 _CHECKPOINT_HINT = "give a run dir, a .pt checkpoint or pretrained:NAME"
 
 
+def evals_file(run_dir: str) -> str:
+    """``evals.csv``; ``tests.csv`` in a run dir written before it was renamed (a resume goes on writing there)."""
+    old = os.path.join(run_dir, "tests.csv")
+    return (
+        "tests.csv" if os.path.exists(old) and not os.path.exists(os.path.join(run_dir, "evals.csv")) else "evals.csv"
+    )
+
+
 def _need_str(path, flag: str, hint: str = "") -> None:
     if not isinstance(path, str):
         raise UsageError(f"{flag} must be a string path, got {path!r}")

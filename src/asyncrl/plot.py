@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from asyncrl.errors import UsageError
-from asyncrl.paths import check_output_file, check_plot_run_dirs
+from asyncrl.paths import check_output_file, check_plot_run_dirs, evals_file
 
 
 def read_episodes(run_dir: str) -> dict[str, np.ndarray]:
@@ -65,65 +65,56 @@ def solve_and_hold(run_dir: str, threshold: float, budget: int, hold: int) -> di
     ep = read_episodes(run_dir)
     order = np.argsort(ep["wall_time_s"], kind="stable")
     steps, returns = ep["env_steps"][order], ep["episode_return"][order]
-    means = rolling_mean(returns)
-    full = np.arange(len(returns)) >= 99  # a full window of 100 episodes
-    hit = np.flatnonzero(full & (means >= threshold))
-    if len(hit) == 0:
-        return {"solved": False, "solve_steps": None, "solve_seconds": None, "lowest_after": None, "held": False}
-    i = int(hit[0])
-    solve_steps = int(steps[i])
-    after = (np.arange(len(returns)) > i) & (steps <= solve_steps + hold)
-    lowest = float(means[after].min()) if after.any() else None
-    covered = len(steps) > 0 and steps[-1] >= solve_steps + hold
-    solved = solve_steps <= budget
-    return {
-        "solved": solved,
-        "solve_steps": solve_steps,
-        "solve_seconds": float(ep["wall_time_s"][order][i]),
-        "lowest_after": lowest,
-        "held": bool(solved and covered and lowest is not None and lowest >= holding_bar(threshold)),
-    }
+    means = np.where(np.arange(len(returns)) >= 99, rolling_mean(returns), np.nan)  # (a full window of 100)
+    res = hold_after_solve(steps, means, threshold, budget, hold, int(steps[-1]) if len(steps) else 0)
+    i = res.pop("solve_index")
+    return {**res, "solve_seconds": None if i is None else float(ep["wall_time_s"][order][i])}
 
 
-def evaluation_hold(steps: np.ndarray, means: np.ndarray, threshold: float, budget: int, hold: int, end: int) -> dict:
-    """The holding criterion on periodic deterministic evaluations: ``steps [E]`` and ``means [E]`` of each
-    evaluation in order, ``end`` the run's last env step.
+def hold_after_solve(steps: np.ndarray, values: np.ndarray, threshold: float, budget: int, hold: int, end: int) -> dict:
+    """The solve-and-hold rule on a series in order: ``steps [N]`` and ``values [N]`` (the 100-episode training
+    means, NaN before a window is full, or the periodic deterministic evaluations), ``end`` the run's last env
+    step.
 
-    The solve point is the first evaluation at or above ``threshold``; it must come at or before ``budget``.
-    ``lowest_after`` is the lowest evaluation over the ``hold`` env steps after it (the window is
-    ``(solve, solve + hold]``), ``held`` whether every one there stayed at or above :func:`holding_bar` and
-    the run went on to ``solve + hold`` (``end``).
+    The solve point is the first value at or above ``threshold``; it must come at or before ``budget``.
+    ``lowest_after`` is the lowest value over the ``hold`` env steps after it (the window is
+    ``(solve, solve + hold]``, ``points_after`` values), ``held`` whether every one there stayed at or above
+    :func:`holding_bar` and the run went on to ``solve + hold`` (``end``).
     """
-    hit = np.flatnonzero(means >= threshold)
+    hit = np.flatnonzero(values >= threshold)
     if len(hit) == 0:
-        return {"solved": False, "solve_steps": None, "lowest_after": None, "held": False, "evals_after": 0}
+        return {
+            "solved": False,
+            "solve_steps": None,
+            "solve_index": None,
+            "lowest_after": None,
+            "held": False,
+            "points_after": 0,
+        }
     i = int(hit[0])
     solve_steps = int(steps[i])
     after = (np.arange(len(steps)) > i) & (steps <= solve_steps + hold)
-    lowest = float(means[after].min()) if after.any() else None
+    lowest = float(values[after].min()) if after.any() else None
     solved = solve_steps <= budget
     covered = end >= solve_steps + hold
     return {
         "solved": solved,
         "solve_steps": solve_steps,
+        "solve_index": i,
         "lowest_after": lowest,
         "held": bool(solved and covered and lowest is not None and lowest >= holding_bar(threshold)),
-        "evals_after": int(after.sum()),
+        "points_after": int(after.sum()),
     }
 
 
 def read_evaluations(run_dir: str) -> tuple[np.ndarray, np.ndarray]:
     """``env_steps [E]`` and ``mean [E]`` of a run dir's ``evals.csv`` (``tests.csv`` in older run dirs)."""
-    for name in ("evals.csv", "tests.csv"):
-        path = os.path.join(run_dir, name)
-        if os.path.isfile(path):
-            with open(path, newline="") as f:
-                rows = list(csv.DictReader(f))
-            return (
-                np.array([float(r["env_steps"]) for r in rows]),
-                np.array([float(r["mean"]) for r in rows]),
-            )
-    raise UsageError(f"{run_dir!r} has no evals.csv (was it run with --eval-every?)")
+    path = os.path.join(run_dir, evals_file(run_dir))
+    if not os.path.isfile(path):
+        raise UsageError(f"{run_dir!r} has no evals.csv (was it run with --eval-every?)")
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    return np.array([float(r["env_steps"]) for r in rows]), np.array([float(r["mean"]) for r in rows])
 
 
 def _group_key(run_dir: str) -> str:
