@@ -117,6 +117,33 @@ ZOO: dict[tuple[str, str], dict[str, Any]] = {
         "n_epochs": 4,
         "ent_coef": 0.0,
     },
+    ("ppo", "MountainCarContinuous-v0"): {
+        "normalize": True,
+        "n_envs": 1,
+        "n_timesteps": 20_000,
+        "batch_size": 256,
+        "n_steps": 8,
+        "gamma": 0.9999,
+        "learning_rate": 7.77e-5,
+        "ent_coef": 0.00429,
+        "clip_range": 0.1,
+        "n_epochs": 10,
+        "gae_lambda": 0.9,
+        "max_grad_norm": 5,
+        "vf_coef": 0.19,
+        "use_sde": True,
+        "policy_kwargs": {"log_std_init": -3.29, "ortho_init": False},
+    },
+    ("a2c", "MountainCarContinuous-v0"): {
+        "normalize": True,
+        "n_envs": 4,
+        "n_timesteps": 100_000,
+        "n_steps": 100,
+        "ent_coef": 0.0,
+        "use_sde": True,
+        "sde_sample_freq": 16,
+        "policy_kwargs": {"log_std_init": 0.0, "ortho_init": False},
+    },
 }
 
 

@@ -35,7 +35,8 @@ from asyncrl.runtime.base import RUNTIMES
 from conftest import one_line_error
 
 ROOT = Path(__file__).resolve().parent.parent
-ENV_OF_KEY = {"discrete": "CartPole-v1", "continuous": "MountainCarContinuous-v0", "atari": "PongNoFrameskip-v4"}
+ENV_OF_KEY = {"discrete": "CartPole-v1", "continuous": "UserContinuousEnv-v0", "atari": "PongNoFrameskip-v4"}
+"""An env of each family key: the continuous one is an id with no row of its own, so the family row applies."""
 MEANINGFUL_NONE = {"target_return", "max_seconds"}
 """The only settings whose ``None`` means something of its own ("no such stop"), not "the default"."""
 
@@ -109,6 +110,13 @@ def test_an_env_row_applies_to_its_algorithm_and_env_id_only(monkeypatch):
     walker = resolve(TrainConfig(algo="appo", env="BipedalWalker-v3", run_dir="u"), "continuous")
     assert (walker.algo_config.epochs, walker.model.normalize_obs, walker.run.total_steps) == (10, True, 5_000_000)
     assert not resolve(TrainConfig(algo="a2c", env="BipedalWalker-v3", run_dir="u"), "continuous").model.normalize_obs
+    # MountainCarContinuous-v0: A2C's own row and APPO's MountainCar row; A3C keeps the continuous family row.
+    mcc = resolve(TrainConfig(algo="a2c", env="MountainCarContinuous-v0", run_dir="u"), "continuous")
+    assert (mcc.rollout.num_envs, mcc.rollout.n_steps, mcc.model.normalize_obs, mcc.model.sde) == (4, 100, True, False)
+    car = resolve(TrainConfig(algo="appo", env="MountainCarContinuous-v0", run_dir="u"), "continuous")
+    assert (car.algo_config.epochs, car.loss.gae_lambda, car.run.total_steps) == (4, 0.98, 100_000)
+    a3c = resolve(TrainConfig(algo="a3c", env="MountainCarContinuous-v0", run_dir="u"), "continuous")
+    assert not a3c.model.normalize_obs and a3c.rollout.n_steps == 5
 
 
 def test_a_row_found_by_tune_keeps_the_worker_count_it_was_tuned_with(monkeypatch):
@@ -171,8 +179,9 @@ def test_the_flat_view_is_generated_from_the_sections_one_name_each():
         if name in flat:  # a name shared by two sections (rho_bar) has one type and one rule
             assert len({(str(f.type), tuple(sorted(f.metadata.items()))) for f in fs}) == 1, name
     # the 64 settings of before the tree, --ray-address, the four normalisation settings, the four of videos
-    # and W&B, --ray-start-timeout, FeUdal's --intrinsic-gate and --bounded-mean
-    assert set(FLAT_FIELDS) == flat and len(flat) == 76
+    # and W&B, --ray-start-timeout, FeUdal's --intrinsic-gate, --bounded-mean, and gSDE's --sde and
+    # --sde-sample-freq
+    assert set(FLAT_FIELDS) == flat and len(flat) == 78
     assert {
         "total_steps",
         "workers",

@@ -209,6 +209,9 @@ def test_hogwild_workers_share_one_set_of_statistics(tmp_path):
         (["--algo", "a2c", "--env", "support_envs:GoalOnly", "--normalize-obs"], "no Box entry to normalise"),
         (["--algo", "a2c", "--env", "CartPole-v1", "--bounded-mean"], "--bounded-mean squashes a Gaussian mean"),
         (["--algo", "feudal", "--env", "CartPole-v1", "--bounded-mean"], "--algo feudal"),
+        (["--algo", "a2c", "--env", "CartPole-v1", "--sde"], "--sde is exploration noise for continuous"),
+        (["--algo", "a2c", "--env", "Pendulum-v1", "--sde-sample-freq", "4"], "add --sde"),
+        (["--algo", "a2c", "--env", "Pendulum-v1", "--sde", "--sde-sample-freq", "-1"], "--sde-sample-freq"),
         (["--algo", "a2c", "--env", "Pendulum-v1", "--obs-clip", "0"], "--obs-clip"),
         (["--algo", "a2c", "--env", "Pendulum-v1", "--reward-clip", "-1"], "--reward-clip"),
     ],
@@ -268,3 +271,56 @@ def test_a_bounded_mean_run_keeps_its_head_through_the_checkpoint_and_resume(tmp
         model.policy_head.bias.fill_(100.0)  # (a raw mean far beyond the bound 1)
         mean = model(torch.zeros(1, 1, 2), None, torch.zeros(1, 1, dtype=torch.bool)).params
     assert float(mean.max()) <= 1.0 and float(mean.max()) > 0.99
+
+
+@pytest.mark.parametrize("lstm", [False, True])  # (acting in numpy, and in torch)
+@pytest.mark.parametrize("freq, draws_at", [(4, [0, 4, 8]), (0, [0])])
+def test_gsde_holds_each_envs_noise_matrix_for_sde_sample_freq_steps(lstm, freq, draws_at):
+    """The collector draws every env's noise matrix at the rollout's start and every ``sde_sample_freq`` steps,
+    and each stored action is the mean plus ``features @ W`` of the matrix held at that step."""
+    from asyncrl.envs.make import env_spaces
+    from asyncrl.envs.vector import SyncVecEnv
+    from asyncrl.nn.model import ActorCritic
+    from asyncrl.nn.spec import spec_from_spaces
+    from asyncrl.runtime.rollout import RolloutCollector
+
+    venv = SyncVecEnv("Pendulum-v1", 2, seed=0)
+    spec = spec_from_spaces(*env_spaces("Pendulum-v1"), hidden=[8], lstm=lstm, lstm_size=8, sde=True)
+    spec.sde_sample_freq = freq
+    torch.manual_seed(0)
+    model = ActorCritic(spec)
+    collector = RolloutCollector(venv, model, n_steps=10, gamma=0.99, seed=1)
+    source = collector.fast if collector.fast is not None else model
+    assert (collector.fast is None) == lstm
+    drawn: list = []
+    draw = source.sde_weights
+    source.sde_weights = lambda batch: drawn.append(draw(batch)) or drawn[-1]  # type: ignore[method-assign]
+    rollout = collector.collect()
+    assert len(drawn) == len(draws_at)
+    with torch.no_grad():
+        params = model(rollout.obs[:-1], rollout.core_state, rollout.first[:-1]).params  # [T, B, 1 + K]
+    mean, feats = params[..., :1], params[..., 1:]
+    for t in range(10):
+        w = torch.as_tensor(drawn[max(i for i, at in enumerate(draws_at) if at <= t)])  # [B, K, 1]
+        want = mean[t] + torch.einsum("bk,bka->ba", feats[t], w)
+        torch.testing.assert_close(rollout.actions[t], want, rtol=1e-4, atol=1e-4)
+    venv.close()
+
+
+def test_a_gsde_run_keeps_its_noise_matrix_log_std_through_the_checkpoint_and_resume(tmp_path):
+    from asyncrl import TrainConfig, load, train
+
+    run_dir = str(tmp_path / "run")
+    kw = dict(algo="a2c", env="MountainCarContinuous-v0", eval_every=0, progress=False, tensorboard=False)
+    train(TrainConfig(**kw, sde=True, sde_sample_freq=8, log_std_init=-1.0, total_steps=800, run_dir=run_dir))
+    latest = os.path.join(run_dir, "checkpoints", "latest.pt")
+    before = load(latest).model.log_std.detach().clone()
+    assert before.shape == (64, 1)  # [K features, A actions]
+    r = train(TrainConfig(total_steps=1_600), resume=run_dir, given={"total_steps"})
+    assert r.env_steps >= 1_600
+    with open(os.path.join(run_dir, "config.json")) as f:
+        config = json.load(f)
+    assert (config["sde"], config["sde_sample_freq"]) == (True, 8)
+    model = load(latest).model
+    assert model.spec.sde and model.log_std.shape == (64, 1)
+    assert not torch.equal(model.log_std.detach(), before)  # (trained on from the checkpoint's values)

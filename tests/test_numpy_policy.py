@@ -138,3 +138,31 @@ def test_a_bounded_mean_stays_inside_the_bounds_and_numpy_acts_as_torch():
     policy = NumpyPolicy(model, seed=0)
     np.testing.assert_allclose(policy.params(obs), params, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(policy.act(obs, deterministic=True), params, rtol=1e-5, atol=1e-5)
+
+
+def test_gsde_acting_in_numpy_matches_the_torch_model():
+    """With gSDE the numpy path gives the torch model's params (means, then features), acts as the mean plus each
+    env's ``features @ W`` with the matrices it is given, and ``act_logp`` is torch's log-probability of that
+    action under the state-dependent Gaussian."""
+    torch.manual_seed(0)
+    model = ActorCritic(spec_from_spaces(OBS, SPACES["gaussian"], hidden=[16, 8], sde=True))
+    with torch.no_grad():
+        model.policy_head.weight.normal_(0.0, 1.0)
+        model.log_std.normal_(-0.5, 0.5)
+    policy = NumpyPolicy(model, seed=3)
+    obs = _obs(32)
+    want = _torch_params(model, obs)
+    assert want.shape == (32, 3 + 8)
+    torch.testing.assert_close(torch.from_numpy(policy.params(obs)), want, rtol=1e-5, atol=1e-5)
+    w = policy.sde_weights(32)
+    assert w.shape == (32, 8, 3)
+    actions, logp = policy.act_logp(obs, w)
+    mean, feats = want[:, :3].numpy(), want[:, 3:].numpy()
+    np.testing.assert_allclose(actions, mean + np.einsum("bk,bka->ba", feats, w), rtol=1e-5, atol=1e-5)
+    want_logp, _ = model.log_prob_entropy(want, torch.from_numpy(actions))
+    torch.testing.assert_close(torch.from_numpy(logp), want_logp, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(policy.act(obs, deterministic=True), mean, rtol=1e-5, atol=1e-5)
+    # Without matrices each action is a fresh draw from the same Gaussian: its log-probability is torch's too.
+    actions, logp = policy.act_logp(obs)
+    want_logp, _ = model.log_prob_entropy(want, torch.from_numpy(actions))
+    torch.testing.assert_close(torch.from_numpy(logp), want_logp, rtol=1e-5, atol=1e-5)

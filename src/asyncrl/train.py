@@ -234,6 +234,13 @@ def build_model(cfg: RunConfig, obs_space: gym.Space, act_space: gym.Space, mask
             f"--bounded-mean squashes a Gaussian mean into finite action bounds; --env {cfg.env} has {what} "
             f"(leave --bounded-mean off)"
         )
+    if spec.sde and spec.action_kind != "continuous":
+        raise UsageError(
+            f"--sde is exploration noise for continuous (Box) actions; --env {cfg.env} has {spec.action_kind} "
+            f"actions (leave --sde off)"
+        )
+    if spec.sde_sample_freq and not spec.sde:
+        raise UsageError(f"--sde-sample-freq {spec.sde_sample_freq} sets gSDE's noise; add --sde, or leave it at 0")
     if spec.normalize_obs and spec.normalized_positions == []:
         raise UsageError(
             f"--normalize-obs: --env {cfg.env}'s observation has no Box entry to normalise (its images and Discrete "

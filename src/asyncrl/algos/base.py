@@ -144,6 +144,8 @@ def actor_critic_options(cfg: RunConfig) -> dict[str, Any]:
         lstm_size=m.lstm_size,
         log_std_init=m.log_std_init,
         bounded_mean=m.bounded_mean,
+        sde=m.sde,
+        sde_sample_freq=m.sde_sample_freq,
         normalize_obs=m.normalize_obs,
         obs_clip=m.obs_clip,
         normalize_reward=cfg.loss.normalize_reward,

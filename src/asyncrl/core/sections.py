@@ -133,6 +133,13 @@ class ModelConfig:
     bounded_mean: bool = setting(False)
     """Continuous actions: squash the Gaussian mean into the action bounds with tanh (the samples around it are
     still clipped to the bounds)."""
+    sde: bool = setting(False)
+    """Continuous actions: generalised state-dependent exploration (gSDE, Raffin et al. 2021): the noise is a
+    linear function of the policy's features, its matrix held for ``sde_sample_freq`` steps, so exploration is
+    smooth in time (Stable-Baselines3's ``use_sde``; ``log_std_init`` then starts that matrix's log-std)."""
+    sde_sample_freq: int = setting(0, lo=0, hi=L.MAX_N_STEPS)
+    """With ``sde``: draw each env's noise matrix every this many steps; 0: once per rollout (Stable-Baselines3's
+    ``-1``)."""
     normalize_obs: bool = setting(False)
     """Standardise observations by their running mean and variance (statistics saved with the model, frozen in
     eval); MLP torsos over Box observations, and the Box entries of Dict or Tuple observations."""

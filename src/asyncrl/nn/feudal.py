@@ -182,7 +182,9 @@ class FeudalNet(nn.Module):
         out = self.forward(obs.unsqueeze(0), core_state, first.unsqueeze(0))
         return self.sample(out.params[0], deterministic), out.value[0], out.core_state
 
-    def sample(self, params: Tensor, deterministic: bool = False) -> Tensor:
+    def sample(self, params: Tensor, deterministic: bool = False, sde_weights: Tensor | None = None) -> Tensor:
+        """Actions ``[...]`` from the Worker's logits ``params [..., A]`` (categorical: ``sde_weights``, gSDE's
+        noise matrices of continuous heads, never apply)."""
         return heads.categorical_sample(params, deterministic)
 
     def log_prob_entropy(self, params: Tensor, actions: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:

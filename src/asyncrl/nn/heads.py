@@ -47,12 +47,38 @@ def gaussian_sample(mean: Tensor, log_std: Tensor, deterministic: bool = False) 
 
 
 def gaussian_log_prob_entropy(mean: Tensor, log_std: Tensor, actions: Tensor) -> tuple[Tensor, Tensor]:
-    """Diagonal Gaussian: ``mean [..., d]``, ``log_std [d]``, ``actions [..., d]`` ->
+    """Diagonal Gaussian: ``mean [..., d]``, ``log_std [d]`` (or ``[..., d]``: gSDE's), ``actions [..., d]`` ->
     ``(log_prob [...], entropy [...])``, summed over the action dimensions."""
     z = (actions - mean) * torch.exp(-log_std)
     log_prob = (-0.5 * z.pow(2) - log_std - 0.5 * _LOG_2PI).sum(-1)
     entropy = (0.5 + 0.5 * _LOG_2PI + log_std).sum(-1).expand(log_prob.shape)
     return log_prob, entropy
+
+
+# ---- generalised state-dependent exploration (gSDE; Raffin, Kober & Stulp, CoRL 2021) ------------------------
+# The exploration noise is a linear function of the policy's latent features ``z [..., k]``: ``eps = z @ W`` with
+# ``W [k, A]`` drawn from ``N(0, exp(log_std)^2)`` and held for several steps, so an env's noise changes smoothly
+# with its state instead of at every step. Given ``z``, the action is Gaussian around the mean with the std below
+# (the log-probability the losses use); ``z`` is detached there, as in the paper's default.
+
+SDE_EPS = 1e-6
+"""Added to the gSDE variance (as Stable-Baselines3 does): a latent of zeros still gives a proper Gaussian."""
+
+
+def sde_log_std(latent: Tensor, log_std: Tensor) -> Tensor:
+    """gSDE's per-sample log-std: ``latent [..., k]``, ``log_std [k, A]`` -> ``[..., A]``, half the log of
+    ``latent^2 @ exp(log_std)^2 + SDE_EPS`` (the variance of ``latent @ W`` over ``W``)."""
+    return 0.5 * torch.log(latent.pow(2) @ torch.exp(2.0 * log_std) + SDE_EPS)
+
+
+def sde_weights(log_std: Tensor, batch: int) -> Tensor:
+    """Fresh exploration matrices ``[batch, k, A]``, one per env: ``W ~ N(0, exp(log_std)^2)``."""
+    return torch.randn((batch, *log_std.shape), dtype=log_std.dtype) * log_std.exp()
+
+
+def sde_sample(mean: Tensor, latent: Tensor, weights: Tensor) -> Tensor:
+    """``mean [B, A]`` plus each env's noise ``latent [B, k] @ weights [B, k, A]`` -> actions ``[B, A]``."""
+    return mean + torch.einsum("bk,bka->ba", latent, weights)
 
 
 # ---- factorised heads: MultiDiscrete (one categorical per factor) and MultiBinary (one Bernoulli per bit) -----

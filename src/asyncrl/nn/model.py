@@ -1,10 +1,10 @@
 """The actor-critic network used by every algorithm but FeUdal.
 
 ``torso`` (an MLP over flattened observations) -> optional ``LSTM`` core -> a policy head
-(categorical logits or a diagonal-Gaussian mean with a learned, state-independent log-std)
-and a value head. Without an LSTM the critic has its own MLP by default (as Stable-Baselines3
-and CleanRL do for classic control); with an LSTM both heads share torso and core, as in the
-A3C paper.
+(categorical logits or a diagonal-Gaussian mean with a learned, state-independent log-std; or, with
+``spec.sde``, gSDE's state-dependent std, :mod:`asyncrl.nn.heads`) and a value head. Without an LSTM
+the critic has its own MLP by default (as Stable-Baselines3 and CleanRL do for classic control); with
+an LSTM both heads share torso and core, as in the A3C paper.
 
 Shapes: ``T`` time steps, ``B`` envs, ``O`` flattened observation size, ``A`` the number of
 actions (discrete) or action dimensions (continuous), ``H`` the LSTM size.
@@ -30,7 +30,8 @@ __all__ = ["ActorCritic", "CoreState", "ModelSpec", "PolicyNet", "PolicyOutput"]
 
 
 class PolicyOutput(NamedTuple):
-    """``params [T, B, A]`` (logits or Gaussian mean), ``value [T, B]``, the core state after the last step."""
+    """``params [T, B, A]`` (logits or Gaussian mean; with gSDE ``[T, B, A + K]``, the mean then the policy's
+    detached features), ``value [T, B]``, the core state after the last step."""
 
     params: Tensor
     value: Tensor
@@ -59,7 +60,7 @@ class PolicyNet(Protocol):
         masks) -> ``(actions [B] or [B, A], values, state)``."""
         ...
 
-    def sample(self, params: Tensor, deterministic: bool = False) -> Tensor: ...
+    def sample(self, params: Tensor, deterministic: bool = False, sde_weights: Tensor | None = None) -> Tensor: ...
 
     def log_prob_entropy(
         self, params: Tensor, actions: Tensor, mask: Tensor | None = None
@@ -106,8 +107,11 @@ class ActorCritic(nn.Module):
         self.critic_torso = mlp(sizes, spec.activation) if spec.separate_critic and not spec.lstm else None
         self.policy_head = orthogonal_init(nn.Linear(feat, spec.head_size), 0.01)
         self.value_head = orthogonal_init(nn.Linear(feat, 1), 1.0)
-        if spec.action_kind == "continuous":
-            self.log_std = nn.Parameter(torch.full((spec.action_dim,), float(spec.log_std_init)))
+        self.sde_features = feat if spec.sde else 0
+        """gSDE: the size ``K`` of the features the noise is linear in (the policy head's input); 0 without."""
+        if spec.action_kind == "continuous":  # gSDE's log-std is a matrix [K, A], one entry per feature and action
+            shape = (feat, spec.action_dim) if spec.sde else (spec.action_dim,)
+            self.log_std = nn.Parameter(torch.full(shape, float(spec.log_std_init)))
         self.mean_bounds = (
             (torch.tensor(spec.action_low), torch.tensor(spec.action_high)) if spec.bounded_mean else None
         )  # (plain tensors, not buffers: the spec gives them)
@@ -146,6 +150,8 @@ class ActorCritic(nn.Module):
         params = self.policy_head(feats).reshape(T, B, -1)
         if self.mean_bounds is not None:
             params = heads.bounded_mean(params, *(b.to(params.device) for b in self.mean_bounds))
+        if self.sde_features:
+            params = torch.cat([params, feats.detach().reshape(T, B, -1)], dim=-1)
         value = self.value_head(critic_feats).reshape(T, B)
         return PolicyOutput(params, value, core_state)
 
@@ -164,9 +170,10 @@ class ActorCritic(nn.Module):
         out = self.forward(obs.unsqueeze(0), core_state, first.unsqueeze(0))
         return self.sample(heads.masked_logits(out.params[0], mask), deterministic), out.value[0], out.core_state
 
-    def sample(self, params: Tensor, deterministic: bool = False) -> Tensor:
+    def sample(self, params: Tensor, deterministic: bool = False, sde_weights: Tensor | None = None) -> Tensor:
         """Actions ``[...]`` or ``[..., A]`` (:attr:`~asyncrl.nn.spec.ModelSpec.step_action_shape`) from head
-        outputs ``params [..., head_size]``."""
+        outputs ``params [..., head_size]``. With gSDE, ``sde_weights [B, K, A]`` (:meth:`sde_weights`) are the
+        envs' held noise matrices for ``params [B, A + K]``; without them each sample draws its own."""
         kind = self.spec.action_kind
         if kind == "discrete":
             return heads.categorical_sample(params, deterministic)
@@ -174,7 +181,22 @@ class ActorCritic(nn.Module):
             return heads.multi_categorical_sample(params, self.spec.action_nvec, deterministic)
         if kind == "multi-binary":
             return heads.bernoulli_sample(params, deterministic)
-        return heads.gaussian_sample(params, self.log_std, deterministic)
+        if not self.sde_features:
+            return heads.gaussian_sample(params, self.log_std, deterministic)
+        mean, latent = self._split_sde(params)
+        if deterministic:
+            return mean
+        if sde_weights is None:
+            return heads.gaussian_sample(mean, heads.sde_log_std(latent, self.log_std))
+        return heads.sde_sample(mean, latent, sde_weights.to(params.device))
+
+    def sde_weights(self, batch: int) -> Tensor:
+        """gSDE: fresh noise matrices ``[batch, K, A]`` for ``batch`` envs, at the current log-std."""
+        return heads.sde_weights(self.log_std.detach().cpu(), batch)
+
+    def _split_sde(self, params: Tensor) -> tuple[Tensor, Tensor]:
+        """gSDE's ``params [..., A + K]`` -> ``(mean [..., A], features [..., K])``."""
+        return params[..., : self.spec.action_dim], params[..., self.spec.action_dim :]
 
     def log_prob_entropy(self, params: Tensor, actions: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """``params [..., head_size]``, ``actions [...]`` or ``[..., A]`` -> ``(log_prob [...], entropy [...])``
@@ -188,6 +210,9 @@ class ActorCritic(nn.Module):
             return heads.multi_categorical_log_prob_entropy(params, self.spec.action_nvec, actions)
         if kind == "multi-binary":
             return heads.bernoulli_log_prob_entropy(params, actions)
+        if self.sde_features:
+            mean, latent = self._split_sde(params)
+            return heads.gaussian_log_prob_entropy(mean, heads.sde_log_std(latent, self.log_std), actions)
         return heads.gaussian_log_prob_entropy(params, self.log_std, actions)
 
     def env_actions(self, actions: Tensor | np.ndarray) -> np.ndarray:

@@ -19,6 +19,7 @@ from typing import TypeGuard
 import numpy as np
 from torch import nn
 
+from asyncrl.nn.heads import SDE_EPS
 from asyncrl.nn.model import ActorCritic
 from asyncrl.nn.normalize import EPS
 
@@ -30,7 +31,8 @@ _ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 
 
 class NumpyPolicy:
-    """``act(obs [B, *obs_shape]) -> actions [B] (int64) or [B, A] (float32, unclipped)``."""
+    """``act(obs [B, *obs_shape]) -> actions [B] (int64) or [B, A] (float32, unclipped)``. With gSDE
+    (``spec.sde``) the caller holds each env's noise matrix ``[B, K, A]`` (:meth:`sde_weights`) and passes it."""
 
     def __init__(self, model: ActorCritic, seed: int | None = None):
         if not self.supports(model):
@@ -41,6 +43,8 @@ class NumpyPolicy:
         self.activation = _ACTIVATIONS[model.spec.activation]
         self.discrete = model.spec.action_kind == "discrete"
         self.log_std = np.zeros(0, np.float32) if self.discrete else model.log_std.detach().numpy()
+        """``[A]``, or gSDE's ``[K, A]``."""
+        self.sde = model.sde_features > 0
         self.rng = np.random.default_rng(seed)
         bounds = model.mean_bounds
         self.bounds = None if bounds is None else tuple(b.numpy().astype(np.float32) for b in bounds)
@@ -60,7 +64,13 @@ class NumpyPolicy:
         )
 
     def params(self, obs: np.ndarray) -> np.ndarray:
-        """Head outputs ``[B, A]``: logits or Gaussian means."""
+        """Head outputs ``[B, A]``: logits or Gaussian means (gSDE: ``[B, A + K]``, the means then the features,
+        as the torch model gives them)."""
+        x, p = self._features_mean(obs)
+        return np.concatenate([p, x], -1) if self.sde else p
+
+    def _features_mean(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The policy head's input ``[B, K]`` and its outputs ``[B, A]``."""
         x = obs.reshape(obs.shape[0], -1).astype(np.float32, copy=False)
         if self.norm is not None:
             mean, var, clip = self.norm
@@ -72,32 +82,47 @@ class NumpyPolicy:
         if self.bounds is not None:
             low, high = self.bounds
             p = low + (high - low) * (np.tanh(p) + np.float32(1.0)) * np.float32(0.5)
-        return p
+        return x, p
 
-    def act_logp(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _log_std(self, x: np.ndarray) -> np.ndarray:
+        """The Gaussian's log-std: ``[A]``, or gSDE's ``[B, A]`` from the features ``x [B, K]``
+        (:func:`asyncrl.nn.heads.sde_log_std`)."""
+        if not self.sde:
+            return self.log_std
+        return np.float32(0.5) * np.log((x * x) @ np.exp(np.float32(2.0) * self.log_std) + np.float32(SDE_EPS))
+
+    def sde_weights(self, batch: int) -> np.ndarray:
+        """gSDE: fresh noise matrices ``[batch, K, A]`` drawn from ``N(0, exp(log_std)^2)``."""
+        shape = (batch, *self.log_std.shape)
+        return self.rng.standard_normal(shape, dtype=np.float32) * np.exp(self.log_std)
+
+    def act_logp(self, obs: np.ndarray, sde_weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Sampled actions and their log-probabilities ``[B]`` (float32) under this policy."""
-        p = self.params(obs)
-        a = self._sample(p)
+        x, p = self._features_mean(obs)
+        a = self._sample(x, p, sde_weights)
         if self.discrete:
             m = p.max(-1, keepdims=True)
             log_z = m[:, 0] + np.log(np.exp(p - m).sum(-1))
             logp = np.take_along_axis(p, a[:, None], -1)[:, 0] - log_z
         else:
-            z = (a - p) * np.exp(-self.log_std)
-            logp = (-0.5 * z * z - self.log_std - np.float32(0.5 * np.log(2 * np.pi))).sum(-1)
+            log_std = self._log_std(x)
+            z = (a - p) * np.exp(-log_std)
+            logp = (-0.5 * z * z - log_std - np.float32(0.5 * np.log(2 * np.pi))).sum(-1)
         return a, logp.astype(np.float32)
 
-    def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
-        p = self.params(obs)
+    def act(self, obs: np.ndarray, deterministic: bool = False, sde_weights: np.ndarray | None = None) -> np.ndarray:
+        x, p = self._features_mean(obs)
         if deterministic:
             return p.argmax(-1) if self.discrete else p
-        return self._sample(p)
+        return self._sample(x, p, sde_weights)
 
-    def _sample(self, p: np.ndarray) -> np.ndarray:
+    def _sample(self, x: np.ndarray, p: np.ndarray, sde_weights: np.ndarray | None = None) -> np.ndarray:
         if self.discrete:
             e = np.exp(p - p.max(-1, keepdims=True))
             cdf = np.cumsum(e, -1)
             u = self.rng.random((p.shape[0], 1), dtype=np.float32) * cdf[:, -1:]
             return np.minimum((cdf <= u).sum(-1), p.shape[-1] - 1).astype(np.int64)
+        if sde_weights is not None:
+            return (p + np.einsum("bk,bka->ba", x, sde_weights)).astype(np.float32)
         noise = self.rng.standard_normal(p.shape, dtype=np.float32)
-        return (p + np.exp(self.log_std) * noise).astype(np.float32)
+        return (p + np.exp(self._log_std(x)) * noise).astype(np.float32)

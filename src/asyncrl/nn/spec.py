@@ -30,6 +30,8 @@ class ModelSpec:
     separate_critic: bool = True
     log_std_init: float = 0.0
     bounded_mean: bool = False  # continuous: the Gaussian mean squashed into the action bounds (heads.bounded_mean)
+    sde: bool = False  # continuous: gSDE, exploration noise linear in the policy's features (heads.sde_*)
+    sde_sample_freq: int = 0  # gSDE: draw each env's noise matrix every this many steps (0: once per rollout)
     normalize_obs: bool = False  # a running observation normaliser (nn/normalize.py), clipped to +-obs_clip
     obs_clip: float = 10.0
     normalize_reward: bool = False  # a running return normaliser: actors scale rewards by its std

@@ -7,7 +7,7 @@ batched forward, which is exact because the acting parameters do not change duri
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -16,7 +16,7 @@ from asyncrl.core.batch import CoreState, Rollout, empty_rollout
 from asyncrl.envs.vector import EpisodeTracker
 from asyncrl.losses.returns import fold_truncation_bootstrap
 from asyncrl.nn import heads
-from asyncrl.nn.model import PolicyNet
+from asyncrl.nn.model import ActorCritic, PolicyNet
 from asyncrl.nn.normalize import normalizers
 from asyncrl.nn.numpy_policy import NumpyPolicy
 
@@ -71,6 +71,11 @@ class RolloutCollector:
         if torch_seed is not None:
             torch.manual_seed(torch_seed)  # torch's sampler (LSTM, CNN and FeUdal models act in torch)
         self.return_norm = normalizers(model)[1]
+        self.sde_freq = int(model.spec.sde_sample_freq) if getattr(model, "sde_features", 0) else -1
+        """gSDE: each env's noise matrix is drawn anew every this many steps, and at every rollout's start when 0;
+        -1 without gSDE."""
+        self.sde_weights: Any = None
+        """gSDE: the envs' noise matrices ``[B, K, A]`` held between draws (numpy when acting in numpy)."""
         self.ret = np.zeros(B, np.float64)
         """With a return normaliser: each env's running discounted return of the raw rewards."""
         self.tracker = EpisodeTracker(B)
@@ -105,6 +110,7 @@ class RolloutCollector:
         start_state = state = self.core_state
         masks = out.action_mask.numpy() if out.action_mask is not None else None
         for t in range(T):
+            self._sde_draw_due(t)
             obs[t], first[t] = self.obs, self.first
             if masks is not None:
                 masks[t] = self._mask()
@@ -173,9 +179,18 @@ class RolloutCollector:
         if self.fast is None:
             return self._torch_act(state, mask)
         if want_logp:
-            action, logp = self.fast.act_logp(self.obs)
+            action, logp = self.fast.act_logp(self.obs, self.sde_weights)
             return action, logp, state
-        return self.fast.act(self.obs), None, state
+        return self.fast.act(self.obs, sde_weights=self.sde_weights), None, state
+
+    def _sde_draw_due(self, t: int) -> None:
+        """gSDE: fresh noise matrices for every env where step ``t`` of the rollout is due one, as Stable-Baselines3
+        draws them: at each rollout's start and every ``sde_sample_freq`` steps from there."""
+        if self.sde_freq < 0 or not (t == 0 or (self.sde_freq > 0 and t % self.sde_freq == 0)):
+            return
+        B = self.venv.num_envs
+        model = cast(ActorCritic, self.model)  # (only an actor-critic has gSDE)
+        self.sde_weights = self.fast.sde_weights(B) if self.fast is not None else model.sde_weights(B)
 
     def _mask(self) -> np.ndarray:
         """The actions allowed now ``[B, head_size]`` (all, where the env has given no mask)."""
@@ -190,7 +205,7 @@ class RolloutCollector:
         o = torch.from_numpy(self.obs).to(dev).unsqueeze(0)
         out = model(o, state, torch.from_numpy(self.first).to(dev).unsqueeze(0))
         params = heads.masked_logits(out.params[0], None if mask is None else torch.from_numpy(mask).to(dev))
-        a = model.sample(params)
+        a = model.sample(params, sde_weights=self.sde_weights)
         logp = model.log_prob_entropy(params, a)[0].cpu().numpy() if self.record_logp else None
         return a.cpu().numpy(), logp, out.core_state
 
