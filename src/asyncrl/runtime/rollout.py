@@ -101,8 +101,7 @@ class RolloutCollector:
         model, T, B = self.model, self.n_steps, self.venv.num_envs
         obs, first, actions = out.obs.numpy(), out.first.numpy(), out.actions.numpy()
         logps = out.behaviour_logp.numpy() if self.record_logp and out.behaviour_logp is not None else None
-        rewards = np.empty((T, B), np.float32)
-        terminated = np.empty((T, B), bool)
+        rewards, terminated = np.empty((T, B), np.float32), np.empty((T, B), bool)
         truncs = np.zeros((T, B), bool)
         gamma = np.asarray(self.gamma, np.float32)  # [] or [K]
         v_final = np.zeros((T, B, *gamma.shape), np.float32)
