@@ -5,8 +5,9 @@ Protocol (issue 11). For each algorithm's default on an env and each seed, one r
 training after it solves). From its ``episodes.csv`` (finishing order):
 
 - **solved**: the mean of the last 100 training episodes first reaches the threshold (CartPole-v1 475,
-  Pendulum-v1 -200) at or before the algorithm's default ``total_steps`` for that env;
-- **held**: over the next HOLD env steps (CartPole 1M, Pendulum 2M) the 100-episode mean never falls
+  Pendulum-v1 -200, the other classic control and LunarLander tasks at ``time_to_solve.THRESHOLDS``) at or
+  before the algorithm's default ``total_steps`` for that env;
+- **held**: over the next HOLD env steps (Pendulum 2M, the others 1M) the 100-episode mean never falls
   below the holding bar, 90% of the threshold (for a negative threshold: the threshold minus 10% of its
   size, -220 for Pendulum);
 - **lowest**: the lowest 100-episode mean in that window.
@@ -36,14 +37,25 @@ import time
 from datetime import date
 from pathlib import Path
 
+from time_to_solve import THRESHOLDS as TIME_TO_SOLVE_BARS
+
 from asyncrl.config import TrainConfig, resolve
 from asyncrl.plot import hold_after_solve, holding_bar, read_episodes, read_evaluations, solve_and_hold
 
-THRESHOLDS = {"CartPole-v1": 475.0, "Pendulum-v1": -200.0}
-HOLD = {"CartPole-v1": 1_000_000, "Pendulum-v1": 2_000_000}
+FAMILY = {
+    "CartPole-v1": "discrete",
+    "Pendulum-v1": "continuous",
+    "Acrobot-v1": "discrete",
+    "MountainCar-v0": "discrete",
+    "MountainCarContinuous-v0": "continuous",
+    "LunarLander-v3": "discrete",
+    "LunarLanderContinuous-v3": "continuous",
+}
+"""The envs this protocol runs, with the defaults family their rows fall back to."""
+THRESHOLDS = {env: TIME_TO_SOLVE_BARS[env] for env in FAMILY}
+HOLD = {"CartPole-v1": 1_000_000, "Pendulum-v1": 2_000_000}  # (1M for the others)
 EVAL_HOLD = 1_000_000  # --criterion eval
 EVAL_EVERY, EVAL_EPISODES = 50_000, 10
-FAMILY = {"CartPole-v1": "discrete", "Pendulum-v1": "continuous"}
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -121,7 +133,7 @@ def main() -> None:
     p.add_argument("--seed-start", type=int, default=0)
     p.add_argument("--extra", default="", help="extra flags for every asyncrl train (e.g. for an ablation)")
     p.add_argument("--max-seconds", type=float, default=900.0)
-    p.add_argument("--hold", type=int, help="env steps of the hold window (default: 1M CartPole, 2M Pendulum)")
+    p.add_argument("--hold", type=int, help="env steps of the hold window (default: 2M Pendulum, 1M the others)")
     p.add_argument(
         "--peer",
         action="store_true",
@@ -138,7 +150,7 @@ def main() -> None:
     p.add_argument("--json", type=Path)
     a = p.parse_args()
     thr = THRESHOLDS[a.env]
-    hold = a.hold or (EVAL_HOLD if a.criterion == "eval" else HOLD[a.env])
+    hold = a.hold or (EVAL_HOLD if a.criterion == "eval" else HOLD.get(a.env, 1_000_000))
     results = []
     with tempfile.TemporaryDirectory(prefix="stability-") as scratch:
         tmp = str(a.keep_runs or scratch)

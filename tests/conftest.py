@@ -30,6 +30,19 @@ def run_cli(*args: str, timeout: float = 180, check: bool = False) -> subprocess
     return p
 
 
+def row_family(key: str) -> str:
+    """The defaults family an algorithm's row ``key`` falls back to: the key itself for a family row, else its env
+    id's (``mujoco`` for Gymnasium's MuJoCo envs, ``continuous`` for the Box-action classic control and Box2D
+    envs that have rows, ``discrete`` for the others)."""
+    from asyncrl.envs.base import entry_point_in
+
+    if key in ("discrete", "continuous", "atari", "mujoco"):
+        return key
+    if entry_point_in(key, "gymnasium.envs.mujoco"):
+        return "mujoco"
+    return "continuous" if any(word in key for word in ("Pendulum", "Continuous", "Bipedal")) else "discrete"
+
+
 def one_line_error(capsys, argv: list[str]) -> str:
     """Run ``asyncrl ARGV`` in-process; assert exit 2 and one ``asyncrl: error:`` line; return it. (The same
     through a real process, exit code and all: test_inputs.py::test_end_to_end_one_line.)"""

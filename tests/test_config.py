@@ -32,7 +32,7 @@ from asyncrl.errors import UsageError
 from asyncrl.runtime.actor_learner import ActorLearnerConfig
 from asyncrl.runtime.base import RUNTIMES
 
-from conftest import one_line_error
+from conftest import one_line_error, row_family
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV_OF_KEY = {"discrete": "CartPole-v1", "continuous": "UserContinuousEnv-v0", "atari": "PongNoFrameskip-v4"}
@@ -46,10 +46,7 @@ def _every_run() -> list[tuple[str, str, str]]:
     out = []
     for algo in ALGORITHMS.values():
         for key in algo.defaults:
-            env = ENV_OF_KEY.get(key, key)
-            continuous = any(word in key for word in ("Pendulum", "Continuous", "Bipedal"))
-            family = key if key in ENV_OF_KEY else ("continuous" if continuous else "discrete")
-            out.append((algo.name, env, family))
+            out.append((algo.name, ENV_OF_KEY.get(key, key), row_family(key)))
     return out
 
 
@@ -110,6 +107,10 @@ def test_an_env_row_applies_to_its_algorithm_and_env_id_only(monkeypatch):
     walker = resolve(TrainConfig(algo="appo", env="BipedalWalker-v3", run_dir="u"), "continuous")
     assert (walker.algo_config.epochs, walker.model.normalize_obs, walker.run.total_steps) == (10, True, 5_000_000)
     assert not resolve(TrainConfig(algo="a2c", env="BipedalWalker-v3", run_dir="u"), "continuous").model.normalize_obs
+    # Ant-v5 bounds APPO's Gaussian mean; the other MuJoCo envs and A2C on Ant keep the family's unbounded one.
+    assert resolve(TrainConfig(algo="appo", env="Ant-v5", run_dir="u"), "mujoco").model.bounded_mean
+    assert not resolve(TrainConfig(algo="appo", env="Hopper-v5", run_dir="u"), "mujoco").model.bounded_mean
+    assert not resolve(TrainConfig(algo="a2c", env="Ant-v5", run_dir="u"), "mujoco").model.bounded_mean
     # MountainCarContinuous-v0: A2C's own row and APPO's MountainCar row; A3C keeps the continuous family row.
     mcc = resolve(TrainConfig(algo="a2c", env="MountainCarContinuous-v0", run_dir="u"), "continuous")
     assert (mcc.rollout.num_envs, mcc.rollout.n_steps, mcc.model.normalize_obs, mcc.model.sde) == (4, 100, True, False)

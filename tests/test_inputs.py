@@ -19,7 +19,7 @@ from asyncrl.config import TrainConfig, resolve, validate
 from asyncrl.errors import UsageError
 from asyncrl.limits import MAX_WORKERS
 
-from conftest import FAST, one_line_error, run_cli
+from conftest import FAST, one_line_error, row_family, run_cli
 
 BIG = str(10**9)
 
@@ -374,13 +374,7 @@ def test_the_bounds_do_not_refuse_real_settings():
         )
     )
     for algo, key in ((a.name, key) for a in ALGORITHMS.values() for key in a.defaults):
-        family = (
-            key
-            if key in ("discrete", "continuous", "atari")
-            else "continuous"
-            if key.startswith("Pendulum") or "Continuous" in key or "Bipedal" in key
-            else "discrete"
-        )
+        family = row_family(key)
         resolve(TrainConfig(algo=algo, env="CartPole-v1" if key == family else key), family)
 
 
