@@ -403,8 +403,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 # BipedalWalker-v3: the MuJoCo family row (its env family is Box2D, so it would get the generic continuous row)
-# over RL Zoo's budget of 5M steps. Seeds 0-2 reached a 100-episode mean of 250 at 1.19M, 0.74M and 1.26M env
-# steps; seed 0, run on, fell to a mean of 49 by 2.1M (evaluations 262 at 1M, 33 at 2M): it solves, it does not
+# over RL Zoo's budget of 5M steps. Seeds 0-4 reached a 100-episode mean of 250 at 1.19M, 0.74M, 1.26M, 394k and
+# 325k env steps; seed 0, run on, fell to a mean of 49 by 2.1M (evaluations 262 at 1M, 33 at 2M): it solves, it does not
 # yet hold (BENCHMARKS.md, "The tasks users try first").
 DEFAULTS["BipedalWalker-v3"] = {**DEFAULTS["mujoco"], "total_steps": 5_000_000}
 
