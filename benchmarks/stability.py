@@ -5,7 +5,7 @@ Protocol (issue 11). For each algorithm's default on an env and each seed, one r
 training after it solves). From its ``episodes.csv`` (finishing order):
 
 - **solved**: the mean of the last 100 training episodes first reaches the threshold (CartPole-v1 475,
-  Pendulum-v1 -200, the other classic control and LunarLander tasks at ``time_to_solve.THRESHOLDS``) at or
+  Pendulum-v1 -200, the other tasks at ``time_to_solve.THRESHOLDS``) at or
   before the algorithm's default ``total_steps`` for that env;
 - **held**: over the next HOLD env steps (Pendulum 2M, the others 1M) the 100-episode mean never falls
   below the holding bar, 90% of the threshold (for a negative threshold: the threshold minus 10% of its
@@ -37,22 +37,13 @@ import time
 from datetime import date
 from pathlib import Path
 
-from time_to_solve import THRESHOLDS as TIME_TO_SOLVE_BARS
+from time_to_solve import THRESHOLDS  # (the bars of every task the harnesses run)
 
 from asyncrl.config import TrainConfig, resolve
+from asyncrl.envs.base import family_of
+from asyncrl.envs.make import env_spaces
 from asyncrl.plot import hold_after_solve, holding_bar, read_episodes, read_evaluations, solve_and_hold
 
-FAMILY = {
-    "CartPole-v1": "discrete",
-    "Pendulum-v1": "continuous",
-    "Acrobot-v1": "discrete",
-    "MountainCar-v0": "discrete",
-    "MountainCarContinuous-v0": "continuous",
-    "LunarLander-v3": "discrete",
-    "LunarLanderContinuous-v3": "continuous",
-}
-"""The envs this protocol runs, with the defaults family their rows fall back to."""
-THRESHOLDS = {env: TIME_TO_SOLVE_BARS[env] for env in FAMILY}
 HOLD = {"CartPole-v1": 1_000_000, "Pendulum-v1": 2_000_000}  # (1M for the others)
 EVAL_HOLD = 1_000_000  # --criterion eval
 EVAL_EVERY, EVAL_EPISODES = 50_000, 10
@@ -60,7 +51,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def default_budget(algo: str, env: str) -> int:
-    return int(resolve(TrainConfig(algo=algo, env=env, run_dir="unused"), FAMILY[env]).run.total_steps)
+    """``total_steps`` of the row ``asyncrl train --algo ALGO --env ENV`` resolves (the env's, else its family's)."""
+    key = family_of(env).defaults_key(env, env_spaces(env)[1])
+    return int(resolve(TrainConfig(algo=algo, env=env, run_dir="unused"), key).run.total_steps)
 
 
 def judge(a: argparse.Namespace, run_dir: Path, thr: float, budget: int, hold: int) -> dict:

@@ -245,10 +245,10 @@ def appo_update(
 # exploration noise, log-std -1 (RL Zoo's tuned PPO starts at -2): at 400k steps, seed 0 scored 4,697 against
 # 1,795 with log-std 0. The same change halved Hopper's score at 400k (1,307 against 2,527), so it is HalfCheetah's
 # own row, not the family's. Ant-v5 squashes the Gaussian mean into the action bounds (`bounded_mean`): seeds 0-2
-# scored 1,205 at 1M steps against 538 unbounded, where Stable-Baselines3's PPO on RL Zoo's settings scored 285 on
-# the same env (seed 0). The same head lost on HalfCheetah (4,835 against 5,803) and Walker2d (3,353 against
+# scored 1,205 at 1M steps against 538 unbounded, where Stable-Baselines3's PPO on RL Zoo's settings scored 325 on
+# the same env (3 seeds). The same head lost on HalfCheetah (4,835 against 5,803) and Walker2d (3,353 against
 # 4,564) and was level on Hopper (3,373 against 3,322), so it is Ant's row only (BENCHMARKS.md, "A bounded
-# Gaussian mean on the four MuJoCo tasks").
+# Gaussian mean on the four MuJoCo tasks, and Ant-v5's gap").
 # Pendulum: the A2C settings (algos/actor_critic.py) with 64 envs, one epoch of one minibatch per batch
 # (Sample Factory's default too): more env steps than several epochs, but less wall time (BENCHMARKS.md). Its
 # reward scale 0.1 applies while reward normalisation is off, as A2C's.
