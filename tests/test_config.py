@@ -87,6 +87,21 @@ def test_pendulum_s_rows_bound_the_gaussian_mean_and_other_continuous_envs_do_no
     assert not given.model.bounded_mean  # (the user's value over the row)
 
 
+@pytest.mark.parametrize("algo", ["a2c", "a3c", "appo"])
+def test_pendulum_s_rows_explore_with_gsde_redrawn_every_step_and_no_sde_turns_it_off(algo):
+    """The A2C, A3C and APPO Pendulum rows set gSDE with its noise drawn every step (BENCHMARKS.md, Pendulum's
+    holding criterion); `--no-sde` over a row drops the row's frequency with it, while a user's own
+    `--sde-sample-freq` without `--sde` is kept for train's one-line error."""
+    row = resolve(TrainConfig(algo=algo, env="Pendulum-v1", run_dir="u"), "continuous").model
+    assert (row.sde, row.sde_sample_freq, row.log_std_init) == (True, 1, 0.0)
+    off = resolve(TrainConfig(algo=algo, env="Pendulum-v1", sde=False, run_dir="u"), "continuous").model
+    assert (off.sde, off.sde_sample_freq, off.log_std_init) == (False, 0, 0.0)
+    other = resolve(TrainConfig(algo=algo, env="BipedalWalker-v3", run_dir="u"), "continuous").model
+    assert not other.sde
+    mine = resolve(TrainConfig(algo=algo, env="Pendulum-v1", sde=False, sde_sample_freq=4, run_dir="u"), "continuous")
+    assert (mine.model.sde, mine.model.sde_sample_freq) == (False, 4)  # kept, for train's one-line error
+
+
 def test_an_env_row_applies_to_its_algorithm_and_env_id_only(monkeypatch):
     """APPO's LunarLander-v3 row (found by `asyncrl tune`) sets its epochs, targets and discount there; the same
     algorithm on another discrete env, and another algorithm on LunarLander-v3, keep their family rows."""

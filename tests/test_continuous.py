@@ -210,7 +210,7 @@ def test_hogwild_workers_share_one_set_of_statistics(tmp_path):
         (["--algo", "a2c", "--env", "CartPole-v1", "--bounded-mean"], "--bounded-mean squashes a Gaussian mean"),
         (["--algo", "feudal", "--env", "CartPole-v1", "--bounded-mean"], "--algo feudal"),
         (["--algo", "a2c", "--env", "CartPole-v1", "--sde"], "--sde is exploration noise for continuous"),
-        (["--algo", "a2c", "--env", "Pendulum-v1", "--sde-sample-freq", "4"], "add --sde"),
+        (["--algo", "a3c", "--env", "MountainCarContinuous-v0", "--sde-sample-freq", "4"], "add --sde"),
         (["--algo", "a2c", "--env", "Pendulum-v1", "--sde", "--sde-sample-freq", "-1"], "--sde-sample-freq"),
         (["--algo", "a2c", "--env", "Pendulum-v1", "--obs-clip", "0"], "--obs-clip"),
         (["--algo", "a2c", "--env", "Pendulum-v1", "--reward-clip", "-1"], "--reward-clip"),

@@ -392,7 +392,10 @@ def resolve(cfg: TrainConfig, action_family: str) -> RunConfig:
         raise UsageError(
             f"--algo {cfg.algo} needs a discrete action space; --env {cfg.env} has {action_family} actions"
         )
-    values = {**algo.defaults[action_family], **algo.defaults.get(cfg.env, {}), **given(cfg)}
+    user = given(cfg)
+    values = {**algo.defaults[action_family], **algo.defaults.get(cfg.env, {}), **user}
+    if not values.get("sde") and "sde_sample_freq" not in user:
+        values.pop("sde_sample_freq", None)  # a row's gSDE frequency goes with its gSDE (`--no-sde` over a row)
     runtime: Runtime = get_runtime(runtime_for(algo, values.get("runtime")))
     values["runtime"] = runtime.name
     values.setdefault("workers", runtime.default_workers(algo))  # (ignored by a runtime without workers)
