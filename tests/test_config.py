@@ -178,6 +178,29 @@ def test_the_runtime_section_checks_the_device_and_the_tree_checks_across_sectio
         resolve(TrainConfig(algo="feudal", horizon=50, run_dir="u"), "discrete")
 
 
+def test_the_slots_default_to_two_batches_so_actors_fill_one_while_the_learner_learns_from_the_other():
+    def slots(**given):
+        family = "mujoco" if given["env"] == "Ant-v5" else "continuous"
+        return resolve(TrainConfig(run_dir="u", **given), family).runtime.slots_per_actor
+
+    # APPO's MuJoCo row takes 2 rollouts a batch: with its one actor on 2 cores, 2 slots would make acting and
+    # learning take turns.
+    assert resolve(TrainConfig(algo="appo", env="Ant-v5", workers=1, run_dir="u"), "mujoco").runtime.batch_rollouts == 2
+    assert slots(algo="appo", env="Ant-v5", workers=1) == 4
+    assert slots(algo="appo", env="Ant-v5", workers=2) == 2  # (2 actors: one fills while the other's batch is learnt)
+    assert slots(algo="impala", env="Pendulum-v1", workers=1, batch_rollouts=3) == 6
+    assert slots(algo="impala", env="Pendulum-v1", workers=4, batch_rollouts=3) == 2  # never under 2
+    assert slots(algo="appo", env="Ant-v5", workers=1, slots_per_actor=3) == 3  # a user's own count is kept
+    # Walker2d-v5's row keeps the 2 slots (acting and learning in turns), with which it scored higher.
+    walker = resolve(TrainConfig(algo="appo", env="Walker2d-v5", workers=1, run_dir="u"), "mujoco").runtime
+    assert (walker.batch_rollouts, walker.slots_per_actor) == (2, 2)
+    # A batch bigger than the default 2 slots of one actor is no longer refused: its slots are derived for it.
+    assert slots(algo="impala", env="Pendulum-v1", workers=1, batch_rollouts=5) == 10
+    # The runtimes without slots get none.
+    a2c = resolve(TrainConfig(algo="a2c", env="Pendulum-v1", run_dir="u"), "continuous")
+    assert not hasattr(a2c.runtime, "slots_per_actor")
+
+
 def test_the_flat_view_is_generated_from_the_sections_one_name_each():
     owners: dict[str, list] = {}
     classes = [

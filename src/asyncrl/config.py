@@ -399,6 +399,8 @@ def resolve(cfg: TrainConfig, action_family: str) -> RunConfig:
     runtime: Runtime = get_runtime(runtime_for(algo, values.get("runtime")))
     values["runtime"] = runtime.name
     values.setdefault("workers", runtime.default_workers(algo))  # (ignored by a runtime without workers)
+    for name, value in runtime.derived(values).items():
+        values.setdefault(name, value)
     values.setdefault("start_method", default_start_method())
     values.setdefault("run_dir", default_run_dir(cfg.algo, cfg.env, values.get("seed", 0)))
     tree = build_tree(cfg.algo, cfg.env, values)

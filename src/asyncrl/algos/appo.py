@@ -248,7 +248,12 @@ def appo_update(
 # scored 1,205 at 1M steps against 538 unbounded, where Stable-Baselines3's PPO on RL Zoo's settings scored 325 on
 # the same env (3 seeds). The same head lost on HalfCheetah (4,835 against 5,803) and Walker2d (3,353 against
 # 4,564) and was level on Hopper (3,373 against 3,322), so it is Ant's row only (BENCHMARKS.md, "A bounded
-# Gaussian mean on the four MuJoCo tasks, and Ant-v5's gap").
+# Gaussian mean on the four MuJoCo tasks, and Ant-v5's gap"). The row's 2 rollouts a batch get 4 slots on one
+# actor (the runtime's derived default, 2 batches): the actor fills the next batch while the learner learns,
+# with a policy lag of 1, where 2 slots made them take turns. On 2 cores that took 1M steps from 222-405 s to
+# 137-183 s, and the 3-seed scores from 5,803 to 6,702 (HalfCheetah) and 1,205 to 2,046 (Ant), Hopper level
+# (3,244 against 3,322). Walker2d-v5 lost (seeds 0-4: 3,266 against 4,271), so its row keeps 2 slots
+# (BENCHMARKS.md, "Acting while the learner learns").
 # Pendulum: A2C's row (algos/actor_critic.py: gSDE's noise drawn every step, the bounded mean) with one epoch of
 # one minibatch per batch (Sample Factory's default too): more env steps than several epochs, but less wall time
 # (BENCHMARKS.md); 2 or 4 epochs, or 4 minibatches, made the gSDE runs collapse after solving. On seeds 0-9 it held
@@ -381,6 +386,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     ),
     "HalfCheetah-v5": dict(log_std_init=-1.0),
     "Ant-v5": dict(bounded_mean=True),
+    "Walker2d-v5": dict(slots_per_actor=2),
     "MountainCar-v0": MOUNTAIN_CAR,
     "MountainCarContinuous-v0": {**MOUNTAIN_CAR, "total_steps": 100_000, "eval_every": 10_000},
     "LunarLander-v3": LUNAR_LANDER,
@@ -389,9 +395,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 # BipedalWalker-v3: the MuJoCo family row (its env family is Box2D, so it would get the generic continuous row)
-# over RL Zoo's budget of 5M steps. Seeds 0-4 reached a 100-episode mean of 250 at 1.19M, 0.74M, 1.26M, 394k and
-# 325k env steps; seed 0, run on, fell to a mean of 49 by 2.1M (evaluations 262 at 1M, 33 at 2M): it solves, it does not
-# yet hold (BENCHMARKS.md, "The tasks users try first").
+# over RL Zoo's budget of 5M steps. Seeds 0-4 reached a 100-episode mean of 250 at 592k, 393k, 468k, 427k and 422k
+# env steps (58-106 s on 2 cores, the actor filling the next batch while the learner learns; 0.33M-1.26M and 77-313 s
+# when they took turns). Seed 0, run on with the turns, fell to a mean of 49 by 2.1M (evaluations 262 at 1M, 33 at
+# 2M): it solves, it does not yet hold (BENCHMARKS.md, "The tasks users try first").
 DEFAULTS["BipedalWalker-v3"] = {**DEFAULTS["mujoco"], "total_steps": 5_000_000}
 
 # `asyncrl tune`'s space: the actor-critic one plus PPO's clip range, epochs and minibatches (RL Zoo's PPO sampler

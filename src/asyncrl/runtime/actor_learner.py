@@ -36,6 +36,7 @@ from asyncrl.runtime.learner import (
     LearnerConfig,
     check_learner,
     learn_full_slots,
+    learner_slots,
     learner_workers,
 )
 from asyncrl.runtime.pool import ActorPool
@@ -296,6 +297,7 @@ register_runtime(
         run_serial=run_actor_learner_serial,
         about="actor processes fill shared-memory slots, a learner updates (IMPALA, APPO, a3c-ps)",
         default_workers=learner_workers,
+        derived=learner_slots,
         check=check_learner,
         metrics=LEARNER_COLUMNS,
         resumes=("ray",),

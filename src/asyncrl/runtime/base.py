@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from asyncrl import limits as L
 from asyncrl.core.sections import check_device
@@ -95,7 +95,8 @@ class Runtime:
     """A registered runtime (see the module docstring).
 
     ``run`` trains until the control says stop; ``run_serial`` (if any) runs the same components in one process
-    (``--serial``). ``default_workers(algo)`` fills ``workers`` when the user did not. ``check(cfg)`` holds its
+    (``--serial``). ``default_workers(algo)`` fills ``workers`` when the user did not, and ``derived(values)`` the
+    settings it computes from the others (the flat values so far; what the user gave is kept). ``check(cfg)`` holds its
     rules between sections; ``preflight(cfg)`` its checks before anything is written (Ray: installed, head
     reachable). ``metrics``: its extra ``metrics.csv`` columns. ``resumes``: the runtimes whose checkpoints it can
     resume (besides its own).
@@ -107,6 +108,7 @@ class Runtime:
     about: str
     run_serial: Callable[[RunSetup], None] | None = None
     default_workers: Callable[[Algorithm], int] = lambda algo: 1
+    derived: Callable[[dict[str, Any]], dict[str, Any]] = lambda values: {}
     check: Callable[[RunConfig], None] | None = None
     preflight: Callable[[RunConfig], None] | None = None
     metrics: tuple[str, ...] = ()

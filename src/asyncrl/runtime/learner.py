@@ -46,7 +46,8 @@ class LearnerConfig(Workers, OnDevice):
     """Actor rollouts (of ``n_steps x num_envs`` steps each) per learner update."""
     slots_per_actor: int = setting(2, lo=1, hi=L.MAX_SLOTS)
     """Preallocated trajectory slots per actor; an actor waits for a free one (backpressure), so at most
-    ``workers x slots_per_actor`` rollouts are in flight."""
+    ``workers x slots_per_actor`` rollouts are in flight. Unset: enough for the actors to fill the next batch
+    while the learner learns from this one (2, or 2 x batch-rollouts / workers where that is more)."""
     max_policy_lag: int = setting(0, lo=0, hi=L.MAX_POLICY_LAG, resume=True)
     """Drop samples produced by a policy more than this many updates old (0: keep all)."""
     restart_actors: bool = setting(False, resume=True, fixed=True)
@@ -83,6 +84,17 @@ def check_learner(cfg: RunConfig) -> None:
             f"--device {r.device} does not apply to --algo {cfg.algo}: its learner only applies the "
             f"actors' gradients, on the CPU (allowed: cpu)"
         )
+
+
+def learner_slots(values: dict[str, Any]) -> dict[str, Any]:
+    """``slots_per_actor`` from the batch and the actor count (the runtime's ``derived``): room for two batches,
+    the one the learner learns from and the next one the actors fill meanwhile, and at least 2 per actor. With
+    fewer, an actor runs out of free slots and waits for the learner, and acting and learning take turns: APPO's
+    MuJoCo row (2 rollouts a batch, one actor on 2 cores) stepped Ant-v5 at 3,178 env steps/s with 2 slots and
+    5,668 with 4 (BENCHMARKS.md, "Acting while the learner learns")."""
+    batch = values.get("batch_rollouts", LearnerConfig.batch_rollouts)
+    workers = max(1, values.get("workers", 1))
+    return {"slots_per_actor": min(L.MAX_SLOTS, max(2, -(-2 * batch // workers)))}
 
 
 def learner_workers(algo: Algorithm) -> int:

@@ -62,6 +62,7 @@ from asyncrl.runtime.learner import (
     LearnerConfig,
     check_learner,
     learn_full_slots,
+    learner_slots,
     learner_workers,
 )
 from asyncrl.runtime.pool import ActorPool
@@ -467,6 +468,7 @@ register_runtime(
         run_ray,
         about="env runners on a Ray cluster, the learner here (IMPALA, APPO, a3c-ps across machines)",
         default_workers=learner_workers,
+        derived=learner_slots,
         check=check_learner,
         preflight=preflight,
         metrics=(*LEARNER_COLUMNS, *RAY_COLUMNS),
