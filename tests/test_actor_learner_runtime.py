@@ -126,6 +126,36 @@ def test_cli_trains_evaluates_and_logs_policy_lag(algo, extra, run_dir, no_shm_l
     no_leftovers(run_dir)
 
 
+@pytest.mark.parametrize("slots, lag", [(None, 1), ("2", 0)])
+def test_with_two_batches_of_slots_the_actor_fills_the_next_while_the_learner_learns(slots, lag, run_dir, no_shm_leak):
+    # One actor, 2 rollouts a batch (APPO's MuJoCo row on 2 cores). The derived 4 slots let the actor start the
+    # next batch as soon as it has delivered this one, with the weights the learner is about to replace: every
+    # batch after the first is learnt one update late (lag 1). With 2 slots it waits for them to come back, after
+    # the learner has published, so it always acts with the newest weights (lag 0): acting and learning in turns.
+    extra = [] if slots is None else ["--slots-per-actor", slots]
+    run_cli(
+        "train",
+        "--algo",
+        "appo",
+        "--workers",
+        "1",
+        "--batch-rollouts",
+        "2",
+        "--total-steps",
+        "4000",
+        *SMALL,
+        *extra,
+        "--run-dir",
+        run_dir,
+        *FAST,
+        check=True,
+        timeout=120,
+    )
+    assert json.load(open(os.path.join(run_dir, "config.json")))["slots_per_actor"] == int(slots or 4)
+    metrics = _rows(run_dir, "metrics.csv")
+    assert max(float(r["policy_lag_max"]) for r in metrics if r["policy_lag_max"] != "") == lag
+
+
 def test_bad_actor_learner_settings_get_one_line_and_exit_2(run_dir, capsys):
     # (in one process: these test the checks; the exit path itself is test_inputs.py's end to end)
     for args, needle in [
