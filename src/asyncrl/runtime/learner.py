@@ -13,6 +13,7 @@ are too stale.
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -93,8 +94,7 @@ def learner_slots(values: dict[str, Any]) -> dict[str, Any]:
     MuJoCo row (2 rollouts a batch, one actor on 2 cores) stepped Ant-v5 at 3,178 env steps/s with 2 slots and
     5,668 with 4 (BENCHMARKS.md, "Acting while the learner learns")."""
     batch = values.get("batch_rollouts", LearnerConfig.batch_rollouts)
-    workers = max(1, values.get("workers", 1))
-    return {"slots_per_actor": min(L.MAX_SLOTS, max(2, -(-2 * batch // workers)))}
+    return {"slots_per_actor": min(L.MAX_SLOTS, max(2, math.ceil(2 * batch / values["workers"])))}
 
 
 def learner_workers(algo: Algorithm) -> int:
